@@ -1,0 +1,194 @@
+# shmring — plain GNU make.  `make help` lists the targets.
+#
+#   make            library (static + shared), tools, tests
+#   make check      install missing Debian packages, build, run every test
+#   make demo       install missing packages, build, run the quick benchmark
+#   make check SAN=address|thread   the same under a sanitizer (own build dir)
+
+VERSION_MAJOR := 0
+VERSION_MINOR := 1
+VERSION_PATCH := 0
+VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DESTDIR    ?=
+
+CC  ?= cc
+SAN ?=
+ifeq ($(SAN),)
+BUILD ?= build
+SANFLAGS :=
+else
+BUILD ?= build-$(SAN)
+SANFLAGS := -fsanitize=$(SAN) -fno-omit-frame-pointer
+ifeq ($(SAN),address)
+SANFLAGS += -fsanitize=undefined -fno-sanitize-recover=all
+endif
+endif
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+OPT    ?= -O2
+CFLAGS ?= $(OPT) -g
+WARN   := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CPPFLAGS_ALL := -std=c11 -D_GNU_SOURCE -Iinclude $(CPPFLAGS)
+CFLAGS_ALL   := $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden $(SANFLAGS) -MMD -MP
+LDLIBS_LIB   := -lurcu-bp -lurcu-cds -ljemalloc -lpthread
+LDFLAGS_ALL  := $(LDFLAGS) $(SANFLAGS)
+
+LIB_SRCS := $(wildcard api/*.c ring/*.c sync/*.c shm/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+SONAME   := libshmring.so.$(VERSION_MAJOR)
+STATIC   := $(BUILD)/libshmring.a
+SHARED   := $(BUILD)/$(SONAME)
+
+TOOLS := $(BUILD)/shmring-bench
+TEST_SRCS := $(wildcard tests/test_*.c)
+TEST_COMMON := $(filter-out $(TEST_SRCS),$(wildcard tests/*.c))
+TEST_COMMON_OBJS := $(TEST_COMMON:%.c=$(BUILD)/%.o)
+TESTS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+# ThreadSanitizer cannot follow a ring across processes: under SAN=thread
+# run the suites that drive the ring with threads sharing one mapping.
+TSAN_TESTS := $(BUILD)/tests/test_spsc $(BUILD)/tests/test_registry
+ifeq ($(SAN),thread)
+RUN_TESTS := $(filter $(TSAN_TESTS),$(TESTS))
+else
+RUN_TESTS := $(TESTS)
+endif
+EXAMPLES := $(BUILD)/readme_example
+
+# Criterion runs tests in parallel; two cores, heavy multi-process suites.
+CRITERION_JOBS ?= 2
+TEST_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	SHMRING_TEST_BUILD=$(BUILD)
+
+DEB_PKGS := build-essential pkg-config liburcu-dev libcriterion-dev libjemalloc-dev \
+	util-linux mandoc
+
+.PHONY: all lib tools tests deps check demo bench install uninstall clean help lint-man
+
+all: lib tools tests $(EXAMPLES)
+
+lib: $(STATIC) $(SHARED) $(BUILD)/shmring.pc
+
+tools: $(TOOLS)
+
+tests: $(TESTS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c $< -o $@
+
+$(STATIC): $(LIB_OBJS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(SHARED): $(LIB_OBJS) shmring.map
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=shmring.map \
+		-Wl,-z,defs -o $@ $(LIB_OBJS) $(LDFLAGS_ALL) $(LDLIBS_LIB)
+	$(Q)ln -sf $(SONAME) $(BUILD)/libshmring.so
+
+$(BUILD)/shmring.pc: shmring.pc.in Makefile
+	@mkdir -p $(BUILD)
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+$(BUILD)/shmring-bench: $(BUILD)/tools/shmring-bench.o $(STATIC)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -o $@ $< $(STATIC) $(LDFLAGS_ALL) $(LDLIBS_LIB) -lm
+
+$(BUILD)/readme_example: $(BUILD)/docs/examples/readme_example.o $(STATIC)
+	$(Q)$(CC) -o $@ $< $(STATIC) $(LDFLAGS_ALL) $(LDLIBS_LIB)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COMMON_OBJS) $(STATIC)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -o $@ $< $(TEST_COMMON_OBJS) $(STATIC) $(LDFLAGS_ALL) -lcriterion $(LDLIBS_LIB) -lm
+
+# Test objects see the private headers (white-box tests of ring/ and shm/).
+$(BUILD)/tests/%.o: tests/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS_ALL) -I. $(CFLAGS_ALL) -c $< -o $@
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "deps: installing$$missing"; \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+		else \
+			echo "deps: missing Debian packages; run as root:"; \
+			echo "  apt-get update && apt-get install -y$$missing"; exit 1; \
+		fi; \
+	fi
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all
+	@echo "== running tests ($(if $(SAN),SAN=$(SAN),no sanitizer)) =="
+	@fail=0; for t in $(RUN_TESTS); do \
+		echo "-- $$t"; \
+		$(TEST_ENV) $$t --jobs $(CRITERION_JOBS) --short-filename || fail=1; \
+	done; \
+	if [ $$fail = 0 ]; then echo "check: all test suites passed"; else echo "check: FAILED"; exit 1; fi
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory lib tools
+	$(BUILD)/shmring-bench --quick
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory lib tools
+	$(BUILD)/shmring-bench
+
+MAN3 := $(wildcard docs/man/*.3)
+MAN7 := $(wildcard docs/man/*.7)
+MAN1 := $(wildcard docs/man/*.1)
+
+lint-man:
+	mandoc -Tlint -W warning $(MAN1) $(MAN3) $(MAN7)
+
+install: lib tools
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
+		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
+		$(DESTDIR)$(MANDIR)/man7
+	install -m 644 include/shmring.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libshmring.so
+	install -m 644 $(BUILD)/shmring.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	install -m 755 $(TOOLS) $(DESTDIR)$(BINDIR)/
+	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
+	$(if $(MAN3),install -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/)
+	$(if $(MAN7),install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/)
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/shmring.h $(DESTDIR)$(LIBDIR)/libshmring.a \
+		$(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libshmring.so \
+		$(DESTDIR)$(PKGCONFIGDIR)/shmring.pc \
+		$(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(TOOLS))) \
+		$(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) \
+		$(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(MAN3))) \
+		$(addprefix $(DESTDIR)$(MANDIR)/man7/,$(notdir $(MAN7)))
+
+clean:
+	rm -rf build build-address build-thread build-undefined
+
+help:
+	@sed -n '1,8p' Makefile
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

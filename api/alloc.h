@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Process-local heap memory of the library: handles, registry entries.
+ * It comes from a dedicated jemalloc arena (mallocx/dallocx), so the
+ * library's few allocations neither fragment nor contend with the
+ * application's heap.  Never on the per-message path.
+ */
+#ifndef SHMRING_API_ALLOC_H
+#define SHMRING_API_ALLOC_H
+
+#include <stddef.h>
+
+__attribute__((visibility("hidden"))) void *sr_zalloc(size_t size);
+__attribute__((visibility("hidden"))) void sr_free(void *p);
+
+#endif

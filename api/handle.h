@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/* The private handle behind struct shmring. */
+#ifndef SHMRING_API_HANDLE_H
+#define SHMRING_API_HANDLE_H
+
+#include <stdint.h>
+
+#include "../ring/spsc.h"
+#include "../sync/ctl.h"
+#include "registry.h"
+#include "shmring.h"
+
+struct shmring {
+	/* per-message state first: one handle serves one thread at a time */
+	uint32_t roles;            /* ROLE_* this handle may use; 0 in a forked child */
+	uint32_t spin_ns;
+	struct spsc_prod prod;     /* valid with ROLE_PRODUCER */
+	struct spsc_cons cons;     /* valid with ROLE_CONSUMER */
+	struct spsc_shared *sh;    /* ring state in the mapping */
+
+	/* control plane */
+	struct ctl_shared *ctl;
+	struct seg_map *map;
+	int lock_fd;               /* our own open file description: the liveness lock */
+	int slot;                  /* participant slot, -1 without a role */
+	int forked;                /* inherited across fork(): shared state is not ours */
+	struct shmring *next, *prev;
+};
+
+#endif

@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The data path: send/recv, reserve/commit, acquire/release, batches and
+ * shutdown.  The ring work is the inline code of ring/spsc.h; what is here
+ * is argument checking, waiting (sync/wait) and counting.  No system call
+ * and no allocation unless a side has to sleep or wake a sleeper.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "handle.h"
+#include "../sync/clock.h"
+#include "../sync/wait.h"
+
+static inline bool is_shut(struct shmring *r, memory_order mo)
+{
+	return atomic_load_explicit(&r->sh->shutdown, mo) != 0;
+}
+
+/* ---- producer ---------------------------------------------------------- */
+
+static inline int prod_try(struct shmring *r, size_t len, void **out)
+{
+	/* relaxed: only stops further sends; nothing is read through it */
+	if (unlikely(is_shut(r, memory_order_relaxed)))
+		return -EPIPE;
+	return spsc_reserve(&r->prod, len, out);
+}
+
+static int prod_room(struct shmring *r, size_t len, void **out, int64_t timeout_ns)
+{
+	int rc = prod_try(r, len, out);
+	if (likely(rc != -EAGAIN) || timeout_ns == 0)
+		return rc;
+	spsc_count(&r->sh->waits_full, 1);
+	struct waiter w = {
+		.watch = &r->sh->cons_head, .shut = &r->sh->shutdown,
+		.sleeping = &r->sh->prod_sleeping, .word = &r->sh->prod_wake,
+		.sleeps = &r->sh->prod_sleeps,
+		.spin_until = clock_mono_ns() + r->spin_ns,
+	};
+	uint64_t deadline = clock_deadline(timeout_ns);
+	for (;;) {
+		if ((rc = wait_change(&w, r->prod.cons_cache, deadline)) < 0)
+			return rc;
+		if ((rc = prod_try(r, len, out)) != -EAGAIN)
+			return rc;
+	}
+}
+
+static inline void prod_publish(struct shmring *r, uint64_t msgs, uint64_t bytes)
+{
+	spsc_count(&r->sh->msgs_sent, msgs);
+	spsc_count(&r->sh->bytes_sent, bytes);
+	if (spsc_publish(&r->prod))
+		wait_wake(&r->sh->cons_sleeping, &r->sh->cons_wake, &r->sh->prod_wakes);
+}
+
+static inline int prod_check(struct shmring *r)
+{
+	if (unlikely(!r))
+		return -EINVAL;
+	if (unlikely(!(r->roles & ROLE_PRODUCER)))
+		return -EPERM;
+	if (unlikely(r->prod.resv_open))
+		return -EINPROGRESS;
+	return 0;
+}
+
+int shmring_send(struct shmring *r, const void *msg, size_t len, int64_t timeout_ns)
+{
+	void *at;
+	int rc = prod_check(r);
+	if (unlikely(rc < 0))
+		return rc;
+	if (unlikely(!msg && len))
+		return -EINVAL;
+	if (unlikely((rc = prod_room(r, len, &at, timeout_ns)) < 0))
+		return rc;
+	if (len)
+		memcpy(at, msg, len);
+	spsc_stage(&r->prod, (uint32_t)len);
+	prod_publish(r, 1, len);
+	return 0;
+}
+
+int shmring_reserve(struct shmring *r, size_t len, struct shmring_msg *m, int64_t timeout_ns)
+{
+	void *at;
+	int rc = prod_check(r);
+	if (unlikely(rc < 0))
+		return rc;
+	if (unlikely(!m))
+		return -EINVAL;
+	if (unlikely((rc = prod_room(r, len, &at, timeout_ns)) < 0))
+		return rc;
+	m->data = at;
+	m->len = len;
+	m->priv[0] = r->prod.resv_end;   /* where the record starts: ties commit to it */
+	m->priv[1] = len;                /* the most commit may publish */
+	return 0;
+}
+
+int shmring_commit(struct shmring *r, struct shmring_msg *m)
+{
+	if (unlikely(!r || !m))
+		return -EINVAL;
+	if (unlikely(!(r->roles & ROLE_PRODUCER)))
+		return -EPERM;
+	if (unlikely(!r->prod.resv_open || m->priv[0] != r->prod.resv_end ||
+		     m->len > m->priv[1] || m->priv[1] != r->prod.resv_len))
+		return -EINVAL;
+	if (unlikely(is_shut(r, memory_order_relaxed))) {
+		/* the stream ended while the frame was being written: drop it
+		 * rather than let it appear after consumers saw -EPIPE */
+		r->prod.resv_open = false;
+		return -EPIPE;
+	}
+	spsc_stage(&r->prod, (uint32_t)m->len);
+	prod_publish(r, 1, m->len);
+	m->data = NULL;
+	return 0;
+}
+
+int shmring_send_batch(struct shmring *r, const struct iovec *msgs, unsigned n,
+		       int64_t timeout_ns)
+{
+	int rc = prod_check(r);
+	if (unlikely(rc < 0))
+		return rc;
+	if (unlikely(!msgs || n == 0))
+		return -EINVAL;
+	uint64_t bytes = 0;
+	unsigned i;
+	for (i = 0; i < n; i++) {
+		void *at;
+		if (unlikely(!msgs[i].iov_base && msgs[i].iov_len)) {
+			rc = -EINVAL;
+			break;
+		}
+		/* wait only for the first message; the rest go while they fit */
+		rc = i == 0 ? prod_room(r, msgs[i].iov_len, &at, timeout_ns)
+			    : prod_try(r, msgs[i].iov_len, &at);
+		if (rc < 0)
+			break;
+		if (msgs[i].iov_len)
+			memcpy(at, msgs[i].iov_base, msgs[i].iov_len);
+		spsc_stage(&r->prod, (uint32_t)msgs[i].iov_len);
+		bytes += msgs[i].iov_len;
+	}
+	if (i == 0)
+		return rc;
+	prod_publish(r, i, bytes);   /* one index store and one wake check per batch */
+	return (int)i;
+}
+
+int shmring_shutdown(struct shmring *r)
+{
+	if (!r)
+		return -EINVAL;
+	if (!(r->roles & ROLE_PRODUCER))
+		return -EPERM;
+	/* [S1] seq_cst: after every publish of ours ([P2] is sequenced
+	 * before); pairs with the consumer's [S2] acquire */
+	atomic_store_explicit(&r->sh->shutdown, 1, memory_order_seq_cst);
+	/* unconditional: a consumer asleep must learn the stream is over */
+	wait_wake(NULL, &r->sh->cons_wake, &r->sh->prod_wakes);
+	return 0;
+}
+
+/* ---- consumer ---------------------------------------------------------- */
+
+static inline int cons_try(struct shmring *r, void **data, uint32_t *len, uint64_t *end)
+{
+	int rc = spsc_peek(&r->cons, data, len, end);
+	/* [S2] acquire: pairs with [S1]; every message published before the
+	 * shutdown is then visible to the second look */
+	if (rc == -EAGAIN && is_shut(r, memory_order_acquire)) {
+		rc = spsc_peek(&r->cons, data, len, end);
+		if (rc == -EAGAIN)
+			rc = -EPIPE;
+	}
+	return rc;
+}
+
+static int cons_next(struct shmring *r, void **data, uint32_t *len, uint64_t *end,
+		     int64_t timeout_ns)
+{
+	int rc = cons_try(r, data, len, end);
+	if (likely(rc != -EAGAIN) || timeout_ns == 0)
+		return rc;
+	spsc_count(&r->sh->waits_empty, 1);
+	struct waiter w = {
+		.watch = &r->sh->prod_tail, .shut = &r->sh->shutdown,
+		.sleeping = &r->sh->cons_sleeping, .word = &r->sh->cons_wake,
+		.sleeps = &r->sh->cons_sleeps,
+		.spin_until = clock_mono_ns() + r->spin_ns,
+	};
+	uint64_t deadline = clock_deadline(timeout_ns);
+	for (;;) {
+		if ((rc = wait_change(&w, r->cons.prod_cache, deadline)) < 0)
+			return rc;
+		if ((rc = cons_try(r, data, len, end)) != -EAGAIN)
+			return rc;
+	}
+}
+
+static inline void cons_release(struct shmring *r, uint64_t end, uint64_t msgs, uint64_t bytes)
+{
+	spsc_count(&r->sh->msgs_recv, msgs);
+	spsc_count(&r->sh->bytes_recv, bytes);
+	if (spsc_release_to(&r->cons, end))
+		wait_wake(&r->sh->prod_sleeping, &r->sh->prod_wake, &r->sh->cons_wakes);
+}
+
+static inline int cons_check(struct shmring *r)
+{
+	if (unlikely(!r))
+		return -EINVAL;
+	if (unlikely(!(r->roles & ROLE_CONSUMER)))
+		return -EPERM;
+	return 0;
+}
+
+ssize_t shmring_recv(struct shmring *r, void *buf, size_t cap, int64_t timeout_ns)
+{
+	void *data;
+	uint32_t len;
+	uint64_t end;
+	int rc = cons_check(r);
+	if (unlikely(rc < 0))
+		return rc;
+	if (unlikely(!buf && cap))
+		return -EINVAL;
+	if (unlikely(r->cons.read != r->cons.head))
+		return -EINPROGRESS;   /* release acquired messages first */
+	if (unlikely((rc = cons_next(r, &data, &len, &end, timeout_ns)) < 0))
+		return rc;
+	if (unlikely(len > cap))
+		return -EMSGSIZE;      /* the message stays at the head */
+	spsc_take(&r->cons, end);      /* a crash from here on counts as a redelivery */
+	memcpy(buf, data, len);
+	cons_release(r, end, 1, len);
+	return len;
+}
+
+int shmring_acquire(struct shmring *r, struct shmring_msg *m, int64_t timeout_ns)
+{
+	void *data;
+	uint32_t len;
+	uint64_t end;
+	int rc = cons_check(r);
+	if (unlikely(rc < 0))
+		return rc;
+	if (unlikely(!m))
+		return -EINVAL;
+	uint64_t start = r->cons.read;
+	if (unlikely((rc = cons_next(r, &data, &len, &end, timeout_ns)) < 0))
+		return rc;
+	spsc_take(&r->cons, end);
+	m->data = data;
+	m->len = len;
+	m->priv[0] = start;    /* release must come in acquisition order */
+	m->priv[1] = end;
+	return 0;
+}
+
+int shmring_release(struct shmring *r, struct shmring_msg *m)
+{
+	int rc = cons_check(r);
+	if (unlikely(rc < 0))
+		return rc;
+	if (unlikely(!m || m->priv[0] != r->cons.head || m->priv[1] <= m->priv[0] ||
+		     m->priv[1] > r->cons.read || m->len > m->priv[1] - m->priv[0]))
+		return -EINVAL;
+	cons_release(r, m->priv[1], 1, m->len);
+	m->data = NULL;
+	return 0;
+}
+
+int shmring_recv_batch(struct shmring *r, struct iovec *bufs, unsigned n, int64_t timeout_ns)
+{
+	int rc = cons_check(r);
+	if (unlikely(rc < 0))
+		return rc;
+	if (unlikely(!bufs || n == 0))
+		return -EINVAL;
+	if (unlikely(r->cons.read != r->cons.head))
+		return -EINPROGRESS;
+	uint64_t bytes = 0;
+	unsigned i;
+	for (i = 0; i < n; i++) {
+		void *data;
+		uint32_t len;
+		uint64_t end;
+		if (unlikely(!bufs[i].iov_base && bufs[i].iov_len)) {
+			rc = -EINVAL;
+			break;
+		}
+		rc = i == 0 ? cons_next(r, &data, &len, &end, timeout_ns)
+			    : spsc_peek(&r->cons, &data, &len, &end);
+		if (rc < 0)
+			break;
+		if (len > bufs[i].iov_len) {
+			rc = -EMSGSIZE;
+			break;
+		}
+		spsc_take(&r->cons, end);
+		memcpy(bufs[i].iov_base, data, len);
+		bufs[i].iov_len = len;
+		bytes += len;
+	}
+	if (i == 0)
+		return rc;
+	cons_release(r, r->cons.read, i, bytes);   /* up to the last message taken */
+	return (int)i;
+}

@@ -1,0 +1,398 @@
+/* SPDX-License-Identifier: MIT */
+/* Opening, closing, unlinking, statistics: everything but the data path. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "handle.h"
+#include "registry.h"
+#include "uri.h"
+#include "../shm/segment.h"
+#include "../sync/ctl.h"
+#include "../sync/wait.h"
+
+#define OFLAGS_ALL (SHMRING_CREATE | SHMRING_EXCL | SHMRING_PRODUCER | SHMRING_CONSUMER)
+_Static_assert(SHMRING_PRODUCER == ROLE_PRODUCER && SHMRING_CONSUMER == ROLE_CONSUMER,
+	       "oflags role bits are the participant role bits");
+
+/* ---- process-wide state ------------------------------------------------ */
+
+/* Every open handle, so that a forked child can disown the parent's roles. */
+static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct shmring *handles;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int init_rc;
+
+static void fork_prepare(void) { pthread_mutex_lock(&handles_lock); }
+static void fork_parent(void) { pthread_mutex_unlock(&handles_lock); }
+
+static void fork_child(void)
+{
+	/* The child shares the parent's open file descriptions, hence its
+	 * liveness locks: close our copies so that the parent's death still
+	 * frees its slots, and drop the roles, which stay the parent's. */
+	for (struct shmring *r = handles; r; r = r->next) {
+		if (r->lock_fd >= 0)
+			close(r->lock_fd);
+		r->lock_fd = -1;
+		r->roles = 0;
+		r->forked = 1;
+	}
+	pthread_mutex_unlock(&handles_lock);
+}
+
+static void lib_init(void)
+{
+	init_rc = reg_init();
+	if (init_rc == 0)
+		init_rc = ctl_probe_robust();
+	if (init_rc == 0 && pthread_atfork(fork_prepare, fork_parent, fork_child))
+		init_rc = -ENOMEM;
+}
+
+static void handle_link(struct shmring *r)
+{
+	pthread_mutex_lock(&handles_lock);
+	r->next = handles;
+	if (handles)
+		handles->prev = r;
+	handles = r;
+	pthread_mutex_unlock(&handles_lock);
+}
+
+static void handle_unlink(struct shmring *r)
+{
+	pthread_mutex_lock(&handles_lock);
+	if (r->prev)
+		r->prev->next = r->next;
+	else if (handles == r)
+		handles = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	pthread_mutex_unlock(&handles_lock);
+}
+
+/* ---- mapping ----------------------------------------------------------- */
+
+static int map_extra_flags(struct seg_map *m, uint32_t flags)
+{
+	if ((flags & SHMRING_MLOCK) && mlock(m->base, m->geom.size) < 0)
+		return -errno;
+#ifdef MADV_POPULATE_WRITE
+	if (flags & SHMRING_PREFAULT)
+		(void)madvise(m->base, m->geom.size, MADV_POPULATE_WRITE);
+#endif
+	return 0;
+}
+
+/* Share this process's mapping of the file behind fd, or make one.
+ * Consumes fd. */
+static int map_get(int fd, uint32_t want_flags, struct seg_map **out)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	struct seg_map *m = reg_get(st.st_dev, st.st_ino);
+	if (m) {
+		close(fd);
+		int rc = map_extra_flags(m, want_flags);
+		if (rc < 0) {
+			reg_release(m);
+			return rc;
+		}
+		*out = m;
+		return 0;
+	}
+	m = sr_zalloc(sizeof(*m));
+	if (!m) {
+		close(fd);
+		return -ENOMEM;
+	}
+	m->fd = fd;
+	m->dev = st.st_dev;
+	m->ino = st.st_ino;
+	atomic_init(&m->refs, 1);
+	int rc = seg_read(fd, &m->geom);
+	if (rc == 0)
+		rc = seg_map(fd, &m->geom, m->geom.flags | want_flags, (void **)&m->base);
+	if (rc < 0) {
+		reg_discard(m);
+		return rc;
+	}
+	struct seg_map *won = reg_put_new(m);
+	if (won != m)
+		reg_discard(m);
+	*out = won;
+	return 0;
+}
+
+/* Open (or create) the file behind a shm: URI. Returns a descriptor. */
+static int seg_fd(const struct uri *u, int oflags, const struct seg_geom *plan)
+{
+	/* Bounded: each lap means another process created or unlinked the
+	 * segment between our two attempts. */
+	for (int lap = 0; lap < 100; lap++) {
+		if (oflags & SHMRING_CREATE) {
+			int fd = seg_create(u->path, plan, plan->mode);
+			if (fd != -EEXIST)
+				return fd;
+			if (oflags & SHMRING_EXCL)
+				return -EEXIST;
+		}
+		int fd = seg_open(u->path);
+		if (fd == -ENOENT && (oflags & SHMRING_CREATE))
+			continue;
+		if (fd == -ELOOP)
+			return -EACCES;     /* a symlink where a segment should be */
+		return fd;
+	}
+	return -EAGAIN;
+}
+
+/* ---- roles ------------------------------------------------------------- */
+
+static int attach_roles(struct shmring *r, uint32_t roles)
+{
+	struct seg_map *m = r->map;
+	char self[64];
+	/* A descriptor of our own open file description: the liveness lock
+	 * must not be shared with the registry's descriptor, through which
+	 * every handle of this process tests the others. */
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", m->fd);
+	r->lock_fd = open(self, O_RDWR | O_CLOEXEC);
+	if (r->lock_fd < 0)
+		return -errno;
+
+	int rc = ctl_lock(r->ctl, m->fd);
+	if (rc < 0)
+		return rc;
+	ctl_repair(r->ctl, m->fd);
+	if (((roles & ROLE_PRODUCER) && r->ctl->prod_owner) ||
+	    ((roles & ROLE_CONSUMER) && r->ctl->cons_owner)) {
+		rc = -EBUSY;       /* after repair, an owner is a live one */
+		goto out;
+	}
+	struct spsc_geom g = {
+		.data = m->base + m->geom.data_off,
+		.cap = m->geom.capacity,
+		.mask = m->geom.capacity - 1,
+		.max_msg = m->geom.max_msg,
+	};
+	if (roles & ROLE_CONSUMER) {
+		/* relaxed: the previous consumer is gone (dead or closed) */
+		uint64_t head = atomic_load_explicit(&r->sh->cons_head, memory_order_relaxed);
+		uint64_t read = atomic_load_explicit(&r->sh->cons_read, memory_order_relaxed);
+		if (read != head) {
+			int64_t n = spsc_count_records(&g, head, read);
+			if (n < 0) {
+				rc = -EPROTO;
+				goto out;
+			}
+			/* relaxed: under the mutex; display only */
+			atomic_fetch_add_explicit(&r->ctl->redelivered, (uint64_t)n,
+						  memory_order_relaxed);
+		}
+		if ((rc = spsc_cons_init(&r->cons, r->sh, &g)) < 0)
+			goto out;
+	}
+	if ((roles & ROLE_PRODUCER) && (rc = spsc_prod_init(&r->prod, r->sh, &g)) < 0)
+		goto out;
+	rc = ctl_join(r->ctl, r->lock_fd, roles);
+	if (rc < 0)
+		goto out;
+	r->slot = rc;
+	rc = 0;
+	/* A predecessor killed while asleep left its flag up: the peer would
+	 * make a FUTEX_WAKE per message for nobody.  relaxed: under the mutex,
+	 * and a stale value costs one spurious wake at most. */
+	if (roles & ROLE_PRODUCER) {
+		r->ctl->prod_owner = (uint32_t)r->slot + 1;
+		atomic_store_explicit(&r->sh->prod_sleeping, 0, memory_order_relaxed);
+	}
+	if (roles & ROLE_CONSUMER) {
+		r->ctl->cons_owner = (uint32_t)r->slot + 1;
+		atomic_store_explicit(&r->sh->cons_sleeping, 0, memory_order_relaxed);
+	}
+	r->roles = roles;
+out:
+	ctl_unlock(r->ctl);
+	return rc;
+}
+
+static void detach_roles(struct shmring *r)
+{
+	if (r->forked || r->slot < 0)
+		return;
+	if (ctl_lock(r->ctl, r->map->fd) == 0) {
+		uint32_t me = (uint32_t)r->slot + 1;
+		if (r->ctl->prod_owner == me)
+			r->ctl->prod_owner = 0;
+		if (r->ctl->cons_owner == me)
+			r->ctl->cons_owner = 0;
+		ctl_leave(r->ctl, r->lock_fd, (uint32_t)r->slot);
+		ctl_unlock(r->ctl);
+	}
+	/* if the lock timed out, closing lock_fd below still proves us gone */
+	r->slot = -1;
+	r->roles = 0;
+}
+
+/* ---- public ------------------------------------------------------------ */
+
+int shmring_open(const char *uri, int oflags, const struct shmring_opts *opts,
+		 struct shmring **out)
+{
+	struct uri u;
+	struct seg_geom plan;
+	int rc;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	if ((oflags & ~OFLAGS_ALL) || ((oflags & SHMRING_EXCL) && !(oflags & SHMRING_CREATE)))
+		return -EINVAL;
+	if ((rc = uri_parse(uri, &u)) < 0)
+		return rc;
+	if (u.scheme != URI_SHM)
+		return -ENOTSUP;    /* file:, pipe:, mq: backends are not in this version */
+	if ((rc = seg_plan((oflags & SHMRING_CREATE) ? opts : NULL, &plan)) < 0)
+		return rc;
+	pthread_once(&init_once, lib_init);
+	if (init_rc < 0)
+		return init_rc;
+
+	int fd = seg_fd(&u, oflags, &plan);
+	if (fd < 0)
+		return fd;
+	struct shmring *r = sr_zalloc(sizeof(*r));
+	if (!r) {
+		close(fd);
+		return -ENOMEM;
+	}
+	r->lock_fd = -1;
+	r->slot = -1;
+	if ((rc = map_get(fd, opts ? opts->flags : 0, &r->map)) < 0) {
+		sr_free(r);
+		return rc;
+	}
+	r->ctl = (struct ctl_shared *)(r->map->base + r->map->geom.ctl_off);
+	r->sh = (struct spsc_shared *)(r->map->base + r->map->geom.ring_off);
+	r->spin_ns = r->map->geom.spin_ns;
+	uint32_t roles = (uint32_t)oflags & (ROLE_PRODUCER | ROLE_CONSUMER);
+	if (roles && (rc = attach_roles(r, roles)) < 0) {
+		if (r->lock_fd >= 0)
+			close(r->lock_fd);
+		reg_release(r->map);
+		sr_free(r);
+		return rc;
+	}
+	handle_link(r);
+	*out = r;
+	return 0;
+}
+
+int shmring_close(struct shmring *r)
+{
+	if (!r)
+		return -EINVAL;
+	handle_unlink(r);
+	detach_roles(r);
+	if (r->lock_fd >= 0)
+		close(r->lock_fd);
+	reg_release(r->map);
+	sr_free(r);
+	return 0;
+}
+
+int shmring_unlink(const char *uri)
+{
+	struct uri u;
+	int rc = uri_parse(uri, &u);
+	if (rc < 0)
+		return rc;
+	if (u.scheme != URI_SHM)
+		return -ENOTSUP;
+	/* Only remove what is a ring: read the header first. */
+	int fd = seg_open(u.path);
+	if (fd < 0)
+		return fd == -ELOOP ? -EACCES : fd;
+	struct seg_geom g;
+	rc = seg_read(fd, &g);
+	close(fd);
+	if (rc < 0 && rc != -ENOTSUP)
+		return rc;
+	return unlink(u.path) < 0 ? -errno : 0;
+}
+
+int shmring_stats(struct shmring *r, struct shmring_stats *st)
+{
+	if (!r || !st)
+		return -EINVAL;
+	struct spsc_shared *sh = r->sh;
+	struct ctl_shared *c = r->ctl;
+	memset(st, 0, sizeof(*st));
+	/* relaxed throughout: a monitoring snapshot of single-writer counters */
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+	st->msgs_sent = LD(sh->msgs_sent);
+	st->bytes_sent = LD(sh->bytes_sent);
+	st->msgs_recv = LD(sh->msgs_recv);
+	st->bytes_recv = LD(sh->bytes_recv);
+	st->waits_full = LD(sh->waits_full);
+	st->waits_empty = LD(sh->waits_empty);
+	st->futex_wakes = LD(sh->prod_wakes) + LD(sh->cons_wakes);
+	st->futex_sleeps = LD(sh->prod_sleeps) + LD(sh->cons_sleeps);
+	st->holes_skipped = LD(c->holes);
+	st->msgs_redelivered = LD(c->redelivered);
+	st->msgs_dropped = LD(c->dropped);
+	st->repairs = LD(c->repairs);
+	st->takeovers = LD(c->takeovers);
+	st->shut_down = LD(sh->shutdown) != 0;
+#undef LD
+	st->capacity = r->map->geom.capacity;
+	st->used = spsc_used(sh, r->map->geom.capacity);
+	st->max_msg = r->map->geom.max_msg;
+	st->kind = r->map->geom.kind;
+	ctl_count(c, r->map->fd, &st->producers, &st->consumers);
+	return 0;
+}
+
+int shmring_set_spin(struct shmring *r, uint32_t spin_ns)
+{
+	if (!r || spin_ns > 1000000000u)
+		return -EINVAL;
+	r->spin_ns = spin_ns;
+	return 0;
+}
+
+const char *shmring_strerror(int err)
+{
+	switch (err) {
+	case 0: return "success";
+	case -EAGAIN: return "ring full or empty (would block)";
+	case -ETIMEDOUT: return "timed out";
+	case -EMSGSIZE: return "message larger than max_msg, or receive buffer too small";
+	case -EPIPE: return "stream shut down and drained";
+	case -EBUSY: return "role already held by a live process";
+	case -EPROTO: return "segment of another version, corrupt, or not a ring";
+	case -EPERM: return "operation not allowed by this handle's role";
+	case -ENOTSUP: return "not supported by this backend or build";
+	case -EINPROGRESS: return "a reservation or acquired message is still open";
+	case -ENOSPC: return "no space left for the segment (is /dev/shm full?)";
+	case -EUSERS: return "participant table full";
+	}
+	if (err < 0) {
+		const char *s = strerrordesc_np(-err);
+		if (s)
+			return s;
+	}
+	return "unknown error";
+}

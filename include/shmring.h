@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmring — message rings between processes on one Linux machine.
+ *
+ * Every function returns 0 (or a count / length) on success and a negative
+ * errno value on failure; shmring_strerror() describes it.  Nothing is
+ * reported through errno alone, nothing prints, exits or aborts.
+ *
+ * Concurrency (who may call what at the same time):
+ *
+ *   handle kind     | same handle, two threads | own handle per thread
+ *   ----------------+--------------------------+----------------------
+ *   SPSC producer   | no                       | one producer at a time
+ *   SPSC consumer   | no                       | one consumer at a time
+ *   open/close/stats| yes (different handles)  | yes
+ *
+ * shmring_open() and shmring_close() of different handles may run in any
+ * number of threads at once, on the same ring or on different ones.
+ */
+#ifndef SHMRING_H
+#define SHMRING_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SHMRING_VERSION_MAJOR 0
+#define SHMRING_VERSION_MINOR 1
+#define SHMRING_VERSION_PATCH 0
+
+#if defined(__GNUC__)
+#define SHMRING_API __attribute__((visibility("default")))
+#define SHMRING_MUST_USE __attribute__((warn_unused_result))
+#else
+#define SHMRING_API
+#define SHMRING_MUST_USE
+#endif
+
+struct shmring;                 /* opaque handle */
+
+enum shmring_kind { SHMRING_SPSC = 1, SHMRING_MPMC = 2 };
+
+struct shmring_opts {           /* all-zero means defaults */
+	enum shmring_kind kind;  /* default SHMRING_SPSC */
+	uint64_t capacity;       /* data bytes, default 1 MiB; rounded up */
+	uint32_t max_msg;        /* largest message, bytes; default capacity/4 */
+	uint32_t mode;           /* permission bits on create, default 0600 */
+	uint32_t flags;          /* SHMRING_PREFAULT | SHMRING_MLOCK | ... */
+};
+
+/* opts.flags */
+#define SHMRING_PREFAULT 0x01u  /* populate the mapping's page tables at open */
+#define SHMRING_MLOCK    0x02u  /* lock the mapping in RAM (needs RLIMIT_MEMLOCK) */
+
+/* oflags */
+#define SHMRING_CREATE   0x01   /* create if missing */
+#define SHMRING_EXCL     0x02   /* with CREATE: -EEXIST if present */
+#define SHMRING_PRODUCER 0x10   /* this handle sends */
+#define SHMRING_CONSUMER 0x20   /* this handle receives */
+
+#define SHMRING_FOREVER  (-1)   /* timeout_ns: block until possible */
+				/* 0: never block (-EAGAIN); >0: -ETIMEDOUT */
+
+/* Open (and with SHMRING_CREATE create) the ring named by uri:
+ * "shm:NAME" or "NAME", "file:PATH", "pipe:PATH", "mq:NAME". */
+SHMRING_API SHMRING_MUST_USE
+int shmring_open(const char *uri, int oflags,
+		 const struct shmring_opts *opts, struct shmring **out);
+/* Give up the handle's roles and mapping.  Never fails on a valid handle. */
+SHMRING_API int shmring_close(struct shmring *r);
+/* Remove the ring's name; processes that have it open keep using it. */
+SHMRING_API int shmring_unlink(const char *uri);
+
+/* copying API */
+SHMRING_API SHMRING_MUST_USE
+int shmring_send(struct shmring *r, const void *msg, size_t len, int64_t timeout_ns);
+SHMRING_API SHMRING_MUST_USE
+ssize_t shmring_recv(struct shmring *r, void *buf, size_t cap, int64_t timeout_ns);
+
+/* zero-copy API: write and read in place */
+struct shmring_msg { void *data; size_t len; uint64_t priv[2]; };
+SHMRING_API SHMRING_MUST_USE
+int shmring_reserve(struct shmring *r, size_t len, struct shmring_msg *m, int64_t timeout_ns);
+SHMRING_API SHMRING_MUST_USE
+int shmring_commit(struct shmring *r, struct shmring_msg *m);   /* m->len may shrink first */
+SHMRING_API SHMRING_MUST_USE
+int shmring_acquire(struct shmring *r, struct shmring_msg *m, int64_t timeout_ns);
+SHMRING_API SHMRING_MUST_USE
+int shmring_release(struct shmring *r, struct shmring_msg *m);
+
+/* batches: return how many messages moved (>= 1), or -errno */
+SHMRING_API SHMRING_MUST_USE
+int shmring_send_batch(struct shmring *r, const struct iovec *msgs, unsigned n, int64_t timeout_ns);
+SHMRING_API SHMRING_MUST_USE
+int shmring_recv_batch(struct shmring *r, struct iovec *bufs, unsigned n, int64_t timeout_ns);
+
+/* producer: end of stream for everyone */
+SHMRING_API int shmring_shutdown(struct shmring *r);
+
+/*
+ * Counters live in the segment (a monitor process sees them); the geometry
+ * fields are the ring's own, after rounding.  Fields may be appended in
+ * later versions only in place of `reserved`.
+ */
+struct shmring_stats {
+	uint64_t msgs_sent, bytes_sent;         /* committed by producers */
+	uint64_t msgs_recv, bytes_recv;         /* released by consumers */
+	uint64_t waits_full;                    /* a send found the ring full and waited */
+	uint64_t waits_empty;                   /* a receive found it empty and waited */
+	uint64_t futex_wakes;                   /* FUTEX_WAKE calls made */
+	uint64_t futex_sleeps;                  /* FUTEX_WAIT calls made */
+	uint64_t holes_skipped;                 /* MPMC: claims of dead producers skipped */
+	uint64_t msgs_redelivered;              /* held by a dead consumer, delivered again */
+	uint64_t msgs_dropped;                  /* lost to a crash (never delivered) */
+	uint64_t repairs;                       /* control-plane repairs after EOWNERDEAD */
+	uint64_t takeovers;                     /* roles taken over from dead holders */
+	uint64_t capacity;                      /* data bytes */
+	uint64_t used;                          /* bytes queued now */
+	uint32_t max_msg;
+	uint32_t kind;                          /* enum shmring_kind */
+	uint32_t producers, consumers;          /* live participants now */
+	uint32_t shut_down;                     /* 1 once shmring_shutdown was called */
+	uint32_t reserved32;
+	uint64_t reserved[8];
+};
+SHMRING_API SHMRING_MUST_USE
+int shmring_stats(struct shmring *r, struct shmring_stats *st);
+SHMRING_API const char *shmring_strerror(int err);
+
+/* Additions to the SPEC §3 surface. */
+
+/* Bounded spin, in nanoseconds, before a blocking call sleeps on a futex
+ * (default 20000; 0 sleeps at once).  Per handle. */
+SHMRING_API int shmring_set_spin(struct shmring *r, uint32_t spin_ns);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SHMRING_H */

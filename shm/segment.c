@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: MIT */
+#include "segment.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../ring/spsc.h"
+#include "../sync/clock.h"
+#include "../sync/ctl.h"
+#include "../sync/wait.h"
+
+_Static_assert(sizeof(struct ctl_shared) <= SEG_RING_OFF - SEG_CTL_OFF, "control block fits");
+_Static_assert(sizeof(struct spsc_shared) <= SEG_DATA_OFF - SEG_RING_OFF, "ring state fits");
+_Static_assert(SEG_DATA_OFF % 4096 == 0, "data area page aligned");
+
+static uint64_t fnv1a(const void *p, size_t n, uint64_t h)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+uint64_t seg_stamp(void)
+{
+	/* Builds that disagree on any of these must refuse each other's
+	 * segments (LMDB's format stamp, for the same reason). */
+	const uint64_t facts[] = {
+		sizeof(struct seg_hdr), sizeof(struct ctl_shared), sizeof(struct ctl_part),
+		sizeof(pthread_mutex_t), offsetof(struct ctl_shared, parts),
+		sizeof(struct spsc_shared), offsetof(struct spsc_shared, cons_head),
+		offsetof(struct spsc_shared, cons_sleeping), _Alignof(_Atomic uint64_t),
+		CTL_MAX_PARTS, CTL_LOCK_BASE, SPSC_HDR, SPSC_TAG_MSG, SPSC_TAG_PAD,
+		SEG_CTL_OFF, SEG_RING_OFF, SEG_DATA_OFF,
+	};
+	return fnv1a(facts, sizeof(facts), 0xcbf29ce484222325ull);
+}
+
+uint32_t seg_checksum(const struct seg_hdr *h)
+{
+	uint64_t x = fnv1a(h, offsetof(struct seg_hdr, checksum), 0xcbf29ce484222325ull);
+	return (uint32_t)(x ^ (x >> 32));
+}
+
+static uint64_t round_pow2(uint64_t v)
+{
+	uint64_t p = SEG_MIN_CAP;
+	while (p < v && p < SEG_MAX_CAP)
+		p <<= 1;
+	return p;
+}
+
+int seg_plan(const struct shmring_opts *o, struct seg_geom *g)
+{
+	static const struct shmring_opts zero;
+	if (!o)
+		o = &zero;
+	memset(g, 0, sizeof(*g));
+	g->kind = o->kind ? (uint32_t)o->kind : SHMRING_SPSC;
+	if (g->kind == SHMRING_MPMC)
+		return -ENOTSUP;            /* not in this version yet */
+	if (g->kind != SHMRING_SPSC)
+		return -EINVAL;
+	if (o->flags & ~(SHMRING_PREFAULT | SHMRING_MLOCK))
+		return -EINVAL;
+	if (o->mode & ~07777u)
+		return -EINVAL;
+	if (o->capacity > SEG_MAX_CAP)
+		return -EINVAL;
+	uint64_t cap = round_pow2(o->capacity ? o->capacity : SEG_DEFAULT_CAP);
+	uint64_t max = o->max_msg ? o->max_msg : cap / 4;
+	/* A record and the filler before it must fit in an empty ring: grow
+	 * the ring rather than refuse a legal max_msg. */
+	while (max > spsc_max_msg_for(cap)) {
+		if (cap >= SEG_MAX_CAP)
+			return -EINVAL;
+		cap <<= 1;
+	}
+	g->capacity = cap;
+	g->max_msg = (uint32_t)max;
+	g->flags = o->flags;
+	g->mode = o->mode ? o->mode : 0600;
+	g->spin_ns = WAIT_SPIN_DEFAULT_NS;
+	g->ctl_off = SEG_CTL_OFF;
+	g->ring_off = SEG_RING_OFF;
+	g->data_off = SEG_DATA_OFF;
+	g->size = SEG_DATA_OFF + cap;
+	return 0;
+}
+
+int seg_validate(const struct seg_hdr *h, uint64_t file_size, uid_t file_uid,
+		 struct seg_geom *g)
+{
+	if (h->magic != SEG_MAGIC || h->hdr_size != sizeof(*h))
+		return -EPROTO;
+	/* relaxed: h is a private copy */
+	if (atomic_load_explicit(&h->version, memory_order_relaxed) != SEG_VERSION)
+		return -EPROTO;
+	if (h->stamp != seg_stamp() || h->checksum != seg_checksum(h))
+		return -EPROTO;
+	if (h->kind != SHMRING_SPSC)
+		return h->kind == SHMRING_MPMC ? -ENOTSUP : -EPROTO;
+	if (h->capacity < SEG_MIN_CAP || h->capacity > SEG_MAX_CAP ||
+	    (h->capacity & (h->capacity - 1)))
+		return -EPROTO;
+	if (h->max_msg == 0 || h->max_msg > spsc_max_msg_for(h->capacity))
+		return -EPROTO;
+	if (h->ctl_off != SEG_CTL_OFF || h->ring_off != SEG_RING_OFF ||
+	    h->data_off != SEG_DATA_OFF || h->seg_size != SEG_DATA_OFF + h->capacity)
+		return -EPROTO;
+	if (h->flags & ~(SHMRING_PREFAULT | SHMRING_MLOCK))
+		return -EPROTO;
+	if (file_size != h->seg_size)
+		return -EPROTO;             /* truncated or grown behind our back */
+	if (h->creator_uid != file_uid)
+		return -EPROTO;             /* chowned, or forged by another user */
+	g->kind = h->kind;
+	g->flags = h->flags;
+	g->max_msg = h->max_msg;
+	g->spin_ns = h->spin_ns > 1000000000u ? 1000000000u : h->spin_ns;
+	g->mode = h->mode & 07777u;
+	g->capacity = h->capacity;
+	g->size = h->seg_size;
+	g->ctl_off = h->ctl_off;
+	g->ring_off = h->ring_off;
+	g->data_off = h->data_off;
+	g->creator_uid = h->creator_uid;
+	g->creator_pid = h->creator_pid;
+	g->created_ns = h->created_ns;
+	return 0;
+}
+
+static int apply_flags(void *base, size_t size, uint32_t flags)
+{
+	if ((flags & SHMRING_MLOCK) && mlock(base, size) < 0)
+		return -errno;
+	return 0;
+}
+
+int seg_map(int fd, const struct seg_geom *g, uint32_t flags, void **base)
+{
+	int mflags = MAP_SHARED | ((flags & SHMRING_PREFAULT) ? MAP_POPULATE : 0);
+	void *p = mmap(NULL, g->size, PROT_READ | PROT_WRITE, mflags, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	const struct seg_hdr *h = p;
+	/* [H2] acquire: pairs with the creator's [H1]; the control block and
+	 * ring state it initialised are visible through this mapping */
+	if (atomic_load_explicit(&h->version, memory_order_acquire) != SEG_VERSION) {
+		munmap(p, g->size);
+		return -EPROTO;
+	}
+	int rc = apply_flags(p, g->size, flags);
+	if (rc < 0) {
+		munmap(p, g->size);
+		return rc;
+	}
+	*base = p;
+	return 0;
+}
+
+int seg_create(const char *path, const struct seg_geom *g, uint32_t mode)
+{
+	/* 0600 first: the umask can only narrow it, and nobody else can open
+	 * the file before fchmod sets the mode actually asked for. */
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	int rc = 0;
+	if (fchmod(fd, mode) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	/* posix_fallocate, not ftruncate: on tmpfs ftruncate reserves nothing
+	 * and a full /dev/shm would kill us with SIGBUS at the first touch. */
+	rc = posix_fallocate(fd, 0, (off_t)g->size);
+	if (rc) {
+		rc = rc == EFBIG ? -ENOSPC : -rc;
+		goto fail;
+	}
+	void *p = mmap(NULL, g->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		rc = -errno;
+		goto fail;
+	}
+	struct seg_hdr *h = p;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		munmap(p, g->size);
+		goto fail;
+	}
+	rc = ctl_init((struct ctl_shared *)((uint8_t *)p + g->ctl_off));
+	if (rc < 0) {
+		munmap(p, g->size);
+		goto fail;
+	}
+	/* the ring state and data area are zero from posix_fallocate: a ring
+	 * with every position at 0 is empty and valid */
+	struct seg_hdr tmp = {
+		.magic = SEG_MAGIC, .hdr_size = sizeof(tmp), .stamp = seg_stamp(),
+		.kind = g->kind, .flags = g->flags, .seg_size = g->size,
+		.capacity = g->capacity, .max_msg = g->max_msg, .spin_ns = g->spin_ns,
+		.ctl_off = g->ctl_off, .ring_off = g->ring_off, .data_off = g->data_off,
+		.creator_uid = (uint32_t)st.st_uid, .creator_pid = (int32_t)getpid(),
+		.created_ns = clock_real_ns(), .mode = mode,
+	};
+	atomic_init(&tmp.version, SEG_VERSION);
+	tmp.checksum = seg_checksum(&tmp);
+	memcpy((uint8_t *)h + sizeof(h->magic) + sizeof(h->version),
+	       (uint8_t *)&tmp + sizeof(h->magic) + sizeof(h->version),
+	       sizeof(tmp) - sizeof(h->magic) - sizeof(h->version));
+	h->magic = SEG_MAGIC;
+	/* [H1] release: everything above is visible before the version says
+	 * the segment is ready; pairs with [H2] in seg_map and the pread in
+	 * seg_read */
+	atomic_store_explicit(&h->version, SEG_VERSION, memory_order_release);
+	munmap(p, g->size);
+	return fd;
+fail:
+	unlink(path);
+	close(fd);
+	return rc;
+}
+
+int seg_open(const char *path)
+{
+	int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int seg_read(int fd, struct seg_geom *g)
+{
+	uint64_t give_up = clock_mono_ns() + SEG_PUBLISH_WAIT_NS;
+	for (;;) {
+		struct stat st;
+		struct seg_hdr h;
+		if (fstat(fd, &st) < 0)
+			return -errno;
+		if (!S_ISREG(st.st_mode))
+			return -EPROTO;
+		/* copy once with pread (no mapping: a short file cannot SIGBUS
+		 * us), then validate only the copy */
+		ssize_t n = st.st_size >= (off_t)sizeof(h) ? pread(fd, &h, sizeof(h), 0) : 0;
+		if (n < 0)
+			return -errno;
+		/* relaxed: h is a private copy */
+		bool published = n == (ssize_t)sizeof(h) &&
+			atomic_load_explicit(&h.version, memory_order_relaxed) != 0;
+		if (published)
+			return seg_validate(&h, (uint64_t)st.st_size, st.st_uid, g);
+		if ((n == (ssize_t)sizeof(h) && h.magic != SEG_MAGIC && h.magic != 0) ||
+		    clock_mono_ns() > give_up)
+			return -EPROTO;     /* not a ring, or its creator died mid-way */
+		struct timespec ms = { 0, 1000000 };
+		nanosleep(&ms, NULL);       /* a creator is still building it */
+	}
+}

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A segment: the same byte layout whether it lives in POSIX shared memory
+ * (/dev/shm) or in a regular file.
+ *
+ *   0      struct seg_hdr      immutable after creation; version written last
+ *   4096   struct ctl_shared   robust mutex, participants, recovery counters
+ *   16384  ring state          struct spsc_shared (kind SPSC)
+ *   20480  data area           `capacity` bytes, power of two, page aligned
+ *
+ * Nothing read from a segment is trusted: seg_validate() checks a private
+ * copy of the header field by field and derives every offset itself.
+ */
+#ifndef SHMRING_SHM_SEGMENT_H
+#define SHMRING_SHM_SEGMENT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "shmring.h"
+
+#define SEG_MAGIC     0x31474e49524d4853ull   /* "SHMRING1" little-endian */
+#define SEG_VERSION   1u
+#define SEG_CTL_OFF   4096u
+#define SEG_RING_OFF  16384u
+#define SEG_DATA_OFF  20480u
+#define SEG_MIN_CAP   4096ull
+#define SEG_MAX_CAP   (1ull << 40)
+#define SEG_DEFAULT_CAP (1ull << 20)
+#define SEG_SHM_DIR   "/dev/shm/"
+#define SEG_PUBLISH_WAIT_NS (1000ull * 1000 * 1000)
+
+struct seg_hdr {
+	uint64_t magic;
+	_Atomic uint32_t version;   /* 0 while being built; published last */
+	uint32_t hdr_size;
+	uint64_t stamp;             /* sizes and alignments of the shared types */
+	uint32_t kind;
+	uint32_t flags;             /* SHMRING_PREFAULT | SHMRING_MLOCK, creator's */
+	uint64_t seg_size;
+	uint64_t capacity;
+	uint32_t max_msg;
+	uint32_t spin_ns;
+	uint64_t ctl_off, ring_off, data_off;
+	uint32_t creator_uid;
+	int32_t creator_pid;
+	uint64_t created_ns;        /* CLOCK_REALTIME */
+	uint32_t mode;
+	uint32_t checksum;          /* FNV-1a of every byte before it */
+};
+_Static_assert(offsetof(struct seg_hdr, version) == 8, "version offset");
+_Static_assert(offsetof(struct seg_hdr, checksum) == 100, "checksum offset");
+_Static_assert(sizeof(struct seg_hdr) == 104, "seg_hdr size");
+
+/* The validated geometry, copied into every handle. */
+struct seg_geom {
+	uint32_t kind, flags, max_msg, spin_ns, mode;
+	uint64_t capacity, size, ctl_off, ring_off, data_off;
+	uint32_t creator_uid;
+	int32_t creator_pid;
+	uint64_t created_ns;
+};
+
+/* Geometry for a new ring from user options (NULL: defaults). */
+__attribute__((visibility("hidden")))
+int seg_plan(const struct shmring_opts *o, struct seg_geom *g);
+
+/* Check a private copy of a header against the file it came from. */
+__attribute__((visibility("hidden")))
+int seg_validate(const struct seg_hdr *h, uint64_t file_size, uid_t file_uid,
+		 struct seg_geom *g);
+
+/* Create path exclusively, size it, build the ring and publish it.
+ * Returns an O_RDWR descriptor, -EEXIST, -ENOSPC, ... */
+__attribute__((visibility("hidden")))
+int seg_create(const char *path, const struct seg_geom *g, uint32_t mode);
+
+/* Open an existing segment (no symlinks); -ENOENT, -EACCES, ... */
+__attribute__((visibility("hidden"))) int seg_open(const char *path);
+
+/* fstat + pread + validate, waiting (bounded) for a creator to publish. */
+__attribute__((visibility("hidden"))) int seg_read(int fd, struct seg_geom *g);
+
+/* Map a validated segment and re-check the published version. */
+__attribute__((visibility("hidden")))
+int seg_map(int fd, const struct seg_geom *g, uint32_t flags, void **base);
+
+__attribute__((visibility("hidden"))) uint32_t seg_checksum(const struct seg_hdr *h);
+__attribute__((visibility("hidden"))) uint64_t seg_stamp(void);
+
+#endif /* SHMRING_SHM_SEGMENT_H */

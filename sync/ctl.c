@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: MIT */
+#include "ctl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+
+int ctl_init(struct ctl_shared *c)
+{
+	pthread_mutexattr_t a;
+	int rc = pthread_mutexattr_init(&a);
+	if (rc)
+		return -rc;
+	if ((rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED)) ||
+	    (rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST)) ||
+	    (rc = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK)) ||
+	    (rc = pthread_mutex_init(&c->mutex, &a))) {
+		pthread_mutexattr_destroy(&a);
+		return -rc;
+	}
+	pthread_mutexattr_destroy(&a);
+	return 0;
+}
+
+static int lock_op(int fd, int cmd, short type, uint32_t slot, struct flock *out)
+{
+	struct flock fl = {
+		.l_type = type,
+		.l_whence = SEEK_SET,
+		.l_start = CTL_LOCK_BASE + (off_t)slot,
+		.l_len = 1,
+		.l_pid = 0,      /* OFD locks require 0 */
+	};
+	if (fcntl(fd, cmd, &fl) < 0)
+		return -errno;
+	if (out)
+		*out = fl;
+	return 0;
+}
+
+bool ctl_alive(int check_fd, uint32_t slot)
+{
+	struct flock fl = { .l_type = F_WRLCK };
+	if (slot >= CTL_MAX_PARTS)
+		return false;
+	/* F_OFD_GETLK through the segment's own descriptor: a lock held by
+	 * any other open file description, ours included, conflicts. */
+	if (lock_op(check_fd, F_OFD_GETLK, F_WRLCK, slot, &fl) < 0)
+		return true;    /* cannot prove death: assume alive */
+	return fl.l_type != F_UNLCK;
+}
+
+bool ctl_owner_alive(struct ctl_shared *c, int check_fd, uint32_t owner)
+{
+	if (owner == 0 || owner > CTL_MAX_PARTS)
+		return false;
+	/* relaxed: the mutex (or a stale snapshot for display) orders it */
+	if (atomic_load_explicit(&c->parts[owner - 1].state, memory_order_relaxed) != PART_ACTIVE)
+		return false;
+	return ctl_alive(check_fd, owner - 1);
+}
+
+static void count1(_Atomic uint64_t *ctr)
+{
+	/* relaxed: written under the mutex, readers only display it */
+	atomic_fetch_add_explicit(ctr, 1, memory_order_relaxed);
+}
+
+void ctl_repair(struct ctl_shared *c, int check_fd)
+{
+	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++) {
+		struct ctl_part *p = &c->parts[i];
+		/* relaxed: we hold the mutex, which orders every writer */
+		if (atomic_load_explicit(&p->state, memory_order_relaxed) == PART_FREE)
+			continue;
+		if (ctl_alive(check_fd, i))
+			continue;
+		atomic_store_explicit(&p->state, PART_FREE, memory_order_relaxed);
+	}
+	/* An owner naming a free or unknown slot is a dead holder: release the
+	 * role.  Done after the sweep so a crash in between leaves work that
+	 * the next repair finishes the same way. */
+	if (c->prod_owner && !ctl_owner_alive(c, check_fd, c->prod_owner)) {
+		c->prod_owner = 0;
+		count1(&c->takeovers);
+	}
+	if (c->cons_owner && !ctl_owner_alive(c, check_fd, c->cons_owner)) {
+		c->cons_owner = 0;
+		count1(&c->takeovers);
+	}
+}
+
+int ctl_lock(struct ctl_shared *c, int check_fd)
+{
+	struct timespec ts = clock_ts(clock_mono_ns() + CTL_LOCK_TIMEOUT_NS);
+	int rc = pthread_mutex_clocklock(&c->mutex, CLOCK_MONOTONIC, &ts);
+	switch (rc) {
+	case 0:
+		return 0;
+	case EOWNERDEAD:
+		/* We hold the lock; the dead owner may have left the table
+		 * half-updated.  Repair first, then declare it consistent. */
+		ctl_repair(c, check_fd);
+		count1(&c->repairs);
+		if ((rc = pthread_mutex_consistent(&c->mutex)) != 0) {
+			pthread_mutex_unlock(&c->mutex);
+			return -rc;
+		}
+		return 0;
+	case ETIMEDOUT:
+		return -ETIMEDOUT;
+	case ENOTRECOVERABLE:
+		return -ENOTRECOVERABLE;
+	default:
+		return -rc;
+	}
+}
+
+void ctl_unlock(struct ctl_shared *c)
+{
+	pthread_mutex_unlock(&c->mutex);
+}
+
+static uint64_t self_start_ticks(void)
+{
+	char buf[1024];
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	/* comm may contain spaces and parentheses: parse after the last ')' */
+	char *p = strrchr(buf, ')');
+	unsigned long long ticks = 0;
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u "
+			 "%*d %*d %*d %*d %*d %*d %llu", &ticks) != 1)
+		return 0;
+	return ticks;
+}
+
+int ctl_join(struct ctl_shared *c, int lock_fd, uint32_t roles)
+{
+	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++) {
+		struct ctl_part *p = &c->parts[i];
+		/* relaxed: under the mutex.  Dead slots were freed by the
+		 * ctl_repair() that callers run first, so that no owner field
+		 * can name a slot we reuse. */
+		if (atomic_load_explicit(&p->state, memory_order_relaxed) != PART_FREE)
+			continue;
+		/* Lock first, then fill in, then mark active: a crash at any
+		 * point leaves a slot that repair sees as dead and frees. */
+		int rc = lock_op(lock_fd, F_OFD_SETLK, F_WRLCK, i, NULL);
+		if (rc == -EAGAIN || rc == -EACCES)
+			continue;       /* held by a process outside the table (a forked child) */
+		if (rc < 0)
+			return rc;
+		p->roles = roles;
+		p->pid = (int32_t)getpid();
+		p->gen++;
+		p->start_ticks = self_start_ticks();
+		p->attach_ns = clock_real_ns();
+		atomic_store_explicit(&p->state, PART_ACTIVE, memory_order_relaxed);
+		atomic_store_explicit(&c->last_attach_ns, p->attach_ns, memory_order_relaxed);
+		return (int)i;
+	}
+	return -EUSERS;
+}
+
+void ctl_leave(struct ctl_shared *c, int lock_fd, uint32_t slot)
+{
+	if (slot >= CTL_MAX_PARTS)
+		return;
+	/* relaxed: under the mutex */
+	atomic_store_explicit(&c->parts[slot].state, PART_FREE, memory_order_relaxed);
+	(void)lock_op(lock_fd, F_OFD_SETLK, F_UNLCK, slot, NULL);
+}
+
+void ctl_count(struct ctl_shared *c, int check_fd, uint32_t *prods, uint32_t *conss)
+{
+	uint32_t np = 0, nc = 0;
+	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++) {
+		struct ctl_part *p = &c->parts[i];
+		/* relaxed: a snapshot for display */
+		if (atomic_load_explicit(&p->state, memory_order_relaxed) != PART_ACTIVE)
+			continue;
+		uint32_t roles = p->roles;
+		if (!ctl_alive(check_fd, i))
+			continue;
+		np += !!(roles & ROLE_PRODUCER);
+		nc += !!(roles & ROLE_CONSUMER);
+	}
+	*prods = np;
+	*conss = nc;
+}
+
+/* ---- start-up probe ---------------------------------------------------- */
+
+static void *probe_thread(void *arg)
+{
+	/* Lock and die holding it: the kernel's robust list walk at thread
+	 * exit must mark the mutex owner-dead. */
+	pthread_mutex_lock(arg);
+	return NULL;
+}
+
+int ctl_probe_robust(void)
+{
+	pthread_mutex_t m;
+	pthread_mutexattr_t a;
+	pthread_t t;
+	int rc, ok = 0;
+
+	if (pthread_mutexattr_init(&a))
+		return -ENOTSUP;
+	if (pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED) ||
+	    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST) ||
+	    pthread_mutex_init(&m, &a)) {
+		pthread_mutexattr_destroy(&a);
+		return -ENOTSUP;
+	}
+	pthread_mutexattr_destroy(&a);
+	if (pthread_create(&t, NULL, probe_thread, &m) == 0) {
+		pthread_join(t, NULL);
+		rc = pthread_mutex_lock(&m);
+		if (rc == EOWNERDEAD) {
+			ok = pthread_mutex_consistent(&m) == 0;
+			pthread_mutex_unlock(&m);
+		} else if (rc == 0) {
+			pthread_mutex_unlock(&m);
+		}
+	}
+	pthread_mutex_destroy(&m);
+	return ok ? 0 : -ENOTSUP;
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+#include "wait.h"
+
+#include "clock.h"
+
+static bool moved(struct waiter *w, uint64_t seen, memory_order mo)
+{
+	if (atomic_load_explicit(w->watch, mo) != seen)
+		return true;
+	return w->shut && atomic_load_explicit(w->shut, mo) != 0;
+}
+
+int wait_change(struct waiter *w, uint64_t seen, uint64_t deadline)
+{
+	uint64_t now = clock_mono_ns();
+
+	/* Spin first: a peer that answers within microseconds costs no
+	 * system call on either side.  The clock is read every 64 polls. */
+	while (now < w->spin_until && now < deadline) {
+		for (int i = 0; i < 64; i++) {
+			/* relaxed: only a hint to stop spinning; the caller
+			 * re-reads the index with acquire ([P1]/[C1]) */
+			if (moved(w, seen, memory_order_relaxed))
+				return 0;
+			cpu_relax();
+		}
+		now = clock_mono_ns();
+	}
+	if (now >= deadline)
+		return -ETIMEDOUT;
+
+	/* [W1] seq_cst RMW: announce the sleep before the last look */
+	atomic_exchange_explicit(w->sleeping, 1, memory_order_seq_cst);
+	/* [W2] seq_cst: the word's value the kernel compares against */
+	uint32_t seq = atomic_load_explicit(w->word, memory_order_seq_cst);
+	/* [W3] seq_cst: the last look, ordered after [W1] in S */
+	if (!moved(w, seen, memory_order_seq_cst)) {
+		uint64_t until = deadline - now > WAIT_SLICE_NS ? now + WAIT_SLICE_NS : deadline;
+		struct timespec ts = clock_ts(until);
+		/* 0, -EAGAIN (word moved), -EINTR, -ETIMEDOUT: all mean "look again";
+		 * the caller's deadline check decides about the real timeout. */
+		(void)futex_wait_until(w->word, seq, &ts);
+		/* relaxed: single writer (this role), display only */
+		atomic_store_explicit(w->sleeps,
+				      atomic_load_explicit(w->sleeps, memory_order_relaxed) + 1,
+				      memory_order_relaxed);
+	}
+	/* relaxed: a stale 1 seen by the waker costs one spurious FUTEX_WAKE */
+	atomic_store_explicit(w->sleeping, 0, memory_order_relaxed);
+	if (clock_mono_ns() >= deadline && !moved(w, seen, memory_order_acquire))
+		return -ETIMEDOUT;
+	return 0;
+}

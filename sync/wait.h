@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Spin-then-sleep waiting for a peer's index to move, and the matching
+ * wake-up.  The protocol (docs/design.md, "Wake-ups") is a Dekker pair:
+ *
+ *   sleeper                              waker
+ *   [W1] xchg(sleeping, 1)   seq_cst     [P2]/[C2] xchg(index, new) seq_cst
+ *   [W2] seq = load(word)    seq_cst     [P3]/[C3] load(sleeping)   seq_cst
+ *   [W3] load(index) == seen seq_cst     if set: [W4] word++ ; FUTEX_WAKE
+ *        futex_wait(word, seq)
+ *
+ * In the single total order S either [W3] follows the waker's index store
+ * (the sleeper sees the new index and does not sleep) or the waker's load
+ * of `sleeping` follows [W1] (it bumps the word and wakes; if that happens
+ * before futex_wait, the kernel sees word != seq and returns at once).
+ * So no wake-up is lost, and the waker makes a system call only when the
+ * flag says somebody is, or is about to be, asleep.
+ */
+#ifndef SHMRING_SYNC_WAIT_H
+#define SHMRING_SYNC_WAIT_H
+
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "futex.h"
+
+/* Longest single futex sleep: every wait on another process is bounded, so a
+ * sleeper re-examines the world (dead peers, shutdown) at least this often. */
+#define WAIT_SLICE_NS (100u * 1000u * 1000u)
+#define WAIT_SPIN_DEFAULT_NS 20000u
+
+struct waiter {
+	_Atomic uint64_t *watch;     /* the peer's index we wait to see move */
+	_Atomic uint32_t *shut;      /* stream-ended flag, or NULL */
+	_Atomic uint32_t *sleeping;  /* our "about to sleep" flag (read by the waker) */
+	_Atomic uint32_t *word;      /* futex word we sleep on */
+	_Atomic uint64_t *sleeps;    /* counter of futex sleeps (single writer: us) */
+	uint64_t spin_until;         /* CLOCK_MONOTONIC ns; spin, don't sleep, before it */
+};
+
+/*
+ * Wait until *watch differs from `seen`, the shutdown flag is set, a bounded
+ * sleep slice ends, or the deadline passes.  Returns 0 (look again) or
+ * -ETIMEDOUT.  A return of 0 does not promise progress: callers re-check.
+ */
+__attribute__((visibility("hidden")))
+int wait_change(struct waiter *w, uint64_t seen, uint64_t deadline);
+
+/*
+ * The waker's half, after its index store told it somebody may sleep.
+ * Taking the flag down ourselves means one FUTEX_WAKE per sleep, not one
+ * per message while the sleeper is still waking up.  sleeping == NULL:
+ * wake unconditionally (shutdown).
+ */
+static inline void wait_wake(_Atomic uint32_t *sleeping, _Atomic uint32_t *word,
+			     _Atomic uint64_t *wakes)
+{
+	/* seq_cst RMW: only one waker claims a sleep; the sleeper looks at
+	 * the index again after any wake-up, so nothing is missed */
+	if (sleeping && !atomic_exchange_explicit(sleeping, 0, memory_order_seq_cst))
+		return;
+	/* [W4] seq_cst: changes the futex word so that a sleeper between
+	 * [W2] and futex_wait returns at once (pairs with [W2]). */
+	atomic_fetch_add_explicit(word, 1, memory_order_seq_cst);
+	futex_wake(word, INT_MAX);
+	/* relaxed: counter with one writer per role, only displayed */
+	atomic_store_explicit(wakes, atomic_load_explicit(wakes, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+#endif /* SHMRING_SYNC_WAIT_H */
