@@ -1,6 +1,33 @@
 /* SPDX-License-Identifier: MIT */
 #include "alloc.h"
 
+#include <stdlib.h>
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define ALLOC_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define ALLOC_SANITIZED 1
+#endif
+#endif
+
+#ifdef ALLOC_SANITIZED
+/*
+ * Sanitizer builds use the C allocator, which the sanitizer replaces: ASan
+ * then catches a use of a closed handle, and TSan is not misled by
+ * jemalloc's uninstrumented internal locks (it reports them as double locks).
+ */
+void *sr_zalloc(size_t size)
+{
+	return calloc(1, size ? size : 1);
+}
+
+void sr_free(void *p)
+{
+	free(p);
+}
+
+#else
 #include <jemalloc/jemalloc.h>
 #include <pthread.h>
 
@@ -32,3 +59,4 @@ void sr_free(void *p)
 	if (p)
 		dallocx(p, flags());
 }
+#endif

@@ -30,7 +30,7 @@ struct seg_map {
 __attribute__((visibility("hidden"))) struct seg_map *reg_get(dev_t dev, ino_t ino);
 
 /*
- * Publish a new entry (refs must be 1).  If another thread published one
+ * Publish a new, fully built entry (this sets refs to 1).  If another thread published one
  * for the same file first, returns that one with a reference taken and the
  * caller disposes of its own; otherwise returns m.  NULL on error.
  */

@@ -97,8 +97,12 @@ void ctl_repair(struct ctl_shared *c, int check_fd)
 
 int ctl_lock(struct ctl_shared *c, int check_fd)
 {
-	struct timespec ts = clock_ts(clock_mono_ns() + CTL_LOCK_TIMEOUT_NS);
-	int rc = pthread_mutex_clocklock(&c->mutex, CLOCK_MONOTONIC, &ts);
+	/* timedlock takes CLOCK_REALTIME; a clock step only stretches or
+	 * shortens this bound, which is a safety net, not a contract.
+	 * (pthread_mutex_clocklock would be immune, but ThreadSanitizer does
+	 * not intercept it and then reports every unlock as bogus.) */
+	struct timespec ts = clock_ts(clock_real_ns() + CTL_LOCK_TIMEOUT_NS);
+	int rc = pthread_mutex_timedlock(&c->mutex, &ts);
 	switch (rc) {
 	case 0:
 		return 0;
@@ -162,12 +166,15 @@ int ctl_join(struct ctl_shared *c, int lock_fd, uint32_t roles)
 			continue;       /* held by a process outside the table (a forked child) */
 		if (rc < 0)
 			return rc;
-		p->roles = roles;
+		/* relaxed: read by ctl_count() only after its acquire of state */
+		atomic_store_explicit(&p->roles, roles, memory_order_relaxed);
 		p->pid = (int32_t)getpid();
 		p->gen++;
 		p->start_ticks = self_start_ticks();
 		p->attach_ns = clock_real_ns();
-		atomic_store_explicit(&p->state, PART_ACTIVE, memory_order_relaxed);
+		/* [J1] release: the slot's fields are complete before anybody
+		 * sees it active; pairs with [J2] in ctl_count() */
+		atomic_store_explicit(&p->state, PART_ACTIVE, memory_order_release);
 		atomic_store_explicit(&c->last_attach_ns, p->attach_ns, memory_order_relaxed);
 		return (int)i;
 	}
@@ -188,10 +195,11 @@ void ctl_count(struct ctl_shared *c, int check_fd, uint32_t *prods, uint32_t *co
 	uint32_t np = 0, nc = 0;
 	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++) {
 		struct ctl_part *p = &c->parts[i];
-		/* relaxed: a snapshot for display */
-		if (atomic_load_explicit(&p->state, memory_order_relaxed) != PART_ACTIVE)
+		/* [J2] acquire: pairs with [J1]; no mutex, a snapshot for stats */
+		if (atomic_load_explicit(&p->state, memory_order_acquire) != PART_ACTIVE)
 			continue;
-		uint32_t roles = p->roles;
+		/* relaxed: a slot reused meanwhile gives a stale but whole value */
+		uint32_t roles = atomic_load_explicit(&p->roles, memory_order_relaxed);
 		if (!ctl_alive(check_fd, i))
 			continue;
 		np += !!(roles & ROLE_PRODUCER);

@@ -29,7 +29,7 @@ enum { ROLE_PRODUCER = 0x10, ROLE_CONSUMER = 0x20 };   /* == SHMRING_PRODUCER/CO
 
 struct ctl_part {                /* one per participant, 64 bytes */
 	_Atomic uint32_t state;  /* PART_*; written under the mutex */
-	uint32_t roles;          /* ROLE_* bits */
+	_Atomic uint32_t roles;  /* ROLE_* bits */
 	int32_t pid;             /* display only: pids are reused */
 	uint32_t gen;            /* bumped each time the slot is taken */
 	uint64_t start_ticks;    /* /proc/PID/stat starttime, display only */

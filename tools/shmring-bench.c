@@ -1,26 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * shmring-bench — the speed of shmring beside the alternatives, measured in
+ * shmring-bench: the speed of shmring beside the alternatives, measured in
  * one run and printed as one table (or one JSON document with --json).
  *
- * For every (transport, size) two processes are forked and pinned to two
- * different CPUs: A (producer, pinger) and B (consumer, ponger).  Both
- * attach, then wait on a start barrier in a MAP_SHARED page, so that timing
- * covers only the transfer.
+ * A case is a (transport, size); a rep of a case forks two processes,
+ * pinned to two different CPUs: A (producer, pinger) and B (consumer,
+ * ponger).  Both attach, then wait on a start barrier in a MAP_SHARED page,
+ * so that timing covers only the transfer.  The R reps of a case are not run
+ * back to back: rep 1 of every case runs, then rep 2 (in reverse order), and
+ * so on, so that a slow spell of the machine hits every transport alike.
  *
- *  throughput  A streams messages to B.  An untimed warm-up pass comes
- *              first; it faults the pages in, warms the caches and is used
- *              to choose the message count for the time budget (unless
- *              --msgs fixes it).  R timed reps follow, each started by the
- *              barrier.  B times each rep from the receipt of its first
- *              message to the receipt of its last: rate = (n - 1) / elapsed.
- *              The table shows the median rep; JSON has min and max too.
+ *  throughput  A streams messages to B.  Each rep starts with an untimed
+ *              warm-up pass; it faults pages in, warms the caches and, in
+ *              the first rep, sets the message count for the time budget
+ *              (unless --msgs fixes it).  Then the barrier, then the timed
+ *              run, which B times from the receipt of its first message to
+ *              the receipt of its last: rate = (n - 1) / elapsed.  The table
+ *              shows the median rep; JSON has min and max too.
  *  latency     A sends, B receives and sends back, A receives: one sample
  *              per round trip, timed by A with CLOCK_MONOTONIC after an
  *              untimed warm-up, recorded in a log-bucketed histogram
  *              (exact below 64 ns, then 64 linear sub-buckets per power of
- *              two, so at most 1.6 % error).  Printed percentiles are the
- *              upper bound of their bucket, never above the true maximum.
+ *              two, so at most 1.6 % error); the reps' histograms are
+ *              merged.  Printed percentiles are the upper bound of their
+ *              bucket, never above the true maximum.
  *
  * Every message carries its sequence number in its first and its last
  * 8 bytes.  The receiver checks both and the length, and loads one word of
@@ -233,19 +236,30 @@ struct barrier {
 	_Alignas(CACHELINE) atomic_uint gen;
 };
 
-struct lat_result {
-	uint64_t samples, min, p50, p99, p999, max;
-	double mean;
-};
+static void h_merge(struct hist *dst, const struct hist *src)
+{
+	for (unsigned i = 0; i < H_BUCKETS; i++)
+		dst->b[i] += src->b[i];
+	dst->count += src->count;
+	dst->sum += src->sum;
+	if (src->min < dst->min)
+		dst->min = src->min;
+	if (src->max > dst->max)
+		dst->max = src->max;
+}
 
+/* One page per case and rep, shared by the parent and the two children.
+ * The parent presets the counts (0: the children choose them after the
+ * warm-up); a child writes a field before a barrier, the other reads it
+ * after. */
 struct ctl {
 	struct barrier bar;
-	_Alignas(CACHELINE) uint64_t tput_n;    /* timed msgs per rep, set by B before a barrier */
-	uint64_t lat_n;                         /* timed round trips, set by A before a barrier */
+	_Alignas(CACHELINE) uint64_t tput_n;    /* timed msgs in this rep; chosen by B */
+	uint64_t lat_n;                         /* timed round trips in this rep; chosen by A */
 	uint64_t sent_ab;                       /* messages A sent to B in all, set by A at the end */
-	double rate[MAX_REPS];                  /* msgs/s of each rep, set by B */
-	struct lat_result lat;                  /* set by A */
+	double rate;                            /* msgs/s of this rep, set by B */
 	_Alignas(CACHELINE) uint64_t sink[2];   /* what the receivers loaded, so loads stay */
+	struct hist hist;                       /* round trips of this rep, set by A at the end */
 };
 
 /* Two processes; sense-reversing by generation number. */
@@ -654,15 +668,14 @@ struct config {
 static struct config cfg;
 static int g_cpu[2] = { -1, -1 };      /* CPUs of A and B; -1: not pinned */
 static unsigned g_ncpu_allowed;
+static char g_loadavg[64] = "unknown";  /* a busy machine explains odd numbers */
 static int g_pipe_size;                 /* after F_SETPIPE_SZ, probed once */
 static const char *g_pipe_note = "";
 static unsigned g_case_no;
 
-/* what one case asks of its children */
+/* what one rep of a case asks of its children */
 struct plan {
 	bool tput, lat, warmup;
-	unsigned reps;
-	uint64_t fixed_n;               /* 0: choose after the warm-up */
 };
 
 struct resources {
@@ -673,15 +686,24 @@ struct resources {
 	size_t slot_stride;
 };
 
+struct lat_result {
+	uint64_t samples, min, p50, p99, p999, max;
+	double mean;
+};
+
+/* one (transport, size): filled rep by rep, summed up by finish_case() */
 struct case_result {
 	const struct transport *t;
 	size_t size;
 	bool has_tput, has_lat;
+	uint64_t tput_n;                /* timed msgs per rep, fixed after the first rep */
+	uint64_t lat_n;                 /* timed round trips per rep, likewise */
 	unsigned reps;
-	uint64_t tput_n;
+	double rate[MAX_REPS];
 	double rate_med, rate_min, rate_max;
+	struct hist hist;               /* round trips of every rep */
 	struct lat_result lat;
-	bool has_stats;
+	bool has_stats;                 /* ring counters of A->B, summed over the reps */
 	struct shmring_stats st;
 };
 
@@ -694,14 +716,16 @@ static uint64_t clamp_u64(double v, uint64_t lo, uint64_t hi)
 	return (uint64_t)v;
 }
 
+/* Enough to wrap the ring or slots a few times and to estimate the rate;
+ * cheap enough to repeat in every rep (each rep is a fresh pair). */
 static uint64_t warmup_msgs(size_t size)
 {
-	return clamp_u64((double)(64 * MIB) / (double)size, 64, 50000);
+	return clamp_u64((double)(8 * MIB) / (double)size, 32, 10000);
 }
 
 static uint64_t warmup_rtts(size_t size)
 {
-	return clamp_u64((double)(16 * MIB) / (double)size, 16, 5000);
+	return clamp_u64((double)(4 * MIB) / (double)size, 8, 1000);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -842,28 +866,19 @@ static noreturn void child_main(int role, const struct transport *t, size_t size
 	barrier_wait(&ctl->bar);               /* both attached */
 
 	if (pl->tput) {
-		uint64_t n = pl->fixed_n;
 		if (role == 0) {
 			if (pl->warmup)
 				t->produce(&e, &seq_ab, warmup_msgs(size));
-			barrier_wait(&ctl->bar);
-			n = ctl->tput_n;
-			for (unsigned r = 0; r < pl->reps; r++) {
-				barrier_wait(&ctl->bar);
-				t->produce(&e, &seq_ab, n);
-			}
+			barrier_wait(&ctl->bar);        /* B has chosen tput_n */
+			t->produce(&e, &seq_ab, ctl->tput_n);
 		} else {
 			if (pl->warmup) {
 				double rate = t->consume(&e, &seq_ab, warmup_msgs(size));
-				if (!n)
-					n = clamp_u64(rate * cfg.rep_s, 200, 200000000);
+				if (!ctl->tput_n)
+					ctl->tput_n = clamp_u64(rate * cfg.rep_s, 200, 200000000);
 			}
-			ctl->tput_n = n;
-			barrier_wait(&ctl->bar);
-			for (unsigned r = 0; r < pl->reps; r++) {
-				barrier_wait(&ctl->bar);
-				ctl->rate[r] = t->consume(&e, &seq_ab, n);
-			}
+			barrier_wait(&ctl->bar);        /* the timed rep starts */
+			ctl->rate = t->consume(&e, &seq_ab, ctl->tput_n);
 		}
 	}
 
@@ -872,21 +887,14 @@ static noreturn void child_main(int role, const struct transport *t, size_t size
 		if (role == 0) {
 			h_reset(&g_hist);
 			t->ping(&e, &seq_ab, &seq_ba, wn, &g_hist);
-			uint64_t n = cfg.msgs;
-			if (!n)
-				n = clamp_u64(cfg.lat_s * 1e9 * (double)g_hist.count / g_hist.sum,
-					      1000, 20000000);
-			ctl->lat_n = n;
-			barrier_wait(&ctl->bar);
+			if (!ctl->lat_n)
+				ctl->lat_n = clamp_u64(cfg.lat_s / cfg.reps * 1e9 *
+						       (double)g_hist.count / g_hist.sum,
+						       (1000 + cfg.reps - 1) / cfg.reps, 20000000);
+			barrier_wait(&ctl->bar);        /* B knows lat_n */
 			h_reset(&g_hist);
-			t->ping(&e, &seq_ab, &seq_ba, n, &g_hist);
-			ctl->lat = (struct lat_result){
-				.samples = g_hist.count, .min = g_hist.min,
-				.p50 = h_percentile(&g_hist, 0.50),
-				.p99 = h_percentile(&g_hist, 0.99),
-				.p999 = h_percentile(&g_hist, 0.999),
-				.max = g_hist.max, .mean = g_hist.sum / (double)g_hist.count,
-			};
+			t->ping(&e, &seq_ab, &seq_ba, ctl->lat_n, &g_hist);
+			memcpy(&ctl->hist, &g_hist, sizeof(g_hist));
 		} else {
 			t->pong(&e, &seq_ba, &seq_ab, wn);
 			barrier_wait(&ctl->bar);
@@ -978,16 +986,15 @@ static void res_setup(struct resources *res, const struct transport *t, size_t s
 	}
 }
 
-static void res_teardown(struct resources *res, struct case_result *cr)
+static void res_teardown(struct resources *res, struct shmring_stats *st)
 {
 	for (int i = 0; i < 2; i++) {
 		if (!res->ring[i])
 			continue;
-		if (i == 0 && cr) {
-			int rc = shmring_stats(res->ring[0], &cr->st);
+		if (i == 0 && st) {
+			int rc = shmring_stats(res->ring[0], st);
 			if (rc < 0)
 				fail_rc("shmring_stats", rc);
-			cr->has_stats = true;
 		}
 		int rc = shmring_unlink(g_uris[i]);
 		if (rc < 0)
@@ -1065,18 +1072,36 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static void run_case(const struct transport *t, size_t size, const struct plan *pl,
-		     struct case_result *cr)
+static void add_stats(struct case_result *cr, const struct shmring_stats *st)
 {
+	if (!cr->has_stats) {
+		cr->st = *st;
+		cr->has_stats = true;
+		return;
+	}
+	cr->st.msgs_sent += st->msgs_sent;
+	cr->st.msgs_recv += st->msgs_recv;
+	cr->st.bytes_sent += st->bytes_sent;
+	cr->st.bytes_recv += st->bytes_recv;
+	cr->st.waits_full += st->waits_full;
+	cr->st.waits_empty += st->waits_empty;
+	cr->st.futex_wakes += st->futex_wakes;
+	cr->st.futex_sleeps += st->futex_sleeps;
+}
+
+/* One rep of a case: a fresh pair of processes and fresh resources. */
+static void run_rep(struct case_result *cr, const struct plan *pl)
+{
+	const struct transport *t = cr->t;
 	struct resources res;
+	struct shmring_stats st;
 	struct ctl *ctl;
 
 	g_case_no++;
-	memset(cr, 0, sizeof(*cr));
-	cr->t = t;
-	cr->size = size;
-	res_setup(&res, t, size, pl);
+	res_setup(&res, t, cr->size, pl);
 	ctl = map_shared(sizeof(*ctl));
+	ctl->tput_n = cr->tput_n;
+	ctl->lat_n = cr->lat_n;
 
 	fflush(stdout);
 	fflush(stderr);
@@ -1085,36 +1110,58 @@ static void run_case(const struct transport *t, size_t size, const struct plan *
 		if (pid < 0)
 			fail_errno("fork");
 		if (pid == 0)
-			child_main(role, t, size, pl, &res, ctl);
+			child_main(role, t, cr->size, pl, &res, ctl);
 		g_kids[role] = pid;
 	}
 	parent_close_fds(&res);
-	wait_children(t, size);
+	wait_children(t, cr->size);
 
 	if (pl->tput) {
-		double r[MAX_REPS];
-		memcpy(r, ctl->rate, pl->reps * sizeof(r[0]));
-		qsort(r, pl->reps, sizeof(r[0]), cmp_double);
 		cr->has_tput = true;
-		cr->reps = pl->reps;
 		cr->tput_n = ctl->tput_n;
-		cr->rate_min = r[0];
-		cr->rate_max = r[pl->reps - 1];
-		cr->rate_med = pl->reps % 2 ? r[pl->reps / 2]
-					    : (r[pl->reps / 2 - 1] + r[pl->reps / 2]) / 2;
+		cr->rate[cr->reps] = ctl->rate;
 	}
 	if (pl->lat) {
+		if (!cr->has_lat)
+			h_reset(&cr->hist);
 		cr->has_lat = true;
-		cr->lat = ctl->lat;
+		cr->lat_n = ctl->lat_n;
+		h_merge(&cr->hist, &ctl->hist);
 	}
-	res_teardown(&res, cr);
-	if (cr->has_stats &&
-	    (cr->st.msgs_sent != ctl->sent_ab || cr->st.msgs_recv != ctl->sent_ab))
-		fprintf(stderr, "shmring-bench: warning: %s %zu B: ring stats say %" PRIu64
-			" sent / %" PRIu64 " received, the bench moved %" PRIu64 "\n",
-			t->name, size, cr->st.msgs_sent, cr->st.msgs_recv, ctl->sent_ab);
+	cr->reps++;
+	memset(&st, 0, sizeof(st));
+	res_teardown(&res, t->res == RES_SHMRING ? &st : NULL);
+	if (t->res == RES_SHMRING) {
+		if (st.msgs_sent != ctl->sent_ab || st.msgs_recv != ctl->sent_ab)
+			fprintf(stderr, "shmring-bench: warning: %s %zu B: the ring counted %" PRIu64
+				" sent and %" PRIu64 " received, the bench moved %" PRIu64 "\n",
+				t->name, cr->size, st.msgs_sent, st.msgs_recv, ctl->sent_ab);
+		add_stats(cr, &st);
+	}
 	if (munmap(ctl, sizeof(*ctl)) != 0)
 		fail_errno("munmap");
+}
+
+static void finish_case(struct case_result *cr)
+{
+	if (cr->has_tput) {
+		double r[MAX_REPS];
+		unsigned n = cr->reps;
+		memcpy(r, cr->rate, n * sizeof(r[0]));
+		qsort(r, n, sizeof(r[0]), cmp_double);
+		cr->rate_min = r[0];
+		cr->rate_max = r[n - 1];
+		cr->rate_med = n % 2 ? r[n / 2] : (r[n / 2 - 1] + r[n / 2]) / 2;
+	}
+	if (cr->has_lat) {
+		const struct hist *h = &cr->hist;
+		cr->lat = (struct lat_result){
+			.samples = h->count, .min = h->min,
+			.p50 = h_percentile(h, 0.50), .p99 = h_percentile(h, 0.99),
+			.p999 = h_percentile(h, 0.999), .max = h->max,
+			.mean = h->count ? h->sum / (double)h->count : 0,
+		};
+	}
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1141,6 +1188,18 @@ static void cpu_model(char *buf, size_t len)
 			break;
 		}
 	}
+	fclose(f);
+}
+
+static void read_loadavg(void)
+{
+	FILE *f = fopen("/proc/loadavg", "r");
+	double a, b, c;
+
+	if (!f)
+		return;
+	if (fscanf(f, "%lf %lf %lf", &a, &b, &c) == 3)
+		snprintf(g_loadavg, sizeof(g_loadavg), "%.2f %.2f %.2f", a, b, c);
 	fclose(f);
 }
 
@@ -1224,10 +1283,10 @@ static const char *fmt_u64(uint64_t v, char *buf, size_t len)
 
 static void print_header(const char *cpu, const char *kern, long nproc)
 {
-	printf("shmring-bench — shmring %d.%d.%d, %s mode, median of %u reps\n",
+	printf("shmring-bench: shmring %d.%d.%d, %s mode, median of %u reps\n",
 	       SHMRING_VERSION_MAJOR, SHMRING_VERSION_MINOR, SHMRING_VERSION_PATCH,
 	       cfg.msgs ? "fixed-count" : cfg.quick ? "quick" : "default", cfg.reps);
-	printf("machine: %s, nproc %ld, %s\n", cpu, nproc, kern);
+	printf("machine: %s, nproc %ld, %s, load average %s at start\n", cpu, nproc, kern, g_loadavg);
 	if (g_cpu[0] >= 0)
 		printf("pinning: producer/pinger on CPU %d, consumer/ponger on CPU %d; pipe buffer %s\n",
 		       g_cpu[0], g_cpu[1], g_pipe_note);
@@ -1292,25 +1351,25 @@ static unsigned compute_ratios(const struct case_result *res, unsigned n, struct
 	const struct case_result *bare1m = find(res, n, "bare-frame", MIB);
 	unsigned k = 0;
 
-	out[k] = (struct ratio){ "64 B shmring-poll / pipe   msgs/s", false, 0, 20, true, false };
+	out[k] = (struct ratio){ "64 B msgs/s, shmring-poll / pipe", false, 0, 20, true, false };
 	if (poll64 && pipe64 && poll64->has_tput && pipe64->rate_med > 0) {
 		out[k].have = true;
 		out[k].value = poll64->rate_med / pipe64->rate_med;
 	}
 	k++;
-	out[k] = (struct ratio){ "64 B shmring-poll / unix   msgs/s", false, 0, 10, true, false };
+	out[k] = (struct ratio){ "64 B msgs/s, shmring-poll / unix", false, 0, 10, true, false };
 	if (poll64 && unix64 && poll64->has_tput && unix64->rate_med > 0) {
 		out[k].have = true;
 		out[k].value = poll64->rate_med / unix64->rate_med;
 	}
 	k++;
-	out[k] = (struct ratio){ "64 B shmring-poll / cacheline rtt p50", false, 0, 1.3, false, false };
+	out[k] = (struct ratio){ "64 B rtt p50, shmring-poll / cacheline", false, 0, 1.3, false, false };
 	if (poll64 && line && poll64->has_lat && line->lat.p50 > 0) {
 		out[k].have = true;
 		out[k].value = (double)poll64->lat.p50 / (double)line->lat.p50;
 	}
 	k++;
-	out[k] = (struct ratio){ "1 MiB shmring-zc / bare-frame msgs/s", false, 0, 0.85, true, false };
+	out[k] = (struct ratio){ "1 MiB msgs/s, shmring-zc / bare-frame", false, 0, 0.85, true, false };
 	if (zc1m && bare1m && zc1m->has_tput && bare1m->rate_med > 0) {
 		out[k].have = true;
 		out[k].value = zc1m->rate_med / bare1m->rate_med;
@@ -1327,19 +1386,21 @@ static void print_footer(const struct case_result *res, unsigned n)
 	struct ratio r[8];
 	unsigned k = compute_ratios(res, n, r);
 
-	printf("\nthroughput: payload bytes, MB = 10^6 B; timed by the consumer from the first to the "
-	       "last\n  message of each rep, after an untimed warm-up; median of %u reps (min/max in --json).\n"
-	       "rtt: one round trip per sample, CLOCK_MONOTONIC, log-bucketed histogram (<= 1.6 %% error).\n"
+	printf("\nthroughput: payload bytes, MB = 10^6 B, timed by the consumer from the first to the\n"
+	       "  last message of a rep, after an untimed warm-up; median of %u reps, taken in turn\n"
+	       "  across all cases (min/max in --json).\n"
+	       "rtt: ns per round trip, CLOCK_MONOTONIC, samples of all reps in one log-bucketed\n"
+	       "  histogram (<= 1.6 %% error).\n"
 	       "cacheline: rtt floor, one 64-byte line each way.  bare-frame: large-frame floor, run for\n"
 	       "  sizes >= 1 KiB only (4 slots, so it is not a floor for small messages).\n",
 	       cfg.reps);
 	printf("\nratios (goals from the issues, this run):\n");
 	for (unsigned i = 0; i < k; i++) {
 		if (r[i].have)
-			printf("  %-38s %8.2f   goal %s %-5g %s\n", r[i].label, r[i].value,
+			printf("  %-40s %7.2f   goal %s %-5g %s\n", r[i].label, r[i].value,
 			       r[i].at_least ? ">=" : "<=", r[i].goal, r[i].ok ? "ok" : "MISSED");
 		else
-			printf("  %-38s %8s   goal %s %-5g n/a (not run)\n", r[i].label, "-",
+			printf("  %-40s %7s   goal %s %-5g n/a (not run)\n", r[i].label, "-",
 			       r[i].at_least ? ">=" : "<=", r[i].goal);
 	}
 }
@@ -1373,6 +1434,8 @@ static void print_json(const struct case_result *res, unsigned n, const char *cp
 	json_str(cpu);
 	printf(", \"nproc\": %ld, \"cpus_allowed\": %u, \"kernel\": ", nproc, g_ncpu_allowed);
 	json_str(kern);
+	printf(", \"loadavg_at_start\": ");
+	json_str(g_loadavg);
 	printf(", \"pinned\": %s, \"cpu_a\": %d, \"cpu_b\": %d, \"pipe_buffer\": ",
 	       g_cpu[0] >= 0 ? "true" : "false", g_cpu[0], g_cpu[1]);
 	json_str(g_pipe_note);
@@ -1444,9 +1507,11 @@ static void usage(void)
 	       "  --transports LIST  comma-separated subset of:\n");
 	for (size_t i = 0; i < N_TRANSPORTS; i++)
 		printf("                       %-14s %s\n", transports[i].name, transports[i].note);
-	printf("  --msgs N           timed messages per rep and timed round trips per latency case\n"
-	       "                     (default: chosen after the warm-up to fill the time budget)\n"
-	       "  --reps N           throughput reps per case, median reported (default 3, max %d)\n"
+	printf("  --msgs N           timed messages per throughput rep, and timed round trips per\n"
+	       "                     case (split over the reps); default: chosen after the first\n"
+	       "                     warm-up to fill the time budget\n"
+	       "  --reps N           reps per case, taken in turn across the cases; the median\n"
+	       "                     throughput is shown (default 3, max %d)\n"
 	       "  --strace-run N     only stream N 64-byte messages through one shmring-poll pair\n"
 	       "                     (for strace -c -f: no system call per message)\n"
 	       "  --help             this text\n"
@@ -1558,13 +1623,16 @@ static void install_signals(void)
 
 static int strace_run(uint64_t n)
 {
-	const struct transport *t = &transports[0];     /* shmring-poll */
-	struct plan pl = { .tput = true, .lat = false, .warmup = false, .reps = 1, .fixed_n = n };
-	struct case_result cr;
+	static struct case_result cr;
+	struct plan pl = { .tput = true, .lat = false, .warmup = false };
 
-	run_case(t, 64, &pl, &cr);
+	cr.t = &transports[0];          /* shmring-poll */
+	cr.size = 64;
+	cr.tput_n = n;
+	run_rep(&cr, &pl);
+	finish_case(&cr);
 	printf("strace-run: %" PRIu64 " messages of 64 B through %s: %.2f M msgs/s\n",
-	       n, t->name, cr.rate_med / 1e6);
+	       n, cr.t->name, cr.rate_med / 1e6);
 	return 0;
 }
 
@@ -1629,13 +1697,12 @@ int main(int argc, char **argv)
 	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
 	cpu_model(cpu, sizeof(cpu));
 	kernel_name(kern, sizeof(kern));
+	read_loadavg();
 
 	static struct case_result results[N_TRANSPORTS * MAX_SIZES];
 	unsigned n_res = 0;
 	bool tty = isatty(STDERR_FILENO);
 
-	if (!cfg.json)
-		print_header(cpu, kern, nproc);
 	for (size_t ti = 0; ti < N_TRANSPORTS; ti++) {
 		const struct transport *t = &transports[ti];
 		if (!cfg.use[ti])
@@ -1644,24 +1711,46 @@ int main(int argc, char **argv)
 			size_t size = t->fixed_size ? t->fixed_size : cfg.sizes[si];
 			if (size < t->min_size)
 				continue;
-			if (t->fixed_size && si > 0)
-				break;          /* one row */
-			struct plan pl = {
-				.tput = t->produce != NULL, .lat = t->ping != NULL,
-				.warmup = true, .reps = cfg.reps, .fixed_n = cfg.msgs,
-			};
-			if (tty && cfg.json) {
-				char sz[32];
-				fprintf(stderr, "\r%-13s %-8s", t->name, fmt_size(size, sz, sizeof(sz)));
-			}
-			run_case(t, size, &pl, &results[n_res]);
-			if (!cfg.json)
-				print_row(&results[n_res]);
+			bool dup = false;
+			for (unsigned k = 0; k < n_res; k++)
+				dup |= results[k].t == t && results[k].size == size;
+			if (dup)
+				continue;
+			results[n_res].t = t;
+			results[n_res].size = size;
+			results[n_res].tput_n = cfg.msgs;
+			results[n_res].lat_n = cfg.msgs ? (cfg.msgs + cfg.reps - 1) / cfg.reps : 0;
 			n_res++;
 		}
 	}
-	if (tty && cfg.json)
-		fprintf(stderr, "\r%30s\r", "");
+
+	if (!cfg.json)
+		print_header(cpu, kern, nproc);
+	/* Reps go round the cases, forwards then backwards, rather than three in
+	 * a row: a slow spell of the machine (other load, a noisy VM host) then
+	 * lands on every transport alike, and the ratios stay fair. */
+	for (unsigned rep = 0; rep < cfg.reps; rep++) {
+		for (unsigned k = 0; k < n_res; k++) {
+			struct case_result *cr = &results[rep % 2 ? n_res - 1 - k : k];
+			struct plan pl = {
+				.tput = cr->t->produce != NULL, .lat = cr->t->ping != NULL,
+				.warmup = true,
+			};
+			if (tty) {
+				char sz[32];
+				fprintf(stderr, "\r  rep %u/%u: %-13s %-8s", rep + 1, cfg.reps,
+					cr->t->name, fmt_size(cr->size, sz, sizeof(sz)));
+			}
+			run_rep(cr, &pl);
+		}
+	}
+	if (tty)
+		fprintf(stderr, "\r%40s\r", "");
+	for (unsigned k = 0; k < n_res; k++) {
+		finish_case(&results[k]);
+		if (!cfg.json)
+			print_row(&results[k]);
+	}
 	if (cfg.json)
 		print_json(results, n_res, cpu, kern, nproc);
 	else
