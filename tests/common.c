@@ -78,28 +78,33 @@ void t_unshared(void *p, size_t size)
 	munmap(p, size);
 }
 
+/* 8 bytes per step from an LCG seeded by the key: every byte depends on
+ * the key, so a torn, stale or misplaced payload fails t_check(). */
 void t_fill(void *buf, size_t len, uint64_t key)
 {
 	uint8_t *b = buf;
 	uint64_t x = key * 0x9e3779b97f4a7c15ull + 1;
-	for (size_t i = 0; i < len; i++) {
-		if ((i & 7) == 0)
-			x = x * 6364136223846793005ull + 1442695040888963407ull;
-		b[i] = (uint8_t)(x >> ((i & 7) * 8));
+	size_t i = 0;
+	for (; i + 8 <= len; i += 8) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		memcpy(b + i, &x, 8);
 	}
+	x = x * 6364136223846793005ull + 1442695040888963407ull;
+	memcpy(b + i, &x, len - i);
 }
 
 int t_check(const void *buf, size_t len, uint64_t key)
 {
 	const uint8_t *b = buf;
 	uint64_t x = key * 0x9e3779b97f4a7c15ull + 1;
-	for (size_t i = 0; i < len; i++) {
-		if ((i & 7) == 0)
-			x = x * 6364136223846793005ull + 1442695040888963407ull;
-		if (b[i] != (uint8_t)(x >> ((i & 7) * 8)))
+	size_t i = 0;
+	for (; i + 8 <= len; i += 8) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		if (memcmp(b + i, &x, 8))
 			return 0;
 	}
-	return 1;
+	x = x * 6364136223846793005ull + 1442695040888963407ull;
+	return memcmp(b + i, &x, len - i) == 0;
 }
 
 uint64_t t_rand(uint64_t *s)
