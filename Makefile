@@ -76,7 +76,7 @@ TEST_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 DEB_PKGS := build-essential pkg-config liburcu-dev libcriterion-dev libjemalloc-dev \
 	util-linux mandoc
 
-.PHONY: all lib tools tests deps check demo bench install uninstall clean help lint-man
+.PHONY: all lib tools tests deps check demo bench torture install uninstall clean help lint-man
 
 all: lib tools tests $(EXAMPLES)
 
@@ -158,6 +158,13 @@ check: deps
 		$(TEST_ENV) $$t --jobs $(CRITERION_JOBS) --short-filename || fail=1; \
 	done; \
 	if [ $$fail = 0 ]; then echo "check: all test suites passed"; else echo "check: FAILED"; exit 1; fi
+
+# The long crash run: 5000 SIGKILLs of producers and consumers (make check
+# runs 200), and 50 million messages per stream test.
+torture: deps
+	$(Q)$(MAKE) --no-print-directory tests
+	$(TEST_ENV) SHMRING_CRASH_KILLS=5000 $(BUILD)/tests/test_crash --verbose
+	$(TEST_ENV) SHMRING_STREAM_MSGS=50000000 $(BUILD)/tests/test_stream --jobs 1
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory lib tools
