@@ -60,15 +60,14 @@ TESTS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 # run the suites that drive the ring with threads sharing one mapping.
 TSAN_TESTS := $(BUILD)/tests/test_spsc $(BUILD)/tests/test_registry
 ifeq ($(SAN),thread)
-RUN_TESTS := $(filter $(TSAN_TESTS),$(TESTS))
-else
-RUN_TESTS := $(TESTS)
+TESTS := $(TSAN_TESTS)
 endif
+RUN_TESTS := $(TESTS)
 EXAMPLES := $(BUILD)/readme_example
 
 # Criterion runs tests in parallel; two cores, heavy multi-process suites.
 CRITERION_JOBS ?= 2
-TEST_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+TEST_ENV := ASAN_OPTIONS=detect_leaks=1:leak_check_at_exit=0:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	SHMRING_TEST_BUILD=$(BUILD)

@@ -48,11 +48,12 @@ static int prod_room(struct shmring *r, size_t len, void **out, int64_t timeout_
 	}
 }
 
-static inline void prod_publish(struct shmring *r, uint64_t msgs, uint64_t bytes)
+/* After commits: count, and wake the consumer if it sleeps. */
+static inline void prod_published(struct shmring *r, uint64_t msgs, uint64_t bytes)
 {
 	spsc_count(&r->sh->msgs_sent, msgs);
 	spsc_count(&r->sh->bytes_sent, bytes);
-	if (spsc_publish(&r->prod))
+	if (spsc_published(&r->prod))
 		wait_wake(&r->sh->cons_sleeping, &r->sh->cons_wake, &r->sh->prod_wakes);
 }
 
@@ -79,8 +80,8 @@ int shmring_send(struct shmring *r, const void *msg, size_t len, int64_t timeout
 		return rc;
 	if (len)
 		memcpy(at, msg, len);
-	spsc_stage(&r->prod, (uint32_t)len);
-	prod_publish(r, 1, len);
+	spsc_commit(&r->prod, (uint32_t)len);
+	prod_published(r, 1, len);
 	return 0;
 }
 
@@ -96,7 +97,7 @@ int shmring_reserve(struct shmring *r, size_t len, struct shmring_msg *m, int64_
 		return rc;
 	m->data = at;
 	m->len = len;
-	m->priv[0] = r->prod.resv_end;   /* where the record starts: ties commit to it */
+	m->priv[0] = r->prod.tail;       /* where the group starts: ties commit to it */
 	m->priv[1] = len;                /* the most commit may publish */
 	return 0;
 }
@@ -107,17 +108,19 @@ int shmring_commit(struct shmring *r, struct shmring_msg *m)
 		return -EINVAL;
 	if (unlikely(!(r->roles & ROLE_PRODUCER)))
 		return -EPERM;
-	if (unlikely(!r->prod.resv_open || m->priv[0] != r->prod.resv_end ||
+	if (unlikely(!r->prod.resv_open || m->priv[0] != r->prod.tail ||
 		     m->len > m->priv[1] || m->priv[1] != r->prod.resv_len))
 		return -EINVAL;
 	if (unlikely(is_shut(r, memory_order_relaxed))) {
 		/* the stream ended while the frame was being written: drop it
 		 * rather than let it appear after consumers saw -EPIPE */
 		r->prod.resv_open = false;
+		/* relaxed: a counter, displayed only */
+		atomic_fetch_add_explicit(&r->ctl->dropped, 1, memory_order_relaxed);
 		return -EPIPE;
 	}
-	spsc_stage(&r->prod, (uint32_t)m->len);
-	prod_publish(r, 1, m->len);
+	spsc_commit(&r->prod, (uint32_t)m->len);
+	prod_published(r, 1, m->len);
 	m->data = NULL;
 	return 0;
 }
@@ -145,12 +148,13 @@ int shmring_send_batch(struct shmring *r, const struct iovec *msgs, unsigned n,
 			break;
 		if (msgs[i].iov_len)
 			memcpy(at, msgs[i].iov_base, msgs[i].iov_len);
-		spsc_stage(&r->prod, (uint32_t)msgs[i].iov_len);
+		/* each message is visible as soon as it is committed */
+		spsc_commit(&r->prod, (uint32_t)msgs[i].iov_len);
 		bytes += msgs[i].iov_len;
 	}
 	if (i == 0)
 		return rc;
-	prod_publish(r, i, bytes);   /* one index store and one wake check per batch */
+	prod_published(r, i, bytes);   /* one fence and wake check per batch */
 	return (int)i;
 }
 
@@ -190,15 +194,17 @@ static int cons_next(struct shmring *r, void **data, uint32_t *len, uint64_t *en
 	if (likely(rc != -EAGAIN) || timeout_ns == 0)
 		return rc;
 	spsc_count(&r->sh->waits_empty, 1);
+	/* an empty ring is a zero header word at our position: wait for it
+	 * to change (the position does not move while we wait) */
 	struct waiter w = {
-		.watch = &r->sh->prod_tail, .shut = &r->sh->shutdown,
+		.watch = spsc_cons_watch(&r->cons), .shut = &r->sh->shutdown,
 		.sleeping = &r->sh->cons_sleeping, .word = &r->sh->cons_wake,
 		.sleeps = &r->sh->cons_sleeps,
 		.spin_until = clock_mono_ns() + r->spin_ns,
 	};
 	uint64_t deadline = clock_deadline(timeout_ns);
 	for (;;) {
-		if ((rc = wait_change(&w, r->cons.prod_cache, deadline)) < 0)
+		if ((rc = wait_change(&w, 0, deadline)) < 0)
 			return rc;
 		if ((rc = cons_try(r, data, len, end)) != -EAGAIN)
 			return rc;
@@ -239,7 +245,8 @@ ssize_t shmring_recv(struct shmring *r, void *buf, size_t cap, int64_t timeout_n
 	if (unlikely(len > cap))
 		return -EMSGSIZE;      /* the message stays at the head */
 	spsc_take(&r->cons, end);      /* a crash from here on counts as a redelivery */
-	memcpy(buf, data, len);
+	if (len)
+		memcpy(buf, data, len);
 	cons_release(r, end, 1, len);
 	return len;
 }
@@ -272,6 +279,14 @@ int shmring_release(struct shmring *r, struct shmring_msg *m)
 		return rc;
 	if (unlikely(!m || m->priv[0] != r->cons.head || m->priv[1] <= m->priv[0] ||
 		     m->priv[1] > r->cons.read || m->len > m->priv[1] - m->priv[0]))
+		return -EINVAL;
+	/* priv[1] must be the end of the oldest acquired message, not any
+	 * position: a forged end would leave cons_head inside a record */
+	void *data;
+	uint32_t len;
+	uint64_t end;
+	if (unlikely(spsc_parse(&r->cons.g, r->cons.head, &data, &len, &end) < 0 ||
+		     end != m->priv[1] || m->len != len || m->data != data))
 		return -EINVAL;
 	cons_release(r, m->priv[1], 1, m->len);
 	m->data = NULL;
@@ -306,7 +321,8 @@ int shmring_recv_batch(struct shmring *r, struct iovec *bufs, unsigned n, int64_
 			break;
 		}
 		spsc_take(&r->cons, end);
-		memcpy(bufs[i].iov_base, data, len);
+		if (len)
+			memcpy(bufs[i].iov_base, data, len);
 		bufs[i].iov_len = len;
 		bytes += len;
 	}

@@ -80,7 +80,10 @@ static void table_init(void)
 	 * child forked while another thread was inside a read section. */
 	pthread_atfork(urcu_bp_before_fork, urcu_bp_after_fork_parent,
 		       urcu_bp_after_fork_child);
-	table = cds_lfht_new(16, 16, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+	/* A fixed bucket count: a process maps a handful of rings, and no
+	 * auto-resize means no background resize thread in the library user's
+	 * process (and nothing ThreadSanitizer cannot follow). */
+	table = cds_lfht_new(64, 64, 64, 0, NULL);
 }
 
 int reg_init(void)

@@ -2,6 +2,8 @@
 /* Opening, closing, unlinking, statistics: everything but the data path. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 #include "uri.h"
 #include "../shm/segment.h"
 #include "../sync/ctl.h"
+#include "../sync/fence.h"
 #include "../sync/wait.h"
 
 #define OFLAGS_ALL (SHMRING_CREATE | SHMRING_EXCL | SHMRING_PRODUCER | SHMRING_CONSUMER)
@@ -26,8 +29,8 @@ _Static_assert(SHMRING_PRODUCER == ROLE_PRODUCER && SHMRING_CONSUMER == ROLE_CON
 /* Every open handle, so that a forked child can disown the parent's roles. */
 static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct shmring *handles;
-static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-static int init_rc;
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool init_done;
 
 static void fork_prepare(void) { pthread_mutex_lock(&handles_lock); }
 static void fork_parent(void) { pthread_mutex_unlock(&handles_lock); }
@@ -47,13 +50,22 @@ static void fork_child(void)
 	pthread_mutex_unlock(&handles_lock);
 }
 
-static void lib_init(void)
+/* Once per process; a failure (e.g. no thread for the robust-mutex probe)
+ * is not remembered, so a later open tries again. */
+static int lib_init(void)
 {
-	init_rc = reg_init();
-	if (init_rc == 0)
-		init_rc = ctl_probe_robust();
-	if (init_rc == 0 && pthread_atfork(fork_prepare, fork_parent, fork_child))
-		init_rc = -ENOMEM;
+	int rc = 0;
+	pthread_mutex_lock(&init_lock);
+	if (!init_done) {
+		rc = reg_init();
+		if (rc == 0)
+			rc = ctl_probe_robust();
+		if (rc == 0 && pthread_atfork(fork_prepare, fork_parent, fork_child))
+			rc = -ENOMEM;
+		init_done = rc == 0;
+	}
+	pthread_mutex_unlock(&init_lock);
+	return rc;
 }
 
 static void handle_link(struct shmring *r)
@@ -135,14 +147,17 @@ static int map_get(int fd, uint32_t want_flags, struct seg_map **out)
 	return 0;
 }
 
-/* Open (or create) the file behind a shm: URI. Returns a descriptor. */
-static int seg_fd(const struct uri *u, int oflags, const struct seg_geom *plan)
+/* Open (or create) the file behind a shm: URI. Returns a descriptor;
+ * *created tells whether this call made the file. */
+static int seg_fd(const struct uri *u, int oflags, const struct seg_geom *plan, bool *created)
 {
+	*created = false;
 	/* Bounded: each lap means another process created or unlinked the
 	 * segment between our two attempts. */
 	for (int lap = 0; lap < 100; lap++) {
 		if (oflags & SHMRING_CREATE) {
 			int fd = seg_create(u->path, plan, plan->mode);
+			*created = fd >= 0;
 			if (fd != -EEXIST)
 				return fd;
 			if (oflags & SHMRING_EXCL)
@@ -181,6 +196,9 @@ static int attach_roles(struct shmring *r, uint32_t roles)
 		rc = -EBUSY;       /* after repair, an owner is a live one */
 		goto out;
 	}
+	/* registered receivers of the sleeper's membarrier may skip the full
+	 * fence on every publish (sync/fence.h) */
+	bool light = fence_register();
 	struct spsc_geom g = {
 		.data = m->base + m->geom.data_off,
 		.cap = m->geom.capacity,
@@ -201,10 +219,10 @@ static int attach_roles(struct shmring *r, uint32_t roles)
 			atomic_fetch_add_explicit(&r->ctl->redelivered, (uint64_t)n,
 						  memory_order_relaxed);
 		}
-		if ((rc = spsc_cons_init(&r->cons, r->sh, &g)) < 0)
+		if ((rc = spsc_cons_init(&r->cons, r->sh, &g, light)) < 0)
 			goto out;
 	}
-	if ((roles & ROLE_PRODUCER) && (rc = spsc_prod_init(&r->prod, r->sh, &g)) < 0)
+	if ((roles & ROLE_PRODUCER) && (rc = spsc_prod_init(&r->prod, r->sh, &g, light)) < 0)
 		goto out;
 	rc = ctl_join(r->ctl, r->lock_fd, roles);
 	if (rc < 0)
@@ -262,27 +280,33 @@ int shmring_open(const char *uri, int oflags, const struct shmring_opts *opts,
 		return -EINVAL;
 	if ((rc = uri_parse(uri, &u)) < 0)
 		return rc;
+	if (opts && (opts->flags & ~(SHMRING_PREFAULT | SHMRING_MLOCK)))
+		return -EINVAL;         /* mapping flags count on every open */
 	if (u.scheme != URI_SHM)
 		return -ENOTSUP;    /* file:, pipe:, mq: backends are not in this version */
 	if ((rc = seg_plan((oflags & SHMRING_CREATE) ? opts : NULL, &plan)) < 0)
 		return rc;
-	pthread_once(&init_once, lib_init);
-	if (init_rc < 0)
-		return init_rc;
+	if ((rc = lib_init()) < 0)
+		return rc;
 
-	int fd = seg_fd(&u, oflags, &plan);
+	bool created;
+	int fd = seg_fd(&u, oflags, &plan, &created);
 	if (fd < 0)
 		return fd;
+	struct stat made;
+	if (created && fstat(fd, &made) < 0)
+		created = false;
 	struct shmring *r = sr_zalloc(sizeof(*r));
 	if (!r) {
+		rc = -ENOMEM;
 		close(fd);
-		return -ENOMEM;
+		goto undo_create;
 	}
 	r->lock_fd = -1;
 	r->slot = -1;
 	if ((rc = map_get(fd, opts ? opts->flags : 0, &r->map)) < 0) {
 		sr_free(r);
-		return rc;
+		goto undo_create;
 	}
 	r->ctl = (struct ctl_shared *)(r->map->base + r->map->geom.ctl_off);
 	r->sh = (struct spsc_shared *)(r->map->base + r->map->geom.ring_off);
@@ -293,11 +317,22 @@ int shmring_open(const char *uri, int oflags, const struct shmring_opts *opts,
 			close(r->lock_fd);
 		reg_release(r->map);
 		sr_free(r);
-		return rc;
+		goto undo_create;
 	}
 	handle_link(r);
 	*out = r;
 	return 0;
+
+undo_create:
+	/* A ring we made and cannot use must not stay behind under its name
+	 * (a retry with EXCL would get -EEXIST).  Only if the name still
+	 * points to the file we made. */
+	if (created) {
+		struct stat now;
+		if (stat(u.path, &now) == 0 && now.st_dev == made.st_dev && now.st_ino == made.st_ino)
+			unlink(u.path);
+	}
+	return rc;
 }
 
 int shmring_close(struct shmring *r)
@@ -389,7 +424,7 @@ const char *shmring_strerror(int err)
 	case -ENOSPC: return "no space left for the segment (is /dev/shm full?)";
 	case -EUSERS: return "participant table full";
 	}
-	if (err < 0) {
+	if (err < 0 && err != INT_MIN) {
 		const char *s = strerrordesc_np(-err);
 		if (s)
 			return s;

@@ -5,29 +5,43 @@
  * memory: positions are 64-bit byte counters that only grow; the offset in
  * the data area is `pos & mask`.
  *
- * Record format (8-byte aligned, never split across the end of the area):
+ * Every record starts with one 64-bit header word, and that word is the
+ * commit flag (as in Aeron): 0 means "nothing here yet", otherwise
  *
- *   +-----------+-----------+---------------------------+
- *   | len (u32) | tag (u32) | payload, len bytes, pad 8 |
- *   +-----------+-----------+---------------------------+
+ *   bits  0..31  length (message: payload bytes; filler: whole size)
+ *   bits 32..63  tag: SPSC_TAG_MSG or SPSC_TAG_PAD
  *
- * tag is SPSC_TAG_MSG for a message and SPSC_TAG_PAD for the filler that
- * skips to the start of the area when a record does not fit before the end
- * (then len is the filler's whole size).  Because a record never wraps, the
- * consumer reads a frame in place with one pointer (zero-copy).
+ *   +-------------+---------------------------------+
+ *   | header (u64)| payload, len bytes, pad to 8    |
+ *   +-------------+---------------------------------+
  *
- * Memory orders, each tagged and paired (see docs/design.md):
- *   [P1] producer acquire-loads cons_head   <- pairs with [C2]
- *   [P2] producer seq_cst-publishes prod_tail -> pairs with [C1]
- *   [P3] producer seq_cst-loads cons_sleeping: Dekker with [W1] (sync/wait)
- *   [C1] consumer acquire-loads prod_tail   <- pairs with [P2]
- *   [C2] consumer seq_cst-publishes cons_head -> pairs with [P1]
- *   [C3] consumer seq_cst-loads prod_sleeping: Dekker with [W1]
+ * The consumer polls the header word at its own position, so a message
+ * travels in the cache lines of the record itself: no separate index line
+ * is pulled across cores per message.  The producer makes "0 means not yet"
+ * true by zeroing the word where the *next* header will go before it
+ * publishes a record; stale bytes from an earlier lap therefore can never
+ * be taken for a record.
  *
- * The functions here never block: they return -EAGAIN and the caller (api/)
- * decides to spin or sleep.  Everything read from shared memory is checked
- * against the geometry copied into the private side structs; a violation is
- * -EPROTO and nothing is read out of bounds.
+ * Fillers (tag PAD): one that runs to the end of the area when a record
+ * would not fit there (records never wrap, so a frame is one contiguous
+ * region, written and read in place), and a short one (8..56 bytes) in
+ * front of a payload of SPSC_ALIGN_MIN bytes or more, so that large
+ * payloads start on a 64-byte boundary (memcpy and SIMD code are much
+ * faster on aligned buffers).  A group (fillers + record) is published by
+ * the release store of its FIRST header word, after every other word.
+ *
+ * Memory orders, each tagged and paired (docs/design.md lists them all):
+ *   [P1] producer acquire-loads cons_head          <- pairs with [C2]
+ *   [P2] producer release-stores a group's first header -> pairs with [C1]
+ *   [P3] producer loads cons_sleeping after fence_waker(): Dekker with [W1]
+ *   [C1] consumer acquire-loads the header at its position <- pairs with [P2]
+ *   [C2] consumer release-stores cons_head          -> pairs with [P1]
+ *   [C3] consumer loads prod_sleeping after fence_waker(): Dekker with [W1]
+ *
+ * Nothing here blocks: -EAGAIN goes back to the caller (api/), which spins
+ * or sleeps.  Every value read from shared memory is checked against the
+ * geometry copied into the private structs; a violation is -EPROTO and
+ * nothing is read out of bounds.  Loops are bounded by constants.
  */
 #ifndef SHMRING_RING_SPSC_H
 #define SHMRING_RING_SPSC_H
@@ -39,6 +53,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../sync/fence.h"
+
 #ifndef likely
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -47,17 +63,20 @@
 /* Two lines: the adjacent-line prefetcher of x86 pulls pairs of 64 B lines. */
 #define SPSC_LINE 128
 
-#define SPSC_TAG_MSG 0x4d534731u /* "1GSM" */
-#define SPSC_TAG_PAD 0x50414431u /* "1DAP" */
+#define SPSC_TAG_MSG 0x4d534731u     /* "1GSM" */
+#define SPSC_TAG_PAD 0x50414431u     /* "1DAP" */
 #define SPSC_HDR     8u
+#define SPSC_ALIGN_MIN 256u          /* payloads this long start 64-byte aligned */
+#define SPSC_MAX_PADS 2              /* end filler + alignment filler */
 
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free to be address-free");
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free to be address-free");
 
 /* The ring's shared state; lives in the segment at a 4096-aligned offset. */
 struct spsc_shared {
-	/* written by the producer on every commit */
-	_Atomic uint64_t prod_tail;        /* bytes published */
+	/* producer: position after its last commit.  Not read per message
+	 * (the consumer polls record headers): stats, tools, takeover hint. */
+	_Atomic uint64_t prod_tail;
 	uint8_t pad0[SPSC_LINE - 8];
 
 	/* written by the consumer on every acquire and release */
@@ -89,8 +108,8 @@ _Static_assert(sizeof(struct spsc_shared) == 5 * SPSC_LINE, "spsc_shared size");
 
 /* Geometry: copied from the validated header, never re-read from the segment. */
 struct spsc_geom {
-	uint8_t *data;          /* start of the data area in this process */
-	uint64_t cap;           /* power of two, multiple of 8 */
+	uint8_t *data;          /* start of the data area in this process, 64-aligned */
+	uint64_t cap;           /* power of two, >= 4096 */
 	uint64_t mask;
 	uint32_t max_msg;
 };
@@ -98,11 +117,13 @@ struct spsc_geom {
 struct spsc_prod {
 	struct spsc_shared *sh;
 	struct spsc_geom g;
-	uint64_t tail;          /* private copy of prod_tail */
+	uint64_t tail;          /* where the next group starts */
 	uint64_t cons_cache;    /* last cons_head seen */
-	uint64_t resv_end;      /* with resv_open: tail + filler, where the record starts */
+	uint64_t resv_fill;     /* open reservation: end filler, alignment filler */
+	uint64_t resv_skip;
 	uint32_t resv_len;
 	bool resv_open;
+	bool light;             /* fence_waker(): may the asymmetric fence be used */
 };
 
 struct spsc_cons {
@@ -110,7 +131,7 @@ struct spsc_cons {
 	struct spsc_geom g;
 	uint64_t head;          /* private copy of cons_head (released) */
 	uint64_t read;          /* handed out, not yet released */
-	uint64_t prod_cache;    /* last prod_tail seen */
+	bool light;
 };
 
 static inline uint64_t spsc_rec_size(uint64_t len)
@@ -118,44 +139,117 @@ static inline uint64_t spsc_rec_size(uint64_t len)
 	return (SPSC_HDR + len + 7u) & ~(uint64_t)7u;
 }
 
-/* Largest max_msg a ring of `cap` bytes accepts: a record plus the filler in
- * front of it (< one record) must fit in an empty ring. */
+/* Largest max_msg for a ring of `cap` bytes: in an empty ring a record, the
+ * end filler in front of it (< record + 56), its alignment filler (<= 56)
+ * and the next header word (8) must fit. */
 static inline uint64_t spsc_max_msg_for(uint64_t cap)
 {
-	return cap / 2 - SPSC_HDR;
+	return cap / 2 - 128;
 }
 
-static inline void spsc_hdr_write(uint8_t *at, uint32_t len, uint32_t tag)
+static inline _Atomic uint64_t *spsc_word(const struct spsc_geom *g, uint64_t pos)
 {
-	uint32_t h[2] = { len, tag };
-	memcpy(at, h, sizeof(h));
+	return (_Atomic uint64_t *)(void *)(g->data + (pos & g->mask));
+}
+
+static inline uint64_t spsc_hdr(uint32_t len, uint32_t tag)
+{
+	return (uint64_t)tag << 32 | len;
+}
+
+/* Alignment filler for a payload of `len` bytes whose group starts at `off`:
+ * 0, or 8..56 so that the payload lands on a 64-byte boundary. */
+static inline uint64_t spsc_skip(uint64_t off, uint64_t len)
+{
+	return len >= SPSC_ALIGN_MIN ? (56u - off) & 63u : 0;
+}
+
+/*
+ * Parse the group at `pos`: at most SPSC_MAX_PADS fillers, then a message.
+ * The first word is loaded with acquire ([C1], pairs with [P2]); the words
+ * after it were stored before it and are ordered by it.  Returns 0 and the
+ * message, -EAGAIN if the first word is 0 (not yet published), -EPROTO for
+ * anything a correct producer cannot have written.
+ */
+static inline int spsc_parse(const struct spsc_geom *g, uint64_t pos, void **data,
+			     uint32_t *len, uint64_t *end)
+{
+	for (int step = 0; step <= SPSC_MAX_PADS; step++) {
+		uint64_t off = pos & g->mask;
+		/* [C1] acquire on the first word: pairs with [P2]; the rest of
+		 * the group, payload included, was written before it */
+		uint64_t h = atomic_load_explicit(spsc_word(g, pos),
+						  step ? memory_order_relaxed : memory_order_acquire);
+		uint32_t n = (uint32_t)h, tag = (uint32_t)(h >> 32);
+		if (h == 0)
+			return step ? -EPROTO : -EAGAIN;   /* a filler always has a successor */
+		if (tag == SPSC_TAG_MSG) {
+			uint64_t rec = spsc_rec_size(n);
+			if (unlikely(n > g->max_msg || rec > g->cap - off ||
+				     (n >= SPSC_ALIGN_MIN && ((off + SPSC_HDR) & 63u))))
+				return -EPROTO;
+			*data = g->data + off + SPSC_HDR;
+			*len = n;
+			*end = pos + rec;
+			return 0;
+		}
+		/* a filler runs to the end of the area (never from offset 0), or
+		 * is a short one that aligns the payload after it */
+		bool to_end = off != 0 && n == g->cap - off;
+		bool align = n >= 8 && n <= 56 && !(n & 7u) && !((off + n + SPSC_HDR) & 63u) &&
+			     n < g->cap - off;
+		if (unlikely(tag != SPSC_TAG_PAD || !(to_end || align)))
+			return -EPROTO;
+		pos += n;
+	}
+	return -EPROTO;
 }
 
 /* ---- producer ---------------------------------------------------------- */
 
-/* Attach the producer side: continue at the published tail (a dead
- * predecessor's unpublished reservation is simply overwritten). */
+/*
+ * Attach the producer side.  The true end of the published records is found
+ * by walking them from the consumer's released position (a dead producer
+ * may have published after its last prod_tail store); the walk stops at
+ * the zero word every correct producer leaves after its last record.
+ */
 static inline int spsc_prod_init(struct spsc_prod *p, struct spsc_shared *sh,
-				 const struct spsc_geom *g)
+				 const struct spsc_geom *g, bool light)
 {
-	/* [P1'] acquire: the consumer's releases before our attach are visible */
+	/* [P1'] acquire: pairs with [C2]; the consumer is done with the bytes
+	 * before its head */
 	uint64_t head = atomic_load_explicit(&sh->cons_head, memory_order_acquire);
-	/* relaxed: only the producer role writes prod_tail, and we hold it now */
-	uint64_t tail = atomic_load_explicit(&sh->prod_tail, memory_order_relaxed);
-	if ((tail | head) & 7u || tail - head > g->cap)
+	if (head & 7u)
+		return -EPROTO;
+	uint64_t pos = head;
+	for (uint64_t steps = 0; steps <= g->cap / 8; steps++) {
+		void *data;
+		uint32_t len;
+		uint64_t end;
+		int rc = spsc_parse(g, pos, &data, &len, &end);
+		if (rc == -EAGAIN)
+			break;
+		if (rc < 0 || end - head > g->cap)
+			return -EPROTO;
+		pos = end;
+	}
+	if (pos - head > g->cap)
 		return -EPROTO;
 	memset(p, 0, sizeof(*p));
 	p->sh = sh;
 	p->g = *g;
-	p->tail = tail;
+	p->tail = pos;
 	p->cons_cache = head;
+	p->light = light;
+	/* relaxed: a hint for stats; only this producer writes it */
+	atomic_store_explicit(&sh->prod_tail, pos, memory_order_relaxed);
 	return 0;
 }
 
 /*
- * Claim room for a record of `len` bytes.  Returns 0 and the payload pointer
- * in *out, -EAGAIN when the ring is full, -EMSGSIZE, or -EPROTO when the
- * consumer's index is impossible.
+ * Claim room for a message of `len` bytes.  Returns 0 and the payload
+ * pointer in *out, -EAGAIN when the ring is full, -EMSGSIZE, or -EPROTO when
+ * the consumer's index is impossible.
  */
 static inline int spsc_reserve(struct spsc_prod *p, size_t len, void **out)
 {
@@ -163,49 +257,72 @@ static inline int spsc_reserve(struct spsc_prod *p, size_t len, void **out)
 		return -EMSGSIZE;
 	uint64_t rec = spsc_rec_size(len);
 	uint64_t off = p->tail & p->g.mask;
-	uint64_t room = p->g.cap - off;
-	uint64_t fill = rec <= room ? 0 : room;
-	uint64_t need = fill + rec;
+	uint64_t skip = spsc_skip(off, len);
+	uint64_t fill = 0;
+	if (off + skip + rec > p->g.cap) {      /* does not fit before the end */
+		fill = p->g.cap - off;
+		skip = spsc_skip(0, len);
+	}
+	/* + the next header word, zeroed before this group is published */
+	uint64_t need = fill + skip + rec + SPSC_HDR;
 
 	if (unlikely(p->tail + need - p->cons_cache > p->g.cap)) {
 		/* [P1] acquire: pairs with [C2]; the consumer finished reading
 		 * these bytes before it released them, so we may overwrite. */
 		uint64_t head = atomic_load_explicit(&p->sh->cons_head, memory_order_acquire);
-		if (unlikely(p->tail - head > p->g.cap || (head & 7u)))
+		/* the consumer only moves forward, and never past our tail */
+		if (unlikely(head - p->cons_cache > p->tail - p->cons_cache || (head & 7u)))
 			return -EPROTO;
 		p->cons_cache = head;
 		if (p->tail + need - head > p->g.cap)
 			return -EAGAIN;
 	}
-	if (fill)
-		spsc_hdr_write(p->g.data + off, (uint32_t)fill, SPSC_TAG_PAD);
-	p->resv_end = p->tail + fill;
+	p->resv_fill = fill;
+	p->resv_skip = skip;
 	p->resv_len = (uint32_t)len;
 	p->resv_open = true;
-	*out = p->g.data + (p->resv_end & p->g.mask) + SPSC_HDR;
+	*out = p->g.data + ((p->tail + fill + skip) & p->g.mask) + SPSC_HDR;
 	return 0;
 }
 
-/* Finish the open reservation with `len` (<= reserved) bytes, unpublished. */
-static inline void spsc_stage(struct spsc_prod *p, uint32_t len)
+/*
+ * Publish the open reservation with `len` (<= reserved) payload bytes: zero
+ * the next header word, write the group's later words, then release-store
+ * its first word.  Visible to the consumer on return.
+ */
+static inline void spsc_commit(struct spsc_prod *p, uint32_t len)
 {
-	spsc_hdr_write(p->g.data + (p->resv_end & p->g.mask), len, SPSC_TAG_MSG);
-	p->tail = p->resv_end + spsc_rec_size(len);
+	uint64_t at = p->tail + p->resv_fill + p->resv_skip;
+	uint64_t next = at + spsc_rec_size(len);
+	/* relaxed: ordered before the consumer can look here by [P2] below */
+	atomic_store_explicit(spsc_word(&p->g, next), 0, memory_order_relaxed);
+	uint64_t first = spsc_hdr(len, SPSC_TAG_MSG);
+	if (p->resv_skip) {
+		atomic_store_explicit(spsc_word(&p->g, at), first, memory_order_relaxed);
+		first = spsc_hdr((uint32_t)p->resv_skip, SPSC_TAG_PAD);
+	}
+	if (p->resv_fill) {
+		atomic_store_explicit(spsc_word(&p->g, p->tail + p->resv_fill), first,
+				      memory_order_relaxed);
+		first = spsc_hdr((uint32_t)p->resv_fill, SPSC_TAG_PAD);
+	}
+	/* [P2] release: publishes the group, payload included; pairs with [C1] */
+	atomic_store_explicit(spsc_word(&p->g, p->tail), first, memory_order_release);
+	p->tail = next;
 	p->resv_open = false;
 }
 
 /*
- * Publish every staged record.  Returns true when the consumer may be asleep
+ * After one or more commits: returns true when the consumer may be asleep
  * and must be woken (the caller does the FUTEX_WAKE: no syscall here).
  */
-static inline bool spsc_publish(struct spsc_prod *p)
+static inline bool spsc_published(struct spsc_prod *p)
 {
-	/* [P2] seq_cst: publishes the records (release part, pairs with [C1])
-	 * and is the store half of the Dekker pair with [W1]: either the
-	 * consumer sees this tail before it sleeps, or we see it sleeping. */
-	atomic_exchange_explicit(&p->sh->prod_tail, p->tail, memory_order_seq_cst);
-	/* [P3] seq_cst: load half of the Dekker pair, after [P2] in S */
-	return atomic_load_explicit(&p->sh->cons_sleeping, memory_order_seq_cst) != 0;
+	/* relaxed: a hint for stats and tools, single writer */
+	atomic_store_explicit(&p->sh->prod_tail, p->tail, memory_order_relaxed);
+	fence_waker(p->light);
+	/* [P3] after the fence: the load half of the Dekker pair with [W1] */
+	return atomic_load_explicit(&p->sh->cons_sleeping, memory_order_relaxed) != 0;
 }
 
 /* ---- consumer ---------------------------------------------------------- */
@@ -213,70 +330,34 @@ static inline bool spsc_publish(struct spsc_prod *p)
 /* Attach the consumer side at the last released message; anything a dead
  * predecessor had acquired but not released is delivered again. */
 static inline int spsc_cons_init(struct spsc_cons *c, struct spsc_shared *sh,
-				 const struct spsc_geom *g)
+				 const struct spsc_geom *g, bool light)
 {
 	/* relaxed: only the consumer role writes cons_head, and we hold it now */
 	uint64_t head = atomic_load_explicit(&sh->cons_head, memory_order_relaxed);
-	/* [C1'] acquire: pairs with [P2]; records up to tail are complete */
-	uint64_t tail = atomic_load_explicit(&sh->prod_tail, memory_order_acquire);
-	if ((tail | head) & 7u || tail - head > g->cap)
+	if (head & 7u)
 		return -EPROTO;
 	memset(c, 0, sizeof(*c));
 	c->sh = sh;
 	c->g = *g;
 	c->head = head;
 	c->read = head;
-	c->prod_cache = tail;
+	c->light = light;
 	/* relaxed: cons_read is read only by a takeover, after this consumer
 	 * is proven dead (the kernel's lock release orders it) */
 	atomic_store_explicit(&sh->cons_read, head, memory_order_relaxed);
 	return 0;
 }
 
-/*
- * Look at the next unread message without moving anything shared.  On
- * success `data` and `len` describe the payload in place and `end` is the position
- * just past its record (fillers in front of it included).
- */
+/* The next unread message, in place, without moving anything shared. */
 static inline int spsc_peek(struct spsc_cons *c, void **data, uint32_t *len, uint64_t *end)
 {
-	uint64_t pos = c->read;
-	uint64_t avail = c->prod_cache - pos;
+	return spsc_parse(&c->g, c->read, data, len, end);
+}
 
-	if (avail == 0) {
-		/* [C1] acquire: pairs with [P2]; payload bytes written before
-		 * the producer published the tail are visible to us now */
-		uint64_t tail = atomic_load_explicit(&c->sh->prod_tail, memory_order_acquire);
-		if (unlikely(tail - c->head > c->g.cap || (tail & 7u)))
-			return -EPROTO;
-		c->prod_cache = tail;
-		avail = tail - pos;
-		if (avail == 0)
-			return -EAGAIN;
-		if (unlikely(avail > c->g.cap))
-			return -EPROTO;
-	}
-	for (int step = 0; step < 2; step++) {  /* at most one filler, then a message */
-		uint64_t off = pos & c->g.mask;
-		uint32_t h[2];
-		memcpy(h, c->g.data + off, sizeof(h));   /* copy once, then validate the copy */
-		if (h[1] == SPSC_TAG_MSG) {
-			uint64_t rec = spsc_rec_size(h[0]);
-			if (unlikely(h[0] > c->g.max_msg || rec > avail || rec > c->g.cap - off))
-				return -EPROTO;
-			*data = c->g.data + off + SPSC_HDR;
-			*len = h[0];
-			*end = pos + rec;
-			return 0;
-		}
-		/* a filler runs exactly to the end of the area, never from offset 0 */
-		if (unlikely(h[1] != SPSC_TAG_PAD || off == 0 || h[0] != c->g.cap - off ||
-			     h[0] >= avail))
-			return -EPROTO;
-		pos += h[0];
-		avail -= h[0];
-	}
-	return -EPROTO;
+/* The word the consumer waits on while the ring is empty. */
+static inline _Atomic uint64_t *spsc_cons_watch(struct spsc_cons *c)
+{
+	return spsc_word(&c->g, c->read);
 }
 
 /* Hand out the peeked message (zero-copy acquire): it is now in our hands. */
@@ -294,25 +375,25 @@ static inline void spsc_take(struct spsc_cons *c, uint64_t end)
 static inline bool spsc_release_to(struct spsc_cons *c, uint64_t end)
 {
 	c->head = end;
-	/* [C2] seq_cst: our reads of the released records are complete before
-	 * the producer can see the space (release part, pairs with [P1]); also
-	 * the store half of the Dekker pair with the producer's [W1]. */
-	atomic_exchange_explicit(&c->sh->cons_head, end, memory_order_seq_cst);
-	/* [C3] seq_cst: load half of the Dekker pair */
-	return atomic_load_explicit(&c->sh->prod_sleeping, memory_order_seq_cst) != 0;
+	/* [C2] release: our reads of the released records are complete before
+	 * the producer can see the space; pairs with [P1] */
+	atomic_store_explicit(&c->sh->cons_head, end, memory_order_release);
+	fence_waker(c->light);
+	/* [C3] after the fence: the load half of the Dekker pair with [W1] */
+	return atomic_load_explicit(&c->sh->prod_sleeping, memory_order_relaxed) != 0;
 }
 
-/* Bytes queued, for stats; tolerant of a torn view (it is only displayed). */
+/* Bytes queued, for stats; tolerant of a lagging or torn view. */
 static inline uint64_t spsc_used(const struct spsc_shared *sh, uint64_t cap)
 {
 	/* relaxed: a monitoring snapshot, no data is read through it */
 	uint64_t head = atomic_load_explicit(&sh->cons_head, memory_order_relaxed);
 	uint64_t tail = atomic_load_explicit(&sh->prod_tail, memory_order_relaxed);
 	uint64_t used = tail - head;
-	return used > cap ? cap : used;
+	return (int64_t)used < 0 ? 0 : used > cap ? cap : used;
 }
 
-/* Count the records in [from, to) for redelivery accounting; -EPROTO if the
+/* Count the messages in [from, to) for redelivery accounting; -EPROTO if the
  * span does not parse.  Bounded by cap/8 steps whatever the memory says. */
 static inline int64_t spsc_count_records(const struct spsc_geom *g, uint64_t from, uint64_t to)
 {
@@ -320,21 +401,13 @@ static inline int64_t spsc_count_records(const struct spsc_geom *g, uint64_t fro
 	if (to - from > g->cap || ((from | to) & 7u))
 		return -EPROTO;
 	while (from != to) {
-		uint64_t off = from & g->mask;
-		uint32_t h[2];
-		memcpy(h, g->data + off, sizeof(h));
-		uint64_t step;
-		if (h[1] == SPSC_TAG_MSG) {
-			step = spsc_rec_size(h[0]);
-			n++;
-		} else if (h[1] == SPSC_TAG_PAD && off != 0 && h[0] == g->cap - off) {
-			step = h[0];
-		} else {
+		void *data;
+		uint32_t len;
+		uint64_t end;
+		if (spsc_parse(g, from, &data, &len, &end) < 0 || end - from > to - from)
 			return -EPROTO;
-		}
-		if (step == 0 || step > to - from)
-			return -EPROTO;
-		from += step;
+		from = end;
+		n++;
 	}
 	return n;
 }

@@ -178,7 +178,9 @@ int seg_create(const char *path, const struct seg_geom *g, uint32_t mode)
 	}
 	/* posix_fallocate, not ftruncate: on tmpfs ftruncate reserves nothing
 	 * and a full /dev/shm would kill us with SIGBUS at the first touch. */
-	rc = posix_fallocate(fd, 0, (off_t)g->size);
+	do
+		rc = posix_fallocate(fd, 0, (off_t)g->size);
+	while (rc == EINTR);
 	if (rc) {
 		rc = rc == EFBIG ? -ENOSPC : -rc;
 		goto fail;

@@ -2,6 +2,7 @@
 #include "wait.h"
 
 #include "clock.h"
+#include "fence.h"
 
 static bool moved(struct waiter *w, uint64_t seen, memory_order mo)
 {
@@ -31,11 +32,15 @@ int wait_change(struct waiter *w, uint64_t seen, uint64_t deadline)
 
 	/* [W1] seq_cst RMW: announce the sleep before the last look */
 	atomic_exchange_explicit(w->sleeping, 1, memory_order_seq_cst);
+	/* The heavy half of the asymmetric fence (sync/fence.h): every waker
+	 * that skipped its full fence has passed a barrier by now.  Without
+	 * it, a waker's store->load may still be reordered: sleep briefly. */
+	uint64_t slice = fence_heavy() ? WAIT_SLICE_NS : WAIT_SLICE_UNFENCED_NS;
 	/* [W2] seq_cst: the word's value the kernel compares against */
 	uint32_t seq = atomic_load_explicit(w->word, memory_order_seq_cst);
 	/* [W3] seq_cst: the last look, ordered after [W1] in S */
 	if (!moved(w, seen, memory_order_seq_cst)) {
-		uint64_t until = deadline - now > WAIT_SLICE_NS ? now + WAIT_SLICE_NS : deadline;
+		uint64_t until = deadline - now > slice ? now + slice : deadline;
 		struct timespec ts = clock_ts(until);
 		/* 0, -EAGAIN (word moved), -EINTR, -ETIMEDOUT: all mean "look again";
 		 * the caller's deadline check decides about the real timeout. */

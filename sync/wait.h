@@ -4,17 +4,22 @@
  * wake-up.  The protocol (docs/design.md, "Wake-ups") is a Dekker pair:
  *
  *   sleeper                              waker
- *   [W1] xchg(sleeping, 1)   seq_cst     [P2]/[C2] xchg(index, new) seq_cst
- *   [W2] seq = load(word)    seq_cst     [P3]/[C3] load(sleeping)   seq_cst
- *   [W3] load(index) == seen seq_cst     if set: [W4] word++ ; FUTEX_WAKE
+ *   [W1] xchg(sleeping, 1)   seq_cst     [P2]/[C2] store(watched word) release
+ *        fence_heavy() (membarrier)           fence_waker() (compiler / full)
+ *   [W2] seq = load(word)    seq_cst     [P3]/[C3] load(sleeping)
+ *   [W3] load(watch) == seen seq_cst     if set: [W4] word++ ; FUTEX_WAKE
  *        futex_wait(word, seq)
  *
- * In the single total order S either [W3] follows the waker's index store
- * (the sleeper sees the new index and does not sleep) or the waker's load
- * of `sleeping` follows [W1] (it bumps the word and wakes; if that happens
- * before futex_wait, the kernel sees word != seq and returns at once).
- * So no wake-up is lost, and the waker makes a system call only when the
- * flag says somebody is, or is about to be, asleep.
+ * Either the waker's load of `sleeping` comes after [W1] is visible (it
+ * bumps the word and wakes; if that happens before futex_wait, the kernel
+ * sees word != seq and returns at once), or its store was visible before
+ * [W3] (the sleeper sees it and does not sleep): the membarrier puts a full
+ * barrier in the waker's instruction stream either before its store (then
+ * its load sees [W1]) or after its load (then its store is visible to
+ * [W3]); without membarrier, the waker's seq_cst fence and the sleeper's
+ * seq_cst accesses give the same two cases in C11's total order S.  So no
+ * wake-up is lost, and the waker makes a system call only when the flag
+ * says somebody is, or is about to be, asleep.
  */
 #ifndef SHMRING_SYNC_WAIT_H
 #define SHMRING_SYNC_WAIT_H
@@ -29,6 +34,8 @@
 /* Longest single futex sleep: every wait on another process is bounded, so a
  * sleeper re-examines the world (dead peers, shutdown) at least this often. */
 #define WAIT_SLICE_NS (100u * 1000u * 1000u)
+/* ... and when the kernel refused the sleeper's membarrier (sync/fence.h) */
+#define WAIT_SLICE_UNFENCED_NS (1000u * 1000u)
 #define WAIT_SPIN_DEFAULT_NS 20000u
 
 struct waiter {

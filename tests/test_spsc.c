@@ -21,6 +21,9 @@ struct region {
 	struct spsc_cons c;
 };
 
+/* A ring starting at position `start`.  The data area is garbage except
+ * the word at the start: the protocol must never read a byte it did not
+ * publish. */
 static void region_init(struct region *r, uint64_t start, uint32_t max_msg)
 {
 	r->sh = aligned_alloc(SPSC_LINE, sizeof(*r->sh));
@@ -32,11 +35,13 @@ static void region_init(struct region *r, uint64_t start, uint32_t max_msg)
 	r->g.cap = CAP;
 	r->g.mask = CAP - 1;
 	r->g.max_msg = max_msg;
+	atomic_store(spsc_word(&r->g, start), 0);
 	atomic_store(&r->sh->prod_tail, start);
 	atomic_store(&r->sh->cons_head, start);
 	atomic_store(&r->sh->cons_read, start);
-	cr_assert_eq(spsc_prod_init(&r->p, r->sh, &r->g), 0);
-	cr_assert_eq(spsc_cons_init(&r->c, r->sh, &r->g), 0);
+	cr_assert_eq(spsc_prod_init(&r->p, r->sh, &r->g, false), 0);
+	cr_assert_eq(r->p.tail, start);
+	cr_assert_eq(spsc_cons_init(&r->c, r->sh, &r->g, false), 0);
 }
 
 static void region_free(struct region *r)
@@ -52,8 +57,8 @@ static int put(struct region *r, const void *msg, uint32_t len)
 	if (rc)
 		return rc;
 	memcpy(at, msg, len);
-	spsc_stage(&r->p, len);
-	spsc_publish(&r->p);
+	spsc_commit(&r->p, len);
+	spsc_published(&r->p);
 	return 0;
 }
 
@@ -86,7 +91,29 @@ Test(spsc, wraps_at_uint64_max)
 		cr_assert_eq(got, len);
 		cr_assert(t_check(out, got, i), "payload %lu", (unsigned long)i);
 	}
-	cr_assert_lt(atomic_load(&r.sh->prod_tail), UINT64_MAX - 3071, "counters wrapped");
+	cr_assert_lt(r.p.tail, UINT64_MAX - 3071, "counters wrapped");
+	region_free(&r);
+}
+
+Test(spsc, large_payloads_are_64_byte_aligned)
+{
+	struct region r;
+	region_init(&r, 8, 1500);
+	uint8_t buf[1500];
+	uint64_t rnd = 3;
+	for (int i = 0; i < 5000; i++) {
+		uint32_t len = (uint32_t)(t_rand(&rnd) % 1501);
+		void *at;
+		cr_assert_eq(spsc_reserve(&r.p, len, &at), 0);
+		if (len >= SPSC_ALIGN_MIN)
+			cr_assert_eq((uintptr_t)at & 63u, 0, "payload of %u bytes at %p", len, at);
+		t_fill(at, len, (uint64_t)i);
+		spsc_commit(&r.p, len);
+		uint32_t got;
+		cr_assert_eq(get(&r, buf, &got), 0);
+		cr_assert_eq(got, len);
+		cr_assert(t_check(buf, got, (uint64_t)i));
+	}
 	region_free(&r);
 }
 
@@ -96,25 +123,25 @@ Test(spsc, filler_keeps_records_contiguous)
 	region_init(&r, 0, 1500);
 	uint8_t buf[1500];
 	uint32_t len;
-	/* 3 records of 1000+8 -> 3024 bytes used; the 4th cannot fit in the
-	 * remaining 1072 bytes before the end once the first two are freed. */
-	for (int i = 0; i < 3; i++)
-		cr_assert_eq(put(&r, buf, 1000), 0);
-	cr_assert_eq(get(&r, buf, &len), 0);
-	cr_assert_eq(get(&r, buf, &len), 0);
+	/* small records (no alignment) up to 3600 bytes, then free them */
+	for (int i = 0; i < 30; i++)
+		cr_assert_eq(put(&r, buf, 112), 0);
+	for (int i = 0; i < 30; i++)
+		cr_assert_eq(get(&r, buf, &len), 0);
+	cr_assert_eq(r.p.tail, 30 * 120);
+	/* 1400 bytes do not fit in the 496 left before the end: a filler
+	 * takes the rest and the frame starts aligned near the start */
 	void *at;
 	cr_assert_eq(spsc_reserve(&r.p, 1400, &at), 0);
-	cr_assert_eq((uint8_t *)at, r.g.data + SPSC_HDR, "wrapped to the start, not split");
-	uint32_t h[2];
-	memcpy(h, r.g.data + 3024, 8);
-	cr_assert_eq(h[1], SPSC_TAG_PAD);
-	cr_assert_eq(h[0], CAP - 3024);
-	spsc_stage(&r.p, 1400);
-	spsc_publish(&r.p);
+	cr_assert_eq((uint8_t *)at, r.g.data + 64, "wrapped whole, aligned, not split");
+	spsc_commit(&r.p, 1400);
+	uint64_t h = atomic_load(spsc_word(&r.g, 3600));
+	cr_assert_eq(h >> 32, SPSC_TAG_PAD);
+	cr_assert_eq((uint32_t)h, CAP - 3600);
+	h = atomic_load(spsc_word(&r.g, 0));
+	cr_assert_eq(h, spsc_hdr(56, SPSC_TAG_PAD), "alignment filler at 0");
 	cr_assert_eq(get(&r, buf, &len), 0);
-	cr_assert_eq(len, 1000);
-	cr_assert_eq(get(&r, buf, &len), 0);
-	cr_assert_eq(len, 1400, "filler skipped");
+	cr_assert_eq(len, 1400, "fillers skipped");
 	cr_assert_eq(get(&r, buf, &len), -EAGAIN);
 	region_free(&r);
 }
@@ -125,86 +152,109 @@ Test(spsc, full_and_empty)
 	region_init(&r, 0, 1000);
 	uint8_t buf[1000] = { 0 };
 	uint32_t len;
+	void *at;
 	cr_assert_eq(get(&r, buf, &len), -EAGAIN);
 	int n = 0;
 	while (put(&r, buf, 100) == 0)
 		n++;
-	cr_assert_eq(n, CAP / 112, "exactly the records that fit");
-
-	/* 64 bytes left: a 56-byte message (64-byte record) fits, 57 does not */
-	cr_assert_eq(put(&r, buf, 57), -EAGAIN);
-	cr_assert_eq(put(&r, buf, 56), 0);
+	/* 112-byte records and always one free header word after them */
+	cr_assert_eq(n, (CAP - 8) / 112, "exactly the records that fit");
+	/* 64 bytes left: a 48-byte message (56 + 8) fits, 49 does not */
+	cr_assert_eq(put(&r, buf, 49), -EAGAIN);
+	cr_assert_eq(put(&r, buf, 48), 0);
 	cr_assert_eq(put(&r, buf, 0), -EAGAIN);
 	n++;
-	void *at;
 	cr_assert_eq(spsc_reserve(&r.p, 1001, &at), -EMSGSIZE);
 	for (int i = 0; i < n; i++)
 		cr_assert_eq(get(&r, buf, &len), 0);
 	cr_assert_eq(get(&r, buf, &len), -EAGAIN);
-	cr_assert_eq(spsc_max_msg_for(CAP), CAP / 2 - 8);
+	cr_assert_eq(spsc_max_msg_for(CAP), CAP / 2 - 128);
 	region_free(&r);
+}
+
+Test(spsc, max_msg_always_fits_an_empty_ring)
+{
+	/* at every starting offset, the largest message fits an empty ring */
+	for (uint64_t start = 0; start < CAP; start += 8) {
+		struct region r;
+		uint32_t max = (uint32_t)spsc_max_msg_for(CAP);
+		region_init(&r, start, max);
+		void *at;
+		cr_assert_eq(spsc_reserve(&r.p, max, &at), 0, "start %lu", (unsigned long)start);
+		region_free(&r);
+	}
 }
 
 Test(spsc, corrupt_indices_are_eproto)
 {
 	struct region r;
 	region_init(&r, 64, 1000);
-	uint8_t buf[1000];
-	uint32_t len;
 	void *at;
-	atomic_store(&r.sh->prod_tail, 64 + CAP + 8);     /* more than a ring's worth */
-	cr_assert_eq(get(&r, buf, &len), -EPROTO);
-	atomic_store(&r.sh->prod_tail, 64 + 12);          /* misaligned */
-	cr_assert_eq(get(&r, buf, &len), -EPROTO);
-	atomic_store(&r.sh->prod_tail, 8);                /* behind the consumer */
-	cr_assert_eq(get(&r, buf, &len), -EPROTO);
-	atomic_store(&r.sh->prod_tail, 64);
 	/* a consumer index ahead of the producer */
 	r.p.cons_cache = r.p.tail - CAP + 8;   /* looks full: forces a reload */
 	atomic_store(&r.sh->cons_head, 64 + CAP + 64);
 	cr_assert_eq(spsc_reserve(&r.p, 1000, &at), -EPROTO);
-	cr_assert_eq(spsc_prod_init(&r.p, r.sh, &r.g), -EPROTO);
-	cr_assert_eq(spsc_cons_init(&r.c, r.sh, &r.g), -EPROTO);
+	/* misaligned indices */
+	atomic_store(&r.sh->cons_head, 68);
+	cr_assert_eq(spsc_prod_init(&r.p, r.sh, &r.g, false), -EPROTO);
+	cr_assert_eq(spsc_cons_init(&r.c, r.sh, &r.g, false), -EPROTO);
 	region_free(&r);
 }
 
-static void put_raw(struct region *r, uint64_t pos, uint32_t len, uint32_t tag, uint64_t tail)
+Test(spsc, producer_takeover_finds_the_published_end)
 {
-	uint32_t h[2] = { len, tag };
-	memcpy(r->g.data + (pos & r->g.mask), h, 8);
-	atomic_store(&r->sh->prod_tail, tail);
+	struct region r;
+	region_init(&r, 0, 1500);
+	uint8_t buf[1500] = { 0 };
+	uint32_t len;
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(put(&r, buf, (uint32_t)(300 * i)), 0);
+	cr_assert_eq(get(&r, buf, &len), 0);
+	uint64_t tail = r.p.tail;
+	/* the dead producer's last hint was stale, and it left a half-made
+	 * group (payload, next word zeroed, first word not yet stored) */
+	atomic_store(&r.sh->prod_tail, 0);
+	void *at;
+	cr_assert_eq(spsc_reserve(&r.p, 500, &at), 0);
+	memset(at, 0x55, 500);
+	struct spsc_prod p2;
+	cr_assert_eq(spsc_prod_init(&p2, r.sh, &r.g, false), 0);
+	cr_assert_eq(p2.tail, tail, "continues after the last published record");
+	/* a walk that would run past a whole ring is corruption */
+	atomic_store(spsc_word(&r.g, tail), spsc_hdr(8, SPSC_TAG_MSG));
+	for (uint64_t pos = tail + 16; pos != tail; pos = (pos + 16) % CAP)
+		atomic_store(spsc_word(&r.g, pos), spsc_hdr(8, SPSC_TAG_MSG));
+	cr_assert_eq(spsc_prod_init(&p2, r.sh, &r.g, false), -EPROTO);
+	region_free(&r);
 }
 
 Test(spsc, corrupt_records_are_eproto)
 {
-	uint8_t buf[1000];
+	uint8_t buf[1500];
 	uint32_t len;
 	struct {
 		uint64_t start;
-		uint32_t len, tag;
-		uint64_t tail_add;
+		uint64_t word;
+		uint64_t next_word;   /* the word after a filler */
 	} cases[] = {
-		{ 0, 1001, SPSC_TAG_MSG, 1016 },       /* longer than max_msg */
-		{ 0, 500, SPSC_TAG_MSG, 256 },         /* record beyond the tail */
-		{ 0, 8, 0xdeadbeef, 16 },              /* unknown tag */
-		{ 0, CAP, SPSC_TAG_PAD, 16 },          /* filler at offset 0 */
-		{ 4000, 64, SPSC_TAG_PAD, 104 },       /* filler not to the end */
-		{ 4000, 96, SPSC_TAG_PAD, 96 },        /* filler with nothing after it */
+		{ 0, spsc_hdr(1001, SPSC_TAG_MSG), 0 },          /* longer than max_msg */
+		{ 0, spsc_hdr(8, 0xdeadbeef), 0 },               /* unknown tag */
+		{ 0, spsc_hdr(CAP, SPSC_TAG_PAD), 0 },           /* filler from offset 0 */
+		{ 4000, spsc_hdr(64, SPSC_TAG_PAD), 0 },         /* filler neither to the end nor aligning */
+		{ 4000, spsc_hdr(96, SPSC_TAG_PAD), 0 },         /* filler with nothing after it */
+		{ 4000, spsc_hdr(96, SPSC_TAG_PAD), spsc_hdr(8, 7) },   /* ... or garbage */
+		{ 4032, spsc_hdr(100, SPSC_TAG_MSG), 0 },        /* record running past the end */
+		{ 64, spsc_hdr(300, SPSC_TAG_MSG), 0 },          /* large payload not aligned */
+		{ 0, spsc_hdr(24, SPSC_TAG_PAD), 0 },            /* alignment filler to a wrong boundary */
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct region r;
 		region_init(&r, cases[i].start, 1000);
-		put_raw(&r, cases[i].start, cases[i].len, cases[i].tag,
-			cases[i].start + cases[i].tail_add);
+		atomic_store(spsc_word(&r.g, 0), cases[i].next_word);
+		atomic_store(spsc_word(&r.g, cases[i].start), cases[i].word);
 		cr_assert_eq(get(&r, buf, &len), -EPROTO, "case %zu", i);
 		region_free(&r);
 	}
-	/* a record that would run past the end of the area */
-	struct region r;
-	region_init(&r, 4080, 1000);
-	put_raw(&r, 4080, 100, SPSC_TAG_MSG, 4080 + 112);
-	cr_assert_eq(get(&r, buf, &len), -EPROTO, "record crossing the end");
-	region_free(&r);
 }
 
 Test(spsc, count_records)
@@ -217,13 +267,13 @@ Test(spsc, count_records)
 		cr_assert_eq(put(&r, buf, 1000), 0);
 	cr_assert_eq(get(&r, buf, &len), 0);
 	cr_assert_eq(get(&r, buf, &len), 0);
-	cr_assert_eq(put(&r, buf, 1400), 0);   /* behind a filler */
+	cr_assert_eq(put(&r, buf, 1400), 0);   /* behind fillers */
 	uint64_t head = atomic_load(&r.sh->cons_head);
-	uint64_t tail = atomic_load(&r.sh->prod_tail);
+	uint64_t tail = r.p.tail;
 	cr_assert_eq(spsc_count_records(&r.g, head, tail), 2);
 	cr_assert_eq(spsc_count_records(&r.g, head, head), 0);
 	cr_assert_eq(spsc_count_records(&r.g, head, tail + 8), -EPROTO);
-	cr_assert_eq(spsc_count_records(&r.g, head + 4, tail), -EPROTO);
+	cr_assert_eq(spsc_count_records(&r.g, head + 8, tail), -EPROTO);
 	region_free(&r);
 }
 

@@ -11,11 +11,12 @@
  * so on, so that a slow spell of the machine hits every transport alike.
  *
  *  throughput  A streams messages to B.  Each rep starts with an untimed
- *              warm-up pass; it faults pages in, warms the caches and, in
- *              the first rep, sets the message count for the time budget
- *              (unless --msgs fixes it).  Then the barrier, then the timed
- *              run, which B times from the receipt of its first message to
- *              the receipt of its last: rate = (n - 1) / elapsed.  The table
+ *              warm-up pass that faults pages in and warms the caches.  The
+ *              message count fills a time budget: the first rep sizes it
+ *              from its warm-up, later reps from the rep before (--msgs
+ *              fixes it instead).  Then the barrier, then the timed run,
+ *              which B times from the receipt of its first message to the
+ *              receipt of its last: rate = (n - 1) / elapsed.  The table
  *              shows the median rep; JSON has min and max too.
  *  latency     A sends, B receives and sends back, A receives: one sample
  *              per round trip, timed by A with CLOCK_MONOTONIC after an
@@ -131,10 +132,15 @@ static noreturn void fail_rc(const char *what, long rc)
 	fail("%s: %s", what, shmring_strerror((int)rc));
 }
 
-static noreturn void usage_error(const char *fmt, const char *arg)
+__attribute__((format(printf, 1, 2)))
+static noreturn void usage_error(const char *fmt, ...)
 {
+	va_list ap;
+
 	fputs("shmring-bench: ", stderr);
-	fprintf(stderr, fmt, arg);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fputs(" (try --help)\n", stderr);
 	exit(2);
 }
@@ -258,6 +264,7 @@ struct ctl {
 	uint64_t lat_n;                         /* timed round trips in this rep; chosen by A */
 	uint64_t sent_ab;                       /* messages A sent to B in all, set by A at the end */
 	double rate;                            /* msgs/s of this rep, set by B */
+	uint64_t full, empty;                   /* failed tries in the timed stream, by A / B */
 	_Alignas(CACHELINE) uint64_t sink[2];   /* what the receivers loaded, so loads stay */
 	struct hist hist;                       /* round trips of this rep, set by A at the end */
 };
@@ -309,6 +316,7 @@ struct ep {
 	unsigned char *slots;                   /* ... and frames */
 	size_t slot_stride;
 	uint64_t sink;
+	uint64_t full, empty;                   /* tries that found the ring full / empty */
 };
 
 static inline uint64_t load64(const unsigned char *p)
@@ -364,8 +372,10 @@ static inline void tx_poll(struct ep *e, uint64_t seq)
 	int rc;
 
 	stamp(e->sbuf, e->size, seq);
-	while ((rc = shmring_send(e->tx, e->sbuf, e->size, 0)) == -EAGAIN)
+	while ((rc = shmring_send(e->tx, e->sbuf, e->size, 0)) == -EAGAIN) {
+		e->full++;
 		relax(&spins);
+	}
 	if (rc < 0)
 		fail_rc("shmring_send", rc);
 }
@@ -375,8 +385,10 @@ static inline void rx_poll(struct ep *e, uint64_t seq)
 	unsigned spins = 0;
 	ssize_t n;
 
-	while ((n = shmring_recv(e->rx, e->rbuf, e->size, 0)) == -EAGAIN)
+	while ((n = shmring_recv(e->rx, e->rbuf, e->size, 0)) == -EAGAIN) {
+		e->empty++;
 		relax(&spins);
+	}
 	if (n < 0)
 		fail_rc("shmring_recv", n);
 	check_len(e, (size_t)n);
@@ -411,8 +423,10 @@ static inline void tx_zc(struct ep *e, uint64_t seq)
 	unsigned spins = 0;
 	int rc;
 
-	while ((rc = shmring_reserve(e->tx, e->size, &m, 0)) == -EAGAIN)
+	while ((rc = shmring_reserve(e->tx, e->size, &m, 0)) == -EAGAIN) {
+		e->full++;
 		relax(&spins);
+	}
 	if (rc < 0)
 		fail_rc("shmring_reserve", rc);
 	if (m.len < e->size)
@@ -430,8 +444,10 @@ static inline void rx_zc(struct ep *e, uint64_t seq)
 	unsigned spins = 0;
 	int rc;
 
-	while ((rc = shmring_acquire(e->rx, &m, 0)) == -EAGAIN)
+	while ((rc = shmring_acquire(e->rx, &m, 0)) == -EAGAIN) {
+		e->empty++;
 		relax(&spins);
+	}
 	if (rc < 0)
 		fail_rc("shmring_acquire", rc);
 	check_len(e, m.len);
@@ -521,8 +537,10 @@ static inline void tx_bare(struct ep *e, uint64_t seq)
 
 	/* acquire: pairs with the consumer's release store of 0 in rx_bare, so
 	 * its reads of the previous frame are done before we overwrite it */
-	while (atomic_load_explicit(full, memory_order_acquire) != 0)
+	while (atomic_load_explicit(full, memory_order_acquire) != 0) {
+		e->full++;
 		relax(&spins);
+	}
 	fill_frame(e->slots + slot * e->slot_stride, e->size, seq);
 	/* release: pairs with the consumer's acquire load in rx_bare, which then
 	 * sees the whole frame */
@@ -535,8 +553,10 @@ static inline void rx_bare(struct ep *e, uint64_t seq)
 	atomic_uint *full = &e->bare->flag[slot].full;
 
 	/* acquire: pairs with the producer's release store of 1 in tx_bare */
-	while (atomic_load_explicit(full, memory_order_acquire) == 0)
+	while (atomic_load_explicit(full, memory_order_acquire) == 0) {
+		e->empty++;
 		relax(&spins);
+	}
 	check_frame(e, e->slots + slot * e->slot_stride, seq);
 	/* release: pairs with the producer's acquire load in tx_bare */
 	atomic_store_explicit(full, 0, memory_order_release);
@@ -609,8 +629,11 @@ DEFINE_LOOPS(block)
 DEFINE_LOOPS(zc)
 DEFINE_LOOPS(fd)
 
-static void produce_bare(struct ep *e, uint64_t *s, uint64_t n) { produce_loop(e, s, n, tx_bare); }
-static double consume_bare(struct ep *e, uint64_t *s, uint64_t n) { return consume_loop(e, s, n, rx_bare); }
+/* the floors: bare-frame streams only, cacheline ping-pongs only */
+static void produce_bare(struct ep *e, uint64_t *s, uint64_t n)
+{ produce_loop(e, s, n, tx_bare); }
+static double consume_bare(struct ep *e, uint64_t *s, uint64_t n)
+{ return consume_loop(e, s, n, rx_bare); }
 static void ping_line(struct ep *e, uint64_t *ss, uint64_t *rs, uint64_t n, struct hist *h)
 { ping_loop(e, ss, rs, n, h, tx_line, rx_line); }
 static void pong_line(struct ep *e, uint64_t *ss, uint64_t *rs, uint64_t n)
@@ -626,6 +649,7 @@ struct transport {
 	enum res_kind res;
 	size_t min_size;                /* smaller sizes are not run */
 	size_t fixed_size;              /* nonzero: one row of this size */
+	bool polls;                     /* spins on full/empty: those tries are counted */
 	produce_fn produce;             /* NULL: no throughput */
 	consume_fn consume;
 	ping_fn ping;                   /* NULL: no latency */
@@ -634,20 +658,20 @@ struct transport {
 };
 
 static const struct transport transports[] = {
-	{ "shmring-poll", RES_SHMRING, 0, 0, produce_poll, consume_poll, ping_poll, pong_poll,
+	{ "shmring-poll", RES_SHMRING, 0, 0, true, produce_poll, consume_poll, ping_poll, pong_poll,
 	  "shm: SPSC ring, send/recv, timeout 0, retry on -EAGAIN" },
-	{ "shmring-block", RES_SHMRING, 0, 0, produce_block, consume_block, ping_block, pong_block,
-	  "same ring, send/recv with SHMRING_FOREVER (spin, then futex)" },
-	{ "shmring-zc", RES_SHMRING, 0, 0, produce_zc, consume_zc, ping_zc, pong_zc,
-	  "same ring, reserve/commit + acquire/release in place, timeout 0" },
-	{ "pipe", RES_PIPE, 0, 0, produce_fd, consume_fd, ping_fd, pong_fd,
-	  "anonymous pipe, fixed-size write/read" },
-	{ "unix", RES_UNIX, 0, 0, produce_fd, consume_fd, ping_fd, pong_fd,
-	  "UNIX stream socketpair, fixed-size write/read, default buffers" },
-	{ "cacheline", RES_LINE, 0, 64, NULL, NULL, ping_line, pong_line,
-	  "floor: ping-pong of two 64-byte lines, latency only" },
-	{ "bare-frame", RES_BARE, 1024, 0, produce_bare, consume_bare, NULL, NULL,
-	  "floor: 4 slots + spin flags, frames written/read in place, throughput only, sizes >= 1 KiB" },
+	{ "shmring-block", RES_SHMRING, 0, 0, false, produce_block, consume_block, ping_block, pong_block,
+	  "same ring, send/recv, SHMRING_FOREVER (spin, then futex)" },
+	{ "shmring-zc", RES_SHMRING, 0, 0, true, produce_zc, consume_zc, ping_zc, pong_zc,
+	  "same ring, reserve/commit + acquire/release, in place" },
+	{ "pipe", RES_PIPE, 0, 0, false, produce_fd, consume_fd, ping_fd, pong_fd,
+	  "anonymous pipe (1 MiB if allowed), fixed-size write/read" },
+	{ "unix", RES_UNIX, 0, 0, false, produce_fd, consume_fd, ping_fd, pong_fd,
+	  "UNIX stream socketpair, default buffers, same framing" },
+	{ "cacheline", RES_LINE, 0, 64, true, NULL, NULL, ping_line, pong_line,
+	  "floor: ping-pong of two 64-byte lines; latency only" },
+	{ "bare-frame", RES_BARE, 1024, 0, true, produce_bare, consume_bare, NULL, NULL,
+	  "floor: 4 slots with spin flags, in place; throughput, sizes >= 1 KiB" },
 };
 #define N_TRANSPORTS (sizeof(transports) / sizeof(transports[0]))
 
@@ -696,11 +720,12 @@ struct case_result {
 	const struct transport *t;
 	size_t size;
 	bool has_tput, has_lat;
-	uint64_t tput_n;                /* timed msgs per rep, fixed after the first rep */
-	uint64_t lat_n;                 /* timed round trips per rep, likewise */
+	uint64_t tput_n;                /* timed msgs of the next rep; 0: B chooses */
+	uint64_t lat_n;                 /* timed round trips of the next rep; 0: A chooses */
 	unsigned reps;
 	double rate[MAX_REPS];
 	double rate_med, rate_min, rate_max;
+	uint64_t full, empty, streamed;         /* failed tries while streaming, all reps */
 	struct hist hist;               /* round trips of every rep */
 	struct lat_result lat;
 	bool has_stats;                 /* ring counters of A->B, summed over the reps */
@@ -726,6 +751,18 @@ static uint64_t warmup_msgs(size_t size)
 static uint64_t warmup_rtts(size_t size)
 {
 	return clamp_u64((double)(4 * MIB) / (double)size, 8, 1000);
+}
+
+/* counts that fill the time budget at the rate just seen */
+static uint64_t tput_count(double rate)
+{
+	return clamp_u64(rate * cfg.rep_s, 200, 200000000);
+}
+
+static uint64_t lat_count(const struct hist *h)
+{
+	return clamp_u64(cfg.lat_s / cfg.reps * 1e9 * (double)h->count / h->sum,
+			 (1000 + cfg.reps - 1) / cfg.reps, 20000000);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -870,15 +907,19 @@ static noreturn void child_main(int role, const struct transport *t, size_t size
 			if (pl->warmup)
 				t->produce(&e, &seq_ab, warmup_msgs(size));
 			barrier_wait(&ctl->bar);        /* B has chosen tput_n */
+			e.full = 0;
 			t->produce(&e, &seq_ab, ctl->tput_n);
+			ctl->full = e.full;
 		} else {
 			if (pl->warmup) {
 				double rate = t->consume(&e, &seq_ab, warmup_msgs(size));
 				if (!ctl->tput_n)
-					ctl->tput_n = clamp_u64(rate * cfg.rep_s, 200, 200000000);
+					ctl->tput_n = tput_count(rate);
 			}
 			barrier_wait(&ctl->bar);        /* the timed rep starts */
+			e.empty = 0;
 			ctl->rate = t->consume(&e, &seq_ab, ctl->tput_n);
+			ctl->empty = e.empty;
 		}
 	}
 
@@ -888,9 +929,7 @@ static noreturn void child_main(int role, const struct transport *t, size_t size
 			h_reset(&g_hist);
 			t->ping(&e, &seq_ab, &seq_ba, wn, &g_hist);
 			if (!ctl->lat_n)
-				ctl->lat_n = clamp_u64(cfg.lat_s / cfg.reps * 1e9 *
-						       (double)g_hist.count / g_hist.sum,
-						       (1000 + cfg.reps - 1) / cfg.reps, 20000000);
+				ctl->lat_n = lat_count(&g_hist);
 			barrier_wait(&ctl->bar);        /* B knows lat_n */
 			h_reset(&g_hist);
 			t->ping(&e, &seq_ab, &seq_ba, ctl->lat_n, &g_hist);
@@ -1118,14 +1157,19 @@ static void run_rep(struct case_result *cr, const struct plan *pl)
 
 	if (pl->tput) {
 		cr->has_tput = true;
-		cr->tput_n = ctl->tput_n;
+		/* the warm-up is short and may have hit a slow spell: size the
+		 * next rep from this one */
+		cr->tput_n = cfg.msgs ? ctl->tput_n : tput_count(ctl->rate);
 		cr->rate[cr->reps] = ctl->rate;
+		cr->full += ctl->full;
+		cr->empty += ctl->empty;
+		cr->streamed += ctl->tput_n;
 	}
 	if (pl->lat) {
 		if (!cr->has_lat)
 			h_reset(&cr->hist);
 		cr->has_lat = true;
-		cr->lat_n = ctl->lat_n;
+		cr->lat_n = cfg.msgs ? ctl->lat_n : lat_count(&ctl->hist);
 		h_merge(&cr->hist, &ctl->hist);
 	}
 	cr->reps++;
@@ -1398,7 +1442,8 @@ static void print_footer(const struct case_result *res, unsigned n)
 	for (unsigned i = 0; i < k; i++) {
 		if (r[i].have)
 			printf("  %-40s %7.2f   goal %s %-5g %s\n", r[i].label, r[i].value,
-			       r[i].at_least ? ">=" : "<=", r[i].goal, r[i].ok ? "ok" : "MISSED");
+			       r[i].at_least ? ">=" : "<=", r[i].goal,
+			       g_cpu[0] < 0 ? "not judged (1 CPU)" : r[i].ok ? "ok" : "MISSED");
 		else
 			printf("  %-40s %7s   goal %s %-5g n/a (not run)\n", r[i].label, "-",
 			       r[i].at_least ? ">=" : "<=", r[i].goal);
@@ -1448,14 +1493,20 @@ static void print_json(const struct case_result *res, unsigned n, const char *cp
 	for (unsigned i = 0; i < n; i++) {
 		const struct case_result *c = &res[i];
 		printf("    { \"transport\": \"%s\", \"size\": %zu, ", c->t->name, c->size);
-		if (c->has_tput)
-			printf("\"throughput\": { \"msgs_per_rep\": %" PRIu64 ", \"reps\": %u, "
+		if (c->has_tput) {
+			printf("\"throughput\": { \"msgs_timed\": %" PRIu64 ", \"reps\": %u, "
 			       "\"msgs_per_s\": %.0f, \"msgs_per_s_min\": %.0f, \"msgs_per_s_max\": %.0f, "
-			       "\"mb_per_s\": %.1f }, ",
-			       c->tput_n, c->reps, c->rate_med, c->rate_min, c->rate_max,
+			       "\"mb_per_s\": %.1f",
+			       c->streamed, c->reps, c->rate_med, c->rate_min, c->rate_max,
 			       c->rate_med * (double)c->size / 1e6);
-		else
+			if (c->t->polls)        /* which side waited: the ring ran full or empty */
+				printf(", \"full_tries_per_msg\": %.3f, \"empty_tries_per_msg\": %.3f",
+				       (double)c->full / (double)c->streamed,
+				       (double)c->empty / (double)c->streamed);
+			printf(" }, ");
+		} else {
 			printf("\"throughput\": null, ");
+		}
 		if (c->has_lat)
 			printf("\"rtt_ns\": { \"samples\": %" PRIu64 ", \"min\": %" PRIu64
 			       ", \"mean\": %.1f, \"p50\": %" PRIu64 ", \"p99\": %" PRIu64
@@ -1527,15 +1578,10 @@ static uint64_t parse_count(const char *s, const char *opt, uint64_t lo, uint64_
 	unsigned long long v;
 
 	errno = 0;
-	if (*s == '-' || *s == '\0')
-		usage_error("bad number for %s", opt);
-	v = strtoull(s, &end, 10);
-	if (errno || *end != '\0' || v < lo || v > hi) {
-		char msg[160];
-		snprintf(msg, sizeof(msg), "%%s: %s must be a whole number from %" PRIu64
-			 " to %" PRIu64, opt, lo, hi);
-		usage_error(msg, s);
-	}
+	v = *s >= '0' && *s <= '9' ? strtoull(s, &end, 10) : 0;
+	if (*s < '0' || *s > '9' || errno || *end != '\0' || v < lo || v > hi)
+		usage_error("%s wants a whole number from %" PRIu64 " to %" PRIu64 ", not '%s'",
+			    opt, lo, hi, s);
 	return v;
 }
 
