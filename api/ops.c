@@ -27,11 +27,11 @@ static inline int prod_try(struct shmring *r, size_t len, void **out)
 	return spsc_reserve(&r->prod, len, out);
 }
 
-static int prod_room(struct shmring *r, size_t len, void **out, int64_t timeout_ns)
+/* The ring was full and the caller may wait: out of the fast path's way. */
+static __attribute__((noinline, cold)) int prod_wait(struct shmring *r, size_t len, void **out,
+						     int64_t timeout_ns)
 {
-	int rc = prod_try(r, len, out);
-	if (likely(rc != -EAGAIN) || timeout_ns == 0)
-		return rc;
+	int rc;
 	spsc_count(&r->sh->waits_full, 1);
 	struct waiter w = {
 		.watch = &r->sh->cons_head, .shut = &r->sh->shutdown,
@@ -46,6 +46,14 @@ static int prod_room(struct shmring *r, size_t len, void **out, int64_t timeout_
 		if ((rc = prod_try(r, len, out)) != -EAGAIN)
 			return rc;
 	}
+}
+
+static inline int prod_room(struct shmring *r, size_t len, void **out, int64_t timeout_ns)
+{
+	int rc = prod_try(r, len, out);
+	if (likely(rc != -EAGAIN) || timeout_ns == 0)
+		return rc;
+	return prod_wait(r, len, out, timeout_ns);
 }
 
 /* After commits: count, and wake the consumer if it sleeps. */
@@ -179,7 +187,7 @@ static inline int cons_try(struct shmring *r, void **data, uint32_t *len, uint64
 	int rc = spsc_peek(&r->cons, data, len, end);
 	/* [S2] acquire: pairs with [S1]; every message published before the
 	 * shutdown is then visible to the second look */
-	if (rc == -EAGAIN && is_shut(r, memory_order_acquire)) {
+	if (unlikely(rc == -EAGAIN) && is_shut(r, memory_order_acquire)) {
 		rc = spsc_peek(&r->cons, data, len, end);
 		if (rc == -EAGAIN)
 			rc = -EPIPE;
@@ -187,12 +195,12 @@ static inline int cons_try(struct shmring *r, void **data, uint32_t *len, uint64
 	return rc;
 }
 
-static int cons_next(struct shmring *r, void **data, uint32_t *len, uint64_t *end,
-		     int64_t timeout_ns)
+/* The ring was empty and the caller may wait: out of the fast path's way. */
+static __attribute__((noinline, cold)) int cons_wait(struct shmring *r, void **data,
+						     uint32_t *len, uint64_t *end,
+						     int64_t timeout_ns)
 {
-	int rc = cons_try(r, data, len, end);
-	if (likely(rc != -EAGAIN) || timeout_ns == 0)
-		return rc;
+	int rc;
 	spsc_count(&r->sh->waits_empty, 1);
 	/* an empty ring is a zero header word at our position: wait for it
 	 * to change (the position does not move while we wait) */
@@ -209,6 +217,15 @@ static int cons_next(struct shmring *r, void **data, uint32_t *len, uint64_t *en
 		if ((rc = cons_try(r, data, len, end)) != -EAGAIN)
 			return rc;
 	}
+}
+
+static inline int cons_next(struct shmring *r, void **data, uint32_t *len, uint64_t *end,
+			    int64_t timeout_ns)
+{
+	int rc = cons_try(r, data, len, end);
+	if (likely(rc != -EAGAIN) || timeout_ns == 0)
+		return rc;
+	return cons_wait(r, data, len, end, timeout_ns);
 }
 
 static inline void cons_release(struct shmring *r, uint64_t end, uint64_t msgs, uint64_t bytes)

@@ -181,8 +181,14 @@ static inline int spsc_parse(const struct spsc_geom *g, uint64_t pos, void **dat
 		uint64_t h = atomic_load_explicit(spsc_word(g, pos),
 						  step ? memory_order_relaxed : memory_order_acquire);
 		uint32_t n = (uint32_t)h, tag = (uint32_t)(h >> 32);
-		if (h == 0)
-			return step ? -EPROTO : -EAGAIN;   /* a filler always has a successor */
+		if (h == 0) {
+			if (step)
+				return -EPROTO;    /* a filler always has a successor */
+			/* nothing yet: ask for the line after the header's now, so
+			 * that a payload crossing into it travels in parallel */
+			__builtin_prefetch(g->data + ((pos + 64) & g->mask));
+			return -EAGAIN;
+		}
 		if (tag == SPSC_TAG_MSG) {
 			uint64_t rec = spsc_rec_size(n);
 			if (unlikely(n > g->max_msg || rec > g->cap - off ||
