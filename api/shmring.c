@@ -17,6 +17,7 @@
 #include "uri.h"
 #include "../shm/segment.h"
 #include "../sync/ctl.h"
+#include "../sync/clock.h"
 #include "../sync/fence.h"
 #include "../sync/wait.h"
 
@@ -133,7 +134,17 @@ static int map_get(int fd, uint32_t want_flags, struct seg_map **out)
 	m->dev = st.st_dev;
 	m->ino = st.st_ino;
 	atomic_init(&m->refs, 1);
-	int rc = seg_read(fd, &m->geom);
+	/* Hold the "in use" lock for the mapping's life, then make sure a gc
+	 * did not unlink the file between our open() and the lock: if it did,
+	 * the caller opens the name again. */
+	int rc = ctl_hold_open(fd);
+	if (rc == 0 && fstat(fd, &st) == 0 && st.st_nlink == 0)
+		rc = -ESTALE;
+	if (rc < 0) {
+		reg_discard(m);
+		return rc;
+	}
+	rc = seg_read(fd, &m->geom);
 	if (rc == 0)
 		rc = seg_map(fd, &m->geom, m->geom.flags | want_flags, (void **)&m->base);
 	if (rc < 0) {
@@ -304,7 +315,16 @@ int shmring_open(const char *uri, int oflags, const struct shmring_opts *opts,
 	}
 	r->lock_fd = -1;
 	r->slot = -1;
-	if ((rc = map_get(fd, opts ? opts->flags : 0, &r->map)) < 0) {
+	for (int lap = 0; (rc = map_get(fd, opts ? opts->flags : 0, &r->map)) == -ESTALE; lap++) {
+		/* removed by a gc while we opened it: look the name up again */
+		if (lap >= 10 || (fd = seg_fd(&u, oflags, &plan, &created)) < 0) {
+			rc = lap >= 10 ? -EAGAIN : fd;
+			break;
+		}
+		if (created && fstat(fd, &made) < 0)
+			created = false;
+	}
+	if (rc < 0) {
 		sr_free(r);
 		goto undo_create;
 	}
@@ -341,6 +361,9 @@ int shmring_close(struct shmring *r)
 		return -EINVAL;
 	handle_unlink(r);
 	detach_roles(r);
+	if (!r->forked)
+		/* relaxed: a timestamp for the tool's gc, display only */
+		atomic_store_explicit(&r->ctl->last_close_ns, clock_real_ns(), memory_order_relaxed);
 	if (r->lock_fd >= 0)
 		close(r->lock_fd);
 	reg_release(r->map);

@@ -27,12 +27,12 @@ int ctl_init(struct ctl_shared *c)
 	return 0;
 }
 
-static int lock_op(int fd, int cmd, short type, uint32_t slot, struct flock *out)
+static int byte_lock(int fd, int cmd, short type, off_t at, struct flock *out)
 {
 	struct flock fl = {
 		.l_type = type,
 		.l_whence = SEEK_SET,
-		.l_start = CTL_LOCK_BASE + (off_t)slot,
+		.l_start = at,
 		.l_len = 1,
 		.l_pid = 0,      /* OFD locks require 0 */
 	};
@@ -41,6 +41,33 @@ static int lock_op(int fd, int cmd, short type, uint32_t slot, struct flock *out
 	if (out)
 		*out = fl;
 	return 0;
+}
+
+static int lock_op(int fd, int cmd, short type, uint32_t slot, struct flock *out)
+{
+	return byte_lock(fd, cmd, type, CTL_LOCK_BASE + (off_t)slot, out);
+}
+
+int ctl_hold_open(int fd)
+{
+	/* A gc holds the exclusive lock only while it re-checks and unlinks:
+	 * poll (F_OFD_SETLKW could wait forever on a stopped gc). */
+	uint64_t give_up = clock_mono_ns() + CTL_LOCK_TIMEOUT_NS;
+	for (;;) {
+		int rc = byte_lock(fd, F_OFD_SETLK, F_RDLCK, CTL_LOCK_OPEN, NULL);
+		if (rc != -EAGAIN && rc != -EACCES)
+			return rc;
+		if (clock_mono_ns() > give_up)
+			return -ETIMEDOUT;
+		struct timespec ms = { 0, 1000000 };
+		nanosleep(&ms, NULL);
+	}
+}
+
+int ctl_try_exclusive(int fd)
+{
+	int rc = byte_lock(fd, F_OFD_SETLK, F_WRLCK, CTL_LOCK_OPEN, NULL);
+	return rc == -EACCES ? -EAGAIN : rc;
 }
 
 bool ctl_alive(int check_fd, uint32_t slot)

@@ -21,7 +21,8 @@
 
 #define CTL_MAX_PARTS 130u       /* 64 producers + 64 consumers + 2 spare */
 #define CTL_LOCK_BASE 1024       /* byte offset of slot 0's liveness lock */
-#define CTL_LOCK_GC   1000       /* byte the tool's gc locks exclusively */
+#define CTL_LOCK_OPEN 1000       /* every mapper holds it shared; gc unlinks only
+				    under an exclusive lock on it */
 #define CTL_LOCK_TIMEOUT_NS (2ull * 1000 * 1000 * 1000)
 
 enum { PART_FREE = 0, PART_ACTIVE = 1 };
@@ -48,7 +49,7 @@ struct ctl_shared {
 	/* recovery counters, written under the mutex (relaxed: readers display) */
 	_Atomic uint64_t repairs, takeovers, redelivered, dropped, holes;
 	_Atomic uint64_t last_attach_ns;   /* CLOCK_REALTIME of the latest attach */
-	uint8_t pad[64 - 8 - 6 * 8];
+	_Atomic uint64_t last_close_ns;    /* CLOCK_REALTIME of the latest close */
 	struct ctl_part parts[CTL_MAX_PARTS];
 };
 _Static_assert(sizeof(pthread_mutex_t) <= 64, "mutex fits its space");
@@ -90,6 +91,16 @@ bool ctl_owner_alive(struct ctl_shared *c, int check_fd, uint32_t owner);
 /* Count live producers and consumers (no mutex: a snapshot for stats). */
 __attribute__((visibility("hidden")))
 void ctl_count(struct ctl_shared *c, int check_fd, uint32_t *prods, uint32_t *conss);
+
+/*
+ * The "in use" lock: every process that maps the segment holds a shared
+ * OFD lock on byte CTL_LOCK_OPEN through its descriptor, for as long as it
+ * has the mapping.  ctl_hold_open() takes it (waiting, bounded, while a gc
+ * holds it exclusively); ctl_try_exclusive() is gc's: it succeeds only if
+ * no process has the segment open, and while it is held nobody can attach.
+ */
+__attribute__((visibility("hidden"))) int ctl_hold_open(int fd);
+__attribute__((visibility("hidden"))) int ctl_try_exclusive(int fd);
 
 /* Once per process: prove that robust mutexes work here (a thread that
  * dies holding one must hand EOWNERDEAD to the next locker).  0 or -ENOTSUP. */
