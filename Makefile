@@ -51,7 +51,12 @@ SONAME   := libshmring.so.$(VERSION_MAJOR)
 STATIC   := $(BUILD)/libshmring.a
 SHARED   := $(BUILD)/$(SONAME)
 
-TOOLS := $(BUILD)/shmring-bench
+SYSCONFDIR ?= /etc
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+
+SHMCTL_SRCS := $(wildcard tools/shmctl/*.c)
+TOOLS := $(BUILD)/shmring-bench $(if $(SHMCTL_SRCS),$(BUILD)/shmctl-tool)
+SHMCTL_OBJS := $(SHMCTL_SRCS:%.c=$(BUILD)/%.o)
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_COMMON := $(filter-out $(TEST_SRCS),$(wildcard tests/*.c))
 TEST_COMMON_OBJS = $(TEST_COMMON:%.c=$(BUILD)/%.o)
@@ -108,6 +113,17 @@ $(BUILD)/shmring.pc: shmring.pc.in Makefile
 $(BUILD)/shmring-bench: $(BUILD)/tools/shmring-bench.o $(STATIC)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -o $@ $< $(STATIC) $(LDFLAGS_ALL) $(LDLIBS_LIB) -lm
+
+# shmctl-tool reads segments from outside: it links the static library and
+# sees the private headers (segment layout, control block, ring parser).
+$(BUILD)/tools/shmctl/%.o: tools/shmctl/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS_ALL) -I. $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/shmctl-tool: $(SHMCTL_OBJS) $(STATIC)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -o $@ $(SHMCTL_OBJS) $(STATIC) $(LDFLAGS_ALL) $(LDLIBS_LIB)
 
 $(BUILD)/readme_example: $(BUILD)/docs/examples/readme_example.o $(STATIC)
 	$(Q)$(CC) -o $@ $< $(STATIC) $(LDFLAGS_ALL) $(LDLIBS_LIB)
@@ -193,6 +209,9 @@ install: lib tools
 	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
 	$(if $(MAN3),install -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/)
 	$(if $(MAN7),install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/)
+	$(if $(wildcard tools/cron/shmring-gc),install -D -m 644 tools/cron/shmring-gc $(DESTDIR)$(SYSCONFDIR)/cron.d/shmring-gc)
+	$(if $(wildcard tools/systemd/shmring-gc.service),install -D -m 644 tools/systemd/shmring-gc.service $(DESTDIR)$(SYSTEMDUNITDIR)/shmring-gc.service)
+	$(if $(wildcard tools/systemd/shmring-gc.timer),install -D -m 644 tools/systemd/shmring-gc.timer $(DESTDIR)$(SYSTEMDUNITDIR)/shmring-gc.timer)
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/shmring.h $(DESTDIR)$(LIBDIR)/libshmring.a \
@@ -201,7 +220,9 @@ uninstall:
 		$(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(TOOLS))) \
 		$(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) \
 		$(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(MAN3))) \
-		$(addprefix $(DESTDIR)$(MANDIR)/man7/,$(notdir $(MAN7)))
+		$(addprefix $(DESTDIR)$(MANDIR)/man7/,$(notdir $(MAN7))) \
+		$(DESTDIR)$(SYSCONFDIR)/cron.d/shmring-gc \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/shmring-gc.service $(DESTDIR)$(SYSTEMDUNITDIR)/shmring-gc.timer
 
 clean:
 	rm -rf build build-address build-thread build-undefined
