@@ -3,6 +3,7 @@
 #ifndef SHMRING_API_HANDLE_H
 #define SHMRING_API_HANDLE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../ring/spsc.h"
@@ -24,6 +25,8 @@ struct shmring {
 	int lock_fd;               /* our own open file description: the liveness lock */
 	int slot;                  /* participant slot, -1 without a role */
 	int forked;                /* inherited across fork(): shared state is not ours */
+	bool is_file;              /* file: ring: shmring_flush() has work to do */
+	uint64_t flushed;          /* producer: records before it are durable */
 	struct shmring *next, *prev;
 };
 

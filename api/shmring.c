@@ -15,6 +15,7 @@
 #include "handle.h"
 #include "registry.h"
 #include "uri.h"
+#include "../mmapfile/mmapfile.h"
 #include "../shm/segment.h"
 #include "../sync/ctl.h"
 #include "../sync/clock.h"
@@ -134,19 +135,26 @@ static int map_get(int fd, uint32_t want_flags, struct seg_map **out)
 	m->dev = st.st_dev;
 	m->ino = st.st_ino;
 	atomic_init(&m->refs, 1);
-	/* Hold the "in use" lock for the mapping's life, then make sure a gc
+	/* Hold the "in use" lock for the mapping's life.  If we get it
+	 * exclusively, nobody else maps the file: the moment for recovery that
+	 * needs to be alone (mmapfile/: after a reboot).  Then make sure a gc
 	 * did not unlink the file between our open() and the lock: if it did,
 	 * the caller opens the name again. */
-	int rc = ctl_hold_open(fd);
+	bool alone = ctl_try_exclusive(fd) == 0;
+	int rc = alone ? 0 : ctl_hold_open(fd);
 	if (rc == 0 && fstat(fd, &st) == 0 && st.st_nlink == 0)
 		rc = -ESTALE;
-	if (rc < 0) {
-		reg_discard(m);
-		return rc;
-	}
-	rc = seg_read(fd, &m->geom);
 	if (rc == 0)
-		rc = seg_map(fd, &m->geom, m->geom.flags | want_flags, (void **)&m->base);
+		rc = seg_read(fd, &m->geom);
+	/* PREFAULT and MLOCK are this process's choice for its own mapping:
+	 * another process's RLIMIT_MEMLOCK must not decide whether we can open */
+	if (rc == 0)
+		rc = seg_map(fd, &m->geom, want_flags, (void **)&m->base);
+	if (rc == 0 && alone) {
+		rc = mf_recover_alone(m->base, &m->geom);
+		if (rc >= 0)
+			rc = ctl_hold_open(fd);     /* exclusive -> shared, atomically */
+	}
 	if (rc < 0) {
 		reg_discard(m);
 		return rc;
@@ -235,6 +243,7 @@ static int attach_roles(struct shmring *r, uint32_t roles)
 	}
 	if ((roles & ROLE_PRODUCER) && (rc = spsc_prod_init(&r->prod, r->sh, &g, light)) < 0)
 		goto out;
+	r->flushed = r->prod.tail;
 	rc = ctl_join(r->ctl, r->lock_fd, roles);
 	if (rc < 0)
 		goto out;
@@ -293,8 +302,8 @@ int shmring_open(const char *uri, int oflags, const struct shmring_opts *opts,
 		return rc;
 	if (opts && (opts->flags & ~(SHMRING_PREFAULT | SHMRING_MLOCK)))
 		return -EINVAL;         /* mapping flags count on every open */
-	if (u.scheme != URI_SHM)
-		return -ENOTSUP;    /* file:, pipe:, mq: backends are not in this version */
+	if (u.scheme != URI_SHM && u.scheme != URI_FILE)
+		return -ENOTSUP;    /* pipe:, mq: backends are not in this version */
 	if ((rc = seg_plan((oflags & SHMRING_CREATE) ? opts : NULL, &plan)) < 0)
 		return rc;
 	if ((rc = lib_init()) < 0)
@@ -328,6 +337,7 @@ int shmring_open(const char *uri, int oflags, const struct shmring_opts *opts,
 		sr_free(r);
 		goto undo_create;
 	}
+	r->is_file = u.scheme == URI_FILE;
 	r->ctl = (struct ctl_shared *)(r->map->base + r->map->geom.ctl_off);
 	r->sh = (struct spsc_shared *)(r->map->base + r->map->geom.ring_off);
 	r->spin_ns = r->map->geom.spin_ns;
@@ -377,7 +387,7 @@ int shmring_unlink(const char *uri)
 	int rc = uri_parse(uri, &u);
 	if (rc < 0)
 		return rc;
-	if (u.scheme != URI_SHM)
+	if (u.scheme != URI_SHM && u.scheme != URI_FILE)
 		return -ENOTSUP;
 	/* Only remove what is a ring: read the header first. */
 	int fd = seg_open(u.path);
@@ -421,6 +431,27 @@ int shmring_stats(struct shmring *r, struct shmring_stats *st)
 	st->kind = r->map->geom.kind;
 	ctl_count(c, r->map->fd, &st->producers, &st->consumers);
 	return 0;
+}
+
+int shmring_flush(struct shmring *r)
+{
+	if (!r)
+		return -EINVAL;
+	if (!r->is_file || r->forked)
+		return 0;               /* shared memory does not outlive a reboot anyway */
+	uint8_t *base = r->map->base;
+	const struct seg_geom *g = &r->map->geom;
+	int rc = 0;
+	if (r->roles & ROLE_PRODUCER) {
+		if (r->prod.resv_open)
+			return -EINPROGRESS;
+		rc = mf_flush_records(base, g, &r->flushed, r->prod.tail);
+	}
+	if (rc == 0 && (r->roles & ROLE_CONSUMER))
+		rc = mf_flush_position(base, g);
+	if (rc == 0 && !r->roles)
+		rc = mf_flush_all(base, g);
+	return rc;
 }
 
 int shmring_set_spin(struct shmring *r, uint32_t spin_ns)

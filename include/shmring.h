@@ -134,6 +134,15 @@ SHMRING_API const char *shmring_strerror(int err);
 
 /* Additions to the SPEC §3 surface. */
 
+/*
+ * file: rings: make this handle's work durable (msync).  Producer: every
+ * record committed so far, then the index that vouches for them; consumer:
+ * its released position; a handle without a role: the whole file.  Without
+ * it, messages survive any crash of the processes but not a reboot.  On a
+ * shm: ring it does nothing and returns 0.
+ */
+SHMRING_API SHMRING_MUST_USE int shmring_flush(struct shmring *r);
+
 /* Bounded spin, in nanoseconds, before a blocking call sleeps on a futex
  * (default 20000; 0 sleeps at once).  Per handle. */
 SHMRING_API int shmring_set_spin(struct shmring *r, uint32_t spin_ns);

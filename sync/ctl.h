@@ -51,6 +51,12 @@ struct ctl_shared {
 	_Atomic uint64_t last_attach_ns;   /* CLOCK_REALTIME of the latest attach */
 	_Atomic uint64_t last_close_ns;    /* CLOCK_REALTIME of the latest close */
 	struct ctl_part parts[CTL_MAX_PARTS];
+	/* file: rings (mmapfile/): what survives a reboot */
+	struct {
+		uint8_t boot_id[16];              /* boot of the last process alone with it */
+		_Atomic uint64_t durable_tail;    /* records before it reached the disk */
+		uint8_t pad[40];
+	} persist;
 };
 _Static_assert(sizeof(pthread_mutex_t) <= 64, "mutex fits its space");
 _Static_assert(offsetof(struct ctl_shared, parts) == 128, "ctl layout");

@@ -13,6 +13,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -157,33 +158,60 @@ static void wait_progress(uint64_t from)
 	}
 }
 
-static void torture(unsigned kills, uint64_t seed)
+/*
+ * kills: how many SIGKILLs (one process each), or with `everyone`, how many
+ * rounds in which both are killed and nobody maps the ring any more, so
+ * the next processes reopen it cold (what a file: ring must survive).
+ */
+static void torture(const char *uri, unsigned kills, uint64_t seed, bool everyone)
 {
-	snprintf(uri_buf, sizeof(uri_buf), "%s", t_uri("crash"));
+	snprintf(uri_buf, sizeof(uri_buf), "%s", uri);
 	L = t_shared(sizeof(*L));
 	L->uri = uri_buf;
 	struct shmring *own = t_create(uri_buf, 16384, MSG_MAX);
+	if (everyone)
+		shmring_close(own);
 	uint64_t gen = 0, rnd = seed;
-	unsigned cons_kills = 0;
+	unsigned cons_kills = 0, role_kills = 0;
 	pid_t prod = t_spawn(producer, (void *)(uintptr_t)gen);
 	pid_t cons = t_spawn(consumer, NULL);
 	wait_progress(0);
 	for (unsigned k = 0; k < kills; k++) {
 		usleep(500 + (unsigned)(t_rand(&rnd) % 8000));
 		uint64_t before = atomic_load(&L->total);
-		if (t_rand(&rnd) & 1) {
+		if (everyone) {
+			/* both, in a random order, the second at once or a bit later */
+			pid_t first = t_rand(&rnd) & 1 ? prod : cons;
+			kill(first, SIGKILL);
+			if (t_rand(&rnd) & 1)
+				usleep((unsigned)(t_rand(&rnd) % 300));
+			kill(first == prod ? cons : prod, SIGKILL);
+			int sp = t_wait(prod), sc = t_wait(cons);
+			cr_assert_eq(sp, 128 + SIGKILL, "producer died on its own: status %d", sp);
+			cr_assert_eq(sc, 128 + SIGKILL, "consumer died on its own: status %d", sc);
+			atomic_store(&L->killed[gen], 1);
+			atomic_store(&L->prod_ready, 0);
+			atomic_store(&L->cons_ready, 0);
+			cr_assert_lt(++gen, MAXGEN);
+			cons_kills++;
+			role_kills += 2;
+			prod = t_spawn(producer, (void *)(uintptr_t)gen);
+			cons = t_spawn(consumer, NULL);
+		} else if (t_rand(&rnd) & 1) {
 			kill(prod, SIGKILL);
 			int st = t_wait(prod);
 			cr_assert_eq(st, 128 + SIGKILL, "producer died on its own: status %d", st);
 			atomic_store(&L->killed[gen], 1);
 			atomic_store(&L->prod_ready, 0);
 			cr_assert_lt(++gen, MAXGEN);
+			role_kills++;
 			prod = t_spawn(producer, (void *)(uintptr_t)gen);
 		} else {
 			kill(cons, SIGKILL);
 			int st = t_wait(cons);
 			cr_assert_eq(st, 128 + SIGKILL, "consumer died on its own: status %d", st);
 			cons_kills++;
+			role_kills++;
 			atomic_store(&L->cons_ready, 0);
 			cons = t_spawn(consumer, NULL);
 		}
@@ -207,15 +235,18 @@ static void torture(unsigned kills, uint64_t seed)
 			      "gen %lu: %lu delivered, %lu confirmed", (unsigned long)x,
 			      (unsigned long)got, (unsigned long)sent);
 	}
+	if (everyone)
+		own = t_open(uri_buf, 0);
 	struct shmring_stats st;
 	cr_assert_eq(shmring_stats(own, &st), 0);
 	uint64_t seen = atomic_load(&L->redeliveries);
 	cr_assert_geq(st.msgs_redelivered, seen, "a redelivery went uncounted");
 	cr_assert_leq(st.msgs_redelivered, cons_kills, "more redeliveries than consumer kills");
-	cr_assert_eq(st.takeovers, kills, "every dead holder's role was taken over: %lu of %u",
-		     (unsigned long)st.takeovers, kills);
-	cr_log_info("crash: %u kills (%u consumers), %lu messages checked, %lu redelivered",
-		    kills, cons_kills, (unsigned long)total, (unsigned long)st.msgs_redelivered);
+	cr_assert_eq(st.takeovers, role_kills, "every dead holder's role was taken over: %lu of %u",
+		     (unsigned long)st.takeovers, role_kills);
+	cr_log_info("crash %s: %u %s (%u consumers killed), %lu messages checked, %lu redelivered",
+		    uri_buf, kills, everyone ? "rounds of killing both" : "kills", cons_kills,
+		    (unsigned long)total, (unsigned long)st.msgs_redelivered);
 	shmring_close(own);
 	shmring_unlink(uri_buf);
 	t_unshared(L, sizeof(*L));
@@ -229,5 +260,20 @@ static unsigned crash_kills(void)
 
 Test(crash, kill_producer_and_consumer_in_a_loop, .timeout = 300)
 {
-	torture(crash_kills(), 12345);
+	torture(t_uri("crash"), crash_kills(), 12345, false);
+}
+
+static unsigned file_rounds(void)
+{
+	const char *n = getenv("SHMRING_FILE_ROUNDS");
+	return n ? (unsigned)strtoul(n, NULL, 10) : 300;
+}
+
+/* file: on the root filesystem: every process killed at a random point,
+ * the file reopened cold by new ones, 300 times */
+Test(crash, file_ring_kill_everyone_and_reopen, .timeout = 300)
+{
+	char uri[200];
+	snprintf(uri, sizeof(uri), "file:/tmp/%s.ring", t_name("crashf"));
+	torture(uri, file_rounds(), 777, true);
 }
