@@ -655,23 +655,30 @@ struct transport {
 	ping_fn ping;                   /* NULL: no latency */
 	pong_fn pong;
 	const char *note;
+	const char *ring_fmt;           /* RES_SHMRING: URI format (pid, case, a/b); NULL: shm: */
 };
 
 static const struct transport transports[] = {
 	{ "shmring-poll", RES_SHMRING, 0, 0, true, produce_poll, consume_poll, ping_poll, pong_poll,
-	  "shm: SPSC ring, send/recv, timeout 0, retry on -EAGAIN" },
+	  "shm: SPSC ring, send/recv, timeout 0, retry on -EAGAIN", NULL },
 	{ "shmring-block", RES_SHMRING, 0, 0, false, produce_block, consume_block, ping_block, pong_block,
-	  "same ring, send/recv, SHMRING_FOREVER (spin, then futex)" },
+	  "same ring, send/recv, SHMRING_FOREVER (spin, then futex)", NULL },
 	{ "shmring-zc", RES_SHMRING, 0, 0, true, produce_zc, consume_zc, ping_zc, pong_zc,
-	  "same ring, reserve/commit + acquire/release, in place" },
+	  "same ring, reserve/commit + acquire/release, in place", NULL },
+	{ "file-tmpfs", RES_SHMRING, 0, 0, true, produce_poll, consume_poll, ping_poll, pong_poll,
+	  "file: ring in /dev/shm (tmpfs), send/recv, timeout 0, no flush",
+	  "file:/dev/shm/shmring-bench-%ld-%u-%c.ring" },
+	{ "file-disk", RES_SHMRING, 0, 0, true, produce_poll, consume_poll, ping_poll, pong_poll,
+	  "file: ring in /tmp (the root filesystem), send/recv, timeout 0, no flush",
+	  "file:/tmp/shmring-bench-%ld-%u-%c.ring" },
 	{ "pipe", RES_PIPE, 0, 0, false, produce_fd, consume_fd, ping_fd, pong_fd,
-	  "anonymous pipe (1 MiB if allowed), fixed-size write/read" },
+	  "anonymous pipe (1 MiB if allowed), fixed-size write/read", NULL },
 	{ "unix", RES_UNIX, 0, 0, false, produce_fd, consume_fd, ping_fd, pong_fd,
-	  "UNIX stream socketpair, default buffers, same framing" },
+	  "UNIX stream socketpair, default buffers, same framing", NULL },
 	{ "cacheline", RES_LINE, 0, 64, true, NULL, NULL, ping_line, pong_line,
-	  "floor: ping-pong of two 64-byte lines; latency only" },
+	  "floor: ping-pong of two 64-byte lines; latency only", NULL },
 	{ "bare-frame", RES_BARE, 1024, 0, true, produce_bare, consume_bare, NULL, NULL,
-	  "floor: 4 slots with spin flags, in place; throughput, sizes >= 1 KiB" },
+	  "floor: 4 slots with spin flags, in place; throughput, sizes >= 1 KiB", NULL },
 };
 #define N_TRANSPORTS (sizeof(transports) / sizeof(transports[0]))
 
@@ -994,8 +1001,12 @@ static void res_setup(struct resources *res, const struct transport *t, size_t s
 				o.max_msg = (uint32_t)size;
 			}
 			o.flags = SHMRING_PREFAULT;
-			snprintf(g_uris[i], sizeof(g_uris[i]), "shm:bench-%ld-%u-%c",
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+			snprintf(g_uris[i], sizeof(g_uris[i]),
+				 t->ring_fmt ? t->ring_fmt : "shm:bench-%ld-%u-%c",
 				 (long)getpid(), g_case_no, i ? 'b' : 'a');
+#pragma GCC diagnostic pop
 			rc = shmring_open(g_uris[i], SHMRING_CREATE | SHMRING_EXCL, &o, &res->ring[i]);
 			if (rc < 0) {
 				char uri[sizeof(g_uris[i])];
@@ -1417,6 +1428,20 @@ static unsigned compute_ratios(const struct case_result *res, unsigned n, struct
 	if (zc1m && bare1m && zc1m->has_tput && bare1m->rate_med > 0) {
 		out[k].have = true;
 		out[k].value = zc1m->rate_med / bare1m->rate_med;
+	}
+	k++;
+	const struct case_result *ft64 = find(res, n, "file-tmpfs", 64);
+	const struct case_result *fd64 = find(res, n, "file-disk", 64);
+	out[k] = (struct ratio){ "64 B msgs/s, file-tmpfs / shmring-poll", false, 0, 0.9, true, false };
+	if (ft64 && poll64 && ft64->has_tput && poll64->rate_med > 0) {
+		out[k].have = true;
+		out[k].value = ft64->rate_med / poll64->rate_med;
+	}
+	k++;
+	out[k] = (struct ratio){ "64 B msgs/s, file-disk / shmring-poll", false, 0, 0.75, true, false };
+	if (fd64 && poll64 && fd64->has_tput && poll64->rate_med > 0) {
+		out[k].have = true;
+		out[k].value = fd64->rate_med / poll64->rate_med;
 	}
 	k++;
 	for (unsigned i = 0; i < k; i++)
