@@ -68,7 +68,7 @@ ifeq ($(SAN),thread)
 TESTS := $(TSAN_TESTS)
 endif
 RUN_TESTS := $(TESTS)
-EXAMPLES := $(BUILD)/readme_example
+EXAMPLES := $(BUILD)/readme_example $(BUILD)/durable_queue
 
 # Criterion runs tests in parallel; two cores, heavy multi-process suites.
 CRITERION_JOBS ?= 2
@@ -125,7 +125,8 @@ $(BUILD)/shmctl-tool: $(SHMCTL_OBJS) $(STATIC)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -o $@ $(SHMCTL_OBJS) $(STATIC) $(LDFLAGS_ALL) $(LDLIBS_LIB)
 
-$(BUILD)/readme_example: $(BUILD)/docs/examples/readme_example.o $(STATIC)
+$(BUILD)/%: $(BUILD)/docs/examples/%.o $(STATIC)
+	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -o $@ $< $(STATIC) $(LDFLAGS_ALL) $(LDLIBS_LIB)
 
 # Criterion cannot start under ThreadSanitizer (its arena maps fixed
