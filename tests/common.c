@@ -4,7 +4,9 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -49,10 +51,17 @@ struct shmring *t_open(const char *uri, int oflags)
 pid_t t_spawn(int (*fn)(void *), void *arg)
 {
 	fflush(NULL);
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0, "fork");
-	if (pid == 0)
+	if (pid == 0) {
+		/* die with the test: a failed assertion in the parent must not
+		 * leave children waiting forever on a ring */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(99);
 		_exit(fn(arg));
+	}
 	return pid;
 }
 
