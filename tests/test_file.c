@@ -9,6 +9,8 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -301,6 +303,17 @@ Test(file, hostile_paths_get_clear_errors, .timeout = 30)
 	cr_assert_eq(truncate(fpath("trunc.ring"), 8192), 0);
 	cr_assert_eq(shmring_open(trunc, SHMRING_CONSUMER, NULL, &r), -EPROTO);
 
+	/* another layout version */
+	const char *ver = furi("version.ring");
+	cr_assert_eq(shmring_open(ver, SHMRING_CREATE | SHMRING_EXCL, &o, &r), 0);
+	shmring_close(r);
+	int vfd = open(fpath("version.ring"), O_RDWR);
+	uint32_t v2 = SEG_VERSION + 1;
+	cr_assert_eq(pwrite(vfd, &v2, 4, offsetof(struct seg_hdr, version)), 4);
+	close(vfd);
+	cr_assert_eq(shmring_open(ver, SHMRING_CONSUMER, NULL, &r), -EPROTO);
+	cr_assert_eq(shmring_open(ver, 0, NULL, &r), -EPROTO);
+
 	/* a missing directory, an empty path */
 	cr_assert_eq(shmring_open("file:/nonexistent-dir/x.ring", SHMRING_CREATE, &o, &r), -ENOENT);
 	cr_assert_eq(shmring_open("file:", SHMRING_CREATE, &o, &r), -EINVAL);
@@ -394,4 +407,53 @@ Test(file, corrupted_file_is_refused_or_read_safely, .timeout = 240)
 	cr_log_info("corruption: 1000 variants, %u refused at open, %u opened and drained safely",
 		    refused, intact);
 	free(img);
+}
+
+/* Several processes create the same file: ring at once: one creates, the
+ * others open what it made, and all agree on one ring. */
+struct race { const char *uri; _Atomic int ready, go; _Atomic uint64_t cap[8]; _Atomic int rc[8]; };
+
+static int race_child(void *arg)
+{
+	struct race *r = arg;
+	int me = atomic_fetch_add(&r->ready, 1);
+	while (!atomic_load(&r->go))
+		;
+	struct shmring_opts o = { .capacity = 4096u << me };   /* each asks differently */
+	struct shmring *h = NULL;
+	int rc = shmring_open(r->uri, SHMRING_CREATE, &o, &h);
+	atomic_store(&r->rc[me], rc);
+	if (rc == 0) {
+		struct shmring_stats st;
+		if (shmring_stats(h, &st) == 0)
+			atomic_store(&r->cap[me], st.capacity);
+		shmring_close(h);
+	}
+	return 0;
+}
+
+Test(file, concurrent_creators_agree_on_one_ring, .timeout = 60)
+{
+	for (int round = 0; round < 20; round++) {
+		struct race *r = t_shared(sizeof(*r));
+		char name[64];
+		snprintf(name, sizeof(name), "race-%d.ring", round);
+		r->uri = furi(name);
+		pid_t pids[8];
+		for (int i = 0; i < 8; i++)
+			pids[i] = t_spawn(race_child, r);
+		while (atomic_load(&r->ready) < 8)
+			;
+		atomic_store(&r->go, 1);
+		for (int i = 0; i < 8; i++)
+			cr_assert_eq(t_wait(pids[i]), 0);
+		for (int i = 0; i < 8; i++) {
+			cr_assert_eq(atomic_load(&r->rc[i]), 0, "round %d creator %d: %s", round, i,
+				     shmring_strerror(atomic_load(&r->rc[i])));
+			cr_assert_eq(atomic_load(&r->cap[i]), atomic_load(&r->cap[0]),
+				     "round %d: creators saw different rings", round);
+		}
+		cr_assert_eq(shmring_unlink(r->uri), 0);
+		t_unshared(r, sizeof(*r));
+	}
 }
