@@ -45,7 +45,7 @@ CFLAGS_ALL   := $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden $(SANFLAGS) -MMD -MP
 LDLIBS_LIB   := -lurcu-bp -lurcu-cds -ljemalloc -lpthread
 LDFLAGS_ALL  := $(LDFLAGS) $(SANFLAGS)
 
-LIB_SRCS := $(wildcard api/*.c ring/*.c sync/*.c shm/*.c mmapfile/*.c)
+LIB_SRCS := $(wildcard api/*.c ring/*.c sync/*.c shm/*.c mmapfile/*.c fallback/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 SONAME   := libshmring.so.$(VERSION_MAJOR)
 STATIC   := $(BUILD)/libshmring.a

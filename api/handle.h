@@ -9,6 +9,7 @@
 #include "../ring/spsc.h"
 #include "../sync/ctl.h"
 #include "registry.h"
+#include "../fallback/fallback.h"
 #include "shmring.h"
 
 struct shmring {
@@ -26,6 +27,8 @@ struct shmring {
 	int slot;                  /* participant slot, -1 without a role */
 	int forked;                /* inherited across fork(): shared state is not ours */
 	bool is_file;              /* file: ring: shmring_flush() has work to do */
+	const struct fb_ops *fb;   /* pipe:/mq: backend, NULL for shm:/file: */
+	struct fb_handle *fbh;
 	uint64_t flushed;          /* producer: records before it are durable */
 	struct shmring *next, *prev;
 };

@@ -84,6 +84,8 @@ int shmring_send(struct shmring *r, const void *msg, size_t len, int64_t timeout
 		return rc;
 	if (unlikely(!msg && len))
 		return -EINVAL;
+	if (unlikely(r->fb != NULL))
+		return r->fb->send(r->fbh, msg, len, timeout_ns);
 	if (unlikely((rc = prod_room(r, len, &at, timeout_ns)) < 0))
 		return rc;
 	if (len)
@@ -101,6 +103,8 @@ int shmring_reserve(struct shmring *r, size_t len, struct shmring_msg *m, int64_
 		return rc;
 	if (unlikely(!m))
 		return -EINVAL;
+	if (unlikely(r->fb != NULL))
+		return r->fb->reserve(r->fbh, len, m, timeout_ns);
 	if (unlikely((rc = prod_room(r, len, &at, timeout_ns)) < 0))
 		return rc;
 	m->data = at;
@@ -116,6 +120,8 @@ int shmring_commit(struct shmring *r, struct shmring_msg *m)
 		return -EINVAL;
 	if (unlikely(!(r->roles & ROLE_PRODUCER)))
 		return -EPERM;
+	if (unlikely(r->fb != NULL))
+		return r->fb->commit(r->fbh, m);
 	if (unlikely(!r->prod.resv_open || m->priv[0] != r->prod.tail ||
 		     m->len > m->priv[1] || m->priv[1] != r->prod.resv_len))
 		return -EINVAL;
@@ -141,6 +147,8 @@ int shmring_send_batch(struct shmring *r, const struct iovec *msgs, unsigned n,
 		return rc;
 	if (unlikely(!msgs || n == 0))
 		return -EINVAL;
+	if (unlikely(r->fb != NULL))
+		return r->fb->send_batch(r->fbh, msgs, n, timeout_ns);
 	uint64_t bytes = 0;
 	unsigned i;
 	for (i = 0; i < n; i++) {
@@ -172,6 +180,8 @@ int shmring_shutdown(struct shmring *r)
 		return -EINVAL;
 	if (!(r->roles & ROLE_PRODUCER))
 		return -EPERM;
+	if (r->fb)
+		return r->fb->shutdown(r->fbh);
 	/* [S1] seq_cst: after every publish of ours ([P2] is sequenced
 	 * before); pairs with the consumer's [S2] acquire */
 	atomic_store_explicit(&r->sh->shutdown, 1, memory_order_seq_cst);
@@ -255,6 +265,8 @@ ssize_t shmring_recv(struct shmring *r, void *buf, size_t cap, int64_t timeout_n
 		return rc;
 	if (unlikely(!buf && cap))
 		return -EINVAL;
+	if (unlikely(r->fb != NULL))
+		return r->fb->recv(r->fbh, buf, cap, timeout_ns);
 	if (unlikely(r->cons.read != r->cons.head))
 		return -EINPROGRESS;   /* release acquired messages first */
 	if (unlikely((rc = cons_next(r, &data, &len, &end, timeout_ns)) < 0))
@@ -278,6 +290,8 @@ int shmring_acquire(struct shmring *r, struct shmring_msg *m, int64_t timeout_ns
 		return rc;
 	if (unlikely(!m))
 		return -EINVAL;
+	if (unlikely(r->fb != NULL))
+		return r->fb->acquire(r->fbh, m, timeout_ns);
 	uint64_t start = r->cons.read;
 	if (unlikely((rc = cons_next(r, &data, &len, &end, timeout_ns)) < 0))
 		return rc;
@@ -294,6 +308,8 @@ int shmring_release(struct shmring *r, struct shmring_msg *m)
 	int rc = cons_check(r);
 	if (unlikely(rc < 0))
 		return rc;
+	if (unlikely(m && r->fb != NULL))
+		return r->fb->release(r->fbh, m);
 	if (unlikely(!m || m->priv[0] != r->cons.head || m->priv[1] <= m->priv[0] ||
 		     m->priv[1] > r->cons.read || m->len > m->priv[1] - m->priv[0]))
 		return -EINVAL;
@@ -317,6 +333,8 @@ int shmring_recv_batch(struct shmring *r, struct iovec *bufs, unsigned n, int64_
 		return rc;
 	if (unlikely(!bufs || n == 0))
 		return -EINVAL;
+	if (unlikely(r->fb != NULL))
+		return r->fb->recv_batch(r->fbh, bufs, n, timeout_ns);
 	if (unlikely(r->cons.read != r->cons.head))
 		return -EINPROGRESS;
 	uint64_t bytes = 0;

@@ -286,6 +286,27 @@ static void detach_roles(struct shmring *r)
 
 /* ---- public ------------------------------------------------------------ */
 
+/* pipe: and mq: (fallback/): the same handle, the calls go to the backend */
+static int fb_open(const struct uri *u, int oflags, const struct shmring_opts *opts,
+		   struct shmring **out)
+{
+	struct shmring *r = sr_zalloc(sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->lock_fd = -1;
+	r->slot = -1;
+	int rc = u->scheme == URI_PIPE ? fb_pipe_open(u->path, oflags, opts, &r->fbh, &r->fb)
+				       : fb_mq_open(u->name, oflags, opts, &r->fbh, &r->fb);
+	if (rc < 0) {
+		sr_free(r);
+		return rc;
+	}
+	r->roles = (uint32_t)oflags & (ROLE_PRODUCER | ROLE_CONSUMER);
+	handle_link(r);
+	*out = r;
+	return 0;
+}
+
 int shmring_open(const char *uri, int oflags, const struct shmring_opts *opts,
 		 struct shmring **out)
 {
@@ -302,8 +323,8 @@ int shmring_open(const char *uri, int oflags, const struct shmring_opts *opts,
 		return rc;
 	if (opts && (opts->flags & ~(SHMRING_PREFAULT | SHMRING_MLOCK)))
 		return -EINVAL;         /* mapping flags count on every open */
-	if (u.scheme != URI_SHM && u.scheme != URI_FILE)
-		return -ENOTSUP;    /* pipe:, mq: backends are not in this version */
+	if (u.scheme == URI_PIPE || u.scheme == URI_MQ)
+		return fb_open(&u, oflags, opts, out);
 	if ((rc = seg_plan((oflags & SHMRING_CREATE) ? opts : NULL, &plan)) < 0)
 		return rc;
 	if ((rc = lib_init()) < 0)
@@ -370,6 +391,11 @@ int shmring_close(struct shmring *r)
 	if (!r)
 		return -EINVAL;
 	handle_unlink(r);
+	if (r->fb) {
+		int rc = r->fb->close(r->fbh);
+		sr_free(r);
+		return rc;
+	}
 	detach_roles(r);
 	if (!r->forked)
 		/* relaxed: a timestamp for the tool's gc, display only */
@@ -387,8 +413,10 @@ int shmring_unlink(const char *uri)
 	int rc = uri_parse(uri, &u);
 	if (rc < 0)
 		return rc;
-	if (u.scheme != URI_SHM && u.scheme != URI_FILE)
-		return -ENOTSUP;
+	if (u.scheme == URI_PIPE)
+		return fb_pipe_unlink(u.path);
+	if (u.scheme == URI_MQ)
+		return fb_mq_unlink(u.name);
 	/* Only remove what is a ring: read the header first. */
 	int fd = seg_open(u.path);
 	if (fd < 0)
@@ -405,6 +433,10 @@ int shmring_stats(struct shmring *r, struct shmring_stats *st)
 {
 	if (!r || !st)
 		return -EINVAL;
+	if (r->fb) {
+		memset(st, 0, sizeof(*st));
+		return r->fb->stats(r->fbh, st);
+	}
 	struct spsc_shared *sh = r->sh;
 	struct ctl_shared *c = r->ctl;
 	memset(st, 0, sizeof(*st));
@@ -437,8 +469,8 @@ int shmring_flush(struct shmring *r)
 {
 	if (!r)
 		return -EINVAL;
-	if (!r->is_file || r->forked)
-		return 0;               /* shared memory does not outlive a reboot anyway */
+	if (!r->is_file || r->forked || r->fb)
+		return 0;               /* nothing of these outlives a reboot anyway */
 	uint8_t *base = r->map->base;
 	const struct seg_geom *g = &r->map->geom;
 	int rc = 0;
@@ -452,6 +484,22 @@ int shmring_flush(struct shmring *r)
 	if (rc == 0 && !r->roles)
 		rc = mf_flush_all(base, g);
 	return rc;
+}
+
+int shmring_caps(struct shmring *r, struct shmring_caps *caps)
+{
+	if (!r || !caps)
+		return -EINVAL;
+	memset(caps, 0, sizeof(*caps));
+	if (r->fb)
+		return r->fb->caps(r->fbh, caps);
+	caps->flags = SHMRING_CAP_ZEROCOPY | SHMRING_CAP_RECOVERY | SHMRING_CAP_BLOCKING |
+		      (r->is_file ? SHMRING_CAP_PERSISTENT | SHMRING_CAP_DURABLE : 0);
+	caps->max_producers = 1;
+	caps->max_consumers = 1;
+	caps->max_msg = r->map->geom.max_msg;
+	caps->capacity = r->map->geom.capacity;
+	return 0;
 }
 
 int shmring_set_spin(struct shmring *r, uint32_t spin_ns)

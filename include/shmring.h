@@ -143,6 +143,23 @@ SHMRING_API const char *shmring_strerror(int err);
  */
 SHMRING_API SHMRING_MUST_USE int shmring_flush(struct shmring *r);
 
+/* What this handle's backend can do, for programs that run on several. */
+struct shmring_caps {
+	uint32_t flags;                /* SHMRING_CAP_* */
+	uint32_t max_producers;        /* live producers at once */
+	uint32_t max_consumers;        /* live consumers at once */
+	uint32_t max_msg;              /* largest message, bytes */
+	uint64_t capacity;             /* bytes (shm:/file:, pipe:), or queue depth x max_msg (mq:) */
+	uint64_t reserved[4];
+};
+#define SHMRING_CAP_ZEROCOPY   0x01u  /* reserve/acquire hand out the ring's own memory */
+#define SHMRING_CAP_MPMC       0x02u  /* several producers and consumers at once */
+#define SHMRING_CAP_PERSISTENT 0x04u  /* messages outlive every process (file:) */
+#define SHMRING_CAP_DURABLE    0x08u  /* shmring_flush() survives a reboot (file:) */
+#define SHMRING_CAP_RECOVERY   0x10u  /* dead holders' roles are taken over, counted */
+#define SHMRING_CAP_BLOCKING   0x20u  /* timeouts and SHMRING_FOREVER (all backends) */
+SHMRING_API SHMRING_MUST_USE int shmring_caps(struct shmring *r, struct shmring_caps *caps);
+
 /* Bounded spin, in nanoseconds, before a blocking call sleeps on a futex
  * (default 20000; 0 sleeps at once).  Per handle. */
 SHMRING_API int shmring_set_spin(struct shmring *r, uint32_t spin_ns);
