@@ -462,6 +462,10 @@ int shmring_stats(struct shmring *r, struct shmring_stats *st)
 	st->max_msg = r->map->geom.max_msg;
 	st->kind = r->map->geom.kind;
 	ctl_count(c, r->map->fd, &st->producers, &st->consumers);
+	/* RemoveIPC=yes deletes a user's segments when their last session
+	 * ends, even while mapped: a later open by name finds nothing or a twin */
+	struct stat fst;
+	st->unlinked = fstat(r->map->fd, &fst) == 0 && fst.st_nlink == 0;
 	return 0;
 }
 

@@ -125,7 +125,8 @@ struct shmring_stats {
 	uint32_t kind;                          /* enum shmring_kind */
 	uint32_t producers, consumers;          /* live participants now */
 	uint32_t shut_down;                     /* 1 once shmring_shutdown was called */
-	uint32_t reserved32;
+	uint32_t unlinked;                      /* 1 if the ring's name is gone (shmring_unlink,
+						   gc, or systemd-logind's RemoveIPC) */
 	uint64_t reserved[8];
 };
 SHMRING_API SHMRING_MUST_USE

@@ -2116,3 +2116,13 @@ Test(api, wraparound_many_varied_messages, .timeout = 60)
 	shmring_close(c);
 	unlink_ok(uri);
 }
+
+Test(api, stats_tell_when_the_name_is_gone, .timeout = 10)
+{
+	const char *uri = ring_uri("gone");
+	struct shmring *c = t_create(uri, 4096, 0);
+	cr_assert_eq(stats_of(c).unlinked, 0);
+	unlink_ok(uri);     /* what RemoveIPC or a gc would do behind our back */
+	cr_assert_eq(stats_of(c).unlinked, 1, "a mapped ring whose name is gone");
+	shmring_close(c);
+}
