@@ -1,0 +1,2137 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Suite `tool`: shmctl-tool run as a separate program (fork + exec, output
+ * captured through pipes) against real segments made here: healthy ones,
+ * corrupt ones, one whose owner was SIGKILLed, one held by a live process,
+ * and files in /dev/shm that are not rings.  --json output is parsed by the
+ * small parser below and asserted field by field; human output is checked
+ * for the key values.  gc is raced against a process that attaches and
+ * detaches in a loop, and watch is driven under a pseudo-terminal.
+ *
+ * Every ring name is "t-<tag>-<pid>-<n>" with this test's pid, so that
+ * `--match 't-*-<pid>-*'` confines list and gc to this test's files: the
+ * tool is never let loose on anybody else's segments.
+ */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "shmring.h"
+#include "ring/spsc.h"
+#include "shm/segment.h"
+#include "sync/ctl.h"
+
+#define MS (1000ll * 1000)
+#define HOUR_NS (3600ull * 1000000000ull)
+
+/* ======================================================================= */
+/* bookkeeping                                                             */
+/* ======================================================================= */
+
+static char made[32][300];
+static unsigned nmade;
+
+/* Returns a copy that lives as long as the test. */
+static const char *remember_path(const char *path)
+{
+	cr_assert_lt(nmade, 32, "too many files for the bookkeeping");
+	snprintf(made[nmade], sizeof(made[0]), "%s", path);
+	return made[nmade++];
+}
+
+static void suite_fini(void)
+{
+	for (unsigned i = 0; i < nmade; i++)
+		(void)unlink(made[i]);
+	nmade = 0;
+}
+
+TestSuite(tool, .fini = suite_fini);
+
+static const char *path_of(const char *uri)
+{
+	static char buf[8][300];
+	static unsigned next;
+	char *b = buf[next++ % 8];
+	if (!strncmp(uri, "file:", 5))
+		snprintf(b, sizeof(buf[0]), "%s", uri + 5);
+	else
+		snprintf(b, sizeof(buf[0]), "/dev/shm/%s", strncmp(uri, "shm:", 4) ? uri : uri + 4);
+	return b;
+}
+
+static const char *name_of(const char *uri)
+{
+	return strncmp(uri, "shm:", 4) ? uri : uri + 4;
+}
+
+/* A fresh ring URI of this test, remembered for cleanup (t_uri() rotates
+ * through a few static buffers: keep our own copy). */
+static const char *new_uri(const char *tag)
+{
+	static char uris[32][200];
+	static unsigned n;
+	cr_assert_lt(n, 32);
+	snprintf(uris[n], sizeof(uris[0]), "%s", t_uri(tag));
+	remember_path(path_of(uris[n]));
+	return uris[n++];
+}
+
+/* The glob that matches every file this test process names. */
+static const char *my_glob(void)
+{
+	static char g[64];
+	snprintf(g, sizeof(g), "t-*-%d-*", (int)getpid());
+	return g;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0;
+}
+
+static void make_ring(const char *uri, uint64_t cap, uint32_t max)
+{
+	shmring_close(t_create(uri, cap, max));
+}
+
+/* ======================================================================= */
+/* running the tool                                                        */
+/* ======================================================================= */
+
+struct run {
+	int status;              /* exit status, or 128 + signal */
+	char *out, *err;
+	size_t out_len, err_len;
+};
+
+static const char *tool_path(void)
+{
+	static char p[512];
+	const char *b = getenv("SHMRING_TEST_BUILD");
+	snprintf(p, sizeof(p), "%s/shmctl-tool", b && *b ? b : "build");
+	return p;
+}
+
+static void append(char **buf, size_t *len, const char *p, size_t n)
+{
+	char *nb = realloc(*buf, *len + n + 1);
+	cr_assert_not_null(nb);
+	memcpy(nb + *len, p, n);
+	*len += n;
+	nb[*len] = 0;
+	*buf = nb;
+}
+
+/* Run the tool with argv (NULL-terminated), capture stdout and stderr. */
+static struct run run_argv(char *const argv[])
+{
+	int po[2], pe[2];
+	cr_assert_eq(pipe2(po, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(pe, O_CLOEXEC), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(po[1], 1);
+		dup2(pe[1], 2);
+		int null = open("/dev/null", O_RDONLY);
+		if (null >= 0)
+			dup2(null, 0);
+		execv(tool_path(), argv);
+		_exit(127);
+	}
+	close(po[1]);
+	close(pe[1]);
+	struct run r = { 0 };
+	r.out = calloc(1, 1);
+	r.err = calloc(1, 1);
+	struct pollfd pf[2] = { { .fd = po[0], .events = POLLIN }, { .fd = pe[0], .events = POLLIN } };
+	uint64_t deadline = t_now_ns() + 20ull * 1000 * MS;
+	int open_fds = 2;
+	while (open_fds) {
+		cr_assert_lt(t_now_ns(), deadline, "%s %s: no end after 20 s", argv[0], argv[1]);
+		if (poll(pf, 2, 200) <= 0)
+			continue;
+		for (int i = 0; i < 2; i++) {
+			if (pf[i].fd < 0 || !pf[i].revents)
+				continue;
+			char buf[4096];
+			ssize_t n = read(pf[i].fd, buf, sizeof(buf));
+			if (n > 0) {
+				append(i ? &r.err : &r.out, i ? &r.err_len : &r.out_len, buf, (size_t)n);
+			} else {
+				close(pf[i].fd);
+				pf[i].fd = -1;
+				open_fds--;
+			}
+		}
+	}
+	r.status = t_wait(pid);
+	return r;
+}
+
+#define MAX_ARGS 24
+
+/* tool("list", "--json", NULL) */
+static struct run tool(const char *first, ...)
+{
+	char *argv[MAX_ARGS];
+	int n = 0;
+	argv[n++] = "shmctl-tool";
+	va_list ap;
+	va_start(ap, first);
+	for (const char *a = first; a && n < MAX_ARGS - 1; a = va_arg(ap, const char *))
+		argv[n++] = (char *)a;
+	va_end(ap);
+	argv[n] = NULL;
+	return run_argv(argv);
+}
+
+static void run_free(struct run *r)
+{
+	free(r->out);
+	free(r->err);
+}
+
+static int lines(const char *s)
+{
+	int n = 0;
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* Exit status as expected, and stderr empty (0) or exactly one line. */
+static void expect(const struct run *r, int status, const char *what)
+{
+	cr_assert_eq(r->status, status, "%s: exit %d, want %d\nstdout: %s\nstderr: %s", what,
+		     r->status, status, r->out, r->err);
+	if (status == 0)
+		cr_assert_eq(r->err_len, 0, "%s: stderr not empty: %s", what, r->err);
+	else
+		cr_assert_eq(lines(r->err), 1, "%s: stderr must be one line: '%s'", what, r->err);
+}
+
+/* ======================================================================= */
+/* a small JSON parser (tests only)                                        */
+/* ======================================================================= */
+
+enum jt { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
+
+struct jv {
+	enum jt t;
+	bool b;
+	char *s;                 /* string value, or the number's text */
+	size_t n;                /* items */
+	struct jv **items;
+	char **keys;             /* objects */
+};
+
+struct jp {
+	const char *p;
+	const char *err;
+};
+
+static void ws(struct jp *p)
+{
+	while (*p->p == ' ' || *p->p == '\n' || *p->p == '\t' || *p->p == '\r')
+		p->p++;
+}
+
+static void put_utf8(char **b, size_t *n, unsigned cp)
+{
+	char tmp[4];
+	size_t k;
+	if (cp < 0x80)
+		tmp[0] = (char)cp, k = 1;
+	else if (cp < 0x800)
+		tmp[0] = (char)(0xc0 | cp >> 6), tmp[1] = (char)(0x80 | (cp & 63)), k = 2;
+	else
+		tmp[0] = (char)(0xe0 | cp >> 12), tmp[1] = (char)(0x80 | ((cp >> 6) & 63)),
+		tmp[2] = (char)(0x80 | (cp & 63)), k = 3;
+	append(b, n, tmp, k);
+}
+
+static char *jstring(struct jp *p)
+{
+	char *b = calloc(1, 1);
+	size_t n = 0;
+	p->p++;      /* opening quote */
+	while (*p->p != '"') {
+		unsigned char c = (unsigned char)*p->p;
+		if (c == 0 || c < 0x20) {
+			p->err = "bad character in string";
+			return b;
+		}
+		if (c != '\\') {
+			append(&b, &n, p->p++, 1);
+			continue;
+		}
+		char e = p->p[1];
+		p->p += 2;
+		switch (e) {
+		case '"': append(&b, &n, "\"", 1); break;
+		case '\\': append(&b, &n, "\\", 1); break;
+		case '/': append(&b, &n, "/", 1); break;
+		case 'n': append(&b, &n, "\n", 1); break;
+		case 't': append(&b, &n, "\t", 1); break;
+		case 'r': append(&b, &n, "\r", 1); break;
+		case 'b': append(&b, &n, "\b", 1); break;
+		case 'f': append(&b, &n, "\f", 1); break;
+		case 'u': {
+			unsigned cp = 0;
+			for (int i = 0; i < 4; i++) {
+				char h = *p->p++;
+				int v = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
+					: h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+				if (v < 0) {
+					p->err = "bad \\u escape";
+					return b;
+				}
+				cp = cp * 16 + (unsigned)v;
+			}
+			put_utf8(&b, &n, cp);
+			break;
+		}
+		default:
+			p->err = "bad escape";
+			return b;
+		}
+	}
+	p->p++;
+	return b;
+}
+
+static struct jv *jvalue(struct jp *p, int depth);
+
+static struct jv *jnew(enum jt t)
+{
+	struct jv *v = calloc(1, sizeof(*v));
+	cr_assert_not_null(v);
+	v->t = t;
+	return v;
+}
+
+static void jpush(struct jv *v, char *key, struct jv *item)
+{
+	v->items = realloc(v->items, (v->n + 1) * sizeof(*v->items));
+	v->keys = realloc(v->keys, (v->n + 1) * sizeof(*v->keys));
+	cr_assert(v->items && v->keys);
+	v->items[v->n] = item;
+	v->keys[v->n] = key;
+	v->n++;
+}
+
+static struct jv *jcontainer(struct jp *p, int depth, bool obj)
+{
+	struct jv *v = jnew(obj ? J_OBJ : J_ARR);
+	p->p++;
+	ws(p);
+	if (*p->p == (obj ? '}' : ']')) {
+		p->p++;
+		return v;
+	}
+	for (;;) {
+		char *key = NULL;
+		ws(p);
+		if (obj) {
+			if (*p->p != '"') {
+				p->err = "expected a key";
+				return v;
+			}
+			key = jstring(p);
+			ws(p);
+			if (*p->p++ != ':') {
+				p->err = "expected ':'";
+				return v;
+			}
+		}
+		struct jv *item = jvalue(p, depth + 1);
+		jpush(v, key, item);
+		if (p->err)
+			return v;
+		ws(p);
+		if (*p->p == ',') {
+			p->p++;
+			continue;
+		}
+		if (*p->p == (obj ? '}' : ']')) {
+			p->p++;
+			return v;
+		}
+		p->err = "expected ',' or a closing bracket";
+		return v;
+	}
+}
+
+static struct jv *jvalue(struct jp *p, int depth)
+{
+	ws(p);
+	if (depth > 32) {
+		p->err = "too deep";
+		return jnew(J_NULL);
+	}
+	char c = *p->p;
+	if (c == '{' || c == '[')
+		return jcontainer(p, depth, c == '{');
+	if (c == '"') {
+		struct jv *v = jnew(J_STR);
+		v->s = jstring(p);
+		return v;
+	}
+	if (!strncmp(p->p, "true", 4) || !strncmp(p->p, "false", 5)) {
+		struct jv *v = jnew(J_BOOL);
+		v->b = c == 't';
+		p->p += v->b ? 4 : 5;
+		return v;
+	}
+	if (!strncmp(p->p, "null", 4)) {
+		p->p += 4;
+		return jnew(J_NULL);
+	}
+	if (c == '-' || (c >= '0' && c <= '9')) {
+		const char *s = p->p;
+		p->p += c == '-';
+		while ((*p->p >= '0' && *p->p <= '9') || *p->p == '.' || *p->p == 'e' ||
+		       *p->p == 'E' || *p->p == '+' || *p->p == '-')
+			p->p++;
+		struct jv *v = jnew(J_NUM);
+		v->s = strndup(s, (size_t)(p->p - s));
+		return v;
+	}
+	p->err = "unexpected character";
+	return jnew(J_NULL);
+}
+
+/* Parse one whole document: anything after it but white space fails. */
+static struct jv *jparse(const char *text)
+{
+	struct jp p = { .p = text };
+	struct jv *v = jvalue(&p, 0);
+	ws(&p);
+	cr_assert_null(p.err, "JSON: %s at offset %td in:\n%s", p.err, p.p - text, text);
+	cr_assert_eq(*p.p, 0, "JSON: text after the document at offset %td:\n%s", p.p - text, text);
+	return v;
+}
+
+static void jfree(struct jv *v)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < v->n; i++) {
+		jfree(v->items[i]);
+		free(v->keys[i]);
+	}
+	free(v->items);
+	free(v->keys);
+	free(v->s);
+	free(v);
+}
+
+/* "a.b.0.c": members by name, array items by index. */
+static struct jv *jget(struct jv *v, const char *path)
+{
+	char part[128];
+	while (v && *path) {
+		size_t l = strcspn(path, ".");
+		snprintf(part, sizeof(part), "%.*s", (int)l, path);
+		path += l + (path[l] == '.');
+		struct jv *next = NULL;
+		if (v->t == J_OBJ) {
+			for (size_t i = 0; i < v->n; i++)
+				if (!strcmp(v->keys[i], part))
+					next = v->items[i];
+		} else if (v->t == J_ARR) {
+			char *end;
+			unsigned long k = strtoul(part, &end, 10);
+			if (!*end && k < v->n)
+				next = v->items[k];
+		}
+		v = next;
+	}
+	return v;
+}
+
+static struct jv *jmust(struct jv *v, const char *path, enum jt t)
+{
+	struct jv *x = jget(v, path);
+	cr_assert_not_null(x, "JSON: no member %s", path);
+	cr_assert_eq(x->t, t, "JSON: %s has type %d, want %d", path, x->t, t);
+	return x;
+}
+
+static uint64_t ju64(struct jv *v, const char *path)
+{
+	return strtoull(jmust(v, path, J_NUM)->s, NULL, 10);
+}
+
+static double jdbl(struct jv *v, const char *path)
+{
+	return strtod(jmust(v, path, J_NUM)->s, NULL);
+}
+
+static const char *jstr(struct jv *v, const char *path)
+{
+	return jmust(v, path, J_STR)->s;
+}
+
+static bool jbool(struct jv *v, const char *path)
+{
+	return jmust(v, path, J_BOOL)->b;
+}
+
+static bool jnull(struct jv *v, const char *path)
+{
+	struct jv *x = jget(v, path);
+	cr_assert_not_null(x, "JSON: no member %s", path);
+	return x->t == J_NULL;
+}
+
+/* The element of array `arr` whose string member `key` equals `val`. */
+static struct jv *jfind(struct jv *arr, const char *key, const char *val)
+{
+	if (!arr || arr->t != J_ARR)
+		return NULL;
+	for (size_t i = 0; i < arr->n; i++) {
+		struct jv *k = jget(arr->items[i], key);
+		if (k && k->t == J_STR && !strcmp(k->s, val))
+			return arr->items[i];
+	}
+	return NULL;
+}
+
+/* ======================================================================= */
+/* segments in known states                                                */
+/* ======================================================================= */
+
+/* A child that opens a ring with a role, sends some messages, receives
+ * some, says it is ready and waits to be killed or told to go. */
+struct holder {
+	char uri[160];
+	int roles, nsend, nrecv;
+	uint32_t len;
+	_Atomic int ready, quit;
+	int rc;
+};
+
+static int holder_main(void *arg)
+{
+	struct holder *h = arg;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	struct shmring *r = NULL;
+	int rc = shmring_open(h->uri, h->roles, NULL, &r);
+	if (rc < 0) {
+		h->rc = rc;
+		atomic_store(&h->ready, -1);
+		return 1;
+	}
+	uint8_t buf[4096];
+	for (int i = 0; i < h->nsend; i++) {
+		t_fill(buf, h->len, (uint64_t)i);
+		if ((rc = shmring_send(r, buf, h->len, 1000 * MS)) < 0) {
+			h->rc = rc;
+			atomic_store(&h->ready, -1);
+			return 2;
+		}
+	}
+	for (int i = 0; i < h->nrecv; i++) {
+		ssize_t n = shmring_recv(r, buf, sizeof(buf), 1000 * MS);
+		if (n < 0) {
+			h->rc = (int)n;
+			atomic_store(&h->ready, -1);
+			return 3;
+		}
+	}
+	atomic_store(&h->ready, 1);
+	while (!atomic_load(&h->quit))
+		sleep_ms(2);
+	shmring_close(r);
+	return 0;
+}
+
+static struct holder *holder_start(const char *uri, int roles, int nsend, int nrecv,
+				   uint32_t len, pid_t *pid)
+{
+	struct holder *h = t_shared(sizeof(*h));
+	memset(h, 0, sizeof(*h));
+	snprintf(h->uri, sizeof(h->uri), "%s", uri);
+	h->roles = roles;
+	h->nsend = nsend;
+	h->nrecv = nrecv;
+	h->len = len;
+	*pid = t_spawn(holder_main, h);
+	for (int i = 0; i < 5000 && atomic_load(&h->ready) == 0; i++)
+		sleep_ms(1);
+	cr_assert_eq(atomic_load(&h->ready), 1, "holder on %s: %s", uri, shmring_strerror(h->rc));
+	return h;
+}
+
+static void holder_kill(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	cr_assert_eq(t_wait(pid), 128 + SIGKILL);
+}
+
+static void holder_stop(struct holder *h, pid_t pid)
+{
+	atomic_store(&h->quit, 1);
+	cr_assert_eq(t_wait(pid), 0);
+	t_unshared(h, sizeof(*h));
+}
+
+static void patch(const char *path, off_t off, const void *p, size_t n)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "open %s: %s", path, strerror(errno));
+	cr_assert_eq(pwrite(fd, p, n, off), (ssize_t)n, "pwrite %s", path);
+	close(fd);
+}
+
+static void peek(const char *path, off_t off, void *p, size_t n)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "open %s: %s", path, strerror(errno));
+	cr_assert_eq(pread(fd, p, n, off), (ssize_t)n, "pread %s", path);
+	close(fd);
+}
+
+static void patch_u64(const char *path, off_t off, uint64_t v) { patch(path, off, &v, 8); }
+static void patch_u32(const char *path, off_t off, uint32_t v) { patch(path, off, &v, 4); }
+
+/* Break the header checksum (the magic stays: still "ours"). */
+static void corrupt_checksum(const char *path)
+{
+	uint32_t cs;
+	peek(path, offsetof(struct seg_hdr, checksum), &cs, 4);
+	patch_u32(path, offsetof(struct seg_hdr, checksum), cs ^ 0x5a5a5a5a);
+}
+
+/* Make a valid ring look `ago_ns` old: header (checksum recomputed) and
+ * the control block's attach and close times. */
+static void age_ring(const char *path, uint64_t ago_ns)
+{
+	struct seg_hdr h;
+	peek(path, 0, &h, sizeof(h));
+	uint64_t then = (uint64_t)time(NULL) * 1000000000ull - ago_ns;
+	h.created_ns = then;
+	h.checksum = seg_checksum(&h);
+	patch(path, 0, &h, sizeof(h));
+	patch_u64(path, SEG_CTL_OFF + offsetof(struct ctl_shared, last_attach_ns), then);
+	patch_u64(path, SEG_CTL_OFF + offsetof(struct ctl_shared, last_close_ns), then);
+}
+
+static void set_mtime_ago(const char *path, time_t secs)
+{
+	struct timespec ts[2] = { { time(NULL) - secs, 0 }, { time(NULL) - secs, 0 } };
+	cr_assert_eq(utimensat(AT_FDCWD, path, ts, 0), 0, "utimensat %s", path);
+}
+
+/* A file in /dev/shm that is not a ring (no shmring magic). */
+static const char *make_foreign(const char *tag, size_t size)
+{
+	const char *path = remember_path(path_of(t_name(tag)));
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0, "create %s: %s", path, strerror(errno));
+	char *buf = calloc(1, size);
+	memcpy(buf, "not a ring, just bytes", 22);
+	cr_assert_eq(write(fd, buf, size), (ssize_t)size);
+	free(buf);
+	close(fd);
+	return path;
+}
+
+/* ======================================================================= */
+/* list                                                                    */
+/* ======================================================================= */
+
+Test(tool, list_json_and_table_show_each_kind_of_segment, .timeout = 30)
+{
+	const char *live = new_uri("live"), *dead = new_uri("dead"), *bad = new_uri("bad");
+	const char *idle = new_uri("idle");
+	make_ring(live, 65536, 1024);
+	make_ring(dead, 8192, 512);
+	make_ring(bad, 4096, 100);
+	make_ring(idle, 4096, 100);
+	pid_t lp, dp;
+	struct holder *lh = holder_start(live, SHMRING_PRODUCER, 5, 0, 100, &lp);
+	struct holder *dh = holder_start(dead, SHMRING_PRODUCER | SHMRING_CONSUMER, 2, 0, 64, &dp);
+	holder_kill(dp);
+	corrupt_checksum(path_of(bad));
+	const char *foreign = make_foreign("foreign", 200000);
+
+	struct run r = tool("list", "--json", "--match", my_glob(), NULL);
+	expect(&r, 1, "list with a corrupt segment");
+	cr_assert(strstr(r.err, "1 corrupt segment"), "stderr: %s", r.err);
+	struct jv *j = jparse(r.out);
+	struct jv *segs = jmust(j, "segments", J_ARR);
+	cr_assert_eq(segs->n, 4, "4 rings; the foreign file is skipped:\n%s", r.out);
+	cr_assert_eq(ju64(j, "count"), 4);
+	cr_assert_eq(ju64(j, "corrupt"), 1);
+	cr_assert_null(jfind(segs, "path", foreign), "foreign file listed");
+
+	struct jv *s = jfind(segs, "name", name_of(live));
+	cr_assert_not_null(s);
+	cr_assert_str_eq(jstr(s, "uri"), live);
+	cr_assert_str_eq(jstr(s, "path"), path_of(live));
+	cr_assert_str_eq(jstr(s, "backend"), "shm");
+	cr_assert_str_eq(jstr(s, "status"), "ok");
+	cr_assert(jnull(s, "reason"));
+	cr_assert_str_eq(jstr(s, "kind"), "spsc");
+	cr_assert_eq(ju64(s, "capacity"), 65536);
+	cr_assert_eq(ju64(s, "max_msg"), 1024);
+	cr_assert_eq(ju64(s, "size"), 20480 + 65536);
+	cr_assert_eq(ju64(s, "used"), 5 * spsc_rec_size(100));
+	cr_assert_float_eq(jdbl(s, "fill_pct"), 100.0 * 5 * 112 / 65536, 0.01);
+	cr_assert_eq(ju64(s, "producers.live"), 1);
+	cr_assert_eq(ju64(s, "producers.dead"), 0);
+	cr_assert_eq(ju64(s, "consumers.live"), 0);
+	cr_assert_eq(ju64(s, "consumers.dead"), 0);
+	cr_assert(jbool(s, "in_use"));
+	cr_assert_not(jbool(s, "shut_down"));
+	cr_assert_eq(ju64(s, "owner.uid"), (uint64_t)getuid());
+	cr_assert_str_eq(jstr(s, "mode"), "0600");
+	cr_assert_str_eq(jstr(s, "last_activity_from"), "last attach");
+	cr_assert_leq(ju64(s, "idle_s"), 10);
+
+	s = jfind(segs, "name", name_of(dead));
+	cr_assert_not_null(s);
+	cr_assert_str_eq(jstr(s, "status"), "ok");
+	cr_assert_eq(ju64(s, "capacity"), 8192);
+	cr_assert_eq(ju64(s, "producers.live"), 0);
+	cr_assert_eq(ju64(s, "producers.dead"), 1);
+	cr_assert_eq(ju64(s, "consumers.dead"), 1, "one slot with both roles");
+	cr_assert_not(jbool(s, "in_use"), "the killed process mapped it, nobody else");
+
+	s = jfind(segs, "name", name_of(bad));
+	cr_assert_not_null(s);
+	cr_assert_str_eq(jstr(s, "status"), "corrupt");
+	cr_assert(strstr(jstr(s, "reason"), "checksum"), "reason: %s", jstr(s, "reason"));
+	cr_assert(jnull(s, "capacity"));
+	cr_assert(jnull(s, "producers"));
+
+	s = jfind(segs, "name", name_of(idle));
+	cr_assert_str_eq(jstr(s, "status"), "ok");
+	cr_assert_not(jbool(s, "in_use"));
+	cr_assert_str_eq(jstr(s, "last_activity_from"), "last close");
+	jfree(j);
+	run_free(&r);
+
+	/* the table: one row per ring, key values in it */
+	r = tool("list", "--match", my_glob(), NULL);
+	expect(&r, 1, "list (table)");
+	cr_assert_eq(lines(r.out), 5, "header + 4 rows:\n%s", r.out);
+	cr_assert(strstr(r.out, "NAME") && strstr(r.out, "CAPACITY") && strstr(r.out, "PROD"));
+	const char *row = strstr(r.out, name_of(live));
+	cr_assert_not_null(row);
+	cr_assert(!strncmp(strstr(row, "spsc"), "spsc", 4));
+	char want[64];
+	snprintf(want, sizeof(want), "%.1f%%", 100.0 * 5 * 112 / 65536);
+	cr_assert(strstr(row, "64K") && strstr(row, want) && strstr(row, "1/0") &&
+		  strstr(row, "live") && strstr(row, "0600") && strstr(row, "ok, in use"),
+		  "row: %.*s", (int)strcspn(row, "\n"), row);
+	row = strstr(r.out, name_of(dead));
+	cr_assert(strstr(row, "8K") && strstr(row, "0/1"), "row: %.*s", (int)strcspn(row, "\n"), row);
+	row = strstr(r.out, name_of(bad));
+	cr_assert(!strncmp(strstr(row, "corrupt: header checksum"), "corrupt", 7));
+	cr_assert_null(strstr(r.out, "foreign"));
+	run_free(&r);
+
+	holder_stop(lh, lp);
+	t_unshared(dh, sizeof(*dh));
+}
+
+Test(tool, list_dir_finds_file_rings_and_skips_other_files, .timeout = 30)
+{
+	char dir[] = "/tmp/shmctl-test-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char ring[300], junk[300], uri[320];
+	snprintf(ring, sizeof(ring), "%s/%s", dir, t_name("fring"));
+	snprintf(junk, sizeof(junk), "%s/%s", dir, t_name("junk"));
+	snprintf(uri, sizeof(uri), "file:%s", ring);
+	remember_path(ring);
+	remember_path(junk);
+	make_ring(uri, 16384, 256);
+	int fd = open(junk, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, "SHMRING", 7), 7, "a prefix of the magic is not the magic");
+	close(fd);
+
+	struct run r = tool("list", "--json", "--dir", dir, "--match", my_glob(), NULL);
+	expect(&r, 0, "list --dir");
+	struct jv *j = jparse(r.out);
+	struct jv *segs = jmust(j, "segments", J_ARR);
+	cr_assert_eq(segs->n, 1, "%s", r.out);
+	struct jv *s = jfind(segs, "path", ring);
+	cr_assert_not_null(s);
+	cr_assert_str_eq(jstr(s, "backend"), "file");
+	cr_assert_str_eq(jstr(s, "uri"), uri);
+	cr_assert_str_eq(jstr(s, "status"), "ok");
+	cr_assert_eq(ju64(s, "capacity"), 16384);
+	jfree(j);
+	run_free(&r);
+
+	/* read-only commands take file: URIs */
+	r = tool("info", "--json", uri, NULL);
+	expect(&r, 0, "info file:");
+	j = jparse(r.out);
+	cr_assert_str_eq(jstr(j, "backend"), "file");
+	cr_assert_eq(ju64(j, "max_msg"), 256);
+	cr_assert(jbool(j, "persist.this_boot"), "%s", r.out);
+	cr_assert_eq(ju64(j, "persist.durable_tail"), 0);
+	jfree(j);
+	run_free(&r);
+	r = tool("check", uri, NULL);
+	expect(&r, 0, "check file:");
+	run_free(&r);
+	/* gc --dir removes an idle file ring, never the junk next to it */
+	r = tool("gc", "--min-age", "0s", "--dir", dir, "--match", my_glob(), NULL);
+	expect(&r, 0, "gc --dir");
+	cr_assert(strstr(r.out, "removed") && strstr(r.out, ring), "%s", r.out);
+	cr_assert_not(exists(ring));
+	cr_assert(exists(junk));
+	run_free(&r);
+	unlink(junk);
+	rmdir(dir);
+}
+
+/* ======================================================================= */
+/* info                                                                    */
+/* ======================================================================= */
+
+Test(tool, info_shows_header_indices_participants_and_counters, .timeout = 30)
+{
+	const char *uri = new_uri("info");
+	make_ring(uri, 65536, 1024);
+	pid_t pp, cp;
+	struct holder *ph = holder_start(uri, SHMRING_PRODUCER, 3, 0, 100, &pp);
+	struct holder *ch = holder_start(uri, SHMRING_CONSUMER, 0, 1, 0, &cp);
+	holder_kill(cp);                  /* a consumer that died */
+
+	struct run r = tool("info", "--json", uri, NULL);
+	expect(&r, 0, "info");
+	struct jv *j = jparse(r.out);
+	cr_assert_str_eq(jstr(j, "status"), "ok");
+	cr_assert_str_eq(jstr(j, "header.magic"), "0x31474e49524d4853");
+	cr_assert_eq(ju64(j, "header.version"), 1);
+	cr_assert_eq(ju64(j, "header.hdr_size"), 104);
+	cr_assert(jbool(j, "header.stamp_ok"));
+	cr_assert(jbool(j, "header.checksum_ok"));
+	cr_assert_str_eq(jstr(j, "header.kind_name"), "spsc");
+	cr_assert_eq(ju64(j, "header.capacity"), 65536);
+	cr_assert_eq(ju64(j, "header.max_msg"), 1024);
+	cr_assert_eq(ju64(j, "header.seg_size"), 20480 + 65536);
+	cr_assert_eq(ju64(j, "header.ctl_off"), 4096);
+	cr_assert_eq(ju64(j, "header.ring_off"), 16384);
+	cr_assert_eq(ju64(j, "header.data_off"), 20480);
+	cr_assert_eq(ju64(j, "header.creator_uid"), (uint64_t)getuid());
+	cr_assert_eq(ju64(j, "header.creator_pid"), (uint64_t)getpid());
+	cr_assert_str_eq(jstr(j, "header.mode"), "0600");
+	cr_assert_eq(ju64(j, "indices.prod_tail"), 3 * 112);
+	cr_assert_eq(ju64(j, "indices.cons_head"), 112);
+	cr_assert_eq(ju64(j, "indices.cons_read"), 112);
+	cr_assert_eq(ju64(j, "indices.used"), 2 * 112);
+	cr_assert_eq(ju64(j, "used"), 2 * 112);
+	cr_assert_eq(ju64(j, "producers.live"), 1);
+	cr_assert_eq(ju64(j, "consumers.dead"), 1);
+	cr_assert_eq(ju64(j, "roles.producer_slot"), 0);
+	cr_assert_eq(ju64(j, "roles.consumer_slot"), 1, "the dead consumer still owns its role");
+
+	struct jv *parts = jmust(j, "participants", J_ARR);
+	cr_assert_eq(parts->n, 2);
+	struct jv *p = jfind(parts, "role", "producer");
+	cr_assert_not_null(p);
+	cr_assert_eq(ju64(p, "pid"), (uint64_t)pp);
+	cr_assert(jbool(p, "alive"));
+	cr_assert(jbool(p, "pid_matches"));
+	cr_assert_str_eq(jstr(p, "owner_of"), "producer");
+	cr_assert_gt(ju64(p, "attached_ns"), 0);
+	cr_assert_gt(ju64(p, "started_ns"), 0);
+	p = jfind(parts, "role", "consumer");
+	cr_assert_not_null(p);
+	cr_assert_eq(ju64(p, "pid"), (uint64_t)cp);
+	cr_assert_not(jbool(p, "alive"));
+	cr_assert_not(jbool(p, "pid_matches"), "pid %d is gone", (int)cp);
+
+	cr_assert_eq(ju64(j, "stats.msgs_sent"), 3);
+	cr_assert_eq(ju64(j, "stats.bytes_sent"), 300);
+	cr_assert_eq(ju64(j, "stats.msgs_recv"), 1);
+	cr_assert_eq(ju64(j, "stats.bytes_recv"), 100);
+	cr_assert_eq(ju64(j, "stats.takeovers"), 0);
+	cr_assert_eq(ju64(j, "stats.repairs"), 0);
+	cr_assert_eq(ju64(j, "stats.msgs_redelivered"), 0);
+	cr_assert_eq(ju64(j, "stats.msgs_dropped"), 0);
+	cr_assert_eq(ju64(j, "stats.holes_skipped"), 0);
+	cr_assert_eq(ju64(j, "wait.shutdown"), 0);
+	jfree(j);
+	run_free(&r);
+
+	r = tool("info", uri, NULL);
+	expect(&r, 0, "info (words)");
+	char want[64];
+	cr_assert(strstr(r.out, "status        ok, in use"), "%s", r.out);
+	cr_assert(strstr(r.out, "65536 (64K), max_msg 1024 (1K)"), "%s", r.out);
+	cr_assert(strstr(r.out, "3 messages, 300 bytes"), "%s", r.out);
+	cr_assert(strstr(r.out, "1 message, 100 bytes"), "%s", r.out);
+	cr_assert(strstr(r.out, "1 live producer, 0 dead; 0 live consumers, 1 dead"), "%s", r.out);
+	cr_assert(strstr(r.out, "DEAD"), "%s", r.out);
+	snprintf(want, sizeof(want), " %d ", (int)pp);
+	cr_assert(strstr(r.out, want), "producer pid in the table: %s", r.out);
+	run_free(&r);
+
+	/* a takeover by a new consumer shows in the counters */
+	struct shmring *c = t_open(uri, SHMRING_CONSUMER);
+	r = tool("info", "--json", uri, NULL);
+	expect(&r, 0, "info after takeover");
+	j = jparse(r.out);
+	cr_assert_eq(ju64(j, "stats.takeovers"), 1);
+	cr_assert_eq(ju64(j, "consumers.live"), 1);
+	cr_assert_eq(ju64(j, "consumers.dead"), 0);
+	jfree(j);
+	run_free(&r);
+	shmring_close(c);
+	holder_stop(ph, pp);
+	t_unshared(ch, sizeof(*ch));
+}
+
+Test(tool, info_of_corrupt_foreign_missing_and_bad_uri, .timeout = 30)
+{
+	const char *bad = new_uri("ibad");
+	make_ring(bad, 4096, 100);
+	corrupt_checksum(path_of(bad));
+	struct run r = tool("info", "--json", bad, NULL);
+	expect(&r, 1, "info of a corrupt ring");
+	struct jv *j = jparse(r.out);
+	cr_assert_str_eq(jstr(j, "status"), "corrupt");
+	cr_assert_not(jbool(j, "header.checksum_ok"));
+	cr_assert_eq(ju64(j, "header.capacity"), 4096, "raw header still shown");
+	cr_assert(jnull(j, "indices"));
+	cr_assert(jnull(j, "stats"));
+	jfree(j);
+	run_free(&r);
+
+	const char *foreign = make_foreign("iforeign", 4096);
+	const char *name = strrchr(foreign, '/') + 1;
+	r = tool("info", name, NULL);
+	expect(&r, 1, "info of a foreign file");
+	cr_assert(strstr(r.err, "not a shmring segment") && strstr(r.err, foreign), "%s", r.err);
+	cr_assert_eq(r.out_len, 0);
+	run_free(&r);
+
+	r = tool("info", t_name("missing"), NULL);
+	expect(&r, 2, "info of a missing ring");
+	cr_assert(strstr(r.err, "No such file"), "%s", r.err);
+	run_free(&r);
+
+	r = tool("info", "shm:no/slash", NULL);
+	expect(&r, 2, "bad URI");
+	cr_assert(strstr(r.err, "invalid ring URI"), "%s", r.err);
+	run_free(&r);
+	r = tool("info", "mq:queue", NULL);
+	expect(&r, 2, "mq: URI");
+	run_free(&r);
+}
+
+/* ======================================================================= */
+/* check                                                                   */
+/* ======================================================================= */
+
+/* check must give exit 1 and a reason containing `want`. */
+static void expect_corrupt(const char *uri, const char *want, const char *status)
+{
+	struct run r = tool("check", "--json", uri, NULL);
+	expect(&r, 1, want);
+	struct jv *j = jparse(r.out);
+	cr_assert_not(jbool(j, "ok"));
+	cr_assert_str_eq(jstr(j, "status"), status, "%s", r.out);
+	cr_assert(strstr(jstr(j, "reason"), want), "reason '%s' lacks '%s'", jstr(j, "reason"), want);
+	cr_assert(strstr(r.err, want), "stderr: %s", r.err);
+	jfree(j);
+	run_free(&r);
+	r = tool("check", uri, NULL);
+	expect(&r, 1, want);
+	cr_assert(strstr(r.out, status) && strstr(r.out, want), "%s", r.out);
+	run_free(&r);
+}
+
+static const char *ring_with(const char *tag, int nmsg, uint32_t len)
+{
+	const char *uri = new_uri(tag);
+	struct shmring *r = t_create(uri, 4096, 1000);
+	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
+	uint8_t buf[1000];
+	for (int i = 0; i < nmsg; i++) {
+		t_fill(buf, len, (uint64_t)i);
+		cr_assert_eq(shmring_send(p, buf, len, 0), 0);
+	}
+	shmring_close(p);
+	shmring_close(r);
+	return uri;
+}
+
+Test(tool, check_accepts_healthy_and_names_each_corruption, .timeout = 30)
+{
+	const char *ok = ring_with("cok", 3, 40);
+	struct run r = tool("check", "--json", ok, NULL);
+	expect(&r, 0, "healthy ring");
+	struct jv *j = jparse(r.out);
+	cr_assert(jbool(j, "ok"));
+	cr_assert_str_eq(jstr(j, "status"), "ok");
+	cr_assert(jnull(j, "reason"));
+	cr_assert(jbool(j, "records.verified"));
+	cr_assert_eq(ju64(j, "records.messages"), 3);
+	cr_assert_eq(ju64(j, "records.bytes"), 120);
+	cr_assert_eq(jmust(j, "warnings", J_ARR)->n, 0);
+	jfree(j);
+	run_free(&r);
+	r = tool("check", ok, NULL);
+	expect(&r, 0, "healthy ring (words)");
+	cr_assert(strstr(r.out, ": ok (spsc, capacity 4K, 3 messages queued, 120 bytes)"), "%s", r.out);
+	run_free(&r);
+
+	const char *u = ring_with("csum", 1, 8);
+	corrupt_checksum(path_of(u));
+	expect_corrupt(u, "checksum mismatch", "corrupt");
+
+	u = ring_with("ctrunc", 1, 8);
+	cr_assert_eq(truncate(path_of(u), 20480), 0);
+	expect_corrupt(u, "file size 20480 differs", "corrupt");
+
+	u = ring_with("cver", 1, 8);
+	patch_u32(path_of(u), offsetof(struct seg_hdr, version), 0);
+	expect_corrupt(u, "not published", "incomplete");
+
+	u = ring_with("cstamp", 1, 8);
+	{
+		struct seg_hdr h;
+		peek(path_of(u), 0, &h, sizeof(h));
+		h.stamp ^= 1;
+		h.checksum = seg_checksum(&h);
+		patch(path_of(u), 0, &h, sizeof(h));
+	}
+	expect_corrupt(u, "incompatible build", "unsupported");
+
+	u = ring_with("chead", 2, 8);
+	patch_u64(path_of(u), SEG_RING_OFF + offsetof(struct spsc_shared, cons_head), 3);
+	expect_corrupt(u, "multiple of 8", "corrupt");
+
+	u = ring_with("cread", 2, 8);
+	patch_u64(path_of(u), SEG_RING_OFF + offsetof(struct spsc_shared, cons_read), 8);
+	expect_corrupt(u, "cons_read 8 is not on a record boundary", "corrupt");
+
+	u = ring_with("ctag", 3, 8);
+	patch_u64(path_of(u), SEG_DATA_OFF + 16, (uint64_t)0xdeadbeef << 32 | 8);
+	expect_corrupt(u, "unknown record tag 0xdeadbeef at offset 16", "corrupt");
+
+	u = ring_with("clen", 2, 8);
+	patch_u64(path_of(u), SEG_DATA_OFF + 16, (uint64_t)SPSC_TAG_MSG << 32 | 1001);
+	expect_corrupt(u, "length 1001 > max_msg 1000", "corrupt");
+
+	u = ring_with("cpad", 1, 8);
+	patch_u64(path_of(u), SEG_DATA_OFF, (uint64_t)SPSC_TAG_PAD << 32 | 24);
+	expect_corrupt(u, "filler of 24 bytes at offset 0", "corrupt");
+
+	u = ring_with("cend", 2, 8);
+	/* no zero word after the records: the walk must stop, not loop */
+	for (uint64_t off = 32; off < 4096; off += 16)
+		patch_u64(path_of(u), SEG_DATA_OFF + (off_t)off, (uint64_t)SPSC_TAG_MSG << 32 | 8);
+	expect_corrupt(u, "no end marker", "corrupt");
+
+	u = ring_with("cslot", 0, 8);
+	patch_u32(path_of(u), SEG_CTL_OFF + offsetof(struct ctl_shared, parts[7].state), 9);
+	expect_corrupt(u, "slot 7 has state 9", "corrupt");
+
+	u = ring_with("cowner", 0, 8);
+	patch_u32(path_of(u), SEG_CTL_OFF + offsetof(struct ctl_shared, prod_owner), 1000);
+	expect_corrupt(u, "producer owner 1000", "corrupt");
+
+	u = ring_with("ctail", 1, 8);
+	patch_u64(path_of(u), SEG_RING_OFF + offsetof(struct spsc_shared, prod_tail), 1ull << 40);
+	expect_corrupt(u, "more than capacity", "corrupt");
+
+	/* not ours at all */
+	const char *f = make_foreign("cforeign", 100);
+	r = tool("check", strrchr(f, '/') + 1, NULL);
+	expect(&r, 1, "check of a foreign file");
+	cr_assert(strstr(r.err, "not a shmring segment"));
+	run_free(&r);
+	r = tool("check", t_name("nothere"), NULL);
+	expect(&r, 2, "check of a missing ring");
+	run_free(&r);
+}
+
+Test(tool, check_warns_about_a_dead_holder_but_passes, .timeout = 30)
+{
+	const char *uri = new_uri("cdead");
+	make_ring(uri, 4096, 100);
+	pid_t pid;
+	struct holder *h = holder_start(uri, SHMRING_PRODUCER, 2, 0, 10, &pid);
+	holder_kill(pid);
+	struct run r = tool("check", "--json", uri, NULL);
+	expect(&r, 0, "dead holder");
+	struct jv *j = jparse(r.out);
+	cr_assert(jbool(j, "ok"));
+	struct jv *w = jmust(j, "warnings", J_ARR);
+	cr_assert_eq(w->n, 1, "%s", r.out);
+	cr_assert(strstr(jstr(w, "0"), "dead and not yet cleaned up"), "%s", jstr(w, "0"));
+	cr_assert_eq(ju64(j, "records.messages"), 2);
+	jfree(j);
+	run_free(&r);
+	t_unshared(h, sizeof(*h));
+}
+
+/* ======================================================================= */
+/* dump                                                                    */
+/* ======================================================================= */
+
+static uint8_t *read_file(const char *path, size_t *n)
+{
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0);
+	uint8_t *b = malloc((size_t)st.st_size);
+	peek(path, 0, b, (size_t)st.st_size);
+	*n = (size_t)st.st_size;
+	return b;
+}
+
+static void hex_of(const uint8_t *p, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", p[i]);
+}
+
+Test(tool, dump_shows_messages_and_changes_nothing, .timeout = 30)
+{
+	const char *uri = new_uri("dump");
+	struct shmring *r0 = t_create(uri, 16384, 2000);
+	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
+	uint8_t big[600];
+	t_fill(big, sizeof(big), 42);
+	cr_assert_eq(shmring_send(p, "hello \"ring\"\n", 13, 0), 0);
+	cr_assert_eq(shmring_send(p, big, sizeof(big), 0), 0);
+	cr_assert_eq(shmring_send(p, "", 0, 0), 0);
+	size_t n0, n1;
+	uint8_t *before = read_file(path_of(uri), &n0);
+
+	struct run r = tool("dump", "--json", uri, NULL);
+	expect(&r, 0, "dump --json");
+	struct jv *j = jparse(r.out);
+	cr_assert_eq(ju64(j, "count"), 3);
+	cr_assert_str_eq(jstr(j, "stopped"), "end");
+	struct jv *m = jmust(j, "messages", J_ARR);
+	cr_assert_eq(m->n, 3);
+	cr_assert_eq(ju64(m, "0.len"), 13);
+	cr_assert_str_eq(jstr(m, "0.text"), "hello \"ring\"\n");
+	cr_assert_str_eq(jstr(m, "0.hex"), "68656c6c6f202272696e67220a");
+	cr_assert_eq(ju64(m, "0.pos"), 0);
+	cr_assert_not(jbool(m, "0.acquired"));
+	cr_assert_eq(ju64(m, "1.len"), 600);
+	cr_assert_eq(ju64(m, "1.shown"), 256, "default --bytes 256");
+	cr_assert(jbool(m, "1.truncated"));
+	cr_assert_eq(ju64(m, "1.offset") % 64, 0, "a large payload's record sits before a "
+		     "64-byte boundary: offset %llu", (unsigned long long)ju64(m, "1.offset"));
+	char hex[1300];
+	hex_of(big, 256, hex);
+	cr_assert_str_eq(jstr(m, "1.hex"), hex);
+	cr_assert_eq(ju64(m, "2.len"), 0);
+	cr_assert_str_eq(jstr(m, "2.text"), "");
+	jfree(j);
+	run_free(&r);
+
+	r = tool("dump", "--json", "--hex", "--bytes", "0", "--count", "2", uri, NULL);
+	expect(&r, 0, "dump --bytes 0 --count 2");
+	j = jparse(r.out);
+	cr_assert_eq(ju64(j, "count"), 2);
+	cr_assert_str_eq(jstr(j, "stopped"), "count");
+	hex_of(big, sizeof(big), hex);
+	cr_assert_str_eq(jstr(j, "messages.1.hex"), hex);
+	cr_assert_null(jget(j, "messages.1.text"), "--hex: no text member");
+	jfree(j);
+	run_free(&r);
+
+	r = tool("dump", uri, NULL);
+	expect(&r, 0, "dump (words)");
+	cr_assert(strstr(r.out, "\"hello \\\"ring\\\"\\n\""), "%s", r.out);
+	cr_assert(strstr(r.out, "len 600"), "%s", r.out);
+	cr_assert(strstr(r.out, "(256 of 600 bytes shown)"), "%s", r.out);
+	cr_assert(strstr(r.out, "3 messages, 613 bytes: end of the queue"), "%s", r.out);
+	run_free(&r);
+	r = tool("dump", "--hex", "--count", "1", uri, NULL);
+	expect(&r, 0, "dump --hex");
+	cr_assert(strstr(r.out, "68 65 6c 6c 6f 20 22 72  69 6e 67 22 0a"), "%s", r.out);
+	cr_assert(strstr(r.out, "|hello \"ring\".|"), "%s", r.out);
+	run_free(&r);
+	r = tool("dump", "--hex", "--text", uri, NULL);
+	expect(&r, 2, "--hex with --text");
+	run_free(&r);
+
+	/* not one byte of the segment changed, and nothing was consumed */
+	uint8_t *after = read_file(path_of(uri), &n1);
+	cr_assert_eq(n0, n1);
+	cr_assert_eq(memcmp(before, after, n0), 0, "dump changed the segment");
+	free(before);
+	free(after);
+	struct shmring *c = t_open(uri, SHMRING_CONSUMER);
+	char buf[2000];
+	cr_assert_eq(shmring_recv(c, buf, sizeof(buf), 0), 13);
+	/* acquired but not released: dump marks it */
+	struct shmring_msg msg;
+	cr_assert_eq(shmring_acquire(c, &msg, 0), 0);
+	r = tool("dump", "--json", uri, NULL);
+	expect(&r, 0, "dump with an acquired message");
+	j = jparse(r.out);
+	cr_assert_eq(ju64(j, "count"), 2);
+	cr_assert(jbool(j, "messages.0.acquired"));
+	cr_assert_eq(ju64(j, "messages.0.len"), 600);
+	cr_assert_not(jbool(j, "messages.1.acquired"));
+	jfree(j);
+	run_free(&r);
+	cr_assert_eq(shmring_release(c, &msg), 0);
+	cr_assert_eq(shmring_recv(c, buf, sizeof(buf), 0), 0);
+	shmring_close(c);
+	shmring_close(p);
+	shmring_close(r0);
+
+	/* a corrupt record stops the dump with exit 1 */
+	const char *bad = ring_with("dbad", 3, 8);
+	patch_u64(path_of(bad), SEG_DATA_OFF + 16, (uint64_t)0x12345678 << 32 | 8);
+	r = tool("dump", "--json", bad, NULL);
+	expect(&r, 1, "dump of a corrupt record");
+	j = jparse(r.out);
+	cr_assert_eq(ju64(j, "count"), 1);
+	cr_assert_str_eq(jstr(j, "stopped"), "corrupt");
+	cr_assert(strstr(jstr(j, "reason"), "unknown record tag"));
+	jfree(j);
+	run_free(&r);
+}
+
+/* ======================================================================= */
+/* create, rm, argument errors                                             */
+/* ======================================================================= */
+
+Test(tool, create_and_rm, .timeout = 30)
+{
+	const char *uri = new_uri("create");
+	struct run r = tool("create", uri, "--capacity", "64K", "--max-msg", "1K", "--mode", "0640",
+			    NULL);
+	expect(&r, 0, "create");
+	cr_assert(strstr(r.out, "capacity 64K") && strstr(r.out, "mode 0640"), "%s", r.out);
+	run_free(&r);
+	struct stat st;
+	cr_assert_eq(stat(path_of(uri), &st), 0);
+	cr_assert_eq(st.st_mode & 07777, 0640);
+	r = tool("info", "--json", uri, NULL);
+	expect(&r, 0, "info of a created ring");
+	struct jv *j = jparse(r.out);
+	cr_assert_eq(ju64(j, "capacity"), 65536);
+	cr_assert_eq(ju64(j, "max_msg"), 1024);
+	cr_assert_str_eq(jstr(j, "header.mode"), "0640");
+	jfree(j);
+	run_free(&r);
+	struct shmring *h = t_open(uri, SHMRING_PRODUCER | SHMRING_CONSUMER);
+	shmring_close(h);
+
+	r = tool("create", uri, "--capacity", "64K", NULL);
+	expect(&r, 2, "create of an existing ring");
+	cr_assert(strstr(r.err, "already exists"), "%s", r.err);
+	run_free(&r);
+	const char *mp = new_uri("mpmc");
+	r = tool("create", mp, "--kind", "mpmc", "--capacity", "1M", NULL);
+	expect(&r, 2, "create mpmc");
+	cr_assert(strstr(r.err, "mpmc") && strstr(r.err, "not supported"), "%s", r.err);
+	cr_assert_not(exists(path_of(mp)));
+	run_free(&r);
+
+	/* rm: idle ring */
+	r = tool("rm", uri, NULL);
+	expect(&r, 0, "rm");
+	cr_assert(strstr(r.out, "removed"));
+	cr_assert_not(exists(path_of(uri)));
+	run_free(&r);
+	r = tool("rm", uri, NULL);
+	expect(&r, 2, "rm of a missing ring");
+	run_free(&r);
+
+	/* rm: a foreign file is left alone */
+	const char *f = make_foreign("rmforeign", 100);
+	r = tool("rm", strrchr(f, '/') + 1, NULL);
+	expect(&r, 1, "rm of a foreign file");
+	cr_assert(strstr(r.err, "not a shmring segment") && strstr(r.err, "left alone"), "%s", r.err);
+	cr_assert(exists(f));
+	run_free(&r);
+
+	/* rm: a corrupt ring (magic present) is ours to remove */
+	const char *bad = new_uri("rmbad");
+	make_ring(bad, 4096, 100);
+	corrupt_checksum(path_of(bad));
+	r = tool("rm", bad, NULL);
+	expect(&r, 0, "rm of a corrupt ring");
+	cr_assert(strstr(r.out, "corrupt"), "%s", r.out);
+	cr_assert_not(exists(path_of(bad)));
+	run_free(&r);
+
+	/* rm: in use needs --force */
+	const char *busy = new_uri("rmbusy");
+	make_ring(busy, 4096, 100);
+	pid_t pid;
+	struct holder *hh = holder_start(busy, SHMRING_CONSUMER, 0, 0, 0, &pid);
+	r = tool("rm", busy, NULL);
+	expect(&r, 1, "rm of a ring in use");
+	cr_assert(strstr(r.err, "in use") && strstr(r.err, "--force"), "%s", r.err);
+	cr_assert(exists(path_of(busy)));
+	run_free(&r);
+	r = tool("rm", "--force", busy, NULL);
+	expect(&r, 0, "rm --force");
+	cr_assert(strstr(r.out, "still mapped"), "%s", r.out);
+	cr_assert_not(exists(path_of(busy)));
+	run_free(&r);
+	holder_stop(hh, pid);
+}
+
+Test(tool, usage_errors_are_exit_2_with_one_line, .timeout = 30)
+{
+	static const char *const cases[][8] = {
+		{ NULL },
+		{ "frobnicate", NULL },
+		{ "list", "--bogus", NULL },
+		{ "list", "extra", NULL },
+		{ "info", NULL },
+		{ "info", "a", "b", NULL },
+		{ "gc", "--min-age", "10x", NULL },
+		{ "gc", "--min-age", "", NULL },
+		{ "gc", "--min-age", NULL },
+		{ "watch", "x", "--interval", "0", NULL },
+		{ "watch", "x", "--interval", "2d", NULL },
+		{ "watch", "x", "--json", NULL },
+		{ "dump", "x", "--count", "-1", NULL },
+		{ "dump", "x", "--count", "1.5", NULL },
+		{ "create", "x", "--capacity", "64Q", NULL },
+		{ "create", "x", "--capacity", "99999999999999999999", NULL },
+		{ "create", "x", "--capacity", "1.5", NULL },
+		{ "create", "x", "--kind", "ring", NULL },
+		{ "create", "x", "--mode", "0999", NULL },
+		{ "rm", "x", "--dry-run", NULL },
+		{ "check", "x", "--hex", NULL },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *argv[10] = { "shmctl-tool" };
+		int n = 1;
+		for (int k = 0; cases[i][k]; k++)
+			argv[n++] = (char *)cases[i][k];
+		argv[n] = NULL;
+		struct run r = run_argv(argv);
+		char what[128];
+		snprintf(what, sizeof(what), "case %zu (%s %s)", i, argv[1] ? argv[1] : "",
+			 argv[1] && argv[2] ? argv[2] : "");
+		expect(&r, 2, what);
+		cr_assert(!strncmp(r.err, "shmctl-tool: ", 13), "%s: %s", what, r.err);
+		run_free(&r);
+	}
+	struct run r = tool("--help", NULL);
+	expect(&r, 0, "--help");
+	cr_assert(strstr(r.out, "gc [--min-age DURATION]"));
+	run_free(&r);
+	/* sizes and durations in every spelling the man page promises */
+	const char *u = new_uri("sizes");
+	r = tool("create", u, "--capacity", "1M", "--max-msg", "16KiB", NULL);
+	expect(&r, 0, "create 1M");
+	run_free(&r);
+	r = tool("info", "--json", u, NULL);
+	struct jv *j = jparse(r.out);
+	cr_assert_eq(ju64(j, "capacity"), 1 << 20);
+	cr_assert_eq(ju64(j, "max_msg"), 16384);
+	jfree(j);
+	run_free(&r);
+	static const char *const ages[] = { "30s", "10m", "2h", "1d", "90", "1.5h", "500ms" };
+	for (size_t i = 0; i < sizeof(ages) / sizeof(ages[0]); i++) {
+		r = tool("gc", "--dry-run", "--json", "--min-age", ages[i], "--match", "x-none-*", NULL);
+		expect(&r, 0, ages[i]);
+		j = jparse(r.out);
+		static const uint64_t want[] = { 30, 600, 7200, 86400, 90, 5400, 0 };
+		cr_assert_eq(ju64(j, "min_age_s"), want[i], "%s", ages[i]);
+		jfree(j);
+		run_free(&r);
+	}
+}
+
+/* ======================================================================= */
+/* gc                                                                      */
+/* ======================================================================= */
+
+struct gc_scene {
+	const char *dead_old, *live_old, *dead_young, *idle_old, *corrupt_old, *unpub_old;
+	const char *corrupt_young, *foreign;
+	pid_t live_pid;
+	struct holder *live;
+};
+
+static void gc_scene(struct gc_scene *g)
+{
+	pid_t pid;
+	g->dead_old = new_uri("gdo");
+	g->live_old = new_uri("glo");
+	g->dead_young = new_uri("gdy");
+	g->idle_old = new_uri("gio");
+	g->corrupt_old = new_uri("gco");
+	g->unpub_old = new_uri("guo");
+	g->corrupt_young = new_uri("gcy");
+	const char *all[] = { g->dead_old, g->live_old, g->dead_young, g->idle_old, g->corrupt_old,
+			      g->unpub_old, g->corrupt_young };
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		make_ring(all[i], 4096, 100);
+
+	struct holder *h = holder_start(g->dead_old, SHMRING_PRODUCER, 1, 0, 8, &pid);
+	holder_kill(pid);
+	t_unshared(h, sizeof(*h));
+	age_ring(path_of(g->dead_old), HOUR_NS);
+	h = holder_start(g->dead_young, SHMRING_CONSUMER, 0, 0, 0, &pid);
+	holder_kill(pid);
+	t_unshared(h, sizeof(*h));
+	g->live = holder_start(g->live_old, SHMRING_PRODUCER, 1, 0, 8, &g->live_pid);
+	age_ring(path_of(g->live_old), HOUR_NS);
+	age_ring(path_of(g->idle_old), HOUR_NS);
+	corrupt_checksum(path_of(g->corrupt_old));
+	set_mtime_ago(path_of(g->corrupt_old), 3600);
+	patch_u32(path_of(g->unpub_old), offsetof(struct seg_hdr, version), 0);
+	set_mtime_ago(path_of(g->unpub_old), 3600);
+	corrupt_checksum(path_of(g->corrupt_young));
+	g->foreign = make_foreign("gforeign", 30000);
+	set_mtime_ago(g->foreign, 86400);
+}
+
+static void expect_action(struct jv *acts, const char *uri, const char *action, const char *why)
+{
+	struct jv *a = jfind(acts, "path", path_of(uri));
+	cr_assert_not_null(a, "%s: no action reported", uri);
+	cr_assert_str_eq(jstr(a, "action"), action, "%s: %s (%s)", uri, jstr(a, "action"),
+			 jstr(a, "reason"));
+	cr_assert(strstr(jstr(a, "reason"), why), "%s: reason '%s' lacks '%s'", uri,
+		  jstr(a, "reason"), why);
+}
+
+Test(tool, gc_removes_dead_and_old_keeps_live_young_and_foreign, .timeout = 40)
+{
+	struct gc_scene g;
+	gc_scene(&g);
+	const char *gone[] = { g.dead_old, g.idle_old, g.corrupt_old, g.unpub_old };
+	const char *stay[] = { g.live_old, g.dead_young, g.corrupt_young };
+
+	/* --dry-run: the same verdicts, nothing removed */
+	struct run r = tool("gc", "--dry-run", "--json", "--match", my_glob(), NULL);
+	expect(&r, 0, "gc --dry-run");
+	struct jv *j = jparse(r.out);
+	cr_assert(jbool(j, "dry_run"));
+	cr_assert_eq(ju64(j, "min_age_s"), 600, "default --min-age is 10m");
+	struct jv *acts = jmust(j, "actions", J_ARR);
+	cr_assert_eq(acts->n, 7, "%s", r.out);
+	cr_assert_null(jfind(acts, "path", g.foreign), "a foreign file is not even considered");
+	expect_action(acts, g.dead_old, "would-remove", "1 dead producer");
+	expect_action(acts, g.idle_old, "would-remove", "no live participant");
+	expect_action(acts, g.corrupt_old, "would-remove", "corrupt: header checksum");
+	expect_action(acts, g.unpub_old, "would-remove", "incomplete");
+	expect_action(acts, g.live_old, "kept", "in use");
+	expect_action(acts, g.dead_young, "kept", "younger than --min-age 10m");
+	expect_action(acts, g.corrupt_young, "kept", "younger than");
+	cr_assert_eq(ju64(j, "would_remove"), 4);
+	cr_assert_eq(ju64(j, "kept"), 3);
+	cr_assert_eq(ju64(j, "errors"), 0);
+	jfree(j);
+	run_free(&r);
+	for (size_t i = 0; i < 4; i++)
+		cr_assert(exists(path_of(gone[i])), "--dry-run removed %s", gone[i]);
+
+	r = tool("gc", "--dry-run", "--match", my_glob(), NULL);
+	expect(&r, 0, "gc --dry-run (words)");
+	cr_assert_eq(lines(r.out), 4, "%s", r.out);
+	char want[300];
+	snprintf(want, sizeof(want), "would remove %s: ", path_of(g.dead_old));
+	cr_assert(strstr(r.out, want), "%s", r.out);
+	run_free(&r);
+
+	/* the real thing */
+	r = tool("gc", "--match", my_glob(), NULL);
+	expect(&r, 0, "gc");
+	cr_assert_eq(lines(r.out), 4, "%s", r.out);
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(want, sizeof(want), "removed %s: ", path_of(gone[i]));
+		cr_assert(strstr(r.out, want), "%s lacks '%s'", r.out, want);
+		cr_assert_not(exists(path_of(gone[i])), "%s still there", gone[i]);
+	}
+	for (size_t i = 0; i < 3; i++)
+		cr_assert(exists(path_of(stay[i])), "%s was removed", stay[i]);
+	cr_assert(exists(g.foreign));
+	run_free(&r);
+
+	/* --verbose shows what stays and why */
+	r = tool("gc", "--verbose", "--match", my_glob(), NULL);
+	expect(&r, 0, "gc --verbose");
+	snprintf(want, sizeof(want), "kept %s: in use", path_of(g.live_old));
+	cr_assert(strstr(r.out, want), "%s", r.out);
+	run_free(&r);
+
+	/* --min-age 0s: the young dead ones go too; the live one never */
+	r = tool("gc", "--json", "--min-age", "0s", "--match", my_glob(), NULL);
+	expect(&r, 0, "gc --min-age 0s");
+	j = jparse(r.out);
+	acts = jmust(j, "actions", J_ARR);
+	expect_action(acts, g.dead_young, "removed", "1 dead consumer");
+	expect_action(acts, g.corrupt_young, "removed", "corrupt");
+	expect_action(acts, g.live_old, "kept", "in use");
+	cr_assert_eq(ju64(j, "removed"), 2);
+	jfree(j);
+	run_free(&r);
+	cr_assert(exists(path_of(g.live_old)));
+	cr_assert(exists(g.foreign));
+
+	/* the live holder still works on the file it holds, under its name */
+	holder_stop(g.live, g.live_pid);
+	struct shmring *c = t_open(g.live_old, SHMRING_CONSUMER);
+	char buf[64];
+	cr_assert_eq(shmring_recv(c, buf, sizeof(buf), 0), 8);
+	shmring_close(c);
+}
+
+/*
+ * A process attaching and detaching 200 times while gc --min-age 0s runs in
+ * a loop: gc must never unlink a segment that somebody has mapped (after
+ * each open the attacher checks, through /proc/self/maps, that the file it
+ * maps is still the one under the name), and what the attacher sends under
+ * the name must be received by a fresh handle opened by name.
+ */
+struct race {
+	char uri[160], name[160];
+	_Atomic int done;
+	_Atomic int failures;
+	_Atomic int gc_runs, gc_removed, gc_bad;
+	char why[256];
+};
+
+static struct race *R;
+
+static void race_fail(const char *fmt, ...)
+{
+	if (atomic_fetch_add(&R->failures, 1) == 0) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(R->why, sizeof(R->why), fmt, ap);
+		va_end(ap);
+	}
+}
+
+/* 1: our mapping of /dev/shm/NAME is the file under that name now. */
+static int mapping_is_live(void)
+{
+	char want[200];
+	snprintf(want, sizeof(want), "/dev/shm/%s", R->name);
+	FILE *f = fopen("/proc/self/maps", "re");
+	if (!f)
+		return -1;
+	char line[512];
+	int found = 0, live = 1;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = strstr(line, want);
+		if (!p || (p[strlen(want)] != '\n' && p[strlen(want)] != ' '))
+			continue;
+		found = 1;
+		unsigned long long ino = 0;
+		sscanf(line, "%*s %*s %*s %*s %llu", &ino);
+		struct stat st;
+		if (strstr(p, "(deleted)") || stat(want, &st) < 0 || st.st_ino != ino)
+			live = 0;
+	}
+	fclose(f);
+	return found ? live : -1;
+}
+
+static int race_attacher(void *arg)
+{
+	(void)arg;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	uint64_t rnd = (uint64_t)getpid() * 2654435761u + 1;
+	struct shmring_opts o = { .capacity = 65536, .max_msg = 256 };
+	for (uint64_t i = 0; i < 200 && !R->failures; i++) {
+		struct shmring *p = NULL, *c = NULL;
+		int rc = shmring_open(R->uri, SHMRING_CREATE | SHMRING_PRODUCER, &o, &p);
+		if (rc < 0) {
+			race_fail("iteration %llu: open: %s", (unsigned long long)i, shmring_strerror(rc));
+			break;
+		}
+		if (mapping_is_live() != 1)
+			race_fail("iteration %llu: mapped an unlinked segment after open",
+				  (unsigned long long)i);
+		if ((rc = shmring_send(p, &i, sizeof(i), 0)) < 0)
+			race_fail("iteration %llu: send: %s", (unsigned long long)i, shmring_strerror(rc));
+		/* a fresh handle by name must see what we sent */
+		rc = shmring_open(R->uri, SHMRING_CONSUMER, NULL, &c);
+		if (rc < 0) {
+			race_fail("iteration %llu: consumer open by name: %s", (unsigned long long)i,
+				  shmring_strerror(rc));
+		} else {
+			uint64_t got = UINT64_MAX, v;
+			while (shmring_recv(c, &v, sizeof(v), 0) == (ssize_t)sizeof(v))
+				got = v;
+			if (got != i)
+				race_fail("iteration %llu: a handle by name did not receive it (last %llu)",
+					  (unsigned long long)i, (unsigned long long)got);
+			shmring_close(c);
+		}
+		if (mapping_is_live() != 1)
+			race_fail("iteration %llu: segment unlinked while mapped", (unsigned long long)i);
+		shmring_close(p);
+		struct timespec ts = { 0, (long)(t_rand(&rnd) % 3000000) };
+		nanosleep(&ts, NULL);
+	}
+	atomic_store(&R->done, 1);
+	return 0;
+}
+
+static int race_gc_loop(void *arg)
+{
+	(void)arg;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	while (!atomic_load(&R->done)) {
+		char *argv[] = { "shmctl-tool", "gc", "--json", "--min-age", "0s", "--match", R->name,
+				 NULL };
+		int po[2];
+		if (pipe2(po, O_CLOEXEC) < 0)
+			return 1;
+		pid_t pid = fork();
+		if (pid == 0) {
+			dup2(po[1], 1);
+			execv(tool_path(), argv);
+			_exit(127);
+		}
+		close(po[1]);
+		char out[8192];
+		size_t n = 0;
+		ssize_t k;
+		while ((k = read(po[0], out + n, sizeof(out) - 1 - n)) > 0)
+			n += (size_t)k;
+		out[n] = 0;
+		close(po[0]);
+		int st;
+		waitpid(pid, &st, 0);
+		atomic_fetch_add(&R->gc_runs, 1);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			atomic_fetch_add(&R->gc_bad, 1);
+		char *p = strstr(out, "\"removed\": ");
+		if (p)
+			atomic_fetch_add(&R->gc_removed, atoi(p + 11));
+	}
+	return 0;
+}
+
+Test(tool, gc_never_unlinks_a_segment_being_attached, .timeout = 60)
+{
+	R = t_shared(sizeof(*R));
+	memset(R, 0, sizeof(*R));
+	snprintf(R->uri, sizeof(R->uri), "%s", new_uri("race"));
+	snprintf(R->name, sizeof(R->name), "%s", name_of(R->uri));
+	pid_t gc1 = t_spawn(race_gc_loop, NULL);
+	pid_t gc2 = t_spawn(race_gc_loop, NULL);
+	pid_t att = t_spawn(race_attacher, NULL);
+	cr_assert_eq(t_wait(att), 0);
+	cr_assert_eq(t_wait(gc1), 0);
+	cr_assert_eq(t_wait(gc2), 0);
+	cr_assert_eq(R->failures, 0, "%d failures; first: %s", R->failures, R->why);
+	cr_assert_eq(R->gc_bad, 0, "%d gc runs failed", R->gc_bad);
+	cr_assert_geq(R->gc_runs, 10, "only %d gc runs", R->gc_runs);
+	cr_log_info("gc race: %d gc runs removed the segment %d times", R->gc_runs, R->gc_removed);
+	/* idle now: one more gc removes it */
+	struct run r = tool("gc", "--min-age", "0s", "--match", R->name, NULL);
+	expect(&r, 0, "final gc");
+	cr_assert_not(exists(path_of(R->uri)));
+	run_free(&r);
+	t_unshared(R, sizeof(*R));
+}
+
+/* ======================================================================= */
+/* watch, and never disturbing a ring                                      */
+/* ======================================================================= */
+
+struct pace {
+	char uri[160];
+	uint32_t rate, len;          /* messages per second, bytes each */
+	_Atomic int started, stop;
+	int rc;
+};
+
+/* Send `rate` messages per second in 10 ms steps of an absolute clock. */
+static int pace_producer(void *arg)
+{
+	struct pace *pc = arg;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	struct shmring *p = NULL;
+	if ((pc->rc = shmring_open(pc->uri, SHMRING_PRODUCER, NULL, &p)) < 0)
+		return 1;
+	uint8_t buf[4096];
+	memset(buf, 7, sizeof(buf));
+	uint32_t per_tick = pc->rate / 100;
+	struct timespec next;
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	atomic_store(&pc->started, 1);
+	while (!atomic_load(&pc->stop)) {
+		for (uint32_t i = 0; i < per_tick; i++)
+			if ((pc->rc = shmring_send(p, buf, pc->len, 1000 * MS)) < 0)
+				return 2;
+		next.tv_nsec += 10 * MS;
+		if (next.tv_nsec >= 1000 * MS) {
+			next.tv_nsec -= 1000 * MS;
+			next.tv_sec++;
+		}
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+	}
+	shmring_shutdown(p);
+	shmring_close(p);
+	return 0;
+}
+
+static int drain_consumer(void *arg)
+{
+	struct pace *pc = arg;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	struct shmring *c = NULL;
+	if (shmring_open(pc->uri, SHMRING_CONSUMER, NULL, &c) < 0)
+		return 1;
+	uint8_t buf[4096];
+	ssize_t n;
+	while ((n = shmring_recv(c, buf, sizeof(buf), 200 * MS)) >= 0 || n == -ETIMEDOUT)
+		if (atomic_load(&pc->stop) && n == -ETIMEDOUT)
+			break;
+	shmring_close(c);
+	return 0;
+}
+
+/* Drop ANSI escape sequences (ESC [ params letter, ESC [ ? params letter). */
+static void strip_ansi(char *s)
+{
+	char *o = s;
+	while (*s) {
+		if (s[0] == '\033' && s[1] == '[') {
+			s += 2;
+			while (*s && !((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z')))
+				s++;
+			if (*s)
+				s++;
+			continue;
+		}
+		*o++ = *s == '\r' ? '\n' : *s;
+		s++;
+	}
+	*o = 0;
+}
+
+/* Every number after `label` in s, at most max; "-" entries are skipped. */
+static int values_after(const char *s, const char *label, double *v, int max, int col)
+{
+	int n = 0;
+	for (const char *p = strstr(s, label); p && n < max; p = strstr(p + 1, label)) {
+		const char *q = p + strlen(label);
+		double x[2];
+		int got = sscanf(q, " %lf %lf", &x[0], &x[1]);
+		if (got > col)
+			v[n++] = x[col];
+	}
+	return n;
+}
+
+Test(tool, watch_on_a_terminal_shows_the_send_rate, .timeout = 40)
+{
+	const char *uri = new_uri("watch");
+	make_ring(uri, 1 << 20, 4096);
+	struct pace *pc = t_shared(sizeof(*pc));
+	memset(pc, 0, sizeof(*pc));
+	snprintf(pc->uri, sizeof(pc->uri), "%s", uri);
+	pc->rate = 4000;
+	pc->len = 500;
+	pid_t cons = t_spawn(drain_consumer, pc);
+	pid_t prod = t_spawn(pace_producer, pc);
+	for (int i = 0; i < 3000 && !atomic_load(&pc->started); i++)
+		sleep_ms(1);
+	cr_assert(atomic_load(&pc->started), "producer: %s", shmring_strerror(pc->rc));
+	sleep_ms(200);
+
+	int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	cr_assert_geq(master, 0, "posix_openpt: %s", strerror(errno));
+	cr_assert_eq(grantpt(master), 0);
+	cr_assert_eq(unlockpt(master), 0);
+	char slave[128];
+	cr_assert_eq(ptsname_r(master, slave, sizeof(slave)), 0);
+	fflush(NULL);
+	pid_t w = fork();
+	cr_assert_geq(w, 0);
+	if (w == 0) {
+		setsid();
+		int s = open(slave, O_RDWR);       /* becomes the controlling terminal */
+		if (s < 0)
+			_exit(126);
+		dup2(s, 0);
+		dup2(s, 1);
+		dup2(s, 2);
+		char *argv[] = { "shmctl-tool", "watch", (char *)uri, "--interval", "0.5", "--count",
+				 "7", NULL };
+		execv(tool_path(), argv);
+		_exit(127);
+	}
+	char *out = calloc(1, 1);
+	size_t len = 0;
+	uint64_t deadline = t_now_ns() + 20000 * MS;
+	for (;;) {
+		cr_assert_lt(t_now_ns(), deadline, "watch did not end");
+		struct pollfd p = { .fd = master, .events = POLLIN };
+		if (poll(&p, 1, 200) <= 0)
+			continue;
+		char buf[4096];
+		ssize_t n = read(master, buf, sizeof(buf));
+		if (n <= 0)
+			break;                     /* EIO: the slave side closed */
+		append(&out, &len, buf, (size_t)n);
+	}
+	int st = t_wait(w);
+	close(master);
+	atomic_store(&pc->stop, 1);
+	cr_assert_eq(t_wait(prod), 0, "producer: %s", shmring_strerror(pc->rc));
+	cr_assert_eq(t_wait(cons), 0);
+	cr_assert_eq(st, 0, "watch exit %d; output:\n%s", st, out);
+
+	cr_assert(strstr(out, "\033[H"), "redraws in place (cursor home)");
+	cr_assert(strstr(out, "\033[K"), "clears to end of line");
+	strip_ansi(out);
+	cr_assert(strstr(out, "producers 1 live 0 dead   consumers 1 live 0 dead"), "%s", out);
+	double in[16], out_r[16], mb[16];
+	int n_in = values_after(out, "in (sent)", in, 16, 0);
+	int n_out = values_after(out, "out (recv)", out_r, 16, 0);
+	int n_mb = values_after(out, "in (sent)", mb, 16, 1);
+	cr_assert_geq(n_in, 5, "rates in %d frames:\n%s", n_in, out);
+	cr_assert_eq(n_in, n_out);
+	cr_assert_eq(n_in, n_mb);
+	/* Over the window (the first frame may straddle start-up) the rates
+	 * shown are within 20% of the rate sent; each single frame within 50%,
+	 * since a producer descheduled on a busy machine catches up in bursts. */
+	double sum_in = 0, sum_out = 0, sum_mb = 0;
+	for (int i = 1; i < n_in; i++) {
+		cr_assert(in[i] > 2000 && in[i] < 6000, "in rate %.1f/s vs 4000/s\n%s", in[i], out);
+		cr_assert(out_r[i] > 2000 && out_r[i] < 6000, "out rate %.1f/s vs 4000/s", out_r[i]);
+		sum_in += in[i];
+		sum_out += out_r[i];
+		sum_mb += mb[i];
+	}
+	double k = n_in - 1;
+	cr_log_info("watch: %.1f msgs/s in, %.1f out, %.3f MB/s over %d frames (sent 4000/s, 2.0 MB/s)",
+		    sum_in / k, sum_out / k, sum_mb / k, n_in - 1);
+	cr_assert(sum_in / k > 3200 && sum_in / k < 4800, "in rate %.1f/s vs 4000/s\n%s", sum_in / k, out);
+	cr_assert(sum_out / k > 3200 && sum_out / k < 4800, "out rate %.1f/s vs 4000/s", sum_out / k);
+	cr_assert(sum_mb / k > 1.6 && sum_mb / k < 2.4, "MB/s %.3f vs 2.0", sum_mb / k);
+	free(out);
+	t_unshared(pc, sizeof(*pc));
+}
+
+Test(tool, watch_into_a_pipe_prints_lines, .timeout = 30)
+{
+	const char *uri = new_uri("wpipe");
+	make_ring(uri, 4096, 100);
+	struct run r = tool("watch", uri, "--interval", "50ms", "--count", "3", NULL);
+	expect(&r, 0, "watch | ...");
+	cr_assert_eq(lines(r.out), 4, "header + 3 lines:\n%s", r.out);
+	cr_assert(!strncmp(r.out, "TIME ", 5) && strstr(r.out, "IN_MSG/S"), "%s", r.out);
+	cr_assert_null(strchr(r.out, '\033'), "no escape sequences into a pipe");
+	run_free(&r);
+}
+
+static int lock_and_wait(void *arg)
+{
+	const char *uri = arg;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	int fd = open(path_of(uri), O_RDWR | O_CLOEXEC);
+	struct ctl_shared *c = mmap(NULL, sizeof(*c), PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+				    SEG_CTL_OFF);
+	if (fd < 0 || c == MAP_FAILED || pthread_mutex_lock(&c->mutex) != 0)
+		return 1;
+	pause();                 /* holds the robust mutex until killed */
+	return 0;
+}
+
+/* The inspecting commands never block on a lock a peer holds and never
+ * take one: with the control mutex held by a stopped peer and the gc lock
+ * held exclusively, all of them finish; while they run, nobody else's
+ * exclusive lock attempt fails because of them. */
+Test(tool, inspection_never_blocks_and_takes_no_lock, .timeout = 30)
+{
+	const char *uri = ring_with("nolock", 2, 16);
+	pid_t holder = t_spawn(lock_and_wait, (void *)uri);
+	sleep_ms(100);
+	int fd = open(path_of(uri), O_RDWR | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = CTL_LOCK_OPEN,
+			    .l_len = 1 };
+	cr_assert_eq(fcntl(fd, F_OFD_SETLK, &fl), 0, "exclusive gc lock");
+	uint64_t t0 = t_now_ns();
+	static const char *const cmds[][6] = {
+		{ "list", "--match", NULL },
+		{ "info", NULL }, { "check", NULL }, { "dump", NULL },
+		{ "watch", "--count", "2", "--interval", "0.1", NULL },
+	};
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		char *argv[10] = { "shmctl-tool", (char *)cmds[i][0] };
+		int n = 2;
+		if (i == 0)
+			argv[n++] = "--match", argv[n++] = (char *)name_of(uri);
+		else
+			argv[n++] = (char *)uri;
+		for (int k = 1; i && cmds[i][k]; k++)
+			argv[n++] = (char *)cmds[i][k];
+		argv[n] = NULL;
+		struct run r = run_argv(argv);
+		expect(&r, 0, cmds[i][0]);
+		cr_assert(strstr(r.out, name_of(uri)) || i == 4, "%s: %s", cmds[i][0], r.out);
+		run_free(&r);
+	}
+	cr_assert_lt(t_now_ns() - t0, 10000 * MS, "took too long");
+	fl.l_type = F_UNLCK;
+	cr_assert_eq(fcntl(fd, F_OFD_SETLK, &fl), 0);
+
+	/* a watch running on it holds no lock: gc's exclusive lock succeeds */
+	pid_t wpid = fork();
+	if (wpid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		char *argv[] = { "shmctl-tool", "watch", (char *)uri, "--interval", "0.1", "--count",
+				 "30", NULL };
+		execv(tool_path(), argv);
+		_exit(127);
+	}
+	sleep_ms(500);
+	fl.l_type = F_WRLCK;
+	cr_assert_eq(fcntl(fd, F_OFD_SETLK, &fl), 0, "watch holds the in-use lock");
+	struct flock any = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = CTL_LOCK_BASE,
+			     .l_len = CTL_MAX_PARTS };
+	cr_assert_eq(fcntl(fd, F_OFD_GETLK, &any), 0);
+	cr_assert_eq(any.l_type, F_UNLCK, "watch took a participant lock");
+	fl.l_type = F_UNLCK;
+	fcntl(fd, F_OFD_SETLK, &fl);
+	cr_assert_eq(t_wait(wpid), 0);
+	close(fd);
+	kill(holder, SIGKILL);
+	t_wait(holder);
+}
+
+/* ======================================================================= */
+/* a hostile segment: random damage never crashes or hangs the tool        */
+/* ======================================================================= */
+
+static uint64_t interesting(uint64_t *rnd, uint64_t cap)
+{
+	static const uint64_t v[] = { 0, 1, 7, 8, 56, 255, 256, 4095, 4096, 4104, UINT32_MAX,
+				      UINT64_MAX, 1ull << 63, 1ull << 40 };
+	uint64_t r = t_rand(rnd);
+	switch (r % 4) {
+	case 0: return v[(r >> 8) % (sizeof(v) / sizeof(v[0]))];
+	case 1: return (uint64_t)SPSC_TAG_MSG << 32 | ((r >> 8) % (cap + 64));
+	case 2: return (uint64_t)SPSC_TAG_PAD << 32 | ((r >> 8) % (cap + 64));
+	default: return t_rand(rnd);
+	}
+}
+
+Test(tool, random_damage_gives_a_verdict_never_a_crash, .timeout = 90)
+{
+	const char *uri = new_uri("fuzz");
+	const char *path = path_of(uri);
+	struct shmring *r0 = t_create(uri, 4096, 1000);
+	struct shmring *p = t_open(uri, SHMRING_PRODUCER), *c = t_open(uri, SHMRING_CONSUMER);
+	uint8_t buf[1000];
+	memset(buf, 'x', sizeof(buf));
+	for (int i = 0; i < 12; i++) {           /* move the positions: wrap, fillers */
+		cr_assert_eq(shmring_send(p, buf, 300, 0), 0);
+		cr_assert_eq(shmring_recv(c, buf, sizeof(buf), 0), 300);
+	}
+	cr_assert_eq(shmring_send(p, "short", 5, 0), 0);
+	cr_assert_eq(shmring_send(p, buf, 700, 0), 0);
+	cr_assert_eq(shmring_send(p, buf, 260, 0), 0);
+	shmring_close(c);
+	shmring_close(p);
+	shmring_close(r0);
+	size_t size;
+	uint8_t *orig = read_file(path, &size);
+	struct run r = tool("check", "--json", uri, NULL);
+	expect(&r, 0, "the undamaged ring");
+	run_free(&r);
+
+	static const struct { off_t at; size_t len; } area[] = {
+		{ 0, sizeof(struct seg_hdr) },
+		{ SEG_CTL_OFF + 64, 64 + 4 * 64 },                  /* owners, counters, slots */
+		{ SEG_RING_OFF, sizeof(struct spsc_shared) },
+		{ SEG_DATA_OFF, 4096 },
+	};
+	uint64_t rnd = 0x5eedf00dull;
+	int verdicts[3] = { 0 };
+	for (int it = 0; it < 40; it++) {
+		patch(path, 0, orig, size);                 /* restore, then damage */
+		if (truncate(path, (off_t)size) < 0)
+			cr_assert_fail("truncate");
+		int hits = 1 + (int)(t_rand(&rnd) % 3);
+		for (int h = 0; h < hits; h++) {
+			unsigned a = (unsigned)(t_rand(&rnd) % 4);
+			if (a == 0 && (t_rand(&rnd) & 1))
+				a = 3;                      /* the header is less interesting */
+			off_t at = area[a].at + (off_t)((t_rand(&rnd) % area[a].len) & ~7ull);
+			uint64_t v = interesting(&rnd, 4096);
+			patch(path, at, &v, 8);
+			if (a == 0) {                       /* often keep the header believable */
+				struct seg_hdr hd;
+				peek(path, 0, &hd, sizeof(hd));
+				if (t_rand(&rnd) % 3) {
+					hd.checksum = seg_checksum(&hd);
+					patch(path, 0, &hd, sizeof(hd));
+				}
+			}
+		}
+		if (t_rand(&rnd) % 10 == 0 && truncate(path, (off_t)(t_rand(&rnd) % size)) < 0)
+			cr_assert_fail("truncate");
+		const char *cmds[][6] = {
+			{ "check", "--json", uri, NULL },
+			{ "dump", "--json", "--count", "0", "--bytes", "0" },
+			{ "info", "--json", uri, NULL },
+		};
+		for (int k = 0; k < 3; k++) {
+			if (k == 2 && it % 3)
+				continue;
+			char *argv[10] = { "shmctl-tool" };
+			int n = 1;
+			for (int m = 0; m < 6 && cmds[k][m]; m++)
+				argv[n++] = (char *)cmds[k][m];
+			if (k == 1)
+				argv[n++] = (char *)uri;
+			argv[n] = NULL;
+			r = run_argv(argv);
+			cr_assert(r.status == 0 || r.status == 1, "iteration %d, %s: exit %d\n%s\n%s",
+				  it, cmds[k][0], r.status, r.out, r.err);
+			cr_assert_leq(lines(r.err), 1, "iteration %d: %s", it, r.err);
+			if (r.out_len) {
+				struct jv *j = jparse(r.out);
+				jfree(j);
+			}
+			if (k == 0)
+				verdicts[r.status]++;
+			run_free(&r);
+		}
+	}
+	cr_log_info("random damage: %d passed check, %d were refused", verdicts[0], verdicts[1]);
+	cr_assert_gt(verdicts[1], 10, "most damage must be detected");
+	free(orig);
+}
+
+/* ======================================================================= */
+/* gc as an unprivileged user: what it may not remove, it says so         */
+/* ======================================================================= */
+
+#define NOBODY 65534
+
+static struct run run_as_nobody(char *const argv[])
+{
+	int po[2], pe[2];
+	cr_assert_eq(pipe2(po, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(pe, O_CLOEXEC), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(po[1], 1);
+		dup2(pe[1], 2);
+		if (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
+			_exit(126);
+		execv(tool_path(), argv);
+		_exit(127);
+	}
+	close(po[1]);
+	close(pe[1]);
+	struct run r = { 0 };
+	char buf[8192];
+	ssize_t n = read(po[0], buf, sizeof(buf) - 1);
+	r.out = strndup(buf, n > 0 ? (size_t)n : 0);
+	r.out_len = strlen(r.out);
+	n = read(pe[0], buf, sizeof(buf) - 1);
+	r.err = strndup(buf, n > 0 ? (size_t)n : 0);
+	r.err_len = strlen(r.err);
+	close(po[0]);
+	close(pe[0]);
+	r.status = t_wait(pid);
+	return r;
+}
+
+Test(tool, gc_reports_what_it_may_not_remove, .timeout = 30)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root to run the tool as another user");
+	char dir[] = "/tmp/shmctl-gcperm-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	cr_assert_eq(chmod(dir, 0755), 0);      /* nobody may not unlink in it */
+	char ring[300], ro[300], uri[320];
+	snprintf(ring, sizeof(ring), "%s/%s", dir, t_name("gperm"));
+	snprintf(ro, sizeof(ro), "%s/%s", dir, t_name("gro"));
+	remember_path(ring);
+	remember_path(ro);
+	snprintf(uri, sizeof(uri), "file:%s", ring);
+	make_ring(uri, 4096, 100);
+	cr_assert_eq(chown(ring, NOBODY, NOBODY), 0);   /* writable by nobody, not removable */
+	set_mtime_ago(ring, 3600);
+	snprintf(uri, sizeof(uri), "file:%s", ro);
+	make_ring(uri, 4096, 100);
+	cr_assert_eq(chmod(ro, 0644), 0);               /* readable, not writable */
+	age_ring(ro, HOUR_NS);
+
+	char *argv[] = { "shmctl-tool", "gc", "--dir", dir, "--match", (char *)my_glob(), NULL };
+	struct run r = run_as_nobody(argv);
+	if (r.status == 126)
+		cr_skip_test("cannot become nobody here");
+	cr_assert_eq(r.status, 1, "exit %d\n%s\n%s", r.status, r.out, r.err);
+	cr_assert_eq(lines(r.err), 1, "%s", r.err);
+	cr_assert(strstr(r.err, ring) && strstr(r.err, "unlink: Permission denied"), "%s", r.err);
+	cr_assert(exists(ring) && exists(ro));
+	run_free(&r);
+
+	char *argv2[] = { "shmctl-tool", "gc", "--json", "--dir", dir, "--match", (char *)my_glob(),
+			  NULL };
+	r = run_as_nobody(argv2);
+	cr_assert_eq(r.status, 1, "exit %d\n%s\n%s", r.status, r.out, r.err);
+	cr_assert_eq(lines(r.err), 1, "%s", r.err);
+	struct jv *j = jparse(r.out);
+	struct jv *acts = jmust(j, "actions", J_ARR);
+	struct jv *a = jfind(acts, "path", ring);
+	cr_assert_not_null(a, "%s", r.out);
+	cr_assert_str_eq(jstr(a, "action"), "error");
+	cr_assert_str_eq(jstr(a, "status"), "corrupt", "owner changed: the header disagrees");
+	a = jfind(acts, "path", ro);
+	cr_assert_not_null(a, "%s", r.out);
+	cr_assert_str_eq(jstr(a, "action"), "kept");
+	cr_assert(strstr(jstr(a, "reason"), "no write access"), "%s", jstr(a, "reason"));
+	cr_assert_eq(ju64(j, "errors"), 1);
+	jfree(j);
+	run_free(&r);
+	unlink(ring);
+	unlink(ro);
+	rmdir(dir);
+}

@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: MIT */
+/* info: the full header, indices, fill, participants and every counter. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mmapfile/mmapfile.h"
+#include "report.h"
+#include "shmctl.h"
+#include "table.h"
+
+static const char *flags_str(uint32_t f, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s%s%s", f & SHMRING_PREFAULT ? "prefault" : "",
+		 (f & SHMRING_PREFAULT) && (f & SHMRING_MLOCK) ? "," : "",
+		 f & SHMRING_MLOCK ? "mlock" : "");
+	if (!buf[0])
+		snprintf(buf, n, "%s", f ? "unknown" : "none");
+	return buf;
+}
+
+static const char *hex64(uint64_t v, char *buf, size_t n)
+{
+	snprintf(buf, n, "0x%016llx", (unsigned long long)v);
+	return buf;
+}
+
+/* Does the pid recorded for a slot still name the process that attached?
+ * Display only: liveness is the lock. */
+static int pid_matches(const struct tpart *p)
+{
+	uint64_t t = pid_start_ticks(p->pid);
+	return t != 0 && t == p->start_ticks;
+}
+
+static const char *owner_of(const struct tpart *p)
+{
+	return p->owns_prod && p->owns_cons ? "producer+consumer"
+	       : p->owns_prod ? "producer" : p->owns_cons ? "consumer" : "-";
+}
+
+/* ---- JSON -------------------------------------------------------------- */
+
+static void json_header(struct jw *w, const struct tseg *s)
+{
+	const struct seg_hdr *h = &s->hdr;
+	char buf[64];
+	if (s->hdr_bytes < sizeof(*h)) {
+		jw_null(w, "header");
+		return;
+	}
+	jw_obj(w, "header");
+	jw_str(w, "magic", hex64(h->magic, buf, sizeof(buf)));
+	/* relaxed: private copy */
+	jw_u64(w, "version", atomic_load_explicit(&h->version, memory_order_relaxed));
+	jw_u64(w, "hdr_size", h->hdr_size);
+	jw_str(w, "stamp", hex64(h->stamp, buf, sizeof(buf)));
+	jw_bool(w, "stamp_ok", h->stamp == seg_stamp());
+	jw_u64(w, "kind", h->kind);
+	jw_str(w, "kind_name", kind_name(h->kind));
+	jw_u64(w, "flags", h->flags);
+	jw_str(w, "flag_names", flags_str(h->flags, buf, sizeof(buf)));
+	jw_u64(w, "seg_size", h->seg_size);
+	jw_u64(w, "capacity", h->capacity);
+	jw_u64(w, "max_msg", h->max_msg);
+	jw_u64(w, "spin_ns", h->spin_ns);
+	jw_u64(w, "ctl_off", h->ctl_off);
+	jw_u64(w, "ring_off", h->ring_off);
+	jw_u64(w, "data_off", h->data_off);
+	jw_u64(w, "creator_uid", h->creator_uid);
+	jw_i64(w, "creator_pid", h->creator_pid);
+	jw_u64(w, "created_ns", h->created_ns);
+	jw_str(w, "created", fmt_time_utc(h->created_ns, buf, sizeof(buf)));
+	jw_str(w, "mode", mode_str(h->mode, buf, sizeof(buf)));
+	snprintf(buf, sizeof(buf), "0x%08x", h->checksum);
+	jw_str(w, "checksum", buf);
+	jw_bool(w, "checksum_ok", h->checksum == seg_checksum(h));
+	jw_obj_end(w);
+}
+
+static void json_state(struct jw *w, const struct tseg *s)
+{
+	char buf[64];
+	if (!s->have_state) {
+		jw_null(w, "indices");
+		jw_null(w, "wait");
+		jw_null(w, "roles");
+		jw_arr(w, "participants");
+		jw_arr_end(w);
+		jw_null(w, "persist");
+		jw_null(w, "stats");
+		return;
+	}
+	const struct spsc_shared *r = &s->ring;
+	jw_obj(w, "indices");
+	jw_u64(w, "prod_tail", s->prod_tail);
+	jw_u64(w, "cons_head", s->cons_head);
+	jw_u64(w, "cons_read", s->cons_read);
+	jw_u64(w, "used", s->used);
+	jw_u64(w, "acquired", s->cons_read - s->cons_head <= s->g.capacity
+				      ? s->cons_read - s->cons_head : 0);
+	jw_obj_end(w);
+	/* relaxed throughout: private copies */
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+	jw_obj(w, "wait");
+	jw_u64(w, "prod_sleeping", LD(r->prod_sleeping));
+	jw_u64(w, "cons_sleeping", LD(r->cons_sleeping));
+	jw_u64(w, "prod_wake", LD(r->prod_wake));
+	jw_u64(w, "cons_wake", LD(r->cons_wake));
+	jw_u64(w, "shutdown", LD(r->shutdown));
+	jw_obj_end(w);
+	jw_obj(w, "roles");
+	if (s->ctl.prod_owner)
+		jw_u64(w, "producer_slot", s->ctl.prod_owner - 1);
+	else
+		jw_null(w, "producer_slot");
+	if (s->ctl.cons_owner)
+		jw_u64(w, "consumer_slot", s->ctl.cons_owner - 1);
+	else
+		jw_null(w, "consumer_slot");
+	jw_u64(w, "last_attach_ns", LD(s->ctl.last_attach_ns));
+	jw_u64(w, "last_close_ns", LD(s->ctl.last_close_ns));
+	jw_obj_end(w);
+#undef LD
+	jw_arr(w, "participants");
+	for (unsigned i = 0; i < s->nparts; i++) {
+		const struct tpart *p = &s->parts[i];
+		uint64_t started = ticks_to_real_ns(p->start_ticks);
+		jw_obj(w, NULL);
+		jw_u64(w, "slot", p->slot);
+		jw_i64(w, "pid", p->pid);
+		jw_u64(w, "gen", p->gen);
+		jw_str(w, "role", roles_str(p->roles));
+		jw_str(w, "owner_of", p->owns_prod || p->owns_cons ? owner_of(p) : NULL);
+		jw_bool(w, "alive", p->alive);
+		jw_u64(w, "start_ticks", p->start_ticks);
+		if (started) {
+			jw_u64(w, "started_ns", started);
+			jw_str(w, "started", fmt_time_utc(started, buf, sizeof(buf)));
+		} else {
+			jw_null(w, "started_ns");
+			jw_null(w, "started");
+		}
+		jw_u64(w, "attached_ns", p->attach_ns);
+		jw_str(w, "attached", fmt_time_utc(p->attach_ns, buf, sizeof(buf)));
+		jw_bool(w, "pid_matches", pid_matches(p));
+		jw_obj_end(w);
+	}
+	jw_arr_end(w);
+	/* file: rings' durability record (mmapfile/), also kept in shm: rings */
+	uint8_t now_id[16];
+	static const uint8_t zero[16];
+	bool known = mf_boot_id(now_id) == 0;
+	char id[33];
+	for (int i = 0; i < 16; i++)
+		snprintf(id + 2 * i, 3, "%02x", s->ctl.persist.boot_id[i]);
+	jw_obj(w, "persist");
+	jw_str(w, "boot_id", memcmp(s->ctl.persist.boot_id, zero, 16) ? id : NULL);
+	if (known)
+		jw_bool(w, "this_boot", memcmp(s->ctl.persist.boot_id, now_id, 16) == 0);
+	else
+		jw_null(w, "this_boot");
+	/* relaxed: private copy */
+	jw_u64(w, "durable_tail", atomic_load_explicit(&s->ctl.persist.durable_tail,
+						       memory_order_relaxed));
+	jw_obj_end(w);
+	struct tstats st;
+	tseg_stats(s, &st);
+	jw_obj(w, "stats");
+	jw_u64(w, "msgs_sent", st.msgs_sent);
+	jw_u64(w, "bytes_sent", st.bytes_sent);
+	jw_u64(w, "msgs_recv", st.msgs_recv);
+	jw_u64(w, "bytes_recv", st.bytes_recv);
+	jw_u64(w, "waits_full", st.waits_full);
+	jw_u64(w, "waits_empty", st.waits_empty);
+	jw_u64(w, "futex_wakes", st.futex_wakes);
+	jw_u64(w, "futex_sleeps", st.futex_sleeps);
+	jw_u64(w, "holes_skipped", st.holes);
+	jw_u64(w, "msgs_redelivered", st.redelivered);
+	jw_u64(w, "msgs_dropped", st.dropped);
+	jw_u64(w, "repairs", st.repairs);
+	jw_u64(w, "takeovers", st.takeovers);
+	jw_obj_end(w);
+}
+
+/* ---- words ------------------------------------------------------------- */
+
+static void kv(const char *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void kv(const char *k, const char *fmt, ...)
+{
+	va_list ap;
+	printf("  %-14s", k);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+static void human(const struct tseg *s)
+{
+	char a[64], b[64], c[64], safe[PATH_MAX + 16];
+	uint64_t now = now_real_ns();
+	const struct seg_hdr *h = &s->hdr;
+	char uri[PATH_MAX + 8];
+	printf("%s", fmt_safe(tseg_uri(s, uri, sizeof(uri)), safe, sizeof(safe)));
+	printf("  (%s)\n", fmt_safe(s->path, safe, sizeof(safe)));
+	if (s->status == TS_OK)
+		kv("status", "ok%s", s->in_use ? ", in use" : ", not mapped by any process");
+	else
+		kv("status", "%s: %s%s", tstatus_name(s->status), s->reason,
+		   s->in_use ? " (in use)" : "");
+	kv("file", "%llu bytes, owner %s, mode %s", (unsigned long long)s->st.st_size,
+	   user_name((uint32_t)s->st.st_uid, a, sizeof(a)), mode_str((uint32_t)s->st.st_mode, b, sizeof(b)));
+	if (s->hdr_bytes >= sizeof(*h)) {
+		/* relaxed: private copy */
+		uint32_t ver = atomic_load_explicit(&h->version, memory_order_relaxed);
+		kv("format", "version %u, header %u bytes, stamp %s%s, checksum 0x%08x%s", ver,
+		   h->hdr_size, hex64(h->stamp, a, sizeof(a)),
+		   h->stamp == seg_stamp() ? "" : " (not this build's)", h->checksum,
+		   h->checksum == seg_checksum(h) ? " ok" : " WRONG");
+		kv("kind", "%s (%u)", kind_name(h->kind), h->kind);
+		kv("capacity", "%llu (%s), max_msg %u (%s)", (unsigned long long)h->capacity,
+		   fmt_size(h->capacity, a, sizeof(a)), h->max_msg, fmt_size(h->max_msg, b, sizeof(b)));
+		kv("layout", "segment %llu bytes: control at %llu, ring at %llu, data at %llu",
+		   (unsigned long long)h->seg_size, (unsigned long long)h->ctl_off,
+		   (unsigned long long)h->ring_off, (unsigned long long)h->data_off);
+		kv("flags", "%s, spin %u ns", flags_str(h->flags, a, sizeof(a)), h->spin_ns);
+		kv("created", "%s (%s ago) by pid %d, uid %u, mode %s",
+		   fmt_time(h->created_ns, a, sizeof(a)),
+		   fmt_age(now > h->created_ns ? now - h->created_ns : 0, b, sizeof(b)),
+		   h->creator_pid, h->creator_uid, mode_str(h->mode, c, sizeof(c)));
+	}
+	kv("last activity", "%s (%s ago, %s)", fmt_time(s->last_activity_ns, a, sizeof(a)),
+	   fmt_age(now > s->last_activity_ns ? now - s->last_activity_ns : 0, b, sizeof(b)),
+	   s->activity_from);
+	if (!s->have_state)
+		return;
+
+	const struct spsc_shared *r = &s->ring;
+	/* relaxed throughout: private copies */
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+	printf("ring\n");
+	kv("prod_tail", "%llu (producer's hint)", (unsigned long long)s->prod_tail);
+	kv("cons_head", "%llu (released)", (unsigned long long)s->cons_head);
+	kv("cons_read", "%llu (handed out)", (unsigned long long)s->cons_read);
+	kv("used", "%llu bytes (%.1f%%)", (unsigned long long)s->used, fill_pct(s));
+	kv("shut down", "%s", LD(r->shutdown) ? "yes" : "no");
+	kv("sleeping", "producer %s, consumer %s", LD(r->prod_sleeping) ? "yes" : "no",
+	   LD(r->cons_sleeping) ? "yes" : "no");
+	kv("owners", "producer %s, consumer %s",
+	   s->ctl.prod_owner ? (snprintf(a, sizeof(a), "slot %u", s->ctl.prod_owner - 1), a) : "none",
+	   s->ctl.cons_owner ? (snprintf(b, sizeof(b), "slot %u", s->ctl.cons_owner - 1), b) : "none");
+	if (!strcmp(s->backend, "file")) {
+		uint8_t now_id[16];
+		bool same = mf_boot_id(now_id) == 0 && !memcmp(now_id, s->ctl.persist.boot_id, 16);
+		kv("durable", "records up to %llu flushed to disk; last used %s",
+		   (unsigned long long)LD(s->ctl.persist.durable_tail),
+		   same ? "in this boot" : "before the last reboot (recovered at the next open)");
+	}
+	kv("last attach", "%s", fmt_time(LD(s->ctl.last_attach_ns), a, sizeof(a)));
+	kv("last close", "%s", fmt_time(LD(s->ctl.last_close_ns), a, sizeof(a)));
+#undef LD
+
+	printf("participants: %u live producer%s, %u dead; %u live consumer%s, %u dead\n",
+	       s->prod_live, s->prod_live == 1 ? "" : "s", s->prod_dead,
+	       s->cons_live, s->cons_live == 1 ? "" : "s", s->cons_dead);
+	if (s->nparts) {
+		static const char *const heads[] = { "SLOT", "PID", "ROLE", "ALIVE", "OWNER",
+						     "STARTED", "ATTACHED" };
+		struct table t;
+		tbl_init(&t, "rrllll" "l", heads);
+		for (unsigned i = 0; i < s->nparts; i++) {
+			const struct tpart *p = &s->parts[i];
+			tbl_cellf(&t, "%u", p->slot);
+			tbl_cellf(&t, "%d%s", p->pid, p->alive && !pid_matches(p) ? "?" : "");
+			tbl_cell(&t, roles_str(p->roles));
+			tbl_cell(&t, p->alive ? "yes" : "DEAD");
+			tbl_cell(&t, owner_of(p));
+			tbl_cell(&t, fmt_time(ticks_to_real_ns(p->start_ticks), a, sizeof(a)));
+			tbl_cell(&t, fmt_time(p->attach_ns, b, sizeof(b)));
+		}
+		tbl_print(&t, stdout, "  ");
+		tbl_free(&t);
+	}
+
+	struct tstats st;
+	tseg_stats(s, &st);
+	printf("counters\n");
+	kv("sent", "%llu message%s, %llu bytes", (unsigned long long)st.msgs_sent,
+	   st.msgs_sent == 1 ? "" : "s", (unsigned long long)st.bytes_sent);
+	kv("received", "%llu message%s, %llu bytes", (unsigned long long)st.msgs_recv,
+	   st.msgs_recv == 1 ? "" : "s", (unsigned long long)st.bytes_recv);
+	kv("waits", "%llu on full, %llu on empty", (unsigned long long)st.waits_full,
+	   (unsigned long long)st.waits_empty);
+	kv("futex", "%llu wake-ups, %llu sleeps", (unsigned long long)st.futex_wakes,
+	   (unsigned long long)st.futex_sleeps);
+	kv("recovery", "%llu repairs, %llu takeovers, %llu redelivered, %llu dropped, "
+	   "%llu holes skipped", (unsigned long long)st.repairs, (unsigned long long)st.takeovers,
+	   (unsigned long long)st.redelivered, (unsigned long long)st.dropped,
+	   (unsigned long long)st.holes);
+}
+
+int cmd_info(const struct opts *o)
+{
+	struct tseg *s = malloc(sizeof(*s));
+	if (!s)
+		return fail(EXIT_ERROR, NULL, "out of memory");
+	int rc = open_target(o->uri, s, false, NULL);
+	if (rc) {
+		free(s);
+		return rc;
+	}
+	if (o->json) {
+		struct jw w;
+		jw_init(&w, stdout);
+		jw_obj(&w, NULL);
+		json_summary(&w, s);
+		json_header(&w, s);
+		json_state(&w, s);
+		jw_obj_end(&w);
+		jw_done(&w);
+	} else {
+		human(s);
+	}
+	rc = s->status == TS_OK ? EXIT_OK : EXIT_PROBLEM;
+	if (rc != EXIT_OK)
+		fail(rc, s->path, "%s: %s", tstatus_name(s->status), s->reason);
+	tseg_close(s);
+	free(s);
+	return finish_output(rc);
+}

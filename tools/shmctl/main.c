@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+/* shmctl-tool: command line, dispatch, exit status. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shmctl.h"
+#include "shmring.h"
+
+enum {
+	O_JSON = 1 << 0, O_DIR = 1 << 1, O_MATCH = 1 << 2, O_INTERVAL = 1 << 3,
+	O_COUNT = 1 << 4, O_HEX = 1 << 5, O_TEXT = 1 << 6, O_BYTES = 1 << 7,
+	O_KIND = 1 << 8, O_CAPACITY = 1 << 9, O_MAXMSG = 1 << 10, O_MODE = 1 << 11,
+	O_FORCE = 1 << 12, O_MINAGE = 1 << 13, O_DRYRUN = 1 << 14, O_VERBOSE = 1 << 15,
+};
+
+struct command {
+	const char *name;
+	int (*fn)(const struct opts *);
+	bool takes_uri;
+	unsigned allowed;
+	const char *synopsis;
+};
+
+static const struct command commands[] = {
+	{ "list", cmd_list, false, O_JSON | O_DIR | O_MATCH,
+	  "list [--json] [--dir DIR]... [--match GLOB]" },
+	{ "info", cmd_info, true, O_JSON, "info URI [--json]" },
+	{ "watch", cmd_watch, true, O_INTERVAL | O_COUNT, "watch URI [--interval S] [--count N]" },
+	{ "dump", cmd_dump, true, O_JSON | O_COUNT | O_HEX | O_TEXT | O_BYTES,
+	  "dump URI [--count N] [--hex|--text] [--bytes N] [--json]" },
+	{ "create", cmd_create, true, O_KIND | O_CAPACITY | O_MAXMSG | O_MODE,
+	  "create URI [--kind spsc|mpmc] [--capacity SIZE] [--max-msg SIZE] [--mode M]" },
+	{ "rm", cmd_rm, true, O_FORCE, "rm URI [--force]" },
+	{ "check", cmd_check, true, O_JSON, "check URI [--json]" },
+	{ "gc", cmd_gc, false, O_JSON | O_DIR | O_MATCH | O_MINAGE | O_DRYRUN | O_VERBOSE,
+	  "gc [--min-age DURATION] [--dry-run] [--dir DIR]... [--match GLOB] [--verbose] [--json]" },
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: %s COMMAND [OPTIONS]\n\ncommands:\n", TOOL_NAME);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %s %s\n", TOOL_NAME, commands[i].synopsis);
+	fprintf(f, "\nURI: shm:NAME, NAME (both /dev/shm/NAME) or file:PATH (read-only commands).\n"
+		   "SIZE: 4096, 64K, 16M, 1G.  DURATION: 30s, 10m, 2h, 1d (a bare number is seconds).\n"
+		   "Exit status: 0 fine, 1 problems found, 2 usage or system error.\n"
+		   "See shmctl-tool(1).\n");
+}
+
+static const struct option long_opts[] = {
+	{ "json", no_argument, NULL, 'j' },
+	{ "dir", required_argument, NULL, 'd' },
+	{ "match", required_argument, NULL, 'M' },
+	{ "interval", required_argument, NULL, 'i' },
+	{ "count", required_argument, NULL, 'n' },
+	{ "hex", no_argument, NULL, 'x' },
+	{ "text", no_argument, NULL, 't' },
+	{ "bytes", required_argument, NULL, 'b' },
+	{ "kind", required_argument, NULL, 'k' },
+	{ "capacity", required_argument, NULL, 'c' },
+	{ "max-msg", required_argument, NULL, 'm' },
+	{ "mode", required_argument, NULL, 'o' },
+	{ "force", no_argument, NULL, 'f' },
+	{ "min-age", required_argument, NULL, 'a' },
+	{ "dry-run", no_argument, NULL, 'D' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static unsigned opt_bit(int c)
+{
+	switch (c) {
+	case 'j': return O_JSON;
+	case 'd': return O_DIR;
+	case 'M': return O_MATCH;
+	case 'i': return O_INTERVAL;
+	case 'n': return O_COUNT;
+	case 'x': return O_HEX;
+	case 't': return O_TEXT;
+	case 'b': return O_BYTES;
+	case 'k': return O_KIND;
+	case 'c': return O_CAPACITY;
+	case 'm': return O_MAXMSG;
+	case 'o': return O_MODE;
+	case 'f': return O_FORCE;
+	case 'a': return O_MINAGE;
+	case 'D': return O_DRYRUN;
+	case 'v': return O_VERBOSE;
+	}
+	return 0;
+}
+
+static const char *opt_name(int c)
+{
+	for (const struct option *l = long_opts; l->name; l++)
+		if (l->val == c)
+			return l->name;
+	return "?";
+}
+
+static int bad_value(const struct command *cmd, int c, const char *arg, const char *want)
+{
+	return fail(EXIT_ERROR, cmd->name, "--%s '%s': %s", opt_name(c), arg, want);
+}
+
+static int parse_args(const struct command *cmd, int argc, char **argv, struct opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->min_age_ns = 600ull * 1000000000ull;       /* 10 minutes */
+	o->interval_ns = 1000000000ull;
+	o->bytes = UINT64_MAX;                        /* dump's default */
+	opterr = 0;
+	optind = 1;
+	int c;
+	while ((c = getopt_long(argc, argv, ":vh", long_opts, NULL)) != -1) {
+		if (c == 'h') {
+			printf("usage: %s %s\n", TOOL_NAME, cmd->synopsis);
+			exit(finish_output(EXIT_OK));
+		}
+		if (c == '?') {
+			if (optopt)
+				return fail(EXIT_ERROR, cmd->name, "unknown option -%c; try '%s --help'",
+					    optopt, TOOL_NAME);
+			return fail(EXIT_ERROR, cmd->name, "unknown option %s; try '%s --help'",
+				    argv[optind - 1], TOOL_NAME);
+		}
+		if (c == ':')
+			return fail(EXIT_ERROR, cmd->name, "option %s needs a value", argv[optind - 1]);
+		unsigned bit = opt_bit(c);
+		if (!(cmd->allowed & bit))
+			return fail(EXIT_ERROR, cmd->name, "option --%s is not valid for %s; "
+				    "usage: %s %s", opt_name(c), cmd->name, TOOL_NAME, cmd->synopsis);
+		switch (c) {
+		case 'j': o->json = true; break;
+		case 'x': o->hex = true; break;
+		case 't': o->text = true; break;
+		case 'f': o->force = true; break;
+		case 'D': o->dry_run = true; break;
+		case 'v': o->verbose = true; break;
+		case 'M': o->match = optarg; break;
+		case 'd':
+			if (o->ndirs >= MAX_DIRS)
+				return fail(EXIT_ERROR, cmd->name, "at most %d --dir options", MAX_DIRS);
+			if (!*optarg)
+				return bad_value(cmd, c, optarg, "empty directory name");
+			o->dirs[o->ndirs++] = optarg;
+			break;
+		case 'i':
+			if (parse_duration(optarg, &o->interval_ns) < 0)
+				return bad_value(cmd, c, optarg, "expected seconds, e.g. 1, 0.5 or 500ms");
+			if (o->interval_ns < 10000000ull || o->interval_ns > 3600000000000ull)
+				return bad_value(cmd, c, optarg, "must be between 10ms and 1h");
+			break;
+		case 'n':
+			if (parse_count(optarg, &o->count) < 0)
+				return bad_value(cmd, c, optarg, "expected a whole number");
+			o->have_count = true;
+			break;
+		case 'b':
+			if (parse_size(optarg, &o->bytes) < 0 || o->bytes == UINT64_MAX)
+				return bad_value(cmd, c, optarg, "expected a size, e.g. 256 or 4K");
+			break;
+		case 'k':
+			if (!strcmp(optarg, "spsc"))
+				o->kind = 1;
+			else if (!strcmp(optarg, "mpmc"))
+				o->kind = 2;
+			else
+				return bad_value(cmd, c, optarg, "expected spsc or mpmc");
+			o->have_kind = true;
+			break;
+		case 'c':
+			if (parse_size(optarg, &o->capacity) < 0 || o->capacity == 0)
+				return bad_value(cmd, c, optarg, "expected a size, e.g. 64K, 16M or 1G");
+			o->have_capacity = true;
+			break;
+		case 'm':
+			if (parse_size(optarg, &o->max_msg) < 0 || o->max_msg == 0)
+				return bad_value(cmd, c, optarg, "expected a size, e.g. 4K");
+			o->have_max_msg = true;
+			break;
+		case 'o':
+			if (parse_mode(optarg, &o->mode) < 0)
+				return bad_value(cmd, c, optarg, "expected octal permission bits, e.g. 0600");
+			o->have_mode = true;
+			break;
+		case 'a':
+			if (parse_duration(optarg, &o->min_age_ns) < 0)
+				return bad_value(cmd, c, optarg, "expected a duration, e.g. 30s, 10m or 2h");
+			break;
+		}
+	}
+	if (o->hex && o->text)
+		return fail(EXIT_ERROR, cmd->name, "--hex and --text exclude each other");
+	int left = argc - optind;
+	if (cmd->takes_uri) {
+		if (left < 1)
+			return fail(EXIT_ERROR, cmd->name, "missing URI; usage: %s %s", TOOL_NAME,
+				    cmd->synopsis);
+		o->uri = argv[optind++];
+		left--;
+	}
+	if (left > 0)
+		return fail(EXIT_ERROR, cmd->name, "unexpected argument '%s'; usage: %s %s",
+			    argv[optind], TOOL_NAME, cmd->synopsis);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return fail(EXIT_ERROR, NULL, "missing command; try '%s --help'", TOOL_NAME);
+	const char *name = argv[1];
+	if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+		usage(stdout);
+		return finish_output(EXIT_OK);
+	}
+	if (!strcmp(name, "--version")) {
+		printf("%s (shmring) %d.%d.%d\n", TOOL_NAME, SHMRING_VERSION_MAJOR,
+		       SHMRING_VERSION_MINOR, SHMRING_VERSION_PATCH);
+		return finish_output(EXIT_OK);
+	}
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		if (strcmp(name, commands[i].name))
+			continue;
+		struct opts o;
+		int rc = parse_args(&commands[i], argc - 1, argv + 1, &o);
+		if (rc)
+			return rc;
+		return commands[i].fn(&o);
+	}
+	return fail(EXIT_ERROR, NULL, "unknown command '%s'; try '%s --help'", name, TOOL_NAME);
+}

@@ -1,0 +1,626 @@
+/* SPDX-License-Identifier: MIT */
+#include "seg.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "shmctl.h"
+
+void tseg_init(struct tseg *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
+	s->backend = "shm";
+}
+
+const char *tstatus_name(enum tstatus st)
+{
+	switch (st) {
+	case TS_OK: return "ok";
+	case TS_INCOMPLETE: return "incomplete";
+	case TS_UNSUPPORTED: return "unsupported";
+	case TS_CORRUPT: return "corrupt";
+	}
+	return "?";
+}
+
+const char *kind_name(uint32_t kind)
+{
+	return kind == SHMRING_SPSC ? "spsc" : kind == SHMRING_MPMC ? "mpmc" : "unknown";
+}
+
+int tseg_open(struct tseg *s, int dirfd, const char *name, const char *path, bool rw)
+{
+	struct stat pre;
+	snprintf(s->path, sizeof(s->path), "%s", path);
+	const char *slash = strrchr(path, '/');
+	snprintf(s->name, sizeof(s->name), "%s", slash ? slash + 1 : path);
+	/* Look before opening: opening a device node could have side effects
+	 * and a FIFO would block without O_NONBLOCK. */
+	if (fstatat(dirfd, name, &pre, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (!S_ISREG(pre.st_mode))
+		return TSEG_NOT_REGULAR;
+	int fl = (rw ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+	/* O_NOATIME where allowed: inspecting should not even touch atime */
+	int fd = openat(dirfd, name, fl | (rw ? 0 : O_NOATIME));
+	if (fd < 0 && errno == EPERM && !rw)
+		fd = openat(dirfd, name, fl);
+	if (fd < 0)
+		return errno == ELOOP ? TSEG_NOT_REGULAR : -errno;
+	if (fstat(fd, &s->st) < 0) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	if (!S_ISREG(s->st.st_mode)) {
+		close(fd);
+		return TSEG_NOT_REGULAR;   /* replaced between the two looks */
+	}
+	s->fd = fd;
+	s->writable = rw;
+	return 0;
+}
+
+void tseg_close(struct tseg *s)
+{
+	tseg_unmap(s);
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+}
+
+int tseg_locked(int fd, off_t at, off_t len)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = at, .l_len = len };
+	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
+		return -errno;
+	return fl.l_type != F_UNLCK;
+}
+
+/* ---- header ------------------------------------------------------------ */
+
+static enum tstatus bad(struct tseg *s, enum tstatus st, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static enum tstatus bad(struct tseg *s, enum tstatus st, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(s->reason, sizeof(s->reason), fmt, ap);
+	va_end(ap);
+	return st;
+}
+
+/* The checks of seg_validate(), one by one, each with its reason. */
+static enum tstatus classify(struct tseg *s)
+{
+	const struct seg_hdr *h = &s->hdr;
+	uint64_t size = (uint64_t)s->st.st_size;
+	/* relaxed: h is a private copy */
+	uint32_t version = atomic_load_explicit(&h->version, memory_order_relaxed);
+
+	if (s->hdr_bytes < sizeof(*h))
+		return bad(s, TS_CORRUPT, "file of %llu bytes is too short for a header (%zu bytes)",
+			   (unsigned long long)size, sizeof(*h));
+	if (version == 0)
+		return bad(s, TS_INCOMPLETE,
+			   "not published (version 0): being created, or its creator died");
+	if (version != SEG_VERSION)
+		return bad(s, TS_UNSUPPORTED, "layout version %u (this tool reads version %u)",
+			   version, SEG_VERSION);
+	if (h->hdr_size != sizeof(*h))
+		return bad(s, TS_CORRUPT, "header size %u (expected %zu)", h->hdr_size, sizeof(*h));
+	uint32_t cs = seg_checksum(h);
+	if (h->checksum != cs)
+		return bad(s, TS_CORRUPT, "header checksum mismatch (stored 0x%08x, computed 0x%08x)",
+			   h->checksum, cs);
+	if (h->stamp != seg_stamp())
+		return bad(s, TS_UNSUPPORTED,
+			   "format stamp 0x%016llx differs from this build's 0x%016llx "
+			   "(made by an incompatible build)",
+			   (unsigned long long)h->stamp, (unsigned long long)seg_stamp());
+	if (h->kind == SHMRING_MPMC)
+		return bad(s, TS_UNSUPPORTED, "kind mpmc is not supported by this version");
+	if (h->kind != SHMRING_SPSC)
+		return bad(s, TS_CORRUPT, "unknown kind %u", h->kind);
+	if (h->capacity < SEG_MIN_CAP || h->capacity > SEG_MAX_CAP ||
+	    (h->capacity & (h->capacity - 1)))
+		return bad(s, TS_CORRUPT, "capacity %llu is not a power of two in [%llu, %llu]",
+			   (unsigned long long)h->capacity, (unsigned long long)SEG_MIN_CAP,
+			   (unsigned long long)SEG_MAX_CAP);
+	if (h->max_msg == 0 || h->max_msg > spsc_max_msg_for(h->capacity))
+		return bad(s, TS_CORRUPT, "max_msg %u out of range [1, %llu] for capacity %llu",
+			   h->max_msg, (unsigned long long)spsc_max_msg_for(h->capacity),
+			   (unsigned long long)h->capacity);
+	if (h->ctl_off != SEG_CTL_OFF || h->ring_off != SEG_RING_OFF || h->data_off != SEG_DATA_OFF)
+		return bad(s, TS_CORRUPT, "offsets ctl %llu ring %llu data %llu (expected %u %u %u)",
+			   (unsigned long long)h->ctl_off, (unsigned long long)h->ring_off,
+			   (unsigned long long)h->data_off, SEG_CTL_OFF, SEG_RING_OFF, SEG_DATA_OFF);
+	if (h->seg_size != SEG_DATA_OFF + h->capacity)
+		return bad(s, TS_CORRUPT, "segment size %llu in the header (expected %llu)",
+			   (unsigned long long)h->seg_size,
+			   (unsigned long long)(SEG_DATA_OFF + h->capacity));
+	if (h->flags & ~(SHMRING_PREFAULT | SHMRING_MLOCK))
+		return bad(s, TS_CORRUPT, "unknown flags 0x%x", h->flags);
+	if (size != h->seg_size)
+		return bad(s, TS_CORRUPT, "file size %llu differs from the header's %llu "
+			   "(truncated or grown)", (unsigned long long)size,
+			   (unsigned long long)h->seg_size);
+	if (h->creator_uid != (uint32_t)s->st.st_uid)
+		return bad(s, TS_CORRUPT, "file owner uid %u differs from the creator uid %u",
+			   (unsigned)s->st.st_uid, h->creator_uid);
+	/* the library's own validation has the last word */
+	int rc = seg_validate(h, size, s->st.st_uid, &s->g);
+	if (rc < 0)
+		return bad(s, TS_CORRUPT, "rejected by the library's validation: %s",
+			   shmring_strerror(rc));
+	return TS_OK;
+}
+
+static uint64_t ts_ns(const struct timespec *t)
+{
+	return t->tv_sec < 0 ? 0 : (uint64_t)t->tv_sec * 1000000000ull + (uint64_t)t->tv_nsec;
+}
+
+static void liveness(struct tseg *s)
+{
+	int rc = tseg_locked(s->fd, CTL_LOCK_OPEN, 1);
+	s->in_use = rc != 0;                 /* an error cannot prove it unused */
+	rc = tseg_locked(s->fd, CTL_LOCK_BASE, CTL_MAX_PARTS);
+	s->slot_locked = rc != 0;
+	s->nparts = 0;
+	s->prod_live = s->prod_dead = s->cons_live = s->cons_dead = 0;
+	if (!s->have_state)
+		return;
+	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++) {
+		const struct ctl_part *p = &s->ctl.parts[i];
+		/* relaxed: a private copy */
+		uint32_t state = atomic_load_explicit(&p->state, memory_order_relaxed);
+		if (state == PART_FREE)
+			continue;
+		struct tpart *t = &s->parts[s->nparts++];
+		t->slot = i;
+		t->state = state;
+		t->roles = atomic_load_explicit(&p->roles, memory_order_relaxed);
+		t->gen = p->gen;
+		t->pid = p->pid;
+		t->start_ticks = p->start_ticks;
+		t->attach_ns = p->attach_ns;
+		t->alive = s->slot_locked && tseg_locked(s->fd, CTL_LOCK_BASE + (off_t)i, 1) != 0;
+		t->owns_prod = s->ctl.prod_owner == i + 1;
+		t->owns_cons = s->ctl.cons_owner == i + 1;
+		if (state != PART_ACTIVE)
+			continue;
+		if (t->roles & ROLE_PRODUCER)
+			*(t->alive ? &s->prod_live : &s->prod_dead) += 1;
+		if (t->roles & ROLE_CONSUMER)
+			*(t->alive ? &s->cons_live : &s->cons_dead) += 1;
+	}
+}
+
+static void activity(struct tseg *s)
+{
+	if (s->have_state) {
+		/* relaxed: private copies */
+		uint64_t a = atomic_load_explicit(&s->ctl.last_attach_ns, memory_order_relaxed);
+		uint64_t c = atomic_load_explicit(&s->ctl.last_close_ns, memory_order_relaxed);
+		s->last_activity_ns = s->g.created_ns;
+		s->activity_from = "created";
+		if (a > s->last_activity_ns) {
+			s->last_activity_ns = a;
+			s->activity_from = "last attach";
+		}
+		if (c > s->last_activity_ns) {
+			s->last_activity_ns = c;
+			s->activity_from = "last close";
+		}
+		return;
+	}
+	/* no trustworthy header: when the file was last written (creation,
+	 * or whoever wrote the header since) */
+	s->last_activity_ns = ts_ns(&s->st.st_mtim);
+	s->activity_from = "file modified";
+}
+
+static int pread_full(int fd, void *buf, size_t n, off_t at)
+{
+	ssize_t got = pread(fd, buf, n, at);
+	if (got < 0)
+		return -errno;
+	return (size_t)got == n ? 0 : -ENODATA;
+}
+
+int tseg_read(struct tseg *s)
+{
+	s->have_state = false;
+	s->status = TS_OK;
+	s->reason[0] = 0;
+	s->ours = false;
+	s->hdr_bytes = 0;
+	memset(&s->hdr, 0, sizeof(s->hdr));
+	if (fstat(s->fd, &s->st) < 0)
+		return -errno;
+	ssize_t n = pread(s->fd, &s->hdr, sizeof(s->hdr), 0);
+	if (n < 0)
+		return -errno;
+	s->hdr_bytes = (size_t)n;
+	s->ours = s->hdr_bytes >= sizeof(s->hdr.magic) && s->hdr.magic == SEG_MAGIC;
+	if (!s->ours)
+		return 0;
+	s->status = classify(s);
+	if (s->status == TS_OK) {
+		int rc = pread_full(s->fd, &s->ctl, sizeof(s->ctl), (off_t)s->g.ctl_off);
+		if (rc == 0)
+			rc = pread_full(s->fd, &s->ring, sizeof(s->ring), (off_t)s->g.ring_off);
+		if (rc == -ENODATA) {
+			s->status = bad(s, TS_CORRUPT, "file shrank while being read");
+		} else if (rc < 0) {
+			return rc;
+		} else {
+			s->have_state = true;
+			/* relaxed: private copies */
+			s->prod_tail = atomic_load_explicit(&s->ring.prod_tail, memory_order_relaxed);
+			s->cons_head = atomic_load_explicit(&s->ring.cons_head, memory_order_relaxed);
+			s->cons_read = atomic_load_explicit(&s->ring.cons_read, memory_order_relaxed);
+			s->used = spsc_used(&s->ring, s->g.capacity);
+		}
+	}
+	liveness(s);
+	activity(s);
+	return 0;
+}
+
+/* ---- state ------------------------------------------------------------- */
+
+#define WARN(...) do { if (*nwarn < max_warn) \
+	snprintf(warn[(*nwarn)++], sizeof(warn[0]), __VA_ARGS__); } while (0)
+
+int tseg_check_state(const struct tseg *s, char *why, size_t n, char (*warn)[200],
+		     unsigned max_warn, unsigned *nwarn)
+{
+	uint64_t cap = s->g.capacity, head = s->cons_head, read = s->cons_read, tail = s->prod_tail;
+	const struct spsc_shared *r = &s->ring;
+	*nwarn = 0;
+	if ((head | read | tail) & 7u) {
+		snprintf(why, n, "index not a multiple of 8 (prod_tail %llu, cons_head %llu, "
+			 "cons_read %llu)", (unsigned long long)tail, (unsigned long long)head,
+			 (unsigned long long)read);
+		return -EPROTO;
+	}
+	if (read - head > cap) {
+		snprintf(why, n, "cons_read %llu is not within capacity %llu after cons_head %llu",
+			 (unsigned long long)read, (unsigned long long)cap, (unsigned long long)head);
+		return -EPROTO;
+	}
+	/* prod_tail is a hint stored after publication: the consumer may be
+	 * ahead of it, by less than a ring */
+	if ((int64_t)(tail - head) > (int64_t)cap || (int64_t)(head - tail) > (int64_t)cap) {
+		snprintf(why, n, "prod_tail %llu and cons_head %llu are more than capacity %llu apart",
+			 (unsigned long long)tail, (unsigned long long)head, (unsigned long long)cap);
+		return -EPROTO;
+	}
+	const uint32_t owners[2] = { s->ctl.prod_owner, s->ctl.cons_owner };
+	for (int i = 0; i < 2; i++) {
+		const char *role = i ? "consumer" : "producer";
+		uint32_t o = owners[i];
+		if (o > CTL_MAX_PARTS) {
+			snprintf(why, n, "%s owner %u is not a slot (max %u)", role, o, CTL_MAX_PARTS);
+			return -EPROTO;
+		}
+		if (o == 0)
+			continue;
+		/* relaxed: private copy */
+		uint32_t st = atomic_load_explicit(&s->ctl.parts[o - 1].state, memory_order_relaxed);
+		if (st != PART_ACTIVE)
+			WARN("%s owner names free slot %u: stale, cleared at the next attach", role, o - 1);
+	}
+	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++) {
+		const struct ctl_part *p = &s->ctl.parts[i];
+		uint32_t st = atomic_load_explicit(&p->state, memory_order_relaxed);
+		uint32_t roles = atomic_load_explicit(&p->roles, memory_order_relaxed);
+		if (st != PART_FREE && st != PART_ACTIVE) {
+			snprintf(why, n, "participant slot %u has state %u", i, st);
+			return -EPROTO;
+		}
+		if (st == PART_ACTIVE && (roles & ~(uint32_t)(ROLE_PRODUCER | ROLE_CONSUMER))) {
+			snprintf(why, n, "participant slot %u has roles 0x%x", i, roles);
+			return -EPROTO;
+		}
+	}
+	for (unsigned i = 0; i < s->nparts; i++) {
+		const struct tpart *p = &s->parts[i];
+		if (p->state == PART_ACTIVE && !p->alive)
+			WARN("slot %u (pid %d, %s) is dead and not yet cleaned up: the next attach "
+			     "repairs it", p->slot, p->pid,
+			     (p->roles & ROLE_PRODUCER) ? ((p->roles & ROLE_CONSUMER) ? "producer+consumer"
+							   : "producer") : "consumer");
+	}
+	if (s->prod_live > 1 || s->cons_live > 1)
+		WARN("%u live producers and %u live consumers on an SPSC ring",
+		     s->prod_live, s->cons_live);
+	/* relaxed: private copy */
+	uint32_t shut = atomic_load_explicit(&r->shutdown, memory_order_relaxed);
+	if (shut > 1)
+		WARN("shutdown flag holds %u (only 0 and 1 are written)", shut);
+	if (atomic_load_explicit(&r->cons_sleeping, memory_order_relaxed) && !s->cons_live)
+		WARN("consumer sleeping flag up with no live consumer: cleared at the next attach");
+	if (atomic_load_explicit(&r->prod_sleeping, memory_order_relaxed) && !s->prod_live)
+		WARN("producer sleeping flag up with no live producer: cleared at the next attach");
+	return 0;
+}
+
+/* ---- mapping and records ----------------------------------------------- */
+
+int tseg_map(struct tseg *s)
+{
+	if (s->status != TS_OK)
+		return -EPROTO;
+	void *p = mmap(NULL, (size_t)s->g.size, PROT_READ, MAP_SHARED, s->fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	s->base = p;
+	s->map_size = (size_t)s->g.size;
+	return 0;
+}
+
+void tseg_unmap(struct tseg *s)
+{
+	if (s->base)
+		munmap((void *)(uintptr_t)s->base, s->map_size);
+	s->base = NULL;
+}
+
+/* A file truncated under our mapping raises SIGBUS: turn it into an error. */
+static sigjmp_buf bus_env;
+static volatile sig_atomic_t bus_armed;
+
+static void on_sigbus(int sig)
+{
+	if (bus_armed) {
+		bus_armed = 0;
+		siglongjmp(bus_env, 1);
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Why spsc_parse() refused the group at pos: its rules, spelled out. */
+static void explain(const struct spsc_geom *g, uint64_t pos, char *why, size_t n)
+{
+	for (int step = 0; step <= SPSC_MAX_PADS; step++) {
+		uint64_t off = pos & g->mask;
+		uint64_t h = atomic_load_explicit(spsc_word(g, pos), memory_order_relaxed);
+		uint32_t len = (uint32_t)h, tag = (uint32_t)(h >> 32);
+		if (h == 0) {
+			snprintf(why, n, "filler before offset %llu is not followed by a record",
+				 (unsigned long long)off);
+			return;
+		}
+		if (tag == SPSC_TAG_MSG) {
+			if (len > g->max_msg)
+				snprintf(why, n, "message at offset %llu has length %u > max_msg %u",
+					 (unsigned long long)off, len, g->max_msg);
+			else if (spsc_rec_size(len) > g->cap - off)
+				snprintf(why, n, "message of %u bytes at offset %llu runs past the end "
+					 "of the data area", len, (unsigned long long)off);
+			else
+				snprintf(why, n, "payload of %u bytes at offset %llu is not 64-byte "
+					 "aligned", len, (unsigned long long)off);
+			return;
+		}
+		if (tag != SPSC_TAG_PAD) {
+			snprintf(why, n, "unknown record tag 0x%08x at offset %llu (header 0x%016llx)",
+				 tag, (unsigned long long)off, (unsigned long long)h);
+			return;
+		}
+		bool to_end = off != 0 && len == g->cap - off;
+		bool align = len >= 8 && len <= 56 && !(len & 7u) &&
+			     !((off + len + SPSC_HDR) & 63u) && len < g->cap - off;
+		if (!to_end && !align) {
+			snprintf(why, n, "filler of %u bytes at offset %llu is neither an end filler "
+				 "nor an alignment filler", len, (unsigned long long)off);
+			return;
+		}
+		pos += len;
+	}
+	snprintf(why, n, "more than %d fillers in a row", SPSC_MAX_PADS);
+}
+
+struct walk_ctx {
+	struct tseg *s;
+	uint64_t max_msgs, copy_max;
+	void (*cb)(void *, const struct trec *);
+	void *arg;
+	struct twalk *out;
+	uint8_t *buf;
+	size_t buf_cap;
+};
+
+static const struct spsc_shared *mapped_ring(const struct tseg *s)
+{
+	return (const struct spsc_shared *)(const void *)(s->base + s->g.ring_off);
+}
+
+/* Has the consumer released the record at pos since we started at head? */
+static bool moved_past(const struct tseg *s, uint64_t head, uint64_t pos)
+{
+	/* acquire fence: our reads of the record come before this look at
+	 * cons_head (the seqlock reader's pattern) */
+	atomic_thread_fence(memory_order_acquire);
+	uint64_t now = atomic_load_explicit(&mapped_ring(s)->cons_head, memory_order_relaxed);
+	return now - head > pos - head;
+}
+
+static int walk_body(void *arg)
+{
+	struct walk_ctx *w = arg;
+	struct tseg *s = w->s;
+	struct twalk *o = w->out;
+	struct spsc_geom g = {
+		.data = (uint8_t *)(uintptr_t)(s->base + s->g.data_off),
+		.cap = s->g.capacity, .mask = s->g.capacity - 1, .max_msg = s->g.max_msg,
+	};
+	/* acquire: pairs with the consumer's [C2]; the records from here on
+	 * were not yet given back to the producer when we looked */
+	uint64_t head = atomic_load_explicit(&mapped_ring(s)->cons_head, memory_order_acquire);
+	uint64_t read = atomic_load_explicit(&mapped_ring(s)->cons_read, memory_order_relaxed);
+	uint64_t pos = head;
+	o->head = o->end = head;
+	if (head & 7u) {
+		o->stop = WALK_CORRUPT;
+		snprintf(o->reason, sizeof(o->reason), "cons_head %llu is not a multiple of 8",
+			 (unsigned long long)head);
+		return 0;
+	}
+	bool read_ok = read - head <= g.cap;     /* otherwise check_state says so */
+	for (uint64_t step = 0; step <= g.cap / 8; step++) {
+		void *data;
+		uint32_t len;
+		uint64_t end;
+		if (pos - head >= g.cap) {
+			o->stop = moved_past(s, head, head) ? WALK_MOVED : WALK_CORRUPT;
+			snprintf(o->reason, sizeof(o->reason), "records from cons_head %llu fill the "
+				 "whole ring with no end marker", (unsigned long long)head);
+			return 0;
+		}
+		int rc = spsc_parse(&g, pos, &data, &len, &end);
+		if (rc == -EAGAIN) {
+			o->stop = WALK_END;
+			break;
+		}
+		if (rc < 0 || end - head > g.cap) {
+			if (moved_past(s, head, pos)) {
+				o->stop = WALK_MOVED;
+				return 0;
+			}
+			o->stop = WALK_CORRUPT;
+			if (rc < 0) {
+				char why[200];
+				explain(&g, pos, why, sizeof(why));
+				snprintf(o->reason, sizeof(o->reason), "record at position %llu: %s",
+					 (unsigned long long)pos, why);
+			} else {
+				snprintf(o->reason, sizeof(o->reason), "record at position %llu runs "
+					 "past capacity from cons_head", (unsigned long long)pos);
+			}
+			return 0;
+		}
+		if (read_ok && read != head && read - head > pos - head && read - head < end - head) {
+			if (moved_past(s, head, pos)) {
+				o->stop = WALK_MOVED;
+				return 0;
+			}
+			o->stop = WALK_CORRUPT;
+			snprintf(o->reason, sizeof(o->reason), "cons_read %llu is not on a record "
+				 "boundary", (unsigned long long)read);
+			return 0;
+		}
+		if (w->max_msgs && o->msgs >= w->max_msgs) {
+			o->stop = WALK_COUNT;
+			return 0;
+		}
+		uint32_t want = w->copy_max && w->copy_max < len ? (uint32_t)w->copy_max : len;
+		if (w->cb && want > w->buf_cap) {
+			uint8_t *nb = realloc(w->buf, want);
+			if (!nb) {
+				o->stop = WALK_NOMEM;
+				return 0;
+			}
+			w->buf = nb;
+			w->buf_cap = want;
+		}
+		if (w->cb && want)
+			memcpy(w->buf, data, want);
+		if (moved_past(s, head, pos)) {
+			o->stop = WALK_MOVED;       /* consumed while we looked: not shown */
+			return 0;
+		}
+		if (w->cb) {
+			struct trec r = {
+				.index = o->msgs, .pos = pos,
+				.off = (uint64_t)((uint8_t *)data - g.data), .len = len,
+				.copy = w->buf, .copied = want,
+				.acquired = read_ok && read - head > pos - head,
+			};
+			w->cb(w->arg, &r);
+		}
+		o->msgs++;
+		o->bytes += len;
+		pos = end;
+		o->end = pos;
+	}
+	if (o->stop == WALK_END && read_ok && read - head > pos - head && !moved_past(s, head, pos)) {
+		o->stop = WALK_CORRUPT;
+		snprintf(o->reason, sizeof(o->reason), "cons_read %llu is beyond the last record "
+			 "(ends at %llu)", (unsigned long long)read, (unsigned long long)pos);
+	}
+	return 0;
+}
+
+void tseg_walk(struct tseg *s, uint64_t max_msgs, uint64_t copy_max,
+	       void (*cb)(void *arg, const struct trec *r), void *arg, struct twalk *out)
+{
+	struct walk_ctx w = { .s = s, .max_msgs = max_msgs, .copy_max = copy_max, .cb = cb,
+			      .arg = arg, .out = out };
+	struct sigaction sa, old;
+	memset(out, 0, sizeof(*out));
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigbus;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, &old);
+	if (sigsetjmp(bus_env, 1) == 0) {
+		bus_armed = 1;
+		walk_body(&w);
+		bus_armed = 0;
+	} else {
+		out->stop = WALK_FAULT;
+		snprintf(out->reason, sizeof(out->reason),
+			 "the file shrank while its records were read (SIGBUS)");
+	}
+	sigaction(SIGBUS, &old, NULL);
+	free(w.buf);
+}
+
+void tseg_stats(const struct tseg *s, struct tstats *st)
+{
+	const struct spsc_shared *r = &s->ring;
+	const struct ctl_shared *c = &s->ctl;
+	memset(st, 0, sizeof(*st));
+	if (!s->have_state)
+		return;
+	/* relaxed throughout: private copies; the mapping of fields is the one
+	 * of shmring_stats() in api/shmring.c */
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+	st->msgs_sent = LD(r->msgs_sent);
+	st->bytes_sent = LD(r->bytes_sent);
+	st->msgs_recv = LD(r->msgs_recv);
+	st->bytes_recv = LD(r->bytes_recv);
+	st->waits_full = LD(r->waits_full);
+	st->waits_empty = LD(r->waits_empty);
+	st->futex_wakes = LD(r->prod_wakes) + LD(r->cons_wakes);
+	st->futex_sleeps = LD(r->prod_sleeps) + LD(r->cons_sleeps);
+	st->holes = LD(c->holes);
+	st->redelivered = LD(c->redelivered);
+	st->dropped = LD(c->dropped);
+	st->repairs = LD(c->repairs);
+	st->takeovers = LD(c->takeovers);
+#undef LD
+}
+
+const char *tseg_uri(const struct tseg *s, char *buf, size_t n)
+{
+	if (!strcmp(s->backend, "shm"))
+		snprintf(buf, n, "shm:%s", s->name);
+	else
+		snprintf(buf, n, "file:%s", s->path);
+	return buf;
+}

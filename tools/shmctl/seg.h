@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reading a segment from outside, without disturbing it.
+ *
+ * Everything is a copy: the header, the control block and the ring state
+ * are pread into private memory and validated there (SPEC §5: copy, then
+ * validate the copy).  Only `dump` and `check` map the file, read-only, to
+ * walk the records with the acquire loads of spsc_parse(), under a SIGBUS
+ * guard (a peer may truncate the file after we checked its size).
+ *
+ * Nothing here takes a lock: liveness is F_OFD_GETLK through our own
+ * descriptor, which never blocks and changes nothing.  The only lock the
+ * tool ever takes is gc's exclusive "in use" lock (cmd_gc.c).
+ */
+#ifndef SHMCTL_SEG_H
+#define SHMCTL_SEG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "ring/spsc.h"
+#include "shm/segment.h"
+#include "sync/ctl.h"
+
+enum tstatus {
+	TS_OK = 0,          /* valid header and geometry */
+	TS_INCOMPLETE,      /* magic, but version 0: being created, or its creator died */
+	TS_UNSUPPORTED,     /* magic, but another layout version, build or kind */
+	TS_CORRUPT,         /* magic, but the header is inconsistent */
+};
+
+struct tpart {
+	uint32_t slot, state, roles, gen;
+	int32_t pid;
+	uint64_t start_ticks, attach_ns;
+	bool alive;             /* its liveness lock is held now */
+	bool owns_prod, owns_cons;
+};
+
+struct tseg {
+	char path[PATH_MAX];    /* for messages and output */
+	char name[256];         /* file name */
+	const char *backend;    /* "shm" or "file" */
+	int fd;
+	bool writable;
+	struct stat st;
+
+	/* header, raw copy */
+	size_t hdr_bytes;
+	struct seg_hdr hdr;
+	bool ours;              /* carries the shmring magic */
+	enum tstatus status;
+	char reason[256];       /* why status is not TS_OK */
+	struct seg_geom g;      /* TS_OK only */
+
+	/* control block and ring state, copies (TS_OK only) */
+	bool have_state;
+	struct ctl_shared ctl;
+	struct spsc_shared ring;
+	uint64_t prod_tail, cons_head, cons_read, used;
+
+	/* liveness, through F_OFD_GETLK */
+	bool in_use;            /* some process maps it (holds the open lock) */
+	bool slot_locked;       /* some liveness lock is held */
+	unsigned nparts;        /* ACTIVE slots in parts[] */
+	struct tpart parts[CTL_MAX_PARTS];
+	uint32_t prod_live, prod_dead, cons_live, cons_dead;
+
+	uint64_t last_activity_ns;   /* CLOCK_REALTIME */
+	const char *activity_from;   /* which timestamp it came from */
+
+	const uint8_t *base;    /* read-only mapping (tseg_map) */
+	size_t map_size;
+};
+
+#define TSEG_NOT_REGULAR 1
+
+void tseg_init(struct tseg *s);
+/*
+ * Open `name` relative to dirfd (or a path with AT_FDCWD), never following a
+ * symbolic link and never blocking (a FIFO): 0, TSEG_NOT_REGULAR, or -errno.
+ * rw: O_RDWR (gc), else O_RDONLY.
+ */
+int tseg_open(struct tseg *s, int dirfd, const char *name, const char *path, bool rw);
+/* (Re)read the header, then the state and liveness if the header is valid.
+ * Returns 0, or -errno for an I/O error (status is then meaningless). */
+int tseg_read(struct tseg *s);
+void tseg_close(struct tseg *s);
+
+const char *tstatus_name(enum tstatus st);
+const char *kind_name(uint32_t kind);
+
+/* F_OFD_GETLK: 1 if any lock is held on [at, at+len), 0 if none, -errno. */
+int tseg_locked(int fd, off_t at, off_t len);
+
+/* Consistency of the copied ring state and participant table (TS_OK).
+ * 0, or -EPROTO with the reason in why; warnings are appended to warn
+ * (up to nwarn lines of 200 bytes). */
+int tseg_check_state(const struct tseg *s, char *why, size_t n, char (*warn)[200],
+		     unsigned max_warn, unsigned *nwarn);
+
+/* ---- records ----------------------------------------------------------- */
+
+int tseg_map(struct tseg *s);
+void tseg_unmap(struct tseg *s);
+
+enum walk_stop { WALK_END, WALK_COUNT, WALK_MOVED, WALK_CORRUPT, WALK_FAULT, WALK_NOMEM };
+
+struct trec {
+	uint64_t index;
+	uint64_t pos;            /* ring position of the record (fillers in front included) */
+	uint64_t off;            /* offset of the payload in the data area */
+	uint32_t len;
+	const uint8_t *copy;    /* the first `copied` payload bytes, private */
+	uint32_t copied;
+	bool acquired;          /* handed to the consumer, not yet released */
+};
+
+struct twalk {
+	uint64_t msgs, bytes, head, end;
+	enum walk_stop stop;
+	char reason[256];
+};
+
+/*
+ * Walk the queued records from cons_head on the read-only mapping, with
+ * spsc_parse()'s rules, stopping at the first zero header, after max_msgs
+ * (0: no limit), or when the consumer releases what we are looking at.
+ * cb (may be NULL) gets each message with a private copy of up to
+ * copy_max bytes of it (0: all).  Bounded by capacity / 8 steps.
+ */
+void tseg_walk(struct tseg *s, uint64_t max_msgs, uint64_t copy_max,
+	       void (*cb)(void *arg, const struct trec *r), void *arg, struct twalk *out);
+
+/* Counters as shmring_stats() reports them, from the copies. */
+struct tstats {
+	uint64_t msgs_sent, bytes_sent, msgs_recv, bytes_recv, waits_full, waits_empty;
+	uint64_t futex_wakes, futex_sleeps, holes, redelivered, dropped, repairs, takeovers;
+};
+void tseg_stats(const struct tseg *s, struct tstats *st);
+
+/* "shm:NAME" or "file:PATH" */
+const char *tseg_uri(const struct tseg *s, char *buf, size_t n);
+
+#endif
