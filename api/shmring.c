@@ -396,10 +396,12 @@ int shmring_close(struct shmring *r)
 		sr_free(r);
 		return rc;
 	}
-	detach_roles(r);
-	if (!r->forked)
-		/* relaxed: a timestamp for the tool's gc, display only */
+	if (!r->forked && r->roles)
+		/* relaxed: a timestamp for the tool's gc, display only.  Only
+		 * role holders: a monitor that opens and closes to look must not
+		 * keep an abandoned ring "active" forever. */
 		atomic_store_explicit(&r->ctl->last_close_ns, clock_real_ns(), memory_order_relaxed);
+	detach_roles(r);
 	if (r->lock_fd >= 0)
 		close(r->lock_fd);
 	reg_release(r->map);

@@ -176,6 +176,14 @@ int seg_create(const char *path, const struct seg_geom *g, uint32_t mode)
 		rc = -errno;
 		goto fail;
 	}
+	/* The magic first, with version 0: a creator killed from here on
+	 * leaves a file that says "an unfinished ring" (seg_read waits for it,
+	 * then refuses it; shmctl-tool gc can recognise and collect it). */
+	uint64_t magic = SEG_MAGIC;
+	if (pwrite(fd, &magic, sizeof(magic), 0) != (ssize_t)sizeof(magic)) {
+		rc = errno ? -errno : -EIO;
+		goto fail;
+	}
 	/* posix_fallocate, not ftruncate: on tmpfs ftruncate reserves nothing
 	 * and a full /dev/shm would kill us with SIGBUS at the first touch. */
 	do

@@ -677,6 +677,9 @@ Test(tool, list_json_and_table_show_each_kind_of_segment, .timeout = 30)
 	make_ring(dead, 8192, 512);
 	make_ring(bad, 4096, 100);
 	make_ring(idle, 4096, 100);
+	/* a role holder came and went: that is the ring's last activity
+	 * (a monitor's open and close is not) */
+	shmring_close(t_open(idle, SHMRING_CONSUMER));
 	pid_t lp, dp;
 	struct holder *lh = holder_start(live, SHMRING_PRODUCER, 5, 0, 100, &lp);
 	struct holder *dh = holder_start(dead, SHMRING_PRODUCER | SHMRING_CONSUMER, 2, 0, 64, &dp);
