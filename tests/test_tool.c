@@ -1865,6 +1865,52 @@ Test(tool, watch_into_a_pipe_prints_lines, .timeout = 30)
 	run_free(&r);
 }
 
+/* --json: a stream of documents, one per interval, rates against a known
+ * send rate */
+Test(tool, watch_json_streams_one_document_per_interval, .timeout = 40)
+{
+	const char *uri = new_uri("wjson");
+	make_ring(uri, 1 << 20, 4096);
+	struct pace *pc = t_shared(sizeof(*pc));
+	memset(pc, 0, sizeof(*pc));
+	snprintf(pc->uri, sizeof(pc->uri), "%s", uri);
+	pc->rate = 2000;
+	pc->len = 100;
+	pid_t cons = t_spawn(drain_consumer, pc);
+	pid_t prod = t_spawn(pace_producer, pc);
+	for (int i = 0; i < 3000 && !atomic_load(&pc->started); i++)
+		sleep_ms(1);
+	cr_assert(atomic_load(&pc->started), "producer: %s", shmring_strerror(pc->rc));
+	sleep_ms(200);
+	struct run r = tool("watch", uri, "--json", "--interval", "500ms", "--count", "4", NULL);
+	expect(&r, 0, "watch --json");
+	cr_assert_null(strchr(r.out, '\033'), "no escape sequences");
+	/* split the stream at the top-level closing braces */
+	int docs = 0;
+	double sum = 0;
+	char *p = r.out;
+	for (char *end; (end = strstr(p, "\n}\n")) != NULL; p = end + 3) {
+		end[2] = '\0';
+		struct jv *j = jparse(p);
+		cr_assert_not_null(j, "document %d is not JSON:\n%s", docs, p);
+		cr_assert_str_eq(jstr(j, "status"), "ok");
+		if (docs > 0) {
+			cr_assert(jbool(j, "rates_valid"));
+			sum += jdbl(j, "in_msgs_per_s");
+		}
+		jfree(j);
+		docs++;
+	}
+	cr_assert_eq(docs, 4, "one document per interval:\n%s", r.out);
+	double avg = sum / 3;
+	cr_assert(avg > 2000 * 0.8 && avg < 2000 * 1.2, "in_msgs_per_s averaged %.1f for 2000/s", avg);
+	run_free(&r);
+	atomic_store(&pc->stop, 1);
+	t_wait(prod);
+	t_wait(cons);
+	t_unshared(pc, sizeof(*pc));
+}
+
 static int lock_and_wait(void *arg)
 {
 	const char *uri = arg;

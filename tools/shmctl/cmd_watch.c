@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "report.h"
 #include "shmctl.h"
 
@@ -171,6 +172,35 @@ static void line(const struct tseg *s, const struct sample *cur, const struct ra
 	fflush(stdout);
 }
 
+/* --json: one JSON document per interval, a stream for jq and friends */
+static void json_sample(const struct tseg *s, const struct sample *cur, const struct rates *r)
+{
+	struct jw w;
+	jw_init(&w, stdout);
+	jw_obj(&w, NULL);
+	jw_u64(&w, "time_ns", now_real_ns());
+	jw_str(&w, "status", tstatus_name(s->status));
+	if (!cur->ok) {
+		jw_str(&w, "reason", s->reason);
+	} else {
+		jw_bool(&w, "rates_valid", r->valid);
+		jw_dbl(&w, "in_msgs_per_s", r->in_msgs, 1);
+		jw_dbl(&w, "in_mb_per_s", r->in_mb, 3);
+		jw_dbl(&w, "out_msgs_per_s", r->out_msgs, 1);
+		jw_dbl(&w, "out_mb_per_s", r->out_mb, 3);
+		jw_dbl(&w, "fill_pct", fill_pct(s), 1);
+		jw_dbl(&w, "waits_full_per_s", r->waits_full, 1);
+		jw_dbl(&w, "waits_empty_per_s", r->waits_empty, 1);
+		jw_dbl(&w, "wakes_per_s", r->wakes, 1);
+		jw_u64(&w, "recoveries", recoveries(&cur->st));
+		jw_u64(&w, "producers_live", s->prod_live);
+		jw_u64(&w, "consumers_live", s->cons_live);
+	}
+	jw_obj_end(&w);
+	jw_done(&w);
+	fflush(stdout);
+}
+
 /* Sleep until the deadline, a signal, or 'q' on the terminal.  false: stop. */
 static bool wait_next(uint64_t deadline, bool keys)
 {
@@ -210,7 +240,7 @@ int cmd_watch(const struct opts *o)
 		free(s);
 		return rc;
 	}
-	bool tty = isatty(STDOUT_FILENO);
+	bool tty = isatty(STDOUT_FILENO) && !o->json;
 	bool keys = tty && isatty(STDIN_FILENO);
 	struct termios saved;
 	if (keys && tcgetattr(STDIN_FILENO, &saved) == 0) {
@@ -251,7 +281,9 @@ int cmd_watch(const struct opts *o)
 		tseg_stats(s, &cur.st);
 		struct rates rt;
 		compute(&prev, &cur, &rt);
-		if (tty)
+		if (o->json)
+			json_sample(s, &cur, &rt);
+		else if (tty)
 			draw(o, s, safe, &cur, &rt);
 		else
 			line(s, &cur, &rt, frames == 0);
