@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -52,6 +53,15 @@ static void pause_us(unsigned us)
 	usleep(us);
 }
 
+/* A busy-polling side that finds nothing to do gives the CPU away now and
+ * then: with more spinning processes than cores (parallel suites, a busy
+ * CI machine) pure spinning can starve the peer for whole time slices. */
+static void backoff(unsigned *spins)
+{
+	if ((++*spins & 63u) == 0)
+		sched_yield();
+}
+
 static int producer(void *arg)
 {
 	const struct stream *s = arg;
@@ -64,6 +74,7 @@ static int producer(void *arg)
 	uint8_t *bufs = malloc((size_t)BATCH * s->max_msg + 1);
 	struct iovec iov[BATCH];
 	uint64_t seq = 0;
+	unsigned spins = 0;
 	while (seq < s->n) {
 		if (s->blocking && seq % PAUSE_EVERY == PAUSE_EVERY / 2)
 			pause_us(300);          /* let the consumer find it empty */
@@ -78,6 +89,7 @@ static int producer(void *arg)
 			}
 			rc = shmring_send_batch(r, iov, k, to);
 			if (rc == -EAGAIN) {
+				backoff(&spins);
 				rnd = save;
 				continue;
 			}
@@ -104,6 +116,7 @@ static int producer(void *arg)
 			rc = shmring_send(r, bufs, len, to);
 		}
 		if (rc == -EAGAIN) {
+			backoff(&spins);
 			rnd = save;
 			continue;
 		}
@@ -127,6 +140,7 @@ static void consume(const struct stream *s)
 	uint8_t *bufs = malloc((size_t)BATCH * s->max_msg + 1);
 	struct iovec iov[BATCH];
 	uint64_t seq = 0;
+	unsigned spins = 0;
 	for (;;) {
 		if (s->blocking && seq % PAUSE_EVERY == 0 && seq)
 			pause_us(300);          /* let the producer find it full */
@@ -154,8 +168,10 @@ static void consume(const struct stream *s)
 			got[0] = bufs;
 			got_len[0] = (size_t)n;
 		}
-		if (rc == -EAGAIN)
+		if (rc == -EAGAIN) {
+			backoff(&spins);
 			continue;
+		}
 		if (rc == -EPIPE)
 			break;
 		cr_assert_geq(rc, 0, "receive at seq %lu: %s", (unsigned long)seq,
