@@ -656,29 +656,38 @@ struct transport {
 	pong_fn pong;
 	const char *note;
 	const char *ring_fmt;           /* RES_SHMRING: URI format (pid, case, a/b); NULL: shm: */
+	bool fallback;                  /* pipe:/mq: backend: every open passes the creator's
+					   opts (pipe: stores no geometry), and its stats are
+					   per handle, so the parent's handle counts nothing */
 };
 
 static const struct transport transports[] = {
 	{ "shmring-poll", RES_SHMRING, 0, 0, true, produce_poll, consume_poll, ping_poll, pong_poll,
-	  "shm: SPSC ring, send/recv, timeout 0, retry on -EAGAIN", NULL },
+	  "shm: SPSC ring, send/recv, timeout 0, retry on -EAGAIN", NULL, false },
 	{ "shmring-block", RES_SHMRING, 0, 0, false, produce_block, consume_block, ping_block, pong_block,
-	  "same ring, send/recv, SHMRING_FOREVER (spin, then futex)", NULL },
+	  "same ring, send/recv, SHMRING_FOREVER (spin, then futex)", NULL, false },
 	{ "shmring-zc", RES_SHMRING, 0, 0, true, produce_zc, consume_zc, ping_zc, pong_zc,
-	  "same ring, reserve/commit + acquire/release, in place", NULL },
+	  "same ring, reserve/commit + acquire/release, in place", NULL, false },
 	{ "file-tmpfs", RES_SHMRING, 0, 0, true, produce_poll, consume_poll, ping_poll, pong_poll,
 	  "file: ring in /dev/shm (tmpfs), send/recv, timeout 0, no flush",
-	  "file:/dev/shm/shmring-bench-%ld-%u-%c.ring" },
+	  "file:/dev/shm/shmring-bench-%ld-%u-%c.ring", false },
 	{ "file-disk", RES_SHMRING, 0, 0, true, produce_poll, consume_poll, ping_poll, pong_poll,
 	  "file: ring in /tmp (the root filesystem), send/recv, timeout 0, no flush",
-	  "file:/tmp/shmring-bench-%ld-%u-%c.ring" },
+	  "file:/tmp/shmring-bench-%ld-%u-%c.ring", false },
+	{ "pipe-ring", RES_SHMRING, 0, 0, false, produce_block, consume_block, ping_block, pong_block,
+	  "pipe: backend (named FIFO, framed), send/recv, SHMRING_FOREVER",
+	  "pipe:/tmp/shmring-bench-%ld-%u-%c.fifo", true },
+	{ "mq-ring", RES_SHMRING, 0, 0, false, produce_block, consume_block, ping_block, pong_block,
+	  "mq: backend (POSIX queue), send/recv, SHMRING_FOREVER; sizes <= msgsize_max",
+	  "mq:shmring-bench-%ld-%u-%c", true },
 	{ "pipe", RES_PIPE, 0, 0, false, produce_fd, consume_fd, ping_fd, pong_fd,
-	  "anonymous pipe (1 MiB if allowed), fixed-size write/read", NULL },
+	  "anonymous pipe (1 MiB if allowed), fixed-size write/read", NULL, false },
 	{ "unix", RES_UNIX, 0, 0, false, produce_fd, consume_fd, ping_fd, pong_fd,
-	  "UNIX stream socketpair, default buffers, same framing", NULL },
+	  "UNIX stream socketpair, default buffers, same framing", NULL, false },
 	{ "cacheline", RES_LINE, 0, 64, true, NULL, NULL, ping_line, pong_line,
-	  "floor: ping-pong of two 64-byte lines; latency only", NULL },
+	  "floor: ping-pong of two 64-byte lines; latency only", NULL, false },
 	{ "bare-frame", RES_BARE, 1024, 0, true, produce_bare, consume_bare, NULL, NULL,
-	  "floor: 4 slots with spin flags, in place; throughput, sizes >= 1 KiB", NULL },
+	  "floor: 4 slots with spin flags, in place; throughput, sizes >= 1 KiB", NULL, false },
 };
 #define N_TRANSPORTS (sizeof(transports) / sizeof(transports[0]))
 
@@ -701,6 +710,9 @@ static int g_cpu[2] = { -1, -1 };      /* CPUs of A and B; -1: not pinned */
 static unsigned g_ncpu_allowed;
 static char g_loadavg[64] = "unknown";  /* a busy machine explains odd numbers */
 static int g_pipe_size;                 /* after F_SETPIPE_SZ, probed once */
+static struct shmring_opts g_ring_opts; /* of the running case's rings, for fallback children */
+static uint64_t g_mq_msg_max = 10, g_mq_msgsize_max = 8192;    /* fs.mqueue.* */
+static bool g_mq_skipped;               /* a size above msgsize_max was left out */
 static const char *g_pipe_note = "";
 static unsigned g_case_no;
 
@@ -804,10 +816,10 @@ static void close_fd(int fd)
 		fail_errno("close");
 }
 
-static struct shmring *open_role(const char *uri, int role)
+static struct shmring *open_role(const char *uri, int role, const struct shmring_opts *o)
 {
 	struct shmring *r;
-	int rc = shmring_open(uri, role, NULL, &r);
+	int rc = shmring_open(uri, role, o, &r);
 
 	if (rc < 0)
 		fail("shmring_open %s as %s: %s", uri,
@@ -824,17 +836,19 @@ static void ep_open(struct ep *e, int role, const struct transport *t, size_t si
 	e->fd_tx = e->fd_rx = -1;
 
 	switch (t->res) {
-	case RES_SHMRING:
+	case RES_SHMRING: {
+		const struct shmring_opts *o = t->fallback ? &g_ring_opts : NULL;
 		if (role == 0) {
-			e->tx = open_role(g_uris[0], SHMRING_PRODUCER);
+			e->tx = open_role(g_uris[0], SHMRING_PRODUCER, o);
 			if (pl->lat)
-				e->rx = open_role(g_uris[1], SHMRING_CONSUMER);
+				e->rx = open_role(g_uris[1], SHMRING_CONSUMER, o);
 		} else {
-			e->rx = open_role(g_uris[0], SHMRING_CONSUMER);
+			e->rx = open_role(g_uris[0], SHMRING_CONSUMER, o);
 			if (pl->lat)
-				e->tx = open_role(g_uris[1], SHMRING_PRODUCER);
+				e->tx = open_role(g_uris[1], SHMRING_PRODUCER, o);
 		}
 		break;
+	}
 	case RES_PIPE:
 		/* keep only our ends, so a dead peer shows as EOF or EPIPE */
 		if (role == 0) {
@@ -1001,6 +1015,12 @@ static void res_setup(struct resources *res, const struct transport *t, size_t s
 				o.max_msg = (uint32_t)size;
 			}
 			o.flags = SHMRING_PREFAULT;
+			if (t->fallback && strncmp(t->ring_fmt, "mq:", 3) == 0) {
+				/* a queue of the depth the system allows */
+				o.max_msg = (uint32_t)size;
+				o.capacity = size * (g_mq_msg_max < 64 ? g_mq_msg_max : 64);
+			}
+			g_ring_opts = o;
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
 			snprintf(g_uris[i], sizeof(g_uris[i]),
@@ -1186,7 +1206,7 @@ static void run_rep(struct case_result *cr, const struct plan *pl)
 	cr->reps++;
 	memset(&st, 0, sizeof(st));
 	res_teardown(&res, t->res == RES_SHMRING ? &st : NULL);
-	if (t->res == RES_SHMRING) {
+	if (t->res == RES_SHMRING && !t->fallback) {
 		if (st.msgs_sent != ctl->sent_ab || st.msgs_recv != ctl->sent_ab)
 			fprintf(stderr, "shmring-bench: warning: %s %zu B: the ring counted %" PRIu64
 				" sent and %" PRIu64 " received, the bench moved %" PRIu64 "\n",
@@ -1301,6 +1321,26 @@ static void probe_pipe_size(void)
 	}
 	close_fd(p[0]);
 	close_fd(p[1]);
+}
+
+static uint64_t read_sysctl(const char *path, uint64_t dflt)
+{
+	FILE *f = fopen(path, "r");
+	unsigned long long v;
+
+	if (!f)
+		return dflt;
+	if (fscanf(f, "%llu", &v) != 1)
+		v = dflt;
+	fclose(f);
+	return v;
+}
+
+/* mq-ring runs within what the system allows a POSIX queue */
+static void probe_mq_limits(void)
+{
+	g_mq_msg_max = read_sysctl("/proc/sys/fs/mqueue/msg_max", 10);
+	g_mq_msgsize_max = read_sysctl("/proc/sys/fs/mqueue/msgsize_max", 8192);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1450,6 +1490,30 @@ static unsigned compute_ratios(const struct case_result *res, unsigned n, struct
 	return k;
 }
 
+/* What the fallbacks cost next to the shm: ring with the same calls. */
+static void print_fallback_cost(const struct case_result *res, unsigned n)
+{
+	bool head = false;
+
+	for (unsigned i = 0; i < n; i++) {
+		const struct case_result *f = &res[i];
+		const struct case_result *s = find(res, n, "shmring-block", f->size);
+		char sz[32];
+
+		if (!f->t->fallback || !s)
+			continue;
+		if (!head)
+			printf("\nfallback cost (against shmring-block, same size, this run):\n");
+		head = true;
+		printf("  %-10s %7s", f->t->name, fmt_size(f->size, sz, sizeof(sz)));
+		if (f->has_tput && s->has_tput && s->rate_med > 0)
+			printf("   msgs/s x%.3f", f->rate_med / s->rate_med);
+		if (f->has_lat && s->has_lat && s->lat.p50 > 0)
+			printf("   rtt p50 x%.1f", (double)f->lat.p50 / (double)s->lat.p50);
+		printf("\n");
+	}
+}
+
 static void print_footer(const struct case_result *res, unsigned n)
 {
 	struct ratio r[8];
@@ -1461,8 +1525,12 @@ static void print_footer(const struct case_result *res, unsigned n)
 	       "rtt: ns per round trip, CLOCK_MONOTONIC, samples of all reps in one log-bucketed\n"
 	       "  histogram (<= 1.6 %% error).\n"
 	       "cacheline: rtt floor, one 64-byte line each way.  bare-frame: large-frame floor, run for\n"
-	       "  sizes >= 1 KiB only (4 slots, so it is not a floor for small messages).\n",
-	       cfg.reps);
+	       "  sizes >= 1 KiB only (4 slots, so it is not a floor for small messages).\n"
+	       "pipe-ring, mq-ring: the same API over the pipe: and mq: fallbacks, blocking calls;\n"
+	       "  mq-ring's queue holds %" PRIu64 " messages (fs.mqueue.msg_max)%s.\n",
+	       cfg.reps, g_mq_msg_max < 64 ? g_mq_msg_max : 64,
+	       g_mq_skipped ? "; sizes above fs.mqueue.msgsize_max are not run (-EMSGSIZE)" : "");
+	print_fallback_cost(res, n);
 	printf("\nratios (goals from the issues, this run):\n");
 	for (unsigned i = 0; i < k; i++) {
 		if (r[i].have)
@@ -1760,6 +1828,7 @@ int main(int argc, char **argv)
 	install_signals();
 	choose_cpus();
 	probe_pipe_size();
+	probe_mq_limits();
 
 	if (strace_n)
 		return strace_run(strace_n);
@@ -1782,6 +1851,11 @@ int main(int argc, char **argv)
 			size_t size = t->fixed_size ? t->fixed_size : cfg.sizes[si];
 			if (size < t->min_size)
 				continue;
+			if (t->fallback && strncmp(t->ring_fmt, "mq:", 3) == 0 &&
+			    size > g_mq_msgsize_max) {
+				g_mq_skipped = true;    /* a queue refuses it: -EMSGSIZE */
+				continue;
+			}
 			bool dup = false;
 			for (unsigned k = 0; k < n_res; k++)
 				dup |= results[k].t == t && results[k].size == size;
