@@ -323,11 +323,13 @@ int shmring_open(const char *uri, int oflags, const struct shmring_opts *opts,
 		return rc;
 	if (opts && (opts->flags & ~(SHMRING_PREFAULT | SHMRING_MLOCK)))
 		return -EINVAL;         /* mapping flags count on every open */
+	/* first: the fork handlers that disown a child's roles apply to every
+	 * backend */
+	if ((rc = lib_init()) < 0)
+		return rc;
 	if (u.scheme == URI_PIPE || u.scheme == URI_MQ)
 		return fb_open(&u, oflags, opts, out);
 	if ((rc = seg_plan((oflags & SHMRING_CREATE) ? opts : NULL, &plan)) < 0)
-		return rc;
-	if ((rc = lib_init()) < 0)
 		return rc;
 
 	bool created;
@@ -499,8 +501,9 @@ int shmring_caps(struct shmring *r, struct shmring_caps *caps)
 	memset(caps, 0, sizeof(*caps));
 	if (r->fb)
 		return r->fb->caps(r->fbh, caps);
+	/* a shm: segment outlives its processes too (until unlink or reboot) */
 	caps->flags = SHMRING_CAP_ZEROCOPY | SHMRING_CAP_RECOVERY | SHMRING_CAP_BLOCKING |
-		      (r->is_file ? SHMRING_CAP_PERSISTENT | SHMRING_CAP_DURABLE : 0);
+		      SHMRING_CAP_PERSISTENT | (r->is_file ? SHMRING_CAP_DURABLE : 0);
 	caps->max_producers = 1;
 	caps->max_consumers = 1;
 	caps->max_msg = r->map->geom.max_msg;

@@ -155,7 +155,7 @@ struct shmring_caps {
 };
 #define SHMRING_CAP_ZEROCOPY   0x01u  /* reserve/acquire hand out the ring's own memory */
 #define SHMRING_CAP_MPMC       0x02u  /* several producers and consumers at once */
-#define SHMRING_CAP_PERSISTENT 0x04u  /* messages outlive every process (file:) */
+#define SHMRING_CAP_PERSISTENT 0x04u  /* queued messages outlive every process (shm:, file:, mq:) */
 #define SHMRING_CAP_DURABLE    0x08u  /* shmring_flush() survives a reboot (file:) */
 #define SHMRING_CAP_RECOVERY   0x10u  /* dead holders' roles are taken over, counted */
 #define SHMRING_CAP_BLOCKING   0x20u  /* timeouts and SHMRING_FOREVER (all backends) */
