@@ -111,6 +111,25 @@ $(SHARED): $(LIB_OBJS) shmring.map
 		-Wl,-z,defs -o $@ $(LIB_OBJS) $(LDFLAGS_ALL) $(LDLIBS_LIB)
 	$(Q)ln -sf $(SONAME) $(BUILD)/libshmring.so
 
+# The crash-point build (sync/crash.h): the same sources with
+# SHMRING_CRASH_POINTS, linked only into the crash tests.
+CRASH_LIB := $(BUILD)/crash/libshmring.a
+CRASH_OBJS := $(LIB_SRCS:%.c=$(BUILD)/crash/%.o)
+CRASH_TESTS := $(BUILD)/tests/test_torture
+
+$(BUILD)/crash/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $< (crash points)")
+	$(Q)$(CC) $(CPPFLAGS_ALL) -DSHMRING_CRASH_POINTS $(CFLAGS_ALL) -c $< -o $@
+
+$(CRASH_LIB): $(CRASH_OBJS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(CRASH_TESTS): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COMMON_OBJS) $(CRASH_LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -o $@ $< $(TEST_COMMON_OBJS) $(CRASH_LIB) $(LDFLAGS_ALL) $(TEST_LIBS) $(LDLIBS_LIB) -lm
+
 $(BUILD)/shmring.pc: shmring.pc.in Makefile
 	@mkdir -p $(BUILD)
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
@@ -181,11 +200,13 @@ check: deps
 	done; \
 	if [ $$fail = 0 ]; then echo "check: all test suites passed"; else echo "check: FAILED"; exit 1; fi
 
-# The long crash run: 5000 SIGKILLs of producers and consumers (make check
-# runs 200), and 50 million messages per stream test.
+# The long crash runs: 5000 SIGKILLs of SPSC producers and consumers and
+# 5000 of MPMC ones (make check runs 200 each), and 50 million messages per
+# stream test.
 torture: deps
 	$(Q)$(MAKE) --no-print-directory tests
 	$(TEST_ENV) SHMRING_CRASH_KILLS=5000 $(BUILD)/tests/test_crash --verbose
+	$(TEST_ENV) SHMRING_MPMC_KILLS=5000 SHMRING_CRASH_NMAX=20 $(BUILD)/tests/test_torture --verbose --jobs 1
 	$(TEST_ENV) SHMRING_STREAM_MSGS=50000000 $(BUILD)/tests/test_stream --jobs 1
 
 demo: deps

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../ring/mpmc.h"
 #include "../ring/spsc.h"
 #include "../sync/ctl.h"
 #include "registry.h"
@@ -31,6 +32,15 @@ struct shmring {
 	struct fb_handle *fbh;
 	uint64_t flushed;          /* producer: records before it are durable */
 	struct shmring *next, *prev;
+
+	/* MPMC rings (api/mpmc.c); the calls go through fb = &mpmc_ops */
+	bool is_mpmc;
+	struct mpmc_h mp;
+	uint64_t stall_ns;
+	struct ctl_sweep sweep;    /* repairs free what dead participants held */
+	/* stall clock per side (0 producer, 1 consumer): the blocking word
+	 * last seen, since when, and the last liveness test of its holder */
+	_Atomic uint64_t mp_watch[2], mp_since[2], mp_checked[2];
 };
 
 #endif

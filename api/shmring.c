@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "mpmc.h"
 #include "handle.h"
 #include "registry.h"
 #include "uri.h"
@@ -205,11 +206,13 @@ static int attach_roles(struct shmring *r, uint32_t roles)
 	r->lock_fd = open(self, O_RDWR | O_CLOEXEC);
 	if (r->lock_fd < 0)
 		return -errno;
+	if (r->is_mpmc)
+		return mp_attach(r, roles);
 
-	int rc = ctl_lock(r->ctl, m->fd);
+	int rc = ctl_lock(r->ctl, m->fd, NULL);
 	if (rc < 0)
 		return rc;
-	ctl_repair(r->ctl, m->fd);
+	ctl_repair(r->ctl, m->fd, NULL);
 	if (((roles & ROLE_PRODUCER) && r->ctl->prod_owner) ||
 	    ((roles & ROLE_CONSUMER) && r->ctl->cons_owner)) {
 		rc = -EBUSY;       /* after repair, an owner is a live one */
@@ -270,7 +273,9 @@ static void detach_roles(struct shmring *r)
 {
 	if (r->forked || r->slot < 0)
 		return;
-	if (ctl_lock(r->ctl, r->map->fd) == 0) {
+	if (r->is_mpmc)
+		mp_detach(r);
+	else if (ctl_lock(r->ctl, r->map->fd, NULL) == 0) {
 		uint32_t me = (uint32_t)r->slot + 1;
 		if (r->ctl->prod_owner == me)
 			r->ctl->prod_owner = 0;
@@ -329,6 +334,9 @@ int shmring_open(const char *uri, int oflags, const struct shmring_opts *opts,
 		return rc;
 	if (u.scheme == URI_PIPE || u.scheme == URI_MQ)
 		return fb_open(&u, oflags, opts, out);
+	/* MPMC rings in files would need their own reboot recovery */
+	if (u.scheme == URI_FILE && (oflags & SHMRING_CREATE) && opts && opts->kind == SHMRING_MPMC)
+		return -ENOTSUP;
 	if ((rc = seg_plan((oflags & SHMRING_CREATE) ? opts : NULL, &plan)) < 0)
 		return rc;
 
@@ -364,6 +372,12 @@ int shmring_open(const char *uri, int oflags, const struct shmring_opts *opts,
 	r->ctl = (struct ctl_shared *)(r->map->base + r->map->geom.ctl_off);
 	r->sh = (struct spsc_shared *)(r->map->base + r->map->geom.ring_off);
 	r->spin_ns = r->map->geom.spin_ns;
+	if (r->map->geom.kind == SHMRING_MPMC &&
+	    (rc = r->is_file ? -ENOTSUP : mp_open(r)) < 0) {
+		reg_release(r->map);
+		sr_free(r);
+		goto undo_create;
+	}
 	uint32_t roles = (uint32_t)oflags & (ROLE_PRODUCER | ROLE_CONSUMER);
 	if (roles && (rc = attach_roles(r, roles)) < 0) {
 		if (r->lock_fd >= 0)
@@ -393,7 +407,7 @@ int shmring_close(struct shmring *r)
 	if (!r)
 		return -EINVAL;
 	handle_unlink(r);
-	if (r->fb) {
+	if (r->fb && !r->is_mpmc) {
 		int rc = r->fb->close(r->fbh);
 		sr_free(r);
 		return rc;
@@ -437,15 +451,17 @@ int shmring_stats(struct shmring *r, struct shmring_stats *st)
 {
 	if (!r || !st)
 		return -EINVAL;
-	if (r->fb) {
-		memset(st, 0, sizeof(*st));
+	memset(st, 0, sizeof(*st));
+	if (r->fb && !r->is_mpmc)
 		return r->fb->stats(r->fbh, st);
-	}
 	struct spsc_shared *sh = r->sh;
 	struct ctl_shared *c = r->ctl;
-	memset(st, 0, sizeof(*st));
 	/* relaxed throughout: a monitoring snapshot of single-writer counters */
 #define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+	if (r->is_mpmc) {
+		(void)r->fb->stats(r->fbh, st);
+		goto common;
+	}
 	st->msgs_sent = LD(sh->msgs_sent);
 	st->bytes_sent = LD(sh->bytes_sent);
 	st->msgs_recv = LD(sh->msgs_recv);
@@ -455,14 +471,15 @@ int shmring_stats(struct shmring *r, struct shmring_stats *st)
 	st->futex_wakes = LD(sh->prod_wakes) + LD(sh->cons_wakes);
 	st->futex_sleeps = LD(sh->prod_sleeps) + LD(sh->cons_sleeps);
 	st->holes_skipped = LD(c->holes);
-	st->msgs_redelivered = LD(c->redelivered);
 	st->msgs_dropped = LD(c->dropped);
+	st->shut_down = LD(sh->shutdown) != 0;
+	st->used = spsc_used(sh, r->map->geom.capacity);
+common:
+	st->msgs_redelivered = LD(c->redelivered);
 	st->repairs = LD(c->repairs);
 	st->takeovers = LD(c->takeovers);
-	st->shut_down = LD(sh->shutdown) != 0;
 #undef LD
 	st->capacity = r->map->geom.capacity;
-	st->used = spsc_used(sh, r->map->geom.capacity);
 	st->max_msg = r->map->geom.max_msg;
 	st->kind = r->map->geom.kind;
 	ctl_count(c, r->map->fd, &st->producers, &st->consumers);
@@ -533,7 +550,8 @@ const char *shmring_strerror(int err)
 	case -ENOTSUP: return "not supported by this backend or build";
 	case -EINPROGRESS: return "a reservation or acquired message is still open";
 	case -ENOSPC: return "no space left for the segment (is /dev/shm full?)";
-	case -EUSERS: return "participant table full";
+	case -EUSERS: return "participant table full, or 64 producers (consumers) already";
+	case -ECANCELED: return "reservation skipped after the stall timeout: message not sent";
 	}
 	if (err < 0 && err != INT_MIN) {
 		const char *s = strerrordesc_np(-err);

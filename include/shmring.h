@@ -51,6 +51,12 @@ struct shmring_opts {           /* all-zero means defaults */
 	uint32_t max_msg;        /* largest message, bytes; default capacity/4 */
 	uint32_t mode;           /* permission bits on create, default 0600 */
 	uint32_t flags;          /* SHMRING_PREFAULT | SHMRING_MLOCK | ... */
+	/* Addition to SPEC §3 (fills what was tail padding): MPMC only.  A
+	 * live producer or consumer that holds a slot longer than this many
+	 * milliseconds is skipped (its commit then fails with -ECANCELED);
+	 * 0 = default 1000, at most 3600000.  Dead holders are recovered at
+	 * once, whatever this says. */
+	uint32_t stall_ms;
 };
 
 /* opts.flags */
@@ -127,7 +133,10 @@ struct shmring_stats {
 	uint32_t shut_down;                     /* 1 once shmring_shutdown was called */
 	uint32_t unlinked;                      /* 1 if the ring's name is gone (shmring_unlink,
 						   gc, or systemd-logind's RemoveIPC) */
-	uint64_t reserved[8];
+	uint64_t stalls_skipped;                /* MPMC: slots of live holders skipped after
+						   the stall timeout (opts.stall_ms) */
+	uint64_t commits_cancelled;             /* MPMC: late commits refused (-ECANCELED) */
+	uint64_t reserved[6];
 };
 SHMRING_API SHMRING_MUST_USE
 int shmring_stats(struct shmring *r, struct shmring_stats *st);

@@ -67,6 +67,13 @@ int mf_recover_alone(uint8_t *base, const struct seg_geom *g)
 	 * with the previous boot), so without this every lock would time out. */
 	if ((rc = ctl_init(c)) < 0)
 		return rc;
+	if (g->kind == SHMRING_MPMC) {
+		/* Participants stay marked: the first join's repair finds them
+		 * dead and sweeps the slots they held before reusing theirs. */
+		memcpy(c->persist.boot_id, now, 16);
+		atomic_fetch_add_explicit(&c->repairs, 1, memory_order_relaxed);
+		return 1;
+	}
 	c->prod_owner = 0;
 	c->cons_owner = 0;
 	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++)

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../ring/mpmc.h"
 #include "../ring/spsc.h"
 #include "../sync/clock.h"
 #include "../sync/ctl.h"
@@ -17,6 +18,11 @@
 _Static_assert(sizeof(struct ctl_shared) <= SEG_RING_OFF - SEG_CTL_OFF, "control block fits");
 _Static_assert(sizeof(struct spsc_shared) <= SEG_DATA_OFF - SEG_RING_OFF, "ring state fits");
 _Static_assert(SEG_DATA_OFF % 4096 == 0, "data area page aligned");
+_Static_assert(sizeof(struct mpmc_shared) <= SEG_MPMC_DATA_OFF - SEG_RING_OFF, "MPMC state fits");
+_Static_assert(SEG_MPMC_DATA_OFF % 4096 == 0, "MPMC data area page aligned");
+/* The stamp below predates MPMC: its layout is pinned here instead. */
+_Static_assert(sizeof(struct mpmc_shared) == 4 * MPMC_LINE + CTL_MAX_PARTS * MPMC_LINE &&
+	       sizeof(struct mpmc_slot) == 16, "MPMC layout is part of format version 1");
 
 static uint64_t fnv1a(const void *p, size_t n, uint64_t h)
 {
@@ -55,6 +61,52 @@ static uint64_t round_pow2(uint64_t v)
 	return p;
 }
 
+/* MPMC: capacity bytes cut into slots of max_msg plus a slot header, a
+ * power of two of them (ticket -> slot is a mask), at least two. */
+static int plan_mpmc(const struct shmring_opts *o, struct seg_geom *g)
+{
+	uint64_t want = o->capacity ? o->capacity : SEG_DEFAULT_CAP;
+	if (want < SEG_MIN_CAP)
+		want = SEG_MIN_CAP;
+	uint64_t max = o->max_msg ? o->max_msg : want / 4;
+	if (max > UINT32_MAX - 128)
+		max = UINT32_MAX - 128;
+	uint64_t stride = mpmc_stride_for((uint32_t)max);
+	uint64_t n = 2;
+	while (n * stride < want && n < SEG_MPMC_MAX_SLOTS)
+		n <<= 1;
+	if (n * stride > SEG_MAX_CAP)
+		return -EINVAL;
+	g->capacity = n * stride;
+	g->max_msg = (uint32_t)max;
+	g->flags = o->flags;
+	g->mode = o->mode ? o->mode : 0600;
+	g->spin_ns = WAIT_SPIN_DEFAULT_NS;
+	g->stall_ms = o->stall_ms ? o->stall_ms : MPMC_STALL_DEFAULT_MS;
+	g->ctl_off = SEG_CTL_OFF;
+	g->ring_off = SEG_RING_OFF;
+	g->data_off = SEG_MPMC_DATA_OFF;
+	g->size = SEG_MPMC_DATA_OFF + g->capacity;
+	return 0;
+}
+
+/* The MPMC half of seg_validate(): geometry that mpmc.h can trust. */
+static int validate_mpmc(const struct seg_hdr *h)
+{
+	if (h->max_msg == 0)
+		return -EPROTO;
+	uint64_t stride = mpmc_stride_for(h->max_msg);
+	if (h->capacity % stride)
+		return -EPROTO;
+	uint64_t n = h->capacity / stride;
+	if (n < 2 || n > SEG_MPMC_MAX_SLOTS || (n & (n - 1)) || h->capacity > SEG_MAX_CAP)
+		return -EPROTO;
+	if (h->ctl_off != SEG_CTL_OFF || h->ring_off != SEG_RING_OFF ||
+	    h->data_off != SEG_MPMC_DATA_OFF || h->seg_size != SEG_MPMC_DATA_OFF + h->capacity)
+		return -EPROTO;
+	return 0;
+}
+
 int seg_plan(const struct shmring_opts *o, struct seg_geom *g)
 {
 	static const struct shmring_opts zero;
@@ -62,9 +114,7 @@ int seg_plan(const struct shmring_opts *o, struct seg_geom *g)
 		o = &zero;
 	memset(g, 0, sizeof(*g));
 	g->kind = o->kind ? (uint32_t)o->kind : SHMRING_SPSC;
-	if (g->kind == SHMRING_MPMC)
-		return -ENOTSUP;            /* not in this version yet */
-	if (g->kind != SHMRING_SPSC)
+	if (g->kind != SHMRING_SPSC && g->kind != SHMRING_MPMC)
 		return -EINVAL;
 	if (o->flags & ~(SHMRING_PREFAULT | SHMRING_MLOCK))
 		return -EINVAL;
@@ -72,8 +122,14 @@ int seg_plan(const struct shmring_opts *o, struct seg_geom *g)
 		return -EINVAL;
 	if (o->capacity > SEG_MAX_CAP)
 		return -EINVAL;
+	if (o->stall_ms > MPMC_STALL_MAX_MS)
+		return -EINVAL;
+	if (g->kind == SHMRING_MPMC)
+		return plan_mpmc(o, g);
 	uint64_t cap = round_pow2(o->capacity ? o->capacity : SEG_DEFAULT_CAP);
 	uint64_t max = o->max_msg ? o->max_msg : cap / 4;
+	if (max > UINT32_MAX)
+		max = UINT32_MAX;
 	/* A record and the filler before it must fit in an empty ring: grow
 	 * the ring rather than refuse a legal max_msg. */
 	while (max > spsc_max_msg_for(cap)) {
@@ -103,16 +159,22 @@ int seg_validate(const struct seg_hdr *h, uint64_t file_size, uid_t file_uid,
 		return -EPROTO;
 	if (h->stamp != seg_stamp() || h->checksum != seg_checksum(h))
 		return -EPROTO;
-	if (h->kind != SHMRING_SPSC)
-		return h->kind == SHMRING_MPMC ? -ENOTSUP : -EPROTO;
-	if (h->capacity < SEG_MIN_CAP || h->capacity > SEG_MAX_CAP ||
-	    (h->capacity & (h->capacity - 1)))
+	if (h->kind == SHMRING_MPMC) {
+		int rc = validate_mpmc(h);
+		if (rc < 0)
+			return rc;
+	} else if (h->kind != SHMRING_SPSC) {
 		return -EPROTO;
-	if (h->max_msg == 0 || h->max_msg > spsc_max_msg_for(h->capacity))
-		return -EPROTO;
-	if (h->ctl_off != SEG_CTL_OFF || h->ring_off != SEG_RING_OFF ||
-	    h->data_off != SEG_DATA_OFF || h->seg_size != SEG_DATA_OFF + h->capacity)
-		return -EPROTO;
+	} else {
+		if (h->capacity < SEG_MIN_CAP || h->capacity > SEG_MAX_CAP ||
+		    (h->capacity & (h->capacity - 1)))
+			return -EPROTO;
+		if (h->max_msg == 0 || h->max_msg > spsc_max_msg_for(h->capacity))
+			return -EPROTO;
+		if (h->ctl_off != SEG_CTL_OFF || h->ring_off != SEG_RING_OFF ||
+		    h->data_off != SEG_DATA_OFF || h->seg_size != SEG_DATA_OFF + h->capacity)
+			return -EPROTO;
+	}
 	if (h->flags & ~(SHMRING_PREFAULT | SHMRING_MLOCK))
 		return -EPROTO;
 	if (file_size != h->seg_size)
@@ -210,8 +272,19 @@ int seg_create(const char *path, const struct seg_geom *g, uint32_t mode)
 		munmap(p, g->size);
 		goto fail;
 	}
-	/* the ring state and data area are zero from posix_fallocate: a ring
-	 * with every position at 0 is empty and valid */
+	/* SPSC: the ring state and data area are zero from posix_fallocate,
+	 * and a ring with every position at 0 is empty and valid.  MPMC: each
+	 * slot word says which ticket it waits for. */
+	if (g->kind == SHMRING_MPMC) {
+		struct mpmc_geom mg = {
+			.data = (uint8_t *)p + g->data_off,
+			.nslots = g->capacity / mpmc_stride_for(g->max_msg),
+			.stride = mpmc_stride_for(g->max_msg),
+		};
+		mg.mask = mg.nslots - 1;
+		mpmc_init((struct mpmc_shared *)((uint8_t *)p + g->ring_off), &mg, g->stall_ms);
+	}
+	CRASH_POINT("create.before_publish");
 	struct seg_hdr tmp = {
 		.magic = SEG_MAGIC, .hdr_size = sizeof(tmp), .stamp = seg_stamp(),
 		.kind = g->kind, .flags = g->flags, .seg_size = g->size,

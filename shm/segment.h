@@ -5,8 +5,9 @@
  *
  *   0      struct seg_hdr      immutable after creation; version written last
  *   4096   struct ctl_shared   robust mutex, participants, recovery counters
- *   16384  ring state          struct spsc_shared (kind SPSC)
- *   20480  data area           `capacity` bytes, power of two, page aligned
+ *   16384  ring state          struct spsc_shared (SPSC) or struct mpmc_shared (MPMC)
+ *   20480  data area (SPSC)    `capacity` bytes, power of two, page aligned
+ *   40960  data area (MPMC)    `capacity` bytes: a power of two of slots
  *
  * Nothing read from a segment is trusted: seg_validate() checks a private
  * copy of the header field by field and derives every offset itself.
@@ -26,6 +27,8 @@
 #define SEG_CTL_OFF   4096u
 #define SEG_RING_OFF  16384u
 #define SEG_DATA_OFF  20480u
+#define SEG_MPMC_DATA_OFF 40960u
+#define SEG_MPMC_MAX_SLOTS (1ull << 24)   /* bounds the recovery sweep */
 #define SEG_MIN_CAP   4096ull
 #define SEG_MAX_CAP   (1ull << 40)
 #define SEG_DEFAULT_CAP (1ull << 20)
@@ -57,6 +60,7 @@ _Static_assert(sizeof(struct seg_hdr) == 104, "seg_hdr size");
 /* The validated geometry, copied into every handle. */
 struct seg_geom {
 	uint32_t kind, flags, max_msg, spin_ns, mode;
+	uint32_t stall_ms;          /* MPMC, creation only: the ring keeps its own */
 	uint64_t capacity, size, ctl_off, ring_off, data_off;
 	uint32_t creator_uid;
 	int32_t creator_pid;

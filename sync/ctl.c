@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "crash.h"
 
 int ctl_init(struct ctl_shared *c)
 {
@@ -98,8 +99,10 @@ static void count1(_Atomic uint64_t *ctr)
 	atomic_fetch_add_explicit(ctr, 1, memory_order_relaxed);
 }
 
-void ctl_repair(struct ctl_shared *c, int check_fd)
+void ctl_repair(struct ctl_shared *c, int check_fd, const struct ctl_sweep *sw)
 {
+	uint64_t dead[CTL_MASK_WORDS] = { 0 };
+	bool any = false;
 	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++) {
 		struct ctl_part *p = &c->parts[i];
 		/* relaxed: we hold the mutex, which orders every writer */
@@ -107,8 +110,21 @@ void ctl_repair(struct ctl_shared *c, int check_fd)
 			continue;
 		if (ctl_alive(check_fd, i))
 			continue;
-		atomic_store_explicit(&p->state, PART_FREE, memory_order_relaxed);
+		dead[i / 64] |= 1ull << (i % 64);
+		any = true;
 	}
+	if (!any)
+		goto owners;
+	/* What the dead held in the ring goes first: their table slots stay
+	 * taken (and dead) until it is done, so a crash here is redone. */
+	if (sw)
+		sw->fn(sw->arg, dead);
+	CRASH_POINT("ctl.repair");
+	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++)
+		if (dead[i / 64] & (1ull << (i % 64)))
+			/* relaxed: under the mutex */
+			atomic_store_explicit(&c->parts[i].state, PART_FREE, memory_order_relaxed);
+owners:
 	/* An owner naming a free or unknown slot is a dead holder: release the
 	 * role.  Done after the sweep so a crash in between leaves work that
 	 * the next repair finishes the same way. */
@@ -122,7 +138,7 @@ void ctl_repair(struct ctl_shared *c, int check_fd)
 	}
 }
 
-int ctl_lock(struct ctl_shared *c, int check_fd)
+int ctl_lock(struct ctl_shared *c, int check_fd, const struct ctl_sweep *sw)
 {
 	/* timedlock takes CLOCK_REALTIME; a clock step only stretches or
 	 * shortens this bound, which is a safety net, not a contract.
@@ -136,7 +152,8 @@ int ctl_lock(struct ctl_shared *c, int check_fd)
 	case EOWNERDEAD:
 		/* We hold the lock; the dead owner may have left the table
 		 * half-updated.  Repair first, then declare it consistent. */
-		ctl_repair(c, check_fd);
+		CRASH_POINT("ctl.ownerdead");
+		ctl_repair(c, check_fd, sw);
 		count1(&c->repairs);
 		if ((rc = pthread_mutex_consistent(&c->mutex)) != 0) {
 			pthread_mutex_unlock(&c->mutex);
@@ -199,6 +216,7 @@ int ctl_join(struct ctl_shared *c, int lock_fd, uint32_t roles)
 		p->gen++;
 		p->start_ticks = self_start_ticks();
 		p->attach_ns = clock_real_ns();
+		CRASH_POINT("ctl.join");
 		/* [J1] release: the slot's fields are complete before anybody
 		 * sees it active; pairs with [J2] in ctl_count() */
 		atomic_store_explicit(&p->state, PART_ACTIVE, memory_order_release);

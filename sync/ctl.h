@@ -61,6 +61,17 @@ struct ctl_shared {
 _Static_assert(sizeof(pthread_mutex_t) <= 64, "mutex fits its space");
 _Static_assert(offsetof(struct ctl_shared, parts) == 128, "ctl layout");
 
+/* A ring's part of a repair (MPMC: free the slots dead participants
+ * held), run with the mutex held before their table slots are reused, so
+ * that no ring word can name a participant slot that changed hands.
+ * dead[] has bit i set for participant slot i. */
+#define CTL_MASK_WORDS 3
+_Static_assert(CTL_MAX_PARTS <= 64 * CTL_MASK_WORDS, "a bit per participant");
+struct ctl_sweep {
+	void (*fn)(void *arg, const uint64_t dead[CTL_MASK_WORDS]);
+	void *arg;
+};
+
 /* Initialise a fresh control block (creator only, before publication). */
 __attribute__((visibility("hidden"))) int ctl_init(struct ctl_shared *c);
 
@@ -70,7 +81,8 @@ __attribute__((visibility("hidden"))) int ctl_init(struct ctl_shared *c);
  * consistent before we return.  Bounded: -ETIMEDOUT after
  * CTL_LOCK_TIMEOUT_NS if a live process keeps it.
  */
-__attribute__((visibility("hidden"))) int ctl_lock(struct ctl_shared *c, int check_fd);
+__attribute__((visibility("hidden")))
+int ctl_lock(struct ctl_shared *c, int check_fd, const struct ctl_sweep *sw);
 __attribute__((visibility("hidden"))) void ctl_unlock(struct ctl_shared *c);
 
 /* Is slot i's liveness lock held by anybody (this process included)? */
@@ -87,8 +99,11 @@ int ctl_join(struct ctl_shared *c, int lock_fd, uint32_t roles);
 __attribute__((visibility("hidden")))
 void ctl_leave(struct ctl_shared *c, int lock_fd, uint32_t slot);
 
-/* With the mutex held: free every slot whose holder is dead.  Idempotent. */
-__attribute__((visibility("hidden"))) void ctl_repair(struct ctl_shared *c, int check_fd);
+/* With the mutex held: free every slot whose holder is dead, after `sw`
+ * (may be NULL) freed what they held in the ring.  Idempotent: a repair
+ * killed half-way leaves the slots marked, and the next one redoes it. */
+__attribute__((visibility("hidden")))
+void ctl_repair(struct ctl_shared *c, int check_fd, const struct ctl_sweep *sw);
 
 /* Does `owner` (slot + 1, 0 none) name a live participant? */
 __attribute__((visibility("hidden")))

@@ -56,3 +56,45 @@ int wait_change(struct waiter *w, uint64_t seen, uint64_t deadline)
 		return -ETIMEDOUT;
 	return 0;
 }
+
+static bool slot_moved(struct slot_waiter *w, memory_order mo)
+{
+	if (atomic_load_explicit(w->watch, mo) != w->seen)
+		return true;
+	return atomic_load_explicit(w->shut, mo) != 0;
+}
+
+int wait_slot(struct slot_waiter *w, uint64_t until)
+{
+	uint64_t now = clock_mono_ns();
+	while (now < w->spin_until && now < until) {
+		for (int i = 0; i < 64; i++) {
+			/* relaxed: a hint to stop spinning; the ring re-reads with acquire */
+			if (slot_moved(w, memory_order_relaxed))
+				return 0;
+			cpu_relax();
+		}
+		now = clock_mono_ns();
+	}
+	if (now >= until)
+		return -ETIMEDOUT;
+
+	_Atomic uint64_t *mw = &w->mask[w->bit / 64];
+	uint64_t bit = 1ull << (w->bit % 64);
+	/* [K1] seq_cst RMW: announce the sleep before the last look */
+	atomic_fetch_or_explicit(mw, bit, memory_order_seq_cst);
+	/* [W2] seq_cst: the value the kernel compares against */
+	uint32_t seq = atomic_load_explicit(w->word, memory_order_seq_cst);
+	/* [K3] seq_cst: the last look, after [K1] in S */
+	if (!slot_moved(w, memory_order_seq_cst)) {
+		uint64_t end = until - now > WAIT_SLICE_NS ? now + WAIT_SLICE_NS : until;
+		struct timespec ts = clock_ts(end);
+		(void)futex_wait_until(w->word, seq, &ts);   /* any return: look again */
+		atomic_fetch_add_explicit(w->sleeps, 1, memory_order_relaxed);
+	}
+	/* The bit stays: only a waker takes it down (and then wakes us).  A
+	 * bit left up by a sleeper that woke by itself costs one spurious wake. */
+	if (clock_mono_ns() >= until && !slot_moved(w, memory_order_acquire))
+		return -ETIMEDOUT;
+	return 0;
+}

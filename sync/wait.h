@@ -77,4 +77,38 @@ static inline void wait_wake(_Atomic uint32_t *sleeping, _Atomic uint32_t *word,
 			      memory_order_relaxed);
 }
 
+/*
+ * MPMC waiting (ring/mpmc.h): many sleepers per side, so a bitmap with one
+ * bit per participant replaces the single flag, and each participant sleeps
+ * on its own futex word, so that a waker wakes one participant per message
+ * rather than all of them:
+ *
+ *   sleeper                                waker
+ *   [K1] fetch_or(mask, bit)  seq_cst      [M3]/[M6] CAS of a slot word, seq_cst
+ *   [W2] seq = load(word)     seq_cst      [K2] load(mask)             seq_cst
+ *   [K3] load(slot word) == seen seq_cst   if a bit: [K4] fetch_and(mask, ~bit)
+ *        futex_wait(word, seq)                 word++ ; FUTEX_WAKE(word)
+ *
+ * Both sides are seq_cst read-modify-writes or loads, so in C11's total
+ * order S either [K2] sees [K1] (the waker takes the bit, bumps the word:
+ * futex_wait returns at once or is woken) or [K3] sees the CAS (no
+ * sleep).  Only a waker clears a bit, and it always wakes what it cleared,
+ * so threads sharing one handle (one bit) cannot strand each other.
+ */
+struct slot_waiter {
+	_Atomic uint64_t *watch;     /* the slot word we wait to see change */
+	uint64_t seen;
+	_Atomic uint32_t *shut;      /* stream-ended flag */
+	_Atomic uint64_t *mask;      /* our side's sleeper bitmap */
+	uint32_t bit;                /* our participant slot */
+	_Atomic uint32_t *word;      /* our futex word */
+	_Atomic uint64_t *sleeps;    /* counter (relaxed add) */
+	uint64_t spin_until;         /* CLOCK_MONOTONIC ns */
+};
+
+/* Wait until the slot word differs from `seen`, shutdown, or `until`
+ * (CLOCK_MONOTONIC ns) passes.  Returns 0 (look again) or -ETIMEDOUT. */
+__attribute__((visibility("hidden")))
+int wait_slot(struct slot_waiter *w, uint64_t until);
+
 #endif /* SHMRING_SYNC_WAIT_H */

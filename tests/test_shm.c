@@ -1231,7 +1231,7 @@ static int child_lock_ctl_and_die(void *arg)
 	uint8_t *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED)
 		return 12;
-	b->rc[0] = ctl_lock((struct ctl_shared *)(base + SEG_CTL_OFF), fd);
+	b->rc[0] = ctl_lock((struct ctl_shared *)(base + SEG_CTL_OFF), fd, NULL);
 	if (b->rc[0] != 0)
 		return 13;
 	atomic_store(&b->ready, 1);

@@ -1,0 +1,608 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * MPMC rings: the calls of shmring.h on ring/mpmc.h.  The ring code never
+ * blocks; here is what decides and waits:
+ *
+ *  - waiting: spin, then sleep on this participant's futex word with its
+ *    bit up in the side's sleeper mask (sync/wait.h, wait_slot);
+ *  - recovery: when an attempt is blocked by a slot that a participant
+ *    holds (a producer's WRITING claim for a consumer; a claim or an
+ *    acquired message one lap back for a producer), the holder's liveness
+ *    lock is tested every DEAD_CHECK_NS (dead: its slot is freed at once,
+ *    counted as a hole or a dropped message) and, once the same word has
+ *    stood for the ring's stall timeout, the holder is skipped although
+ *    alive (ORPHAN / STUCK, counted as a stall; its late commit fails with
+ *    -ECANCELED).  The stall clock lives in the handle, so callers that
+ *    poll with timeout 0 recover holes as well as sleepers do.
+ *
+ * The calls reach here through the same table as the fallback backends
+ * (fallback/fallback.h), after api/ops.c checked the handle and its role.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "handle.h"
+#include "mpmc.h"
+#include "../sync/clock.h"
+#include "../sync/crash.h"
+#include "../sync/futex.h"
+#include "../sync/wait.h"
+
+/* How often a blocked caller tests a blocking holder's liveness lock. */
+#define DEAD_CHECK_NS (1000u * 1000u)
+
+enum { SIDE_PROD = 0, SIDE_CONS = 1 };
+
+static inline struct shmring *H(struct fb_handle *h)
+{
+	return (struct shmring *)(void *)h;
+}
+
+/* ---- wake-ups ------------------------------------------------------------ */
+
+static __attribute__((noinline)) void wake_slow(struct shmring *r, _Atomic uint64_t *mask,
+						unsigned n)
+{
+	struct mpmc_shared *sh = r->mp.sh;
+	for (unsigned k = 0; k < MPMC_MASK_WORDS && n; k++) {
+		uint64_t m = atomic_load_explicit(&mask[k], memory_order_seq_cst);
+		while (m && n) {
+			uint64_t bit = m & -m;
+			m &= m - 1;
+			/* [K4] seq_cst RMW: one waker takes a bit, and wakes */
+			if (!(atomic_fetch_and_explicit(&mask[k], ~bit, memory_order_seq_cst) & bit))
+				continue;
+			unsigned idx = k * 64 + (unsigned)__builtin_ctzll(bit);
+			if (idx >= CTL_MAX_PARTS)
+				continue;
+			_Atomic uint32_t *word = &sh->parts[idx].wake;
+			/* seq_cst: a sleeper between [W2] and futex_wait returns at once */
+			atomic_fetch_add_explicit(word, 1, memory_order_seq_cst);
+			futex_wake(word, INT_MAX);
+			if (r->mp.part)
+				mpmc_count(&r->mp.part->wakes, 1);
+			n--;
+		}
+	}
+}
+
+/* After a publish (mask = consumers') or a free (producers'): wake up to n
+ * sleeping participants.  Costs three loads of a read-mostly line when
+ * nobody sleeps. */
+static inline void wake(struct shmring *r, _Atomic uint64_t *mask, unsigned n)
+{
+	/* [K2] seq_cst: after our slot CAS [M3]/[M6] in S */
+	uint64_t any = atomic_load_explicit(&mask[0], memory_order_seq_cst) |
+		       atomic_load_explicit(&mask[1], memory_order_seq_cst) |
+		       atomic_load_explicit(&mask[2], memory_order_seq_cst);
+	if (unlikely(any))
+		wake_slow(r, mask, n);
+}
+
+static void wake_everyone(struct shmring *r)
+{
+	wake_slow(r, r->mp.sh->cons_sleepers, UINT_MAX);
+	wake_slow(r, r->mp.sh->prod_sleepers, UINT_MAX);
+}
+
+/* ---- recovery decisions ----------------------------------------------------- */
+
+/* Is the word at p a participant's hold that keeps this side waiting? */
+static bool holder_blocks(const struct shmring *r, const struct mpmc_pos *p, int side)
+{
+	unsigned st = mw_state(p->w);
+	int64_t d = mw_diff(p->w, p->t);
+	if (side == SIDE_CONS)
+		return d == 0 && st == MS_WRITING;
+	return d == -(int64_t)r->mp.g.nslots && (st == MS_WRITING || st == MS_READING);
+}
+
+/*
+ * An attempt was blocked at p.  Returns true if it freed or skipped the
+ * blocking slot (try again now); otherwise *next is when it wants to look
+ * again (UINT64_MAX: only when the slot changes).
+ */
+static bool unblock(struct shmring *r, int side, const struct mpmc_pos *p, uint64_t *next)
+{
+	*next = UINT64_MAX;
+	/* relaxed throughout: a per-handle stall clock, shared only by
+	 * threads of this handle; a race costs a late or early check */
+	if (!holder_blocks(r, p, side)) {
+		atomic_store_explicit(&r->mp_watch[side], 0, memory_order_relaxed);
+		return false;
+	}
+	uint64_t now = clock_mono_ns();
+	if (atomic_load_explicit(&r->mp_watch[side], memory_order_relaxed) != p->w) {
+		atomic_store_explicit(&r->mp_watch[side], p->w, memory_order_relaxed);
+		atomic_store_explicit(&r->mp_since[side], now, memory_order_relaxed);
+		atomic_store_explicit(&r->mp_checked[side], now, memory_order_relaxed);
+		*next = now + DEAD_CHECK_NS;
+		return false;
+	}
+	uint64_t since = atomic_load_explicit(&r->mp_since[side], memory_order_relaxed);
+	uint64_t checked = atomic_load_explicit(&r->mp_checked[side], memory_order_relaxed);
+	if (now - checked >= DEAD_CHECK_NS) {
+		checked = now;
+		atomic_store_explicit(&r->mp_checked[side], now, memory_order_relaxed);
+		if (!ctl_owner_alive(r->ctl, r->map->fd, mw_owner(p->w))) {
+			if (mpmc_recover_dead(&r->mp, p))
+				wake_everyone(r);
+			return true;
+		}
+	}
+	if (now - since >= r->stall_ns) {
+		if (mpmc_skip_stalled(&r->mp, p))
+			wake_everyone(r);
+		return true;
+	}
+	uint64_t a = checked + DEAD_CHECK_NS, b = since + r->stall_ns;
+	*next = a < b ? a : b;
+	return false;
+}
+
+/* Sleep (after a bounded spin) until the slot word at p changes, `until`
+ * passes, or the stream ends.  0 or -ETIMEDOUT when the caller's own
+ * deadline passed. */
+static int wait_at(struct shmring *r, int side, const struct mpmc_pos *p, uint64_t deadline,
+		   uint64_t next, uint64_t *spin_until)
+{
+	struct mpmc_shared *sh = r->mp.sh;
+	if (*spin_until == 0)
+		*spin_until = clock_mono_ns() + r->spin_ns;
+	struct slot_waiter w = {
+		.watch = &mpmc_slot(&r->mp.g, p->t)->word,
+		.seen = p->w,
+		.shut = &sh->shutdown,
+		.mask = side == SIDE_CONS ? sh->cons_sleepers : sh->prod_sleepers,
+		.bit = r->mp.me - 1,
+		.word = &r->mp.part->wake,
+		.sleeps = &r->mp.part->sleeps,
+		.spin_until = *spin_until,
+	};
+	uint64_t until = next < deadline ? next : deadline;
+	int rc = wait_slot(&w, until);
+	if (rc == -ETIMEDOUT && until == deadline)
+		return -ETIMEDOUT;
+	return 0;
+}
+
+/* ---- producer ------------------------------------------------------------------ */
+
+/* Claim a slot for a message of len bytes, waiting as timeout_ns says. */
+static int produce_begin(struct shmring *r, size_t len, struct mpmc_pos *p, int64_t timeout_ns)
+{
+	struct mpmc_shared *sh = r->mp.sh;
+	uint64_t deadline = 0, spin_until = 0;
+	if (unlikely(len > r->mp.g.max_msg))
+		return -EMSGSIZE;
+	for (;;) {
+		/* relaxed: only stops further sends; checked again below */
+		if (unlikely(atomic_load_explicit(&sh->shutdown, memory_order_relaxed)))
+			return -EPIPE;
+		int rc = mpmc_claim(&r->mp, p);
+		if (likely(rc == 0)) {
+			/* [X1] seq_cst, after the claim CAS [M2] in S: a consumer
+			 * that saw the shutdown and then no claim here ([X2])
+			 * has answered -EPIPE; give the claim back. */
+			if (unlikely(atomic_load_explicit(&sh->shutdown, memory_order_seq_cst))) {
+				mpmc_cancel(&r->mp, p->t);
+				return -EPIPE;
+			}
+			return 0;
+		}
+		if (rc != -EAGAIN)
+			return rc;
+		uint64_t next;
+		if (unblock(r, SIDE_PROD, p, &next))
+			continue;
+		if (timeout_ns == 0)
+			return -EAGAIN;
+		if (deadline == 0) {
+			deadline = clock_deadline(timeout_ns);
+			mpmc_count(&r->mp.part->waits_full, 1);
+		}
+		if ((rc = wait_at(r, SIDE_PROD, p, deadline, next, &spin_until)) < 0)
+			return rc;
+	}
+}
+
+static int publish(struct shmring *r, uint64_t t, size_t len)
+{
+	CRASH_POINT("mpmc.before_commit");
+	int rc = mpmc_commit(&r->mp, t, (uint32_t)len);
+	if (rc < 0)
+		return rc;
+	CRASH_POINT("mpmc.committed");
+	mpmc_count(&r->mp.part->msgs_sent, 1);
+	mpmc_count(&r->mp.part->bytes_sent, len);
+	return 0;
+}
+
+static int mp_send(struct fb_handle *fh, const void *msg, size_t len, int64_t timeout_ns)
+{
+	struct shmring *r = H(fh);
+	struct mpmc_pos p;
+	int rc = produce_begin(r, len, &p, timeout_ns);
+	if (unlikely(rc < 0))
+		return rc;
+	uint8_t *at = mpmc_payload(&r->mp.g, p.t);
+	size_t half = len / 2;
+	memcpy(at, msg, half);
+	CRASH_POINT("mpmc.mid_copy");
+	memcpy(at + half, (const uint8_t *)msg + half, len - half);
+	if ((rc = publish(r, p.t, len)) < 0)
+		return rc;
+	wake(r, r->mp.sh->cons_sleepers, 1);
+	return 0;
+}
+
+static int mp_reserve(struct fb_handle *fh, size_t len, struct shmring_msg *m, int64_t timeout_ns)
+{
+	struct shmring *r = H(fh);
+	struct mpmc_pos p;
+	int rc = produce_begin(r, len, &p, timeout_ns);
+	if (unlikely(rc < 0))
+		return rc;
+	m->data = mpmc_payload(&r->mp.g, p.t);
+	m->len = len;
+	m->priv[0] = p.t;      /* the ticket: commit's CAS proves it is still ours */
+	m->priv[1] = len;      /* the most commit may publish */
+	return 0;
+}
+
+static int mp_commit(struct fb_handle *fh, struct shmring_msg *m)
+{
+	struct shmring *r = H(fh);
+	if (unlikely(m->len > m->priv[1] || m->priv[1] > r->mp.g.max_msg ||
+		     m->data != mpmc_payload(&r->mp.g, m->priv[0])))
+		return -EINVAL;
+	/* relaxed: as in produce_begin; a shutdown during the write drops the
+	 * frame rather than let it appear after consumers saw -EPIPE */
+	if (unlikely(atomic_load_explicit(&r->mp.sh->shutdown, memory_order_relaxed))) {
+		uint64_t w = mw_make(m->priv[0], MS_WRITING, r->mp.me);
+		if (atomic_load_explicit(&mpmc_slot(&r->mp.g, m->priv[0])->word,
+					 memory_order_relaxed) != w)
+			return -EINVAL;
+		mpmc_cancel(&r->mp, m->priv[0]);
+		atomic_fetch_add_explicit(&r->ctl->dropped, 1, memory_order_relaxed);
+		m->data = NULL;
+		return -EPIPE;
+	}
+	int rc = publish(r, m->priv[0], m->len);
+	if (rc == 0 || rc == -ECANCELED)
+		m->data = NULL;       /* either way the reservation is over */
+	if (rc == 0)
+		wake(r, r->mp.sh->cons_sleepers, 1);
+	return rc;
+}
+
+static int mp_send_batch(struct fb_handle *fh, const struct iovec *msgs, unsigned n,
+			 int64_t timeout_ns)
+{
+	struct shmring *r = H(fh);
+	unsigned i;
+	int rc = 0;
+	for (i = 0; i < n; i++) {
+		struct mpmc_pos p;
+		if (unlikely(!msgs[i].iov_base && msgs[i].iov_len)) {
+			rc = -EINVAL;
+			break;
+		}
+		/* wait only for the first; the rest go while there is room */
+		if ((rc = produce_begin(r, msgs[i].iov_len, &p, i == 0 ? timeout_ns : 0)) < 0)
+			break;
+		if (msgs[i].iov_len)
+			memcpy(mpmc_payload(&r->mp.g, p.t), msgs[i].iov_base, msgs[i].iov_len);
+		if ((rc = publish(r, p.t, msgs[i].iov_len)) < 0)
+			break;
+	}
+	if (i == 0)
+		return rc;
+	wake(r, r->mp.sh->cons_sleepers, i);
+	return (int)i;
+}
+
+static int mp_shutdown(struct fb_handle *fh)
+{
+	struct shmring *r = H(fh);
+	/* [X0] seq_cst: pairs with [X1] and [X2] */
+	atomic_store_explicit(&r->mp.sh->shutdown, 1, memory_order_seq_cst);
+	wake_everyone(r);
+	return 0;
+}
+
+/* ---- consumer ------------------------------------------------------------------ */
+
+/* Find a READY message, waiting as timeout_ns says; -EPIPE once the stream
+ * is shut down and nothing is left or being written. */
+static int consume_begin(struct shmring *r, struct mpmc_pos *p, int64_t timeout_ns,
+			 uint64_t *deadline, uint64_t *spin_until)
+{
+	struct mpmc_shared *sh = r->mp.sh;
+	for (;;) {
+		int rc = mpmc_peek(&r->mp, p);
+		if (likely(rc == 0))
+			return 0;
+		if (rc != -EAGAIN)
+			return rc;
+		/* [X2] seq_cst loads: the shutdown flag, then the slot again.
+		 * A producer whose claim is not visible here will see the flag
+		 * at [X1] and give its claim back. */
+		if (atomic_load_explicit(&sh->shutdown, memory_order_seq_cst)) {
+			uint64_t w = atomic_load_explicit(&mpmc_slot(&r->mp.g, p->t)->word,
+							  memory_order_seq_cst);
+			if (w != p->w)
+				continue;
+			if (mw_state(w) != MS_WRITING || mw_diff(w, p->t) != 0)
+				return -EPIPE;
+		}
+		uint64_t next;
+		if (unblock(r, SIDE_CONS, p, &next))
+			continue;
+		if (timeout_ns == 0)
+			return -EAGAIN;
+		if (*deadline == 0) {
+			*deadline = clock_deadline(timeout_ns);
+			mpmc_count(&r->mp.part->waits_empty, 1);
+		}
+		if ((rc = wait_at(r, SIDE_CONS, p, *deadline, next, spin_until)) < 0)
+			return rc;
+	}
+}
+
+static void consumed(struct shmring *r, unsigned n, uint64_t bytes)
+{
+	mpmc_count(&r->mp.part->msgs_recv, n);
+	mpmc_count(&r->mp.part->bytes_recv, bytes);
+	wake(r, r->mp.sh->prod_sleepers, n);
+}
+
+/*
+ * Copy the next message into buf and make it ours.  The copy comes first
+ * and the CAS that frees the slot decides (mpmc_consume): a consumer killed
+ * mid-copy loses nothing.  Returns the length, or -errno.
+ */
+static ssize_t take_copy(struct shmring *r, void *buf, size_t cap, int64_t timeout_ns,
+			 uint64_t *deadline, uint64_t *spin_until)
+{
+	for (;;) {
+		struct mpmc_pos p;
+		int rc = consume_begin(r, &p, timeout_ns, deadline, spin_until);
+		if (rc < 0)
+			return rc;
+		int64_t len = mpmc_len(&r->mp, &p);
+		if (len == -EAGAIN)
+			continue;
+		if (len < 0)
+			return len;
+		if ((size_t)len > cap) {
+			/* acquire: the length belongs to this word, else look again */
+			if (atomic_load_explicit(&mpmc_slot(&r->mp.g, p.t)->word,
+						 memory_order_acquire) != p.w)
+				continue;
+			return -EMSGSIZE;     /* the message stays */
+		}
+#if defined(__SANITIZE_THREAD__)
+		/* ThreadSanitizer would report the optimistic copy's race with a
+		 * producer of a later lap (whose result the CAS then discards):
+		 * under it, hold the slot while copying. */
+		if (mpmc_take(&r->mp, &p) < 0)
+			continue;
+		memcpy(buf, mpmc_payload(&r->mp.g, p.t), (size_t)len);
+		if (mpmc_release(&r->mp, p.t) < 0)
+			return -EPROTO;
+#else
+		memcpy(buf, mpmc_payload(&r->mp.g, p.t), (size_t)len);
+		CRASH_POINT("mpmc.mid_read");
+		if (mpmc_consume(&r->mp, &p) < 0)
+			continue;             /* another consumer had it: the copy is void */
+#endif
+		return len;
+	}
+}
+
+static ssize_t mp_recv(struct fb_handle *fh, void *buf, size_t cap, int64_t timeout_ns)
+{
+	struct shmring *r = H(fh);
+	uint64_t deadline = 0, spin_until = 0;
+	ssize_t len = take_copy(r, buf, cap, timeout_ns, &deadline, &spin_until);
+	if (len >= 0)
+		consumed(r, 1, (uint64_t)len);
+	return len;
+}
+
+static int mp_recv_batch(struct fb_handle *fh, struct iovec *bufs, unsigned n, int64_t timeout_ns)
+{
+	struct shmring *r = H(fh);
+	uint64_t deadline = 0, spin_until = 0, bytes = 0;
+	unsigned i;
+	ssize_t rc = 0;
+	for (i = 0; i < n; i++) {
+		if (unlikely(!bufs[i].iov_base && bufs[i].iov_len)) {
+			rc = -EINVAL;
+			break;
+		}
+		rc = take_copy(r, bufs[i].iov_base, bufs[i].iov_len, i == 0 ? timeout_ns : 0,
+			       &deadline, &spin_until);
+		if (rc < 0)
+			break;
+		bufs[i].iov_len = (size_t)rc;
+		bytes += (uint64_t)rc;
+	}
+	if (i == 0)
+		return (int)rc;
+	consumed(r, i, bytes);
+	return (int)i;
+}
+
+static int mp_acquire(struct fb_handle *fh, struct shmring_msg *m, int64_t timeout_ns)
+{
+	struct shmring *r = H(fh);
+	uint64_t deadline = 0, spin_until = 0;
+	for (;;) {
+		struct mpmc_pos p;
+		int rc = consume_begin(r, &p, timeout_ns, &deadline, &spin_until);
+		if (rc < 0)
+			return rc;
+		if (mpmc_take(&r->mp, &p) < 0)
+			continue;             /* another consumer was faster */
+		/* relaxed: ours now, after [M5] */
+		uint32_t len = atomic_load_explicit(&mpmc_slot(&r->mp.g, p.t)->len,
+						    memory_order_relaxed);
+		if (len > r->mp.g.max_msg) {
+			(void)mpmc_release(&r->mp, p.t);
+			return -EPROTO;
+		}
+		m->data = mpmc_payload(&r->mp.g, p.t);
+		m->len = len;
+		m->priv[0] = p.t;
+		m->priv[1] = len;
+		return 0;
+	}
+}
+
+static int mp_release(struct fb_handle *fh, struct shmring_msg *m)
+{
+	struct shmring *r = H(fh);
+	if (m->len > m->priv[1] || m->data != mpmc_payload(&r->mp.g, m->priv[0]))
+		return -EINVAL;
+	int rc = mpmc_release(&r->mp, m->priv[0]);
+	if (rc < 0)
+		return rc;
+	CRASH_POINT("mpmc.released");
+	m->data = NULL;
+	consumed(r, 1, m->priv[1]);
+	return 0;
+}
+
+/* ---- the rest of the table ---------------------------------------------------------- */
+
+static int mp_stats(struct fb_handle *fh, struct shmring_stats *st)
+{
+	struct shmring *r = H(fh);
+	struct mpmc_shared *sh = r->mp.sh;
+	/* relaxed throughout: a monitoring snapshot */
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++) {
+		struct mpmc_part *p = &sh->parts[i];
+		st->msgs_sent += LD(p->msgs_sent);
+		st->bytes_sent += LD(p->bytes_sent);
+		st->msgs_recv += LD(p->msgs_recv);
+		st->bytes_recv += LD(p->bytes_recv);
+		st->waits_full += LD(p->waits_full);
+		st->waits_empty += LD(p->waits_empty);
+		st->futex_sleeps += LD(p->sleeps);
+		st->futex_wakes += LD(p->wakes);
+	}
+	st->holes_skipped = LD(sh->holes) + LD(r->ctl->holes);
+	st->msgs_dropped = LD(sh->dropped) + LD(r->ctl->dropped);
+	st->stalls_skipped = LD(sh->stalls);
+	st->commits_cancelled = LD(sh->cancelled);
+	st->shut_down = LD(sh->shutdown) != 0;
+#undef LD
+	st->used = mpmc_queued(sh, &r->mp.g) * r->mp.g.stride;
+	return 0;
+}
+
+static int mp_caps(struct fb_handle *fh, struct shmring_caps *caps)
+{
+	struct shmring *r = H(fh);
+	caps->flags = SHMRING_CAP_ZEROCOPY | SHMRING_CAP_MPMC | SHMRING_CAP_RECOVERY |
+		      SHMRING_CAP_BLOCKING | SHMRING_CAP_PERSISTENT;
+	caps->max_producers = MPMC_MAX_ROLE;
+	caps->max_consumers = MPMC_MAX_ROLE;
+	caps->max_msg = r->mp.g.max_msg;
+	caps->capacity = r->map->geom.capacity;
+	return 0;
+}
+
+static int mp_close(struct fb_handle *fh)
+{
+	(void)fh;                     /* shmring_close() does the work */
+	return 0;
+}
+
+const struct fb_ops mpmc_ops = {
+	.send = mp_send, .recv = mp_recv,
+	.reserve = mp_reserve, .commit = mp_commit,
+	.acquire = mp_acquire, .release = mp_release,
+	.send_batch = mp_send_batch, .recv_batch = mp_recv_batch,
+	.shutdown = mp_shutdown, .stats = mp_stats, .caps = mp_caps, .close = mp_close,
+};
+
+/* ---- attach and detach ------------------------------------------------------------- */
+
+static void sweep_cb(void *arg, const uint64_t dead[CTL_MASK_WORDS])
+{
+	struct shmring *r = arg;
+	mpmc_sweep(r->mp.sh, &r->mp.g, dead);
+}
+
+int mp_open(struct shmring *r)
+{
+	const struct seg_geom *g = &r->map->geom;
+	struct mpmc_shared *sh = (struct mpmc_shared *)(r->map->base + g->ring_off);
+	/* relaxed: written once by the creator before the version was
+	 * published (seg_map's acquire); copied, then validated */
+	uint32_t stall_ms = sh->stall_ms;
+	if (stall_ms == 0 || stall_ms > MPMC_STALL_MAX_MS)
+		return -EPROTO;
+	r->mp.sh = sh;
+	r->mp.g.data = r->map->base + g->data_off;
+	r->mp.g.max_msg = g->max_msg;
+	r->mp.g.hdr = mpmc_hdr_for(g->max_msg);
+	r->mp.g.stride = mpmc_stride_for(g->max_msg);
+	r->mp.g.nslots = g->capacity / r->mp.g.stride;
+	r->mp.g.mask = r->mp.g.nslots - 1;
+	r->stall_ns = (uint64_t)stall_ms * 1000000u;
+	r->sweep.fn = sweep_cb;
+	r->sweep.arg = r;
+	r->fb = &mpmc_ops;
+	r->fbh = (struct fb_handle *)(void *)r;
+	r->is_mpmc = true;
+	return 0;
+}
+
+int mp_attach(struct shmring *r, uint32_t roles)
+{
+	int rc = ctl_lock(r->ctl, r->map->fd, &r->sweep);
+	if (rc < 0)
+		return rc;
+	ctl_repair(r->ctl, r->map->fd, &r->sweep);
+	uint32_t np, nc;
+	ctl_count(r->ctl, r->map->fd, &np, &nc);
+	if (((roles & ROLE_PRODUCER) && np >= MPMC_MAX_ROLE) ||
+	    ((roles & ROLE_CONSUMER) && nc >= MPMC_MAX_ROLE)) {
+		rc = -EUSERS;
+		goto out;
+	}
+	rc = ctl_join(r->ctl, r->lock_fd, roles);
+	if (rc < 0)
+		goto out;
+	r->slot = rc;
+	r->mp.me = (uint32_t)rc + 1;
+	r->mp.part = &r->mp.sh->parts[rc];
+	r->roles = roles;
+	rc = 0;
+out:
+	ctl_unlock(r->ctl);
+	return rc;
+}
+
+void mp_detach(struct shmring *r)
+{
+	if (ctl_lock(r->ctl, r->map->fd, &r->sweep) < 0)
+		return;     /* closing lock_fd still proves us gone; the next repair sweeps */
+	/* Whatever this handle still holds (an open reservation, acquired
+	 * messages) is given up now, as if we had died. */
+	uint64_t me[CTL_MASK_WORDS] = { 0 };
+	me[r->slot / 64] = 1ull << (r->slot % 64);
+	mpmc_sweep(r->mp.sh, &r->mp.g, me);
+	ctl_leave(r->ctl, r->lock_fd, (uint32_t)r->slot);
+	ctl_unlock(r->ctl);
+	wake_everyone(r);
+}

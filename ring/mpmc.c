@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+/* The cold half of ring/mpmc.h: recovery transitions, the sweep, init. */
+#include "mpmc.h"
+
+int mpmc_commit_lost(struct mpmc_h *h, uint64_t t, uint64_t w)
+{
+	struct mpmc_slot *s = mpmc_slot(&h->g, t);
+	for (unsigned i = 0; i < MPMC_PROBES; i++) {
+		/* Ours only if it still names us and this slot; a later lap of
+		 * the same slot can only be ORPHAN(us) through skipped laps. */
+		if (!mw_valid(&h->g, w, t) || mw_owner(w) != h->me || mw_diff(w, t) < 0)
+			return -EINVAL;
+		if (mw_state(w) != MS_ORPHAN)
+			return -EINVAL;
+		/* Skipped while we stalled: nobody reads this claim any more
+		 * and nobody else may write the slot until we let it go.
+		 * release: our writes are over before the next claimer's. */
+		if (atomic_compare_exchange_strong_explicit(&s->word, &w,
+							    mw_next_free(w, h->g.nslots),
+							    memory_order_release,
+							    memory_order_acquire)) {
+			mpmc_count(&h->sh->cancelled, 1);
+			return -ECANCELED;
+		}
+	}
+	return -EINVAL;
+}
+
+int mpmc_release_lost(struct mpmc_h *h, uint64_t t, uint64_t w)
+{
+	struct mpmc_slot *s = mpmc_slot(&h->g, t);
+	for (unsigned i = 0; i < MPMC_PROBES; i++) {
+		if (!mw_valid(&h->g, w, t) || mw_owner(w) != h->me || mw_diff(w, t) < 0 ||
+		    mw_state(w) != MS_STUCK)
+			return -EINVAL;
+		/* Still ours; producers skipped laps while we held it.
+		 * seq_cst, as [M6]. */
+		if (atomic_compare_exchange_strong_explicit(&s->word, &w,
+							    mw_next_free(w, h->g.nslots),
+							    memory_order_seq_cst,
+							    memory_order_acquire))
+			return 0;
+	}
+	return -EINVAL;
+}
+
+static bool held(unsigned st)
+{
+	return st == MS_WRITING || st == MS_READING || st == MS_ORPHAN || st == MS_STUCK;
+}
+
+static void count_freed(struct mpmc_shared *sh, unsigned st)
+{
+	if (st == MS_WRITING)
+		mpmc_count(&sh->holes, 1);       /* never committed: a hole skipped */
+	else if (st == MS_READING || st == MS_STUCK)
+		mpmc_count(&sh->dropped, 1);     /* acquired, never released */
+	/* ORPHAN was counted as a stall when it was skipped */
+}
+
+bool mpmc_recover_dead(struct mpmc_h *h, const struct mpmc_pos *p)
+{
+	uint64_t w = p->w;
+	unsigned st = mw_state(w);
+	if (!held(st))
+		return false;
+	CRASH_POINT("mpmc.recover");
+	/* release: pairs with the next claimer's [M1]/[M2]; the dead writes nothing */
+	if (!atomic_compare_exchange_strong_explicit(&mpmc_slot(&h->g, p->t)->word, &w,
+						     mw_next_free(w, h->g.nslots),
+						     memory_order_release, memory_order_relaxed))
+		return false;
+	count_freed(h->sh, st);
+	return true;
+}
+
+bool mpmc_skip_stalled(struct mpmc_h *h, const struct mpmc_pos *p)
+{
+	uint64_t w = p->w;
+	unsigned st = mw_state(w);
+	if (st != MS_WRITING && st != MS_READING)
+		return false;
+	/* The holder keeps the slot (it may still write or read it); only
+	 * ticket p->t, and for a producer the lap before it, are given up. */
+	uint64_t nw = mw_make(p->t, st == MS_WRITING ? MS_ORPHAN : MS_STUCK, mw_owner(w));
+	/* relaxed: no data changes hands; the holder's own CAS decides */
+	if (!atomic_compare_exchange_strong_explicit(&mpmc_slot(&h->g, p->t)->word, &w, nw,
+						     memory_order_relaxed, memory_order_relaxed))
+		return false;
+	mpmc_count(&h->sh->stalls, 1);
+	return true;
+}
+
+void mpmc_sweep(struct mpmc_shared *sh, const struct mpmc_geom *g,
+		const uint64_t dead[MPMC_MASK_WORDS])
+{
+	for (uint64_t i = 0; i < g->nslots; i++) {
+		struct mpmc_slot *s = (struct mpmc_slot *)(g->data + i * g->stride);
+		/* acquire: pairs with the holder's claim */
+		uint64_t w = atomic_load_explicit(&s->word, memory_order_acquire);
+		/* a few laps: a dead claim may turn ORPHAN under us, still dead's */
+		for (unsigned lap = 0; lap < 8; lap++) {
+			unsigned o = mw_owner(w), st = mw_state(w);
+			if (o == 0 || o > CTL_MAX_PARTS || !held(st) ||
+			    !(dead[(o - 1) / 64] & (1ull << ((o - 1) % 64))))
+				break;
+			if (((w >> MPMC_TSHIFT) & g->mask) != i)
+				break;           /* corrupt: the data path reports -EPROTO */
+			CRASH_POINT("mpmc.sweep");
+			/* release: as in mpmc_recover_dead() */
+			if (atomic_compare_exchange_strong_explicit(&s->word, &w,
+								    mw_next_free(w, g->nslots),
+								    memory_order_release,
+								    memory_order_acquire)) {
+				count_freed(sh, st);
+				break;
+			}
+		}
+	}
+	for (unsigned k = 0; k < MPMC_MASK_WORDS; k++) {
+		/* relaxed: a stale sleeper bit costs one spurious wake */
+		atomic_fetch_and_explicit(&sh->cons_sleepers[k], ~dead[k], memory_order_relaxed);
+		atomic_fetch_and_explicit(&sh->prod_sleepers[k], ~dead[k], memory_order_relaxed);
+	}
+}
+
+void mpmc_init(struct mpmc_shared *sh, const struct mpmc_geom *g, uint32_t stall_ms)
+{
+	memset(sh, 0, sizeof(*sh));
+	sh->stall_ms = stall_ms;
+	for (uint64_t i = 0; i < g->nslots; i++) {
+		struct mpmc_slot *s = (struct mpmc_slot *)(g->data + i * g->stride);
+		/* relaxed: nobody sees the ring before the header's version */
+		atomic_store_explicit(&s->word, mw_make(i, MS_FREE, 0), memory_order_relaxed);
+		atomic_store_explicit(&s->len, 0, memory_order_relaxed);
+	}
+}
+
+uint64_t mpmc_queued(const struct mpmc_shared *sh, const struct mpmc_geom *g)
+{
+	/* relaxed: a snapshot of two hints */
+	uint64_t p = atomic_load_explicit(&sh->prod_ticket, memory_order_relaxed);
+	uint64_t c = atomic_load_explicit(&sh->cons_ticket, memory_order_relaxed);
+	uint64_t n = p > c ? p - c : 0;
+	return n > g->nslots ? g->nslots : n;
+}

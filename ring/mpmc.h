@@ -1,0 +1,466 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Multi-producer multi-consumer ring of fixed-size slots on a raw memory
+ * region, built so that no process killed at any instruction can wedge it.
+ *
+ * A Vyukov-style bounded queue: ticket t lives in slot t & mask, and each
+ * slot carries one 64-bit word saying which ticket it is at and what state
+ * it is in.  Unlike the textbook queue (and DPDK's rte_ring), a claim is a
+ * compare-and-swap of the slot word itself that writes the claimer's
+ * participant id into it, so a slot in use always says who uses it (as
+ * Aeron's negative-length header does).  prod_ticket and cons_ticket are
+ * only hints that anybody may push forward: nothing is ever claimed
+ * without the slot word recording the owner, so no claim can be lost in a
+ * gap between two steps.
+ *
+ *   word = ticket (52 bits, mod 2^52) << 12 | state << 8 | owner
+ *   owner = participant slot + 1 (sync/ctl.h), 0 for none
+ *
+ *   state      owner  meaning at ticket T
+ *   FREE       0      producers may claim ticket T
+ *   WRITING    p      producer p writes ticket T's message
+ *   READY      0      ticket T's message waits for a consumer
+ *   READING    c      consumer c holds ticket T's message (acquire)
+ *   ORPHAN     p      T was skipped while p, alive but stalled, still had
+ *                     the claim: the slot stays p's until p comes back
+ *                     (its commit then fails with -ECANCELED) or dies
+ *   STUCK      c      like READING, and lap T was skipped by producers
+ *                     because c held the slot past the stall timeout
+ *
+ * Transitions (each one CAS of the whole word, except where noted):
+ *   FREE(T)      -> WRITING(T,p)    producer claim                  [M2]
+ *   WRITING(T,p) -> READY(T)        commit                          [M3]
+ *   READY(T)     -> READING(T,c)    acquire                         [M5]
+ *   READY(T)     -> FREE(T+N)       recv: copy first, then this CAS [M6]
+ *   READING(T,c) -> FREE(T+N)       release                         [M6]
+ *   WRITING(T,p) -> FREE(T+N)       p dead (a hole), or p cancels
+ *   READING(T,c) -> FREE(T+N)       c dead (message dropped)
+ *   WRITING(T,p) -> ORPHAN(U,p)     p stalled: U = T (consumer) or T+N (producer)
+ *   READING(T,c) -> STUCK(T+N,c)    c stalled (producer)
+ *   ORPHAN/STUCK(T) -> same(T+N)    later laps skipped at once
+ *   ORPHAN(T,p)  -> FREE(T+N)       p's late commit, or p dead
+ *   STUCK(T,c)   -> FREE(T+N)       c's release, or c dead
+ *
+ * A ticket T is "done" for consumers once its slot is READING, ORPHAN or
+ * STUCK at T, or at any later ticket; for producers once it is anything
+ * but FREE at T.  Because a stalled holder keeps its slot (ORPHAN, STUCK)
+ * until it returns, a process that resumes after SIGSTOP never writes over
+ * memory that someone else now owns, and its late commit is refused by
+ * the word, which no longer says WRITING(T, it).
+ *
+ * Memory orders (docs/design.md, "MPMC"):
+ *   [M1] claimer acquire-loads the word    <- pairs with [M6] (reads done)
+ *   [M2] claim CAS, acquire                <- pairs with [M6]
+ *   [M3] commit CAS, seq_cst (release)     -> pairs with [M4]/[M5];
+ *        seq_cst also orders it before the load of the sleeper mask [K2]
+ *   [M4] consumer acquire-loads the word   <- pairs with [M3]
+ *   [M5] acquire CAS, acquire              <- pairs with [M3]
+ *   [M6] release / recv CAS, seq_cst (release) -> pairs with [M1]/[M2];
+ *        and orders it before [K2] (producers asleep on a full ring)
+ *   tickets: relaxed CAS, hints only; no data is published through them.
+ *
+ * Nothing here blocks or makes a system call; deciding that a holder is
+ * dead (an OFD lock test) or stalled (a clock) is the caller's (api/mpmc.c).
+ * Every word read is checked (owner range, state, slot index) before use;
+ * a violation is -EPROTO.  Loops are bounded by constants.
+ */
+#ifndef SHMRING_RING_MPMC_H
+#define SHMRING_RING_MPMC_H
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../sync/crash.h"
+#include "../sync/ctl.h"
+
+#ifndef likely
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#endif
+
+#define MPMC_LINE     128
+#define MPMC_TSHIFT   12
+#define MPMC_MASK_WORDS 3            /* sleeper bitmaps: one bit per participant */
+#define MPMC_PROBES   4096u          /* per call: CAS failures + tickets passed */
+#define MPMC_MAX_ROLE 64u            /* live producers, and live consumers */
+#define MPMC_STALL_DEFAULT_MS 1000u
+#define MPMC_STALL_MAX_MS (3600u * 1000u)
+
+_Static_assert(CTL_MAX_PARTS <= 64 * MPMC_MASK_WORDS, "a sleeper bit per participant");
+_Static_assert(CTL_MAX_PARTS < 256, "owner field is 8 bits");
+
+enum mpmc_state {
+	MS_FREE = 0, MS_WRITING = 1, MS_READY = 2, MS_READING = 3, MS_ORPHAN = 4, MS_STUCK = 5,
+};
+
+/* One participant's counters and its wake-up word: two lines, written by
+ * that participant only (counters: relaxed adds, threads may share a
+ * handle) except `wake`, which wakers bump. */
+struct mpmc_part {
+	_Atomic uint64_t msgs_sent, bytes_sent, msgs_recv, bytes_recv;
+	_Atomic uint64_t waits_full, waits_empty, sleeps, wakes;
+	_Atomic uint32_t wake;           /* futex word this participant sleeps on */
+	uint8_t pad[MPMC_LINE - 68];
+};
+_Static_assert(sizeof(struct mpmc_part) == MPMC_LINE, "mpmc_part is two lines");
+
+/* The ring's shared state; lives at the segment's ring offset. */
+struct mpmc_shared {
+	_Atomic uint64_t prod_ticket;    /* hint: no ticket below it is still FREE */
+	uint8_t pad0[MPMC_LINE - 8];
+	_Atomic uint64_t cons_ticket;    /* hint: every ticket below it is done */
+	uint8_t pad1[MPMC_LINE - 8];
+	/* read-mostly: a bit is set by a participant about to sleep and
+	 * cleared by the one waker that takes it */
+	_Atomic uint64_t cons_sleepers[MPMC_MASK_WORDS];
+	_Atomic uint64_t prod_sleepers[MPMC_MASK_WORDS];
+	_Atomic uint32_t shutdown;
+	uint32_t stall_ms;               /* set by the creator; validated on open */
+	uint8_t pad2[MPMC_LINE - 56];
+	/* recovery counters, any process (relaxed adds, display only) */
+	_Atomic uint64_t holes, stalls, cancelled, dropped;
+	uint8_t pad3[MPMC_LINE - 32];
+	struct mpmc_part parts[CTL_MAX_PARTS];
+};
+_Static_assert(offsetof(struct mpmc_shared, cons_ticket) == MPMC_LINE, "consumer line");
+_Static_assert(offsetof(struct mpmc_shared, parts) == 4 * MPMC_LINE, "parts offset");
+
+/* A slot: header, then the payload at `hdr` bytes (64 when payloads can be
+ * large, so that they start cache-line aligned). */
+struct mpmc_slot {
+	_Atomic uint64_t word;
+	_Atomic uint32_t len;            /* written by the claimer before [M3] */
+	uint32_t reserved;
+};
+
+/* Geometry: from the validated header, never re-read from the segment. */
+struct mpmc_geom {
+	uint8_t *data;
+	uint64_t nslots, mask, stride;
+	uint32_t hdr, max_msg;
+};
+
+/* One handle's view: the geometry, and who it is in the slot words. */
+struct mpmc_h {
+	struct mpmc_shared *sh;
+	struct mpmc_geom g;
+	uint32_t me;                     /* participant slot + 1; 0 without a role */
+	struct mpmc_part *part;          /* &sh->parts[me - 1] */
+};
+
+/* A ticket looked at and the word found there. */
+struct mpmc_pos {
+	uint64_t t, w;
+};
+
+/* ---- geometry ----------------------------------------------------------- */
+
+static inline uint32_t mpmc_hdr_for(uint32_t max_msg)
+{
+	return max_msg >= 256 ? 64u : (uint32_t)sizeof(struct mpmc_slot);
+}
+
+static inline uint64_t mpmc_stride_for(uint32_t max_msg)
+{
+	return ((uint64_t)mpmc_hdr_for(max_msg) + max_msg + 63u) & ~(uint64_t)63u;
+}
+
+/* ---- slot words ----------------------------------------------------------- */
+
+static inline uint64_t mw_make(uint64_t t, unsigned state, unsigned owner)
+{
+	return (t << MPMC_TSHIFT) | ((uint64_t)state << 8) | owner;
+}
+static inline unsigned mw_state(uint64_t w) { return (unsigned)(w >> 8) & 0xfu; }
+static inline unsigned mw_owner(uint64_t w) { return (unsigned)w & 0xffu; }
+
+/* Tickets in a word are kept mod 2^52: the signed distance from t. */
+static inline int64_t mw_diff(uint64_t w, uint64_t t)
+{
+	uint64_t d = (w & ~(uint64_t)0xfff) - (t << MPMC_TSHIFT);
+	/* arithmetic shift of a negative value: gcc and clang define it */
+	return (int64_t)d >> MPMC_TSHIFT;
+}
+
+/* The same word one lap later, FREE: how every hold ends. */
+static inline uint64_t mw_next_free(uint64_t w, uint64_t nslots)
+{
+	return ((w >> MPMC_TSHIFT) + nslots) << MPMC_TSHIFT;
+}
+
+/* Is w a word that can stand in ticket t's slot? */
+static inline bool mw_valid(const struct mpmc_geom *g, uint64_t w, uint64_t t)
+{
+	unsigned s = mw_state(w), o = mw_owner(w);
+	if (s > MS_STUCK || o > CTL_MAX_PARTS)
+		return false;
+	if ((s == MS_FREE || s == MS_READY) != (o == 0))
+		return false;
+	return (((w >> MPMC_TSHIFT) ^ t) & g->mask) == 0;
+}
+
+static inline struct mpmc_slot *mpmc_slot(const struct mpmc_geom *g, uint64_t t)
+{
+	return (struct mpmc_slot *)(g->data + (t & g->mask) * g->stride);
+}
+
+static inline void *mpmc_payload(const struct mpmc_geom *g, uint64_t t)
+{
+	return (uint8_t *)mpmc_slot(g, t) + g->hdr;
+}
+
+/* Move a hint past t if it is still at t.  relaxed: a hint; the slot words
+ * carry every hand-over. */
+static inline void mpmc_pass(_Atomic uint64_t *hint, uint64_t t)
+{
+	uint64_t e = t;
+	atomic_compare_exchange_strong_explicit(hint, &e, t + 1, memory_order_relaxed,
+						memory_order_relaxed);
+}
+
+/* Where to look after ticket t turned out to be done. */
+static inline uint64_t mpmc_next(_Atomic uint64_t *hint, uint64_t t)
+{
+	mpmc_pass(hint, t);
+	/* relaxed: a hint */
+	uint64_t n = atomic_load_explicit(hint, memory_order_relaxed);
+	return n > t ? n : t + 1;
+}
+
+static inline void mpmc_count(_Atomic uint64_t *ctr, uint64_t n)
+{
+	/* relaxed: a statistic; threads may share a handle, hence the add */
+	atomic_fetch_add_explicit(ctr, n, memory_order_relaxed);
+}
+
+/* ---- producer ---------------------------------------------------------------- */
+
+/*
+ * Claim the next ticket.  0: p->t is ours (WRITING).  -EAGAIN: the ring is
+ * full; p->t/p->w name the slot in the way (a previous lap's READY, WRITING
+ * or READING).  -EPROTO: a word that cannot be.
+ */
+static inline int mpmc_claim(struct mpmc_h *h, struct mpmc_pos *p)
+{
+	struct mpmc_shared *sh = h->sh;
+	const int64_t lap = (int64_t)h->g.nslots;
+	/* relaxed: a hint */
+	uint64_t t = atomic_load_explicit(&sh->prod_ticket, memory_order_relaxed);
+	struct mpmc_slot *s = mpmc_slot(&h->g, t);
+	/* [M1] acquire: pairs with [M6]; the last lap's reads are done */
+	uint64_t w = atomic_load_explicit(&s->word, memory_order_acquire);
+
+	for (unsigned i = 0; i < MPMC_PROBES; i++) {
+		if (unlikely(!mw_valid(&h->g, w, t)))
+			return -EPROTO;
+		int64_t d = mw_diff(w, t);
+		if (likely(d == 0 && mw_state(w) == MS_FREE)) {
+			/* [M2] acquire CAS: the claim names its owner */
+			if (likely(atomic_compare_exchange_strong_explicit(
+				    &s->word, &w, mw_make(t, MS_WRITING, h->me),
+				    memory_order_acquire, memory_order_acquire))) {
+				CRASH_POINT("mpmc.claimed");
+				mpmc_pass(&sh->prod_ticket, t);
+				p->t = t;
+				return 0;
+			}
+			continue;               /* w is the new value */
+		}
+		if (d == -lap) {
+			unsigned st = mw_state(w);
+			if (st != MS_ORPHAN && st != MS_STUCK) {
+				p->t = t;
+				p->w = w;
+				return -EAGAIN;     /* full */
+			}
+			/* a stalled holder's slot: skip this lap too, at once */
+			if (!atomic_compare_exchange_strong_explicit(
+				    &s->word, &w, mw_make(t, st, mw_owner(w)),
+				    memory_order_relaxed, memory_order_relaxed))
+				continue;
+			mpmc_count(&sh->stalls, 1);
+		} else if (d < 0) {
+			return -EPROTO;         /* more than a lap behind */
+		}
+		/* taken, skipped, or our hint was stale */
+		t = mpmc_next(&sh->prod_ticket, t);
+		s = mpmc_slot(&h->g, t);
+		w = atomic_load_explicit(&s->word, memory_order_acquire);   /* [M1] */
+	}
+	p->t = t;
+	p->w = w;
+	return -EAGAIN;
+}
+
+/* Publish ticket t with len bytes.  0, or the cold path's -ECANCELED
+ * (skipped while we stalled) / -EINVAL (not our open claim). */
+__attribute__((visibility("hidden"), cold))
+int mpmc_commit_lost(struct mpmc_h *h, uint64_t t, uint64_t w);
+
+static inline int mpmc_commit(struct mpmc_h *h, uint64_t t, uint32_t len)
+{
+	struct mpmc_slot *s = mpmc_slot(&h->g, t);
+	/* relaxed: ordered before the consumer's read by [M3] */
+	atomic_store_explicit(&s->len, len, memory_order_relaxed);
+	uint64_t w = mw_make(t, MS_WRITING, h->me);
+	/* [M3] seq_cst CAS: releases payload and len (pairs with [M4]/[M5]);
+	 * seq_cst so that the sleeper-mask load after it cannot pass it */
+	if (likely(atomic_compare_exchange_strong_explicit(&s->word, &w, mw_make(t, MS_READY, 0),
+							   memory_order_seq_cst,
+							   memory_order_acquire)))
+		return 0;
+	return mpmc_commit_lost(h, t, w);
+}
+
+/* Give a claim back unpublished (shutdown raced us, or close): a hole that
+ * nobody needs to wait for. */
+static inline void mpmc_cancel(struct mpmc_h *h, uint64_t t)
+{
+	uint64_t w = mw_make(t, MS_WRITING, h->me);
+	/* release: our writes to the payload are over before a reuse */
+	if (!atomic_compare_exchange_strong_explicit(&mpmc_slot(&h->g, t)->word, &w,
+						     mw_next_free(w, h->g.nslots),
+						     memory_order_release, memory_order_relaxed))
+		(void)mpmc_commit_lost(h, t, w);   /* orphaned meanwhile: free it */
+}
+
+/* ---- consumer ---------------------------------------------------------------- */
+
+/*
+ * Find the oldest message.  0: p->t/p->w name a READY slot.  -EAGAIN:
+ * nothing to take; p->w is the word in the way (FREE: empty; WRITING:
+ * being written; an older lap: not produced yet).  -EPROTO.
+ */
+static inline int mpmc_peek(struct mpmc_h *h, struct mpmc_pos *p)
+{
+	struct mpmc_shared *sh = h->sh;
+	const int64_t lap = (int64_t)h->g.nslots;
+	/* relaxed: a hint */
+	uint64_t t = atomic_load_explicit(&sh->cons_ticket, memory_order_relaxed);
+	/* [M4] acquire: pairs with [M3]; the payload is visible */
+	uint64_t w = atomic_load_explicit(&mpmc_slot(&h->g, t)->word, memory_order_acquire);
+
+	for (unsigned i = 0; i < MPMC_PROBES; i++) {
+		if (unlikely(!mw_valid(&h->g, w, t)))
+			return -EPROTO;
+		int64_t d = mw_diff(w, t);
+		p->t = t;
+		p->w = w;
+		if (d == 0) {
+			unsigned st = mw_state(w);
+			if (likely(st == MS_READY))
+				return 0;
+			if (st == MS_FREE || st == MS_WRITING)
+				return -EAGAIN;
+			/* READING, ORPHAN, STUCK: done with */
+		} else if (d < 0) {
+			return d == -lap ? -EAGAIN : -EPROTO;
+		}
+		t = mpmc_next(&sh->cons_ticket, t);
+		w = atomic_load_explicit(&mpmc_slot(&h->g, t)->word, memory_order_acquire); /* [M4] */
+	}
+	return -EAGAIN;
+}
+
+/* The length of the READY message at p, checked; -EAGAIN if the slot moved
+ * on meanwhile (someone else took it). */
+static inline int64_t mpmc_len(struct mpmc_h *h, const struct mpmc_pos *p)
+{
+	struct mpmc_slot *s = mpmc_slot(&h->g, p->t);
+	/* relaxed: after [M4]; a value from a later lap is caught below */
+	uint32_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
+	if (unlikely(len > h->g.max_msg)) {
+		/* acquire: orders the len load before this re-check */
+		if (atomic_load_explicit(&s->word, memory_order_acquire) != p->w)
+			return -EAGAIN;
+		return -EPROTO;
+	}
+	return len;
+}
+
+/* Take the READY message at p for in-place reading.  0, or -EAGAIN if
+ * another consumer was faster. */
+static inline int mpmc_take(struct mpmc_h *h, struct mpmc_pos *p)
+{
+	struct mpmc_slot *s = mpmc_slot(&h->g, p->t);
+	uint64_t w = p->w;
+	/* [M5] acquire CAS: pairs with [M3] */
+	if (!atomic_compare_exchange_strong_explicit(&s->word, &w,
+						     mw_make(p->t, MS_READING, h->me),
+						     memory_order_acquire, memory_order_relaxed))
+		return -EAGAIN;
+	p->w = mw_make(p->t, MS_READING, h->me);
+	CRASH_POINT("mpmc.taken");
+	mpmc_pass(&h->sh->cons_ticket, p->t);
+	return 0;
+}
+
+/* recv: after copying the message out, make it ours and free the slot in
+ * one step.  0, or -EAGAIN if another consumer took it first (the copy is
+ * then void).  A consumer killed before this CAS loses nothing. */
+static inline int mpmc_consume(struct mpmc_h *h, const struct mpmc_pos *p)
+{
+	uint64_t w = p->w;
+	/* [M6] seq_cst CAS: our reads are done (release; pairs with [M1]/[M2])
+	 * and ordered before the producer-sleeper check */
+	if (!atomic_compare_exchange_strong_explicit(&mpmc_slot(&h->g, p->t)->word, &w,
+						     mw_next_free(w, h->g.nslots),
+						     memory_order_seq_cst, memory_order_relaxed))
+		return -EAGAIN;
+	mpmc_pass(&h->sh->cons_ticket, p->t);
+	return 0;
+}
+
+__attribute__((visibility("hidden"), cold))
+int mpmc_release_lost(struct mpmc_h *h, uint64_t t, uint64_t w);
+
+/* Free a slot taken with mpmc_take().  0 or -EINVAL (not held by us). */
+static inline int mpmc_release(struct mpmc_h *h, uint64_t t)
+{
+	uint64_t w = mw_make(t, MS_READING, h->me);
+	/* [M6] seq_cst CAS, as in mpmc_consume() */
+	if (likely(atomic_compare_exchange_strong_explicit(&mpmc_slot(&h->g, t)->word, &w,
+							   mw_next_free(w, h->g.nslots),
+							   memory_order_seq_cst,
+							   memory_order_relaxed)))
+		return 0;
+	return mpmc_release_lost(h, t, w);
+}
+
+/* ---- recovery (ring/mpmc.c; cold) ----------------------------------------- */
+
+/*
+ * The holder of the word at p (WRITING/READING/ORPHAN/STUCK) is dead:
+ * free its slot, counting a hole or a dropped message.  Returns true if
+ * this call did it.
+ */
+__attribute__((visibility("hidden")))
+bool mpmc_recover_dead(struct mpmc_h *h, const struct mpmc_pos *p);
+
+/*
+ * The holder of the word at p has held it past the stall timeout while
+ * alive: skip ticket p->t (WRITING -> ORPHAN, READING -> STUCK), counted.
+ * Returns true if this call did it.
+ */
+__attribute__((visibility("hidden")))
+bool mpmc_skip_stalled(struct mpmc_h *h, const struct mpmc_pos *p);
+
+/* Free every slot held by a participant whose bit is set in dead[]
+ * (slot index = bit).  Idempotent; each step is one CAS. */
+__attribute__((visibility("hidden")))
+void mpmc_sweep(struct mpmc_shared *sh, const struct mpmc_geom *g,
+		const uint64_t dead[MPMC_MASK_WORDS]);
+
+/* Initialise a fresh ring (creator only, before publication). */
+__attribute__((visibility("hidden")))
+void mpmc_init(struct mpmc_shared *sh, const struct mpmc_geom *g, uint32_t stall_ms);
+
+/* Messages between the hints: a snapshot for stats. */
+__attribute__((visibility("hidden")))
+uint64_t mpmc_queued(const struct mpmc_shared *sh, const struct mpmc_geom *g);
+
+#endif /* SHMRING_RING_MPMC_H */
