@@ -98,7 +98,13 @@ static bool holder_blocks(const struct shmring *r, const struct mpmc_pos *p, int
 	int64_t d = mw_diff(p->w, p->t);
 	if (side == SIDE_CONS)
 		return d == 0 && st == MS_WRITING;
-	return d == -(int64_t)r->mp.g.nslots && (st == MS_WRITING || st == MS_READING);
+	return d == -(int64_t)r->mp.g.nslots && st != MS_READY;
+}
+
+/* Already skipped once: its holder stalled past the timeout before. */
+static bool skipped_before(uint64_t w)
+{
+	return mw_state(w) == MS_ORPHAN || mw_state(w) == MS_STUCK;
 }
 
 /*
@@ -114,6 +120,15 @@ static bool unblock(struct shmring *r, int side, const struct mpmc_pos *p, uint6
 	if (!holder_blocks(r, p, side)) {
 		atomic_store_explicit(&r->mp_watch[side], 0, memory_order_relaxed);
 		return false;
+	}
+	if (skipped_before(p->w)) {
+		/* its holder was already found stalled: free it if it died
+		 * since, else skip this lap at once */
+		if (!ctl_owner_alive(r->ctl, r->map->fd, mw_owner(p->w)))
+			(void)mpmc_recover_dead(&r->mp, p);
+		else
+			(void)mpmc_skip_stalled(&r->mp, p);
+		return true;
 	}
 	uint64_t now = clock_mono_ns();
 	if (atomic_load_explicit(&r->mp_watch[side], memory_order_relaxed) != p->w) {

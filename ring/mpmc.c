@@ -78,11 +78,12 @@ bool mpmc_skip_stalled(struct mpmc_h *h, const struct mpmc_pos *p)
 {
 	uint64_t w = p->w;
 	unsigned st = mw_state(w);
-	if (st != MS_WRITING && st != MS_READING)
+	if (!held(st))
 		return false;
 	/* The holder keeps the slot (it may still write or read it); only
 	 * ticket p->t, and for a producer the lap before it, are given up. */
-	uint64_t nw = mw_make(p->t, st == MS_WRITING ? MS_ORPHAN : MS_STUCK, mw_owner(w));
+	unsigned ns = st == MS_WRITING ? MS_ORPHAN : st == MS_READING ? MS_STUCK : st;
+	uint64_t nw = mw_make(p->t, ns, mw_owner(w));
 	/* relaxed: no data changes hands; the holder's own CAS decides */
 	if (!atomic_compare_exchange_strong_explicit(&mpmc_slot(&h->g, p->t)->word, &w, nw,
 						     memory_order_relaxed, memory_order_relaxed))

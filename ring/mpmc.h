@@ -241,8 +241,8 @@ static inline void mpmc_count(_Atomic uint64_t *ctr, uint64_t n)
 
 /*
  * Claim the next ticket.  0: p->t is ours (WRITING).  -EAGAIN: the ring is
- * full; p->t/p->w name the slot in the way (a previous lap's READY, WRITING
- * or READING).  -EPROTO: a word that cannot be.
+ * full; p->t/p->w name the slot in the way (a previous lap's READY,
+ * WRITING, READING, ORPHAN or STUCK).  -EPROTO: a word that cannot be.
  */
 static inline int mpmc_claim(struct mpmc_h *h, struct mpmc_pos *p)
 {
@@ -271,18 +271,11 @@ static inline int mpmc_claim(struct mpmc_h *h, struct mpmc_pos *p)
 			continue;               /* w is the new value */
 		}
 		if (d == -lap) {
-			unsigned st = mw_state(w);
-			if (st != MS_ORPHAN && st != MS_STUCK) {
-				p->t = t;
-				p->w = w;
-				return -EAGAIN;     /* full */
-			}
-			/* a stalled holder's slot: skip this lap too, at once */
-			if (!atomic_compare_exchange_strong_explicit(
-				    &s->word, &w, mw_make(t, st, mw_owner(w)),
-				    memory_order_relaxed, memory_order_relaxed))
-				continue;
-			mpmc_count(&sh->stalls, 1);
+			/* Full: a READY message, or a slot held one lap back
+			 * (the caller decides: dead holder, stalled, or wait). */
+			p->t = t;
+			p->w = w;
+			return -EAGAIN;
 		} else if (d < 0) {
 			return -EPROTO;         /* more than a lap behind */
 		}
@@ -443,7 +436,8 @@ bool mpmc_recover_dead(struct mpmc_h *h, const struct mpmc_pos *p);
 
 /*
  * The holder of the word at p has held it past the stall timeout while
- * alive: skip ticket p->t (WRITING -> ORPHAN, READING -> STUCK), counted.
+ * alive: skip ticket p->t (WRITING -> ORPHAN, READING -> STUCK; a slot
+ * already ORPHAN or STUCK one lap back: the same, one lap on), counted.
  * Returns true if this call did it.
  */
 __attribute__((visibility("hidden")))

@@ -20,6 +20,23 @@ struct shim_test {
 };
 static struct shim_test tests[MAX_TESTS];
 static int ntests;
+static struct { const char *name; struct shim_suite_opts opts; } suites[16];
+static int nsuites;
+
+void shim_suite(const char *suite, struct shim_suite_opts opts)
+{
+	if (nsuites < 16)
+		suites[nsuites++].name = suite, suites[nsuites - 1].opts = opts;
+}
+
+static const struct shim_suite_opts *suite_of(const char *name)
+{
+	static const struct shim_suite_opts none;
+	for (int i = 0; i < nsuites; i++)
+		if (!strcmp(suites[i].name, name))
+			return &suites[i].opts;
+	return &none;
+}
 
 void shim_register(const char *suite, const char *name, void (*fn)(void),
 		   struct shim_test_opts opts)
@@ -75,9 +92,15 @@ int main(int argc, char **argv)
 		fflush(NULL);
 		pid_t pid = fork();
 		if (pid == 0) {
-			if (tests[i].opts.timeout > 0)
-				alarm((unsigned)tests[i].opts.timeout + 1);
+			const struct shim_suite_opts *so = suite_of(tests[i].suite);
+			double timeout = tests[i].opts.timeout > 0 ? tests[i].opts.timeout : so->timeout;
+			if (timeout > 0)
+				alarm((unsigned)timeout + 1);
+			if (so->init)
+				so->init();
 			tests[i].fn();
+			if (so->fini)
+				so->fini();
 			fflush(NULL);
 			_exit(0);
 		}

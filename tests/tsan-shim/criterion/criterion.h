@@ -18,6 +18,8 @@ struct shim_test_opts { int unused_; double timeout; bool disabled; };
 
 void shim_register(const char *suite, const char *name, void (*fn)(void),
 		   struct shim_test_opts opts);
+struct shim_suite_opts { int unused_; void (*init)(void); void (*fini)(void); double timeout; };
+void shim_suite(const char *suite, struct shim_suite_opts opts);
 void shim_fail(const char *file, int line, const char *expr, const char *fmt, ...)
 	__attribute__((noreturn, format(printf, 4, 5)));
 void shim_skip(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -31,6 +33,14 @@ void shim_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 			      (struct shim_test_opts){ .unused_ = 0, __VA_ARGS__ }); \
 	}                                                                         \
 	static void shim_t_##suite##_##name(void)
+
+#define TestSuite(suite, ...)                                                     \
+	__attribute__((constructor)) static void shim_suite_##suite(void)         \
+	{                                                                         \
+		shim_suite(#suite, (struct shim_suite_opts){ .unused_ = 0, __VA_ARGS__ }); \
+	}
+
+#define cr_assert_fail(...) shim_fail(__FILE__, __LINE__, "cr_assert_fail", " " __VA_ARGS__)
 
 #define SHIM_CHECK(cond, expr, ...) \
 	do { if (!(cond)) shim_fail(__FILE__, __LINE__, expr, " " __VA_ARGS__); } while (0)
