@@ -50,7 +50,8 @@
  *
  * Memory orders (docs/design.md, "MPMC"):
  *   [M1] claimer acquire-loads the word    <- pairs with [M6] (reads done)
- *   [M2] claim CAS, acquire                <- pairs with [M6]
+ *   [M2] claim CAS, seq_cst (acquire)      <- pairs with [M6]; seq_cst orders
+ *        the shutdown re-check after it (api/mpmc.c, [X1])
  *   [M3] commit CAS, seq_cst (release)     -> pairs with [M4]/[M5];
  *        seq_cst also orders it before the load of the sleeper mask [K2]
  *   [M4] consumer acquire-loads the word   <- pairs with [M3]
@@ -80,6 +81,14 @@
 #ifndef likely
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
+#endif
+
+/* Benchmarks only: 0 compiles the same algorithm without what recovery
+ * needs from the holder (commit and release become plain release stores,
+ * which a recoverer could race with).  The library is always built with 1;
+ * shmring-bench measures both in one run to show what crash safety costs. */
+#ifndef MPMC_CRASH_SAFE
+#define MPMC_CRASH_SAFE 1
 #endif
 
 #define MPMC_LINE     128
@@ -259,10 +268,10 @@ static inline int mpmc_claim(struct mpmc_h *h, struct mpmc_pos *p)
 			return -EPROTO;
 		int64_t d = mw_diff(w, t);
 		if (likely(d == 0 && mw_state(w) == MS_FREE)) {
-			/* [M2] acquire CAS: the claim names its owner */
+			/* [M2] seq_cst CAS: the claim names its owner */
 			if (likely(atomic_compare_exchange_strong_explicit(
 				    &s->word, &w, mw_make(t, MS_WRITING, h->me),
-				    memory_order_acquire, memory_order_acquire))) {
+				    memory_order_seq_cst, memory_order_acquire))) {
 				CRASH_POINT("mpmc.claimed");
 				mpmc_pass(&sh->prod_ticket, t);
 				p->t = t;
@@ -299,6 +308,10 @@ static inline int mpmc_commit(struct mpmc_h *h, uint64_t t, uint32_t len)
 	struct mpmc_slot *s = mpmc_slot(&h->g, t);
 	/* relaxed: ordered before the consumer's read by [M3] */
 	atomic_store_explicit(&s->len, len, memory_order_relaxed);
+#if !MPMC_CRASH_SAFE
+	atomic_store_explicit(&s->word, mw_make(t, MS_READY, 0), memory_order_release);
+	return 0;
+#endif
 	uint64_t w = mw_make(t, MS_WRITING, h->me);
 	/* [M3] seq_cst CAS: releases payload and len (pairs with [M4]/[M5]);
 	 * seq_cst so that the sleeper-mask load after it cannot pass it */
@@ -415,6 +428,11 @@ int mpmc_release_lost(struct mpmc_h *h, uint64_t t, uint64_t w);
 static inline int mpmc_release(struct mpmc_h *h, uint64_t t)
 {
 	uint64_t w = mw_make(t, MS_READING, h->me);
+#if !MPMC_CRASH_SAFE
+	atomic_store_explicit(&mpmc_slot(&h->g, t)->word, mw_next_free(w, h->g.nslots),
+			      memory_order_release);
+	return 0;
+#endif
 	/* [M6] seq_cst CAS, as in mpmc_consume() */
 	if (likely(atomic_compare_exchange_strong_explicit(&mpmc_slot(&h->g, t)->word, &w,
 							   mw_next_free(w, h->g.nslots),
