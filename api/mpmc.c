@@ -34,12 +34,26 @@
 
 /* How often a blocked caller tests a blocking holder's liveness lock. */
 #define DEAD_CHECK_NS (1000u * 1000u)
+/* Polls of the same holder's word before the stall clock starts. */
+#define POLLS_BEFORE_CLOCK 64u
+/* unblock()'s "look again after a short slice" */
+#define NEXT_SOON 1u
 
 enum { SIDE_PROD = 0, SIDE_CONS = 1 };
 
 static inline struct shmring *H(struct fb_handle *h)
 {
 	return (struct shmring *)(void *)h;
+}
+
+/* A participant's own counter: no locked instruction per message.  Exact
+ * while one thread uses the handle; threads sharing an MPMC handle may
+ * lose a count now and then (never corrupt one). */
+static inline void part_count(_Atomic uint64_t *ctr, uint64_t n)
+{
+	/* relaxed: statistics, read by monitors only */
+	atomic_store_explicit(ctr, atomic_load_explicit(ctr, memory_order_relaxed) + n,
+			      memory_order_relaxed);
 }
 
 /* ---- wake-ups ------------------------------------------------------------ */
@@ -112,15 +126,14 @@ static bool skipped_before(uint64_t w)
  * blocking slot (try again now); otherwise *next is when it wants to look
  * again (UINT64_MAX: only when the slot changes).
  */
-static bool unblock(struct shmring *r, int side, const struct mpmc_pos *p, uint64_t *next)
+static bool unblock(struct shmring *r, int side, const struct mpmc_pos *p, uint64_t *next,
+		    bool waited)
 {
 	*next = UINT64_MAX;
 	/* relaxed throughout: a per-handle stall clock, shared only by
 	 * threads of this handle; a race costs a late or early check */
-	if (!holder_blocks(r, p, side)) {
-		atomic_store_explicit(&r->mp_watch[side], 0, memory_order_relaxed);
+	if (!holder_blocks(r, p, side))
 		return false;
-	}
 	if (skipped_before(p->w)) {
 		/* its holder was already found stalled: free it if it died
 		 * since, else skip this lap at once */
@@ -130,9 +143,28 @@ static bool unblock(struct shmring *r, int side, const struct mpmc_pos *p, uint6
 			(void)mpmc_skip_stalled(&r->mp, p);
 		return true;
 	}
-	uint64_t now = clock_mono_ns();
+	/* A holder usually finishes within a few polls (a consumer meets the
+	 * producer's claim while it copies): start the clock only when the
+	 * same word has been seen POLLS_BEFORE_CLOCK times in a row. */
 	if (atomic_load_explicit(&r->mp_watch[side], memory_order_relaxed) != p->w) {
 		atomic_store_explicit(&r->mp_watch[side], p->w, memory_order_relaxed);
+		atomic_store_explicit(&r->mp_since[side], 0, memory_order_relaxed);
+		atomic_store_explicit(&r->mp_checked[side], 0, memory_order_relaxed);
+		*next = NEXT_SOON;
+		return false;
+	}
+	uint64_t polls = atomic_load_explicit(&r->mp_since[side], memory_order_relaxed);
+	if (waited && polls < POLLS_BEFORE_CLOCK)
+		polls = POLLS_BEFORE_CLOCK;     /* a wait already spun: start now */
+	if (polls < POLLS_BEFORE_CLOCK) {
+		atomic_store_explicit(&r->mp_since[side], polls + 1, memory_order_relaxed);
+		*next = NEXT_SOON;
+		return false;
+	}
+	uint64_t now = clock_mono_ns();
+	if (polls == POLLS_BEFORE_CLOCK) {
+		/* mp_since holds the poll count, then the time of the first
+		 * clock read: times are far above POLLS_BEFORE_CLOCK */
 		atomic_store_explicit(&r->mp_since[side], now, memory_order_relaxed);
 		atomic_store_explicit(&r->mp_checked[side], now, memory_order_relaxed);
 		*next = now + DEAD_CHECK_NS;
@@ -178,6 +210,8 @@ static int wait_at(struct shmring *r, int side, const struct mpmc_pos *p, uint64
 		.sleeps = &r->mp.part->sleeps,
 		.spin_until = *spin_until,
 	};
+	if (next == NEXT_SOON)
+		next = clock_mono_ns() + DEAD_CHECK_NS;
 	uint64_t until = next < deadline ? next : deadline;
 	int rc = wait_slot(&w, until);
 	if (rc == -ETIMEDOUT && until == deadline)
@@ -212,7 +246,7 @@ static int produce_begin(struct shmring *r, size_t len, struct mpmc_pos *p, int6
 		if (rc != -EAGAIN)
 			return rc;
 		uint64_t next;
-		if (unblock(r, SIDE_PROD, p, &next))
+		if (unblock(r, SIDE_PROD, p, &next, deadline != 0))
 			continue;
 		if (timeout_ns == 0)
 			return -EAGAIN;
@@ -232,8 +266,8 @@ static int publish(struct shmring *r, uint64_t t, size_t len)
 	if (rc < 0)
 		return rc;
 	CRASH_POINT("mpmc.committed");
-	mpmc_count(&r->mp.part->msgs_sent, 1);
-	mpmc_count(&r->mp.part->bytes_sent, len);
+	part_count(&r->mp.part->msgs_sent, 1);
+	part_count(&r->mp.part->bytes_sent, len);
 	return 0;
 }
 
@@ -356,7 +390,7 @@ static int consume_begin(struct shmring *r, struct mpmc_pos *p, int64_t timeout_
 				return -EPIPE;
 		}
 		uint64_t next;
-		if (unblock(r, SIDE_CONS, p, &next))
+		if (unblock(r, SIDE_CONS, p, &next, *deadline != 0))
 			continue;
 		if (timeout_ns == 0)
 			return -EAGAIN;
@@ -371,8 +405,8 @@ static int consume_begin(struct shmring *r, struct mpmc_pos *p, int64_t timeout_
 
 static void consumed(struct shmring *r, unsigned n, uint64_t bytes)
 {
-	mpmc_count(&r->mp.part->msgs_recv, n);
-	mpmc_count(&r->mp.part->bytes_recv, bytes);
+	part_count(&r->mp.part->msgs_recv, n);
+	part_count(&r->mp.part->bytes_recv, bytes);
 	wake(r, r->mp.sh->prod_sleepers, n);
 }
 
