@@ -36,6 +36,10 @@
 #define DEAD_CHECK_NS (1000u * 1000u)
 /* Polls of the same holder's word before the stall clock starts. */
 #define POLLS_BEFORE_CLOCK 64u
+/* Probing rounds (MPMC_PROBES tickets each, the hint raised after each)
+ * before a ring whose words say "taken" without end is called corrupt: a
+ * real stale hint is behind by what others did in one preemption. */
+#define BUSY_ROUNDS 1024u
 /* unblock()'s "look again after a short slice" */
 #define NEXT_SOON 1u
 
@@ -226,6 +230,7 @@ static int produce_begin(struct shmring *r, size_t len, struct mpmc_pos *p, int6
 {
 	struct mpmc_shared *sh = r->mp.sh;
 	uint64_t deadline = 0, spin_until = 0;
+	unsigned busy = 0;
 	if (unlikely(len > r->mp.g.max_msg))
 		return -EMSGSIZE;
 	for (;;) {
@@ -242,6 +247,11 @@ static int produce_begin(struct shmring *r, size_t len, struct mpmc_pos *p, int6
 				return -EPIPE;
 			}
 			return 0;
+		}
+		if (rc == -EBUSY) {
+			if (++busy > BUSY_ROUNDS)
+				return -EPROTO;
+			continue;
 		}
 		if (rc != -EAGAIN)
 			return rc;
@@ -372,10 +382,16 @@ static int consume_begin(struct shmring *r, struct mpmc_pos *p, int64_t timeout_
 			 uint64_t *deadline, uint64_t *spin_until)
 {
 	struct mpmc_shared *sh = r->mp.sh;
+	unsigned busy = 0;
 	for (;;) {
 		int rc = mpmc_peek(&r->mp, p);
 		if (likely(rc == 0))
 			return 0;
+		if (rc == -EBUSY) {
+			if (++busy > BUSY_ROUNDS)
+				return -EPROTO;
+			continue;
+		}
 		if (rc != -EAGAIN)
 			return rc;
 		/* [X2] seq_cst loads: the shutdown flag, then the slot again.

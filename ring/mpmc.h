@@ -222,21 +222,32 @@ static inline void *mpmc_payload(const struct mpmc_geom *g, uint64_t t)
 	return (uint8_t *)mpmc_slot(g, t) + g->hdr;
 }
 
-/* Move a hint past t if it is still at t.  relaxed: a hint; the slot words
- * carry every hand-over. */
+/*
+ * The fast path's hint update, by whoever just claimed or took ticket t:
+ * t + 1 if nobody moved the hint meanwhile, with a plain store (no locked
+ * instruction per message).  Preempted between the load and the store, it
+ * can put back a hint that others advanced; that only costs the next
+ * caller some probes, and the probing path (mpmc_next) raises it again
+ * with a CAS, so it never stays behind.  Any value written is a ticket
+ * that every lower one is taken (done) below: the invariant holds.
+ * relaxed: a hint; the slot words carry every hand-over.
+ */
 static inline void mpmc_pass(_Atomic uint64_t *hint, uint64_t t)
 {
-	uint64_t e = t;
-	atomic_compare_exchange_strong_explicit(hint, &e, t + 1, memory_order_relaxed,
-						memory_order_relaxed);
+	if (atomic_load_explicit(hint, memory_order_relaxed) == t)
+		atomic_store_explicit(hint, t + 1, memory_order_relaxed);
 }
 
-/* Where to look after ticket t turned out to be done. */
+/* Where to look after ticket t turned out to be taken or done: raise the
+ * hint past it (monotonic CAS, bounded) and continue from the hint. */
 static inline uint64_t mpmc_next(_Atomic uint64_t *hint, uint64_t t)
 {
-	mpmc_pass(hint, t);
 	/* relaxed: a hint */
 	uint64_t n = atomic_load_explicit(hint, memory_order_relaxed);
+	for (unsigned i = 0; i < 16 && n <= t; i++)
+		if (atomic_compare_exchange_weak_explicit(hint, &n, t + 1, memory_order_relaxed,
+							  memory_order_relaxed))
+			return t + 1;
 	return n > t ? n : t + 1;
 }
 
@@ -251,7 +262,9 @@ static inline void mpmc_count(_Atomic uint64_t *ctr, uint64_t n)
 /*
  * Claim the next ticket.  0: p->t is ours (WRITING).  -EAGAIN: the ring is
  * full; p->t/p->w name the slot in the way (a previous lap's READY,
- * WRITING, READING, ORPHAN or STUCK).  -EPROTO: a word that cannot be.
+ * WRITING, READING, ORPHAN or STUCK).  -EBUSY: MPMC_PROBES tickets were
+ * passed (a far stale hint, or heavy contention) and the hint raised: call
+ * again.  -EPROTO: a word that cannot be.
  */
 static inline int mpmc_claim(struct mpmc_h *h, struct mpmc_pos *p)
 {
@@ -293,9 +306,7 @@ static inline int mpmc_claim(struct mpmc_h *h, struct mpmc_pos *p)
 		s = mpmc_slot(&h->g, t);
 		w = atomic_load_explicit(&s->word, memory_order_acquire);   /* [M1] */
 	}
-	p->t = t;
-	p->w = w;
-	return -EAGAIN;
+	return -EBUSY;          /* not full: still probing (hint raised); call again */
 }
 
 /* Publish ticket t with len bytes.  0, or the cold path's -ECANCELED
@@ -339,7 +350,8 @@ static inline void mpmc_cancel(struct mpmc_h *h, uint64_t t)
 /*
  * Find the oldest message.  0: p->t/p->w name a READY slot.  -EAGAIN:
  * nothing to take; p->w is the word in the way (FREE: empty; WRITING:
- * being written; an older lap: not produced yet).  -EPROTO.
+ * being written; an older lap: not produced yet).  -EBUSY as for
+ * mpmc_claim().  -EPROTO.
  */
 static inline int mpmc_peek(struct mpmc_h *h, struct mpmc_pos *p)
 {
@@ -369,7 +381,7 @@ static inline int mpmc_peek(struct mpmc_h *h, struct mpmc_pos *p)
 		t = mpmc_next(&sh->cons_ticket, t);
 		w = atomic_load_explicit(&mpmc_slot(&h->g, t)->word, memory_order_acquire); /* [M4] */
 	}
-	return -EAGAIN;
+	return -EBUSY;          /* not empty: still probing (hint raised); call again */
 }
 
 /* The length of the READY message at p, checked; -EAGAIN if the slot moved
