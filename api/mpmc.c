@@ -550,25 +550,22 @@ static int mp_stats(struct fb_handle *fh, struct shmring_stats *st)
 {
 	struct shmring *r = H(fh);
 	struct mpmc_shared *sh = r->mp.sh;
-	/* relaxed throughout: a monitoring snapshot */
-#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
-	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++) {
-		struct mpmc_part *p = &sh->parts[i];
-		st->msgs_sent += LD(p->msgs_sent);
-		st->bytes_sent += LD(p->bytes_sent);
-		st->msgs_recv += LD(p->msgs_recv);
-		st->bytes_recv += LD(p->bytes_recv);
-		st->waits_full += LD(p->waits_full);
-		st->waits_empty += LD(p->waits_empty);
-		st->futex_sleeps += LD(p->sleeps);
-		st->futex_wakes += LD(p->wakes);
-	}
-	st->holes_skipped = LD(sh->holes) + LD(r->ctl->holes);
-	st->msgs_dropped = LD(sh->dropped) + LD(r->ctl->dropped);
-	st->stalls_skipped = LD(sh->stalls);
-	st->commits_cancelled = LD(sh->cancelled);
-	st->shut_down = LD(sh->shutdown) != 0;
-#undef LD
+	struct mpmc_totals t;
+	mpmc_totals(sh, &t);
+	st->msgs_sent = t.msgs_sent;
+	st->bytes_sent = t.bytes_sent;
+	st->msgs_recv = t.msgs_recv;
+	st->bytes_recv = t.bytes_recv;
+	st->waits_full = t.waits_full;
+	st->waits_empty = t.waits_empty;
+	st->futex_sleeps = t.sleeps;
+	st->futex_wakes = t.wakes;
+	st->stalls_skipped = t.stalls;
+	st->commits_cancelled = t.cancelled;
+	/* relaxed: snapshots; commit-after-shutdown drops count in ctl */
+	st->holes_skipped = t.holes;
+	st->msgs_dropped = t.dropped + atomic_load_explicit(&r->ctl->dropped, memory_order_relaxed);
+	st->shut_down = atomic_load_explicit(&sh->shutdown, memory_order_relaxed) != 0;
 	st->used = mpmc_queued(sh, &r->mp.g) * r->mp.g.stride;
 	return 0;
 }
@@ -604,7 +601,22 @@ const struct fb_ops mpmc_ops = {
 static void sweep_cb(void *arg, const uint64_t dead[CTL_MASK_WORDS])
 {
 	struct shmring *r = arg;
-	mpmc_sweep(r->mp.sh, &r->mp.g, dead);
+	uint64_t gone[CTL_MASK_WORDS];
+	unsigned n = 0;
+	for (unsigned k = 0; k < CTL_MASK_WORDS; k++) {
+		gone[k] = dead[k];
+		n += (unsigned)__builtin_popcountll(dead[k]);
+	}
+	/* With the mutex held nobody is joining, so a word naming a free table
+	 * slot is a leftover too (a sweep that gave up on a busy word). */
+	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++)
+		/* relaxed: under the mutex */
+		if (atomic_load_explicit(&r->ctl->parts[i].state, memory_order_relaxed) == PART_FREE)
+			gone[i / 64] |= 1ull << (i % 64);
+	mpmc_sweep(r->mp.sh, &r->mp.g, gone);
+	/* relaxed: a counter.  Each dead participant's roles are freed here:
+	 * MPMC's takeover (a crash during the repair may count one twice). */
+	atomic_fetch_add_explicit(&r->ctl->takeovers, n, memory_order_relaxed);
 }
 
 int mp_open(struct shmring *r)

@@ -145,3 +145,26 @@ uint64_t mpmc_queued(const struct mpmc_shared *sh, const struct mpmc_geom *g)
 	uint64_t n = p > c ? p - c : 0;
 	return n > g->nslots ? g->nslots : n;
 }
+
+void mpmc_totals(const struct mpmc_shared *sh, struct mpmc_totals *t)
+{
+	memset(t, 0, sizeof(*t));
+	/* relaxed throughout: a monitoring snapshot */
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++) {
+		const struct mpmc_part *p = &sh->parts[i];
+		t->msgs_sent += LD(p->msgs_sent);
+		t->bytes_sent += LD(p->bytes_sent);
+		t->msgs_recv += LD(p->msgs_recv);
+		t->bytes_recv += LD(p->bytes_recv);
+		t->waits_full += LD(p->waits_full);
+		t->waits_empty += LD(p->waits_empty);
+		t->sleeps += LD(p->sleeps);
+		t->wakes += LD(p->wakes);
+	}
+	t->holes = LD(sh->holes);
+	t->stalls = LD(sh->stalls);
+	t->cancelled = LD(sh->cancelled);
+	t->dropped = LD(sh->dropped);
+#undef LD
+}

@@ -168,9 +168,12 @@ struct mpmc_pos {
 
 /* ---- geometry ----------------------------------------------------------- */
 
+/* Payloads of MPMC_ALIGN_MIN bytes or more start 64-byte aligned. */
+#define MPMC_ALIGN_MIN 256u
+
 static inline uint32_t mpmc_hdr_for(uint32_t max_msg)
 {
-	return max_msg >= 256 ? 64u : (uint32_t)sizeof(struct mpmc_slot);
+	return max_msg >= MPMC_ALIGN_MIN ? 64u : (uint32_t)sizeof(struct mpmc_slot);
 }
 
 static inline uint64_t mpmc_stride_for(uint32_t max_msg)
@@ -482,6 +485,16 @@ void mpmc_sweep(struct mpmc_shared *sh, const struct mpmc_geom *g,
 /* Initialise a fresh ring (creator only, before publication). */
 __attribute__((visibility("hidden")))
 void mpmc_init(struct mpmc_shared *sh, const struct mpmc_geom *g, uint32_t stall_ms);
+
+/* Every counter of the ring, summed over participants: a snapshot (the
+ * library's shmring_stats and shmctl-tool read the same sums). */
+struct mpmc_totals {
+	uint64_t msgs_sent, bytes_sent, msgs_recv, bytes_recv;
+	uint64_t waits_full, waits_empty, sleeps, wakes;
+	uint64_t holes, stalls, cancelled, dropped;
+};
+__attribute__((visibility("hidden")))
+void mpmc_totals(const struct mpmc_shared *sh, struct mpmc_totals *t);
 
 /* Messages between the hints: a snapshot for stats. */
 __attribute__((visibility("hidden")))

@@ -20,9 +20,13 @@ _Static_assert(sizeof(struct spsc_shared) <= SEG_DATA_OFF - SEG_RING_OFF, "ring 
 _Static_assert(SEG_DATA_OFF % 4096 == 0, "data area page aligned");
 _Static_assert(sizeof(struct mpmc_shared) <= SEG_MPMC_DATA_OFF - SEG_RING_OFF, "MPMC state fits");
 _Static_assert(SEG_MPMC_DATA_OFF % 4096 == 0, "MPMC data area page aligned");
-/* The stamp below predates MPMC: its layout is pinned here instead. */
-_Static_assert(sizeof(struct mpmc_shared) == 4 * MPMC_LINE + CTL_MAX_PARTS * MPMC_LINE &&
-	       sizeof(struct mpmc_slot) == 16, "MPMC layout is part of format version 1");
+/* The stamp below predates MPMC (adding to it would make every existing
+ * file: ring unreadable): the MPMC layout is pinned here, in absolute
+ * numbers, instead.  Changing any of these needs a new SEG_VERSION. */
+_Static_assert(MPMC_LINE == 128 && sizeof(struct mpmc_shared) == 17152 &&
+	       offsetof(struct mpmc_shared, parts) == 512 && sizeof(struct mpmc_slot) == 16 &&
+	       MPMC_ALIGN_MIN == 256 && MPMC_TSHIFT == 12,
+	       "MPMC layout is part of format version 1");
 
 static uint64_t fnv1a(const void *p, size_t n, uint64_t h)
 {

@@ -33,6 +33,7 @@
 
 #include "common.h"
 #include "shmring.h"
+#include "ring/mpmc.h"
 #include "ring/spsc.h"
 #include "shm/segment.h"
 #include "sync/ctl.h"
@@ -1262,11 +1263,16 @@ Test(tool, create_and_rm, .timeout = 30)
 	expect(&r, 2, "create of an existing ring");
 	cr_assert(strstr(r.err, "already exists"), "%s", r.err);
 	run_free(&r);
-	const char *mp = new_uri("mpmc");
-	r = tool("create", mp, "--kind", "mpmc", "--capacity", "1M", NULL);
-	expect(&r, 2, "create mpmc");
-	cr_assert(strstr(r.err, "mpmc") && strstr(r.err, "not supported"), "%s", r.err);
-	cr_assert_not(exists(path_of(mp)));
+	/* MPMC rings exist on shm: only; the refusal leaves nothing behind */
+	char fpath[300], furi[320];
+	snprintf(fpath, sizeof(fpath), "/tmp/%s", t_name("fmpmc"));
+	snprintf(furi, sizeof(furi), "file:%s", fpath);
+	remember_path(fpath);
+	r = tool("create", furi, "--kind", "mpmc", NULL);
+	expect(&r, 2, "create mpmc on file:");
+	cr_assert(strstr(r.err, "mpmc") && strstr(r.err, "file:") && strstr(r.err, "shm:NAME"),
+		  "%s", r.err);
+	cr_assert_not(exists(fpath));
 	run_free(&r);
 
 	/* rm: idle ring */
@@ -1337,6 +1343,12 @@ Test(tool, usage_errors_are_exit_2_with_one_line, .timeout = 30)
 		{ "create", "x", "--capacity", "1.5", NULL },
 		{ "create", "x", "--kind", "ring", NULL },
 		{ "create", "x", "--mode", "0999", NULL },
+		{ "create", "x", "--stall-ms", "500", NULL },
+		{ "create", "x", "--kind", "spsc", "--stall-ms", "500", NULL },
+		{ "create", "x", "--kind", "mpmc", "--stall-ms", "0", NULL },
+		{ "create", "x", "--kind", "mpmc", "--stall-ms", "3600001", NULL },
+		{ "create", "x", "--kind", "mpmc", "--stall-ms", "1s", NULL },
+		{ "info", "x", "--stall-ms", "5", NULL },
 		{ "rm", "x", "--dry-run", NULL },
 		{ "check", "x", "--hex", NULL },
 	};
@@ -2005,39 +2017,31 @@ static uint64_t interesting(uint64_t *rnd, uint64_t cap)
 	}
 }
 
-Test(tool, random_damage_gives_a_verdict_never_a_crash, .timeout = 90)
-{
-	const char *uri = new_uri("fuzz");
-	const char *path = path_of(uri);
-	struct shmring *r0 = t_create(uri, 4096, 1000);
-	struct shmring *p = t_open(uri, SHMRING_PRODUCER), *c = t_open(uri, SHMRING_CONSUMER);
-	uint8_t buf[1000];
-	memset(buf, 'x', sizeof(buf));
-	for (int i = 0; i < 12; i++) {           /* move the positions: wrap, fillers */
-		cr_assert_eq(shmring_send(p, buf, 300, 0), 0);
-		cr_assert_eq(shmring_recv(c, buf, sizeof(buf), 0), 300);
-	}
-	cr_assert_eq(shmring_send(p, "short", 5, 0), 0);
-	cr_assert_eq(shmring_send(p, buf, 700, 0), 0);
-	cr_assert_eq(shmring_send(p, buf, 260, 0), 0);
-	shmring_close(c);
-	shmring_close(p);
-	shmring_close(r0);
-	size_t size;
-	uint8_t *orig = read_file(path, &size);
-	struct run r = tool("check", "--json", uri, NULL);
-	expect(&r, 0, "the undamaged ring");
-	run_free(&r);
+struct area {
+	off_t at;
+	size_t len;
+};
 
-	static const struct { off_t at; size_t len; } area[] = {
-		{ 0, sizeof(struct seg_hdr) },
-		{ SEG_CTL_OFF + 64, 64 + 4 * 64 },                  /* owners, counters, slots */
-		{ SEG_RING_OFF, sizeof(struct spsc_shared) },
-		{ SEG_DATA_OFF, 4096 },
-	};
+static uint64_t spsc_value(uint64_t *rnd)
+{
+	return interesting(rnd, 4096);
+}
+
+/*
+ * `iters` times: restore the file from orig, hit 1-3 random 8-byte words of
+ * the areas (area[0] is the header: its checksum is often recomputed, so
+ * that the damage gets past it; area[3] is hit more often), sometimes
+ * truncate, then run check, dump and info: each must give a verdict (exit
+ * 0 or 1), one line on stderr at most, and valid JSON.  verdicts[status]
+ * counts check's.
+ */
+static void damage_loop(const char *uri, const uint8_t *orig, size_t size,
+			const struct area area[4], uint64_t (*value)(uint64_t *rnd), int iters,
+			int verdicts[3])
+{
+	const char *path = path_of(uri);
 	uint64_t rnd = 0x5eedf00dull;
-	int verdicts[3] = { 0 };
-	for (int it = 0; it < 40; it++) {
+	for (int it = 0; it < iters; it++) {
 		patch(path, 0, orig, size);                 /* restore, then damage */
 		if (truncate(path, (off_t)size) < 0)
 			cr_assert_fail("truncate");
@@ -2047,7 +2051,7 @@ Test(tool, random_damage_gives_a_verdict_never_a_crash, .timeout = 90)
 			if (a == 0 && (t_rand(&rnd) & 1))
 				a = 3;                      /* the header is less interesting */
 			off_t at = area[a].at + (off_t)((t_rand(&rnd) % area[a].len) & ~7ull);
-			uint64_t v = interesting(&rnd, 4096);
+			uint64_t v = value(&rnd);
 			patch(path, at, &v, 8);
 			if (a == 0) {                       /* often keep the header believable */
 				struct seg_hdr hd;
@@ -2075,7 +2079,7 @@ Test(tool, random_damage_gives_a_verdict_never_a_crash, .timeout = 90)
 			if (k == 1)
 				argv[n++] = (char *)uri;
 			argv[n] = NULL;
-			r = run_argv(argv);
+			struct run r = run_argv(argv);
 			cr_assert(r.status == 0 || r.status == 1, "iteration %d, %s: exit %d\n%s\n%s",
 				  it, cmds[k][0], r.status, r.out, r.err);
 			cr_assert_leq(lines(r.err), 1, "iteration %d: %s", it, r.err);
@@ -2088,6 +2092,40 @@ Test(tool, random_damage_gives_a_verdict_never_a_crash, .timeout = 90)
 			run_free(&r);
 		}
 	}
+}
+
+Test(tool, random_damage_gives_a_verdict_never_a_crash, .timeout = 90)
+{
+	const char *uri = new_uri("fuzz");
+	const char *path = path_of(uri);
+	struct shmring *r0 = t_create(uri, 4096, 1000);
+	struct shmring *p = t_open(uri, SHMRING_PRODUCER), *c = t_open(uri, SHMRING_CONSUMER);
+	uint8_t buf[1000];
+	memset(buf, 'x', sizeof(buf));
+	for (int i = 0; i < 12; i++) {           /* move the positions: wrap, fillers */
+		cr_assert_eq(shmring_send(p, buf, 300, 0), 0);
+		cr_assert_eq(shmring_recv(c, buf, sizeof(buf), 0), 300);
+	}
+	cr_assert_eq(shmring_send(p, "short", 5, 0), 0);
+	cr_assert_eq(shmring_send(p, buf, 700, 0), 0);
+	cr_assert_eq(shmring_send(p, buf, 260, 0), 0);
+	shmring_close(c);
+	shmring_close(p);
+	shmring_close(r0);
+	size_t size;
+	uint8_t *orig = read_file(path, &size);
+	struct run r = tool("check", "--json", uri, NULL);
+	expect(&r, 0, "the undamaged ring");
+	run_free(&r);
+
+	static const struct area area[] = {
+		{ 0, sizeof(struct seg_hdr) },
+		{ SEG_CTL_OFF + 64, 64 + 4 * 64 },                  /* owners, counters, slots */
+		{ SEG_RING_OFF, sizeof(struct spsc_shared) },
+		{ SEG_DATA_OFF, 4096 },
+	};
+	int verdicts[3] = { 0 };
+	damage_loop(uri, orig, size, area, spsc_value, 40, verdicts);
 	cr_log_info("random damage: %d passed check, %d were refused", verdicts[0], verdicts[1]);
 	cr_assert_gt(verdicts[1], 10, "most damage must be detected");
 	free(orig);
@@ -2183,4 +2221,530 @@ Test(tool, gc_reports_what_it_may_not_remove, .timeout = 30)
 	unlink(ring);
 	unlink(ro);
 	rmdir(dir);
+}
+
+/* ======================================================================= */
+/* MPMC rings                                                              */
+/* ======================================================================= */
+
+static void make_mpmc(const char *uri, uint64_t cap, uint32_t max, uint32_t stall_ms)
+{
+	struct shmring_opts o = { .kind = SHMRING_MPMC, .capacity = cap, .max_msg = max,
+				  .stall_ms = stall_ms };
+	struct shmring *r = NULL;
+	int rc = shmring_open(uri, SHMRING_CREATE | SHMRING_EXCL, &o, &r);
+	cr_assert_eq(rc, 0, "create %s: %s", uri, shmring_strerror(rc));
+	shmring_close(r);
+}
+
+/* The geometry of an MPMC ring, from its header. */
+static struct mpmc_geom mpmc_geom_of(const char *path)
+{
+	struct seg_hdr h;
+	peek(path, 0, &h, sizeof(h));
+	struct mpmc_geom g = { .max_msg = h.max_msg, .hdr = mpmc_hdr_for(h.max_msg),
+			       .stride = mpmc_stride_for(h.max_msg) };
+	g.nslots = h.capacity / g.stride;
+	g.mask = g.nslots - 1;
+	return g;
+}
+
+/* Write ticket t's slot word by hand through a mapping of the segment, as
+ * tests/test_mpmc.c fabricates states. */
+static void set_word(const char *uri, uint64_t t, uint64_t w)
+{
+	const char *path = path_of(uri);
+	struct mpmc_geom g = mpmc_geom_of(path);
+	struct stat st;
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "open %s: %s", path, strerror(errno));
+	cr_assert_eq(fstat(fd, &st), 0);
+	uint8_t *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	cr_assert_neq(base, MAP_FAILED);
+	g.data = base + SEG_MPMC_DATA_OFF;
+	atomic_store(&mpmc_slot(&g, t)->word, w);
+	munmap(base, (size_t)st.st_size);
+	close(fd);
+}
+
+/* Members of a JSON document that must hold given numbers. */
+struct jnum {
+	const char *path;
+	uint64_t v;
+};
+
+static void expect_nums(struct jv *j, const struct jnum *want, size_t n, const char *doc)
+{
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(ju64(j, want[i].path), want[i].v, "%s = %llu, want %llu in\n%s",
+			     want[i].path, (unsigned long long)ju64(j, want[i].path),
+			     (unsigned long long)want[i].v, doc);
+}
+
+#define EXPECT_NUMS(j, doc, ...) do {                                              \
+		const struct jnum want_[] = { __VA_ARGS__ };                        \
+		expect_nums(j, want_, sizeof(want_) / sizeof(want_[0]), doc);      \
+	} while (0)
+
+static void send_str(struct shmring *p, const char *m)
+{
+	cr_assert_eq(shmring_send(p, m, strlen(m), 0), 0, "send %s", m);
+}
+
+/* The participant slot of the (single) participant with `role` in info --json. */
+static struct jv *part_with(struct jv *info, const char *role)
+{
+	struct jv *p = jfind(jmust(info, "participants", J_ARR), "role", role);
+	cr_assert_not_null(p, "no %s among the participants", role);
+	return p;
+}
+
+Test(tool, mpmc_create_list_info_dump_check_watch_rm, .timeout = 30)
+{
+	const char *uri = new_uri("mp");
+	struct run r = tool("create", uri, "--kind", "mpmc", "--capacity", "8K", "--max-msg", "100",
+			    "--stall-ms", "750", NULL);
+	expect(&r, 0, "create --kind mpmc");
+	cr_assert(strstr(r.out, "mpmc, capacity 8K (64 slots of 128 bytes), stall timeout 750 ms"),
+		  "%s", r.out);
+	run_free(&r);
+	r = tool("create", uri, "--kind", "mpmc", NULL);
+	expect(&r, 2, "create of an existing MPMC ring");
+	cr_assert(strstr(r.err, "already exists"), "%s", r.err);
+	run_free(&r);
+
+	/* ticket 0 received, 1 acquired and held, 2 waiting */
+	struct shmring *p = t_open(uri, SHMRING_PRODUCER), *c = t_open(uri, SHMRING_CONSUMER);
+	send_str(p, "m0");
+	send_str(p, "m1");
+	send_str(p, "hello \"m2\"");
+	char buf[128];
+	cr_assert_eq(shmring_recv(c, buf, sizeof(buf), 0), 2);
+	struct shmring_msg held;
+	cr_assert_eq(shmring_acquire(c, &held, 0), 0);
+	cr_assert_eq(held.len, 2);
+
+	r = tool("list", "--json", "--match", my_glob(), NULL);
+	expect(&r, 0, "list");
+	struct jv *j = jparse(r.out);
+	struct jv *s = jfind(jmust(j, "segments", J_ARR), "uri", uri);
+	cr_assert_not_null(s, "%s", r.out);
+	cr_assert_str_eq(jstr(s, "status"), "ok");
+	cr_assert_str_eq(jstr(s, "kind"), "mpmc");
+	/* used: the one slot between the hints */
+	EXPECT_NUMS(s, r.out, { "capacity", 8192 }, { "size", 40960 + 8192 }, { "used", 128 },
+		    { "producers.live", 1 }, { "consumers.live", 1 });
+	cr_assert_float_eq(jdbl(s, "fill_pct"), 100.0 * 128 / 8192, 0.01);
+	cr_assert_not(jbool(s, "shut_down"));
+	jfree(j);
+	run_free(&r);
+	r = tool("list", "--match", name_of(uri), NULL);
+	expect(&r, 0, "list (table)");
+	const char *row = strstr(r.out, name_of(uri));
+	cr_assert_not_null(row, "%s", r.out);
+	cr_assert(strstr(row, " mpmc ") && strstr(row, "8K") && strstr(row, "1.6%") &&
+		  strstr(row, "1/0") && strstr(row, "live"), "row: %s", row);
+	run_free(&r);
+
+	r = tool("info", "--json", uri, NULL);
+	expect(&r, 0, "info --json");
+	j = jparse(r.out);
+	cr_assert_str_eq(jstr(j, "header.kind_name"), "mpmc");
+	cr_assert_eq(jmust(j, "wait.cons_sleepers", J_ARR)->n, 0);
+	cr_assert(jbool(j, "mpmc.slots_read"));
+	EXPECT_NUMS(j, r.out, { "header.data_off", 40960 }, { "header.max_msg", 100 },
+		    { "indices.prod_ticket", 3 }, { "indices.cons_ticket", 2 },
+		    { "indices.queued", 1 }, { "indices.used", 128 }, { "wait.shutdown", 0 },
+		    { "mpmc.slots", 64 }, { "mpmc.slot_size", 128 }, { "mpmc.slot_header", 16 },
+		    { "mpmc.stall_ms", 750 }, { "mpmc.slot_states.free", 62 },
+		    { "mpmc.slot_states.ready", 1 }, { "mpmc.slot_states.reading", 1 },
+		    { "mpmc.slot_states.writing", 0 }, { "mpmc.slot_states.orphan", 0 },
+		    { "mpmc.slot_states.stuck", 0 }, { "mpmc.slot_states.invalid", 0 });
+	uint64_t cslot = ju64(part_with(j, "consumer"), "slot");
+	cr_assert(jbool(part_with(j, "producer"), "alive"));
+	struct jv *holders = jmust(j, "mpmc.holders", J_ARR);
+	cr_assert_eq(holders->n, 1, "%s", r.out);
+	cr_assert_str_eq(jstr(holders, "0.role"), "consumer");
+	cr_assert(jbool(holders, "0.alive"));
+	/* the counters are summed over the participants */
+	EXPECT_NUMS(j, r.out, { "mpmc.holders.0.slot", cslot },
+		    { "mpmc.holders.0.pid", (uint64_t)getpid() }, { "mpmc.holders.0.held", 1 },
+		    { "stats.msgs_sent", 3 }, { "stats.bytes_sent", 2 + 2 + 10 },
+		    { "stats.msgs_recv", 1 }, { "stats.holes_skipped", 0 },
+		    { "stats.stalls_skipped", 0 }, { "stats.commits_cancelled", 0 },
+		    { "stats.msgs_dropped", 0 });
+	jfree(j);
+	run_free(&r);
+	r = tool("info", uri, NULL);
+	expect(&r, 0, "info");
+	cr_assert(strstr(r.out, "ring (mpmc)"), "%s", r.out);
+	cr_assert(strstr(r.out, "64 of 128 bytes (header 16, max_msg 100), stall timeout 750 ms"),
+		  "%s", r.out);
+	cr_assert(strstr(r.out, "62 free, 0 writing, 1 ready, 1 reading, 0 orphan, 0 stuck"),
+		  "%s", r.out);
+	char want[128];
+	snprintf(want, sizeof(want), "slot %llu (pid %d): 1", (unsigned long long)cslot,
+		 (int)getpid());
+	cr_assert(strstr(r.out, want), "holders: %s", r.out);
+	cr_assert(strstr(r.out, "0 stalls skipped, 0 commits cancelled"), "%s", r.out);
+	run_free(&r);
+
+	/* dump: the slots in use in ticket order, payloads as for SPSC */
+	r = tool("dump", "--json", uri, NULL);
+	expect(&r, 0, "dump --json");
+	j = jparse(r.out);
+	cr_assert_str_eq(jstr(j, "kind"), "mpmc");
+	cr_assert_str_eq(jstr(j, "stopped"), "end");
+	struct jv *m = jmust(j, "messages", J_ARR);
+	cr_assert_str_eq(jstr(m, "0.state"), "READY");
+	cr_assert(jnull(m, "0.owner"));
+	cr_assert_str_eq(jstr(m, "0.text"), "hello \"m2\"");
+	cr_assert_str_eq(jstr(m, "1.state"), "READING");
+	cr_assert(jbool(m, "1.alive"));
+	cr_assert(jbool(m, "1.acquired"));
+	cr_assert_str_eq(jstr(m, "1.hex"), "6d31");
+	/* the held slot comes last: a lap on from cons_ticket */
+	EXPECT_NUMS(j, r.out, { "cons_ticket", 2 }, { "count", 2 }, { "messages.0.ticket", 2 },
+		    { "messages.0.len", 10 }, { "messages.1.ticket", 1 },
+		    { "messages.1.owner", cslot }, { "messages.1.offset", 1 * 128 + 16 });
+	jfree(j);
+	run_free(&r);
+	r = tool("dump", "--count", "1", uri, NULL);
+	expect(&r, 0, "dump --count 1");
+	cr_assert(strstr(r.out, "#0  ticket 2  slot 2  READY  len 10"), "%s", r.out);
+	cr_assert(strstr(r.out, "\"hello \\\"m2\\\"\""), "%s", r.out);
+	cr_assert(strstr(r.out, "1 slot shown; more are in use"), "%s", r.out);
+	run_free(&r);
+
+	r = tool("check", "--json", uri, NULL);
+	expect(&r, 0, "check --json");
+	j = jparse(r.out);
+	cr_assert(jbool(j, "ok"));
+	cr_assert_eq(jmust(j, "problems", J_ARR)->n, 0);
+	cr_assert_eq(jmust(j, "warnings", J_ARR)->n, 0, "%s", r.out);
+	cr_assert(jbool(j, "records.verified"));
+	EXPECT_NUMS(j, r.out, { "records.messages", 1 }, { "records.bytes", 10 },
+		    { "slots.total", 64 }, { "slots.reading", 1 }, { "slots.held_by_dead", 0 });
+	jfree(j);
+	run_free(&r);
+	r = tool("check", uri, NULL);
+	expect(&r, 0, "check");
+	cr_assert(strstr(r.out, ": ok (mpmc, 64 slots of 128 bytes, 1 message ready, 10 bytes, "
+			 "1 slot held)"), "%s", r.out);
+	run_free(&r);
+
+	r = tool("watch", uri, "--count", "1", NULL);
+	expect(&r, 0, "watch --count 1");
+	cr_assert_eq(lines(r.out), 2, "%s", r.out);
+	cr_assert(strstr(r.out, "1/0") && strstr(r.out, "1.6"), "%s", r.out);
+	run_free(&r);
+	r = tool("watch", uri, "--json", "--count", "1", NULL);
+	expect(&r, 0, "watch --json --count 1");
+	j = jparse(r.out);
+	cr_assert_str_eq(jstr(j, "status"), "ok");
+	cr_assert_eq(ju64(j, "producers_live"), 1);
+	cr_assert_eq(ju64(j, "consumers_live"), 1);
+	cr_assert_float_eq(jdbl(j, "fill_pct"), 1.6, 0.05);
+	jfree(j);
+	run_free(&r);
+
+	/* rm: refused while mapped, then done */
+	r = tool("rm", uri, NULL);
+	expect(&r, 1, "rm of a ring in use");
+	cr_assert(strstr(r.err, "in use"), "%s", r.err);
+	run_free(&r);
+	cr_assert_eq(shmring_release(c, &held), 0);
+	shmring_close(c);
+	shmring_close(p);
+	r = tool("rm", uri, NULL);
+	expect(&r, 0, "rm");
+	cr_assert(strstr(r.out, "removed"), "%s", r.out);
+	cr_assert_not(exists(path_of(uri)));
+	run_free(&r);
+}
+
+Test(tool, mpmc_check_names_corrupt_slot_words, .timeout = 30)
+{
+	const char *uri = new_uri("mpbad");
+	make_mpmc(uri, 8192, 100, 0);
+	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
+	send_str(p, "a");
+	send_str(p, "b");
+	shmring_close(p);
+	set_word(uri, 5, mw_make(5, 9, 0));                    /* no such state */
+	set_word(uri, 6, mw_make(6, MS_WRITING, 200));         /* owner out of range */
+	set_word(uri, 7, mw_make(3, MS_READY, 0));             /* another slot's ticket */
+	set_word(uri, 8, mw_make(8 - 128, MS_READY, 0));       /* two laps behind */
+
+	struct run r = tool("check", "--json", uri, NULL);
+	expect(&r, 1, "check of corrupt slot words");
+	struct jv *j = jparse(r.out);
+	cr_assert_not(jbool(j, "ok"));
+	cr_assert_str_eq(jstr(j, "status"), "corrupt");
+	char want[128];
+	snprintf(want, sizeof(want), "slot 5 (word 0x%016llx): state 9 is not a slot state",
+		 (unsigned long long)mw_make(5, 9, 0));
+	cr_assert(strstr(jstr(j, "reason"), want), "reason: %s", jstr(j, "reason"));
+	struct jv *pr = jmust(j, "problems", J_ARR);
+	cr_assert_eq(pr->n, 4);
+	/* the sound slots are still counted */
+	EXPECT_NUMS(j, r.out, { "problems_total", 4 }, { "slots.invalid", 4 }, { "slots.ready", 2 });
+	cr_assert(strstr(jstr(pr, "1"), "slot 6 ") && strstr(jstr(pr, "1"), "owner 200"),
+		  "%s", jstr(pr, "1"));
+	cr_assert(strstr(jstr(pr, "2"), "slot 7 ") && strstr(jstr(pr, "2"), "ticket 3 belongs to "
+		  "slot 3"), "%s", jstr(pr, "2"));
+	cr_assert(strstr(jstr(pr, "3"), "slot 8 ") && strstr(jstr(pr, "3"), "more than a lap "
+		  "behind"), "%s", jstr(pr, "3"));
+	jfree(j);
+	run_free(&r);
+	r = tool("check", uri, NULL);
+	expect(&r, 1, "check (words)");
+	cr_assert(strstr(r.out, "corrupt: slot 5 (word"), "%s", r.out);
+	cr_assert(strstr(r.out, "  problem: slot 8 "), "%s", r.out);
+	cr_assert(strstr(r.err, "slot 5") && strstr(r.err, "and 3 more problems"), "%s", r.err);
+	run_free(&r);
+
+	/* dump stops at the first bad word; info shows the count, exit 0 */
+	r = tool("dump", "--json", uri, NULL);
+	expect(&r, 1, "dump of corrupt slot words");
+	j = jparse(r.out);
+	cr_assert_eq(ju64(j, "count"), 2, "the two messages before slot 5");
+	cr_assert_str_eq(jstr(j, "stopped"), "corrupt");
+	cr_assert(strstr(jstr(j, "reason"), "slot 5"), "%s", jstr(j, "reason"));
+	jfree(j);
+	run_free(&r);
+	r = tool("info", "--json", uri, NULL);
+	expect(&r, 0, "info of corrupt slot words");
+	j = jparse(r.out);
+	cr_assert_eq(ju64(j, "mpmc.slot_states.invalid"), 4);
+	jfree(j);
+	run_free(&r);
+	r = tool("info", uri, NULL);
+	expect(&r, 0, "info (words)");
+	cr_assert(strstr(r.out, "4 invalid words, the first at slot 5"), "%s", r.out);
+	run_free(&r);
+}
+
+/* Damage to an MPMC header or ring state that the tool must name: the
+ * geometry of validate_mpmc() and the stall timeout of mp_open(). */
+Test(tool, mpmc_geometry_damage_is_named, .timeout = 30)
+{
+	static const struct {
+		uint64_t capacity;
+		uint32_t max_msg;
+		const char *want;
+	} cases[] = {
+		{ 8192, 300, "capacity 8192 is not a whole number of 384-byte slots (max_msg 300)" },
+		{ 384, 100, "capacity 384 makes 3 slots of 128 bytes (expected a power of two" },
+		{ 128, 100, "makes 1 slots of 128 bytes" },
+		{ 8192, 0, "max_msg 0" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *uri = new_uri("mpgeo");
+		make_mpmc(uri, 8192, 100, 0);
+		struct seg_hdr h;
+		peek(path_of(uri), 0, &h, sizeof(h));
+		h.capacity = cases[i].capacity;
+		h.max_msg = cases[i].max_msg;
+		h.checksum = seg_checksum(&h);
+		patch(path_of(uri), 0, &h, sizeof(h));
+		expect_corrupt(uri, cases[i].want, "corrupt");
+	}
+	const char *uri = new_uri("mpdata");
+	make_mpmc(uri, 8192, 100, 0);
+	struct seg_hdr h;
+	peek(path_of(uri), 0, &h, sizeof(h));
+	h.data_off = SEG_DATA_OFF;
+	h.checksum = seg_checksum(&h);
+	patch(path_of(uri), 0, &h, sizeof(h));
+	expect_corrupt(uri, "data 20480 (expected 4096 16384 40960)", "corrupt");
+
+	uri = new_uri("mpstall");
+	make_mpmc(uri, 8192, 100, 0);
+	patch_u32(path_of(uri), SEG_RING_OFF + offsetof(struct mpmc_shared, stall_ms), 0);
+	expect_corrupt(uri, "stall timeout 0 ms out of range", "corrupt");
+
+	uri = new_uri("mptick");
+	make_mpmc(uri, 8192, 100, 0);
+	patch_u64(path_of(uri), SEG_RING_OFF + offsetof(struct mpmc_shared, cons_ticket), 1000);
+	expect_corrupt(uri, "more than two laps", "corrupt");
+}
+
+Test(tool, mpmc_check_flags_a_slot_held_by_a_dead_participant, .timeout = 30)
+{
+	const char *uri = new_uri("mpdead");
+	make_mpmc(uri, 8192, 100, 60000);
+	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
+	send_str(p, "m0");
+	send_str(p, "m1");
+	send_str(p, "m2");
+	pid_t pid;
+	struct holder *h = holder_start(uri, SHMRING_CONSUMER, 0, 0, 0, &pid);
+	holder_kill(pid);
+	struct run r = tool("info", "--json", uri, NULL);
+	expect(&r, 0, "info");
+	struct jv *j = jparse(r.out);
+	struct jv *dead = part_with(j, "consumer");
+	cr_assert_not(jbool(dead, "alive"));
+	unsigned dslot = (unsigned)ju64(dead, "slot");
+	jfree(j);
+	run_free(&r);
+	/* the dead consumer had acquired ticket 1 */
+	set_word(uri, 1, mw_make(1, MS_READING, dslot + 1));
+
+	r = tool("check", "--json", uri, NULL);
+	expect(&r, 1, "check with a slot held by a dead consumer");
+	j = jparse(r.out);
+	cr_assert_not(jbool(j, "ok"));
+	cr_assert_str_eq(jstr(j, "status"), "needs-repair");
+	char want[200];
+	snprintf(want, sizeof(want), "slot 1 (ticket 1) is READING by participant slot %u (pid %d), "
+		 "which is dead: the next producer or consumer to attach repairs it", dslot, (int)pid);
+	cr_assert_str_eq(jstr(j, "reason"), want);
+	cr_assert_eq(ju64(j, "slots.held_by_dead"), 1);
+	cr_assert_eq(ju64(j, "slots.ready"), 2);
+	jfree(j);
+	run_free(&r);
+	r = tool("check", uri, NULL);
+	expect(&r, 1, "check (words)");
+	cr_assert(strstr(r.out, "needs-repair: slot 1 (ticket 1) is READING"), "%s", r.out);
+	cr_assert(strstr(r.err, "next producer or consumer to attach repairs it"), "%s", r.err);
+	run_free(&r);
+
+	r = tool("info", "--json", uri, NULL);
+	expect(&r, 0, "info shows the dead holder");
+	j = jparse(r.out);
+	struct jv *holders = jmust(j, "mpmc.holders", J_ARR);
+	cr_assert_eq(holders->n, 1);
+	cr_assert_eq(ju64(holders, "0.slot"), dslot);
+	cr_assert_eq(ju64(holders, "0.pid"), (uint64_t)pid);
+	cr_assert_not(jbool(holders, "0.alive"));
+	jfree(j);
+	run_free(&r);
+	r = tool("info", uri, NULL);
+	snprintf(want, sizeof(want), "slot %u (pid %d, DEAD): 1", dslot, (int)pid);
+	cr_assert(strstr(r.out, want), "%s", r.out);
+	run_free(&r);
+	r = tool("dump", uri, NULL);
+	expect(&r, 0, "dump");
+	snprintf(want, sizeof(want), "READING by slot %u (pid %d, DEAD)", dslot, (int)pid);
+	cr_assert(strstr(r.out, want), "%s", r.out);
+	run_free(&r);
+
+	/* the same slot held by a participant slot that is free in the table:
+	 * no attach sweeps it, the data path frees it */
+	set_word(uri, 1, mw_make(1, MS_READING, 99));
+	r = tool("check", uri, NULL);
+	expect(&r, 1, "slot held by a free participant slot");
+	cr_assert(strstr(r.out, "participant slot 98, which is dead and no longer in the table"),
+		  "%s", r.out);
+	run_free(&r);
+
+	/* as promised: the next attach repairs what the dead participant held */
+	set_word(uri, 1, mw_make(1, MS_READING, dslot + 1));
+	struct shmring *c = t_open(uri, SHMRING_CONSUMER);
+	r = tool("check", "--json", uri, NULL);
+	expect(&r, 0, "check after the repair");
+	j = jparse(r.out);
+	cr_assert_eq(ju64(j, "slots.held_by_dead"), 0);
+	jfree(j);
+	run_free(&r);
+	r = tool("info", "--json", uri, NULL);
+	j = jparse(r.out);
+	cr_assert_eq(ju64(j, "stats.msgs_dropped"), 1, "the held message was dropped");
+	jfree(j);
+	run_free(&r);
+	shmring_close(c);
+	shmring_close(p);
+	t_unshared(h, sizeof(*h));
+}
+
+Test(tool, mpmc_gc_removes_dead_and_old_keeps_live, .timeout = 30)
+{
+	const char *old_dead = new_uri("mpgdo"), *old_live = new_uri("mpglo");
+	const char *young = new_uri("mpgy");
+	make_mpmc(old_dead, 8192, 100, 0);
+	make_mpmc(old_live, 8192, 100, 0);
+	make_mpmc(young, 8192, 100, 0);
+	pid_t pid;
+	struct holder *h = holder_start(old_dead, SHMRING_PRODUCER, 2, 0, 8, &pid);
+	holder_kill(pid);
+	t_unshared(h, sizeof(*h));
+	age_ring(path_of(old_dead), HOUR_NS);
+	struct holder *live = holder_start(old_live, SHMRING_CONSUMER, 0, 0, 0, &pid);
+	age_ring(path_of(old_live), HOUR_NS);
+
+	struct run r = tool("gc", "--dry-run", "--json", "--match", my_glob(), NULL);
+	expect(&r, 0, "gc --dry-run");
+	struct jv *j = jparse(r.out);
+	struct jv *acts = jmust(j, "actions", J_ARR);
+	cr_assert_eq(acts->n, 3, "%s", r.out);
+	expect_action(acts, old_dead, "would-remove", "1 dead producer");
+	expect_action(acts, old_live, "kept", "in use");
+	expect_action(acts, young, "kept", "younger than --min-age");
+	jfree(j);
+	run_free(&r);
+	cr_assert(exists(path_of(old_dead)));
+
+	r = tool("gc", "--match", my_glob(), NULL);
+	expect(&r, 0, "gc");
+	cr_assert(strstr(r.out, path_of(old_dead)), "%s", r.out);
+	cr_assert_not(exists(path_of(old_dead)));
+	cr_assert(exists(path_of(old_live)) && exists(path_of(young)));
+	run_free(&r);
+	holder_stop(live, pid);
+	/* its last close is now: young again */
+	r = tool("gc", "--json", "--match", my_glob(), NULL);
+	expect(&r, 0, "gc after the close");
+	j = jparse(r.out);
+	expect_action(jmust(j, "actions", J_ARR), old_live, "kept", "last close");
+	jfree(j);
+	run_free(&r);
+	r = tool("gc", "--min-age", "0s", "--match", my_glob(), NULL);
+	expect(&r, 0, "gc --min-age 0s");
+	cr_assert_not(exists(path_of(old_live)));
+	cr_assert_not(exists(path_of(young)));
+	run_free(&r);
+}
+
+static uint64_t mpmc_value(uint64_t *rnd)
+{
+	uint64_t r = t_rand(rnd);
+	switch (r % 3) {
+	case 0: return mw_make((r >> 8) % 512, (unsigned)(r >> 20) % 8, (unsigned)(r >> 24) % 140);
+	case 1: return interesting(rnd, 8192);
+	default: return t_rand(rnd);
+	}
+}
+
+Test(tool, mpmc_random_damage_gives_a_verdict_never_a_crash, .timeout = 90)
+{
+	const char *uri = new_uri("mpfuzz");
+	make_mpmc(uri, 8192, 100, 0);
+	struct shmring *p = t_open(uri, SHMRING_PRODUCER), *c = t_open(uri, SHMRING_CONSUMER);
+	char buf[128];
+	for (int i = 0; i < 150; i++) {          /* a few laps */
+		send_str(p, "lap");
+		cr_assert_eq(shmring_recv(c, buf, sizeof(buf), 0), 3);
+	}
+	for (int i = 0; i < 20; i++)
+		send_str(p, "queued message");
+	shmring_close(c);
+	shmring_close(p);
+	size_t size;
+	uint8_t *orig = read_file(path_of(uri), &size);
+	struct run r = tool("check", "--json", uri, NULL);
+	expect(&r, 0, "the undamaged ring");
+	run_free(&r);
+	static const struct area area[] = {
+		{ 0, sizeof(struct seg_hdr) },
+		{ SEG_CTL_OFF + 64, 64 + 4 * 64 },
+		{ SEG_RING_OFF, 4 * MPMC_LINE },                    /* tickets, masks, stall, counters */
+		{ SEG_MPMC_DATA_OFF, 8192 },
+	};
+	int verdicts[3] = { 0 };
+	damage_loop(uri, orig, size, area, mpmc_value, 40, verdicts);
+	cr_log_info("MPMC random damage: %d passed check, %d were refused", verdicts[0], verdicts[1]);
+	cr_assert_gt(verdicts[1], 10, "most damage must be detected");
+	free(orig);
 }

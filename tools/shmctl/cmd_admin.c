@@ -28,6 +28,7 @@ int cmd_create(const struct opts *o)
 		.capacity = o->capacity,
 		.max_msg = (uint32_t)o->max_msg,
 		.mode = o->have_mode ? o->mode : 0,
+		.stall_ms = o->have_stall ? o->stall_ms : 0,
 	};
 	if (o->have_mode && o->mode == 0)
 		return fail(EXIT_ERROR, o->uri, "--mode 0 would make a ring nobody can open");
@@ -36,13 +37,18 @@ int cmd_create(const struct opts *o)
 	if (rc < 0) {
 		const char *what = u.scheme == URI_SHM || u.scheme == URI_FILE ? u.path : o->uri;
 		if (rc == -ENOTSUP && so.kind == SHMRING_MPMC)
-			return fail(EXIT_ERROR, what, "kind mpmc is not supported by this version of "
-				    "the library (%s)", shmring_strerror(rc));
+			return fail(EXIT_ERROR, what, "kind mpmc is not supported on %s rings (%s); "
+				    "use shm:NAME", u.scheme == URI_FILE ? "file:" : "these",
+				    shmring_strerror(rc));
 		if (rc == -ENOTSUP)
 			return fail(EXIT_ERROR, what, "this backend is not supported by this version "
 				    "of the library (%s)", shmring_strerror(rc));
 		if (rc == -EEXIST)
 			return fail(EXIT_ERROR, what, "already exists");
+		if (rc == -EINVAL && so.kind == SHMRING_MPMC)
+			return fail(EXIT_ERROR, what, "invalid ring options (capacity up to 1T: a "
+				    "power of two of slots of max_msg plus a header, at most %llu slots; "
+				    "mode at most 07777)", (unsigned long long)SEG_MPMC_MAX_SLOTS);
 		if (rc == -EINVAL)
 			return fail(EXIT_ERROR, what, "invalid ring options (capacity up to 1T, "
 				    "max_msg below capacity / 2, mode at most 07777)");
@@ -57,8 +63,15 @@ int cmd_create(const struct opts *o)
 	shmring_close(r);
 	if (rc < 0)
 		return fail(EXIT_ERROR, u.path, "created, but stats: %s", shmring_strerror(rc));
-	printf("created %s: %s, capacity %s, max_msg %s, mode %04o\n", o->uri,
-	       kind_name(st.kind), fmt_size(st.capacity, a, sizeof(a)),
+	char slots[96] = "";
+	if (st.kind == SHMRING_MPMC) {
+		uint64_t stride = mpmc_stride_for(st.max_msg);
+		snprintf(slots, sizeof(slots), " (%llu slots of %llu bytes), stall timeout %u ms",
+			 (unsigned long long)(st.capacity / stride), (unsigned long long)stride,
+			 so.stall_ms ? so.stall_ms : MPMC_STALL_DEFAULT_MS);
+	}
+	printf("created %s: %s, capacity %s%s, max_msg %s, mode %04o\n", o->uri,
+	       kind_name(st.kind), fmt_size(st.capacity, a, sizeof(a)), slots,
 	       fmt_size(st.max_msg, b, sizeof(b)), so.mode ? so.mode : 0600);
 	return finish_output(EXIT_OK);
 }

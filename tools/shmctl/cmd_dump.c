@@ -18,6 +18,14 @@ struct dump_ctx {
 	struct jw jw;
 	char *hexbuf;
 	size_t hexcap;
+	uint64_t shown, bytes;       /* entries shown, and the payload bytes they hold */
+};
+
+/* What a walk of either kind ended with. */
+struct dump_end {
+	enum walk_stop stop;
+	const char *reason;
+	uint64_t changed;            /* MPMC: slots that moved on while read */
 };
 
 static bool printable(const uint8_t *p, size_t n)
@@ -86,33 +94,99 @@ static const char *to_hex(struct dump_ctx *c, const uint8_t *p, size_t n)
 	return c->hexbuf;
 }
 
+/* An MPMC slot's holder, in words: "by slot 3 (pid 42)" */
+static const char *holder_str(const struct trec *r, char *buf, size_t n)
+{
+	if (!r->owner)
+		return "";
+	char pid[24] = "";
+	if (r->pid)
+		snprintf(pid, sizeof(pid), "pid %d, ", r->pid);
+	snprintf(buf, n, " by slot %u (%s%s)", r->owner - 1, pid, r->owner_alive ? "alive" : "DEAD");
+	return buf;
+}
+
+static const char *slot_note(const struct trec *r)
+{
+	switch (r->state) {
+	case MS_WRITING: return "  [claimed, being written]";
+	case MS_READING: return "  [acquired by a consumer, not yet released]";
+	case MS_ORPHAN: return "  [skipped: its producer stalled past the stall timeout]";
+	case MS_STUCK: return "  [acquired; producers skip the slot: its consumer stalled]";
+	}
+	return "";
+}
+
+static void json_entry(struct dump_ctx *c, const struct trec *r)
+{
+	const struct opts *o = c->o;
+	struct jw *w = &c->jw;
+	bool msg = !r->mpmc || r->has_msg;
+	jw_obj(w, NULL);
+	jw_u64(w, "index", r->index);
+	if (r->mpmc) {
+		jw_u64(w, "ticket", r->ticket);
+		jw_u64(w, "slot", r->slot);
+		jw_str(w, "state", mstate_name(r->state));
+		if (r->owner) {
+			jw_u64(w, "owner", r->owner - 1);
+			jw_i64(w, "pid", r->pid);
+			jw_bool(w, "alive", r->owner_alive);
+		} else {
+			jw_null(w, "owner");
+			jw_null(w, "pid");
+			jw_null(w, "alive");
+		}
+	} else {
+		jw_u64(w, "pos", r->pos);
+	}
+	jw_u64(w, "offset", r->off);
+	if (msg)
+		jw_u64(w, "len", r->len);
+	else
+		jw_null(w, "len");
+	jw_bool(w, "acquired", r->acquired);
+	jw_u64(w, "shown", r->copied);
+	jw_bool(w, "truncated", r->copied < r->len);
+	if (!o->text) {
+		const char *h = msg ? to_hex(c, r->copy, r->copied) : NULL;
+		jw_str(w, "hex", h ? h : msg ? "" : NULL);
+	}
+	if (!o->hex) {
+		if (msg)
+			jw_bytes(w, "text", r->copy, r->copied);
+		else
+			jw_null(w, "text");
+	}
+	jw_obj_end(w);
+}
+
 static void one(void *arg, const struct trec *r)
 {
 	struct dump_ctx *c = arg;
 	const struct opts *o = c->o;
-	bool cut = r->copied < r->len;
+	bool msg = !r->mpmc || r->has_msg;
+	c->shown++;
+	c->bytes += msg ? r->len : 0;
 	if (o->json) {
-		struct jw *w = &c->jw;
-		jw_obj(w, NULL);
-		jw_u64(w, "index", r->index);
-		jw_u64(w, "pos", r->pos);
-		jw_u64(w, "offset", r->off);
-		jw_u64(w, "len", r->len);
-		jw_bool(w, "acquired", r->acquired);
-		jw_u64(w, "shown", r->copied);
-		jw_bool(w, "truncated", cut);
-		if (!o->text) {
-			const char *h = to_hex(c, r->copy, r->copied);
-			jw_str(w, "hex", h ? h : "");
-		}
-		if (!o->hex)
-			jw_bytes(w, "text", r->copy, r->copied);
-		jw_obj_end(w);
+		json_entry(c, r);
 		return;
 	}
-	printf("#%llu  pos %llu  offset %llu  len %u%s\n", (unsigned long long)r->index,
-	       (unsigned long long)r->pos, (unsigned long long)r->off, r->len,
-	       r->acquired ? "  [acquired by the consumer, not yet released]" : "");
+	if (r->mpmc) {
+		char who[96];
+		printf("#%llu  ticket %llu  slot %llu  %s%s", (unsigned long long)r->index,
+		       (unsigned long long)r->ticket, (unsigned long long)r->slot,
+		       mstate_name(r->state), holder_str(r, who, sizeof(who)));
+		if (msg)
+			printf("  len %u", r->len);
+		printf("%s\n", slot_note(r));
+		if (!msg)
+			return;
+	} else {
+		printf("#%llu  pos %llu  offset %llu  len %u%s\n", (unsigned long long)r->index,
+		       (unsigned long long)r->pos, (unsigned long long)r->off, r->len,
+		       r->acquired ? "  [acquired by the consumer, not yet released]" : "");
+	}
 	bool as_text = o->text || (!o->hex && printable(r->copy, r->copied));
 	if (r->copied == 0)
 		printf("    (empty)\n");
@@ -120,7 +194,7 @@ static void one(void *arg, const struct trec *r)
 		print_text(r->copy, r->copied);
 	else
 		print_hex(r->copy, r->copied);
-	if (cut)
+	if (r->copied < r->len)
 		printf("    (%u of %u bytes shown)\n", r->copied, r->len);
 }
 
@@ -163,54 +237,80 @@ int cmd_dump(const struct opts *o)
 	struct dump_ctx c = { .o = &eff };
 	char uri[PATH_MAX + 8], safe[PATH_MAX + 16];
 	tseg_uri(s, uri, sizeof(uri));
+	bool mpmc = tseg_mpmc(s);
 	if (o->json) {
 		jw_init(&c.jw, stdout);
 		jw_obj(&c.jw, NULL);
 		jw_str(&c.jw, "uri", uri);
 		jw_str(&c.jw, "path", s->path);
+		jw_str(&c.jw, "kind", kind_name(s->g.kind));
 		jw_u64(&c.jw, "max_msg", s->g.max_msg);
+		if (mpmc) {
+			jw_u64(&c.jw, "cons_ticket", s->cons_ticket);
+			jw_u64(&c.jw, "prod_ticket", s->prod_ticket);
+		}
 		jw_arr(&c.jw, "messages");
+	} else if (mpmc) {
+		printf("%s: slots in use from cons_ticket %llu (prod_ticket %llu, %llu queued)\n",
+		       fmt_safe(uri, safe, sizeof(safe)), (unsigned long long)s->cons_ticket,
+		       (unsigned long long)s->prod_ticket, (unsigned long long)s->queued);
 	} else {
 		printf("%s: queued messages from cons_head %llu (%llu bytes used)\n",
 		       fmt_safe(uri, safe, sizeof(safe)), (unsigned long long)s->cons_head,
 		       (unsigned long long)s->used);
 	}
 	struct twalk w;
-	tseg_walk(s, eff.count, bytes, one, &c, &w);
+	struct tmwalk mw;
+	struct dump_end end = { 0 };
+	if (mpmc) {
+		tmpmc_walk(s, s->cons_ticket, eff.count, bytes, false, one, &c, &mw);
+		end = (struct dump_end){ mw.stop, mw.reason, mw.changed };
+	} else {
+		tseg_walk(s, eff.count, bytes, one, &c, &w);
+		end = (struct dump_end){ w.stop, w.reason, 0 };
+	}
+	bool bad = end.stop == WALK_CORRUPT || end.stop == WALK_FAULT;
+	const char *what = mpmc ? "slot" : "message";
 	if (o->json) {
 		jw_arr_end(&c.jw);
-		jw_u64(&c.jw, "count", w.msgs);
-		jw_u64(&c.jw, "bytes", w.bytes);
-		jw_str(&c.jw, "stopped", stop_name(w.stop));
-		jw_str(&c.jw, "reason", w.stop == WALK_CORRUPT || w.stop == WALK_FAULT ? w.reason : NULL);
+		jw_u64(&c.jw, "count", c.shown);
+		jw_u64(&c.jw, "bytes", c.bytes);
+		if (mpmc)
+			jw_u64(&c.jw, "changed", end.changed);
+		jw_str(&c.jw, "stopped", stop_name(end.stop));
+		jw_str(&c.jw, "reason", bad ? end.reason : NULL);
 		jw_obj_end(&c.jw);
 		jw_done(&c.jw);
 	} else {
-		switch (w.stop) {
+		const char *pl = c.shown == 1 ? "" : "s";
+		switch (end.stop) {
 		case WALK_END:
-			printf("%llu message%s, %llu bytes: end of the queue\n",
-			       (unsigned long long)w.msgs, w.msgs == 1 ? "" : "s",
-			       (unsigned long long)w.bytes);
+			printf("%llu %s%s, %llu bytes: end of the %s\n", (unsigned long long)c.shown,
+			       mpmc ? "slot" : "message", pl, (unsigned long long)c.bytes,
+			       mpmc ? "slots in use" : "queue");
 			break;
 		case WALK_COUNT:
-			printf("%llu message%s shown; more are queued (--count 0 shows all)\n",
-			       (unsigned long long)w.msgs, w.msgs == 1 ? "" : "s");
+			printf("%llu %s%s shown; more are %s (--count 0 shows all)\n",
+			       (unsigned long long)c.shown, what, pl, mpmc ? "in use" : "queued");
 			break;
 		case WALK_MOVED:
-			printf("%llu message%s shown; the consumer took the next one meanwhile\n",
-			       (unsigned long long)w.msgs, w.msgs == 1 ? "" : "s");
+			printf("%llu %s%s shown; the consumer took the next one meanwhile\n",
+			       (unsigned long long)c.shown, what, pl);
 			break;
 		default:
-			printf("stopped after %llu message%s: %s\n", (unsigned long long)w.msgs,
-			       w.msgs == 1 ? "" : "s", w.reason);
+			printf("stopped after %llu %s%s: %s\n", (unsigned long long)c.shown, what, pl,
+			       end.reason);
 			break;
 		}
+		if (end.changed)
+			printf("%llu slot%s changed while read (not shown)\n",
+			       (unsigned long long)end.changed, end.changed == 1 ? "" : "s");
 	}
 	free(c.hexbuf);
 	rc = EXIT_OK;
-	if (w.stop == WALK_CORRUPT || w.stop == WALK_FAULT)
-		rc = fail(EXIT_PROBLEM, s->path, "corrupt: %s", w.reason);
-	else if (w.stop == WALK_NOMEM)
+	if (bad)
+		rc = fail(EXIT_PROBLEM, s->path, "corrupt: %s", end.reason);
+	else if (end.stop == WALK_NOMEM)
 		rc = fail(EXIT_ERROR, s->path, "out of memory for a message of the ring");
 out:
 	tseg_close(s);

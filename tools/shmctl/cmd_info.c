@@ -40,7 +40,154 @@ static const char *owner_of(const struct tpart *p)
 	       : p->owns_prod ? "producer" : p->owns_cons ? "consumer" : "-";
 }
 
+/* ---- MPMC slots ---------------------------------------------------------- */
+
+/* What info adds for an MPMC ring: a walk of every slot word. */
+struct mpmc_view {
+	bool walked;
+	struct tmwalk w;
+	char why[300];          /* !walked: why not */
+};
+
+static void mpmc_look(struct tseg *s, struct mpmc_view *v)
+{
+	memset(v, 0, sizeof(*v));
+	int rc = tseg_map(s);
+	if (rc < 0) {
+		snprintf(v->why, sizeof(v->why), "slots not read: mmap: %s", strerror(-rc));
+		return;
+	}
+	tmpmc_walk(s, s->cons_ticket, 0, 0, true, NULL, NULL, &v->w);
+	if (v->w.stop == WALK_FAULT || v->w.stop == WALK_NOMEM) {
+		snprintf(v->why, sizeof(v->why), "slots not read: %s",
+			 v->w.stop == WALK_NOMEM ? "out of memory" : v->w.reason);
+		return;
+	}
+	v->walked = true;
+}
+
+/* "none" or "0, 5, 7": the participant slots whose bit is set */
+static const char *mask_list(const _Atomic uint64_t *mask, char *buf, size_t n)
+{
+	size_t len = 0;
+	buf[0] = 0;
+	for (unsigned k = 0; k < MPMC_MASK_WORDS; k++) {
+		/* relaxed: private copy */
+		uint64_t m = atomic_load_explicit(&mask[k], memory_order_relaxed);
+		for (unsigned b = 0; b < 64 && len + 8 < n; b++)
+			if (m & (1ull << b))
+				len += (size_t)snprintf(buf + len, n - len, "%s%u", len ? ", " : "",
+							k * 64 + b);
+	}
+	return len ? buf : "none";
+}
+
+static void json_mask(struct jw *w, const char *key, const _Atomic uint64_t *mask)
+{
+	jw_arr(w, key);
+	for (unsigned k = 0; k < MPMC_MASK_WORDS; k++) {
+		/* relaxed: private copy */
+		uint64_t m = atomic_load_explicit(&mask[k], memory_order_relaxed);
+		for (unsigned b = 0; b < 64; b++)
+			if (m & (1ull << b))
+				jw_u64(w, NULL, k * 64 + b);
+	}
+	jw_arr_end(w);
+}
+
 /* ---- JSON -------------------------------------------------------------- */
+
+static void json_spsc_ring(struct jw *w, const struct tseg *s)
+{
+	const struct spsc_shared *r = &s->ring;
+	jw_obj(w, "indices");
+	jw_u64(w, "prod_tail", s->prod_tail);
+	jw_u64(w, "cons_head", s->cons_head);
+	jw_u64(w, "cons_read", s->cons_read);
+	jw_u64(w, "used", s->used);
+	jw_u64(w, "acquired", s->cons_read - s->cons_head <= s->g.capacity
+				      ? s->cons_read - s->cons_head : 0);
+	jw_obj_end(w);
+	/* relaxed throughout: private copies */
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+	jw_obj(w, "wait");
+	jw_u64(w, "prod_sleeping", LD(r->prod_sleeping));
+	jw_u64(w, "cons_sleeping", LD(r->cons_sleeping));
+	jw_u64(w, "prod_wake", LD(r->prod_wake));
+	jw_u64(w, "cons_wake", LD(r->cons_wake));
+	jw_u64(w, "shutdown", LD(r->shutdown));
+	jw_obj_end(w);
+#undef LD
+}
+
+static void json_mpmc_ring(struct jw *w, const struct tseg *s)
+{
+	const struct mpmc_shared *m = &s->mring;
+	jw_obj(w, "indices");
+	jw_u64(w, "prod_ticket", s->prod_ticket);
+	jw_u64(w, "cons_ticket", s->cons_ticket);
+	jw_u64(w, "queued", s->queued);
+	jw_u64(w, "used", s->used);
+	jw_obj_end(w);
+	jw_obj(w, "wait");
+	json_mask(w, "prod_sleepers", m->prod_sleepers);
+	json_mask(w, "cons_sleepers", m->cons_sleepers);
+	/* relaxed: private copy */
+	jw_u64(w, "shutdown", atomic_load_explicit(&m->shutdown, memory_order_relaxed));
+	jw_obj_end(w);
+}
+
+/* The "mpmc" member: geometry, slot states and holders (null for SPSC). */
+static void json_mpmc(struct jw *w, const struct tseg *s, const struct mpmc_view *v)
+{
+	if (!tseg_mpmc(s) || !s->have_state) {
+		jw_null(w, "mpmc");
+		return;
+	}
+	jw_obj(w, "mpmc");
+	jw_u64(w, "slots", s->mg.nslots);
+	jw_u64(w, "slot_size", s->mg.stride);
+	jw_u64(w, "slot_header", s->mg.hdr);
+	jw_u64(w, "stall_ms", s->stall_ms);
+	jw_bool(w, "slots_read", v->walked);
+	jw_str(w, "slots_note", v->walked ? NULL : v->why);
+	if (!v->walked) {
+		jw_null(w, "slot_states");
+		jw_arr(w, "holders");
+		jw_arr_end(w);
+		jw_obj_end(w);
+		return;
+	}
+	jw_obj(w, "slot_states");
+	for (unsigned st = 0; st < MW_NSTATES; st++) {
+		char key[16];
+		snprintf(key, sizeof(key), "%s", mstate_name(st));
+		for (char *k = key; *k; k++)
+			*k = (char)(*k - 'A' + 'a');
+		jw_u64(w, key, v->w.states[st]);
+	}
+	jw_u64(w, "invalid", v->w.invalid);
+	jw_u64(w, "changed", v->w.changed);
+	jw_obj_end(w);
+	jw_arr(w, "holders");
+	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++) {
+		if (!v->w.held[i])
+			continue;
+		const struct tpart *p = tseg_part(s, i);
+		jw_obj(w, NULL);
+		jw_u64(w, "slot", i);
+		if (p)
+			jw_i64(w, "pid", p->pid);
+		else
+			jw_null(w, "pid");
+		jw_str(w, "role", p ? roles_str(p->roles) : NULL);
+		jw_bool(w, "alive", v->w.held_dead[i] == 0);
+		jw_u64(w, "held", v->w.held[i]);
+		jw_obj_end(w);
+	}
+	jw_arr_end(w);
+	jw_obj_end(w);
+}
 
 static void json_header(struct jw *w, const struct tseg *s)
 {
@@ -92,24 +239,12 @@ static void json_state(struct jw *w, const struct tseg *s)
 		jw_null(w, "stats");
 		return;
 	}
-	const struct spsc_shared *r = &s->ring;
-	jw_obj(w, "indices");
-	jw_u64(w, "prod_tail", s->prod_tail);
-	jw_u64(w, "cons_head", s->cons_head);
-	jw_u64(w, "cons_read", s->cons_read);
-	jw_u64(w, "used", s->used);
-	jw_u64(w, "acquired", s->cons_read - s->cons_head <= s->g.capacity
-				      ? s->cons_read - s->cons_head : 0);
-	jw_obj_end(w);
+	if (tseg_mpmc(s))
+		json_mpmc_ring(w, s);
+	else
+		json_spsc_ring(w, s);
 	/* relaxed throughout: private copies */
 #define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
-	jw_obj(w, "wait");
-	jw_u64(w, "prod_sleeping", LD(r->prod_sleeping));
-	jw_u64(w, "cons_sleeping", LD(r->cons_sleeping));
-	jw_u64(w, "prod_wake", LD(r->prod_wake));
-	jw_u64(w, "cons_wake", LD(r->cons_wake));
-	jw_u64(w, "shutdown", LD(r->shutdown));
-	jw_obj_end(w);
 	jw_obj(w, "roles");
 	if (s->ctl.prod_owner)
 		jw_u64(w, "producer_slot", s->ctl.prod_owner - 1);
@@ -181,6 +316,8 @@ static void json_state(struct jw *w, const struct tseg *s)
 	jw_u64(w, "msgs_dropped", st.dropped);
 	jw_u64(w, "repairs", st.repairs);
 	jw_u64(w, "takeovers", st.takeovers);
+	jw_u64(w, "stalls_skipped", st.stalls);
+	jw_u64(w, "commits_cancelled", st.cancelled);
 	jw_obj_end(w);
 }
 
@@ -198,7 +335,86 @@ static void kv(const char *k, const char *fmt, ...)
 	putchar('\n');
 }
 
-static void human(const struct tseg *s)
+static void human_spsc_ring(const struct tseg *s)
+{
+	char a[64], b[64];
+	const struct spsc_shared *r = &s->ring;
+	/* relaxed throughout: private copies */
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+	printf("ring\n");
+	kv("prod_tail", "%llu (producer's hint)", (unsigned long long)s->prod_tail);
+	kv("cons_head", "%llu (released)", (unsigned long long)s->cons_head);
+	kv("cons_read", "%llu (handed out)", (unsigned long long)s->cons_read);
+	kv("used", "%llu bytes (%.1f%%)", (unsigned long long)s->used, fill_pct(s));
+	kv("shut down", "%s", LD(r->shutdown) ? "yes" : "no");
+	kv("sleeping", "producer %s, consumer %s", LD(r->prod_sleeping) ? "yes" : "no",
+	   LD(r->cons_sleeping) ? "yes" : "no");
+	kv("owners", "producer %s, consumer %s",
+	   s->ctl.prod_owner ? (snprintf(a, sizeof(a), "slot %u", s->ctl.prod_owner - 1), a) : "none",
+	   s->ctl.cons_owner ? (snprintf(b, sizeof(b), "slot %u", s->ctl.cons_owner - 1), b) : "none");
+#undef LD
+}
+
+/* Who holds slots: "slot 1 (pid 42): 2; slot 3 (pid 7, DEAD): 1" */
+static void human_holders(const struct tseg *s, const struct mpmc_view *v)
+{
+	char line[1024];
+	size_t len = 0;
+	unsigned n = 0, more = 0;
+	line[0] = 0;
+	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++) {
+		if (!v->w.held[i])
+			continue;
+		if (n++ >= 8 || len + 80 > sizeof(line)) {
+			more++;
+			continue;
+		}
+		const struct tpart *p = tseg_part(s, i);
+		char pid[32] = "not in the table";
+		if (p)
+			snprintf(pid, sizeof(pid), "pid %d", p->pid);
+		len += (size_t)snprintf(line + len, sizeof(line) - len, "%sslot %u (%s%s): %llu",
+					len ? "; " : "", i, pid, v->w.held_dead[i] ? ", DEAD" : "",
+					(unsigned long long)v->w.held[i]);
+	}
+	if (more)
+		snprintf(line + len, sizeof(line) - len, "; and %u more", more);
+	kv("holders", "%s", n ? line : "none");
+}
+
+static void human_mpmc_ring(const struct tseg *s, const struct mpmc_view *v)
+{
+	char a[64], b[64];
+	const struct mpmc_shared *m = &s->mring;
+	printf("ring (mpmc)\n");
+	kv("slots", "%llu of %llu bytes (header %u, max_msg %u), stall timeout %u ms",
+	   (unsigned long long)s->mg.nslots, (unsigned long long)s->mg.stride, s->mg.hdr,
+	   s->mg.max_msg, s->stall_ms);
+	kv("prod_ticket", "%llu (producers' hint)", (unsigned long long)s->prod_ticket);
+	kv("cons_ticket", "%llu (consumers' hint)", (unsigned long long)s->cons_ticket);
+	kv("used", "%llu slot%s, %llu bytes (%.1f%%)", (unsigned long long)s->queued,
+	   s->queued == 1 ? "" : "s", (unsigned long long)s->used, fill_pct(s));
+	kv("shut down", "%s", s->shut_down ? "yes" : "no");
+	kv("sleeping", "producers %s; consumers %s", mask_list(m->prod_sleepers, a, sizeof(a)),
+	   mask_list(m->cons_sleepers, b, sizeof(b)));
+	if (!v->walked) {
+		kv("slot states", "%s", v->why);
+		return;
+	}
+	const uint64_t *n = v->w.states;
+	kv("slot states", "%llu free, %llu writing, %llu ready, %llu reading, %llu orphan, "
+	   "%llu stuck%s", (unsigned long long)n[MS_FREE], (unsigned long long)n[MS_WRITING],
+	   (unsigned long long)n[MS_READY], (unsigned long long)n[MS_READING],
+	   (unsigned long long)n[MS_ORPHAN], (unsigned long long)n[MS_STUCK],
+	   v->w.changed ? (snprintf(a, sizeof(a), ", %llu changed while read",
+				    (unsigned long long)v->w.changed), a) : "");
+	if (v->w.invalid)
+		kv("", "%llu invalid word%s, the first at %s (see check)",
+		   (unsigned long long)v->w.invalid, v->w.invalid == 1 ? "" : "s", v->w.reason);
+	human_holders(s, v);
+}
+
+static void human(const struct tseg *s, const struct mpmc_view *v)
 {
 	char a[64], b[64], c[64], safe[PATH_MAX + 16];
 	uint64_t now = now_real_ns();
@@ -238,20 +454,12 @@ static void human(const struct tseg *s)
 	if (!s->have_state)
 		return;
 
-	const struct spsc_shared *r = &s->ring;
+	if (tseg_mpmc(s))
+		human_mpmc_ring(s, v);
+	else
+		human_spsc_ring(s);
 	/* relaxed throughout: private copies */
 #define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
-	printf("ring\n");
-	kv("prod_tail", "%llu (producer's hint)", (unsigned long long)s->prod_tail);
-	kv("cons_head", "%llu (released)", (unsigned long long)s->cons_head);
-	kv("cons_read", "%llu (handed out)", (unsigned long long)s->cons_read);
-	kv("used", "%llu bytes (%.1f%%)", (unsigned long long)s->used, fill_pct(s));
-	kv("shut down", "%s", LD(r->shutdown) ? "yes" : "no");
-	kv("sleeping", "producer %s, consumer %s", LD(r->prod_sleeping) ? "yes" : "no",
-	   LD(r->cons_sleeping) ? "yes" : "no");
-	kv("owners", "producer %s, consumer %s",
-	   s->ctl.prod_owner ? (snprintf(a, sizeof(a), "slot %u", s->ctl.prod_owner - 1), a) : "none",
-	   s->ctl.cons_owner ? (snprintf(b, sizeof(b), "slot %u", s->ctl.cons_owner - 1), b) : "none");
 	if (!strcmp(s->backend, "file")) {
 		uint8_t now_id[16];
 		bool same = mf_boot_id(now_id) == 0 && !memcmp(now_id, s->ctl.persist.boot_id, 16);
@@ -296,10 +504,18 @@ static void human(const struct tseg *s)
 	   (unsigned long long)st.waits_empty);
 	kv("futex", "%llu wake-ups, %llu sleeps", (unsigned long long)st.futex_wakes,
 	   (unsigned long long)st.futex_sleeps);
-	kv("recovery", "%llu repairs, %llu takeovers, %llu redelivered, %llu dropped, "
-	   "%llu holes skipped", (unsigned long long)st.repairs, (unsigned long long)st.takeovers,
-	   (unsigned long long)st.redelivered, (unsigned long long)st.dropped,
-	   (unsigned long long)st.holes);
+	if (tseg_mpmc(s))
+		kv("recovery", "%llu repairs, %llu holes skipped, %llu stalls skipped, %llu commits "
+		   "cancelled, %llu dropped, %llu redelivered, %llu takeovers",
+		   (unsigned long long)st.repairs, (unsigned long long)st.holes,
+		   (unsigned long long)st.stalls, (unsigned long long)st.cancelled,
+		   (unsigned long long)st.dropped, (unsigned long long)st.redelivered,
+		   (unsigned long long)st.takeovers);
+	else
+		kv("recovery", "%llu repairs, %llu takeovers, %llu redelivered, %llu dropped, "
+		   "%llu holes skipped", (unsigned long long)st.repairs,
+		   (unsigned long long)st.takeovers, (unsigned long long)st.redelivered,
+		   (unsigned long long)st.dropped, (unsigned long long)st.holes);
 }
 
 int cmd_info(const struct opts *o)
@@ -307,11 +523,19 @@ int cmd_info(const struct opts *o)
 	struct tseg *s = malloc(sizeof(*s));
 	if (!s)
 		return fail(EXIT_ERROR, NULL, "out of memory");
+	struct mpmc_view *v = calloc(1, sizeof(*v));
+	if (!v) {
+		free(s);
+		return fail(EXIT_ERROR, NULL, "out of memory");
+	}
 	int rc = open_target(o->uri, s, false, NULL);
 	if (rc) {
 		free(s);
+		free(v);
 		return rc;
 	}
+	if (tseg_mpmc(s) && s->have_state)
+		mpmc_look(s, v);
 	if (o->json) {
 		struct jw w;
 		jw_init(&w, stdout);
@@ -319,15 +543,17 @@ int cmd_info(const struct opts *o)
 		json_summary(&w, s);
 		json_header(&w, s);
 		json_state(&w, s);
+		json_mpmc(&w, s, v);
 		jw_obj_end(&w);
 		jw_done(&w);
 	} else {
-		human(s);
+		human(s, v);
 	}
 	rc = s->status == TS_OK ? EXIT_OK : EXIT_PROBLEM;
 	if (rc != EXIT_OK)
 		fail(rc, s->path, "%s: %s", tstatus_name(s->status), s->reason);
 	tseg_close(s);
 	free(s);
+	free(v);
 	return finish_output(rc);
 }

@@ -46,7 +46,8 @@ static double per_s(uint64_t now, uint64_t then, double dt)
 
 static uint64_t recoveries(const struct tstats *s)
 {
-	return s->repairs + s->takeovers + s->redelivered + s->dropped + s->holes;
+	return s->repairs + s->takeovers + s->redelivered + s->dropped + s->holes + s->stalls +
+	       s->cancelled;
 }
 
 static void compute(const struct sample *prev, const struct sample *cur, struct rates *r)
@@ -108,8 +109,7 @@ static void draw(const struct opts *o, const struct tseg *s, const char *uri,
 	for (int i = 0; i < 20; i++)
 		bar[i] = i < filled ? '#' : ' ';
 	bar[20] = 0;
-	/* relaxed: private copy */
-	bool shut = atomic_load_explicit(&s->ring.shutdown, memory_order_relaxed) != 0;
+	bool shut = s->shut_down;
 	printf("%s  capacity %s  max_msg %s  fill %5.1f%% [%s]  used %s%s\033[K\n",
 	       kind_name(s->g.kind), fmt_size(s->g.capacity, a, sizeof(a)),
 	       fmt_size(s->g.max_msg, b, sizeof(b)), fill, bar, fmt_size(s->used, c, sizeof(c)),
@@ -140,6 +140,9 @@ static void draw(const struct opts *o, const struct tseg *s, const char *uri,
 	       (unsigned long long)cur->st.repairs, (unsigned long long)cur->st.takeovers,
 	       (unsigned long long)cur->st.redelivered, (unsigned long long)cur->st.dropped,
 	       (unsigned long long)cur->st.holes);
+	if (tseg_mpmc(s))
+		printf("  %-12s stalls skipped %llu  commits cancelled %llu\033[K\n", "",
+		       (unsigned long long)cur->st.stalls, (unsigned long long)cur->st.cancelled);
 	printf("\033[J");
 	fflush(stdout);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ring/mpmc.h"
 #include "shmctl.h"
 #include "shmring.h"
 
@@ -14,6 +15,7 @@ enum {
 	O_COUNT = 1 << 4, O_HEX = 1 << 5, O_TEXT = 1 << 6, O_BYTES = 1 << 7,
 	O_KIND = 1 << 8, O_CAPACITY = 1 << 9, O_MAXMSG = 1 << 10, O_MODE = 1 << 11,
 	O_FORCE = 1 << 12, O_MINAGE = 1 << 13, O_DRYRUN = 1 << 14, O_VERBOSE = 1 << 15,
+	O_STALL = 1 << 16,
 };
 
 struct command {
@@ -32,8 +34,9 @@ static const struct command commands[] = {
 	  "watch URI [--interval S] [--count N] [--json]" },
 	{ "dump", cmd_dump, true, O_JSON | O_COUNT | O_HEX | O_TEXT | O_BYTES,
 	  "dump URI [--count N] [--hex|--text] [--bytes N] [--json]" },
-	{ "create", cmd_create, true, O_KIND | O_CAPACITY | O_MAXMSG | O_MODE,
-	  "create URI [--kind spsc|mpmc] [--capacity SIZE] [--max-msg SIZE] [--mode M]" },
+	{ "create", cmd_create, true, O_KIND | O_CAPACITY | O_MAXMSG | O_MODE | O_STALL,
+	  "create URI [--kind spsc|mpmc] [--capacity SIZE] [--max-msg SIZE] [--mode M] "
+	  "[--stall-ms N]" },
 	{ "rm", cmd_rm, true, O_FORCE, "rm URI [--force]" },
 	{ "check", cmd_check, true, O_JSON, "check URI [--json]" },
 	{ "gc", cmd_gc, false, O_JSON | O_DIR | O_MATCH | O_MINAGE | O_DRYRUN | O_VERBOSE,
@@ -65,6 +68,7 @@ static const struct option long_opts[] = {
 	{ "capacity", required_argument, NULL, 'c' },
 	{ "max-msg", required_argument, NULL, 'm' },
 	{ "mode", required_argument, NULL, 'o' },
+	{ "stall-ms", required_argument, NULL, 'S' },
 	{ "force", no_argument, NULL, 'f' },
 	{ "min-age", required_argument, NULL, 'a' },
 	{ "dry-run", no_argument, NULL, 'D' },
@@ -88,6 +92,7 @@ static unsigned opt_bit(int c)
 	case 'c': return O_CAPACITY;
 	case 'm': return O_MAXMSG;
 	case 'o': return O_MODE;
+	case 'S': return O_STALL;
 	case 'f': return O_FORCE;
 	case 'a': return O_MINAGE;
 	case 'D': return O_DRYRUN;
@@ -168,9 +173,9 @@ static int parse_args(const struct command *cmd, int argc, char **argv, struct o
 			break;
 		case 'k':
 			if (!strcmp(optarg, "spsc"))
-				o->kind = 1;
+				o->kind = SHMRING_SPSC;
 			else if (!strcmp(optarg, "mpmc"))
-				o->kind = 2;
+				o->kind = SHMRING_MPMC;
 			else
 				return bad_value(cmd, c, optarg, "expected spsc or mpmc");
 			o->have_kind = true;
@@ -190,6 +195,16 @@ static int parse_args(const struct command *cmd, int argc, char **argv, struct o
 				return bad_value(cmd, c, optarg, "expected octal permission bits, e.g. 0600");
 			o->have_mode = true;
 			break;
+		case 'S': {
+			uint64_t ms;
+			if (parse_count(optarg, &ms) < 0)
+				return bad_value(cmd, c, optarg, "expected milliseconds, e.g. 1000");
+			if (ms < 1 || ms > MPMC_STALL_MAX_MS)
+				return bad_value(cmd, c, optarg, "must be between 1 and 3600000 (1 hour)");
+			o->stall_ms = (uint32_t)ms;
+			o->have_stall = true;
+			break;
+		}
 		case 'a':
 			if (parse_duration(optarg, &o->min_age_ns) < 0)
 				return bad_value(cmd, c, optarg, "expected a duration, e.g. 30s, 10m or 2h");
@@ -198,6 +213,8 @@ static int parse_args(const struct command *cmd, int argc, char **argv, struct o
 	}
 	if (o->hex && o->text)
 		return fail(EXIT_ERROR, cmd->name, "--hex and --text exclude each other");
+	if (o->have_stall && o->kind != SHMRING_MPMC)
+		return fail(EXIT_ERROR, cmd->name, "--stall-ms applies to --kind mpmc only");
 	int left = argc - optind;
 	if (cmd->takes_uri) {
 		if (left < 1)

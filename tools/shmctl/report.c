@@ -92,9 +92,7 @@ void json_summary(struct jw *w, const struct tseg *s)
 		jw_u64(w, "live", s->cons_live);
 		jw_u64(w, "dead", s->cons_dead);
 		jw_obj_end(w);
-		/* relaxed: private copy */
-		jw_bool(w, "shut_down", atomic_load_explicit(&s->ring.shutdown,
-							     memory_order_relaxed) != 0);
+		jw_bool(w, "shut_down", s->shut_down);
 	} else {
 		jw_null(w, "used");
 		jw_null(w, "fill_pct");

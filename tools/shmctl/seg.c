@@ -28,6 +28,7 @@ const char *tstatus_name(enum tstatus st)
 	case TS_INCOMPLETE: return "incomplete";
 	case TS_UNSUPPORTED: return "unsupported";
 	case TS_CORRUPT: return "corrupt";
+	case TS_REPAIR: return "needs-repair";
 	}
 	return "?";
 }
@@ -100,6 +101,46 @@ static enum tstatus bad(struct tseg *s, enum tstatus st, const char *fmt, ...)
 	return st;
 }
 
+/* SPSC geometry: the checks of seg_validate(), each with its reason. */
+static enum tstatus classify_spsc(struct tseg *s)
+{
+	const struct seg_hdr *h = &s->hdr;
+	if (h->capacity < SEG_MIN_CAP || h->capacity > SEG_MAX_CAP ||
+	    (h->capacity & (h->capacity - 1)))
+		return bad(s, TS_CORRUPT, "capacity %llu is not a power of two in [%llu, %llu]",
+			   (unsigned long long)h->capacity, (unsigned long long)SEG_MIN_CAP,
+			   (unsigned long long)SEG_MAX_CAP);
+	if (h->max_msg == 0 || h->max_msg > spsc_max_msg_for(h->capacity))
+		return bad(s, TS_CORRUPT, "max_msg %u out of range [1, %llu] for capacity %llu",
+			   h->max_msg, (unsigned long long)spsc_max_msg_for(h->capacity),
+			   (unsigned long long)h->capacity);
+	return TS_OK;
+}
+
+/* MPMC geometry: the checks of validate_mpmc() (shm/segment.c), each with
+ * its reason.  The slot count derived here bounds every walk of the slots. */
+static enum tstatus classify_mpmc(struct tseg *s)
+{
+	const struct seg_hdr *h = &s->hdr;
+	if (h->max_msg == 0)
+		return bad(s, TS_CORRUPT, "max_msg 0 (expected at least 1)");
+	uint64_t stride = mpmc_stride_for(h->max_msg);
+	if (h->capacity > SEG_MAX_CAP)
+		return bad(s, TS_CORRUPT, "capacity %llu is above %llu",
+			   (unsigned long long)h->capacity, (unsigned long long)SEG_MAX_CAP);
+	if (h->capacity % stride)
+		return bad(s, TS_CORRUPT, "capacity %llu is not a whole number of %llu-byte slots "
+			   "(max_msg %u)", (unsigned long long)h->capacity,
+			   (unsigned long long)stride, h->max_msg);
+	uint64_t n = h->capacity / stride;
+	if (n < 2 || n > SEG_MPMC_MAX_SLOTS || (n & (n - 1)))
+		return bad(s, TS_CORRUPT, "capacity %llu makes %llu slots of %llu bytes "
+			   "(expected a power of two in [2, %llu])", (unsigned long long)h->capacity,
+			   (unsigned long long)n, (unsigned long long)stride,
+			   (unsigned long long)SEG_MPMC_MAX_SLOTS);
+	return TS_OK;
+}
+
 /* The checks of seg_validate(), one by one, each with its reason. */
 static enum tstatus classify(struct tseg *s)
 {
@@ -128,27 +169,25 @@ static enum tstatus classify(struct tseg *s)
 			   "format stamp 0x%016llx differs from this build's 0x%016llx "
 			   "(made by an incompatible build)",
 			   (unsigned long long)h->stamp, (unsigned long long)seg_stamp());
+	enum tstatus st;
 	if (h->kind == SHMRING_MPMC)
-		return bad(s, TS_UNSUPPORTED, "kind mpmc is not supported by this version");
-	if (h->kind != SHMRING_SPSC)
+		st = classify_mpmc(s);
+	else if (h->kind == SHMRING_SPSC)
+		st = classify_spsc(s);
+	else
 		return bad(s, TS_CORRUPT, "unknown kind %u", h->kind);
-	if (h->capacity < SEG_MIN_CAP || h->capacity > SEG_MAX_CAP ||
-	    (h->capacity & (h->capacity - 1)))
-		return bad(s, TS_CORRUPT, "capacity %llu is not a power of two in [%llu, %llu]",
-			   (unsigned long long)h->capacity, (unsigned long long)SEG_MIN_CAP,
-			   (unsigned long long)SEG_MAX_CAP);
-	if (h->max_msg == 0 || h->max_msg > spsc_max_msg_for(h->capacity))
-		return bad(s, TS_CORRUPT, "max_msg %u out of range [1, %llu] for capacity %llu",
-			   h->max_msg, (unsigned long long)spsc_max_msg_for(h->capacity),
-			   (unsigned long long)h->capacity);
-	if (h->ctl_off != SEG_CTL_OFF || h->ring_off != SEG_RING_OFF || h->data_off != SEG_DATA_OFF)
-		return bad(s, TS_CORRUPT, "offsets ctl %llu ring %llu data %llu (expected %u %u %u)",
+	if (st != TS_OK)
+		return st;
+	uint64_t data_off = h->kind == SHMRING_MPMC ? SEG_MPMC_DATA_OFF : SEG_DATA_OFF;
+	if (h->ctl_off != SEG_CTL_OFF || h->ring_off != SEG_RING_OFF || h->data_off != data_off)
+		return bad(s, TS_CORRUPT, "offsets ctl %llu ring %llu data %llu (expected %u %u %llu)",
 			   (unsigned long long)h->ctl_off, (unsigned long long)h->ring_off,
-			   (unsigned long long)h->data_off, SEG_CTL_OFF, SEG_RING_OFF, SEG_DATA_OFF);
-	if (h->seg_size != SEG_DATA_OFF + h->capacity)
+			   (unsigned long long)h->data_off, SEG_CTL_OFF, SEG_RING_OFF,
+			   (unsigned long long)data_off);
+	if (h->seg_size != data_off + h->capacity)
 		return bad(s, TS_CORRUPT, "segment size %llu in the header (expected %llu)",
 			   (unsigned long long)h->seg_size,
-			   (unsigned long long)(SEG_DATA_OFF + h->capacity));
+			   (unsigned long long)(data_off + h->capacity));
 	if (h->flags & ~(SHMRING_PREFAULT | SHMRING_MLOCK))
 		return bad(s, TS_CORRUPT, "unknown flags 0x%x", h->flags);
 	if (size != h->seg_size)
@@ -179,6 +218,8 @@ static void liveness(struct tseg *s)
 	s->slot_locked = rc != 0;
 	s->nparts = 0;
 	s->prod_live = s->prod_dead = s->cons_live = s->cons_dead = 0;
+	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++)
+		s->part_at[i] = -1;
 	if (!s->have_state)
 		return;
 	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++) {
@@ -187,6 +228,7 @@ static void liveness(struct tseg *s)
 		uint32_t state = atomic_load_explicit(&p->state, memory_order_relaxed);
 		if (state == PART_FREE)
 			continue;
+		s->part_at[i] = (int16_t)s->nparts;
 		struct tpart *t = &s->parts[s->nparts++];
 		t->slot = i;
 		t->state = state;
@@ -205,6 +247,19 @@ static void liveness(struct tseg *s)
 		if (t->roles & ROLE_CONSUMER)
 			*(t->alive ? &s->cons_live : &s->cons_dead) += 1;
 	}
+}
+
+const struct tpart *tseg_part(const struct tseg *s, uint32_t slot)
+{
+	if (slot >= CTL_MAX_PARTS || s->part_at[slot] < 0)
+		return NULL;
+	return &s->parts[s->part_at[slot]];
+}
+
+bool tseg_alive_now(const struct tseg *s, uint32_t slot)
+{
+	/* an error cannot prove it dead */
+	return slot >= CTL_MAX_PARTS || tseg_locked(s->fd, CTL_LOCK_BASE + (off_t)slot, 1) != 0;
 }
 
 static void activity(struct tseg *s)
@@ -239,6 +294,61 @@ static int pread_full(int fd, void *buf, size_t n, off_t at)
 	return (size_t)got == n ? 0 : -ENODATA;
 }
 
+/* MPMC: the ring state copy, its stall timeout checked as mp_open() does,
+ * and the geometry mpmc.h works with, derived from the validated header. */
+static void derive_mpmc(struct tseg *s)
+{
+	const struct mpmc_shared *m = &s->mring;
+	struct mpmc_geom *g = &s->mg;
+	memset(g, 0, sizeof(*g));
+	g->max_msg = s->g.max_msg;
+	g->hdr = mpmc_hdr_for(s->g.max_msg);
+	g->stride = mpmc_stride_for(s->g.max_msg);
+	g->nslots = s->g.capacity / g->stride;
+	g->mask = g->nslots - 1;
+	s->stall_ms = m->stall_ms;
+	/* relaxed: private copies */
+	s->prod_ticket = atomic_load_explicit(&m->prod_ticket, memory_order_relaxed);
+	s->cons_ticket = atomic_load_explicit(&m->cons_ticket, memory_order_relaxed);
+	s->shut_down = atomic_load_explicit(&m->shutdown, memory_order_relaxed) != 0;
+	/* as mpmc_queued(): the distance of the hints, clamped to a ring */
+	uint64_t q = s->prod_ticket > s->cons_ticket ? s->prod_ticket - s->cons_ticket : 0;
+	s->queued = q > g->nslots ? g->nslots : q;
+	s->used = s->queued * g->stride;
+}
+
+/* The control block and the ring state, copied with pread (a short file
+ * gives -ENODATA, never SIGBUS). */
+static int read_state(struct tseg *s)
+{
+	int rc = pread_full(s->fd, &s->ctl, sizeof(s->ctl), (off_t)s->g.ctl_off);
+	if (rc < 0)
+		return rc;
+	if (tseg_mpmc(s)) {
+		rc = pread_full(s->fd, &s->mring, sizeof(s->mring), (off_t)s->g.ring_off);
+		if (rc < 0)
+			return rc;
+		derive_mpmc(s);
+		if (s->stall_ms == 0 || s->stall_ms > MPMC_STALL_MAX_MS) {
+			s->status = bad(s, TS_CORRUPT, "stall timeout %u ms out of range [1, %u]",
+					s->stall_ms, MPMC_STALL_MAX_MS);
+			return 0;
+		}
+	} else {
+		rc = pread_full(s->fd, &s->ring, sizeof(s->ring), (off_t)s->g.ring_off);
+		if (rc < 0)
+			return rc;
+		/* relaxed: private copies */
+		s->prod_tail = atomic_load_explicit(&s->ring.prod_tail, memory_order_relaxed);
+		s->cons_head = atomic_load_explicit(&s->ring.cons_head, memory_order_relaxed);
+		s->cons_read = atomic_load_explicit(&s->ring.cons_read, memory_order_relaxed);
+		s->shut_down = atomic_load_explicit(&s->ring.shutdown, memory_order_relaxed) != 0;
+		s->used = spsc_used(&s->ring, s->g.capacity);
+	}
+	s->have_state = true;
+	return 0;
+}
+
 int tseg_read(struct tseg *s)
 {
 	s->have_state = false;
@@ -258,21 +368,11 @@ int tseg_read(struct tseg *s)
 		return 0;
 	s->status = classify(s);
 	if (s->status == TS_OK) {
-		int rc = pread_full(s->fd, &s->ctl, sizeof(s->ctl), (off_t)s->g.ctl_off);
-		if (rc == 0)
-			rc = pread_full(s->fd, &s->ring, sizeof(s->ring), (off_t)s->g.ring_off);
-		if (rc == -ENODATA) {
+		int rc = read_state(s);
+		if (rc == -ENODATA)
 			s->status = bad(s, TS_CORRUPT, "file shrank while being read");
-		} else if (rc < 0) {
+		else if (rc < 0)
 			return rc;
-		} else {
-			s->have_state = true;
-			/* relaxed: private copies */
-			s->prod_tail = atomic_load_explicit(&s->ring.prod_tail, memory_order_relaxed);
-			s->cons_head = atomic_load_explicit(&s->ring.cons_head, memory_order_relaxed);
-			s->cons_read = atomic_load_explicit(&s->ring.cons_read, memory_order_relaxed);
-			s->used = spsc_used(&s->ring, s->g.capacity);
-		}
 	}
 	liveness(s);
 	activity(s);
@@ -281,15 +381,27 @@ int tseg_read(struct tseg *s)
 
 /* ---- state ------------------------------------------------------------- */
 
-#define WARN(...) do { if (*nwarn < max_warn) \
-	snprintf(warn[(*nwarn)++], sizeof(warn[0]), __VA_ARGS__); } while (0)
+/* Warnings go to warn[] (max_warn lines), counted in *nwarn. */
+struct warns {
+	char (*line)[200];
+	unsigned max, *n;
+};
 
-int tseg_check_state(const struct tseg *s, char *why, size_t n, char (*warn)[200],
-		     unsigned max_warn, unsigned *nwarn)
+static void warnf(struct warns *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void warnf(struct warns *w, const char *fmt, ...)
+{
+	if (*w->n >= w->max)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(w->line[(*w->n)++], sizeof(w->line[0]), fmt, ap);
+	va_end(ap);
+}
+
+static int spsc_indices(const struct tseg *s, char *why, size_t n)
 {
 	uint64_t cap = s->g.capacity, head = s->cons_head, read = s->cons_read, tail = s->prod_tail;
-	const struct spsc_shared *r = &s->ring;
-	*nwarn = 0;
 	if ((head | read | tail) & 7u) {
 		snprintf(why, n, "index not a multiple of 8 (prod_tail %llu, cons_head %llu, "
 			 "cons_read %llu)", (unsigned long long)tail, (unsigned long long)head,
@@ -308,6 +420,27 @@ int tseg_check_state(const struct tseg *s, char *why, size_t n, char (*warn)[200
 			 (unsigned long long)tail, (unsigned long long)head, (unsigned long long)cap);
 		return -EPROTO;
 	}
+	return 0;
+}
+
+/* MPMC: the ticket hints only move one step at a time behind the slot
+ * words (mpmc_pass), so they stay within a lap or so of each other; two
+ * laps apart is damage. */
+static int mpmc_tickets(const struct tseg *s, char *why, size_t n)
+{
+	uint64_t p = s->prod_ticket, c = s->cons_ticket, lap = s->mg.nslots;
+	if ((int64_t)(p - c) > (int64_t)(2 * lap) || (int64_t)(c - p) > (int64_t)(2 * lap)) {
+		snprintf(why, n, "prod_ticket %llu and cons_ticket %llu are more than two laps "
+			 "(%llu slots each) apart", (unsigned long long)p, (unsigned long long)c,
+			 (unsigned long long)lap);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* Role owners and the participant table, the same for both kinds. */
+static int participants(const struct tseg *s, char *why, size_t n, struct warns *w)
+{
 	const uint32_t owners[2] = { s->ctl.prod_owner, s->ctl.cons_owner };
 	for (int i = 0; i < 2; i++) {
 		const char *role = i ? "consumer" : "producer";
@@ -321,7 +454,8 @@ int tseg_check_state(const struct tseg *s, char *why, size_t n, char (*warn)[200
 		/* relaxed: private copy */
 		uint32_t st = atomic_load_explicit(&s->ctl.parts[o - 1].state, memory_order_relaxed);
 		if (st != PART_ACTIVE)
-			WARN("%s owner names free slot %u: stale, cleared at the next attach", role, o - 1);
+			warnf(w, "%s owner names free slot %u: stale, cleared at the next attach",
+			      role, o - 1);
 	}
 	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++) {
 		const struct ctl_part *p = &s->ctl.parts[i];
@@ -339,22 +473,87 @@ int tseg_check_state(const struct tseg *s, char *why, size_t n, char (*warn)[200
 	for (unsigned i = 0; i < s->nparts; i++) {
 		const struct tpart *p = &s->parts[i];
 		if (p->state == PART_ACTIVE && !p->alive)
-			WARN("slot %u (pid %d, %s) is dead and not yet cleaned up: the next attach "
-			     "repairs it", p->slot, p->pid,
-			     (p->roles & ROLE_PRODUCER) ? ((p->roles & ROLE_CONSUMER) ? "producer+consumer"
-							   : "producer") : "consumer");
+			warnf(w, "slot %u (pid %d, %s) is dead and not yet cleaned up: the next attach "
+			      "repairs it", p->slot, p->pid,
+			      (p->roles & ROLE_PRODUCER) ? ((p->roles & ROLE_CONSUMER) ? "producer+consumer"
+							    : "producer") : "consumer");
 	}
+	return 0;
+}
+
+static void spsc_warnings(const struct tseg *s, struct warns *w)
+{
+	const struct spsc_shared *r = &s->ring;
 	if (s->prod_live > 1 || s->cons_live > 1)
-		WARN("%u live producers and %u live consumers on an SPSC ring",
-		     s->prod_live, s->cons_live);
-	/* relaxed: private copy */
+		warnf(w, "%u live producers and %u live consumers on an SPSC ring",
+		      s->prod_live, s->cons_live);
+	/* relaxed throughout: private copy */
 	uint32_t shut = atomic_load_explicit(&r->shutdown, memory_order_relaxed);
 	if (shut > 1)
-		WARN("shutdown flag holds %u (only 0 and 1 are written)", shut);
+		warnf(w, "shutdown flag holds %u (only 0 and 1 are written)", shut);
 	if (atomic_load_explicit(&r->cons_sleeping, memory_order_relaxed) && !s->cons_live)
-		WARN("consumer sleeping flag up with no live consumer: cleared at the next attach");
+		warnf(w, "consumer sleeping flag up with no live consumer: cleared at the next attach");
 	if (atomic_load_explicit(&r->prod_sleeping, memory_order_relaxed) && !s->prod_live)
-		WARN("producer sleeping flag up with no live producer: cleared at the next attach");
+		warnf(w, "producer sleeping flag up with no live producer: cleared at the next attach");
+}
+
+/* A sleeper mask naming participants that are not alive: one wasted wake-up. */
+static void sleeper_warning(const struct tseg *s, const _Atomic uint64_t *mask,
+			    const char *side, struct warns *w)
+{
+	char list[120] = "";
+	size_t len = 0;
+	unsigned stale = 0;
+	for (unsigned k = 0; k < MPMC_MASK_WORDS; k++) {
+		/* relaxed: private copy */
+		uint64_t m = atomic_load_explicit(&mask[k], memory_order_relaxed);
+		for (unsigned b = 0; b < 64; b++) {
+			uint32_t slot = k * 64 + b;
+			if (!(m & (1ull << b)))
+				continue;
+			const struct tpart *p = tseg_part(s, slot);
+			if (p && p->alive)
+				continue;
+			stale++;
+			if (len + 16 < sizeof(list))
+				len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%u",
+							len ? ", " : "", slot);
+		}
+	}
+	if (stale)
+		warnf(w, "%s sleeper bits name %u participant slot%s that %s not alive (%s): stale, "
+		      "each costs one spurious wake-up", side, stale, stale == 1 ? "" : "s",
+		      stale == 1 ? "is" : "are", list);
+}
+
+static void mpmc_warnings(const struct tseg *s, struct warns *w)
+{
+	const struct mpmc_shared *m = &s->mring;
+	if (s->prod_live > MPMC_MAX_ROLE || s->cons_live > MPMC_MAX_ROLE)
+		warnf(w, "%u live producers and %u live consumers (at most %u of each)",
+		      s->prod_live, s->cons_live, MPMC_MAX_ROLE);
+	/* relaxed: private copy */
+	uint32_t shut = atomic_load_explicit(&m->shutdown, memory_order_relaxed);
+	if (shut > 1)
+		warnf(w, "shutdown flag holds %u (only 0 and 1 are written)", shut);
+	sleeper_warning(s, m->cons_sleepers, "consumer", w);
+	sleeper_warning(s, m->prod_sleepers, "producer", w);
+}
+
+int tseg_check_state(const struct tseg *s, char *why, size_t n, char (*warn)[200],
+		     unsigned max_warn, unsigned *nwarn)
+{
+	struct warns w = { warn, max_warn, nwarn };
+	*nwarn = 0;
+	int rc = tseg_mpmc(s) ? mpmc_tickets(s, why, n) : spsc_indices(s, why, n);
+	if (rc == 0)
+		rc = participants(s, why, n, &w);
+	if (rc < 0)
+		return rc;
+	if (tseg_mpmc(s))
+		mpmc_warnings(s, &w);
+	else
+		spsc_warnings(s, &w);
 	return 0;
 }
 
@@ -566,51 +765,77 @@ static int walk_body(void *arg)
 	return 0;
 }
 
-void tseg_walk(struct tseg *s, uint64_t max_msgs, uint64_t copy_max,
-	       void (*cb)(void *arg, const struct trec *r), void *arg, struct twalk *out)
+int tseg_guarded(int (*fn)(void *arg), void *arg)
 {
-	struct walk_ctx w = { .s = s, .max_msgs = max_msgs, .copy_max = copy_max, .cb = cb,
-			      .arg = arg, .out = out };
 	struct sigaction sa, old;
-	memset(out, 0, sizeof(*out));
+	int rc;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_sigbus;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGBUS, &sa, &old);
 	if (sigsetjmp(bus_env, 1) == 0) {
 		bus_armed = 1;
-		walk_body(&w);
+		rc = fn(arg);
 		bus_armed = 0;
 	} else {
+		rc = -EFAULT;
+	}
+	sigaction(SIGBUS, &old, NULL);
+	return rc;
+}
+
+void tseg_walk(struct tseg *s, uint64_t max_msgs, uint64_t copy_max,
+	       void (*cb)(void *arg, const struct trec *r), void *arg, struct twalk *out)
+{
+	struct walk_ctx w = { .s = s, .max_msgs = max_msgs, .copy_max = copy_max, .cb = cb,
+			      .arg = arg, .out = out };
+	memset(out, 0, sizeof(*out));
+	if (tseg_guarded(walk_body, &w) == -EFAULT) {
 		out->stop = WALK_FAULT;
 		snprintf(out->reason, sizeof(out->reason),
 			 "the file shrank while its records were read (SIGBUS)");
 	}
-	sigaction(SIGBUS, &old, NULL);
 	free(w.buf);
 }
 
 void tseg_stats(const struct tseg *s, struct tstats *st)
 {
-	const struct spsc_shared *r = &s->ring;
 	const struct ctl_shared *c = &s->ctl;
 	memset(st, 0, sizeof(*st));
 	if (!s->have_state)
 		return;
 	/* relaxed throughout: private copies; the mapping of fields is the one
-	 * of shmring_stats() in api/shmring.c */
+	 * of shmring_stats() in api/shmring.c and mp_stats() in api/mpmc.c */
 #define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
-	st->msgs_sent = LD(r->msgs_sent);
-	st->bytes_sent = LD(r->bytes_sent);
-	st->msgs_recv = LD(r->msgs_recv);
-	st->bytes_recv = LD(r->bytes_recv);
-	st->waits_full = LD(r->waits_full);
-	st->waits_empty = LD(r->waits_empty);
-	st->futex_wakes = LD(r->prod_wakes) + LD(r->cons_wakes);
-	st->futex_sleeps = LD(r->prod_sleeps) + LD(r->cons_sleeps);
-	st->holes = LD(c->holes);
+	if (tseg_mpmc(s)) {
+		struct mpmc_totals t;
+		mpmc_totals(&s->mring, &t);
+		st->msgs_sent = t.msgs_sent;
+		st->bytes_sent = t.bytes_sent;
+		st->msgs_recv = t.msgs_recv;
+		st->bytes_recv = t.bytes_recv;
+		st->waits_full = t.waits_full;
+		st->waits_empty = t.waits_empty;
+		st->futex_sleeps = t.sleeps;
+		st->futex_wakes = t.wakes;
+		st->holes = t.holes;
+		st->dropped = t.dropped + LD(c->dropped);
+		st->stalls = t.stalls;
+		st->cancelled = t.cancelled;
+	} else {
+		const struct spsc_shared *r = &s->ring;
+		st->msgs_sent = LD(r->msgs_sent);
+		st->bytes_sent = LD(r->bytes_sent);
+		st->msgs_recv = LD(r->msgs_recv);
+		st->bytes_recv = LD(r->bytes_recv);
+		st->waits_full = LD(r->waits_full);
+		st->waits_empty = LD(r->waits_empty);
+		st->futex_wakes = LD(r->prod_wakes) + LD(r->cons_wakes);
+		st->futex_sleeps = LD(r->prod_sleeps) + LD(r->cons_sleeps);
+		st->holes = LD(c->holes);
+		st->dropped = LD(c->dropped);
+	}
 	st->redelivered = LD(c->redelivered);
-	st->dropped = LD(c->dropped);
 	st->repairs = LD(c->repairs);
 	st->takeovers = LD(c->takeovers);
 #undef LD

@@ -3,10 +3,13 @@
  * Reading a segment from outside, without disturbing it.
  *
  * Everything is a copy: the header, the control block and the ring state
- * are pread into private memory and validated there (SPEC §5: copy, then
- * validate the copy).  Only `dump` and `check` map the file, read-only, to
- * walk the records with the acquire loads of spsc_parse(), under a SIGBUS
- * guard (a peer may truncate the file after we checked its size).
+ * (struct spsc_shared or struct mpmc_shared) are pread into private memory
+ * and validated there (SPEC §5: copy, then validate the copy).  Only
+ * `dump`, `check` and (MPMC) `info` map the file, read-only, to walk the
+ * records with the acquire loads of spsc_parse() or the MPMC slot words,
+ * under a SIGBUS guard (a peer may truncate the file after we checked its
+ * size).  Every loop over shared memory is bounded by the validated
+ * geometry, never by a value read from the segment.
  *
  * Nothing here takes a lock: liveness is F_OFD_GETLK through our own
  * descriptor, which never blocks and changes nothing.  The only lock the
@@ -20,6 +23,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "ring/mpmc.h"
 #include "ring/spsc.h"
 #include "shm/segment.h"
 #include "sync/ctl.h"
@@ -29,6 +33,7 @@ enum tstatus {
 	TS_INCOMPLETE,      /* magic, but version 0: being created, or its creator died */
 	TS_UNSUPPORTED,     /* magic, but another layout version, build or kind */
 	TS_CORRUPT,         /* magic, but the header is inconsistent */
+	TS_REPAIR,          /* check only: sound, but holds what a dead process left */
 };
 
 struct tpart {
@@ -58,14 +63,21 @@ struct tseg {
 	/* control block and ring state, copies (TS_OK only) */
 	bool have_state;
 	struct ctl_shared ctl;
-	struct spsc_shared ring;
-	uint64_t prod_tail, cons_head, cons_read, used;
+	struct spsc_shared ring;         /* SPSC */
+	uint64_t prod_tail, cons_head, cons_read;
+	struct mpmc_shared mring;        /* MPMC */
+	struct mpmc_geom mg;             /* from the validated header (data: NULL) */
+	uint32_t stall_ms;               /* MPMC, validated */
+	uint64_t prod_ticket, cons_ticket, queued;   /* MPMC hints; queued in slots */
+	uint64_t used;                   /* bytes queued (MPMC: queued slots x stride) */
+	bool shut_down;
 
 	/* liveness, through F_OFD_GETLK */
 	bool in_use;            /* some process maps it (holds the open lock) */
 	bool slot_locked;       /* some liveness lock is held */
 	unsigned nparts;        /* ACTIVE slots in parts[] */
 	struct tpart parts[CTL_MAX_PARTS];
+	int16_t part_at[CTL_MAX_PARTS];  /* participant slot -> index in parts[], -1 */
 	uint32_t prod_live, prod_dead, cons_live, cons_dead;
 
 	uint64_t last_activity_ns;   /* CLOCK_REALTIME */
@@ -91,6 +103,12 @@ void tseg_close(struct tseg *s);
 
 const char *tstatus_name(enum tstatus st);
 const char *kind_name(uint32_t kind);
+static inline bool tseg_mpmc(const struct tseg *s)
+{
+	return s->g.kind == SHMRING_MPMC;
+}
+/* The entry of participant slot `slot` (ACTIVE or not), or NULL if free. */
+const struct tpart *tseg_part(const struct tseg *s, uint32_t slot);
 
 /* F_OFD_GETLK: 1 if any lock is held on [at, at+len), 0 if none, -errno. */
 int tseg_locked(int fd, off_t at, off_t len);
@@ -105,6 +123,9 @@ int tseg_check_state(const struct tseg *s, char *why, size_t n, char (*warn)[200
 
 int tseg_map(struct tseg *s);
 void tseg_unmap(struct tseg *s);
+/* Run fn(arg) with SIGBUS turned into a return of -EFAULT (the file shrank
+ * under the mapping); otherwise fn's result. */
+int tseg_guarded(int (*fn)(void *arg), void *arg);
 
 enum walk_stop { WALK_END, WALK_COUNT, WALK_MOVED, WALK_CORRUPT, WALK_FAULT, WALK_NOMEM };
 
@@ -116,6 +137,14 @@ struct trec {
 	const uint8_t *copy;    /* the first `copied` payload bytes, private */
 	uint32_t copied;
 	bool acquired;          /* handed to the consumer, not yet released */
+	/* MPMC slots (tmpmc_walk) */
+	bool mpmc;
+	bool has_msg;           /* READY, READING or STUCK: len and payload are a message's */
+	uint64_t ticket, slot, word;
+	unsigned state, owner;  /* owner: participant slot + 1, 0 none */
+	int32_t pid;            /* owner's recorded pid, 0 unknown */
+	bool owner_alive;       /* its liveness lock is held now */
+	const char *problem;    /* a word the library would refuse: why (keep_going) */
 };
 
 struct twalk {
@@ -134,10 +163,48 @@ struct twalk {
 void tseg_walk(struct tseg *s, uint64_t max_msgs, uint64_t copy_max,
 	       void (*cb)(void *arg, const struct trec *r), void *arg, struct twalk *out);
 
+/* ---- MPMC slots (slots.c) --------------------------------------------- */
+
+/* A slot word that the library would refuse: why, or NULL if it is sound.
+ * t: any ticket of the slot the word stands in. */
+const char *mw_problem(const struct mpmc_geom *g, uint64_t w, uint64_t t, char *buf, size_t n);
+const char *mstate_name(unsigned state);   /* "FREE" ... "STUCK", "?" */
+
+#define MW_NSTATES (MS_STUCK + 1)
+
+struct tmwalk {
+	uint64_t states[MW_NSTATES], invalid;
+	uint64_t held[CTL_MAX_PARTS];      /* slots held per participant slot */
+	uint64_t held_dead[CTL_MAX_PARTS]; /* ... whose holder is dead */
+	uint64_t shown, msgs, bytes;       /* entries given to cb; READY ones and their bytes */
+	uint64_t changed;                  /* words that moved on while read (not shown) */
+	uint64_t start;                    /* first ticket walked */
+	enum walk_stop stop;
+	char reason[256];                  /* WALK_CORRUPT / WALK_FAULT */
+	uint64_t bad_slot;                 /* WALK_CORRUPT: the first bad slot */
+};
+
+/*
+ * Walk every slot once, from ticket `start` (the slot of start first), on
+ * the read-only mapping: count the states and holders and give cb (may be
+ * NULL) each slot that is not FREE, up to max_shown of them (0: all), with
+ * a private copy of up to copy_max payload bytes (0: all) of a committed
+ * message.  A slot whose word changes while it is read is retried, then
+ * counted as changed.  Stops (WALK_CORRUPT) at a word the library would
+ * refuse unless keep_going.  Bounded by the validated slot count.
+ */
+void tmpmc_walk(struct tseg *s, uint64_t start, uint64_t max_shown, uint64_t copy_max,
+		bool keep_going, void (*cb)(void *arg, const struct trec *r), void *arg,
+		struct tmwalk *out);
+
+/* Is participant slot `slot`'s liveness lock held right now? */
+bool tseg_alive_now(const struct tseg *s, uint32_t slot);
+
 /* Counters as shmring_stats() reports them, from the copies. */
 struct tstats {
 	uint64_t msgs_sent, bytes_sent, msgs_recv, bytes_recv, waits_full, waits_empty;
 	uint64_t futex_wakes, futex_sleeps, holes, redelivered, dropped, repairs, takeovers;
+	uint64_t stalls, cancelled;       /* MPMC */
 };
 void tseg_stats(const struct tseg *s, struct tstats *st);
 

@@ -26,7 +26,7 @@
 /* Every option of every command; main.c checks which command takes which. */
 struct opts {
 	bool json, hex, text, dry_run, force, verbose;
-	bool have_kind, have_capacity, have_max_msg, have_mode, have_count;
+	bool have_kind, have_capacity, have_max_msg, have_mode, have_count, have_stall;
 	const char *dirs[MAX_DIRS];
 	unsigned ndirs;
 	const char *match;         /* fnmatch(3) pattern on file names, or NULL */
@@ -38,6 +38,7 @@ struct opts {
 	uint64_t capacity;
 	uint64_t max_msg;
 	uint32_t mode;
+	uint32_t stall_ms;         /* create, MPMC: the stall timeout */
 	const char *uri;           /* the positional URI, when the command takes one */
 };
 
