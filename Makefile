@@ -121,7 +121,7 @@ $(BUILD)/shmring.pc: shmring.pc.in Makefile
 # peer's headers are installed (`make bench` installs them as root).  The
 # library never links them.
 BENCH_DEB_PKGS := libdpdk-dev libck-dev iceoryx libiceoryx-binding-c-dev gnuplot-nox
-DEMO_DEB_PKGS := libck-dev gnuplot-nox
+DEMO_DEB_PKGS := libck-dev
 BENCH_SRCS := $(filter-out tools/bench/peer_%.c,$(wildcard tools/bench/*.c))
 BENCH_HAVE :=
 BENCH_LIBS :=
@@ -138,7 +138,7 @@ ifeq ($(shell echo '\#include <ck_ring.h>' | $(CC) -E -x c - >/dev/null 2>&1 && 
 BENCH_SRCS += tools/bench/peer_ck.c
 BENCH_HAVE += -DBENCH_HAVE_CK
 endif
-ICEORYX_INC := $(if $(wildcard tools/bench/peer_iceoryx.c),$(firstword $(wildcard /usr/include/iceoryx/v*/iceoryx_binding_c/runtime.h)))
+ICEORYX_INC := $(firstword $(wildcard /usr/include/iceoryx/v*/iceoryx_binding_c/runtime.h))
 ifneq ($(ICEORYX_INC),)
 BENCH_SRCS += tools/bench/peer_iceoryx.c
 BENCH_HAVE += -DBENCH_HAVE_ICEORYX

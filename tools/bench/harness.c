@@ -580,7 +580,10 @@ static noreturn void child_main(unsigned proc, const struct transport *t, const 
 	t->detach(&e_main);
 	if (lat)
 		t->detach(&e_back);
-	_exit(0);
+	/* exit, not _exit: a peer's runtime (iceoryx) deregisters from its
+	 * broker in a destructor; stdio was flushed before the fork and the
+	 * parent's atexit handler does nothing in a child */
+	exit(0);
 }
 
 /* ---------------------------------------------------------------------- */

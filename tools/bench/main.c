@@ -295,8 +295,9 @@ int main(int argc, char **argv)
 				size = t->min_size;     /* a floor of one size */
 			if (size < t->min_size || (t->max_size && size > t->max_size))
 				continue;
-			if (t->skip && t->skip(size))
-				continue;
+			const char *why = t->skip ? t->skip(size) : NULL;
+			if (why && strncmp(why, "n/a", 3) != 0)
+				continue;       /* a size this transport cannot carry */
 			bool dup = false;
 			for (unsigned k = 0; k < n_res; k++)
 				dup |= results[k].t == t && results[k].size == size;
@@ -308,6 +309,7 @@ int main(int argc, char **argv)
 			cr->tput_n = cfg.msgs;
 			cr->lat_n = cfg.msgs ? (cfg.msgs + cfg.reps - 1) / cfg.reps : 0;
 			cr->lat_total = size <= 64 ? cfg.lat_samples : 0;
+			cr->na = why;           /* the peer cannot run here at all */
 		}
 	}
 

@@ -56,6 +56,18 @@ static bool seen_before(const struct case_result *res, unsigned i)
 	return false;
 }
 
+/* shmring thick and solid, the peers dashed, the kernel dotted */
+static const char *line_style(const struct transport *t)
+{
+	if (strcmp(t->family, "shmring") == 0)
+		return "lw 3 dt 1";
+	if (strcmp(t->family, "kernel") == 0)
+		return "lw 1.5 dt 3";
+	if (strcmp(t->family, "floor") == 0)
+		return "lw 2 dt 4 lc rgb 'black'";
+	return "lw 2 dt 2";
+}
+
 static size_t lat_size(const struct case_result *c)
 {
 	return c->t->min_size == c->t->max_size && c->t->min_size ? c->t->min_size : 64;
@@ -105,8 +117,8 @@ int write_plot(const char *path, const struct case_result *res, unsigned n)
 		for (unsigned i = 0; i < n; i++) {
 			if (!on_size_plot(&res[i]) || seen_before(res, i))
 				continue;
-			fprintf(f, "%s$T%u using 1:%d with linespoints lw 2 title ", k++ ? ", " : "",
-				i, panel ? 3 : 2);
+			fprintf(f, "%s$T%u using 1:%d with linespoints %s title ", k++ ? ", " : "",
+				i, panel ? 3 : 2, line_style(res[i].t));
 			put_quoted(f, res[i].t->name);
 		}
 		fprintf(f, "\n");
