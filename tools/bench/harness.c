@@ -91,10 +91,18 @@ void cleanup_parent(void)
 
 static noreturn void vfail(const char *fmt, va_list ap)
 {
+	char msg[1024];
+	int n = snprintf(msg, sizeof(msg), "shmring-bench: ");
+
 	fflush(stdout);
-	fputs("shmring-bench: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	/* one write: a child killed while it reports leaves no half line */
+	n += vsnprintf(msg + n, sizeof(msg) - (size_t)n - 1, fmt, ap);
+	if (n > (int)sizeof(msg) - 2)
+		n = (int)sizeof(msg) - 2;
+	msg[n++] = '\n';
+	if (write(STDERR_FILENO, msg, (size_t)n) < 0) {
+		/* nowhere left to report it */
+	}
 	if (g_child)
 		_exit(1);
 	cleanup_parent();

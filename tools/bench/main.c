@@ -271,6 +271,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "shmring-bench: --plot needs gnuplot (apt-get install gnuplot-nox)\n");
 		return 2;
 	}
+	if (cfg.plot) {                 /* find out now, not after the whole run */
+		FILE *f = fopen(cfg.plot, "a");
+		if (!f) {
+			fprintf(stderr, "shmring-bench: --plot %s: %s\n", cfg.plot, strerror(errno));
+			return 2;
+		}
+		fclose(f);
+	}
 	bench_init();
 	for (unsigned i = 0; i < g_nt; i++) {
 		if (!g_use[i] && !strace_n)
