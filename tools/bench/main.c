@@ -75,7 +75,7 @@ static void usage(void)
 	       "                     case; default: sized to the time budget\n"
 	       "  --reps N           reps per case, taken in turn across the cases (default 3)\n"
 	       "  --lat-samples N    round trips per case of 8 or 64 B, over all reps (default\n"
-	       "                     1000000; --quick: time budget); never more than 30 s a case\n"
+	       "                     1000000; --quick: time budget); never more than 60 s a case\n"
 	       "  --strace-run N     only stream N 64-byte messages through one shmring-poll pair\n"
 	       "                     (for strace -c -f: no system call per message)\n"
 	       "  --help             this text\n"
