@@ -241,10 +241,20 @@ static inline void iox_tx(struct end *e, unsigned k)
 		unsigned spins = 0;
 		enum iox_AllocationResult rc;
 
+		uint64_t since = 0, tries = 0;
 		while ((rc = iox_pub_loan_chunk(pub, &chunk, (uint32_t)e->size)) ==
 		       AllocationResult_RUNNING_OUT_OF_CHUNKS) {
 			e->full++;
 			relax(&spins);
+			/* the consumer frees chunks within microseconds; ten
+			 * seconds without one is a leak or a stall in iceoryx */
+			if ((++tries & 0xfffu) == 0) {
+				uint64_t t = now_ns();
+				if (!since)
+					since = t;
+				else if (t - since > 10000000000ull)
+					fail("iceoryx: no free %zu-byte chunk for 10 s", e->size);
+			}
 		}
 		if (rc != AllocationResult_SUCCESS)
 			fail("iox_pub_loan_chunk (%zu B): error %d", e->size, (int)rc);
