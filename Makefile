@@ -135,9 +135,60 @@ $(BUILD)/shmring.pc: shmring.pc.in Makefile
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
-$(BUILD)/shmring-bench: $(BUILD)/tools/shmring-bench.o $(STATIC)
+# ---- shmring-bench, its peers, the examples that double as benchmarks ----
+# tools/bench/: one file per concern; peer_*.c are compiled in only when the
+# peer's headers are installed (`make bench` installs them as root).  The
+# library never links them.
+BENCH_DEB_PKGS := libdpdk-dev libck-dev iceoryx libiceoryx-binding-c-dev gnuplot-nox
+DEMO_DEB_PKGS := libck-dev
+BENCH_SRCS := $(filter-out tools/bench/peer_%.c,$(wildcard tools/bench/*.c))
+BENCH_HAVE :=
+BENCH_LIBS :=
+ifneq ($(SAN),thread)
+ifeq ($(shell pkg-config --exists libdpdk 2>/dev/null && echo y),y)
+BENCH_SRCS += tools/bench/peer_dpdk.c
+BENCH_HAVE += -DBENCH_HAVE_DPDK
+BENCH_LIBS += -lrte_ring
+# DPDK's own flags (-march, rte_config.h), its headers as system headers
+$(BUILD)/tools/bench/peer_dpdk.o: CPPFLAGS_ALL += \
+	$(patsubst -I%,-isystem %,$(shell pkg-config --cflags libdpdk))
+endif
+ifeq ($(shell echo '\#include <ck_ring.h>' | $(CC) -E -x c - >/dev/null 2>&1 && echo y),y)
+BENCH_SRCS += tools/bench/peer_ck.c
+BENCH_HAVE += -DBENCH_HAVE_CK
+endif
+ICEORYX_INC := $(firstword $(wildcard /usr/include/iceoryx/v*/iceoryx_binding_c/runtime.h))
+ifneq ($(ICEORYX_INC),)
+BENCH_SRCS += tools/bench/peer_iceoryx.c
+BENCH_HAVE += -DBENCH_HAVE_ICEORYX
+BENCH_LIBS += -liceoryx_binding_c
+$(BUILD)/tools/bench/peer_iceoryx.o: CPPFLAGS_ALL += \
+	-isystem $(patsubst %/iceoryx_binding_c/runtime.h,%,$(ICEORYX_INC))
+endif
+endif
+BENCH_OBJS := $(BENCH_SRCS:%.c=$(BUILD)/%.o)
+$(BUILD)/tools/bench/main.o: CPPFLAGS_ALL += $(BENCH_HAVE)
+# main.o says which peers are in: rebuild it when that changes
+$(BUILD)/tools/bench/main.o: $(BUILD)/bench-peers.stamp
+$(BUILD)/bench-peers.stamp: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(BENCH_HAVE)' | cmp -s - $@ || echo '$(BENCH_HAVE)' > $@
+
+$(BUILD)/shmring-bench: $(BENCH_OBJS) $(STATIC)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) -o $@ $< $(STATIC) $(LDFLAGS_ALL) $(LDLIBS_LIB) -lm
+	$(Q)$(CC) -o $@ $(BENCH_OBJS) $(STATIC) $(LDFLAGS_ALL) $(BENCH_LIBS) $(LDLIBS_LIB) -lm
+
+ifneq ($(SAN),thread)
+all: $(BUILD)/market_data $(BUILD)/video_frames
+endif
+
+.PHONY: FORCE bench-deps demo-deps
+FORCE:
+bench-deps:
+	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(DEB_PKGS) $(BENCH_DEB_PKGS)"
+demo-deps:
+	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(DEB_PKGS) $(DEMO_DEB_PKGS)"
+# ---- end of shmring-bench ----
 
 # shmctl-tool reads segments from outside: it links the static library and
 # sees the private headers (segment layout, control block, ring parser).
@@ -209,13 +260,13 @@ torture: deps
 	$(TEST_ENV) SHMRING_MPMC_KILLS=5000 SHMRING_CRASH_NMAX=20 $(BUILD)/tests/test_torture --verbose --jobs 1
 	$(TEST_ENV) SHMRING_STREAM_MSGS=50000000 $(BUILD)/tests/test_stream --jobs 1
 
-demo: deps
+demo: demo-deps
 	$(Q)$(MAKE) --no-print-directory lib tools
 	$(BUILD)/shmring-bench --quick
 
-bench: deps
+bench: bench-deps
 	$(Q)$(MAKE) --no-print-directory lib tools
-	$(BUILD)/shmring-bench
+	$(BUILD)/shmring-bench --plot $(BUILD)/bench.svg
 
 MAN3 := $(wildcard docs/man/*.3)
 MAN7 := $(wildcard docs/man/*.7)

@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmring-bench: shmring's own transports, through the public API only.
+ *
+ *   -poll   send/recv with timeout 0, spinning on -EAGAIN (busy-poll)
+ *   -block  send/recv with SHMRING_FOREVER: the default spin, then a futex
+ *   -sleep  the same with shmring_set_spin(0): every wait sleeps at once,
+ *           so a round trip measures two futex wake-ups
+ *   -zc     reserve/commit and acquire/release: written and read in place
+ *   -b32    send_batch/recv_batch of up to 32 messages
+ *   -mpmc   opts.kind = SHMRING_MPMC (until the MPMC ring lands the library
+ *           refuses it with -ENOTSUP, and the table says so)
+ *   file-*, pipe-ring, mq-ring: the same calls on file:, pipe: and mq: URIs
+ */
+#include "bench.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct sr_priv {
+	struct shmring *r;
+};
+END_PRIV(P, struct sr_priv)
+
+/* ---------------------------------------------------------------------- */
+/* channels                                                                 */
+
+static struct shmring_opts ring_opts(const struct geom *g, enum shmring_kind kind)
+{
+	struct shmring_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.kind = kind;
+	o.capacity = MIB;
+	if (g->size >= 64 * KIB) {
+		o.capacity = 8 * g->size > MIB ? 8 * g->size : MIB;
+		o.max_msg = (uint32_t)g->size;
+	}
+	if (kind == SHMRING_MPMC)
+		o.max_msg = (uint32_t)g->size;  /* slots of the message size */
+	o.flags = SHMRING_PREFAULT;
+	return o;
+}
+
+static int ring_create(struct chan *ch, const struct geom *g, enum shmring_kind kind,
+		       const char *scheme)
+{
+	struct shmring_opts o = ring_opts(g, kind);
+	long pid = (long)getpid();
+	unsigned n = bench_case_no();
+	int rc;
+
+	if (strcmp(scheme, "shm") == 0) {
+		snprintf(ch->name, sizeof(ch->name), "shm:bench-%ld-%u-%u", pid, n, g->index);
+	} else if (strcmp(scheme, "file-tmpfs") == 0) {
+		snprintf(ch->name, sizeof(ch->name), "file:/dev/shm/shmring-bench-%ld-%u-%u.ring",
+			 pid, n, g->index);
+	} else if (strcmp(scheme, "file-disk") == 0) {
+		snprintf(ch->name, sizeof(ch->name), "file:/tmp/shmring-bench-%ld-%u-%u.ring",
+			 pid, n, g->index);
+	} else if (strcmp(scheme, "pipe") == 0) {
+		snprintf(ch->name, sizeof(ch->name), "pipe:/tmp/shmring-bench-%ld-%u-%u.fifo",
+			 pid, n, g->index);
+	} else {
+		snprintf(ch->name, sizeof(ch->name), "mq:shmring-bench-%ld-%u-%u", pid, n, g->index);
+		/* a queue of the depth the system allows */
+		o.max_msg = (uint32_t)g->size;
+		o.capacity = g->size * (uint64_t)(g_mq_msg_max < 64 ? g_mq_msg_max : 64);
+	}
+	/* pipe: stores no geometry: every open passes the creator's opts */
+	ch->u[0] = o.capacity;
+	ch->u[1] = o.max_msg;
+	ch->u[2] = (uint64_t)o.kind;
+	ch->u[3] = o.flags;
+	rc = shmring_open(ch->name, SHMRING_CREATE | SHMRING_EXCL, &o, &ch->ring);
+	if (rc < 0) {
+		ch->ring = NULL;
+		if (rc != -ENOTSUP)
+			fprintf(stderr, "shmring-bench: shmring_open %s (create): %s\n", ch->name,
+				shmring_strerror(rc));
+		ch->name[0] = '\0';     /* not ours: leave it alone */
+		return rc == -ENOTSUP ? rc : -EIO;
+	}
+	return 0;
+}
+
+static int create_spsc(struct chan *ch, const struct geom *g)
+{ return ring_create(ch, g, SHMRING_SPSC, "shm"); }
+static int create_mpmc(struct chan *ch, const struct geom *g)
+{ return ring_create(ch, g, SHMRING_MPMC, "shm"); }
+static int create_file_tmpfs(struct chan *ch, const struct geom *g)
+{ return ring_create(ch, g, SHMRING_SPSC, "file-tmpfs"); }
+static int create_file_disk(struct chan *ch, const struct geom *g)
+{ return ring_create(ch, g, SHMRING_SPSC, "file-disk"); }
+static int create_pipe_ring(struct chan *ch, const struct geom *g)
+{ return ring_create(ch, g, SHMRING_SPSC, "pipe"); }
+static int create_mq_ring(struct chan *ch, const struct geom *g)
+{ return ring_create(ch, g, SHMRING_SPSC, "mq"); }
+
+static void ring_destroy(struct chan *ch, struct shmring_stats *st)
+{
+	if (ch->ring && st) {
+		int rc = shmring_stats(ch->ring, st);
+		if (rc < 0)
+			fail_rc("shmring_stats", rc);
+	}
+	if (ch->name[0]) {
+		int rc = shmring_unlink(ch->name);
+		if (rc < 0 && rc != -ENOENT)
+			fprintf(stderr, "shmring-bench: shmring_unlink %s: %s\n", ch->name,
+				shmring_strerror(rc));
+		ch->name[0] = '\0';
+	}
+	if (ch->ring)
+		(void)shmring_close(ch->ring);
+	ch->ring = NULL;
+}
+
+static void ring_attach(struct end *e, struct chan *ch)
+{
+	struct shmring_opts o;
+	int role = e->dir == END_TX ? SHMRING_PRODUCER : SHMRING_CONSUMER;
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	o.capacity = ch->u[0];
+	o.max_msg = (uint32_t)ch->u[1];
+	o.kind = (enum shmring_kind)ch->u[2];
+	o.flags = (uint32_t)ch->u[3];
+	rc = shmring_open(ch->name, role, (e->t->flags & T_NOSTATS) ? &o : NULL, &P(e)->r);
+	if (rc < 0)
+		fail("shmring_open %s as %s: %s", ch->name,
+		     role == SHMRING_PRODUCER ? "producer" : "consumer", shmring_strerror(rc));
+	e->buf = alloc_buf(e->size * e->batch);
+}
+
+/* -sleep: no spin before the futex */
+static void ring_attach_sleep(struct end *e, struct chan *ch)
+{
+	ring_attach(e, ch);
+	int rc = shmring_set_spin(P(e)->r, 0);
+	if (rc < 0)
+		fail_rc("shmring_set_spin", rc);
+}
+
+static void ring_detach(struct end *e)
+{
+	int rc = shmring_close(P(e)->r);
+
+	if (rc < 0)
+		fail_rc("shmring_close", rc);
+	free(e->buf);
+}
+
+/* ---------------------------------------------------------------------- */
+/* copying API, one message or a batch; timeout 0 spins, FOREVER blocks     */
+
+static inline __attribute__((always_inline))
+void copy_tx(struct end *e, unsigned k, int64_t timeout)
+{
+	struct shmring *r = P(e)->r;
+	unsigned spins = 0;
+	int rc;
+
+	if (k == 1) {
+		stamp(e->buf, e->size, next_word(e));
+		while ((rc = shmring_send(r, e->buf, e->size, timeout)) == -EAGAIN) {
+			e->full++;
+			relax(&spins);
+		}
+		if (rc < 0)
+			fail_rc("shmring_send", rc);
+		return;
+	}
+	for (unsigned i = 0; i < k; i++) {
+		e->iov[i].iov_base = e->buf + i * e->size;
+		e->iov[i].iov_len = e->size;
+		stamp(e->iov[i].iov_base, e->size, next_word(e));
+	}
+	for (unsigned done = 0; done < k;) {
+		rc = shmring_send_batch(r, e->iov + done, k - done, timeout);
+		if (rc == -EAGAIN) {
+			e->full++;
+			relax(&spins);
+			continue;
+		}
+		if (rc < 0)
+			fail_rc("shmring_send_batch", rc);
+		done += (unsigned)rc;
+	}
+}
+
+static inline __attribute__((always_inline))
+unsigned copy_rx(struct end *e, int64_t timeout)
+{
+	struct shmring *r = P(e)->r;
+
+	if (e->batch == 1) {
+		ssize_t n = shmring_recv(r, e->buf, e->size, timeout);
+		if (n == -EAGAIN)
+			return 0;
+		if (n < 0)
+			fail_rc("shmring_recv", n);
+		check_msg(e, e->buf, (size_t)n);
+		return 1;
+	}
+	for (unsigned i = 0; i < e->batch; i++) {
+		e->iov[i].iov_base = e->buf + i * e->size;
+		e->iov[i].iov_len = e->size;
+	}
+	int n = shmring_recv_batch(r, e->iov, e->batch, timeout);
+	if (n == -EAGAIN)
+		return 0;
+	if (n < 0)
+		fail_rc("shmring_recv_batch", n);
+	for (int i = 0; i < n; i++)
+		check_msg(e, e->iov[i].iov_base, e->iov[i].iov_len);
+	return (unsigned)n;
+}
+
+static inline void poll_tx(struct end *e, unsigned k) { copy_tx(e, k, 0); }
+static inline unsigned poll_rx(struct end *e) { return copy_rx(e, 0); }
+static inline void block_tx(struct end *e, unsigned k) { copy_tx(e, k, SHMRING_FOREVER); }
+static inline unsigned block_rx(struct end *e) { return copy_rx(e, SHMRING_FOREVER); }
+
+BENCH_LOOPS(poll)
+BENCH_LOOPS(block)
+
+/* ---------------------------------------------------------------------- */
+/* zero-copy: the frame is written and read in the ring                    */
+
+static inline void zc_tx(struct end *e, unsigned k)
+{
+	struct shmring *r = P(e)->r;
+
+	for (unsigned i = 0; i < k; i++) {
+		struct shmring_msg m;
+		unsigned spins = 0;
+		int rc;
+
+		while ((rc = shmring_reserve(r, e->size, &m, 0)) == -EAGAIN) {
+			e->full++;
+			relax(&spins);
+		}
+		if (rc < 0)
+			fail_rc("shmring_reserve", rc);
+		if (m.len < e->size)
+			fail("shmring_reserve: asked for %zu bytes, got %zu", e->size, m.len);
+		fill_frame(m.data, e->size, next_word(e));
+		m.len = e->size;
+		rc = shmring_commit(r, &m);
+		if (rc < 0)
+			fail_rc("shmring_commit", rc);
+	}
+}
+
+static inline unsigned zc_rx(struct end *e)
+{
+	struct shmring *r = P(e)->r;
+	struct shmring_msg m;
+	int rc = shmring_acquire(r, &m, 0);
+
+	if (rc == -EAGAIN)
+		return 0;
+	if (rc < 0)
+		fail_rc("shmring_acquire", rc);
+	check_msg(e, m.data, m.len);
+	rc = shmring_release(r, &m);
+	if (rc < 0)
+		fail_rc("shmring_release", rc);
+	return 1;
+}
+
+BENCH_LOOPS(zc)
+
+/* ---------------------------------------------------------------------- */
+
+#define SR(nm, note, np, nc, b, maxsz, fl, create, attach, loops)               \
+	{ nm, "shmring", note, np, nc, b, 0, maxsz, (fl) | T_SHMRING, create,   \
+	  ring_destroy, attach, ring_detach, LOOPS(loops), NULL, NULL, NULL }
+
+#define TL (T_TPUT | T_LAT)
+
+const struct transport bench_shmring_transports[] = {
+	SR("shmring-poll", "shm: SPSC, send/recv, timeout 0, retry (busy-poll)",
+	   1, 1, 1, 0, TL | T_POLLS, create_spsc, ring_attach, poll),
+	SR("shmring-poll-b32", "shm: SPSC, send_batch/recv_batch of 32, timeout 0",
+	   1, 1, 32, 64 * KIB, T_TPUT | T_POLLS, create_spsc, ring_attach, poll),
+	SR("shmring-block", "shm: SPSC, SHMRING_FOREVER (default spin, then futex)",
+	   1, 1, 1, 0, TL, create_spsc, ring_attach, block),
+	SR("shmring-sleep", "shm: SPSC, SHMRING_FOREVER with shmring_set_spin(0): futex at once",
+	   1, 1, 1, KIB, TL, create_spsc, ring_attach_sleep, block),
+	SR("shmring-zc", "shm: SPSC, reserve/commit + acquire/release, in place",
+	   1, 1, 1, 0, TL | T_POLLS, create_spsc, ring_attach, zc),
+	SR("shmring-mpmc", "shm: MPMC 1x1, send/recv, timeout 0",
+	   1, 1, 1, 64 * KIB, TL | T_POLLS, create_mpmc, ring_attach, poll),
+	SR("shmring-mpmc-b32", "shm: MPMC 1x1, batches of 32, timeout 0",
+	   1, 1, 32, 64 * KIB, T_TPUT | T_POLLS, create_mpmc, ring_attach, poll),
+	SR("shmring-mpmc-block", "shm: MPMC 1x1, SHMRING_FOREVER",
+	   1, 1, 1, 64 * KIB, TL, create_mpmc, ring_attach, block),
+	SR("shmring-mpmc-2x2", "shm: MPMC 2 producers x 2 consumers, timeout 0",
+	   2, 2, 1, KIB, T_TPUT | T_POLLS, create_mpmc, ring_attach, poll),
+	SR("shmring-mpmc-2x2-b32", "shm: MPMC 2x2, batches of 32, timeout 0",
+	   2, 2, 32, KIB, T_TPUT | T_POLLS, create_mpmc, ring_attach, poll),
+	SR("file-tmpfs", "file: ring in /dev/shm (tmpfs), send/recv, timeout 0, no flush",
+	   1, 1, 1, MIB, TL | T_POLLS, create_file_tmpfs, ring_attach, poll),
+	SR("file-disk", "file: ring in /tmp (the root filesystem), send/recv, timeout 0",
+	   1, 1, 1, MIB, TL | T_POLLS, create_file_disk, ring_attach, poll),
+	SR("pipe-ring", "pipe: backend (named FIFO, framed), send/recv, SHMRING_FOREVER",
+	   1, 1, 1, MIB, TL | T_NOSTATS, create_pipe_ring, ring_attach, block),
+	{ "mq-ring", "shmring", "mq: backend (POSIX queue), send/recv, SHMRING_FOREVER",
+	  1, 1, 1, 0, 0, TL | T_SHMRING | T_NOSTATS, create_mq_ring, ring_destroy, ring_attach,
+	  ring_detach, LOOPS(block), mq_skip, NULL, NULL },
+};
+const unsigned bench_shmring_count =
+	sizeof(bench_shmring_transports) / sizeof(bench_shmring_transports[0]);
