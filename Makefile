@@ -174,6 +174,9 @@ $(BUILD)/bench-peers.stamp: FORCE
 	@mkdir -p $(BUILD)
 	@echo '$(BENCH_HAVE)' | cmp -s - $@ || echo '$(BENCH_HAVE)' > $@
 
+# the MPMC algorithm transports include ring/mpmc.h (private)
+$(BUILD)/tools/bench/t_mpmc_safe.o $(BUILD)/tools/bench/t_mpmc_nosafety.o: CPPFLAGS_ALL += -I.
+
 $(BUILD)/shmring-bench: $(BENCH_OBJS) $(STATIC)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -o $@ $(BENCH_OBJS) $(STATIC) $(LDFLAGS_ALL) $(BENCH_LIBS) $(LDLIBS_LIB) -lm

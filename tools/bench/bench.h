@@ -350,6 +350,10 @@ static void name##_pong(struct end *tx, struct end *rx, uint64_t n)             
 /* the transports of each file; peers only when built in */
 extern const struct transport bench_shmring_transports[];
 extern const unsigned bench_shmring_count;
+extern const struct transport bench_mpmc_safe_transports[];
+extern const unsigned bench_mpmc_safe_count;
+extern const struct transport bench_mpmc_nosafety_transports[];
+extern const unsigned bench_mpmc_nosafety_count;
 extern const struct transport bench_kernel_transports[];
 extern const unsigned bench_kernel_count;
 extern const struct transport bench_dpdk_transports[];
