@@ -75,6 +75,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../sync/clock.h"
 #include "../sync/crash.h"
 #include "../sync/ctl.h"
 
@@ -97,6 +98,7 @@
 #define MPMC_PROBES   4096u          /* per call: CAS failures + tickets passed */
 #define MPMC_MAX_ROLE 64u            /* live producers, and live consumers */
 #define MPMC_STALL_DEFAULT_MS 1000u
+#define MPMC_WRITING_PAUSES 8u         /* a consumer's pause on a message being written */
 #define MPMC_STALL_MAX_MS (3600u * 1000u)
 
 _Static_assert(CTL_MAX_PARTS <= 64 * MPMC_MASK_WORDS, "a sleeper bit per participant");
@@ -364,6 +366,7 @@ static inline int mpmc_peek(struct mpmc_h *h, struct mpmc_pos *p)
 	uint64_t t = atomic_load_explicit(&sh->cons_ticket, memory_order_relaxed);
 	/* [M4] acquire: pairs with [M3]; the payload is visible */
 	uint64_t w = atomic_load_explicit(&mpmc_slot(&h->g, t)->word, memory_order_acquire);
+	bool waited = false;
 
 	for (unsigned i = 0; i < MPMC_PROBES; i++) {
 		if (unlikely(!mw_valid(&h->g, w, t)))
@@ -375,6 +378,18 @@ static inline int mpmc_peek(struct mpmc_h *h, struct mpmc_pos *p)
 			unsigned st = mw_state(w);
 			if (likely(st == MS_READY))
 				return 0;
+			if (st == MS_WRITING && !waited) {
+				/* The producer is copying this very message: give
+				 * it a moment before the next look, so that our
+				 * loads do not pull the line from under its commit
+				 * CAS (which would then wait for it to come back). */
+				for (unsigned k = 0; k < MPMC_WRITING_PAUSES; k++)
+					cpu_relax();
+				waited = true;
+				w = atomic_load_explicit(&mpmc_slot(&h->g, t)->word,
+							 memory_order_acquire);   /* [M4] */
+				continue;
+			}
 			if (st == MS_FREE || st == MS_WRITING)
 				return -EAGAIN;
 			/* READING, ORPHAN, STUCK: done with */
