@@ -267,7 +267,7 @@ int main(int argc, char **argv)
 	cfg.rep_s = cfg.quick ? 0.04 : 0.25;
 	cfg.lat_s = cfg.quick ? 0.04 : 0.5;
 	/* a stuck case is a bug to report, not a reason to hang `make demo` */
-	cfg.watchdog_s = cfg.msgs || strace_n ? 3600 : 180;
+	cfg.watchdog_s = cfg.msgs || strace_n ? 3600 : cfg.quick ? 20 : 180;
 
 	if (cfg.plot && !plot_available()) {
 		fprintf(stderr, "shmring-bench: --plot needs gnuplot (apt-get install gnuplot-nox)\n");
