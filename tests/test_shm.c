@@ -344,7 +344,7 @@ static const struct hdr_case fixed_cases[] = {
 	{ HDR_FIELD(kind), 0, 0, -EPROTO },
 	{ HDR_FIELD(kind), 3, 0, -EPROTO },
 	{ HDR_FIELD(kind), 0xffffffffu, 0, -EPROTO },
-	{ HDR_FIELD(kind), SHMRING_MPMC, 0, -ENOTSUP },
+	{ HDR_FIELD(kind), SHMRING_MPMC, 0, -EPROTO },   /* SPSC geometry is no MPMC ring */
 	{ HDR_FIELD(flags), 0x4, 0, -EPROTO },
 	{ HDR_FIELD(flags), 0x80000000u, 0, -EPROTO },
 	{ HDR_FIELD(seg_size), 24576 + 4096, 0, -EPROTO },
