@@ -376,8 +376,12 @@ static inline int mpmc_peek(struct mpmc_h *h, struct mpmc_pos *p)
 		p->w = w;
 		if (d == 0) {
 			unsigned st = mw_state(w);
-			if (likely(st == MS_READY))
+			if (likely(st == MS_READY)) {
+				/* we will CAS this word after reading the payload:
+				 * ask for the line in exclusive state now */
+				__builtin_prefetch(&mpmc_slot(&h->g, t)->word, 1);
 				return 0;
+			}
 			if (st == MS_WRITING && !waited) {
 				/* The producer is copying this very message: give
 				 * it a moment before the next look, so that our
