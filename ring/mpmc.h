@@ -322,13 +322,22 @@ int mpmc_commit_lost(struct mpmc_h *h, uint64_t t, uint64_t w);
 static inline int mpmc_commit(struct mpmc_h *h, uint64_t t, uint32_t len)
 {
 	struct mpmc_slot *s = mpmc_slot(&h->g, t);
+	uint64_t w = mw_make(t, MS_WRITING, h->me);
+	/* The slot is ours only while its word names our claim (or our
+	 * skipped claim, ORPHAN, which nobody else reuses): a stale or
+	 * repeated commit must not write the length of someone else's
+	 * message.  Exclusive prefetch: the CAS below needs the line anyway. */
+	__builtin_prefetch(&s->word, 1);
+	/* relaxed: our own claim's word; the CAS below decides */
+	uint64_t now = atomic_load_explicit(&s->word, memory_order_relaxed);
+	if (unlikely(now != w))
+		return mpmc_commit_lost(h, t, now);
 	/* relaxed: ordered before the consumer's read by [M3] */
 	atomic_store_explicit(&s->len, len, memory_order_relaxed);
 #if !MPMC_CRASH_SAFE
 	atomic_store_explicit(&s->word, mw_make(t, MS_READY, 0), memory_order_release);
 	return 0;
 #endif
-	uint64_t w = mw_make(t, MS_WRITING, h->me);
 	/* [M3] seq_cst CAS: releases payload and len (pairs with [M4]/[M5]);
 	 * seq_cst so that the sleeper-mask load after it cannot pass it */
 	if (likely(atomic_compare_exchange_strong_explicit(&s->word, &w, mw_make(t, MS_READY, 0),

@@ -905,3 +905,21 @@ Test(mpmc, consumer_killed_holding_a_message)
 	cr_assert_eq(st.msgs_redelivered, 0);
 	box_done(b, (struct trio){ c, p, q });
 }
+
+Test(mpmc, stale_commit_touches_nobody_elses_message)
+{
+	struct trio t = trio_open("stale", 60000);
+	struct shmring *p = t.p, *q = t.q;
+	struct shmring_msg m, a;
+	cr_assert_eq(shmring_reserve(p, 8, &m, 0), 0);       /* ticket 0, slot 0 */
+	memcpy(m.data, "aaaaaaaa", 8);
+	struct shmring_msg stale = m;
+	cr_assert_eq(shmring_commit(p, &m), 0);
+	cr_assert_eq(shmring_acquire(q, &a, 0), 0);
+	cr_assert_eq(shmring_release(q, &a), 0);
+	put_range(p, 1, 17);                                   /* ticket 16 is slot 0 again */
+	stale.len = 3;
+	cr_assert_eq(shmring_commit(p, &stale), -EINVAL, "a commit of a finished reservation");
+	get_range(q, 1, 17);                                   /* ticket 16 kept its 8 bytes */
+	trio_close(&t);
+}
