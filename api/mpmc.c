@@ -223,6 +223,26 @@ static int wait_at(struct shmring *r, int side, const struct mpmc_pos *p, uint64
 	return 0;
 }
 
+/*
+ * An attempt of this side was blocked at p: recover or skip a dead or
+ * stalled holder, or wait (the first wait counts, and fixes the deadline).
+ * 0: try again; -EAGAIN (timeout 0), -ETIMEDOUT.
+ */
+static int blocked(struct shmring *r, int side, const struct mpmc_pos *p, int64_t timeout_ns,
+		   uint64_t *deadline, uint64_t *spin_until)
+{
+	uint64_t next;
+	if (unblock(r, side, p, &next, *deadline != 0))
+		return 0;
+	if (timeout_ns == 0)
+		return -EAGAIN;
+	if (*deadline == 0) {
+		*deadline = clock_deadline(timeout_ns);
+		mpmc_count(side == SIDE_PROD ? &r->mp.part->waits_full : &r->mp.part->waits_empty, 1);
+	}
+	return wait_at(r, side, p, *deadline, next, spin_until);
+}
+
 /* ---- producer ------------------------------------------------------------------ */
 
 /* Claim a slot for a message of len bytes, waiting as timeout_ns says. */
@@ -255,16 +275,7 @@ static int produce_begin(struct shmring *r, size_t len, struct mpmc_pos *p, int6
 		}
 		if (rc != -EAGAIN)
 			return rc;
-		uint64_t next;
-		if (unblock(r, SIDE_PROD, p, &next, deadline != 0))
-			continue;
-		if (timeout_ns == 0)
-			return -EAGAIN;
-		if (deadline == 0) {
-			deadline = clock_deadline(timeout_ns);
-			mpmc_count(&r->mp.part->waits_full, 1);
-		}
-		if ((rc = wait_at(r, SIDE_PROD, p, deadline, next, &spin_until)) < 0)
+		if ((rc = blocked(r, SIDE_PROD, p, timeout_ns, &deadline, &spin_until)) < 0)
 			return rc;
 	}
 }
@@ -409,16 +420,7 @@ static int consume_begin(struct shmring *r, struct mpmc_pos *p, int64_t timeout_
 			if (mw_state(w) != MS_WRITING || mw_diff(w, p->t) != 0)
 				return -EPIPE;
 		}
-		uint64_t next;
-		if (unblock(r, SIDE_CONS, p, &next, *deadline != 0))
-			continue;
-		if (timeout_ns == 0)
-			return -EAGAIN;
-		if (*deadline == 0) {
-			*deadline = clock_deadline(timeout_ns);
-			mpmc_count(&r->mp.part->waits_empty, 1);
-		}
-		if ((rc = wait_at(r, SIDE_CONS, p, *deadline, next, spin_until)) < 0)
+		if ((rc = blocked(r, SIDE_CONS, p, timeout_ns, deadline, spin_until)) < 0)
 			return rc;
 	}
 }
