@@ -111,8 +111,7 @@ int shmring_send(struct shmring *r, const void *msg, size_t len, int64_t timeout
 		return r->fb->send(r->fbh, msg, len, timeout_ns);
 	if (unlikely((rc = prod_room(r, len, &at, timeout_ns)) < 0))
 		return rc;
-	if (len)
-		memcpy(at, msg, len);
+	spsc_copy(at, msg, len);
 	spsc_commit(&r->prod, (uint32_t)len);
 	prod_published(r, 1, len);
 	return 0;
@@ -165,6 +164,8 @@ int shmring_commit(struct shmring *r, struct shmring_msg *m)
 int shmring_send_batch(struct shmring *r, const struct iovec *msgs, unsigned n,
 		       int64_t timeout_ns)
 {
+	uint64_t bytes = 0;
+	void *at;
 	int rc = prod_check(r);
 	if (unlikely(rc < 0))
 		return rc;
@@ -172,29 +173,37 @@ int shmring_send_batch(struct shmring *r, const struct iovec *msgs, unsigned n,
 		return -EINVAL;
 	if (unlikely(r->fb != NULL))
 		return r->fb->send_batch(r->fbh, msgs, n, timeout_ns);
-	uint64_t bytes = 0;
-	unsigned i;
-	for (i = 0; i < n; i++) {
-		void *at;
-		if (unlikely(!msgs[i].iov_base && msgs[i].iov_len)) {
-			rc = -EINVAL;
-			break;
-		}
-		/* wait only for the first message; the rest go while they fit */
-		rc = i == 0 ? prod_room(r, msgs[i].iov_len, &at, timeout_ns)
-			    : prod_try(r, msgs[i].iov_len, &at);
-		if (rc < 0)
-			break;
-		if (msgs[i].iov_len)
-			memcpy(at, msgs[i].iov_base, msgs[i].iov_len);
-		/* each message is visible as soon as it is committed */
-		spsc_commit(&r->prod, (uint32_t)msgs[i].iov_len);
-		bytes += msgs[i].iov_len;
-	}
-	if (i == 0)
+	/* relaxed: only stops further sends; nothing is read through it */
+	if (unlikely(is_shut(r, memory_order_relaxed)))
+		return -EPIPE;
+	/* every message that fits, published at once */
+	rc = spsc_send_many(&r->prod, msgs, n, &bytes);
+	if (likely(rc > 0)) {
+		prod_published(r, (unsigned)rc, bytes);   /* one fence and wake check */
 		return rc;
-	prod_published(r, i, bytes);   /* one fence and wake check per batch */
-	return (int)i;
+	}
+	if (rc < 0)
+		return rc;
+	if (timeout_ns == 0)
+		return -EAGAIN;
+	/* full: wait for room for the first message only, then add what fits */
+	size_t len = msgs[0].iov_len;
+	if ((rc = prod_wait(r, len, &at, timeout_ns)) < 0)
+		return rc;
+	spsc_copy(at, msgs[0].iov_base, len);
+	spsc_commit(&r->prod, (uint32_t)len);
+	bytes = len;
+	rc = 1;
+	if (n > 1) {
+		uint64_t more = 0;
+		int k = spsc_send_many(&r->prod, msgs + 1, n - 1, &more);
+		if (k > 0) {
+			rc += k;
+			bytes += more;
+		}
+	}
+	prod_published(r, (unsigned)rc, bytes);
+	return rc;
 }
 
 int shmring_shutdown(struct shmring *r)
@@ -300,8 +309,7 @@ ssize_t shmring_recv(struct shmring *r, void *buf, size_t cap, int64_t timeout_n
 	if (unlikely(len > cap))
 		return -EMSGSIZE;      /* the message stays at the head */
 	spsc_take(&r->cons, end);      /* a crash from here on counts as a redelivery */
-	if (len)
-		memcpy(buf, data, len);
+	spsc_copy(buf, data, len);
 	cons_release(r, end, 1, len);
 	return len;
 }
@@ -354,6 +362,9 @@ int shmring_release(struct shmring *r, struct shmring_msg *m)
 
 int shmring_recv_batch(struct shmring *r, struct iovec *bufs, unsigned n, int64_t timeout_ns)
 {
+	void *data;
+	uint32_t len;
+	uint64_t end;
 	int rc = cons_check(r);
 	if (unlikely(rc < 0))
 		return rc;
@@ -363,32 +374,23 @@ int shmring_recv_batch(struct shmring *r, struct iovec *bufs, unsigned n, int64_
 		return r->fb->recv_batch(r->fbh, bufs, n, timeout_ns);
 	if (unlikely(r->cons.read != r->cons.head))
 		return -EINPROGRESS;
-	uint64_t bytes = 0;
-	unsigned i;
-	for (i = 0; i < n; i++) {
-		void *data;
-		uint32_t len;
-		uint64_t end;
-		if (unlikely(!bufs[i].iov_base && bufs[i].iov_len)) {
-			rc = -EINVAL;
-			break;
-		}
-		rc = i == 0 ? cons_next(r, &data, &len, &end, timeout_ns)
-			    : spsc_peek(&r->cons, &data, &len, &end);
-		if (rc < 0)
-			break;
-		if (len > bufs[i].iov_len) {
-			rc = -EMSGSIZE;
-			break;
-		}
-		spsc_take(&r->cons, end);
-		if (len)
-			memcpy(bufs[i].iov_base, data, len);
-		bufs[i].iov_len = len;
-		bytes += len;
-	}
-	if (i == 0)
+	if (unlikely(!bufs[0].iov_base && bufs[0].iov_len))
+		return -EINVAL;
+	/* wait only for the first message; the rest are those already there */
+	if (unlikely((rc = cons_next(r, &data, &len, &end, timeout_ns)) < 0))
 		return rc;
-	cons_release(r, r->cons.read, i, bytes);   /* up to the last message taken */
-	return (int)i;
+	if (unlikely(len > bufs[0].iov_len))
+		return -EMSGSIZE;      /* the message stays at the head */
+	spsc_copy(bufs[0].iov_base, data, len);
+	bufs[0].iov_len = len;
+	uint64_t bytes = len;
+	unsigned k = 1;
+	if (n > 1)
+		k += (unsigned)spsc_recv_more(&r->cons, &end, bufs + 1, n - 1, &bytes);
+	/* taken and released together, after the copies: a consumer killed
+	 * before this point has handed out nothing, and the next one starts
+	 * at the same first message */
+	spsc_take(&r->cons, end);
+	cons_release(r, end, k, bytes);
+	return (int)k;
 }

@@ -52,6 +52,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "../sync/fence.h"
 
@@ -155,6 +156,45 @@ static inline _Atomic uint64_t *spsc_word(const struct spsc_geom *g, uint64_t po
 static inline uint64_t spsc_hdr(uint32_t len, uint32_t tag)
 {
 	return (uint64_t)tag << 32 | len;
+}
+
+/* The first k and the last k of n bytes (k <= n <= 2k), through registers:
+ * with k a constant after inlining, a few plain loads and stores. */
+static inline __attribute__((always_inline)) void spsc_copy_ends(unsigned char *d,
+								  const unsigned char *s,
+								  size_t n, size_t k)
+{
+	unsigned char a[32], b[32];
+	memcpy(a, s, k);
+	memcpy(b, s + n - k, k);
+	memcpy(d, a, k);
+	memcpy(d + n - k, b, k);
+}
+
+/*
+ * Copy n bytes exactly, without a libc call for n <= 64.  Small messages
+ * are the trading case, where the call and size dispatch of memcpy would
+ * cost as much as the copy.  Neither side is read or written outside
+ * [0, n).
+ */
+static inline void spsc_copy(void *restrict dst, const void *restrict src, size_t n)
+{
+	unsigned char *d = dst;
+	const unsigned char *s = src;
+	if (n > 64)
+		memcpy(d, s, n);
+	else if (n >= 32)
+		spsc_copy_ends(d, s, n, 32);
+	else if (n >= 16)
+		spsc_copy_ends(d, s, n, 16);
+	else if (n >= 8)
+		spsc_copy_ends(d, s, n, 8);
+	else if (n >= 4)
+		spsc_copy_ends(d, s, n, 4);
+	else if (n) {
+		spsc_copy_ends(d, s, n, 1);
+		d[n / 2] = s[n / 2];
+	}
 }
 
 /* Alignment filler for a payload of `len` bytes whose group starts at `off`:
@@ -319,6 +359,82 @@ static inline void spsc_commit(struct spsc_prod *p, uint32_t len)
 }
 
 /*
+ * Copy up to n messages into the ring as ONE group, published by a single
+ * release store of its first word after every other word of every record
+ * ([P2] as for one message): the consumer sees all of them or none, and a
+ * batch costs one publish, not n.  Stops at the first message that does not
+ * fit (the consumer's index is read again once), is too long, or has no
+ * buffer; returns how many went (0: the first did not fit), or -EMSGSIZE /
+ * -EINVAL / -EPROTO when nothing went.  *bytes gets their payload bytes.
+ */
+static inline int spsc_send_many(struct spsc_prod *p, const struct iovec *msgs, unsigned n,
+				 uint64_t *bytes)
+{
+	const uint64_t start = p->tail, cap = p->g.cap, mask = p->g.mask;
+	uint8_t *const data = p->g.data;
+	uint64_t tail = start, head = p->cons_cache, first = 0, sum = 0;
+	bool fresh = false;
+	unsigned i;
+	for (i = 0; i < n; i++) {
+		size_t len = msgs[i].iov_len;
+		if (unlikely(len > p->g.max_msg || (!msgs[i].iov_base && len))) {
+			if (i == 0)
+				return len > p->g.max_msg ? -EMSGSIZE : -EINVAL;
+			break;
+		}
+		uint64_t rec = spsc_rec_size(len), off = tail & mask;
+		uint64_t skip = spsc_skip(off, len), fill = 0;
+		if (off + skip + rec > cap) {
+			fill = cap - off;
+			skip = spsc_skip(0, len);
+		}
+		if (unlikely(tail + fill + skip + rec + SPSC_HDR - head > cap)) {
+			if (fresh)
+				break;
+			/* [P1] acquire: pairs with [C2], as in spsc_reserve */
+			uint64_t h = atomic_load_explicit(&p->sh->cons_head, memory_order_acquire);
+			if (unlikely(h - p->cons_cache > start - p->cons_cache || (h & 7u))) {
+				if (i == 0)
+					return -EPROTO;
+				break;   /* publish what fits; the next call reports it */
+			}
+			p->cons_cache = head = h;
+			fresh = true;
+			if (tail + fill + skip + rec + SPSC_HDR - head > cap)
+				break;
+		}
+		uint64_t at = tail + fill + skip;
+		spsc_copy(data + (at & mask) + SPSC_HDR, msgs[i].iov_base, len);
+		uint64_t w = spsc_hdr((uint32_t)len, SPSC_TAG_MSG);
+		/* relaxed, here and below: ordered before the consumer can look
+		 * by the release store of the group's first word ([P2]) */
+		if (skip) {
+			atomic_store_explicit(spsc_word(&p->g, at), w, memory_order_relaxed);
+			w = spsc_hdr((uint32_t)skip, SPSC_TAG_PAD);
+		}
+		if (fill) {
+			atomic_store_explicit(spsc_word(&p->g, tail + fill), w, memory_order_relaxed);
+			w = spsc_hdr((uint32_t)fill, SPSC_TAG_PAD);
+		}
+		if (i == 0)
+			first = w;
+		else
+			atomic_store_explicit(spsc_word(&p->g, tail), w, memory_order_relaxed);
+		tail = at + rec;
+		sum += len;
+	}
+	if (i == 0)
+		return 0;
+	/* the word after the last record must read "nothing yet" */
+	atomic_store_explicit(spsc_word(&p->g, tail), 0, memory_order_relaxed);
+	/* [P2] release: publishes the whole group; pairs with [C1] */
+	atomic_store_explicit(spsc_word(&p->g, start), first, memory_order_release);
+	p->tail = tail;
+	*bytes = sum;
+	return (int)i;
+}
+
+/*
  * After one or more commits: returns true when the consumer may be asleep
  * and must be woken (the caller does the FUTEX_WAKE: no syscall here).
  */
@@ -364,6 +480,37 @@ static inline int spsc_peek(struct spsc_cons *c, void **data, uint32_t *len, uin
 static inline _Atomic uint64_t *spsc_cons_watch(struct spsc_cons *c)
 {
 	return spsc_word(&c->g, c->read);
+}
+
+/*
+ * Copy out published messages from `pos` (just past a message the caller
+ * already copied) into bufs[0..n), stopping at the first that is not yet
+ * published or does not fit its buffer.  Moves nothing shared: the caller
+ * takes and releases up to *pos afterwards.  Returns how many were copied.
+ */
+static inline int spsc_recv_more(struct spsc_cons *c, uint64_t *pos, struct iovec *bufs,
+				 unsigned n, uint64_t *bytes)
+{
+	uint64_t at = *pos, sum = 0;
+	unsigned i;
+	for (i = 0; i < n; i++) {
+		void *src;
+		uint32_t len;
+		uint64_t end;
+		/* not yet published, or corrupt: stop here; a corrupt record
+		 * is reported by the next call, which starts at it */
+		if (spsc_parse(&c->g, at, &src, &len, &end) < 0)
+			break;
+		if (len > bufs[i].iov_len || (!bufs[i].iov_base && len))
+			break;
+		spsc_copy(bufs[i].iov_base, src, len);
+		bufs[i].iov_len = len;
+		sum += len;
+		at = end;
+	}
+	*pos = at;
+	*bytes += sum;
+	return (int)i;
 }
 
 /* Hand out the peeked message (zero-copy acquire): it is now in our hands. */

@@ -146,6 +146,138 @@ Test(spsc, filler_keeps_records_contiguous)
 	region_free(&r);
 }
 
+/*
+ * A batch is laid out byte for byte as the same messages committed one by
+ * one (fillers and alignment included, across the end of the area, from
+ * every starting offset), but published by one store: until the group's
+ * first word is written the consumer sees nothing.
+ */
+Test(spsc, send_many_matches_single_commits)
+{
+	static uint8_t msg[16][700];
+	struct iovec iov[16];
+	uint64_t rnd = 7;
+	for (uint64_t start = 0; start < CAP; start += 8) {
+		struct region a, b;
+		region_init(&a, start, 700);
+		region_init(&b, start, 700);
+		unsigned n = 1 + (unsigned)(t_rand(&rnd) % 16);
+		for (unsigned i = 0; i < n; i++) {
+			/* mostly small, some past SPSC_ALIGN_MIN (aligned payloads) */
+			size_t len = t_rand(&rnd) % 4 ? t_rand(&rnd) % 80 : t_rand(&rnd) % 701;
+			t_fill(msg[i], len, start + i);
+			iov[i] = (struct iovec){ msg[i], len };
+		}
+		uint64_t bytes = 0, want = 0;
+		int k = spsc_send_many(&a.p, iov, n, &bytes);
+		cr_assert_geq(k, 1, "start %lu: %d", (unsigned long)start, k);
+		for (int i = 0; i < k; i++) {
+			cr_assert_eq(put(&b, iov[i].iov_base, (uint32_t)iov[i].iov_len), 0);
+			want += iov[i].iov_len;
+		}
+		if ((unsigned)k < n)   /* stopped only because the next did not fit */
+			cr_assert_eq(put(&b, iov[k].iov_base, (uint32_t)iov[k].iov_len), -EAGAIN);
+		cr_assert_eq(bytes, want);
+		cr_assert_eq(a.p.tail, b.p.tail, "start %lu: same end", (unsigned long)start);
+		for (uint64_t pos = start; pos != a.p.tail + 8; pos += 8)
+			cr_assert_eq(atomic_load(spsc_word(&a.g, pos)), atomic_load(spsc_word(&b.g, pos)),
+				     "start %lu: word at %lu", (unsigned long)start, (unsigned long)pos);
+		/* and the consumer's batch reads them all back */
+		static uint8_t out[16][700];
+		struct iovec rio[16];
+		for (int i = 0; i < 16; i++)
+			rio[i] = (struct iovec){ out[i], 700 };
+		void *data;
+		uint32_t len;
+		uint64_t end;
+		cr_assert_eq(spsc_peek(&a.c, &data, &len, &end), 0);
+		cr_assert_eq(len, iov[0].iov_len);
+		uint64_t got = 0;
+		int more = spsc_recv_more(&a.c, &end, rio + 1, 15, &got);
+		cr_assert_eq(more, k - 1, "start %lu: %d of %d", (unsigned long)start, more, k - 1);
+		cr_assert_eq(end, a.p.tail);
+		cr_assert_eq(got + len, want);
+		for (int i = 1; i < k; i++) {
+			cr_assert_eq(rio[i].iov_len, iov[i].iov_len);
+			cr_assert(t_check(out[i], rio[i].iov_len, start + (uint64_t)i));
+		}
+		region_free(&a);
+		region_free(&b);
+	}
+}
+
+Test(spsc, copy_is_exact_for_every_short_length)
+{
+	uint8_t src[160], dst[160];
+	for (size_t n = 0; n <= 130; n++)
+		for (size_t at = 0; at < 8; at++) {
+			t_fill(src, sizeof(src), n);
+			memset(dst, 0xa5, sizeof(dst));
+			spsc_copy(dst + 8 + at, src + at, n);
+			for (size_t i = 0; i < sizeof(dst); i++) {
+				bool inside = i >= 8 + at && i < 8 + at + n;
+				uint8_t want = inside ? src[i - 8] : 0xa5;
+				cr_assert_eq(dst[i], want, "n %zu, offset %zu: byte %zu", n, at, i);
+			}
+		}
+}
+
+Test(spsc, send_many_stops_at_a_bad_message)
+{
+	struct region r;
+	region_init(&r, 0, 100);
+	uint8_t m[200] = { 0 };
+	uint64_t bytes = 0;
+	struct iovec iov[3] = { { m, 10 }, { m, 101 }, { m, 10 } };
+	cr_assert_eq(spsc_send_many(&r.p, iov, 3, &bytes), 1, "stops before the too-long one");
+	cr_assert_eq(bytes, 10);
+	cr_assert_eq(spsc_send_many(&r.p, iov + 1, 2, &bytes), -EMSGSIZE);
+	struct iovec nul[2] = { { m, 5 }, { NULL, 5 } };
+	cr_assert_eq(spsc_send_many(&r.p, nul, 2, &bytes), 1, "stops before the NULL one");
+	cr_assert_eq(spsc_send_many(&r.p, nul + 1, 1, &bytes), -EINVAL);
+	/* a full ring: 0, nothing written, the zero word still at the tail */
+	uint64_t tail = r.p.tail;
+	struct iovec big = { m, 100 };
+	while (spsc_send_many(&r.p, &big, 1, &bytes) == 1)
+		;
+	tail = r.p.tail;
+	cr_assert_eq(spsc_send_many(&r.p, &big, 1, &bytes), 0);
+	cr_assert_eq(r.p.tail, tail);
+	cr_assert_eq(atomic_load(spsc_word(&r.g, tail)), 0);
+	/* a consumer index ahead of the producer: -EPROTO, nothing written */
+	atomic_store(&r.sh->cons_head, tail + 64);
+	cr_assert_eq(spsc_send_many(&r.p, &big, 1, &bytes), -EPROTO);
+	cr_assert_eq(atomic_load(spsc_word(&r.g, tail)), 0);
+	region_free(&r);
+}
+
+Test(spsc, recv_more_stops_at_small_buffer_and_corruption)
+{
+	struct region r;
+	region_init(&r, 0, 100);
+	uint8_t m[100], out[3][100];
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(put(&r, m, 40), 0);
+	struct iovec rio[3] = { { out[0], 40 }, { out[1], 39 }, { out[2], 40 } };
+	uint64_t pos = r.c.read, bytes = 0;
+	cr_assert_eq(spsc_recv_more(&r.c, &pos, rio, 3, &bytes), 1, "stops at the short buffer");
+	cr_assert_eq(pos, 48);
+	cr_assert_eq(r.c.read, 0, "nothing shared moved");
+	/* a corrupt header after two good records ends the batch there */
+	atomic_store(spsc_word(&r.g, 96), spsc_hdr(5000, SPSC_TAG_MSG));
+	struct iovec all[3] = { { out[0], 100 }, { out[1], 100 }, { out[2], 100 } };
+	pos = 0;
+	bytes = 0;
+	cr_assert_eq(spsc_recv_more(&r.c, &pos, all, 3, &bytes), 2);
+	cr_assert_eq(pos, 96);
+	cr_assert_eq(bytes, 80);
+	void *data;
+	uint32_t len;
+	uint64_t end;
+	cr_assert_eq(spsc_parse(&r.g, pos, &data, &len, &end), -EPROTO, "left for the next call");
+	region_free(&r);
+}
+
 Test(spsc, full_and_empty)
 {
 	struct region r;
