@@ -306,7 +306,7 @@ static int mp_send(struct fb_handle *fh, const void *msg, size_t len, int64_t ti
 	CRASH_POINT("mpmc.mid_copy");
 	memcpy(at + half, (const uint8_t *)msg + half, len - half);
 #else
-	memcpy(at, msg, len);
+	ring_copy(at, msg, len);
 #endif
 	if ((rc = publish(r, p.t, len)) < 0)
 		return rc;
@@ -358,20 +358,29 @@ static int mp_send_batch(struct fb_handle *fh, const struct iovec *msgs, unsigne
 			 int64_t timeout_ns)
 {
 	struct shmring *r = H(fh);
+	struct mpmc_pos p = { 0, 0 };
 	unsigned i;
 	int rc = 0;
 	for (i = 0; i < n; i++) {
-		struct mpmc_pos p;
-		if (unlikely(!msgs[i].iov_base && msgs[i].iov_len)) {
+		size_t len = msgs[i].iov_len;
+		if (unlikely(!msgs[i].iov_base && len)) {
 			rc = -EINVAL;
 			break;
 		}
-		/* wait only for the first; the rest go while there is room */
-		if ((rc = produce_begin(r, msgs[i].iov_len, &p, i == 0 ? timeout_ns : 0)) < 0)
+		/* after the first, the very next ticket while the ring has room;
+		 * the full claim otherwise.  Wait only for the first. */
+		if (i == 0 || len > r->mp.g.max_msg || mpmc_claim_after(&r->mp, &p) < 0) {
+			if ((rc = produce_begin(r, len, &p, i == 0 ? timeout_ns : 0)) < 0)
+				break;
+		} else if (unlikely(atomic_load_explicit(&r->mp.sh->shutdown,
+							 memory_order_seq_cst))) {
+			/* [X1] seq_cst, after the claim CAS: as in produce_begin */
+			mpmc_cancel(&r->mp, p.t);
+			rc = -EPIPE;
 			break;
-		if (msgs[i].iov_len)
-			memcpy(mpmc_payload(&r->mp.g, p.t), msgs[i].iov_base, msgs[i].iov_len);
-		if ((rc = publish(r, p.t, msgs[i].iov_len)) < 0)
+		}
+		ring_copy(mpmc_payload(&r->mp.g, p.t), msgs[i].iov_base, len);
+		if ((rc = publish(r, p.t, len)) < 0)
 			break;
 	}
 	if (i == 0)
@@ -433,46 +442,53 @@ static void consumed(struct shmring *r, unsigned n, uint64_t bytes)
 }
 
 /*
- * Copy the next message into buf and make it ours.  The copy comes first
- * and the CAS that frees the slot decides (mpmc_consume): a consumer killed
- * mid-copy loses nothing.  Returns the length, or -errno.
+ * Copy the READY message at p into buf and make it ours.  The copy comes
+ * first and the CAS that frees the slot decides (mpmc_consume): a consumer
+ * killed mid-copy loses nothing.  Returns the length, -EAGAIN when another
+ * consumer had it (look again), -EMSGSIZE (it stays) or -EPROTO.
  */
-static ssize_t take_copy(struct shmring *r, void *buf, size_t cap, int64_t timeout_ns,
-			 uint64_t *deadline, uint64_t *spin_until)
+static ssize_t copy_out(struct shmring *r, struct mpmc_pos *p, void *buf, size_t cap)
+{
+	int64_t len = mpmc_len(&r->mp, p);
+	if (len < 0)
+		return len;
+	if ((size_t)len > cap) {
+		/* acquire: the length belongs to this word, else look again */
+		if (atomic_load_explicit(&mpmc_slot(&r->mp.g, p->t)->word,
+					 memory_order_acquire) != p->w)
+			return -EAGAIN;
+		return -EMSGSIZE;
+	}
+#if defined(__SANITIZE_THREAD__)
+	/* ThreadSanitizer would report the optimistic copy's race with a
+	 * producer of a later lap (whose result the CAS then discards):
+	 * under it, hold the slot while copying. */
+	if (mpmc_take(&r->mp, p) < 0)
+		return -EAGAIN;
+	memcpy(buf, mpmc_payload(&r->mp.g, p->t), (size_t)len);
+	if (mpmc_release(&r->mp, p->t) < 0)
+		return -EPROTO;
+#else
+	ring_copy(buf, mpmc_payload(&r->mp.g, p->t), (size_t)len);
+	CRASH_POINT("mpmc.mid_read");
+	if (mpmc_consume(&r->mp, p) < 0)
+		return -EAGAIN;       /* another consumer had it: the copy is void */
+#endif
+	return len;
+}
+
+/* The next message, waiting as timeout_ns says, copied into buf; *p tells
+ * which ticket it was.  Returns the length, or -errno. */
+static ssize_t take_copy(struct shmring *r, struct mpmc_pos *p, void *buf, size_t cap,
+			 int64_t timeout_ns, uint64_t *deadline, uint64_t *spin_until)
 {
 	for (;;) {
-		struct mpmc_pos p;
-		int rc = consume_begin(r, &p, timeout_ns, deadline, spin_until);
+		int rc = consume_begin(r, p, timeout_ns, deadline, spin_until);
 		if (rc < 0)
 			return rc;
-		int64_t len = mpmc_len(&r->mp, &p);
-		if (len == -EAGAIN)
-			continue;
-		if (len < 0)
+		ssize_t len = copy_out(r, p, buf, cap);
+		if (len != -EAGAIN)
 			return len;
-		if ((size_t)len > cap) {
-			/* acquire: the length belongs to this word, else look again */
-			if (atomic_load_explicit(&mpmc_slot(&r->mp.g, p.t)->word,
-						 memory_order_acquire) != p.w)
-				continue;
-			return -EMSGSIZE;     /* the message stays */
-		}
-#if defined(__SANITIZE_THREAD__)
-		/* ThreadSanitizer would report the optimistic copy's race with a
-		 * producer of a later lap (whose result the CAS then discards):
-		 * under it, hold the slot while copying. */
-		if (mpmc_take(&r->mp, &p) < 0)
-			continue;
-		memcpy(buf, mpmc_payload(&r->mp.g, p.t), (size_t)len);
-		if (mpmc_release(&r->mp, p.t) < 0)
-			return -EPROTO;
-#else
-		memcpy(buf, mpmc_payload(&r->mp.g, p.t), (size_t)len);
-		CRASH_POINT("mpmc.mid_read");
-		if (mpmc_consume(&r->mp, &p) < 0)
-			continue;             /* another consumer had it: the copy is void */
-#endif
-		return len;
 	}
 }
 
@@ -480,7 +496,8 @@ static ssize_t mp_recv(struct fb_handle *fh, void *buf, size_t cap, int64_t time
 {
 	struct shmring *r = H(fh);
 	uint64_t deadline = 0, spin_until = 0;
-	ssize_t len = take_copy(r, buf, cap, timeout_ns, &deadline, &spin_until);
+	struct mpmc_pos p;
+	ssize_t len = take_copy(r, &p, buf, cap, timeout_ns, &deadline, &spin_until);
 	if (len >= 0)
 		consumed(r, 1, (uint64_t)len);
 	return len;
@@ -489,6 +506,7 @@ static ssize_t mp_recv(struct fb_handle *fh, void *buf, size_t cap, int64_t time
 static int mp_recv_batch(struct fb_handle *fh, struct iovec *bufs, unsigned n, int64_t timeout_ns)
 {
 	struct shmring *r = H(fh);
+	struct mpmc_pos p = { 0, 0 };
 	uint64_t deadline = 0, spin_until = 0, bytes = 0;
 	unsigned i;
 	ssize_t rc = 0;
@@ -497,8 +515,13 @@ static int mp_recv_batch(struct fb_handle *fh, struct iovec *bufs, unsigned n, i
 			rc = -EINVAL;
 			break;
 		}
-		rc = take_copy(r, bufs[i].iov_base, bufs[i].iov_len, i == 0 ? timeout_ns : 0,
-			       &deadline, &spin_until);
+		/* after the first, the very next ticket if it is READY */
+		rc = -EAGAIN;
+		if (i > 0 && mpmc_peek_after(&r->mp, &p) == 0)
+			rc = copy_out(r, &p, bufs[i].iov_base, bufs[i].iov_len);
+		if (rc == -EAGAIN)
+			rc = take_copy(r, &p, bufs[i].iov_base, bufs[i].iov_len,
+				       i == 0 ? timeout_ns : 0, &deadline, &spin_until);
 		if (rc < 0)
 			break;
 		bufs[i].iov_len = (size_t)rc;

@@ -111,7 +111,7 @@ int shmring_send(struct shmring *r, const void *msg, size_t len, int64_t timeout
 		return r->fb->send(r->fbh, msg, len, timeout_ns);
 	if (unlikely((rc = prod_room(r, len, &at, timeout_ns)) < 0))
 		return rc;
-	spsc_copy(at, msg, len);
+	ring_copy(at, msg, len);
 	spsc_commit(&r->prod, (uint32_t)len);
 	prod_published(r, 1, len);
 	return 0;
@@ -190,7 +190,7 @@ int shmring_send_batch(struct shmring *r, const struct iovec *msgs, unsigned n,
 	size_t len = msgs[0].iov_len;
 	if ((rc = prod_wait(r, len, &at, timeout_ns)) < 0)
 		return rc;
-	spsc_copy(at, msgs[0].iov_base, len);
+	ring_copy(at, msgs[0].iov_base, len);
 	spsc_commit(&r->prod, (uint32_t)len);
 	bytes = len;
 	rc = 1;
@@ -309,7 +309,7 @@ ssize_t shmring_recv(struct shmring *r, void *buf, size_t cap, int64_t timeout_n
 	if (unlikely(len > cap))
 		return -EMSGSIZE;      /* the message stays at the head */
 	spsc_take(&r->cons, end);      /* a crash from here on counts as a redelivery */
-	spsc_copy(buf, data, len);
+	ring_copy(buf, data, len);
 	cons_release(r, end, 1, len);
 	return len;
 }
@@ -381,7 +381,7 @@ int shmring_recv_batch(struct shmring *r, struct iovec *bufs, unsigned n, int64_
 		return rc;
 	if (unlikely(len > bufs[0].iov_len))
 		return -EMSGSIZE;      /* the message stays at the head */
-	spsc_copy(bufs[0].iov_base, data, len);
+	ring_copy(bufs[0].iov_base, data, len);
 	bufs[0].iov_len = len;
 	uint64_t bytes = len;
 	unsigned k = 1;

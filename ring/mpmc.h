@@ -75,6 +75,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "copy.h"
 #include "../sync/clock.h"
 #include "../sync/crash.h"
 #include "../sync/ctl.h"
@@ -314,6 +315,28 @@ static inline int mpmc_claim(struct mpmc_h *h, struct mpmc_pos *p)
 	return -EBUSY;          /* not full: still probing (hint raised); call again */
 }
 
+/*
+ * A batch's next claim: ticket p->t + 1, right after our claim of p->t,
+ * taken if its slot is FREE at that ticket.  One CAS on the expected word,
+ * no load before it (a load would fetch the line shared and the CAS then
+ * ask for it again) and no hint read.  0, or -EAGAIN for anything else
+ * (the caller then goes through mpmc_claim(), which sorts it out).
+ */
+static inline int mpmc_claim_after(struct mpmc_h *h, struct mpmc_pos *p)
+{
+	uint64_t t = p->t + 1, w = mw_make(t, MS_FREE, 0);
+	/* [M2] seq_cst CAS, as in mpmc_claim(): its acquire half pairs with
+	 * [M6], so the last lap's reads are done */
+	if (!atomic_compare_exchange_strong_explicit(&mpmc_slot(&h->g, t)->word, &w,
+						     mw_make(t, MS_WRITING, h->me),
+						     memory_order_seq_cst, memory_order_relaxed))
+		return -EAGAIN;
+	CRASH_POINT("mpmc.claimed");
+	mpmc_pass(&h->sh->prod_ticket, t);
+	p->t = t;
+	return 0;
+}
+
 /* Publish ticket t with len bytes.  0, or the cold path's -ECANCELED
  * (skipped while we stalled) / -EINVAL (not our open claim). */
 __attribute__((visibility("hidden"), cold))
@@ -413,6 +436,20 @@ static inline int mpmc_peek(struct mpmc_h *h, struct mpmc_pos *p)
 		w = atomic_load_explicit(&mpmc_slot(&h->g, t)->word, memory_order_acquire); /* [M4] */
 	}
 	return -EBUSY;          /* not empty: still probing (hint raised); call again */
+}
+
+/* A batch's next message: ticket p->t + 1, right after the one we took,
+ * if it is READY.  0, or -EAGAIN for anything else (mpmc_peek() then). */
+static inline int mpmc_peek_after(struct mpmc_h *h, struct mpmc_pos *p)
+{
+	uint64_t t = p->t + 1;
+	/* [M4] acquire: pairs with [M3]; the payload is visible */
+	uint64_t w = atomic_load_explicit(&mpmc_slot(&h->g, t)->word, memory_order_acquire);
+	if (w != mw_make(t, MS_READY, 0))
+		return -EAGAIN;
+	p->t = t;
+	p->w = w;
+	return 0;
 }
 
 /* The length of the READY message at p, checked; -EAGAIN if the slot moved

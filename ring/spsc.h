@@ -55,6 +55,7 @@
 #include <sys/uio.h>
 
 #include "../sync/fence.h"
+#include "copy.h"
 
 #ifndef likely
 #define likely(x)   __builtin_expect(!!(x), 1)
@@ -156,45 +157,6 @@ static inline _Atomic uint64_t *spsc_word(const struct spsc_geom *g, uint64_t po
 static inline uint64_t spsc_hdr(uint32_t len, uint32_t tag)
 {
 	return (uint64_t)tag << 32 | len;
-}
-
-/* The first k and the last k of n bytes (k <= n <= 2k), through registers:
- * with k a constant after inlining, a few plain loads and stores. */
-static inline __attribute__((always_inline)) void spsc_copy_ends(unsigned char *d,
-								  const unsigned char *s,
-								  size_t n, size_t k)
-{
-	unsigned char a[32], b[32];
-	memcpy(a, s, k);
-	memcpy(b, s + n - k, k);
-	memcpy(d, a, k);
-	memcpy(d + n - k, b, k);
-}
-
-/*
- * Copy n bytes exactly, without a libc call for n <= 64.  Small messages
- * are the trading case, where the call and size dispatch of memcpy would
- * cost as much as the copy.  Neither side is read or written outside
- * [0, n).
- */
-static inline void spsc_copy(void *restrict dst, const void *restrict src, size_t n)
-{
-	unsigned char *d = dst;
-	const unsigned char *s = src;
-	if (n > 64)
-		memcpy(d, s, n);
-	else if (n >= 32)
-		spsc_copy_ends(d, s, n, 32);
-	else if (n >= 16)
-		spsc_copy_ends(d, s, n, 16);
-	else if (n >= 8)
-		spsc_copy_ends(d, s, n, 8);
-	else if (n >= 4)
-		spsc_copy_ends(d, s, n, 4);
-	else if (n) {
-		spsc_copy_ends(d, s, n, 1);
-		d[n / 2] = s[n / 2];
-	}
 }
 
 /* Alignment filler for a payload of `len` bytes whose group starts at `off`:
@@ -358,6 +320,15 @@ static inline void spsc_commit(struct spsc_prod *p, uint32_t len)
 	p->resv_open = false;
 }
 
+/* Bytes a record may take at `tail` without a filler: to the end of the
+ * area, and leaving the word after it free.  Wrap-safe (differences). */
+static inline uint64_t spsc_room(uint64_t tail, uint64_t head, uint64_t cap)
+{
+	uint64_t used = tail - head, to_end = cap - (tail & (cap - 1));
+	uint64_t avail = used + SPSC_HDR >= cap ? 0 : cap - SPSC_HDR - used;
+	return avail < to_end ? avail : to_end;
+}
+
 /*
  * Copy up to n messages into the ring as ONE group, published by a single
  * release store of its first word after every other word of every record
@@ -371,12 +342,32 @@ static inline int spsc_send_many(struct spsc_prod *p, const struct iovec *msgs, 
 				 uint64_t *bytes)
 {
 	const uint64_t start = p->tail, cap = p->g.cap, mask = p->g.mask;
+	/* short messages never need an alignment filler */
+	const size_t small = p->g.max_msg < SPSC_ALIGN_MIN ? p->g.max_msg + 1u : SPSC_ALIGN_MIN;
 	uint8_t *const data = p->g.data;
 	uint64_t tail = start, head = p->cons_cache, first = 0, sum = 0;
+	/* bytes a record may take at tail with no filler, no index reload:
+	 * up to the end of the area and within the free room we know of */
+	uint64_t room = spsc_room(tail, head, cap);
 	bool fresh = false;
 	unsigned i;
 	for (i = 0; i < n; i++) {
 		size_t len = msgs[i].iov_len;
+		uint64_t w;
+		if (likely(len < small && spsc_rec_size(len) <= room &&
+			   (msgs[i].iov_base || !len))) {
+			/* the common case: one header word and the payload */
+			ring_copy(data + (tail & mask) + SPSC_HDR, msgs[i].iov_base, len);
+			w = spsc_hdr((uint32_t)len, SPSC_TAG_MSG);
+			if (i == 0)
+				first = w;
+			else   /* relaxed: ordered by [P2] below, as every word here */
+				atomic_store_explicit(spsc_word(&p->g, tail), w, memory_order_relaxed);
+			tail += spsc_rec_size(len);
+			room -= spsc_rec_size(len);
+			sum += len;
+			continue;
+		}
 		if (unlikely(len > p->g.max_msg || (!msgs[i].iov_base && len))) {
 			if (i == 0)
 				return len > p->g.max_msg ? -EMSGSIZE : -EINVAL;
@@ -404,8 +395,8 @@ static inline int spsc_send_many(struct spsc_prod *p, const struct iovec *msgs, 
 				break;
 		}
 		uint64_t at = tail + fill + skip;
-		spsc_copy(data + (at & mask) + SPSC_HDR, msgs[i].iov_base, len);
-		uint64_t w = spsc_hdr((uint32_t)len, SPSC_TAG_MSG);
+		ring_copy(data + (at & mask) + SPSC_HDR, msgs[i].iov_base, len);
+		w = spsc_hdr((uint32_t)len, SPSC_TAG_MSG);
 		/* relaxed, here and below: ordered before the consumer can look
 		 * by the release store of the group's first word ([P2]) */
 		if (skip) {
@@ -422,6 +413,7 @@ static inline int spsc_send_many(struct spsc_prod *p, const struct iovec *msgs, 
 			atomic_store_explicit(spsc_word(&p->g, tail), w, memory_order_relaxed);
 		tail = at + rec;
 		sum += len;
+		room = spsc_room(tail, head, cap);
 	}
 	if (i == 0)
 		return 0;
@@ -503,7 +495,7 @@ static inline int spsc_recv_more(struct spsc_cons *c, uint64_t *pos, struct iove
 			break;
 		if (len > bufs[i].iov_len || (!bufs[i].iov_base && len))
 			break;
-		spsc_copy(bufs[i].iov_base, src, len);
+		ring_copy(bufs[i].iov_base, src, len);
 		bufs[i].iov_len = len;
 		sum += len;
 		at = end;

@@ -74,6 +74,84 @@ static struct shmring_stats stats_of(struct shmring *r)
 
 /* ---- the API -------------------------------------------------------------- */
 
+/* Batches take the next ticket straight away while they can; everything
+ * else (full ring, a slot someone else took, a bad message, shutdown)
+ * must still come out as the one-by-one path would. */
+Test(mpmc, batches_at_the_edges)
+{
+	const char *uri = mk_uri("bedge");
+	struct shmring *c = mk_ring(uri, 8192, 64, 0);     /* 64 slots */
+	struct shmring *p = open_as(uri, SHMRING_PRODUCER);
+	struct shmring *q = open_as(uri, SHMRING_CONSUMER);
+	struct shmring *q2 = open_as(uri, SHMRING_CONSUMER);
+	static char msg[100][64], out[100][64];
+	struct iovec in[100], o[100];
+	for (int i = 0; i < 100; i++) {
+		snprintf(msg[i], sizeof(msg[i]), "m%d", i);
+		in[i] = (struct iovec){ msg[i], 1 + (size_t)i % 64 };
+	}
+	/* round the ring a few times with odd batch sizes: every lap boundary
+	 * falls inside some batch */
+	for (int round = 0; round < 40; round++) {
+		int b = round * 13 % 87;
+		int k = shmring_send_batch(p, in + b, 13, 0);
+		cr_assert_eq(k, 13, "round %d: %d", round, k);
+		for (int i = 0; i < 13; i++)
+			o[i] = (struct iovec){ out[i], 64 };
+		int got = shmring_recv_batch(q, o, 13, 0);
+		cr_assert_eq(got, 13);
+		for (int i = 0; i < 13; i++) {
+			cr_assert_eq(o[i].iov_len, in[b + i].iov_len);
+			cr_assert_eq(memcmp(out[i], msg[b + i], o[i].iov_len), 0);
+		}
+	}
+	/* a full ring ends a batch: as many as there are slots */
+	cr_assert_eq(shmring_send_batch(p, in, 100, 0), 64);
+	cr_assert_eq(shmring_send_batch(p, in, 1, 0), -EAGAIN);
+	/* another consumer holds the third message: the batch goes past it */
+	for (int i = 0; i < 2; i++)
+		o[i] = (struct iovec){ out[i], 64 };
+	cr_assert_eq(shmring_recv_batch(q, o, 2, 0), 2);
+	struct shmring_msg held;
+	cr_assert_eq(shmring_acquire(q2, &held, 0), 0);
+	cr_assert_eq(memcmp(held.data, msg[2], held.len), 0);
+	for (int i = 0; i < 100; i++)
+		o[i] = (struct iovec){ out[i], 64 };
+	cr_assert_eq(shmring_recv_batch(q, o, 100, 0), 61);
+	cr_assert_eq(memcmp(out[0], msg[3], o[0].iov_len), 0);
+	cr_assert_eq(memcmp(out[60], msg[63], o[60].iov_len), 0);
+	cr_assert_eq(shmring_release(q2, &held), 0);
+	/* a bad message ends a batch before it; alone, it is the error */
+	struct iovec bad[3] = { { "ok", 2 }, { msg[0], 65 }, { "no", 2 } };
+	cr_assert_eq(shmring_send_batch(p, bad, 3, 0), 1);
+	cr_assert_eq(shmring_send_batch(p, bad + 1, 2, 0), -EMSGSIZE);
+	struct iovec nul[2] = { { "ok", 2 }, { NULL, 5 } };
+	cr_assert_eq(shmring_send_batch(p, nul, 2, 0), 1);
+	cr_assert_eq(shmring_send_batch(p, nul + 1, 1, 0), -EINVAL);
+	/* a short buffer ends a receive batch; the message stays */
+	o[0] = (struct iovec){ out[0], 64 };
+	o[1] = (struct iovec){ out[1], 1 };
+	cr_assert_eq(shmring_recv_batch(q, o, 2, 0), 1);
+	o[0] = (struct iovec){ out[0], 64 };
+	cr_assert_eq(shmring_recv_batch(q, o, 2, 0), 1);
+	cr_assert_eq(o[0].iov_len, 2);
+	/* after a shutdown: -EPIPE for a batch, the rest drains, then -EPIPE */
+	cr_assert_eq(shmring_send_batch(p, in, 5, 0), 5);
+	cr_assert_eq(shmring_shutdown(p), 0);
+	cr_assert_eq(shmring_send_batch(p, in, 5, 0), -EPIPE);
+	for (int i = 0; i < 8; i++)
+		o[i] = (struct iovec){ out[i], 64 };
+	cr_assert_eq(shmring_recv_batch(q, o, 8, 0), 5);
+	cr_assert_eq(shmring_recv_batch(q, o, 8, 0), -EPIPE);
+	struct shmring_stats st = stats_of(c);
+	cr_assert_eq(st.msgs_sent, 40 * 13 + 64 + 1 + 1 + 5);
+	cr_assert_eq(st.msgs_recv, st.msgs_sent);
+	shmring_close(q2);
+	shmring_close(q);
+	shmring_close(p);
+	shmring_close(c);
+}
+
 Test(mpmc, geometry_and_caps)
 {
 	const char *uri = mk_uri("geo");

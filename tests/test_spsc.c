@@ -213,7 +213,7 @@ Test(spsc, copy_is_exact_for_every_short_length)
 		for (size_t at = 0; at < 8; at++) {
 			t_fill(src, sizeof(src), n);
 			memset(dst, 0xa5, sizeof(dst));
-			spsc_copy(dst + 8 + at, src + at, n);
+			ring_copy(dst + 8 + at, src + at, n);
 			for (size_t i = 0; i < sizeof(dst); i++) {
 				bool inside = i >= 8 + at && i < 8 + at + n;
 				uint8_t want = inside ? src[i - 8] : 0xa5;
