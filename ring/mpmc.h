@@ -349,7 +349,9 @@ static inline int mpmc_commit(struct mpmc_h *h, uint64_t t, uint32_t len)
 	/* The slot is ours only while its word names our claim (or our
 	 * skipped claim, ORPHAN, which nobody else reuses): a stale or
 	 * repeated commit must not write the length of someone else's
-	 * message.  Exclusive prefetch: the CAS below needs the line anyway. */
+	 * message.  A prefetch for writing (PREFETCHW where the target has it;
+	 * plain prefetcht0 in a generic x86-64 build): the CAS below needs
+	 * the line anyway. */
 	__builtin_prefetch(&s->word, 1);
 	/* relaxed: our own claim's word; the CAS below decides */
 	uint64_t now = atomic_load_explicit(&s->word, memory_order_relaxed);
@@ -410,7 +412,8 @@ static inline int mpmc_peek(struct mpmc_h *h, struct mpmc_pos *p)
 			unsigned st = mw_state(w);
 			if (likely(st == MS_READY)) {
 				/* we will CAS this word after reading the payload:
-				 * ask for the line in exclusive state now */
+				 * ask for the line now, for writing where the
+				 * target has PREFETCHW (see mpmc_commit) */
 				__builtin_prefetch(&mpmc_slot(&h->g, t)->word, 1);
 				return 0;
 			}
