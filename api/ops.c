@@ -109,6 +109,13 @@ int shmring_send(struct shmring *r, const void *msg, size_t len, int64_t timeout
 		return -EINVAL;
 	if (unlikely(r->fb != NULL))
 		return r->fb->send(r->fbh, msg, len, timeout_ns);
+	/* a short message that fits the room already known: copy it, write
+	 * its header; no reservation state (relaxed shutdown load: as in
+	 * prod_try, it only stops further sends) */
+	if (likely(!is_shut(r, memory_order_relaxed) && spsc_send_short(&r->prod, msg, len))) {
+		prod_published(r, 1, len);
+		return 0;
+	}
 	if (unlikely((rc = prod_room(r, len, &at, timeout_ns)) < 0))
 		return rc;
 	ring_copy(at, msg, len);

@@ -330,6 +330,28 @@ static inline uint64_t spsc_room(uint64_t tail, uint64_t head, uint64_t cap)
 }
 
 /*
+ * send() of a message shorter than SPSC_ALIGN_MIN that fits before the end
+ * of the area and in the room already known: copy, zero the next header
+ * word, release-store the header ([P2], pairs with [C1]).  Returns false,
+ * having touched nothing, for anything else (the caller reserves).
+ */
+static inline bool spsc_send_short(struct spsc_prod *p, const void *msg, size_t len)
+{
+	uint64_t rec = spsc_rec_size(len), tail = p->tail;
+	if (unlikely(len >= SPSC_ALIGN_MIN || len > p->g.max_msg ||
+		     rec > spsc_room(tail, p->cons_cache, p->g.cap)))
+		return false;
+	ring_copy(p->g.data + (tail & p->g.mask) + SPSC_HDR, msg, len);
+	/* relaxed: ordered before the consumer can look here by [P2] */
+	atomic_store_explicit(spsc_word(&p->g, tail + rec), 0, memory_order_relaxed);
+	/* [P2] release: publishes the record; pairs with [C1] */
+	atomic_store_explicit(spsc_word(&p->g, tail), spsc_hdr((uint32_t)len, SPSC_TAG_MSG),
+			      memory_order_release);
+	p->tail = tail + rec;
+	return true;
+}
+
+/*
  * Copy up to n messages into the ring as ONE group, published by a single
  * release store of its first word after every other word of every record
  * ([P2] as for one message): the consumer sees all of them or none, and a
