@@ -245,6 +245,18 @@ static int blocked(struct shmring *r, int side, const struct mpmc_pos *p, int64_
 
 /* ---- producer ------------------------------------------------------------------ */
 
+/* Right after a claim CAS of ticket t: 0, or -EPIPE with the claim given
+ * back.  [X1] seq_cst, after the claim CAS [M2] in S: a consumer that saw
+ * the shutdown and then no claim here ([X2]) has answered -EPIPE. */
+static inline int claimed(struct shmring *r, uint64_t t)
+{
+	if (unlikely(atomic_load_explicit(&r->mp.sh->shutdown, memory_order_seq_cst))) {
+		mpmc_cancel(&r->mp, t);
+		return -EPIPE;
+	}
+	return 0;
+}
+
 /* Claim a slot for a message of len bytes, waiting as timeout_ns says. */
 static int produce_begin(struct shmring *r, size_t len, struct mpmc_pos *p, int64_t timeout_ns)
 {
@@ -258,16 +270,8 @@ static int produce_begin(struct shmring *r, size_t len, struct mpmc_pos *p, int6
 		if (unlikely(atomic_load_explicit(&sh->shutdown, memory_order_relaxed)))
 			return -EPIPE;
 		int rc = mpmc_claim(&r->mp, p);
-		if (likely(rc == 0)) {
-			/* [X1] seq_cst, after the claim CAS [M2] in S: a consumer
-			 * that saw the shutdown and then no claim here ([X2])
-			 * has answered -EPIPE; give the claim back. */
-			if (unlikely(atomic_load_explicit(&sh->shutdown, memory_order_seq_cst))) {
-				mpmc_cancel(&r->mp, p->t);
-				return -EPIPE;
-			}
-			return 0;
-		}
+		if (likely(rc == 0))
+			return claimed(r, p->t);
 		if (rc == -EBUSY) {
 			if (++busy > BUSY_ROUNDS)
 				return -EPROTO;
@@ -369,16 +373,12 @@ static int mp_send_batch(struct fb_handle *fh, const struct iovec *msgs, unsigne
 		}
 		/* after the first, the very next ticket while the ring has room;
 		 * the full claim otherwise.  Wait only for the first. */
-		if (i == 0 || len > r->mp.g.max_msg || mpmc_claim_after(&r->mp, &p) < 0) {
-			if ((rc = produce_begin(r, len, &p, i == 0 ? timeout_ns : 0)) < 0)
-				break;
-		} else if (unlikely(atomic_load_explicit(&r->mp.sh->shutdown,
-							 memory_order_seq_cst))) {
-			/* [X1] seq_cst, after the claim CAS: as in produce_begin */
-			mpmc_cancel(&r->mp, p.t);
-			rc = -EPIPE;
+		if (i > 0 && len <= r->mp.g.max_msg && mpmc_claim_after(&r->mp, &p) == 0)
+			rc = claimed(r, p.t);
+		else
+			rc = produce_begin(r, len, &p, i == 0 ? timeout_ns : 0);
+		if (rc < 0)
 			break;
-		}
 		ring_copy(mpmc_payload(&r->mp.g, p.t), msgs[i].iov_base, len);
 		if ((rc = publish(r, p.t, len)) < 0)
 			break;
