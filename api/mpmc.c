@@ -469,7 +469,7 @@ static ssize_t copy_out(struct shmring *r, struct mpmc_pos *p, void *buf, size_t
 	if (mpmc_release(&r->mp, p->t) < 0)
 		return -EPROTO;
 #else
-	ring_copy(buf, mpmc_payload(&r->mp.g, p->t), (size_t)len);
+	ring_copy_out(buf, mpmc_payload(&r->mp.g, p->t), (size_t)len);
 	CRASH_POINT("mpmc.mid_read");
 	if (mpmc_consume(&r->mp, p) < 0)
 		return -EAGAIN;       /* another consumer had it: the copy is void */

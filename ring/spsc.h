@@ -517,7 +517,7 @@ static inline int spsc_recv_more(struct spsc_cons *c, uint64_t *pos, struct iove
 			break;
 		if (len > bufs[i].iov_len || (!bufs[i].iov_base && len))
 			break;
-		ring_copy(bufs[i].iov_base, src, len);
+		ring_copy_out(bufs[i].iov_base, src, len);
 		bufs[i].iov_len = len;
 		sum += len;
 		at = end;
