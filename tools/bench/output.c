@@ -263,6 +263,10 @@ void print_goals(const struct case_result *res, unsigned n)
 			printf("  %-50s %8s   goal %s %-6g %s\n", g->label, "-",
 			       g->at_least ? ">=" : "<=", g->goal, r.why);
 	}
+	if (cfg.quick)
+		printf("  (quick mode: about 0.04 s a case and repetition, so one slow spell of\n"
+		       "   the machine can move a ratio 2-4x; `make bench` runs the full cases,\n"
+		       "   docs/PERFORMANCE.md records such runs)\n");
 	printf("context (no goal: the two-line floor of any ring framing a 64 B message):\n");
 	for (unsigned i = 0; i < N_CONTEXT; i++) {
 		struct goal_result r = eval_goal(&context[i], res, n);
