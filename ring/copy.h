@@ -50,10 +50,10 @@ static inline __attribute__((always_inline)) void ring_copy(void *restrict dst,
 /*
  * Copy n bytes out of a ring, n having just been read from the ring.  A
  * length that is a multiple of 8 up to 64 (the size of most binary message
- * structs) takes a copy of constant size: its load addresses are constant
- * offsets from src, not computed from n, so the CPU can issue them while
- * the header load that gave n is still in flight.  Measured on the bench
- * VM (docs/PERFORMANCE.md): 10-25 ns off a 64 B round trip of ~220 ns.
+ * structs) takes a copy of constant size, whose load addresses are
+ * constant offsets from src rather than computed from n.  On the bench VM
+ * that difference alone was worth about 20 ns of a 240 ns round trip of
+ * 64 B messages (docs/PERFORMANCE.md, "The 64 B round trip, bisected").
  * Exact like ring_copy: nothing outside [0, n) is read or written.
  */
 static inline __attribute__((always_inline)) void ring_copy_out(void *restrict dst,
