@@ -254,6 +254,55 @@ static inline int spsc_prod_init(struct spsc_prod *p, struct spsc_shared *sh,
 	return 0;
 }
 
+/* Where a record of `len` bytes goes in a group starting at offset `off`:
+ * behind an end filler of *fill bytes when it does not fit before the end
+ * of the area, and behind an alignment filler of *skip bytes. */
+static inline void spsc_place(uint64_t off, uint64_t len, uint64_t cap, uint64_t *fill,
+			      uint64_t *skip)
+{
+	*fill = 0;
+	*skip = spsc_skip(off, len);
+	if (off + *skip + spsc_rec_size(len) > cap) {   /* does not fit before the end */
+		*fill = cap - off;
+		*skip = spsc_skip(0, len);
+	}
+}
+
+/* Read the consumer's index again into cons_cache; -EPROTO if impossible. */
+static inline int spsc_refresh_head(struct spsc_prod *p)
+{
+	/* [P1] acquire: pairs with [C2]; the consumer finished reading
+	 * these bytes before it released them, so we may overwrite. */
+	uint64_t head = atomic_load_explicit(&p->sh->cons_head, memory_order_acquire);
+	/* the consumer only moves forward, and never past our tail */
+	if (unlikely(head - p->cons_cache > p->tail - p->cons_cache || (head & 7u)))
+		return -EPROTO;
+	p->cons_cache = head;
+	return 0;
+}
+
+/*
+ * Write the words of a group starting at `tail` (end filler, alignment
+ * filler, then the message's header) except its first, and return that
+ * first word: the caller release-stores it last ([P2]).
+ */
+static inline uint64_t spsc_group_words(const struct spsc_geom *g, uint64_t tail, uint64_t fill,
+					uint64_t skip, uint32_t len)
+{
+	uint64_t w = spsc_hdr(len, SPSC_TAG_MSG);
+	/* relaxed, here and below: ordered before the consumer can look by
+	 * the release store of the group's first word ([P2]) */
+	if (skip) {
+		atomic_store_explicit(spsc_word(g, tail + fill + skip), w, memory_order_relaxed);
+		w = spsc_hdr((uint32_t)skip, SPSC_TAG_PAD);
+	}
+	if (fill) {
+		atomic_store_explicit(spsc_word(g, tail + fill), w, memory_order_relaxed);
+		w = spsc_hdr((uint32_t)fill, SPSC_TAG_PAD);
+	}
+	return w;
+}
+
 /*
  * Claim room for a message of `len` bytes.  Returns 0 and the payload
  * pointer in *out, -EAGAIN when the ring is full, -EMSGSIZE, or -EPROTO when
@@ -263,26 +312,15 @@ static inline int spsc_reserve(struct spsc_prod *p, size_t len, void **out)
 {
 	if (unlikely(len > p->g.max_msg))
 		return -EMSGSIZE;
-	uint64_t rec = spsc_rec_size(len);
-	uint64_t off = p->tail & p->g.mask;
-	uint64_t skip = spsc_skip(off, len);
-	uint64_t fill = 0;
-	if (off + skip + rec > p->g.cap) {      /* does not fit before the end */
-		fill = p->g.cap - off;
-		skip = spsc_skip(0, len);
-	}
+	uint64_t fill, skip;
+	spsc_place(p->tail & p->g.mask, len, p->g.cap, &fill, &skip);
 	/* + the next header word, zeroed before this group is published */
-	uint64_t need = fill + skip + rec + SPSC_HDR;
+	uint64_t need = fill + skip + spsc_rec_size(len) + SPSC_HDR;
 
 	if (unlikely(p->tail + need - p->cons_cache > p->g.cap)) {
-		/* [P1] acquire: pairs with [C2]; the consumer finished reading
-		 * these bytes before it released them, so we may overwrite. */
-		uint64_t head = atomic_load_explicit(&p->sh->cons_head, memory_order_acquire);
-		/* the consumer only moves forward, and never past our tail */
-		if (unlikely(head - p->cons_cache > p->tail - p->cons_cache || (head & 7u)))
+		if (unlikely(spsc_refresh_head(p) < 0))
 			return -EPROTO;
-		p->cons_cache = head;
-		if (p->tail + need - head > p->g.cap)
+		if (p->tail + need - p->cons_cache > p->g.cap)
 			return -EAGAIN;
 	}
 	p->resv_fill = fill;
@@ -300,20 +338,10 @@ static inline int spsc_reserve(struct spsc_prod *p, size_t len, void **out)
  */
 static inline void spsc_commit(struct spsc_prod *p, uint32_t len)
 {
-	uint64_t at = p->tail + p->resv_fill + p->resv_skip;
-	uint64_t next = at + spsc_rec_size(len);
+	uint64_t next = p->tail + p->resv_fill + p->resv_skip + spsc_rec_size(len);
 	/* relaxed: ordered before the consumer can look here by [P2] below */
 	atomic_store_explicit(spsc_word(&p->g, next), 0, memory_order_relaxed);
-	uint64_t first = spsc_hdr(len, SPSC_TAG_MSG);
-	if (p->resv_skip) {
-		atomic_store_explicit(spsc_word(&p->g, at), first, memory_order_relaxed);
-		first = spsc_hdr((uint32_t)p->resv_skip, SPSC_TAG_PAD);
-	}
-	if (p->resv_fill) {
-		atomic_store_explicit(spsc_word(&p->g, p->tail + p->resv_fill), first,
-				      memory_order_relaxed);
-		first = spsc_hdr((uint32_t)p->resv_fill, SPSC_TAG_PAD);
-	}
+	uint64_t first = spsc_group_words(&p->g, p->tail, p->resv_fill, p->resv_skip, len);
 	/* [P2] release: publishes the group, payload included; pairs with [C1] */
 	atomic_store_explicit(spsc_word(&p->g, p->tail), first, memory_order_release);
 	p->tail = next;
@@ -395,40 +423,25 @@ static inline int spsc_send_many(struct spsc_prod *p, const struct iovec *msgs, 
 				return len > p->g.max_msg ? -EMSGSIZE : -EINVAL;
 			break;
 		}
-		uint64_t rec = spsc_rec_size(len), off = tail & mask;
-		uint64_t skip = spsc_skip(off, len), fill = 0;
-		if (off + skip + rec > cap) {
-			fill = cap - off;
-			skip = spsc_skip(0, len);
-		}
+		uint64_t rec = spsc_rec_size(len), fill, skip;
+		spsc_place(tail & mask, len, cap, &fill, &skip);
 		if (unlikely(tail + fill + skip + rec + SPSC_HDR - head > cap)) {
 			if (fresh)
 				break;
-			/* [P1] acquire: pairs with [C2], as in spsc_reserve */
-			uint64_t h = atomic_load_explicit(&p->sh->cons_head, memory_order_acquire);
-			if (unlikely(h - p->cons_cache > start - p->cons_cache || (h & 7u))) {
+			/* p->tail is still the group's start: as in spsc_reserve */
+			if (unlikely(spsc_refresh_head(p) < 0)) {
 				if (i == 0)
 					return -EPROTO;
 				break;   /* publish what fits; the next call reports it */
 			}
-			p->cons_cache = head = h;
+			head = p->cons_cache;
 			fresh = true;
 			if (tail + fill + skip + rec + SPSC_HDR - head > cap)
 				break;
 		}
 		uint64_t at = tail + fill + skip;
 		ring_copy(data + (at & mask) + SPSC_HDR, msgs[i].iov_base, len);
-		w = spsc_hdr((uint32_t)len, SPSC_TAG_MSG);
-		/* relaxed, here and below: ordered before the consumer can look
-		 * by the release store of the group's first word ([P2]) */
-		if (skip) {
-			atomic_store_explicit(spsc_word(&p->g, at), w, memory_order_relaxed);
-			w = spsc_hdr((uint32_t)skip, SPSC_TAG_PAD);
-		}
-		if (fill) {
-			atomic_store_explicit(spsc_word(&p->g, tail + fill), w, memory_order_relaxed);
-			w = spsc_hdr((uint32_t)fill, SPSC_TAG_PAD);
-		}
+		w = spsc_group_words(&p->g, tail, fill, skip, (uint32_t)len);
 		if (i == 0)
 			first = w;
 		else
