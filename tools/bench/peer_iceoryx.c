@@ -184,7 +184,11 @@ static void iox_attach(struct end *e, struct chan *ch)
 	if (g_ends++ == 0) {
 		char name[64];
 		snprintf(name, sizeof(name), "shmring-bench-%ld", (long)getpid());
-		iox_set_loglevel(Iceoryx_LogLevel_Warn);
+		/* Fatal: a loan that finds the mempool empty (the bench's
+		 * back-pressure with frames, see the top) is logged at Error,
+		 * two lines on stderr per failed loan; the bench checks every
+		 * return code itself */
+		iox_set_loglevel(Iceoryx_LogLevel_Fatal);
 		iox_runtime_init(name);
 	}
 	snprintf(event, sizeof(event), "ch%u", (unsigned)ch->u[0]);
