@@ -35,7 +35,7 @@ static struct shmring_opts ring_opts(const struct geom *g, enum shmring_kind kin
 	o.kind = kind;
 	o.capacity = MIB;
 	if (g->size >= 64 * KIB) {
-		o.capacity = 8 * g->size > MIB ? 8 * g->size : MIB;
+		o.capacity = 4 * g->size > MIB ? 4 * g->size : MIB;
 		o.max_msg = (uint32_t)g->size;
 	}
 	if (kind == SHMRING_MPMC)
