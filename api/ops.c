@@ -151,8 +151,11 @@ int shmring_commit(struct shmring *r, struct shmring_msg *m)
 		return -EPERM;
 	if (unlikely(r->fb != NULL))
 		return r->fb->commit(r->fbh, m);
+	/* the payload pointer too: another ring's reservation may carry the
+	 * same position and length */
 	if (unlikely(!r->prod.resv_open || m->priv[0] != r->prod.tail ||
-		     m->len > m->priv[1] || m->priv[1] != r->prod.resv_len))
+		     m->len > m->priv[1] || m->priv[1] != r->prod.resv_len ||
+		     m->data != spsc_resv_data(&r->prod)))
 		return -EINVAL;
 	if (unlikely(is_shut(r, memory_order_relaxed))) {
 		/* the stream ended while the frame was being written: drop it
@@ -359,8 +362,11 @@ int shmring_release(struct shmring *r, struct shmring_msg *m)
 	void *data;
 	uint32_t len;
 	uint64_t end;
-	if (unlikely(spsc_parse(&r->cons.g, r->cons.head, &data, &len, &end) < 0 ||
-		     end != m->priv[1] || m->len != len || m->data != data))
+	/* acquire parsed this record; if it no longer parses, someone wrote
+	 * over a published header: the ring is damaged, not the argument */
+	if (unlikely(spsc_parse(&r->cons.g, r->cons.head, &data, &len, &end) < 0))
+		return -EPROTO;
+	if (unlikely(end != m->priv[1] || m->len != len || m->data != data))
 		return -EINVAL;
 	cons_release(r, m->priv[1], 1, m->len);
 	m->data = NULL;

@@ -141,12 +141,17 @@ static inline uint64_t spsc_rec_size(uint64_t len)
 	return (SPSC_HDR + len + 7u) & ~(uint64_t)7u;
 }
 
+/* Largest max_msg of any ring: an end filler is shorter than the record
+ * behind it plus its alignment filler (< max_msg + 72), and its length must
+ * fit the 32 bits of a header word. */
+#define SPSC_MAX_MSG (UINT32_MAX - 128u)
+
 /* Largest max_msg for a ring of `cap` bytes: in an empty ring a record, the
  * end filler in front of it (< record + 56), its alignment filler (<= 56)
  * and the next header word (8) must fit. */
 static inline uint64_t spsc_max_msg_for(uint64_t cap)
 {
-	return cap / 2 - 128;
+	return cap / 2 - 128 < SPSC_MAX_MSG ? cap / 2 - 128 : SPSC_MAX_MSG;
 }
 
 static inline _Atomic uint64_t *spsc_word(const struct spsc_geom *g, uint64_t pos)
@@ -303,6 +308,12 @@ static inline uint64_t spsc_group_words(const struct spsc_geom *g, uint64_t tail
 	return w;
 }
 
+/* The payload of the open reservation (after resv_fill/resv_skip are set). */
+static inline void *spsc_resv_data(const struct spsc_prod *p)
+{
+	return p->g.data + ((p->tail + p->resv_fill + p->resv_skip) & p->g.mask) + SPSC_HDR;
+}
+
 /*
  * Claim room for a message of `len` bytes.  Returns 0 and the payload
  * pointer in *out, -EAGAIN when the ring is full, -EMSGSIZE, or -EPROTO when
@@ -327,7 +338,7 @@ static inline int spsc_reserve(struct spsc_prod *p, size_t len, void **out)
 	p->resv_skip = skip;
 	p->resv_len = (uint32_t)len;
 	p->resv_open = true;
-	*out = p->g.data + ((p->tail + fill + skip) & p->g.mask) + SPSC_HDR;
+	*out = spsc_resv_data(p);
 	return 0;
 }
 

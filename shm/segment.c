@@ -73,8 +73,12 @@ static int plan_mpmc(const struct shmring_opts *o, struct seg_geom *g)
 	if (want < SEG_MIN_CAP)
 		want = SEG_MIN_CAP;
 	uint64_t max = o->max_msg ? o->max_msg : want / 4;
-	if (max > UINT32_MAX - 128)
-		max = UINT32_MAX - 128;
+	/* one limit for both kinds, though MPMC slots could hold a little more */
+	if (max > SPSC_MAX_MSG) {
+		if (o->max_msg)
+			return -EINVAL;
+		max = SPSC_MAX_MSG;
+	}
 	uint64_t stride = mpmc_stride_for((uint32_t)max);
 	uint64_t n = 2;
 	while (n * stride < want && n < SEG_MPMC_MAX_SLOTS)
@@ -132,8 +136,11 @@ int seg_plan(const struct shmring_opts *o, struct seg_geom *g)
 		return plan_mpmc(o, g);
 	uint64_t cap = round_pow2(o->capacity ? o->capacity : SEG_DEFAULT_CAP);
 	uint64_t max = o->max_msg ? o->max_msg : cap / 4;
-	if (max > UINT32_MAX)
-		max = UINT32_MAX;
+	if (max > SPSC_MAX_MSG) {
+		if (o->max_msg)
+			return -EINVAL;  /* asked for: refuse, do not shrink it */
+		max = SPSC_MAX_MSG;
+	}
 	/* A record and the filler before it must fit in an empty ring: grow
 	 * the ring rather than refuse a legal max_msg. */
 	while (max > spsc_max_msg_for(cap)) {

@@ -1384,6 +1384,57 @@ Test(api, bad_commits_are_einval, .timeout = 10)
 	unlink_ok(uri);
 }
 
+/* Two fresh rings hand out reservations at the same position and length;
+ * only the payload pointer tells them apart. */
+Test(api, commit_of_another_rings_reservation_is_einval, .timeout = 10)
+{
+	const char *ua = ring_uri("commitA"), *ub = ring_uri("commitB");
+	struct shmring *a = t_create(ua, 4096, 1000), *b = t_create(ub, 4096, 1000);
+	struct shmring *pa = t_open(ua, SHMRING_PRODUCER), *pb = t_open(ub, SHMRING_PRODUCER);
+	struct shmring *qa = t_open(ua, SHMRING_CONSUMER), *qb = t_open(ub, SHMRING_CONSUMER);
+	struct shmring_msg ma, mb;
+	cr_assert_eq(shmring_reserve(pa, 100, &ma, 0), 0);
+	cr_assert_eq(shmring_reserve(pb, 100, &mb, 0), 0);
+	cr_assert_eq(ma.priv[0], mb.priv[0], "same position: the case under test");
+	t_fill(ma.data, 100, 1);
+	t_fill(mb.data, 100, 2);
+	int rc = shmring_commit(pa, &mb);
+	cr_assert_eq(rc, -EINVAL, "B's reservation on A: %s", shmring_strerror(rc));
+	struct shmring_msg moved = ma;
+	moved.data = (char *)ma.data + 8;
+	rc = shmring_commit(pa, &moved);
+	cr_assert_eq(rc, -EINVAL, "moved data: %s", shmring_strerror(rc));
+	expect_empty(qa);
+	cr_assert_eq(shmring_commit(pa, &ma), 0);
+	cr_assert_eq(shmring_commit(pb, &mb), 0);
+	recv_key(qa, 100, 1, 0);
+	recv_key(qb, 100, 2, 0);
+	struct shmring *all[] = { pa, pb, qa, qb, a, b };
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		shmring_close(all[i]);
+	unlink_ok(ua);
+	unlink_ok(ub);
+}
+
+/* max_msg is a 32-bit field and a filler before the largest record must
+ * fit one too: past that limit an explicit max_msg is refused, whatever
+ * the kind, rather than silently shrunk. */
+Test(api, max_msg_past_the_32_bit_limit_is_einval, .timeout = 10)
+{
+	const char *uri = ring_uri("maxmsg");
+	static const uint32_t bad[] = { UINT32_MAX, UINT32_MAX - 127 };
+	for (int kind = SHMRING_SPSC; kind <= SHMRING_MPMC; kind++) {
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			struct shmring_opts o = { .kind = (enum shmring_kind)kind,
+						  .max_msg = bad[i] };
+			int rc = try_open(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
+			cr_assert_eq(rc, -EINVAL, "kind %d max_msg %u: %s", kind, bad[i],
+				     shmring_strerror(rc));
+			cr_assert(!exists(path_of(uri)), "a refused max_msg must not create");
+		}
+	}
+}
+
 Test(api, send_during_reservation_is_einprogress, .timeout = 10)
 {
 	const char *uri = ring_uri("inprog");

@@ -889,6 +889,34 @@ Test(shm, corrupt_record_headers_are_eproto, .timeout = 30)
 	cr_assert_eq(shmring_unlink(uri), 0);
 }
 
+/* A header rewritten between acquire and release (a hostile or broken
+ * process with write access) is a damaged ring, not a bad argument. */
+Test(shm, header_overwritten_after_acquire_release_is_eproto, .timeout = 20)
+{
+	const char *uri = ring_uri("relhdr");
+	make_ring(uri, CAP, 1000);
+	struct seg_view v = view_of(uri);
+	struct shmring *p = open_opts(uri, SHMRING_PRODUCER, NULL);
+	struct shmring *q = open_opts(uri, SHMRING_CONSUMER, NULL);
+	cr_assert_eq(shmring_send(p, "GOODMSG!", 8, 0), 0);
+	struct shmring_msg m = { 0 };
+	cr_assert_eq(shmring_acquire(q, &m, 0), 0);
+	cr_assert_eq(m.len, 8);
+	uint64_t head = atomic_load(&v.sh->cons_head);
+	put_rec(&v, head, 5000, SPSC_TAG_MSG);      /* runs past max_msg */
+	int rc = shmring_release(q, &m);
+	cr_assert_eq(rc, -EPROTO, "release: %s", shmring_strerror(rc));
+	cr_assert_eq(atomic_load(&v.sh->cons_head), head, "nothing released");
+	/* a header that parses but is not the one acquired: m no longer matches */
+	put_rec(&v, head, 16, SPSC_TAG_MSG);
+	rc = shmring_release(q, &m);
+	cr_assert_eq(rc, -EINVAL, "release: %s", shmring_strerror(rc));
+	shmring_close(q);
+	shmring_close(p);
+	view_drop(&v);
+	cr_assert_eq(shmring_unlink(uri), 0);
+}
+
 Test(shm, record_running_past_end_of_data_area_is_eproto, .timeout = 20)
 {
 	const char *uri = ring_uri("edge");
@@ -1152,6 +1180,29 @@ Test(shm, unknown_opts_flags_are_einval, .timeout = 10)
 		cr_assert_eq(rc, -EINVAL, "flags 0x%x (no EXCL): %s", bad[i], shmring_strerror(rc));
 	}
 	cr_assert(!exists(path_of(uri)), "nothing created");
+}
+
+/* The planner alone (creating these would take gigabytes): the limit
+ * itself is accepted, and a default max_msg of a quarter of a big ring is
+ * clamped to it rather than refused. */
+Test(shm, max_msg_limit_and_default_clamp, .timeout = 10)
+{
+	struct seg_geom g;
+	for (int kind = SHMRING_SPSC; kind <= SHMRING_MPMC; kind++) {
+		struct shmring_opts o = { .kind = (enum shmring_kind)kind,
+					  .max_msg = SPSC_MAX_MSG };
+		cr_assert_eq(seg_plan(&o, &g), 0, "kind %d at the limit", kind);
+		cr_assert_eq(g.max_msg, SPSC_MAX_MSG);
+		o.max_msg = SPSC_MAX_MSG + 1;
+		cr_assert_eq(seg_plan(&o, &g), -EINVAL, "kind %d past the limit", kind);
+		o.max_msg = 0;
+		o.capacity = 1ull << 38;
+		cr_assert_eq(seg_plan(&o, &g), 0, "kind %d, 256 GiB default", kind);
+		cr_assert_eq(g.max_msg, SPSC_MAX_MSG, "kind %d default clamped", kind);
+	}
+	struct shmring_opts o = { .max_msg = SPSC_MAX_MSG };
+	cr_assert_eq(seg_plan(&o, &g), 0);
+	cr_assert_eq(g.capacity, 1ull << 33, "SPSC grows to hold the largest record");
 }
 
 Test(shm, capacity_rounds_up_to_power_of_two, .timeout = 10)

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "common.h"
 #include "ring/spsc.h"
@@ -326,6 +327,55 @@ Test(spsc, max_msg_always_fits_an_empty_ring)
 		cr_assert_eq(spsc_reserve(&r.p, max, &at), 0, "start %lu", (unsigned long)start);
 		region_free(&r);
 	}
+}
+
+/* A message near 4 GiB behind an end filler nearly as long: the filler's
+ * length must still fit its header's 32 bits.  The 16 GiB area is reserved
+ * address space, never touched except for the header words. */
+Test(spsc, largest_message_behind_largest_filler, .timeout = 30)
+{
+	const uint64_t cap = 1ull << 34;
+	uint32_t max = (uint32_t)spsc_max_msg_for(cap);
+	cr_assert_eq(max, SPSC_MAX_MSG, "the 32-bit limit, not cap/2 - 128");
+	cr_assert_eq(spsc_max_msg_for(1ull << 40), SPSC_MAX_MSG);
+	struct spsc_shared *sh = aligned_alloc(SPSC_LINE, sizeof(*sh));
+	cr_assert_not_null(sh);
+	void *area = mmap(NULL, cap, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	cr_assert_neq(area, MAP_FAILED);
+	struct spsc_geom g = { .data = area, .cap = cap, .mask = cap - 1, .max_msg = max };
+	uint64_t rec = spsc_rec_size(max);
+	/* from a filler one word short of a record to one a cache line longer */
+	for (uint64_t d = rec - 8; d <= rec + 64; d += 8) {
+		uint64_t start = cap - d;
+		memset(sh, 0, sizeof(*sh));
+		atomic_store(spsc_word(&g, start), 0);
+		atomic_store(&sh->prod_tail, start);
+		atomic_store(&sh->cons_head, start);
+		atomic_store(&sh->cons_read, start);
+		struct spsc_prod p;
+		struct spsc_cons c;
+		cr_assert_eq(spsc_prod_init(&p, sh, &g, false), 0);
+		cr_assert_eq(spsc_cons_init(&c, sh, &g, false), 0);
+		void *at, *data;
+		uint32_t len;
+		uint64_t end;
+		cr_assert_eq(spsc_reserve(&p, max, &at), 0, "filler %lu", (unsigned long)d);
+		spsc_commit(&p, max);
+		spsc_published(&p);
+		cr_assert_eq(spsc_peek(&c, &data, &len, &end), 0, "filler %lu", (unsigned long)d);
+		cr_assert_eq(len, max);
+		cr_assert_eq(data, at);
+		spsc_take(&c, end);
+		spsc_release_to(&c, end);
+		cr_assert_eq(end, p.tail);
+		/* the next (empty) header word must read as empty */
+		cr_assert_eq(spsc_peek(&c, &data, &len, &end), -EAGAIN);
+		/* zero the words written, so the next round starts clean */
+		cr_assert_eq(madvise(area, cap, MADV_DONTNEED), 0);
+	}
+	munmap(area, cap);
+	free(sh);
 }
 
 Test(spsc, corrupt_indices_are_eproto)
