@@ -1877,6 +1877,69 @@ Test(tool, watch_into_a_pipe_prints_lines, .timeout = 30)
 	run_free(&r);
 }
 
+/* Run the tool with stdout on /dev/full (every write fails with ENOSPC):
+ * it must stop by itself, exit 2 and say why once.  Killed after 10 s. */
+static struct run tool_into_full(char *const argv[])
+{
+	int pe[2];
+	cr_assert_eq(pipe2(pe, O_CLOEXEC), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int full = open("/dev/full", O_WRONLY);
+		if (full < 0)
+			_exit(126);
+		dup2(full, 1);
+		dup2(pe[1], 2);
+		execv(tool_path(), argv);
+		_exit(127);
+	}
+	close(pe[1]);
+	struct run r = { 0 };
+	r.out = calloc(1, 1);
+	r.err = calloc(1, 1);
+	struct pollfd pf = { .fd = pe[0], .events = POLLIN };
+	uint64_t deadline = t_now_ns() + 10ull * 1000 * MS;
+	for (;;) {
+		if (t_now_ns() > deadline) {
+			kill(pid, SIGKILL);
+			t_wait(pid);
+			cr_assert_fail("%s %s > /dev/full: still running after 10 s", argv[1], argv[2]);
+		}
+		if (poll(&pf, 1, 200) <= 0)
+			continue;
+		char buf[4096];
+		ssize_t n = read(pe[0], buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		append(&r.err, &r.err_len, buf, (size_t)n);
+	}
+	close(pe[0]);
+	r.status = t_wait(pid);
+	return r;
+}
+
+Test(tool, output_write_errors_stop_the_tool, .timeout = 40)
+{
+	const char *uri = new_uri("wfull");
+	make_ring(uri, 4096, 100);
+	/* watch without --count: only the write error can end it */
+	char *watch[] = { "shmctl-tool", "watch", (char *)uri, "--interval", "20ms", NULL };
+	char *watch_json[] = { "shmctl-tool", "watch", (char *)uri, "--interval", "20ms",
+			       "--json", NULL };
+	char *list[] = { "shmctl-tool", "list", NULL };
+	char *info[] = { "shmctl-tool", "info", (char *)uri, NULL };
+	char *const *cases[] = { watch, watch_json, list, info };
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct run r = tool_into_full(cases[i]);
+		expect(&r, 2, cases[i][1]);
+		cr_assert(strstr(r.err, "standard output") && strstr(r.err, strerror(ENOSPC)),
+			  "%s: %s", cases[i][1], r.err);
+		run_free(&r);
+	}
+}
+
 /* --json: a stream of documents, one per interval, rates against a known
  * send rate */
 Test(tool, watch_json_streams_one_document_per_interval, .timeout = 40)

@@ -100,7 +100,6 @@ static void draw(const struct opts *o, const struct tseg *s, const char *uri,
 	       (double)o->interval_ns / 1e9, fmt_time(now_real_ns(), t, sizeof(t)));
 	if (!cur->ok) {
 		printf("%s: %s%s\033[K\n\033[J", tstatus_name(s->status), s->reason, name_state(s));
-		fflush(stdout);
 		return;
 	}
 	double fill = fill_pct(s);
@@ -144,7 +143,6 @@ static void draw(const struct opts *o, const struct tseg *s, const char *uri,
 		printf("  %-12s stalls skipped %llu  commits cancelled %llu\033[K\n", "",
 		       (unsigned long long)cur->st.stalls, (unsigned long long)cur->st.cancelled);
 	printf("\033[J");
-	fflush(stdout);
 }
 
 static void line(const struct tseg *s, const struct sample *cur, const struct rates *r, bool first)
@@ -160,7 +158,6 @@ static void line(const struct tseg *s, const struct sample *cur, const struct ra
 		       "WAKES/S", "RECOVERIES", "PROD", "CONS");
 	if (!cur->ok) {
 		printf("%-8s %s: %s%s\n", t, tstatus_name(s->status), s->reason, name_state(s));
-		fflush(stdout);
 		return;
 	}
 	char p[16], c[16];
@@ -172,7 +169,6 @@ static void line(const struct tseg *s, const struct sample *cur, const struct ra
 	       fill_pct(s), rate(r->valid, r->waits_full, 1, v[4], 32),
 	       rate(r->valid, r->waits_empty, 1, v[5], 32), rate(r->valid, r->wakes, 1, v[6], 32),
 	       (unsigned long long)recoveries(&cur->st), p, c);
-	fflush(stdout);
 }
 
 /* --json: one JSON document per interval, a stream for jq and friends */
@@ -201,7 +197,6 @@ static void json_sample(const struct tseg *s, const struct sample *cur, const st
 	}
 	jw_obj_end(&w);
 	jw_done(&w);
-	fflush(stdout);
 }
 
 /* Sleep until the deadline, a signal, or 'q' on the terminal.  false: stop. */
@@ -270,7 +265,7 @@ int cmd_watch(const struct opts *o)
 		printf("\033[H\033[2J\033[?25l");       /* clear, hide the cursor */
 	struct sample prev = { 0 }, cur = { 0 };
 	uint64_t frames = 0, next = now_mono_ns();
-	bool problem = false;
+	bool problem = false, out_broken = false;
 	rc = EXIT_OK;
 	for (;;) {
 		int r = frames ? tseg_read(s) : 0;      /* open_target read the first */
@@ -291,6 +286,15 @@ int cmd_watch(const struct opts *o)
 		else
 			line(s, &cur, &rt, frames == 0);
 		prev = cur;
+		/* each sample is flushed here, and only here, so that a write
+		 * error is seen with its errno: a closed pipe or a full disk;
+		 * without --count nothing else would ever stop the loop */
+		int e = stdout_failed();
+		if (e) {
+			rc = fail(EXIT_ERROR, "standard output", "write error: %s", strerror(e));
+			out_broken = true;
+			break;
+		}
 		if (o->count && ++frames >= o->count)
 			break;
 		if (!o->count)
@@ -301,7 +305,7 @@ int cmd_watch(const struct opts *o)
 		if (!wait_next(next, keys))
 			break;
 	}
-	if (tty)
+	if (tty && !out_broken)
 		printf("\033[?25h\n");
 	if (keys)
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
@@ -309,5 +313,5 @@ int cmd_watch(const struct opts *o)
 		rc = fail(EXIT_PROBLEM, s->path, "%s: %s", tstatus_name(s->status), s->reason);
 	tseg_close(s);
 	free(s);
-	return finish_output(rc);
+	return out_broken ? rc : finish_output(rc);   /* reported once */
 }

@@ -89,7 +89,9 @@ int fail(int code, const char *what, const char *fmt, ...)
 /* The same, without exiting the command: a note for one item. */
 void warnx_line(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Flush stdout; a write error is a system error. */
+/* Flush stdout: 0, or the errno of a failed write (EIO if it is unknown). */
+int stdout_failed(void);
+/* Flush stdout; a write error is a system error, reported here. */
 int finish_output(int code);
 
 #endif

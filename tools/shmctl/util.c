@@ -333,10 +333,20 @@ void warnx_line(const char *what, const char *fmt, ...)
 	va_end(ap);
 }
 
+int stdout_failed(void)
+{
+	errno = 0;
+	if (fflush(stdout) != 0)
+		return errno ? errno : EIO;
+	/* an earlier write failed and its errno is long gone */
+	return ferror(stdout) ? EIO : 0;
+}
+
 int finish_output(int code)
 {
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		fprintf(stderr, "%s: standard output: write error: %s\n", TOOL_NAME, strerror(errno));
+	int e = stdout_failed();
+	if (e) {
+		fprintf(stderr, "%s: standard output: write error: %s\n", TOOL_NAME, strerror(e));
 		return EXIT_ERROR;
 	}
 	return code;
