@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "shm/segment.h"
@@ -77,10 +78,31 @@ static int scan_one(const char *dir, const char *backend, const struct opts *o,
 	return rc;
 }
 
+/* The same directory named twice (--dir /dev/shm/, a symlink, a repeated
+ * --dir) would list, check or collect each of its segments twice. */
+static bool seen_before(const struct stat *seen, unsigned n, const struct stat *st)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (seen[i].st_dev == st->st_dev && seen[i].st_ino == st->st_ino)
+			return true;
+	return false;
+}
+
 int scan_dirs(const struct opts *o, scan_fn fn, void *arg)
 {
+	struct stat seen[MAX_DIRS + 1];
+	unsigned nseen = 0;
+	if (stat(SEG_SHM_DIR, &seen[nseen]) == 0)
+		nseen++;
 	int rc = scan_one(SEG_SHM_DIR, "shm", o, fn, arg);
 	for (unsigned i = 0; i < o->ndirs; i++) {
+		struct stat st;
+		/* a failed stat is left to scan_one, which reports it */
+		if (stat(o->dirs[i], &st) == 0) {
+			if (seen_before(seen, nseen, &st))
+				continue;
+			seen[nseen++] = st;
+		}
 		int r = scan_one(o->dirs[i], "file", o, fn, arg);
 		if (r != EXIT_OK)
 			rc = r;
