@@ -165,7 +165,10 @@ int ctl_lock(struct ctl_shared *c, int check_fd, const struct ctl_sweep *sw)
 	case ENOTRECOVERABLE:
 		return -ENOTRECOVERABLE;
 	default:
-		return -rc;
+		/* EINVAL, EAGAIN, EDEADLK, EPERM: the mutex's kind or counters
+		 * in the segment are not what ctl_init wrote -- a damaged
+		 * segment, not a bad argument of the caller */
+		return -EPROTO;
 	}
 }
 

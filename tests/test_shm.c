@@ -1326,6 +1326,26 @@ static int child_lock_and_exit(void *arg)
 	return pthread_mutex_lock(m) == 0 ? 0 : 1;   /* and _exit holding it */
 }
 
+/* A control mutex whose kind was overwritten (glibc's pthread_mutex_t:
+ * an unknown type makes every lock EINVAL) is a damaged segment: -EPROTO,
+ * and the same after the damage is seen twice. */
+Test(shm, damaged_control_mutex_is_eproto, .timeout = 20)
+{
+	const char *uri = ring_uri("mtxkind");
+	make_ring(uri, CAP, 0);
+	struct seg_view v = view_of(uri);
+	struct ctl_shared *c = (struct ctl_shared *)(v.base + SEG_CTL_OFF);
+	c->mutex.__data.__kind = 0x7ff0;
+	for (int i = 0; i < 2; i++) {
+		int rc = try_open(uri, SHMRING_PRODUCER, NULL);
+		cr_assert_eq(rc, -EPROTO, "producer open %d: %s", i, shmring_strerror(rc));
+		rc = try_open(uri, SHMRING_CONSUMER, NULL);
+		cr_assert_eq(rc, -EPROTO, "consumer open %d: %s", i, shmring_strerror(rc));
+	}
+	view_drop(&v);
+	cr_assert_eq(shmring_unlink(uri), 0);
+}
+
 Test(shm, robust_pshared_mutex_probe, .timeout = 10)
 {
 	pthread_mutex_t *m = t_shared(sizeof(*m));
