@@ -301,6 +301,17 @@ uint64_t pid_start_ticks(int pid)
 
 /* ---- messages ---------------------------------------------------------- */
 
+/* errno of the first failed flush of stdout: a later flush of a stream in
+ * error may succeed (nothing left to write) and errno moves on */
+static int out_errno;
+
+static void flush_out(void)
+{
+	errno = 0;
+	if (fflush(stdout) != 0 && !out_errno)
+		out_errno = errno ? errno : EIO;
+}
+
 static void vline(const char *what, const char *fmt, va_list ap)
 {
 	char msg[1024], safe[512];
@@ -309,7 +320,7 @@ static void vline(const char *what, const char *fmt, va_list ap)
 	for (char *p = msg; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
-	fflush(stdout);
+	flush_out();            /* what came before the message, first */
 	if (what)
 		fprintf(stderr, "%s: %s: %s\n", TOOL_NAME, fmt_safe(what, safe, sizeof(safe)), msg);
 	else
@@ -335,10 +346,10 @@ void warnx_line(const char *what, const char *fmt, ...)
 
 int stdout_failed(void)
 {
-	errno = 0;
-	if (fflush(stdout) != 0)
-		return errno ? errno : EIO;
-	/* an earlier write failed and its errno is long gone */
+	flush_out();
+	if (out_errno)
+		return out_errno;
+	/* a write failed inside printf itself, its errno long gone */
 	return ferror(stdout) ? EIO : 0;
 }
 
