@@ -65,6 +65,20 @@ static uint64_t round_pow2(uint64_t v)
 	return p;
 }
 
+/* max_msg asked for, or a quarter of `cap`.  One limit for both kinds
+ * (SPSC's: MPMC slots could hold a little more): a larger value asked for
+ * is refused rather than shrunk behind the caller's back; the default is
+ * clamped. */
+static int plan_max_msg(const struct shmring_opts *o, uint64_t cap, uint64_t *max)
+{
+	if (o->max_msg > SPSC_MAX_MSG)
+		return -EINVAL;
+	*max = o->max_msg ? o->max_msg : cap / 4;
+	if (*max > SPSC_MAX_MSG)
+		*max = SPSC_MAX_MSG;
+	return 0;
+}
+
 /* MPMC: capacity bytes cut into slots of max_msg plus a slot header, a
  * power of two of them (ticket -> slot is a mask), at least two. */
 static int plan_mpmc(const struct shmring_opts *o, struct seg_geom *g)
@@ -72,13 +86,9 @@ static int plan_mpmc(const struct shmring_opts *o, struct seg_geom *g)
 	uint64_t want = o->capacity ? o->capacity : SEG_DEFAULT_CAP;
 	if (want < SEG_MIN_CAP)
 		want = SEG_MIN_CAP;
-	uint64_t max = o->max_msg ? o->max_msg : want / 4;
-	/* one limit for both kinds, though MPMC slots could hold a little more */
-	if (max > SPSC_MAX_MSG) {
-		if (o->max_msg)
-			return -EINVAL;
-		max = SPSC_MAX_MSG;
-	}
+	uint64_t max;
+	if (plan_max_msg(o, want, &max) < 0)
+		return -EINVAL;
 	uint64_t stride = mpmc_stride_for((uint32_t)max);
 	uint64_t n = 2;
 	while (n * stride < want && n < SEG_MPMC_MAX_SLOTS)
@@ -135,12 +145,9 @@ int seg_plan(const struct shmring_opts *o, struct seg_geom *g)
 	if (g->kind == SHMRING_MPMC)
 		return plan_mpmc(o, g);
 	uint64_t cap = round_pow2(o->capacity ? o->capacity : SEG_DEFAULT_CAP);
-	uint64_t max = o->max_msg ? o->max_msg : cap / 4;
-	if (max > SPSC_MAX_MSG) {
-		if (o->max_msg)
-			return -EINVAL;  /* asked for: refuse, do not shrink it */
-		max = SPSC_MAX_MSG;
-	}
+	uint64_t max;
+	if (plan_max_msg(o, cap, &max) < 0)
+		return -EINVAL;
 	/* A record and the filler before it must fit in an empty ring: grow
 	 * the ring rather than refuse a legal max_msg. */
 	while (max > spsc_max_msg_for(cap)) {
