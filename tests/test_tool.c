@@ -148,8 +148,10 @@ static void append(char **buf, size_t *len, const char *p, size_t n)
 	*buf = nb;
 }
 
-/* Run the tool with argv (NULL-terminated), capture stdout and stderr. */
-static struct run run_argv(char *const argv[])
+/* Run the tool with argv (NULL-terminated), capture stderr, and stdout
+ * unless it goes to the file out_path (then r.out stays empty).  Killed
+ * after limit_s seconds. */
+static struct run run_argv_to(char *const argv[], const char *out_path, unsigned limit_s)
 {
 	int po[2], pe[2];
 	cr_assert_eq(pipe2(po, O_CLOEXEC), 0);
@@ -158,7 +160,11 @@ static struct run run_argv(char *const argv[])
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
-		dup2(po[1], 1);
+		/* with out_path, po[1] closes at exec: the parent sees EOF */
+		int out = out_path ? open(out_path, O_WRONLY | O_CLOEXEC) : po[1];
+		if (out < 0)
+			_exit(126);
+		dup2(out, 1);
 		dup2(pe[1], 2);
 		int null = open("/dev/null", O_RDONLY);
 		if (null >= 0)
@@ -172,10 +178,14 @@ static struct run run_argv(char *const argv[])
 	r.out = calloc(1, 1);
 	r.err = calloc(1, 1);
 	struct pollfd pf[2] = { { .fd = po[0], .events = POLLIN }, { .fd = pe[0], .events = POLLIN } };
-	uint64_t deadline = t_now_ns() + 20ull * 1000 * MS;
+	uint64_t deadline = t_now_ns() + limit_s * 1000ull * MS;
 	int open_fds = 2;
 	while (open_fds) {
-		cr_assert_lt(t_now_ns(), deadline, "%s %s: no end after 20 s", argv[0], argv[1]);
+		if (t_now_ns() > deadline) {
+			kill(pid, SIGKILL);
+			t_wait(pid);
+			cr_assert_fail("%s %s: no end after %u s", argv[0], argv[1], limit_s);
+		}
 		if (poll(pf, 2, 200) <= 0)
 			continue;
 		for (int i = 0; i < 2; i++) {
@@ -194,6 +204,11 @@ static struct run run_argv(char *const argv[])
 	}
 	r.status = t_wait(pid);
 	return r;
+}
+
+static struct run run_argv(char *const argv[])
+{
+	return run_argv_to(argv, NULL, 20);
 }
 
 #define MAX_ARGS 24
@@ -1881,49 +1896,6 @@ Test(tool, watch_into_a_pipe_prints_lines, .timeout = 30)
 	run_free(&r);
 }
 
-/* Run the tool with stdout on /dev/full (every write fails with ENOSPC):
- * it must stop by itself, exit 2 and say why once.  Killed after 10 s. */
-static struct run tool_into_full(char *const argv[])
-{
-	int pe[2];
-	cr_assert_eq(pipe2(pe, O_CLOEXEC), 0);
-	fflush(NULL);
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		int full = open("/dev/full", O_WRONLY);
-		if (full < 0)
-			_exit(126);
-		dup2(full, 1);
-		dup2(pe[1], 2);
-		execv(tool_path(), argv);
-		_exit(127);
-	}
-	close(pe[1]);
-	struct run r = { 0 };
-	r.out = calloc(1, 1);
-	r.err = calloc(1, 1);
-	struct pollfd pf = { .fd = pe[0], .events = POLLIN };
-	uint64_t deadline = t_now_ns() + 10ull * 1000 * MS;
-	for (;;) {
-		if (t_now_ns() > deadline) {
-			kill(pid, SIGKILL);
-			t_wait(pid);
-			cr_assert_fail("%s %s > /dev/full: still running after 10 s", argv[1], argv[2]);
-		}
-		if (poll(&pf, 1, 200) <= 0)
-			continue;
-		char buf[4096];
-		ssize_t n = read(pe[0], buf, sizeof(buf));
-		if (n <= 0)
-			break;
-		append(&r.err, &r.err_len, buf, (size_t)n);
-	}
-	close(pe[0]);
-	r.status = t_wait(pid);
-	return r;
-}
-
 Test(tool, output_write_errors_stop_the_tool, .timeout = 40)
 {
 	const char *uri = new_uri("wfull");
@@ -1937,7 +1909,9 @@ Test(tool, output_write_errors_stop_the_tool, .timeout = 40)
 	char *info[] = { "shmctl-tool", "info", (char *)uri, NULL };
 	char *const *cases[] = { watch, watch_json, list, info };
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct run r = tool_into_full(cases[i]);
+		/* every write fails with ENOSPC: the tool must stop by itself,
+		 * exit 2 and say why once */
+		struct run r = run_argv_to(cases[i], "/dev/full", 10);
 		expect(&r, 2, cases[i][1]);
 		cr_assert(strstr(r.err, "standard output") && strstr(r.err, strerror(ENOSPC)),
 			  "%s: %s", cases[i][1], r.err);
