@@ -80,7 +80,10 @@ static int plan_max_msg(const struct shmring_opts *o, uint64_t cap, uint64_t *ma
 }
 
 /* MPMC: capacity bytes cut into slots of max_msg plus a slot header, a
- * power of two of them (ticket -> slot is a mask), at least two. */
+ * power of two of them (ticket -> slot is a mask), at least two.  The
+ * count stops at SEG_MPMC_MAX_SLOTS and where doubling would pass
+ * SEG_MAX_CAP: a legal capacity then gets a little less than it asked
+ * for, the same as a legal capacity past the slot limit, not -EINVAL. */
 static int plan_mpmc(const struct shmring_opts *o, struct seg_geom *g)
 {
 	uint64_t want = o->capacity ? o->capacity : SEG_DEFAULT_CAP;
@@ -91,7 +94,7 @@ static int plan_mpmc(const struct shmring_opts *o, struct seg_geom *g)
 		return -EINVAL;
 	uint64_t stride = mpmc_stride_for((uint32_t)max);
 	uint64_t n = 2;
-	while (n * stride < want && n < SEG_MPMC_MAX_SLOTS)
+	while (n * stride < want && n < SEG_MPMC_MAX_SLOTS && 2 * n * stride <= SEG_MAX_CAP)
 		n <<= 1;
 	if (n * stride > SEG_MAX_CAP)
 		return -EINVAL;

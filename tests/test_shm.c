@@ -30,6 +30,7 @@
 
 #include "common.h"
 #include "shmring.h"
+#include "ring/mpmc.h"
 #include "ring/spsc.h"
 #include "shm/segment.h"
 #include "sync/ctl.h"
@@ -1203,6 +1204,15 @@ Test(shm, max_msg_limit_and_default_clamp, .timeout = 10)
 	struct shmring_opts o = { .max_msg = SPSC_MAX_MSG };
 	cr_assert_eq(seg_plan(&o, &g), 0);
 	cr_assert_eq(g.capacity, 1ull << 33, "SPSC grows to hold the largest record");
+	/* the largest capacity with the default max_msg: MPMC slots of ~4 GiB
+	 * whose next power of two would pass 1 TiB stop below it */
+	o = (struct shmring_opts){ .kind = SHMRING_MPMC, .capacity = SEG_MAX_CAP };
+	cr_assert_eq(seg_plan(&o, &g), 0, "MPMC, 1 TiB, default max_msg");
+	cr_assert_eq(g.capacity, 256 * mpmc_stride_for(SPSC_MAX_MSG), "256 slots of the largest");
+	cr_assert_leq(g.capacity, SEG_MAX_CAP);
+	o.max_msg = 1u << 30;
+	cr_assert_eq(seg_plan(&o, &g), 0, "MPMC, 1 TiB, 1 GiB messages");
+	cr_assert_eq(g.capacity, 512 * mpmc_stride_for(1u << 30));
 }
 
 Test(shm, capacity_rounds_up_to_power_of_two, .timeout = 10)
