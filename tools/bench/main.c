@@ -7,7 +7,8 @@
  *
  * The R reps of a case are not run back to back: rep 1 of every case runs,
  * then rep 2 (in reverse order), and so on, so that a slow spell of the
- * machine hits every transport alike and the ratios stay fair.
+ * machine hits every transport alike and the ratios stay fair; and the two
+ * cases of each goal's ratio run next to each other (goal_run_order()).
  */
 #include "bench.h"
 
@@ -328,9 +329,11 @@ int main(int argc, char **argv)
 	if (!cfg.json)
 		print_header(&m);
 	bool tty = isatty(STDERR_FILENO);
+	static unsigned order[MAX_TRANSPORTS * MAX_SIZES];
+	goal_run_order(results, n_res, order);
 	for (unsigned rep = 0; rep < cfg.reps; rep++) {
 		for (unsigned k = 0; k < n_res; k++) {
-			struct case_result *cr = &results[rep % 2 ? n_res - 1 - k : k];
+			struct case_result *cr = &results[order[rep % 2 ? n_res - 1 - k : k]];
 			if (cr->na)
 				continue;       /* refused once: refused every time */
 			if (tty) {

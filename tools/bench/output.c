@@ -243,6 +243,60 @@ static struct goal_result eval_goal(const struct goal *g, const struct case_resu
 	return r;
 }
 
+static void place(const struct case_result *c, const struct case_result *res, bool *placed,
+		  unsigned *order, unsigned *k)
+{
+	if (c && !placed[c - res]) {
+		placed[c - res] = true;
+		order[(*k)++] = (unsigned)(c - res);
+	}
+}
+
+static const struct goal *ratio(unsigned i)
+{
+	return i < N_GOALS ? &goals[i] : &context[i - N_GOALS];
+}
+
+/* Case c (if it ran), then every case it is compared with. */
+static void place_with_partners(const struct case_result *c, const struct case_result *res,
+				unsigned n, bool *placed, unsigned *order, unsigned *k)
+{
+	if (!c)
+		return;
+	place(c, res, placed, order, k);
+	for (unsigned i = 0; i < N_GOALS + N_CONTEXT; i++) {
+		const struct goal *g = ratio(i);
+		if (!g->den || g->size != c->size)
+			continue;
+		if (strcmp(g->num, c->t->name) == 0)
+			place(find(res, n, g->den, g->size), res, placed, order, k);
+		else if (strcmp(g->den, c->t->name) == 0)
+			place(find(res, n, g->num, g->size), res, placed, order, k);
+	}
+}
+
+/*
+ * The order the cases run in, each rep: every case of a ratio (goals, then
+ * context) right after the case it is compared with, in the order of the
+ * goals, then every other case as listed.  A slow spell of this machine
+ * (the two virtual CPUs drifting apart) lasts seconds; a whole rep of
+ * every case takes minutes, so two cases of a ratio run far apart could
+ * see two different machines, and the ratio moved by 2-3x between runs.
+ */
+void goal_run_order(const struct case_result *res, unsigned n, unsigned *order)
+{
+	bool placed[MAX_TRANSPORTS * MAX_SIZES] = { false };
+	unsigned k = 0;
+	for (unsigned i = 0; i < N_GOALS + N_CONTEXT; i++) {
+		const struct goal *g = ratio(i);
+		place_with_partners(find(res, n, g->num, g->size), res, n, placed, order, &k);
+		if (g->den)
+			place_with_partners(find(res, n, g->den, g->size), res, n, placed, order, &k);
+	}
+	for (unsigned i = 0; i < n; i++)
+		place(&res[i], res, placed, order, &k);
+}
+
 static bool goal_ok(const struct goal *g, const struct goal_result *r)
 {
 	return r->have && (g->at_least ? r->value >= g->goal : r->value <= g->goal);
