@@ -44,6 +44,7 @@
 #define MAX_SIZES 32
 #define MAX_SIZE (64 * MIB)
 #define MAX_BATCH 32
+#define EXIT_WATCHDOG_S 10      /* a child's exit(), after it reported */
 #define MAX_PROD 2              /* producers of one stream */
 #define MAX_CONS 2              /* consumers of one stream */
 #define MAX_PROCS (MAX_PROD + MAX_CONS)
@@ -395,7 +396,7 @@ struct config {
 	size_t sizes[MAX_SIZES];
 	unsigned n_sizes;
 	const char *plot;               /* --plot FILE.svg */
-	unsigned watchdog_s;
+	unsigned watchdog_s;     /* a child's whole rep */
 };
 
 extern struct config cfg;
@@ -450,6 +451,7 @@ const char *fmt_size(size_t s, char *buf, size_t len);
 void print_header(const struct machine *m);
 void print_tables(const struct case_result *res, unsigned n);
 void print_goals(const struct case_result *res, unsigned n);
+void goal_run_order(const struct case_result *res, unsigned n, unsigned *order);
 void print_json(const struct case_result *res, unsigned n, const struct machine *m);
 int write_plot(const char *path, const struct case_result *res, unsigned n);
 bool plot_available(void);

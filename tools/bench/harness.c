@@ -304,6 +304,7 @@ struct report {
 	uint64_t sent;                  /* producer: messages sent on the stream channel */
 	uint64_t got[MAX_PROD], sum[MAX_PROD];  /* consumer: all it received there */
 	uint64_t sink;
+	bool reported;                  /* every field above is final: only exit is left */
 };
 
 struct ctl {
@@ -589,9 +590,14 @@ static noreturn void child_main(unsigned proc, const struct transport *t, const 
 	t->detach(&e_main);
 	if (lat)
 		t->detach(&e_back);
+	/* the parent reads this after waitpid(): the kernel orders it */
+	rp->reported = true;
 	/* exit, not _exit: a peer's runtime (iceoryx) deregisters from its
 	 * broker in a destructor; stdio was flushed before the fork and the
-	 * parent's atexit handler does nothing in a child */
+	 * parent's atexit handler does nothing in a child.  That destructor
+	 * joins a thread and has been seen to wait forever: a short watchdog
+	 * then ends the child, and the parent keeps the results it reported. */
+	alarm(EXIT_WATCHDOG_S);
 	exit(0);
 }
 
@@ -614,7 +620,8 @@ static const char *describe_status(int st, char *buf, size_t len)
 /* A shmring child that fails is a bug in shmring: the bench stops.  A
  * peer's (or the kernel's) child that fails is reported and its case shown
  * as failed, and the run goes on: returns false then. */
-static bool wait_children(const struct transport *t, size_t size, unsigned nproc, unsigned nprod)
+static bool wait_children(const struct transport *t, size_t size, unsigned nproc, unsigned nprod,
+			  const struct ctl *ctl)
 {
 	bool ok = true;
 
@@ -642,6 +649,12 @@ static bool wait_children(const struct transport *t, size_t size, unsigned nproc
 			continue;
 		g_kids[who] = 0;
 		left--;
+		if (WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM && ctl->rep[who].reported) {
+			fprintf(stderr, "shmring-bench: %s %zu B: a child hung in exit() after its "
+				"results were in; killed after %u s, the results stand\n", t->name,
+				size, EXIT_WATCHDOG_S);
+			continue;
+		}
 		if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
 			char buf[96];
 			const char *fmt = "%s %zu B: %s %d %s";
@@ -753,7 +766,7 @@ void run_rep(struct case_result *cr, bool tput, bool lat)
 	for (unsigned c = 0; c < g_nchans; c++)
 		for (int i = 0; i < 4; i++)
 			close_fd(claim_fd(&g_chans[c], i));
-	if (!wait_children(t, cr->size, nproc, t->nprod)) {
+	if (!wait_children(t, cr->size, nproc, t->nprod, ctl)) {
 		cr->na = "FAILED (see stderr)";
 		for (unsigned i = 0; i < g_nchans; i++)
 			t->destroy(&g_chans[i], NULL);
