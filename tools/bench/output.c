@@ -281,7 +281,8 @@ static void place_with_partners(const struct case_result *c, const struct case_r
  * goals, then every other case as listed.  A slow spell of this machine
  * (the two virtual CPUs drifting apart) lasts seconds; a whole rep of
  * every case takes minutes, so two cases of a ratio run far apart could
- * see two different machines, and the ratio moved by 2-3x between runs.
+ * see two different machines.  (Spells change within seconds too: this
+ * narrows the gap, it does not make the ratios steady.)
  */
 void goal_run_order(const struct case_result *res, unsigned n, unsigned *order)
 {
