@@ -7,8 +7,9 @@
  *
  * The R reps of a case are not run back to back: rep 1 of every case runs,
  * then rep 2 (in reverse order), and so on, so that a slow spell of the
- * machine hits every transport alike and the ratios stay fair; and the two
- * cases of each goal's ratio run next to each other (goal_run_order()).
+ * machine hits every transport alike and the ratios stay fair; and within a
+ * round every case runs beside the cases it is compared with, as far as one
+ * order allows (goal_run_order()).
  */
 #include "bench.h"
 
