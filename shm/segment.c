@@ -93,11 +93,11 @@ static int plan_mpmc(const struct shmring_opts *o, struct seg_geom *g)
 	if (plan_max_msg(o, want, &max) < 0)
 		return -EINVAL;
 	uint64_t stride = mpmc_stride_for((uint32_t)max);
+	/* two slots of the largest max_msg (< 2^32) are far below SEG_MAX_CAP,
+	 * and the count only doubles while it stays within it */
 	uint64_t n = 2;
 	while (n * stride < want && n < SEG_MPMC_MAX_SLOTS && 2 * n * stride <= SEG_MAX_CAP)
 		n <<= 1;
-	if (n * stride > SEG_MAX_CAP)
-		return -EINVAL;
 	g->capacity = n * stride;
 	g->max_msg = (uint32_t)max;
 	g->flags = o->flags;
