@@ -37,6 +37,12 @@ else
 Q := @
 endif
 
+# `y` if <$(1)> can be included.  The '#' comes from a variable: GNU make
+# 4.3 passes a backslash-escaped one to the shell as is, and a stray
+# backslash makes the preprocessor succeed whether the header exists or not.
+HASH := \#
+have_header = $(shell printf '$(HASH)include <%s>\n' '$(1)' | $(CC) -E -x c - >/dev/null 2>&1 && echo y)
+
 OPT    ?= -O2
 CFLAGS ?= $(OPT) -g
 WARN   := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
@@ -153,7 +159,7 @@ BENCH_LIBS += -lrte_ring
 $(BUILD)/tools/bench/peer_dpdk.o: CPPFLAGS_ALL += \
 	$(patsubst -I%,-isystem %,$(shell pkg-config --cflags libdpdk))
 endif
-ifeq ($(shell echo '\#include <ck_ring.h>' | $(CC) -E -x c - >/dev/null 2>&1 && echo y),y)
+ifeq ($(call have_header,ck_ring.h),y)
 BENCH_SRCS += tools/bench/peer_ck.c
 BENCH_HAVE += -DBENCH_HAVE_CK
 endif
