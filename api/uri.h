@@ -15,7 +15,7 @@ struct uri {
 
 /* 0, or -EINVAL for an unknown scheme, a bad NAME, or a path too long. */
 __attribute__((visibility("hidden"))) int uri_parse(const char *uri, struct uri *u);
-/* NAME rules of SPEC §3: 1-200 of [A-Za-z0-9._-], not starting with '.'. */
+/* A valid NAME: 1-200 of [A-Za-z0-9._-], not starting with '.'. */
 __attribute__((visibility("hidden"))) int uri_name_ok(const char *name);
 
 #endif

@@ -51,11 +51,10 @@ struct shmring_opts {           /* all-zero means defaults */
 	uint32_t max_msg;        /* largest message, bytes; default capacity/4 */
 	uint32_t mode;           /* permission bits on create, default 0600 */
 	uint32_t flags;          /* SHMRING_PREFAULT | SHMRING_MLOCK | ... */
-	/* Addition to SPEC §3 (fills what was tail padding): MPMC only.  A
-	 * live producer or consumer that holds a slot longer than this many
-	 * milliseconds is skipped (its commit then fails with -ECANCELED);
-	 * 0 = default 1000, at most 3600000.  Dead holders are recovered at
-	 * once, whatever this says. */
+	/* MPMC only.  A live producer or consumer that holds a slot longer
+	 * than this many milliseconds is skipped (its commit then fails with
+	 * -ECANCELED); 0 = default 1000, at most 3600000.  Dead holders are
+	 * recovered at once, whatever this says. */
 	uint32_t stall_ms;
 };
 
@@ -142,7 +141,7 @@ SHMRING_API SHMRING_MUST_USE
 int shmring_stats(struct shmring *r, struct shmring_stats *st);
 SHMRING_API const char *shmring_strerror(int err);
 
-/* Additions to the SPEC §3 surface. */
+/* Durability, what a backend can do, spin tuning. */
 
 /*
  * file: rings: make this handle's work durable (msync).  Producer: every

@@ -4,7 +4,8 @@
  *
  * Everything is a copy: the header, the control block and the ring state
  * (struct spsc_shared or struct mpmc_shared) are pread into private memory
- * and validated there (SPEC §5: copy, then validate the copy).  Only
+ * and validated there: copy first, then validate the copy, never the
+ * shared original a peer may change meanwhile.  Only
  * `dump`, `check` and (MPMC) `info` map the file, read-only, to walk the
  * records with the acquire loads of spsc_parse() or the MPMC slot words,
  * under a SIGBUS guard (a peer may truncate the file after we checked its

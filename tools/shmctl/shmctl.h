@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * shmctl-tool: inspect, watch and clean shmring segments from outside
- * (SPEC §6).  Shared declarations of the command modules.
+ * shmctl-tool: inspect, watch and clean shmring segments from outside.
+ * Shared declarations of the command modules.
  *
  * Exit status everywhere: EXIT_OK (0) all fine, EXIT_PROBLEM (1) the tool
  * worked and found a problem (corrupt segment, foreign file, ring in use),
