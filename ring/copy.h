@@ -51,9 +51,9 @@ static inline __attribute__((always_inline)) void ring_copy(void *restrict dst,
  * Copy n bytes out of a ring, n having just been read from the ring.  A
  * length that is a multiple of 8 up to 64 (the size of most binary message
  * structs) takes a copy of constant size, whose load addresses are
- * constant offsets from src rather than computed from n.  On the bench VM
- * that difference alone was worth about 20 ns of a 240 ns round trip of
- * 64 B messages (docs/PERFORMANCE.md, "The 64 B round trip, bisected").
+ * constant offsets from src rather than computed from n.  Measured on a
+ * 2-vCPU AMD EPYC VM: that difference alone is about 20 ns of a 240 ns
+ * round trip of 64 B messages.
  * Exact like ring_copy: nothing outside [0, n) is read or written.
  */
 static inline __attribute__((always_inline)) void ring_copy_out(void *restrict dst,

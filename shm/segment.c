@@ -20,9 +20,10 @@ _Static_assert(sizeof(struct spsc_shared) <= SEG_DATA_OFF - SEG_RING_OFF, "ring 
 _Static_assert(SEG_DATA_OFF % 4096 == 0, "data area page aligned");
 _Static_assert(sizeof(struct mpmc_shared) <= SEG_MPMC_DATA_OFF - SEG_RING_OFF, "MPMC state fits");
 _Static_assert(SEG_MPMC_DATA_OFF % 4096 == 0, "MPMC data area page aligned");
-/* The stamp below predates MPMC (adding to it would make every existing
- * file: ring unreadable): the MPMC layout is pinned here, in absolute
- * numbers, instead.  Changing any of these needs a new SEG_VERSION. */
+/* seg_stamp() does not cover the MPMC layout, and any change to what it
+ * hashes makes every existing file: ring unreadable: the MPMC layout is
+ * pinned here, in absolute numbers, instead.  Changing any of these
+ * needs a new SEG_VERSION. */
 _Static_assert(MPMC_LINE == 128 && sizeof(struct mpmc_shared) == 17152 &&
 	       offsetof(struct mpmc_shared, parts) == 512 && sizeof(struct mpmc_slot) == 16 &&
 	       MPMC_ALIGN_MIN == 256 && MPMC_TSHIFT == 12,

@@ -595,7 +595,7 @@ static noreturn void child_main(unsigned proc, const struct transport *t, const 
 	/* exit, not _exit: a peer's runtime (iceoryx) deregisters from its
 	 * broker in a destructor; stdio was flushed before the fork and the
 	 * parent's atexit handler does nothing in a child.  That destructor
-	 * joins a thread and has been seen to wait forever: a short watchdog
+	 * joins a thread and can wait forever: a short watchdog
 	 * then ends the child, and the parent keeps the results it reported. */
 	alarm(EXIT_WATCHDOG_S);
 	exit(0);

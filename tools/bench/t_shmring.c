@@ -8,8 +8,7 @@
  *           so a round trip measures two futex wake-ups
  *   -zc     reserve/commit and acquire/release: written and read in place
  *   -b32    send_batch/recv_batch of up to 32 messages
- *   -mpmc   opts.kind = SHMRING_MPMC (until the MPMC ring lands the library
- *           refuses it with -ENOTSUP, and the table says so)
+ *   -mpmc   opts.kind = SHMRING_MPMC, 1x1 and 2x2
  *   file-*, pipe-ring, mq-ring: the same calls on file:, pipe: and mq: URIs
  */
 #include "bench.h"
