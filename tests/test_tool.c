@@ -860,7 +860,7 @@ Test(tool, info_shows_header_indices_participants_and_counters, .timeout = 30)
 	struct jv *j = jparse(r.out);
 	cr_assert_str_eq(jstr(j, "status"), "ok");
 	cr_assert_str_eq(jstr(j, "header.magic"), "0x31474e49524d4853");
-	cr_assert_eq(ju64(j, "header.version"), 1);
+	cr_assert_eq(ju64(j, "header.version"), SEG_VERSION);
 	cr_assert_eq(ju64(j, "header.hdr_size"), 104);
 	cr_assert(jbool(j, "header.stamp_ok"));
 	cr_assert(jbool(j, "header.checksum_ok"));
@@ -1972,14 +1972,14 @@ static int lock_and_wait(void *arg)
 	int fd = open(path_of(uri), O_RDWR | O_CLOEXEC);
 	struct ctl_shared *c = mmap(NULL, sizeof(*c), PROT_READ | PROT_WRITE, MAP_SHARED, fd,
 				    SEG_CTL_OFF);
-	if (fd < 0 || c == MAP_FAILED || pthread_mutex_lock(&c->mutex) != 0)
+	if (fd < 0 || c == MAP_FAILED || ctl_lock(c, NULL, fd, fd, NULL) != 0)
 		return 1;
-	pause();                 /* holds the robust mutex until killed */
+	pause();                 /* holds the control lock until killed */
 	return 0;
 }
 
 /* The inspecting commands never block on a lock a peer holds and never
- * take one: with the control mutex held by a stopped peer and the gc lock
+ * take one: with the control lock held by a stopped peer and the gc lock
  * held exclusively, all of them finish; while they run, nobody else's
  * exclusive lock attempt fails because of them. */
 Test(tool, inspection_never_blocks_and_takes_no_lock, .timeout = 30)
