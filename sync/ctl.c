@@ -51,8 +51,7 @@ static int byte_lock_until(int fd, short type, off_t at, uint64_t give_up)
 			pause_ns = (long)(give_up - now);
 		struct timespec ts = { 0, pause_ns };
 		nanosleep(&ts, NULL);       /* EINTR: the deadline still bounds us */
-		if (pause_ns < 1000000)
-			pause_ns *= 2;
+		pause_ns = pause_ns < 500000 ? pause_ns * 2 : 1000000;
 	}
 }
 
