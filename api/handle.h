@@ -24,7 +24,14 @@ struct shmring {
 	/* control plane */
 	struct ctl_shared *ctl;
 	struct seg_map *map;
-	int lock_fd;               /* our own open file description: the liveness lock */
+	int lock_fd;               /* our own open file description: the liveness
+				      and control locks */
+	/* With lock_fd's OFD lock, the control lock (sync/ctl.h): threads that
+	 * share this handle share its open file description, which the kernel
+	 * does not tell apart.  Per handle, like lock_fd: a forked child never
+	 * takes a handle's control lock (its handles are disowned), so a
+	 * mutex inherited locked at fork() is never waited on. */
+	pthread_mutex_t ctl_local;
 	int slot;                  /* participant slot, -1 without a role */
 	int forked;                /* inherited across fork(): shared state is not ours */
 	bool is_file;              /* file: ring: shmring_flush() has work to do */

@@ -636,10 +636,10 @@ static void sweep_cb(void *arg, const uint64_t dead[CTL_MASK_WORDS])
 		gone[k] = dead[k];
 		n += (unsigned)__builtin_popcountll(dead[k]);
 	}
-	/* With the mutex held nobody is joining, so a word naming a free table
+	/* With the control lock held nobody is joining, so a word naming a free table
 	 * slot is a leftover too (a sweep that gave up on a busy word). */
 	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++)
-		/* relaxed: under the mutex */
+		/* relaxed: under the control lock */
 		if (atomic_load_explicit(&r->ctl->parts[i].state, memory_order_relaxed) == PART_FREE)
 			gone[i / 64] |= 1ull << (i % 64);
 	mpmc_sweep(r->mp.sh, &r->mp.g, gone);
@@ -675,7 +675,7 @@ int mp_open(struct shmring *r)
 
 int mp_attach(struct shmring *r, uint32_t roles)
 {
-	int rc = ctl_lock(r->ctl, r->map->fd, &r->sweep);
+	int rc = ctl_lock(r->ctl, &r->ctl_local, r->lock_fd, r->map->fd, &r->sweep);
 	if (rc < 0)
 		return rc;
 	ctl_repair(r->ctl, r->map->fd, &r->sweep);
@@ -695,13 +695,13 @@ int mp_attach(struct shmring *r, uint32_t roles)
 	r->roles = roles;
 	rc = 0;
 out:
-	ctl_unlock(r->ctl);
+	ctl_unlock(r->ctl, &r->ctl_local, r->lock_fd);
 	return rc;
 }
 
 void mp_detach(struct shmring *r)
 {
-	if (ctl_lock(r->ctl, r->map->fd, &r->sweep) < 0)
+	if (ctl_lock(r->ctl, &r->ctl_local, r->lock_fd, r->map->fd, &r->sweep) < 0)
 		return;     /* closing lock_fd still proves us gone; the next repair sweeps */
 	/* Whatever this handle still holds (an open reservation, acquired
 	 * messages) is given up now, as if we had died. */
@@ -709,6 +709,6 @@ void mp_detach(struct shmring *r)
 	me[r->slot / 64] = 1ull << (r->slot % 64);
 	mpmc_sweep(r->mp.sh, &r->mp.g, me);
 	ctl_leave(r->ctl, r->lock_fd, (uint32_t)r->slot);
-	ctl_unlock(r->ctl);
+	ctl_unlock(r->ctl, &r->ctl_local, r->lock_fd);
 	wake_everyone(r);
 }

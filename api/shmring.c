@@ -53,16 +53,14 @@ static void fork_child(void)
 	pthread_mutex_unlock(&handles_lock);
 }
 
-/* Once per process; a failure (e.g. no thread for the robust-mutex probe)
- * is not remembered, so a later open tries again. */
+/* Once per process; a failure is not remembered, so a later open tries
+ * again. */
 static int lib_init(void)
 {
 	int rc = 0;
 	pthread_mutex_lock(&init_lock);
 	if (!init_done) {
 		rc = reg_init();
-		if (rc == 0)
-			rc = ctl_probe_robust();
 		if (rc == 0 && pthread_atfork(fork_prepare, fork_parent, fork_child))
 			rc = -ENOMEM;
 		init_done = rc == 0;
@@ -209,7 +207,7 @@ static int attach_roles(struct shmring *r, uint32_t roles)
 	if (r->is_mpmc)
 		return mp_attach(r, roles);
 
-	int rc = ctl_lock(r->ctl, m->fd, NULL);
+	int rc = ctl_lock(r->ctl, &r->ctl_local, r->lock_fd, m->fd, NULL);
 	if (rc < 0)
 		return rc;
 	ctl_repair(r->ctl, m->fd, NULL);
@@ -237,7 +235,7 @@ static int attach_roles(struct shmring *r, uint32_t roles)
 				rc = -EPROTO;
 				goto out;
 			}
-			/* relaxed: under the mutex; display only */
+			/* relaxed: under the control lock; display only */
 			atomic_fetch_add_explicit(&r->ctl->redelivered, (uint64_t)n,
 						  memory_order_relaxed);
 		}
@@ -253,7 +251,7 @@ static int attach_roles(struct shmring *r, uint32_t roles)
 	r->slot = rc;
 	rc = 0;
 	/* A predecessor killed while asleep left its flag up: the peer would
-	 * make a FUTEX_WAKE per message for nobody.  relaxed: under the mutex,
+	 * make a FUTEX_WAKE per message for nobody.  relaxed: under the lock,
 	 * and a stale value costs one spurious wake at most. */
 	if (roles & ROLE_PRODUCER) {
 		r->ctl->prod_owner = (uint32_t)r->slot + 1;
@@ -265,7 +263,7 @@ static int attach_roles(struct shmring *r, uint32_t roles)
 	}
 	r->roles = roles;
 out:
-	ctl_unlock(r->ctl);
+	ctl_unlock(r->ctl, &r->ctl_local, r->lock_fd);
 	return rc;
 }
 
@@ -275,14 +273,14 @@ static void detach_roles(struct shmring *r)
 		return;
 	if (r->is_mpmc)
 		mp_detach(r);
-	else if (ctl_lock(r->ctl, r->map->fd, NULL) == 0) {
+	else if (ctl_lock(r->ctl, &r->ctl_local, r->lock_fd, r->map->fd, NULL) == 0) {
 		uint32_t me = (uint32_t)r->slot + 1;
 		if (r->ctl->prod_owner == me)
 			r->ctl->prod_owner = 0;
 		if (r->ctl->cons_owner == me)
 			r->ctl->cons_owner = 0;
 		ctl_leave(r->ctl, r->lock_fd, (uint32_t)r->slot);
-		ctl_unlock(r->ctl);
+		ctl_unlock(r->ctl, &r->ctl_local, r->lock_fd);
 	}
 	/* if the lock timed out, closing lock_fd below still proves us gone */
 	r->slot = -1;
@@ -355,6 +353,7 @@ int shmring_open(const char *uri, int oflags, const struct shmring_opts *opts,
 	}
 	r->lock_fd = -1;
 	r->slot = -1;
+	pthread_mutex_init(&r->ctl_local, NULL);   /* default attributes: cannot fail */
 	for (int lap = 0; (rc = map_get(fd, opts ? opts->flags : 0, &r->map)) == -ESTALE; lap++) {
 		/* removed by a gc while we opened it: look the name up again */
 		if (lap >= 10 || (fd = seg_fd(&u, oflags, &plan, &created)) < 0) {
@@ -421,6 +420,8 @@ int shmring_close(struct shmring *r)
 	if (r->lock_fd >= 0)
 		close(r->lock_fd);
 	reg_release(r->map);
+	if (!r->forked)      /* a child may have inherited it locked: leave it be */
+		pthread_mutex_destroy(&r->ctl_local);
 	sr_free(r);
 	return 0;
 }

@@ -122,7 +122,7 @@ struct shmring_stats {
 	uint64_t holes_skipped;                 /* MPMC: claims of dead producers skipped */
 	uint64_t msgs_redelivered;              /* held by a dead consumer, delivered again */
 	uint64_t msgs_dropped;                  /* lost to a crash (never delivered) */
-	uint64_t repairs;                       /* control-plane repairs after EOWNERDEAD */
+	uint64_t repairs;                       /* control-plane repairs: a holder died mid-section */
 	uint64_t takeovers;                     /* roles taken over from dead holders */
 	uint64_t capacity;                      /* data bytes */
 	uint64_t used;                          /* bytes queued now */

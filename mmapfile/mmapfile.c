@@ -62,11 +62,11 @@ int mf_recover_alone(uint8_t *base, const struct seg_geom *g)
 		return 0;
 	}
 	/* A reboot since the last use.  We are alone (the caller holds the
-	 * exclusive in-use lock), so re-initialising the mutex cannot pull it
-	 * from under anybody; its owner's death was never reported (it died
-	 * with the previous boot), so without this every lock would time out. */
-	if ((rc = ctl_init(c)) < 0)
-		return rc;
+	 * exclusive in-use lock), and the kernel dropped the old boot's
+	 * locks.  A holder that was inside the control section when the
+	 * machine went down left `busy` set: this recovery is the repair it
+	 * asks for, counted once below.  relaxed: nobody else maps the file. */
+	atomic_store_explicit(&c->busy, 0, memory_order_relaxed);
 	if (g->kind == SHMRING_MPMC) {
 		/* Participants stay marked: the first join's repair finds them
 		 * dead and sweeps the slots they held before reusing theirs. */

@@ -26,10 +26,9 @@
 
 /*
  * Called by a process that holds the segment's "in use" lock exclusively
- * (nobody else maps it).  After a reboot: re-initialise the robust mutex
- * and the participant table (their owners belong to a previous boot, where
- * the kernel cannot report their death) and cut the ring back to what was
- * flushed.  Returns 1 if it repaired, 0 if nothing was needed, -errno.
+ * (nobody else maps it).  After a reboot: reset the control block's
+ * `busy` word and the participant table (their owners belong to a previous
+ * boot) and cut the ring back to what was flushed.  Returns 1 if it repaired, 0 if nothing was needed, -errno.
  */
 __attribute__((visibility("hidden")))
 int mf_recover_alone(uint8_t *base, const struct seg_geom *g);

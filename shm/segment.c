@@ -27,7 +27,7 @@ _Static_assert(SEG_MPMC_DATA_OFF % 4096 == 0, "MPMC data area page aligned");
 _Static_assert(MPMC_LINE == 128 && sizeof(struct mpmc_shared) == 17152 &&
 	       offsetof(struct mpmc_shared, parts) == 512 && sizeof(struct mpmc_slot) == 16 &&
 	       MPMC_ALIGN_MIN == 256 && MPMC_TSHIFT == 12,
-	       "MPMC layout is part of format version 1");
+	       "MPMC layout is part of format version 2");
 
 static uint64_t fnv1a(const void *p, size_t n, uint64_t h)
 {
@@ -43,10 +43,10 @@ uint64_t seg_stamp(void)
 	 * segments (LMDB's format stamp, for the same reason). */
 	const uint64_t facts[] = {
 		sizeof(struct seg_hdr), sizeof(struct ctl_shared), sizeof(struct ctl_part),
-		sizeof(pthread_mutex_t), offsetof(struct ctl_shared, parts),
+		offsetof(struct ctl_shared, busy), offsetof(struct ctl_shared, parts),
 		sizeof(struct spsc_shared), offsetof(struct spsc_shared, cons_head),
 		offsetof(struct spsc_shared, cons_sleeping), _Alignof(_Atomic uint64_t),
-		CTL_MAX_PARTS, CTL_LOCK_BASE, SPSC_HDR, SPSC_TAG_MSG, SPSC_TAG_PAD,
+		CTL_MAX_PARTS, CTL_LOCK_BASE, CTL_LOCK_OPEN, CTL_LOCK_CTL, SPSC_HDR, SPSC_TAG_MSG, SPSC_TAG_PAD,
 		SEG_CTL_OFF, SEG_RING_OFF, SEG_DATA_OFF,
 	};
 	return fnv1a(facts, sizeof(facts), 0xcbf29ce484222325ull);
@@ -289,12 +289,8 @@ int seg_create(const char *path, const struct seg_geom *g, uint32_t mode)
 		munmap(p, g->size);
 		goto fail;
 	}
-	rc = ctl_init((struct ctl_shared *)((uint8_t *)p + g->ctl_off));
-	if (rc < 0) {
-		munmap(p, g->size);
-		goto fail;
-	}
-	/* SPSC: the ring state and data area are zero from posix_fallocate,
+	/* The control block is zero from posix_fallocate: nobody inside its
+	 * section, no participant.  SPSC: the ring state and data area are zero from posix_fallocate,
 	 * and a ring with every position at 0 is empty and valid.  MPMC: each
 	 * slot word says which ticket it waits for. */
 	if (g->kind == SHMRING_MPMC) {

@@ -4,7 +4,7 @@
  * (/dev/shm) or in a regular file.
  *
  *   0      struct seg_hdr      immutable after creation; version written last
- *   4096   struct ctl_shared   robust mutex, participants, recovery counters
+ *   4096   struct ctl_shared   busy word, participants, recovery counters
  *   16384  ring state          struct spsc_shared (SPSC) or struct mpmc_shared (MPMC)
  *   20480  data area (SPSC)    `capacity` bytes, power of two, page aligned
  *   40960  data area (MPMC)    `capacity` bytes: a power of two of slots
@@ -23,7 +23,7 @@
 #include "shmring.h"
 
 #define SEG_MAGIC     0x31474e49524d4853ull   /* "SHMRING1" little-endian */
-#define SEG_VERSION   1u
+#define SEG_VERSION   2u       /* 2: no pthread mutex in the control block */
 #define SEG_CTL_OFF   4096u
 #define SEG_RING_OFF  16384u
 #define SEG_DATA_OFF  20480u

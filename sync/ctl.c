@@ -11,23 +11,6 @@
 #include "clock.h"
 #include "crash.h"
 
-int ctl_init(struct ctl_shared *c)
-{
-	pthread_mutexattr_t a;
-	int rc = pthread_mutexattr_init(&a);
-	if (rc)
-		return -rc;
-	if ((rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED)) ||
-	    (rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST)) ||
-	    (rc = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK)) ||
-	    (rc = pthread_mutex_init(&c->mutex, &a))) {
-		pthread_mutexattr_destroy(&a);
-		return -rc;
-	}
-	pthread_mutexattr_destroy(&a);
-	return 0;
-}
-
 static int byte_lock(int fd, int cmd, short type, off_t at, struct flock *out)
 {
 	struct flock fl = {
@@ -49,20 +32,33 @@ static int lock_op(int fd, int cmd, short type, uint32_t slot, struct flock *out
 	return byte_lock(fd, cmd, type, CTL_LOCK_BASE + (off_t)slot, out);
 }
 
-int ctl_hold_open(int fd)
+/* Take an OFD lock on byte `at`, polling until give_up (CLOCK_MONOTONIC):
+ * F_OFD_SETLKW could wait forever on a holder that is stopped, or on a
+ * peer that took the byte and keeps it.  The pause doubles from 20 us to
+ * 1 ms: a short section is waited out quickly, a long wait costs little
+ * CPU.  0, -ETIMEDOUT or -errno. */
+static int byte_lock_until(int fd, short type, off_t at, uint64_t give_up)
 {
-	/* A gc holds the exclusive lock only while it re-checks and unlinks:
-	 * poll (F_OFD_SETLKW could wait forever on a stopped gc). */
-	uint64_t give_up = clock_mono_ns() + CTL_LOCK_TIMEOUT_NS;
+	long pause_ns = 20000;
 	for (;;) {
-		int rc = byte_lock(fd, F_OFD_SETLK, F_RDLCK, CTL_LOCK_OPEN, NULL);
+		int rc = byte_lock(fd, F_OFD_SETLK, type, at, NULL);
 		if (rc != -EAGAIN && rc != -EACCES)
 			return rc;
-		if (clock_mono_ns() > give_up)
+		uint64_t now = clock_mono_ns();
+		if (now >= give_up)
 			return -ETIMEDOUT;
-		struct timespec ms = { 0, 1000000 };
-		nanosleep(&ms, NULL);
+		if ((uint64_t)pause_ns > give_up - now)
+			pause_ns = (long)(give_up - now);
+		struct timespec ts = { 0, pause_ns };
+		nanosleep(&ts, NULL);       /* EINTR: the deadline still bounds us */
+		pause_ns = pause_ns < 500000 ? pause_ns * 2 : 1000000;
 	}
+}
+
+int ctl_hold_open(int fd)
+{
+	/* A gc holds the exclusive lock only while it re-checks and unlinks */
+	return byte_lock_until(fd, F_RDLCK, CTL_LOCK_OPEN, clock_mono_ns() + CTL_LOCK_TIMEOUT_NS);
 }
 
 int ctl_try_exclusive(int fd)
@@ -87,7 +83,7 @@ bool ctl_owner_alive(struct ctl_shared *c, int check_fd, uint32_t owner)
 {
 	if (owner == 0 || owner > CTL_MAX_PARTS)
 		return false;
-	/* relaxed: the mutex (or a stale snapshot for display) orders it */
+	/* relaxed: the control lock (or a stale snapshot for display) orders it */
 	if (atomic_load_explicit(&c->parts[owner - 1].state, memory_order_relaxed) != PART_ACTIVE)
 		return false;
 	return ctl_alive(check_fd, owner - 1);
@@ -95,7 +91,7 @@ bool ctl_owner_alive(struct ctl_shared *c, int check_fd, uint32_t owner)
 
 static void count1(_Atomic uint64_t *ctr)
 {
-	/* relaxed: written under the mutex, readers only display it */
+	/* relaxed: written under the control lock, readers only display it */
 	atomic_fetch_add_explicit(ctr, 1, memory_order_relaxed);
 }
 
@@ -105,7 +101,7 @@ void ctl_repair(struct ctl_shared *c, int check_fd, const struct ctl_sweep *sw)
 	bool any = false;
 	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++) {
 		struct ctl_part *p = &c->parts[i];
-		/* relaxed: we hold the mutex, which orders every writer */
+		/* relaxed: we hold the control lock, which orders every writer ([L1]) */
 		if (atomic_load_explicit(&p->state, memory_order_relaxed) == PART_FREE)
 			continue;
 		if (ctl_alive(check_fd, i))
@@ -122,7 +118,7 @@ void ctl_repair(struct ctl_shared *c, int check_fd, const struct ctl_sweep *sw)
 	CRASH_POINT("ctl.repair");
 	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++)
 		if (dead[i / 64] & (1ull << (i % 64)))
-			/* relaxed: under the mutex */
+			/* relaxed: under the control lock */
 			atomic_store_explicit(&c->parts[i].state, PART_FREE, memory_order_relaxed);
 owners:
 	/* An owner naming a free or unknown slot is a dead holder: release the
@@ -138,43 +134,55 @@ owners:
 	}
 }
 
-int ctl_lock(struct ctl_shared *c, int check_fd, const struct ctl_sweep *sw)
+int ctl_lock(struct ctl_shared *c, pthread_mutex_t *local, int lock_fd, int check_fd,
+	     const struct ctl_sweep *sw)
 {
-	/* timedlock takes CLOCK_REALTIME; a clock step only stretches or
-	 * shortens this bound, which is a safety net, not a contract.
-	 * (pthread_mutex_clocklock would be immune, but ThreadSanitizer does
-	 * not intercept it and then reports every unlock as bogus.) */
-	struct timespec ts = clock_ts(clock_real_ns() + CTL_LOCK_TIMEOUT_NS);
-	int rc = pthread_mutex_timedlock(&c->mutex, &ts);
-	switch (rc) {
-	case 0:
-		return 0;
-	case EOWNERDEAD:
-		/* We hold the lock; the dead owner may have left the table
-		 * half-updated.  Repair first, then declare it consistent. */
+	uint64_t give_up = clock_mono_ns() + CTL_LOCK_TIMEOUT_NS;
+	if (local) {
+		/* timedlock takes CLOCK_REALTIME; a clock step only stretches or
+		 * shortens this bound, which is a safety net, not a contract.
+		 * (pthread_mutex_clocklock would be immune, but ThreadSanitizer
+		 * does not intercept it.) */
+		struct timespec ts = clock_ts(clock_real_ns() + CTL_LOCK_TIMEOUT_NS);
+		int rc = pthread_mutex_timedlock(local, &ts);
+		if (rc)
+			return -rc;
+	}
+	int rc = byte_lock_until(lock_fd, F_WRLCK, CTL_LOCK_CTL, give_up);
+	if (rc < 0) {
+		if (local)
+			pthread_mutex_unlock(local);
+		return rc;
+	}
+	/* [L1] acquire: pairs with [L2], the previous holder's release on
+	 * leaving: everything it wrote to the table is visible.  Read once:
+	 * any value but 0 (a holder died inside, or a peer wrote garbage)
+	 * costs a repair, which is idempotent, never more. */
+	uint32_t was = atomic_load_explicit(&c->busy, memory_order_acquire);
+	if (was != 0) {
+		/* busy stays set until the repair is done: dying here hands
+		 * the same repair to the next holder */
 		CRASH_POINT("ctl.ownerdead");
 		ctl_repair(c, check_fd, sw);
 		count1(&c->repairs);
-		if ((rc = pthread_mutex_consistent(&c->mutex)) != 0) {
-			pthread_mutex_unlock(&c->mutex);
-			return -rc;
-		}
-		return 0;
-	case ETIMEDOUT:
-		return -ETIMEDOUT;
-	case ENOTRECOVERABLE:
-		return -ENOTRECOVERABLE;
-	default:
-		/* EINVAL, EAGAIN, EDEADLK, EPERM: the mutex's kind or counters
-		 * in the segment are not what ctl_init wrote -- a damaged
-		 * segment, not a bad argument of the caller */
-		return -EPROTO;
 	}
+	/* relaxed: nobody reads busy while we hold the lock; the next reader
+	 * takes the lock after we released it (ordered by [L2]) or after we
+	 * died, when every store we executed is in memory. */
+	atomic_store_explicit(&c->busy, 1, memory_order_relaxed);
+	return 0;
 }
 
-void ctl_unlock(struct ctl_shared *c)
+void ctl_unlock(struct ctl_shared *c, pthread_mutex_t *local, int lock_fd)
 {
-	pthread_mutex_unlock(&c->mutex);
+	/* [L2] release: the section's writes come before the next holder's
+	 * [L1] can read busy == 0 */
+	atomic_store_explicit(&c->busy, 0, memory_order_release);
+	/* cannot fail on a descriptor we locked through; if it did, closing
+	 * lock_fd (close, death) still drops the byte */
+	(void)byte_lock(lock_fd, F_OFD_SETLK, F_UNLCK, CTL_LOCK_CTL, NULL);
+	if (local)
+		pthread_mutex_unlock(local);
 }
 
 static uint64_t self_start_ticks(void)
@@ -201,7 +209,7 @@ int ctl_join(struct ctl_shared *c, int lock_fd, uint32_t roles)
 {
 	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++) {
 		struct ctl_part *p = &c->parts[i];
-		/* relaxed: under the mutex.  Dead slots were freed by the
+		/* relaxed: under the control lock.  Dead slots were freed by the
 		 * ctl_repair() that callers run first, so that no owner field
 		 * can name a slot we reuse. */
 		if (atomic_load_explicit(&p->state, memory_order_relaxed) != PART_FREE)
@@ -233,7 +241,7 @@ void ctl_leave(struct ctl_shared *c, int lock_fd, uint32_t slot)
 {
 	if (slot >= CTL_MAX_PARTS)
 		return;
-	/* relaxed: under the mutex */
+	/* relaxed: under the control lock */
 	atomic_store_explicit(&c->parts[slot].state, PART_FREE, memory_order_relaxed);
 	(void)lock_op(lock_fd, F_OFD_SETLK, F_UNLCK, slot, NULL);
 }
@@ -243,7 +251,7 @@ void ctl_count(struct ctl_shared *c, int check_fd, uint32_t *prods, uint32_t *co
 	uint32_t np = 0, nc = 0;
 	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++) {
 		struct ctl_part *p = &c->parts[i];
-		/* [J2] acquire: pairs with [J1]; no mutex, a snapshot for stats */
+		/* [J2] acquire: pairs with [J1]; no lock, a snapshot for stats */
 		if (atomic_load_explicit(&p->state, memory_order_acquire) != PART_ACTIVE)
 			continue;
 		/* relaxed: a slot reused meanwhile gives a stale but whole value */
@@ -255,44 +263,4 @@ void ctl_count(struct ctl_shared *c, int check_fd, uint32_t *prods, uint32_t *co
 	}
 	*prods = np;
 	*conss = nc;
-}
-
-/* ---- start-up probe ---------------------------------------------------- */
-
-static void *probe_thread(void *arg)
-{
-	/* Lock and die holding it: the kernel's robust list walk at thread
-	 * exit must mark the mutex owner-dead. */
-	pthread_mutex_lock(arg);
-	return NULL;
-}
-
-int ctl_probe_robust(void)
-{
-	pthread_mutex_t m;
-	pthread_mutexattr_t a;
-	pthread_t t;
-	int rc, ok = 0;
-
-	if (pthread_mutexattr_init(&a))
-		return -ENOTSUP;
-	if (pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED) ||
-	    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST) ||
-	    pthread_mutex_init(&m, &a)) {
-		pthread_mutexattr_destroy(&a);
-		return -ENOTSUP;
-	}
-	pthread_mutexattr_destroy(&a);
-	if (pthread_create(&t, NULL, probe_thread, &m) == 0) {
-		pthread_join(t, NULL);
-		rc = pthread_mutex_lock(&m);
-		if (rc == EOWNERDEAD) {
-			ok = pthread_mutex_consistent(&m) == 0;
-			pthread_mutex_unlock(&m);
-		} else if (rc == 0) {
-			pthread_mutex_unlock(&m);
-		}
-	}
-	pthread_mutex_destroy(&m);
-	return ok ? 0 : -ENOTSUP;
 }

@@ -1,8 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Control plane of a segment: the participant table, role ownership and
- * recovery counters, guarded by one robust process-shared mutex.  Nothing
- * here is on the per-message path.
+ * recovery counters, guarded by the control lock.  Nothing here is on the
+ * per-message path.
+ *
+ * The control lock is kept by the kernel, not in the segment: an OFD write
+ * lock on byte CTL_LOCK_CTL of the segment file, taken through the
+ * handle's own open file description (so the kernel drops it when the
+ * holder dies) and paired with a mutex in process memory (an OFD lock does
+ * not exclude two threads using the same open file description).  The
+ * segment holds one word about it, `busy`: set by a holder once it is
+ * inside, cleared before it leaves.  The next holder that finds it set
+ * knows the previous one died inside the section, and repairs.  Nothing in
+ * the segment is a pointer or a lock a peer could corrupt into a crash: a
+ * garbage `busy` costs one repair.
  *
  * Liveness: participant slot i is alive while some process holds an OFD
  * write lock on byte CTL_LOCK_BASE + i of the segment file.  The kernel
@@ -23,13 +34,14 @@
 #define CTL_LOCK_BASE 1024       /* byte offset of slot 0's liveness lock */
 #define CTL_LOCK_OPEN 1000       /* every mapper holds it shared; gc unlinks only
 				    under an exclusive lock on it */
+#define CTL_LOCK_CTL  1001       /* the control lock: one holder at a time, exclusive */
 #define CTL_LOCK_TIMEOUT_NS (2ull * 1000 * 1000 * 1000)
 
 enum { PART_FREE = 0, PART_ACTIVE = 1 };
 enum { ROLE_PRODUCER = 0x10, ROLE_CONSUMER = 0x20 };   /* == SHMRING_PRODUCER/CONSUMER */
 
 struct ctl_part {                /* one per participant, 64 bytes */
-	_Atomic uint32_t state;  /* PART_*; written under the mutex */
+	_Atomic uint32_t state;  /* PART_*; written under the control lock */
 	_Atomic uint32_t roles;  /* ROLE_* bits */
 	int32_t pid;             /* display only: pids are reused */
 	uint32_t gen;            /* bumped each time the slot is taken */
@@ -40,13 +52,12 @@ struct ctl_part {                /* one per participant, 64 bytes */
 _Static_assert(sizeof(struct ctl_part) == 64, "ctl_part is one cache line");
 
 struct ctl_shared {
-	union {
-		pthread_mutex_t mutex;   /* robust, process-shared */
-		uint8_t mutex_space[64];
-	};
+	_Atomic uint32_t busy;   /* nonzero while a holder of the control lock is
+				    inside its section: found set, it died there */
+	uint8_t reserved[60];    /* zero */
 	uint32_t prod_owner;     /* SPSC: slot + 1 of the producer, 0 none */
 	uint32_t cons_owner;     /* SPSC: slot + 1 of the consumer, 0 none */
-	/* recovery counters, written under the mutex (relaxed: readers display) */
+	/* recovery counters, written under the lock (relaxed: readers display) */
 	_Atomic uint64_t repairs, takeovers, redelivered, dropped, holes;
 	_Atomic uint64_t last_attach_ns;   /* CLOCK_REALTIME of the latest attach */
 	_Atomic uint64_t last_close_ns;    /* CLOCK_REALTIME of the latest close */
@@ -58,11 +69,17 @@ struct ctl_shared {
 		uint8_t pad[40];
 	} persist;
 };
-_Static_assert(sizeof(pthread_mutex_t) <= 64, "mutex fits its space");
-_Static_assert(offsetof(struct ctl_shared, parts) == 128, "ctl layout");
+_Static_assert(offsetof(struct ctl_shared, busy) == 0, "ctl layout: busy");
+_Static_assert(offsetof(struct ctl_shared, prod_owner) == 64, "ctl layout: owners");
+_Static_assert(offsetof(struct ctl_shared, repairs) == 72, "ctl layout: counters");
+_Static_assert(offsetof(struct ctl_shared, parts) == 128, "ctl layout: parts");
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2 && ATOMIC_LLONG_LOCK_FREE == 2,
+	       "only lock-free atomics are address-free across processes");
+_Static_assert(CTL_LOCK_CTL != CTL_LOCK_OPEN && CTL_LOCK_CTL < CTL_LOCK_BASE,
+	       "the control lock has a byte of its own");
 
 /* A ring's part of a repair (MPMC: free the slots dead participants
- * held), run with the mutex held before their table slots are reused, so
+ * held), run with the control lock held before their table slots are reused, so
  * that no ring word can name a participant slot that changed hands.
  * dead[] has bit i set for participant slot i. */
 #define CTL_MASK_WORDS 3
@@ -72,34 +89,39 @@ struct ctl_sweep {
 	void *arg;
 };
 
-/* Initialise a fresh control block (creator only, before publication). */
-__attribute__((visibility("hidden"))) int ctl_init(struct ctl_shared *c);
-
 /*
- * Take the mutex.  Every lock of it goes through here: on EOWNERDEAD the
- * table is repaired (dead slots freed, owners checked) and the mutex marked
- * consistent before we return.  Bounded: -ETIMEDOUT after
- * CTL_LOCK_TIMEOUT_NS if a live process keeps it.
+ * Take the control lock: `local` (process memory; NULL if no other thread
+ * can use lock_fd), then the OFD write lock on byte CTL_LOCK_CTL through
+ * lock_fd, an open file description of the caller's own.  Every lock goes
+ * through here: if `busy` says the previous holder died inside its
+ * section, the table is repaired (dead slots freed, owners checked, `sw`
+ * run) and `repairs` counted before we return.  Bounded: -ETIMEDOUT after
+ * CTL_LOCK_TIMEOUT_NS if a live process (or a peer that took the byte)
+ * keeps it; the wait polls with back-off, nothing blocks in the kernel.
+ * Lock order: local, then the byte.
  */
 __attribute__((visibility("hidden")))
-int ctl_lock(struct ctl_shared *c, int check_fd, const struct ctl_sweep *sw);
-__attribute__((visibility("hidden"))) void ctl_unlock(struct ctl_shared *c);
+int ctl_lock(struct ctl_shared *c, pthread_mutex_t *local, int lock_fd, int check_fd,
+	     const struct ctl_sweep *sw);
+/* Leave the section: busy cleared, the byte, then `local`, released. */
+__attribute__((visibility("hidden")))
+void ctl_unlock(struct ctl_shared *c, pthread_mutex_t *local, int lock_fd);
 
 /* Is slot i's liveness lock held by anybody (this process included)? */
 __attribute__((visibility("hidden"))) bool ctl_alive(int check_fd, uint32_t slot);
 
 /*
- * With the mutex held, after ctl_repair(): claim a free slot for `roles`, taking its
+ * With the control lock held, after ctl_repair(): claim a free slot for `roles`, taking its
  * liveness lock through lock_fd (an open file description of our own).
  * Returns the slot index or -errno.
  */
 __attribute__((visibility("hidden")))
 int ctl_join(struct ctl_shared *c, int lock_fd, uint32_t roles);
-/* With the mutex held: give the slot up and drop its lock. */
+/* With the control lock held: give the slot up and drop its lock. */
 __attribute__((visibility("hidden")))
 void ctl_leave(struct ctl_shared *c, int lock_fd, uint32_t slot);
 
-/* With the mutex held: free every slot whose holder is dead, after `sw`
+/* With the control lock held: free every slot whose holder is dead, after `sw`
  * (may be NULL) freed what they held in the ring.  Idempotent: a repair
  * killed half-way leaves the slots marked, and the next one redoes it. */
 __attribute__((visibility("hidden")))
@@ -109,7 +131,7 @@ void ctl_repair(struct ctl_shared *c, int check_fd, const struct ctl_sweep *sw);
 __attribute__((visibility("hidden")))
 bool ctl_owner_alive(struct ctl_shared *c, int check_fd, uint32_t owner);
 
-/* Count live producers and consumers (no mutex: a snapshot for stats). */
+/* Count live producers and consumers (no lock: a snapshot for stats). */
 __attribute__((visibility("hidden")))
 void ctl_count(struct ctl_shared *c, int check_fd, uint32_t *prods, uint32_t *conss);
 
@@ -122,9 +144,5 @@ void ctl_count(struct ctl_shared *c, int check_fd, uint32_t *prods, uint32_t *co
  */
 __attribute__((visibility("hidden"))) int ctl_hold_open(int fd);
 __attribute__((visibility("hidden"))) int ctl_try_exclusive(int fd);
-
-/* Once per process: prove that robust mutexes work here (a thread that
- * dies holding one must hand EOWNERDEAD to the next locker).  0 or -ENOTSUP. */
-__attribute__((visibility("hidden"))) int ctl_probe_robust(void);
 
 #endif /* SHMRING_SYNC_CTL_H */

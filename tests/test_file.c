@@ -2,7 +2,7 @@
 /*
  * file: rings (mmapfile/): restart, corruption of a closed file, hostile
  * paths, flush, and the recovery after a reboot (simulated: a different
- * boot id and a control mutex whose owner died with the old boot).
+ * boot id and a control-lock holder that died with the old boot).
  * The crash-consistency loop (every process killed, 300 rounds) is in
  * tests/test_crash.c.
  */
@@ -178,10 +178,10 @@ Test(file, flush_advances_the_durable_index, .timeout = 10)
 	shmring_unlink(s);
 }
 
-/* A reboot, simulated on a closed file: another boot id, a control mutex
- * left locked by a thread of the "old boot" (its owner field names a
- * thread that does not exist; the kernel will never report its death),
- * and records published after the last flush. */
+/* A reboot, simulated on a closed file: another boot id, a holder of the
+ * control lock that died inside its section with the old boot (`busy`
+ * set), a role of the old boot, and records published after the last
+ * flush. */
 Test(file, reboot_cuts_back_to_the_flushed_records, .timeout = 30)
 {
 	const char *uri = furi("reboot.ring");
@@ -201,9 +201,7 @@ Test(file, reboot_cuts_back_to_the_flushed_records, .timeout = 30)
 				      MAP_SHARED, fd, SEG_CTL_OFF);
 	cr_assert_neq(ctl, MAP_FAILED);
 	ctl->persist.boot_id[0] ^= 0xff;
-	/* glibc's mutex: the lock word holds the owner's tid */
-	uint32_t stale_tid = 0x3ffffff0u;
-	memcpy(&ctl->mutex, &stale_tid, sizeof(stale_tid));
+	atomic_store(&ctl->busy, 1);
 	ctl->prod_owner = 1;                               /* a role of the old boot */
 	atomic_store(&ctl->parts[0].state, PART_ACTIVE);
 	munmap(ctl, SEG_RING_OFF - SEG_CTL_OFF);
@@ -213,7 +211,7 @@ Test(file, reboot_cuts_back_to_the_flushed_records, .timeout = 30)
 	uint64_t t0 = t_now_ns();
 	int rc = shmring_open(uri, SHMRING_CONSUMER | SHMRING_PRODUCER, NULL, &c);
 	cr_assert_eq(rc, 0, "open after the reboot: %s", shmring_strerror(rc));
-	cr_assert_lt(t_now_ns() - t0, 1000000000ull, "no wait on the old boot's mutex");
+	cr_assert_lt(t_now_ns() - t0, 1000000000ull, "no wait on the old boot's lock");
 	for (uint64_t seq = 0; seq < 20; seq++)
 		get(c, seq);
 	uint8_t buf[2048];

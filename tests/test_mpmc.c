@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1001,3 +1002,111 @@ Test(mpmc, stale_commit_touches_nobody_elses_message)
 	get_range(q, 1, 17);                                   /* ticket 16 kept its 8 bytes */
 	trio_close(&t);
 }
+
+/* ---- the control lock and threads ------------------------------------------ */
+
+/* Threads that share a handle share its open file description, which an
+ * OFD lock does not tell apart: the handle's own mutex makes them take
+ * turns at the control lock.  (The library's own calls never take it
+ * from two threads through one handle; a control-plane call that did
+ * would be safe.) */
+struct sharers {
+	struct shmring *r;
+	_Atomic int inside, overlaps, errors;
+};
+
+static void *share_lock(void *arg)
+{
+	struct sharers *s = arg;
+	struct shmring *r = s->r;
+	for (int i = 0; i < 2000; i++) {
+		if (ctl_lock(r->ctl, &r->ctl_local, r->lock_fd, r->map->fd, &r->sweep) != 0) {
+			atomic_fetch_add(&s->errors, 1);
+			continue;
+		}
+		if (atomic_fetch_add(&s->inside, 1) != 0)
+			atomic_fetch_add(&s->overlaps, 1);
+		sched_yield();
+		atomic_fetch_sub(&s->inside, 1);
+		ctl_unlock(r->ctl, &r->ctl_local, r->lock_fd);
+	}
+	return NULL;
+}
+
+Test(mpmc, control_lock_excludes_threads_sharing_a_handle)
+{
+	const char *uri = mk_uri("ctlthr");
+	struct shmring *c = mk_ring(uri, 4096, 64, 0);
+	struct sharers s = { .r = open_as(uri, SHMRING_PRODUCER | SHMRING_CONSUMER) };
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, share_lock, &s), 0);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	cr_assert_eq(atomic_load(&s.errors), 0);
+	cr_assert_eq(atomic_load(&s.overlaps), 0, "two threads inside at once");
+	cr_assert_eq(atomic_load(&c->ctl->busy), 0);
+	cr_assert_eq(stats_of(c).repairs, 0, "no holder died, no repair");
+	cr_assert_eq(shmring_close(s.r), 0);
+	shmring_close(c);
+}
+
+/* Many threads, each opening and closing handles of its own on one ring:
+ * the handles' control locks exclude each other through the kernel, so
+ * roles stay consistent (SPSC: one producer, one consumer at a time) and
+ * nothing is ever repaired. */
+struct churn {
+	const char *uri;
+	int mpmc;
+	_Atomic int holders[2], overlaps, errors, opens;
+};
+
+static void *churn_main(void *arg)
+{
+	struct churn *c = arg;
+	for (int i = 0; i < 150; i++) {
+		int side = i % 2;
+		struct shmring *r = NULL;
+		int rc = shmring_open(c->uri, side ? SHMRING_CONSUMER : SHMRING_PRODUCER, NULL, &r);
+		if (rc == -EBUSY && !c->mpmc)
+			continue;
+		if (rc != 0) {
+			atomic_fetch_add(&c->errors, 1);
+			continue;
+		}
+		atomic_fetch_add(&c->opens, 1);
+		if (atomic_fetch_add(&c->holders[side], 1) != 0 && !c->mpmc)
+			atomic_fetch_add(&c->overlaps, 1);
+		sched_yield();
+		atomic_fetch_sub(&c->holders[side], 1);
+		if (shmring_close(r) != 0)
+			atomic_fetch_add(&c->errors, 1);
+	}
+	return NULL;
+}
+
+static void churn_run(int kind)
+{
+	const char *uri = mk_uri(kind == SHMRING_MPMC ? "churnm" : "churns");
+	struct shmring_opts o = { .kind = kind, .capacity = 8192 };
+	struct shmring *mon = NULL;
+	cr_assert_eq(shmring_open(uri, SHMRING_CREATE | SHMRING_EXCL, &o, &mon), 0);
+	struct churn c = { .uri = uri, .mpmc = kind == SHMRING_MPMC };
+	pthread_t t[8];
+	for (int i = 0; i < 8; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, churn_main, &c), 0);
+	for (int i = 0; i < 8; i++)
+		pthread_join(t[i], NULL);
+	cr_assert_eq(atomic_load(&c.errors), 0);
+	cr_assert_eq(atomic_load(&c.overlaps), 0, "two holders of one SPSC role");
+	cr_assert_gt(atomic_load(&c.opens), 0);
+	struct shmring_stats s = stats_of(mon);
+	cr_assert_eq(s.repairs, 0, "repairs %llu", (unsigned long long)s.repairs);
+	cr_assert_eq(s.takeovers, 0);
+	cr_assert_eq(s.producers + s.consumers, 0);
+	shmring_close(mon);
+}
+
+Test(mpmc, control_lock_threads_churn_mpmc_roles) { churn_run(SHMRING_MPMC); }
+/* SPSC too: this is the suite ThreadSanitizer runs */
+Test(mpmc, control_lock_threads_churn_spsc_roles) { churn_run(SHMRING_SPSC); }

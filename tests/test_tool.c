@@ -860,7 +860,7 @@ Test(tool, info_shows_header_indices_participants_and_counters, .timeout = 30)
 	struct jv *j = jparse(r.out);
 	cr_assert_str_eq(jstr(j, "status"), "ok");
 	cr_assert_str_eq(jstr(j, "header.magic"), "0x31474e49524d4853");
-	cr_assert_eq(ju64(j, "header.version"), 1);
+	cr_assert_eq(ju64(j, "header.version"), SEG_VERSION);
 	cr_assert_eq(ju64(j, "header.hdr_size"), 104);
 	cr_assert(jbool(j, "header.stamp_ok"));
 	cr_assert(jbool(j, "header.checksum_ok"));
@@ -1125,6 +1125,38 @@ Test(tool, check_warns_about_a_dead_holder_but_passes, .timeout = 30)
 	jfree(j);
 	run_free(&r);
 	t_unshared(h, sizeof(*h));
+}
+
+/* The control block's busy word with the control lock's byte free: a
+ * holder died inside its section.  check says so (a warning: the next
+ * attach repairs it), without taking the lock; the same word while a live
+ * process holds the byte is no finding. */
+static int lock_and_wait(void *arg);
+
+Test(tool, check_warns_about_a_control_lock_holder_that_died, .timeout = 30)
+{
+	const char *uri = new_uri("cbusy");
+	make_ring(uri, 4096, 100);
+	patch_u32(path_of(uri), SEG_CTL_OFF + offsetof(struct ctl_shared, busy), 1);
+	struct run r = tool("check", "--json", uri, NULL);
+	expect(&r, 0, "busy word left set");
+	struct jv *j = jparse(r.out);
+	cr_assert(jbool(j, "ok"));
+	struct jv *w = jmust(j, "warnings", J_ARR);
+	cr_assert_eq(w->n, 1, "%s", r.out);
+	cr_assert(strstr(jstr(w, "0"), "died inside its section"), "%s", jstr(w, "0"));
+	jfree(j);
+	run_free(&r);
+
+	patch_u32(path_of(uri), SEG_CTL_OFF + offsetof(struct ctl_shared, busy), 0);
+	pid_t holder = t_spawn(lock_and_wait, (void *)uri);   /* sets busy, keeps the byte */
+	sleep_ms(100);
+	r = tool("check", uri, NULL);
+	expect(&r, 0, "a live holder");
+	cr_assert(!strstr(r.out, "died inside") && !strstr(r.err, "died inside"), "%s", r.out);
+	run_free(&r);
+	kill(holder, SIGKILL);
+	t_wait(holder);
 }
 
 /* ======================================================================= */
@@ -1972,14 +2004,14 @@ static int lock_and_wait(void *arg)
 	int fd = open(path_of(uri), O_RDWR | O_CLOEXEC);
 	struct ctl_shared *c = mmap(NULL, sizeof(*c), PROT_READ | PROT_WRITE, MAP_SHARED, fd,
 				    SEG_CTL_OFF);
-	if (fd < 0 || c == MAP_FAILED || pthread_mutex_lock(&c->mutex) != 0)
+	if (fd < 0 || c == MAP_FAILED || ctl_lock(c, NULL, fd, fd, NULL) != 0)
 		return 1;
-	pause();                 /* holds the robust mutex until killed */
+	pause();                 /* holds the control lock until killed */
 	return 0;
 }
 
 /* The inspecting commands never block on a lock a peer holds and never
- * take one: with the control mutex held by a stopped peer and the gc lock
+ * take one: with the control lock held by a stopped peer and the gc lock
  * held exclusively, all of them finish; while they run, nobody else's
  * exclusive lock attempt fails because of them. */
 Test(tool, inspection_never_blocks_and_takes_no_lock, .timeout = 30)

@@ -15,7 +15,7 @@
  *    make torture: 20), a scenario in which a process dies at the n-th
  *    pass through the point, replacements run, the invariants hold and the
  *    ring works afterwards.
- *  - robust mutex: a process killed while it holds the control-plane mutex.
+ *  - control lock: a process killed while it holds the control-plane lock.
  *
  * The ledger (anonymous MAP_SHARED memory, outside the ring) is what the
  * invariants are checked against:
@@ -47,6 +47,7 @@
 #endif
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -475,31 +476,33 @@ static int opener_main(void *arg)
 	return 0;
 }
 
-/* Takes the control-plane mutex directly (lock, or trylock to see what a
- * dead holder left), reports what it got, and dies without unlocking or
- * making it consistent, so the next locker sees EOWNERDEAD. */
-static int mutex_dier(bool try)
+/* Takes the control-plane lock directly, through a descriptor of its own,
+ * reports what it got, and dies inside the section, so the next holder
+ * finds `busy` set. */
+static int locker_main(void *arg)
 {
+	(void)arg;
 	arm("");
 	struct shmring *r = NULL;
+	char self[64];
 	if (shmring_open(L->uri, 0, NULL, &r))
 		return 50;
-	atomic_store(&L->locker_rc, try ? pthread_mutex_trylock(&r->ctl->mutex)
-					: pthread_mutex_lock(&r->ctl->mutex));
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", r->map->fd);
+	int fd = open(self, O_RDWR | O_CLOEXEC);
+	atomic_store(&L->locker_rc, fd < 0 ? -errno : ctl_lock(r->ctl, NULL, fd, r->map->fd, NULL));
 	raise(SIGKILL);
 	return 51;
 }
 
-static int locker_main(void *arg)
+/* What a dead holder left: `busy` set (1) and the lock byte free (2). */
+static int ctl_left(const struct shmring *mon)
 {
-	(void)arg;
-	return mutex_dier(false);
-}
-
-static int probe_main(void *arg)
-{
-	(void)arg;
-	return mutex_dier(true);
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = CTL_LOCK_CTL,
+			    .l_len = 1 };
+	int st = atomic_load(&mon->ctl->busy) != 0;
+	if (fcntl(mon->map->fd, F_OFD_GETLK, &fl) == 0 && fl.l_type == F_UNLCK)
+		st |= 2;
+	return st;
 }
 
 /* A participant that dies holding a claim (reserve, never committed). */
@@ -1138,7 +1141,7 @@ static struct verdict point_scenario(const char *point, enum cls k, unsigned n)
 		resume_from = atomic_load(&L->total);
 		break;
 	case K_OWNERDEAD:
-		/* n processes die holding the mutex; the opener meets each */
+		/* n processes die holding the control lock; the opener meets each */
 	case K_REPAIR:
 		/* n participants die holding a claim; the opener repairs each */
 		start_opener(&u, 0, crash);
@@ -1417,12 +1420,12 @@ Test(torture, point_create_before_publish)
 	free(a);
 }
 
-/* ---- robust mutex ----------------------------------------------------------------- */
+/* ---- control lock ----------------------------------------------------------------- */
 
-/* A process dies holding the control-plane mutex, taken directly: the data
- * path does not need it; the next locker gets EOWNERDEAD (a probe shows
- * it), and an open repairs, counts it, and the ring works. */
-Test(torture, robust_mutex_holder_killed)
+/* A process dies holding the control-plane lock, taken directly: the data
+ * path does not need it; the kernel frees the byte and `busy` tells the
+ * next holder, and an open repairs, counts it, and the ring works. */
+Test(torture, control_lock_holder_killed)
 {
 	struct run u;
 	run_init(&u, mk_uri("rob"), 8, 8);
@@ -1431,17 +1434,14 @@ Test(torture, robust_mutex_holder_killed)
 		pid_t l = t_spawn(locker_main, NULL);
 		cr_assert_eq(t_wait(l), 128 + SIGKILL);
 		cr_assert_eq(atomic_load(&L->locker_rc), 0);
-		/* the data path goes on while the mutex is owner-dead */
+		/* the data path goes on while the holder is dead */
 		for (int i = 0; i < 100; i++) {
 			char b[8];
 			cr_assert_eq(shmring_send(p, &i, sizeof(i), 0), 0);
 			cr_assert_eq(shmring_recv(q, b, sizeof(b), 0), (ssize_t)sizeof(i));
 			cr_assert_eq(memcmp(b, &i, sizeof(i)), 0);
 		}
-		pid_t pr = t_spawn(probe_main, NULL);
-		cr_assert_eq(t_wait(pr), 128 + SIGKILL);
-		cr_assert_eq(atomic_load(&L->locker_rc), EOWNERDEAD, "probe: %d",
-			     atomic_load(&L->locker_rc));
+		cr_assert_eq(ctl_left(u.mon), 3, "busy set, byte free: %d", ctl_left(u.mon));
 		cr_assert_eq(stats(&u).repairs, (uint64_t)round - 1);
 		struct shmring *c2 = NULL;
 		int rc = shmring_open(L->uri, SHMRING_CONSUMER, NULL, &c2);
@@ -1449,9 +1449,7 @@ Test(torture, robust_mutex_holder_killed)
 		struct shmring_stats st = stats(&u);
 		cr_assert_eq(st.repairs, (uint64_t)round, "repairs %llu", (unsigned long long)st.repairs);
 		cr_assert_eq(st.consumers, 2);
-		/* consistent again: a plain lock works */
-		cr_assert_eq(pthread_mutex_trylock(&u.mon->ctl->mutex), 0);
-		pthread_mutex_unlock(&u.mon->ctl->mutex);
+		cr_assert_eq(ctl_left(u.mon), 2, "repaired: busy clear, byte free");
 		shmring_close(c2);
 	}
 	shmring_close(p);
@@ -1461,8 +1459,8 @@ Test(torture, robust_mutex_holder_killed)
 }
 
 /* The same through the library's own lock site: a consumer killed in
- * ctl_join (mutex held, liveness lock taken, slot half filled in) while a
- * producer and a consumer stream. */
+ * ctl_join (control lock held, liveness lock taken, slot half filled in)
+ * while a producer and a consumer stream. */
 static int joiner_main(void *arg)
 {
 	(void)arg;
@@ -1473,7 +1471,7 @@ static int joiner_main(void *arg)
 	return 80;            /* the crash point was not reached */
 }
 
-Test(torture, robust_mutex_killed_in_join)
+Test(torture, control_lock_killed_in_join)
 {
 	struct run u;
 	run_init(&u, mk_uri("robj"), 16, 16);
@@ -1483,7 +1481,7 @@ Test(torture, robust_mutex_killed_in_join)
 	pid_t j = t_spawn(joiner_main, NULL);
 	cr_assert_eq(t_wait(j), 128 + SIGKILL, "the joiner died at ctl.join");
 	uint64_t from = atomic_load(&L->total);
-	cr_assert(flows_watched(&u, from + 100, 10000), "traffic stopped while the mutex is owner-dead");
+	cr_assert(flows_watched(&u, from + 100, 10000), "traffic stopped while the lock's holder is dead");
 	cr_assert_eq(stats(&u).repairs, 0);
 	struct shmring *c2 = t_open(L->uri, SHMRING_CONSUMER);
 	struct shmring_stats st = stats(&u);
@@ -1491,7 +1489,7 @@ Test(torture, robust_mutex_killed_in_join)
 	cr_assert_eq(st.consumers, 2, "the half-joined slot is not a live consumer");
 	shmring_close(c2);
 	finish(&u);
-	check(&u, "robust_mutex_killed_in_join");
+	check(&u, "control_lock_killed_in_join");
 	works_afterwards(L->uri);
 	run_free(&u);
 }

@@ -442,6 +442,13 @@ static int mpmc_tickets(const struct tseg *s, char *why, size_t n)
 static int participants(const struct tseg *s, char *why, size_t n, struct warns *w)
 {
 	const uint32_t owners[2] = { s->ctl.prod_owner, s->ctl.cons_owner };
+	/* relaxed: private copy.  busy with the control lock's byte free: its
+	 * holder died inside (or a peer wrote the word); only tested, never
+	 * taken (F_OFD_GETLK) */
+	if (atomic_load_explicit(&s->ctl.busy, memory_order_relaxed) != 0 &&
+	    tseg_locked(s->fd, CTL_LOCK_CTL, 1) == 0)
+		warnf(w, "a holder of the control lock died inside its section: the next "
+		      "producer or consumer to attach repairs the table");
 	for (int i = 0; i < 2; i++) {
 		const char *role = i ? "consumer" : "producer";
 		uint32_t o = owners[i];
