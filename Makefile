@@ -287,7 +287,7 @@ FUZZ_CFLAGS := -O1 -g $(WARN) -fvisibility=hidden $(FUZZ_SAN) -fsanitize=fuzzer-
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_TOOL_OBJS := $(filter-out %/main.o,$(SHMCTL_SRCS:%.c=$(FUZZ_BUILD)/%.o))
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
-FUZZ_OPTS := -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=2048 \
+FUZZ_OPTS := -max_total_time=$(FUZZ_SECONDS) -timeout=60 -rss_limit_mb=2048 \
 	-print_final_stats=1
 FUZZ_PROBE := int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) \
 	{ (void)d; (void)n; return 0; }

@@ -46,6 +46,9 @@
  * (a holder freed or skipped, another participant faster, words changing
  * under it) before it answers -EAGAIN: a few such rounds in practice. */
 #define NOWAIT_BUDGET_NS (1000u * 1000u)
+/* ... and a call that may wait pauses this long every RETRY_BURST of them */
+#define RETRY_BURST 64u
+#define RETRY_PAUSE_NS (1000u * 1000u)
 
 enum { SIDE_PROD = 0, SIDE_CONS = 1 };
 
@@ -209,6 +212,7 @@ struct call {
 	int64_t timeout_ns;
 	uint64_t deadline;      /* 0 until first needed */
 	uint64_t spin_until;    /* 0 until the first wait */
+	unsigned retries;       /* immediate retries so far */
 	bool waited;            /* a wait was counted */
 };
 
@@ -221,12 +225,23 @@ static uint64_t call_deadline(struct call *c)
 }
 
 /* About to try again at once: 0, or the call's answer once its time is up
- * (-EAGAIN for timeout 0, -ETIMEDOUT otherwise). */
+ * (-EAGAIN for timeout 0, -ETIMEDOUT otherwise).  A call that may wait
+ * pauses RETRY_PAUSE_NS (within its deadline) every RETRY_BURST retries:
+ * holders skipped lap after lap, or words rewritten without end, do not
+ * keep it spinning. */
 static int again(struct call *c)
 {
-	if (c->timeout_ns < 0 || clock_mono_ns() < call_deadline(c))
-		return 0;
-	return c->timeout_ns == 0 ? -EAGAIN : -ETIMEDOUT;
+	uint64_t now = clock_mono_ns();
+	uint64_t deadline = c->timeout_ns < 0 ? UINT64_MAX : call_deadline(c);
+	if (now >= deadline)
+		return c->timeout_ns == 0 ? -EAGAIN : -ETIMEDOUT;
+	if (c->timeout_ns != 0 && ++c->retries % RETRY_BURST == 0) {
+		uint64_t until = deadline - now > RETRY_PAUSE_NS ? now + RETRY_PAUSE_NS : deadline;
+		struct timespec ts = clock_ts(until);
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+			;
+	}
+	return 0;
 }
 
 /* Sleep (after a bounded spin) until the slot word at p changes, `until`
