@@ -318,7 +318,7 @@ fuzz-run: fuzz-build
 		echo "== $$t: $(FUZZ_SECONDS) s"; \
 		$(FUZZ_BUILD)/$$t $(FUZZ_OPTS) -artifact_prefix=$(FUZZ_BUILD)/crashes/$$t/ \
 			$(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t 2>$(FUZZ_BUILD)/$$t.log; \
-		rc=$$?; grep -E '^(INFO: seed corpus|#[0-9]+ +DONE|stat::|Done )' $(FUZZ_BUILD)/$$t.log; \
+		rc=$$?; grep -E '^(INFO: seed corpus|#[0-9]+[[:space:]]+DONE|stat::|Done )' $(FUZZ_BUILD)/$$t.log; \
 		if [ $$rc != 0 ]; then tail -60 $(FUZZ_BUILD)/$$t.log; \
 			echo "fuzz: $$t FAILED (log: $(FUZZ_BUILD)/$$t.log)"; exit 1; fi; \
 	done; echo "fuzz: no crash in $(FUZZ_TARGETS)"
