@@ -269,6 +269,90 @@ torture: deps
 	$(TEST_ENV) SHMRING_MPMC_KILLS=5000 SHMRING_CRASH_NMAX=20 $(BUILD)/tests/test_torture --verbose --jobs 1
 	$(TEST_ENV) SHMRING_STREAM_MSGS=50000000 $(BUILD)/tests/test_stream --jobs 1
 
+# ---- fuzzing: make fuzz [FUZZ_SECONDS=N]; make check runs fuzz-short ----
+# libFuzzer targets (tests/fuzz/), built with clang, ASan and UBSan in their
+# own directory: the library and shmctl-tool's objects (without its main.o)
+# instrumented for coverage.  Each target runs FUZZ_SECONDS from the seeds
+# in tests/fuzz/corpus/<target>/ (`make fuzz-corpus` remakes them), keeps
+# what it finds in $(FUZZ_BUILD)/corpus/<target>/ and a crashing input in
+# $(FUZZ_BUILD)/crashes/<target>/.  make check (no SAN) runs the same when
+# clang's libFuzzer is there, and says so when it is not.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD := build-fuzz
+FUZZ_DEB_PKGS := clang libclang-rt-dev
+FUZZ_TARGETS := fuzz_ring fuzz_tool
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS := -O1 -g $(WARN) -fvisibility=hidden $(FUZZ_SAN) -fsanitize=fuzzer-no-link -MMD -MP
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_TOOL_OBJS := $(filter-out %/main.o,$(SHMCTL_SRCS:%.c=$(FUZZ_BUILD)/%.o))
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
+FUZZ_OPTS := -max_total_time=$(FUZZ_SECONDS) -timeout=60 -rss_limit_mb=2048 \
+	-print_final_stats=1
+FUZZ_PROBE := int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) \
+	{ (void)d; (void)n; return 0; }
+.PHONY: fuzz fuzz-build fuzz-run fuzz-short fuzz-deps fuzz-corpus fuzz-clean
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $< (fuzz)")
+	$(Q)$(FUZZ_CC) $(CPPFLAGS_ALL) -I. $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_ring: $(FUZZ_BUILD)/tests/fuzz/fuzz_ring.o $(FUZZ_LIB_OBJS)
+$(FUZZ_BUILD)/fuzz_tool: $(FUZZ_BUILD)/tests/fuzz/fuzz_tool.o $(FUZZ_TOOL_OBJS) $(FUZZ_LIB_OBJS)
+$(FUZZ_BINS):
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDFLAGS) $(LDLIBS_LIB)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz-deps:
+	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(DEB_PKGS) $(FUZZ_DEB_PKGS)"
+
+fuzz: fuzz-deps
+	$(Q)$(MAKE) --no-print-directory fuzz-run
+
+fuzz-run: fuzz-build
+	$(Q)for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/crashes/$$t; \
+		echo "== $$t: $(FUZZ_SECONDS) s"; \
+		$(FUZZ_BUILD)/$$t $(FUZZ_OPTS) -artifact_prefix=$(FUZZ_BUILD)/crashes/$$t/ \
+			$(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t 2>$(FUZZ_BUILD)/$$t.log; \
+		rc=$$?; grep -E '^(INFO: seed corpus|#[0-9]+[[:space:]]+DONE|stat::|Done )' $(FUZZ_BUILD)/$$t.log; \
+		if [ $$rc != 0 ]; then tail -60 $(FUZZ_BUILD)/$$t.log; \
+			echo "fuzz: $$t FAILED (log: $(FUZZ_BUILD)/$$t.log)"; exit 1; fi; \
+	done; echo "fuzz: no crash in $(FUZZ_TARGETS)"
+
+# As root (CI), the fuzz packages are installed first; elsewhere a missing
+# clang or libFuzzer skips the step with a message.
+fuzz-short:
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory fuzz-deps >/dev/null || true; fi; \
+	if echo '$(FUZZ_PROBE)' | $(FUZZ_CC) -fsanitize=fuzzer,address -x c - -o /dev/null \
+		>/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory fuzz-run; \
+	else \
+		echo "fuzz-short: SKIPPED: no $(FUZZ_CC) with libFuzzer (Debian: $(FUZZ_DEB_PKGS))"; \
+	fi
+
+ifeq ($(SAN),)
+check: fuzz-short
+endif
+
+$(BUILD)/mkcorpus: $(BUILD)/tests/fuzz/mkcorpus.o $(STATIC)
+	$(Q)$(CC) -o $@ $< $(STATIC) $(LDFLAGS_ALL) $(LDLIBS_LIB)
+
+fuzz-corpus: $(BUILD)/mkcorpus
+	$(Q)rm -rf tests/fuzz/corpus/fuzz_ring tests/fuzz/corpus/fuzz_tool
+	$(Q)mkdir -p tests/fuzz/corpus/fuzz_ring tests/fuzz/corpus/fuzz_tool
+	$(BUILD)/mkcorpus tests/fuzz/corpus/fuzz_ring tests/fuzz/corpus/fuzz_tool
+
+fuzz-clean:
+	rm -rf $(FUZZ_BUILD)
+clean: fuzz-clean
+
+-include $(shell find $(FUZZ_BUILD) -name '*.d' 2>/dev/null)
+# ---- end of fuzzing ----
+
 demo: demo-deps
 	$(Q)$(MAKE) --no-print-directory lib tools
 	$(BUILD)/shmring-bench --quick

@@ -42,6 +42,13 @@
 #define BUSY_ROUNDS 1024u
 /* unblock()'s "look again after a short slice" */
 #define NEXT_SOON 1u
+/* How long a call with timeout 0 may go on trying again without waiting
+ * (a holder freed or skipped, another participant faster, words changing
+ * under it) before it answers -EAGAIN: a few such rounds in practice. */
+#define NOWAIT_BUDGET_NS (1000u * 1000u)
+/* ... and a call that may wait pauses this long every RETRY_BURST of them */
+#define RETRY_BURST 64u
+#define RETRY_PAUSE_NS (1000u * 1000u)
 
 enum { SIDE_PROD = 0, SIDE_CONS = 1 };
 
@@ -195,6 +202,48 @@ static bool unblock(struct shmring *r, int side, const struct mpmc_pos *p, uint6
 	return false;
 }
 
+/*
+ * One call's time: its timeout, the deadline (fixed when first needed)
+ * and the spin window.  Every path that tries again goes through again()
+ * or a wait, so no call outlives its timeout, whatever the segment's
+ * words do meanwhile (a peer may rewrite them without end).
+ */
+struct call {
+	int64_t timeout_ns;
+	uint64_t deadline;      /* 0 until first needed */
+	uint64_t spin_until;    /* 0 until the first wait */
+	unsigned retries;       /* immediate retries so far */
+	bool waited;            /* a wait was counted */
+};
+
+static uint64_t call_deadline(struct call *c)
+{
+	if (c->deadline == 0)
+		c->deadline = c->timeout_ns == 0 ? clock_deadline(NOWAIT_BUDGET_NS)
+						  : clock_deadline(c->timeout_ns);
+	return c->deadline;
+}
+
+/* About to try again at once: 0, or the call's answer once its time is up
+ * (-EAGAIN for timeout 0, -ETIMEDOUT otherwise).  A call that may wait
+ * pauses RETRY_PAUSE_NS (within its deadline) every RETRY_BURST retries:
+ * holders skipped lap after lap, or words rewritten without end, do not
+ * keep it spinning. */
+static int again(struct call *c)
+{
+	uint64_t now = clock_mono_ns();
+	uint64_t deadline = c->timeout_ns < 0 ? UINT64_MAX : call_deadline(c);
+	if (now >= deadline)
+		return c->timeout_ns == 0 ? -EAGAIN : -ETIMEDOUT;
+	if (c->timeout_ns != 0 && ++c->retries % RETRY_BURST == 0) {
+		uint64_t until = deadline - now > RETRY_PAUSE_NS ? now + RETRY_PAUSE_NS : deadline;
+		struct timespec ts = clock_ts(until);
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+			;
+	}
+	return 0;
+}
+
 /* Sleep (after a bounded spin) until the slot word at p changes, `until`
  * passes, or the stream ends.  0 or -ETIMEDOUT when the caller's own
  * deadline passed. */
@@ -225,22 +274,21 @@ static int wait_at(struct shmring *r, int side, const struct mpmc_pos *p, uint64
 
 /*
  * An attempt of this side was blocked at p: recover or skip a dead or
- * stalled holder, or wait (the first wait counts, and fixes the deadline).
- * 0: try again; -EAGAIN (timeout 0), -ETIMEDOUT.
+ * stalled holder, or wait (the first wait counts).  0: try again;
+ * -EAGAIN (timeout 0), -ETIMEDOUT.
  */
-static int blocked(struct shmring *r, int side, const struct mpmc_pos *p, int64_t timeout_ns,
-		   uint64_t *deadline, uint64_t *spin_until)
+static int blocked(struct shmring *r, int side, const struct mpmc_pos *p, struct call *c)
 {
 	uint64_t next;
-	if (unblock(r, side, p, &next, *deadline != 0))
-		return 0;
-	if (timeout_ns == 0)
+	if (unblock(r, side, p, &next, c->waited))
+		return again(c);
+	if (c->timeout_ns == 0)
 		return -EAGAIN;
-	if (*deadline == 0) {
-		*deadline = clock_deadline(timeout_ns);
+	if (!c->waited) {
+		c->waited = true;
 		mpmc_count(side == SIDE_PROD ? &r->mp.part->waits_full : &r->mp.part->waits_empty, 1);
 	}
-	return wait_at(r, side, p, *deadline, next, spin_until);
+	return wait_at(r, side, p, call_deadline(c), next, &c->spin_until);
 }
 
 /* ---- producer ------------------------------------------------------------------ */
@@ -261,7 +309,7 @@ static inline int claimed(struct shmring *r, uint64_t t)
 static int produce_begin(struct shmring *r, size_t len, struct mpmc_pos *p, int64_t timeout_ns)
 {
 	struct mpmc_shared *sh = r->mp.sh;
-	uint64_t deadline = 0, spin_until = 0;
+	struct call c = { .timeout_ns = timeout_ns };
 	unsigned busy = 0;
 	if (unlikely(len > r->mp.g.max_msg))
 		return -EMSGSIZE;
@@ -275,11 +323,13 @@ static int produce_begin(struct shmring *r, size_t len, struct mpmc_pos *p, int6
 		if (rc == -EBUSY) {
 			if (++busy > BUSY_ROUNDS)
 				return -EPROTO;
+			if ((rc = again(&c)) < 0)
+				return rc;
 			continue;
 		}
 		if (rc != -EAGAIN)
 			return rc;
-		if ((rc = blocked(r, SIDE_PROD, p, timeout_ns, &deadline, &spin_until)) < 0)
+		if ((rc = blocked(r, SIDE_PROD, p, &c)) < 0)
 			return rc;
 	}
 }
@@ -402,8 +452,7 @@ static int mp_shutdown(struct fb_handle *fh)
 
 /* Find a READY message, waiting as timeout_ns says; -EPIPE once the stream
  * is shut down and nothing is left or being written. */
-static int consume_begin(struct shmring *r, struct mpmc_pos *p, int64_t timeout_ns,
-			 uint64_t *deadline, uint64_t *spin_until)
+static int consume_begin(struct shmring *r, struct mpmc_pos *p, struct call *c)
 {
 	struct mpmc_shared *sh = r->mp.sh;
 	unsigned busy = 0;
@@ -414,6 +463,8 @@ static int consume_begin(struct shmring *r, struct mpmc_pos *p, int64_t timeout_
 		if (rc == -EBUSY) {
 			if (++busy > BUSY_ROUNDS)
 				return -EPROTO;
+			if ((rc = again(c)) < 0)
+				return rc;
 			continue;
 		}
 		if (rc != -EAGAIN)
@@ -424,12 +475,15 @@ static int consume_begin(struct shmring *r, struct mpmc_pos *p, int64_t timeout_
 		if (atomic_load_explicit(&sh->shutdown, memory_order_seq_cst)) {
 			uint64_t w = atomic_load_explicit(&mpmc_slot(&r->mp.g, p->t)->word,
 							  memory_order_seq_cst);
-			if (w != p->w)
+			if (w != p->w) {
+				if ((rc = again(c)) < 0)
+					return rc;
 				continue;
+			}
 			if (mw_state(w) != MS_WRITING || mw_diff(w, p->t) != 0)
 				return -EPIPE;
 		}
-		if ((rc = blocked(r, SIDE_CONS, p, timeout_ns, deadline, spin_until)) < 0)
+		if ((rc = blocked(r, SIDE_CONS, p, c)) < 0)
 			return rc;
 	}
 }
@@ -480,24 +534,26 @@ static ssize_t copy_out(struct shmring *r, struct mpmc_pos *p, void *buf, size_t
 /* The next message, waiting as timeout_ns says, copied into buf; *p tells
  * which ticket it was.  Returns the length, or -errno. */
 static ssize_t take_copy(struct shmring *r, struct mpmc_pos *p, void *buf, size_t cap,
-			 int64_t timeout_ns, uint64_t *deadline, uint64_t *spin_until)
+			 struct call *c)
 {
 	for (;;) {
-		int rc = consume_begin(r, p, timeout_ns, deadline, spin_until);
+		int rc = consume_begin(r, p, c);
 		if (rc < 0)
 			return rc;
 		ssize_t len = copy_out(r, p, buf, cap);
 		if (len != -EAGAIN)
 			return len;
+		if ((rc = again(c)) < 0)       /* another consumer had it */
+			return rc;
 	}
 }
 
 static ssize_t mp_recv(struct fb_handle *fh, void *buf, size_t cap, int64_t timeout_ns)
 {
 	struct shmring *r = H(fh);
-	uint64_t deadline = 0, spin_until = 0;
+	struct call c = { .timeout_ns = timeout_ns };
 	struct mpmc_pos p;
-	ssize_t len = take_copy(r, &p, buf, cap, timeout_ns, &deadline, &spin_until);
+	ssize_t len = take_copy(r, &p, buf, cap, &c);
 	if (len >= 0)
 		consumed(r, 1, (uint64_t)len);
 	return len;
@@ -507,7 +563,9 @@ static int mp_recv_batch(struct fb_handle *fh, struct iovec *bufs, unsigned n, i
 {
 	struct shmring *r = H(fh);
 	struct mpmc_pos p = { 0, 0 };
-	uint64_t deadline = 0, spin_until = 0, bytes = 0;
+	/* wait only for the first message */
+	struct call first = { .timeout_ns = timeout_ns }, rest = { .timeout_ns = 0 };
+	uint64_t bytes = 0;
 	unsigned i;
 	ssize_t rc = 0;
 	for (i = 0; i < n; i++) {
@@ -521,7 +579,7 @@ static int mp_recv_batch(struct fb_handle *fh, struct iovec *bufs, unsigned n, i
 			rc = copy_out(r, &p, bufs[i].iov_base, bufs[i].iov_len);
 		if (rc == -EAGAIN)
 			rc = take_copy(r, &p, bufs[i].iov_base, bufs[i].iov_len,
-				       i == 0 ? timeout_ns : 0, &deadline, &spin_until);
+				       i == 0 ? &first : &rest);
 		if (rc < 0)
 			break;
 		bufs[i].iov_len = (size_t)rc;
@@ -536,14 +594,17 @@ static int mp_recv_batch(struct fb_handle *fh, struct iovec *bufs, unsigned n, i
 static int mp_acquire(struct fb_handle *fh, struct shmring_msg *m, int64_t timeout_ns)
 {
 	struct shmring *r = H(fh);
-	uint64_t deadline = 0, spin_until = 0;
+	struct call c = { .timeout_ns = timeout_ns };
 	for (;;) {
 		struct mpmc_pos p;
-		int rc = consume_begin(r, &p, timeout_ns, &deadline, &spin_until);
+		int rc = consume_begin(r, &p, &c);
 		if (rc < 0)
 			return rc;
-		if (mpmc_take(&r->mp, &p) < 0)
-			continue;             /* another consumer was faster */
+		if (mpmc_take(&r->mp, &p) < 0) {
+			if ((rc = again(&c)) < 0)    /* another consumer was faster */
+				return rc;
+			continue;
+		}
 		/* relaxed: ours now, after [M5] */
 		uint32_t len = atomic_load_explicit(&mpmc_slot(&r->mp.g, p.t)->len,
 						    memory_order_relaxed);

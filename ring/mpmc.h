@@ -63,7 +63,8 @@
  * Nothing here blocks or makes a system call; deciding that a holder is
  * dead (an OFD lock test) or stalled (a clock) is the caller's (api/mpmc.c).
  * Every word read is checked (owner range, state, slot index) before use;
- * a violation is -EPROTO.  Loops are bounded by constants.
+ * a violation is -EPROTO.  Loops are bounded by constants, and a scan
+ * passes at most one lap of slots that stand ahead of it (mpmc_run).
  */
 #ifndef SHMRING_RING_MPMC_H
 #define SHMRING_RING_MPMC_H
@@ -257,6 +258,47 @@ static inline uint64_t mpmc_next(_Atomic uint64_t *hint, uint64_t t)
 	return n > t ? n : t + 1;
 }
 
+/*
+ * A scan's run of tickets whose slots already stand at a later ticket (a
+ * stale hint, or a corrupt ring).  Once the run has looked at every slot,
+ * each ticket below the lowest of those later tickets is done (slot words
+ * only move forward), so the scan jumps there: whatever the words say, a
+ * scan passes at most one lap of them before it lands on a slot at its
+ * own ticket.
+ */
+struct mpmc_run {
+	uint64_t start, n, low;
+};
+
+/* Ticket t's slot stands at ticket `at` > t.  True when the run (t the
+ * next ticket after it) now spans every slot: jump to run->low. */
+static inline bool mpmc_run_ahead(struct mpmc_run *run, uint64_t t, uint64_t at,
+				  uint64_t nslots)
+{
+	if (run->n == 0 || t != run->start + run->n) {
+		run->start = t;
+		run->n = 0;
+		run->low = at;
+	} else if ((int64_t)(at - run->low) < 0) {
+		run->low = at;
+	}
+	return ++run->n >= nslots;
+}
+
+/* The next ticket a scan looks at after t (taken or done), d being how
+ * far t's slot stands ahead of it. */
+static inline uint64_t mpmc_scan_next(_Atomic uint64_t *hint, struct mpmc_run *run,
+				      uint64_t t, int64_t d, uint64_t nslots)
+{
+	if (d > 0 && mpmc_run_ahead(run, t, t + (uint64_t)d, nslots)) {
+		run->n = 0;
+		return mpmc_next(hint, run->low - 1);
+	}
+	if (d <= 0)
+		run->n = 0;
+	return mpmc_next(hint, t);
+}
+
 static inline void mpmc_count(_Atomic uint64_t *ctr, uint64_t n)
 {
 	/* relaxed: a statistic; threads may share a handle, hence the add */
@@ -281,6 +323,7 @@ static inline int mpmc_claim(struct mpmc_h *h, struct mpmc_pos *p)
 	struct mpmc_slot *s = mpmc_slot(&h->g, t);
 	/* [M1] acquire: pairs with [M6]; the last lap's reads are done */
 	uint64_t w = atomic_load_explicit(&s->word, memory_order_acquire);
+	struct mpmc_run run = { 0, 0, 0 };
 
 	for (unsigned i = 0; i < MPMC_PROBES; i++) {
 		if (unlikely(!mw_valid(&h->g, w, t)))
@@ -308,7 +351,7 @@ static inline int mpmc_claim(struct mpmc_h *h, struct mpmc_pos *p)
 			return -EPROTO;         /* more than a lap behind */
 		}
 		/* taken, skipped, or our hint was stale */
-		t = mpmc_next(&sh->prod_ticket, t);
+		t = mpmc_scan_next(&sh->prod_ticket, &run, t, d, h->g.nslots);
 		s = mpmc_slot(&h->g, t);
 		w = atomic_load_explicit(&s->word, memory_order_acquire);   /* [M1] */
 	}
@@ -401,6 +444,7 @@ static inline int mpmc_peek(struct mpmc_h *h, struct mpmc_pos *p)
 	/* [M4] acquire: pairs with [M3]; the payload is visible */
 	uint64_t w = atomic_load_explicit(&mpmc_slot(&h->g, t)->word, memory_order_acquire);
 	bool waited = false;
+	struct mpmc_run run = { 0, 0, 0 };
 
 	for (unsigned i = 0; i < MPMC_PROBES; i++) {
 		if (unlikely(!mw_valid(&h->g, w, t)))
@@ -435,7 +479,7 @@ static inline int mpmc_peek(struct mpmc_h *h, struct mpmc_pos *p)
 		} else if (d < 0) {
 			return d == -lap ? -EAGAIN : -EPROTO;
 		}
-		t = mpmc_next(&sh->cons_ticket, t);
+		t = mpmc_scan_next(&sh->cons_ticket, &run, t, d, h->g.nslots);
 		w = atomic_load_explicit(&mpmc_slot(&h->g, t)->word, memory_order_acquire); /* [M4] */
 	}
 	return -EBUSY;          /* not empty: still probing (hint raised); call again */

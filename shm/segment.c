@@ -20,6 +20,8 @@ _Static_assert(sizeof(struct spsc_shared) <= SEG_DATA_OFF - SEG_RING_OFF, "ring 
 _Static_assert(SEG_DATA_OFF % 4096 == 0, "data area page aligned");
 _Static_assert(sizeof(struct mpmc_shared) <= SEG_MPMC_DATA_OFF - SEG_RING_OFF, "MPMC state fits");
 _Static_assert(SEG_MPMC_DATA_OFF % 4096 == 0, "MPMC data area page aligned");
+_Static_assert(SEG_LOCK_CREATE != CTL_LOCK_OPEN && SEG_LOCK_CREATE != CTL_LOCK_CTL &&
+	       SEG_LOCK_CREATE < CTL_LOCK_BASE, "the creator's lock byte is nobody else's");
 /* seg_stamp() does not cover the MPMC layout, and any change to what it
  * hashes makes every existing file: ring unreadable: the MPMC layout is
  * pinned here, in absolute numbers, instead.  Changing any of these
@@ -46,7 +48,8 @@ uint64_t seg_stamp(void)
 		offsetof(struct ctl_shared, busy), offsetof(struct ctl_shared, parts),
 		sizeof(struct spsc_shared), offsetof(struct spsc_shared, cons_head),
 		offsetof(struct spsc_shared, cons_sleeping), _Alignof(_Atomic uint64_t),
-		CTL_MAX_PARTS, CTL_LOCK_BASE, CTL_LOCK_OPEN, CTL_LOCK_CTL, SPSC_HDR, SPSC_TAG_MSG, SPSC_TAG_PAD,
+		CTL_MAX_PARTS, CTL_LOCK_BASE, CTL_LOCK_OPEN, CTL_LOCK_CTL, SEG_LOCK_CREATE,
+		SPSC_HDR, SPSC_TAG_MSG, SPSC_TAG_PAD,
 		SEG_CTL_OFF, SEG_RING_OFF, SEG_DATA_OFF,
 	};
 	return fnv1a(facts, sizeof(facts), 0xcbf29ce484222325ull);
@@ -219,6 +222,31 @@ int seg_validate(const struct seg_hdr *h, uint64_t file_size, uid_t file_uid,
 	return 0;
 }
 
+/* The creator's lock (SEG_LOCK_CREATE): F_WRLCK to take it, F_UNLCK to
+ * let it go, F_OFD_GETLK through another open file description to test
+ * it.  The kernel drops it if the creator dies. */
+static int creator_lock(int fd, int cmd, short type, short *seen)
+{
+	struct flock fl = {
+		.l_type = type, .l_whence = SEEK_SET, .l_start = SEG_LOCK_CREATE, .l_len = 1,
+		.l_pid = 0,      /* OFD locks require 0 */
+	};
+	if (fcntl(fd, cmd, &fl) < 0)
+		return -errno;
+	if (seen)
+		*seen = fl.l_type;
+	return 0;
+}
+
+/* Is a live creator still building the segment behind fd? */
+static bool creator_busy(int fd)
+{
+	short seen = F_UNLCK;
+	if (creator_lock(fd, F_OFD_GETLK, F_WRLCK, &seen) < 0)
+		return false;    /* cannot tell: the bounded wait is not worth it */
+	return seen != F_UNLCK;
+}
+
 static int apply_flags(void *base, size_t size, uint32_t flags)
 {
 	if ((flags & SHMRING_MLOCK) && mlock(base, size) < 0)
@@ -255,14 +283,19 @@ int seg_create(const char *path, const struct seg_geom *g, uint32_t mode)
 	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	int rc = 0;
+	/* Before the file grows past 0 bytes: openers wait for an unpublished
+	 * header only while this lock is held (seg_read). */
+	int rc = creator_lock(fd, F_OFD_SETLK, F_WRLCK, NULL);
+	if (rc < 0)
+		goto fail;
 	if (fchmod(fd, mode) < 0) {
 		rc = -errno;
 		goto fail;
 	}
 	/* The magic first, with version 0: a creator killed from here on
-	 * leaves a file that says "an unfinished ring" (seg_read waits for it,
-	 * then refuses it; shmctl-tool gc can recognise and collect it). */
+	 * leaves a file that says "an unfinished ring" (seg_read refuses it
+	 * once the creator's lock is gone; shmctl-tool gc can recognise and
+	 * collect it). */
 	uint64_t magic = SEG_MAGIC;
 	if (pwrite(fd, &magic, sizeof(magic), 0) != (ssize_t)sizeof(magic)) {
 		rc = errno ? -errno : -EIO;
@@ -322,6 +355,7 @@ int seg_create(const char *path, const struct seg_geom *g, uint32_t mode)
 	 * seg_read */
 	atomic_store_explicit(&h->version, SEG_VERSION, memory_order_release);
 	munmap(p, g->size);
+	(void)creator_lock(fd, F_OFD_SETLK, F_UNLCK, NULL);   /* published: openers go on */
 	return fd;
 fail:
 	unlink(path);
@@ -335,6 +369,14 @@ int seg_open(const char *path)
 	return fd < 0 ? -errno : fd;
 }
 
+/* An empty file made within the publication wait: its creator may not
+ * have taken its lock yet. */
+static bool just_created(const struct stat *st)
+{
+	uint64_t made = (uint64_t)st->st_ctim.tv_sec * 1000000000u + (uint64_t)st->st_ctim.tv_nsec;
+	return st->st_size == 0 && clock_real_ns() - made < SEG_PUBLISH_WAIT_NS;
+}
+
 int seg_read(int fd, struct seg_geom *g)
 {
 	uint64_t give_up = clock_mono_ns() + SEG_PUBLISH_WAIT_NS;
@@ -345,6 +387,11 @@ int seg_read(int fd, struct seg_geom *g)
 			return -errno;
 		if (!S_ISREG(st.st_mode))
 			return -EPROTO;
+		/* Tested before the header is read: a creator publishes, then
+		 * lets its lock go, so "no lock" here and "unpublished" below
+		 * mean it died, or never was; unless the file was still empty
+		 * (the instant between its create and its lock). */
+		bool building = creator_busy(fd);
 		/* copy once with pread (no mapping: a short file cannot SIGBUS
 		 * us), then validate only the copy */
 		ssize_t n = st.st_size >= (off_t)sizeof(h) ? pread(fd, &h, sizeof(h), 0) : 0;
@@ -356,7 +403,7 @@ int seg_read(int fd, struct seg_geom *g)
 		if (published)
 			return seg_validate(&h, (uint64_t)st.st_size, st.st_uid, g);
 		if ((n == (ssize_t)sizeof(h) && h.magic != SEG_MAGIC && h.magic != 0) ||
-		    clock_mono_ns() > give_up)
+		    !(building || just_created(&st)) || clock_mono_ns() > give_up)
 			return -EPROTO;     /* not a ring, or its creator died mid-way */
 		struct timespec ms = { 0, 1000000 };
 		nanosleep(&ms, NULL);       /* a creator is still building it */

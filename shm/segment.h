@@ -34,6 +34,11 @@
 #define SEG_DEFAULT_CAP (1ull << 20)
 #define SEG_SHM_DIR   "/dev/shm/"
 #define SEG_PUBLISH_WAIT_NS (1000ull * 1000 * 1000)
+/* Byte of the segment file its creator holds an OFD write lock on from
+ * its exclusive create until the header is published: an unpublished
+ * segment is waited for only while that lock is held (between
+ * CTL_LOCK_OPEN and the participants' CTL_LOCK_BASE bytes). */
+#define SEG_LOCK_CREATE 1002
 
 struct seg_hdr {
 	uint64_t magic;

@@ -768,6 +768,53 @@ Test(mpmc, corrupt_words_are_refused)
 	trio_close(&t);
 }
 
+Test(mpmc, every_slot_ahead_of_a_stale_hint_is_passed_in_one_lap)
+{
+	struct trio t = trio_open("fab7", 60000);
+	struct shmring *c = t.c, *p = t.p, *q = t.q;
+	/* Hints at 0 while every slot stands FREE far ahead: plausible words
+	 * (a hint left behind by ages), to be passed with one lap of probes
+	 * instead of a ticket at a time until the probing gives up. */
+	const uint64_t lap = c->mp.g.nslots, far = lap << 36;
+	for (uint64_t i = 0; i < lap; i++)
+		atomic_store(word_of(c, i), mw_make(far + i, MS_FREE, 0));
+	atomic_store(&c->mp.sh->prod_ticket, 0);
+	atomic_store(&c->mp.sh->cons_ticket, 0);
+	uint64_t v = 0;
+	cr_assert_eq(shmring_recv(q, &v, sizeof(v), 0), -EAGAIN, "empty, not corrupt");
+	put_u64(p, 42);
+	cr_assert_eq(atomic_load(word_of(c, 0)), mw_make(far, MS_READY, 0), "the lowest ticket");
+	cr_assert_eq(get_u64(q, 0), 42);
+	for (uint64_t i = 0; i < 3; i++) {           /* and round the laps */
+		put_range(p, i * lap, (i + 1) * lap);
+		get_range(q, i * lap, (i + 1) * lap);
+	}
+	trio_close(&t);
+}
+
+Test(mpmc, slots_skipped_without_end_do_not_outlast_the_timeout, .timeout = 30)
+{
+	struct trio t = trio_open("fab8", 60000);
+	struct shmring *c = t.c, *p = t.p, *q = t.q;
+	/* Every slot holds a claim of a live participant that was skipped
+	 * once (ORPHAN) a lap behind the producers: each attempt skips one
+	 * more lap and tries again, which never fills a slot.  The call ends
+	 * when its time is up. */
+	const uint64_t lap = c->mp.g.nslots;
+	for (uint64_t i = 0; i < lap; i++)
+		atomic_store(word_of(c, i), mw_make(i, MS_ORPHAN, q->mp.me));
+	atomic_store(&c->mp.sh->prod_ticket, lap);
+	atomic_store(&c->mp.sh->cons_ticket, lap);
+	uint64_t v = 7;
+	cr_assert_eq(shmring_send(p, &v, sizeof(v), 0), -EAGAIN);
+	cr_assert_eq(shmring_send(p, &v, sizeof(v), 20 * MS), -ETIMEDOUT);
+	struct iovec iov = { &v, sizeof(v) };
+	cr_assert_eq(shmring_send_batch(p, &iov, 1, 20 * MS), -ETIMEDOUT);
+	struct shmring_msg m;
+	cr_assert_eq(shmring_reserve(p, 8, &m, 0), -EAGAIN);
+	trio_close(&t);
+}
+
 Test(mpmc, dead_owner_whose_pid_was_reused_is_dead)
 {
 	const char *uri = mk_uri("pid");

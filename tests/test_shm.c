@@ -414,9 +414,6 @@ Test(shm, header_every_byte_flip_is_refused, .timeout = 30)
 	get_hdr(path, orig);
 	for (size_t byte = 0; byte < sizeof(orig); byte++) {
 		for (int bit = 0; bit < 8; bit += 3) {
-			if (byte == offsetof(struct seg_hdr, version) &&
-			    (SEG_VERSION ^ (1u << bit)) == 0)
-				continue;   /* version 0 is "unpublished": a 1 s wait */
 			memcpy(raw, orig, sizeof(raw));
 			raw[byte] ^= (uint8_t)(1u << bit);
 			put_hdr(path, raw);
@@ -490,6 +487,82 @@ static const char *make_file(const char *tag, const void *data, size_t len)
 		cr_assert_eq(write(fd, data, len), (ssize_t)len);
 	close(fd);
 	return uri;
+}
+
+/* Open, and try to unlink, n times: each must be -EPROTO (the file stays). */
+static void refused_n_times(const char *uri, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		int rc = try_open(uri, SHMRING_CONSUMER, NULL);
+		cr_assert_eq(rc, -EPROTO, "open %u: %s", i, shmring_strerror(rc));
+		rc = shmring_unlink(uri);
+		cr_assert_eq(rc, -EPROTO, "unlink %u: %s", i, shmring_strerror(rc));
+	}
+	cr_assert(exists(path_of(uri)), "shmring_unlink must not remove a non-ring");
+}
+
+Test(shm, unpublished_without_a_live_creator_is_refused_at_once, .timeout = 10)
+{
+	/* Zeros at a ring's name, and a ring whose version went back to 0:
+	 * nobody holds the creator's lock, so no creator is coming.  Twenty
+	 * opens and twenty unlinks each: no publication wait for any. */
+	static uint8_t zeros[SEG_DATA_OFF + 4096];
+	const char *uri = make_file("zeros", zeros, sizeof(zeros));
+	refused_n_times(uri, 20);
+	cr_assert_eq(unlink(path_of(uri)), 0);
+
+	uri = ring_uri("unpub");
+	make_ring(uri, 4096, 1000);
+	uint8_t raw[sizeof(struct seg_hdr)];
+	get_hdr(path_of(uri), raw);
+	set_field(raw, offsetof(struct seg_hdr, version), 4, 0);
+	put_hdr(path_of(uri), raw);
+	refused_n_times(uri, 20);
+	cr_assert_eq(unlink(path_of(uri)), 0);
+}
+
+struct publisher {
+	const char *path;
+	uint8_t hdr[sizeof(struct seg_hdr)];
+	int lock_fd;
+	_Atomic int published;
+};
+
+static void *publish_later(void *arg)
+{
+	struct publisher *pb = arg;
+	sleep_ms(200);
+	put_hdr(pb->path, pb->hdr);
+	atomic_store(&pb->published, 1);
+	close(pb->lock_fd);            /* the creator's lock goes with it */
+	return NULL;
+}
+
+Test(shm, unpublished_with_a_live_creator_is_waited_for, .timeout = 20)
+{
+	/* A creator that holds its lock is still building the ring: the
+	 * opener waits for the version, then attaches. */
+	const char *uri = ring_uri("building");
+	make_ring(uri, 4096, 1000);
+	struct publisher pb = { .path = path_of(uri) };
+	get_hdr(pb.path, pb.hdr);
+	uint8_t raw[sizeof(struct seg_hdr)];
+	memcpy(raw, pb.hdr, sizeof(raw));
+	set_field(raw, offsetof(struct seg_hdr, version), 4, 0);
+	put_hdr(pb.path, raw);
+	pb.lock_fd = open_rw(pb.path);
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+			    .l_start = SEG_LOCK_CREATE, .l_len = 1 };
+	cr_assert_eq(fcntl(pb.lock_fd, F_OFD_SETLK, &fl), 0, "lock: %s", strerror(errno));
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, publish_later, &pb), 0);
+	struct shmring *r = NULL;
+	int rc = shmring_open(uri, SHMRING_CONSUMER, NULL, &r);
+	cr_assert_eq(rc, 0, "open while the creator builds: %s", shmring_strerror(rc));
+	cr_assert(atomic_load(&pb.published), "attached only after the publication");
+	pthread_join(th, NULL);
+	shmring_close(r);
+	cr_assert_eq(shmring_unlink(uri), 0);
 }
 
 Test(shm, zero_length_file_is_eproto, .timeout = 20)

@@ -1054,9 +1054,8 @@ Test(torture, mpmc_kill_loop, .timeout = 3600)
 
 /*
  * n = 1..N for every point.  make torture runs N = 20 (SHMRING_CRASH_NMAX);
- * make check runs N = 5 to keep the suite's time sane: a data-path or
- * control-plane scenario takes ~30 ms, but each create.before_publish one
- * waits out SEG_PUBLISH_WAIT_NS three times (~3 s).
+ * make check runs N = 5 to keep the suite's time sane: a scenario takes
+ * ~30 ms.
  */
 static unsigned nmax(void)
 {
@@ -1325,7 +1324,7 @@ Test(torture, point_ctl_ownerdead) { point_loop("ctl.ownerdead", K_OWNERDEAD); }
 
 /* create.before_publish: the n-th of n creations dies before the version
  * is published.  The earlier rings work; opening the half-made one gives
- * -EPROTO within SEG_PUBLISH_WAIT_NS (never a hang), CREATE|EXCL -EEXIST;
+ * -EPROTO (its creator's lock died with it: no wait), CREATE|EXCL -EEXIST;
  * shmring_unlink refuses it as documented, rm(1) removes it, and the name
  * can be created again. */
 struct creator_arg {
