@@ -15,6 +15,7 @@
 #include "mpmc.h"
 #include "handle.h"
 #include "registry.h"
+#include "trust.h"
 #include "uri.h"
 #include "../mmapfile/mmapfile.h"
 #include "../shm/segment.h"
@@ -111,15 +112,18 @@ static int map_extra_flags(struct seg_map *m, uint32_t flags)
 static int map_get(int fd, uint32_t want_flags, struct seg_map **out)
 {
 	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		int rc = -errno;
+	int rc = fstat(fd, &st) < 0 ? -errno : 0;
+	/* another user's ring is memory that user writes (api/trust.h) */
+	if (rc == 0 && !trust_owner_ok(st.st_uid))
+		rc = -EACCES;
+	if (rc < 0) {
 		close(fd);
 		return rc;
 	}
 	struct seg_map *m = reg_get(st.st_dev, st.st_ino);
 	if (m) {
 		close(fd);
-		int rc = map_extra_flags(m, want_flags);
+		rc = map_extra_flags(m, want_flags);
 		if (rc < 0) {
 			reg_release(m);
 			return rc;
@@ -142,7 +146,7 @@ static int map_get(int fd, uint32_t want_flags, struct seg_map **out)
 	 * did not unlink the file between our open() and the lock: if it did,
 	 * the caller opens the name again. */
 	bool alone = ctl_try_exclusive(fd) == 0;
-	int rc = alone ? 0 : ctl_hold_open(fd);
+	rc = alone ? 0 : ctl_hold_open(fd);
 	if (rc == 0 && fstat(fd, &st) == 0 && st.st_nlink == 0)
 		rc = -ESTALE;
 	if (rc == 0)

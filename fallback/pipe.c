@@ -62,6 +62,7 @@
 #include "fallback.h"
 #include "fbutil.h"
 #include "../api/alloc.h"
+#include "../api/trust.h"
 
 #define FR_MAGIC_DATA 0x31445253u       /* "SRD1" in memory order */
 #define FR_MAGIC_EOS  0x31455253u       /* "SRE1" */
@@ -219,7 +220,8 @@ static int plan_opts(const struct shmring_opts *o, struct plan *p)
 		return -ENOTSUP;        /* one consumer per pipe */
 	if (o->kind != 0 && o->kind != SHMRING_SPSC)
 		return -EINVAL;
-	if ((o->mode & ~07777u) || o->capacity > MAX_CAP || o->max_msg > MAX_MSG_LIMIT)
+	/* read and write bits only, as for shm: and file: rings */
+	if ((o->mode & ~0666u) || o->capacity > MAX_CAP || o->max_msg > MAX_MSG_LIMIT)
 		return -EINVAL;
 	uint64_t cap = o->capacity ? o->capacity : DEFAULT_CAP;
 	if (cap < MIN_CAP)
@@ -304,6 +306,9 @@ static int fifo_get(const char *path, int oflags, int *opath, bool *created, str
 		}
 		int rc = S_ISLNK(st->st_mode) ? -EACCES : S_ISDIR(st->st_mode) ? -EISDIR
 			 : !S_ISFIFO(st->st_mode) ? -EPROTO : 0;
+		/* another user's FIFO: its frames and locks are theirs to forge */
+		if (rc == 0 && !trust_owner_ok(st->st_uid))
+			rc = -EACCES;
 		if (rc < 0) {
 			close(fd);
 			return rc;      /* not ours to touch, even if `made` raced */

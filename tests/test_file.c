@@ -263,11 +263,14 @@ Test(file, hostile_paths_get_clear_errors, .timeout = 30)
 	int ex = t_wait(t_spawn(open_as_nobody, (void *)good));
 	cr_assert_eq(ex, EACCES, "nobody: exit %d", ex);
 
-	/* a ring whose file changed owner is not trusted */
+	/* a ring whose file changed owner is another user's: refused; and
+	 * with that user trusted, its header (made by us) disagrees */
 	const char *chowned = furi("chowned.ring");
 	cr_assert_eq(shmring_open(chowned, SHMRING_CREATE | SHMRING_EXCL, &o, &r), 0);
 	shmring_close(r);
 	cr_assert_eq(chown(fpath("chowned.ring"), 65534, 65534), 0);
+	cr_assert_eq(shmring_open(chowned, SHMRING_CONSUMER, NULL, &r), -EACCES);
+	cr_assert_eq(shmring_trust_owner(65534), 0);
 	cr_assert_eq(shmring_open(chowned, SHMRING_CONSUMER, NULL, &r), -EPROTO);
 
 	/* a directory */
