@@ -14,6 +14,7 @@
 #include "alloc.h"
 #include "mpmc.h"
 #include "handle.h"
+#include "pathat.h"
 #include "registry.h"
 #include "trust.h"
 #include "uri.h"
@@ -398,10 +399,11 @@ undo_create:
 	/* A ring we made and cannot use must not stay behind under its name
 	 * (a retry with EXCL would get -EEXIST).  Only if the name still
 	 * points to the file we made. */
-	if (created) {
-		struct stat now;
-		if (stat(u.path, &now) == 0 && now.st_dev == made.st_dev && now.st_ino == made.st_ino)
-			unlink(u.path);
+	const char *name;
+	int dfd = created ? pathat_dir(u.path, &name, false) : -1;
+	if (dfd >= 0) {
+		(void)pathat_unlink_same(dfd, name, &made);
+		close(dfd);
 	}
 	return rc;
 }
@@ -439,16 +441,26 @@ int shmring_unlink(const char *uri)
 		return fb_pipe_unlink(u.path);
 	if (u.scheme == URI_MQ)
 		return fb_mq_unlink(u.name);
-	/* Only remove what is a ring: read the header first. */
-	int fd = seg_open(u.path);
-	if (fd < 0)
-		return fd == -ELOOP ? -EACCES : fd;
+	/* Only remove what is a ring: read the header first, and then the
+	 * name only if it still refers to the file read (api/pathat.h). */
+	const char *name;
+	int dfd = pathat_dir(u.path, &name, true);
+	if (dfd < 0)
+		return dfd;
 	struct seg_geom g;
-	rc = seg_read(fd, &g);
-	close(fd);
-	if (rc < 0 && rc != -ENOTSUP)
-		return rc;
-	return unlink(u.path) < 0 ? -errno : 0;
+	struct stat st;
+	int fd = openat(dfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	rc = fd < 0 ? (errno == ELOOP ? -EACCES : -errno) : seg_read(fd, &g);
+	if (rc == -ENOTSUP)
+		rc = 0;
+	if (rc == 0 && fstat(fd, &st) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = pathat_unlink_same(dfd, name, &st);
+	if (fd >= 0)
+		close(fd);
+	close(dfd);
+	return rc == -ESTALE ? -EAGAIN : rc;
 }
 
 int shmring_stats(struct shmring *r, struct shmring_stats *st)

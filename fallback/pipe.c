@@ -62,6 +62,7 @@
 #include "fallback.h"
 #include "fbutil.h"
 #include "../api/alloc.h"
+#include "../api/pathat.h"
 #include "../api/trust.h"
 
 #define FR_MAGIC_DATA 0x31445253u       /* "SRD1" in memory order */
@@ -1287,10 +1288,12 @@ int fb_pipe_open(const char *path, int oflags, const struct shmring_opts *opts,
 		handle_free(h);
 		/* a FIFO we made and cannot use must not stay behind under its
 		 * name — only if the name still refers to it */
-		struct stat now;
-		if (created && lstat(path, &now) == 0 && now.st_dev == made.st_dev &&
-		    now.st_ino == made.st_ino)
-			unlink(path);
+		const char *name;
+		int dfd = created ? pathat_dir(path, &name, false) : -1;
+		if (dfd >= 0) {
+			(void)pathat_unlink_same(dfd, name, &made);
+			close(dfd);
+		}
 		return rc;
 	}
 	if (h->wfd >= 0)
@@ -1300,16 +1303,18 @@ int fb_pipe_open(const char *path, int oflags, const struct shmring_opts *opts,
 	return 0;
 }
 
+/* Look and remove through the directory's descriptor (api/pathat.h). */
 int fb_pipe_unlink(const char *path)
 {
+	const char *name;
+	int dfd = pathat_dir(path, &name, true);
+	if (dfd < 0)
+		return dfd;
 	struct stat st;
-	if (lstat(path, &st) < 0)
-		return -errno;
-	if (S_ISLNK(st.st_mode))
-		return -EACCES;
-	if (S_ISDIR(st.st_mode))
-		return -EISDIR;
-	if (!S_ISFIFO(st.st_mode))
-		return -EPROTO;         /* not ours: never removed */
-	return unlink(path) < 0 ? -errno : 0;
+	int rc = fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno
+		 : S_ISLNK(st.st_mode) ? -EACCES : S_ISDIR(st.st_mode) ? -EISDIR
+		 : !S_ISFIFO(st.st_mode) ? -EPROTO      /* not ours: never removed */
+		 : pathat_unlink_same(dfd, name, &st);
+	close(dfd);
+	return rc == -ESTALE ? -EAGAIN : rc;
 }
