@@ -399,11 +399,13 @@ undo_create:
 	/* A ring we made and cannot use must not stay behind under its name
 	 * (a retry with EXCL would get -EEXIST).  Only if the name still
 	 * points to the file we made. */
-	const char *name;
-	int dfd = created ? pathat_dir(u.path, &name, false) : -1;
-	if (dfd >= 0) {
-		(void)pathat_unlink_same(dfd, name, &made);
-		close(dfd);
+	if (created) {
+		const char *name;
+		int dfd = pathat_dir(u.path, &name, false);
+		if (dfd >= 0) {
+			(void)pathat_unlink_same(dfd, name, &made);
+			close(dfd);
+		}
 	}
 	return rc;
 }
