@@ -14,7 +14,9 @@
 #include "alloc.h"
 #include "mpmc.h"
 #include "handle.h"
+#include "pathat.h"
 #include "registry.h"
+#include "trust.h"
 #include "uri.h"
 #include "../mmapfile/mmapfile.h"
 #include "../shm/segment.h"
@@ -109,15 +111,18 @@ static int map_extra_flags(struct seg_map *m, uint32_t flags)
 static int map_get(int fd, uint32_t want_flags, struct seg_map **out)
 {
 	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		int rc = -errno;
+	int rc = fstat(fd, &st) < 0 ? -errno : 0;
+	/* another user's ring is memory that user writes (api/trust.h) */
+	if (rc == 0 && !trust_owner_ok(st.st_uid))
+		rc = -EACCES;
+	if (rc < 0) {
 		close(fd);
 		return rc;
 	}
 	struct seg_map *m = reg_get(st.st_dev, st.st_ino);
 	if (m) {
 		close(fd);
-		int rc = map_extra_flags(m, want_flags);
+		rc = map_extra_flags(m, want_flags);
 		if (rc < 0) {
 			reg_release(m);
 			return rc;
@@ -140,7 +145,7 @@ static int map_get(int fd, uint32_t want_flags, struct seg_map **out)
 	 * did not unlink the file between our open() and the lock: if it did,
 	 * the caller opens the name again. */
 	bool alone = ctl_try_exclusive(fd) == 0;
-	int rc = alone ? 0 : ctl_hold_open(fd);
+	rc = alone ? 0 : ctl_hold_open(fd);
 	if (rc == 0 && fstat(fd, &st) == 0 && st.st_nlink == 0)
 		rc = -ESTALE;
 	if (rc == 0)
@@ -394,9 +399,12 @@ undo_create:
 	 * (a retry with EXCL would get -EEXIST).  Only if the name still
 	 * points to the file we made. */
 	if (created) {
-		struct stat now;
-		if (stat(u.path, &now) == 0 && now.st_dev == made.st_dev && now.st_ino == made.st_ino)
-			unlink(u.path);
+		const char *name;
+		int dfd = pathat_dir(u.path, &name, false);
+		if (dfd >= 0) {
+			(void)pathat_unlink_same(dfd, name, &made);
+			close(dfd);
+		}
 	}
 	return rc;
 }
@@ -436,16 +444,26 @@ int shmring_unlink(const char *uri)
 		return fb_pipe_unlink(u.path);
 	if (u.scheme == URI_MQ)
 		return fb_mq_unlink(u.name);
-	/* Only remove what is a ring: read the header first. */
-	int fd = seg_open(u.path);
-	if (fd < 0)
-		return fd == -ELOOP ? -EACCES : fd;
+	/* Only remove what is a ring: read the header first, and then the
+	 * name only if it still refers to the file read (api/pathat.h). */
+	const char *name;
+	int dfd = pathat_dir(u.path, &name, true);
+	if (dfd < 0)
+		return dfd;
 	struct seg_geom g;
-	rc = seg_read(fd, &g);
-	close(fd);
-	if (rc < 0 && rc != -ENOTSUP)
-		return rc;
-	return unlink(u.path) < 0 ? -errno : 0;
+	struct stat st;
+	int fd = openat(dfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	rc = fd < 0 ? (errno == ELOOP ? -EACCES : -errno) : seg_read(fd, &g);
+	if (rc == -ENOTSUP)
+		rc = 0;
+	if (rc == 0 && fstat(fd, &st) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = pathat_unlink_same(dfd, name, &st);
+	if (fd >= 0)
+		close(fd);
+	close(dfd);
+	return rc == -ESTALE ? -EAGAIN : rc;
 }
 
 int shmring_stats(struct shmring *r, struct shmring_stats *st)

@@ -42,6 +42,7 @@
 #include "fallback.h"
 #include "fbutil.h"
 #include "../api/alloc.h"
+#include "../api/trust.h"
 
 #define PRIO_DATA 0u
 #define SHUT_CHECK_NS 1000000ull        /* a sender looks at the flag every 1 ms */
@@ -505,7 +506,8 @@ static int plan_opts(const struct shmring_opts *o, struct plan *p)
 	/* natively MPMC: SPSC (the default) is a special case of it */
 	if (o->kind != 0 && o->kind != SHMRING_SPSC && o->kind != SHMRING_MPMC)
 		return -EINVAL;
-	if ((o->mode & ~07777u) || o->capacity > MAX_CAP)
+	/* read and write bits only, as for shm: and file: rings */
+	if ((o->mode & ~0666u) || o->capacity > MAX_CAP)
 		return -EINVAL;
 	p->mode = o->mode ? o->mode : 0600;
 	uint64_t msg_max = fb_sysctl("/proc/sys/fs/mqueue/msg_max", MSG_MAX_DEFAULT);
@@ -559,7 +561,7 @@ static int ctl_open(const char *qn, mqd_t q, mqd_t *out)
 	for (int lap = 0; lap < 100; lap++) {
 		mqd_t c = mq_open(cn, acc | O_NONBLOCK | O_CREAT | O_EXCL, 0600, &one);
 		if (c != (mqd_t)-1) {
-			if (fchmod(c, st.st_mode & 07777) < 0) {
+			if (fchmod(c, st.st_mode & 0666) < 0) {
 				rc = -errno;
 				mq_close(c);
 				mq_unlink(cn);
@@ -572,6 +574,13 @@ static int ctl_open(const char *qn, mqd_t q, mqd_t *out)
 			return -errno;
 		c = mq_open(cn, acc | O_NONBLOCK);
 		if (c != (mqd_t)-1) {
+			/* a flag made by a user we do not trust could end
+			 * our stream whenever it liked */
+			rc = trust_check_fd(c);
+			if (rc < 0) {
+				mq_close(c);
+				return rc;
+			}
 			*out = c;
 			return 0;
 		}
@@ -630,13 +639,16 @@ int fb_mq_open(const char *name, int oflags, const struct shmring_opts *opts,
 		h->q = q;
 		h->ctl = (mqd_t)-1;
 		h->roles = roles;
-		if (created && fchmod(q, p.mode) < 0)
+		/* another user's queue: its messages are theirs to forge */
+		if (!created)
+			rc = trust_check_fd(q);
+		else if (fchmod(q, p.mode) < 0)
 			rc = -errno;
-		else if (mq_getattr(q, &a) < 0)
+		if (rc == 0 && mq_getattr(q, &a) < 0)
 			rc = -errno;
-		else if (a.mq_msgsize <= 0 || a.mq_maxmsg <= 0)
+		else if (rc == 0 && (a.mq_msgsize <= 0 || a.mq_maxmsg <= 0))
 			rc = -EPROTO;
-		else
+		else if (rc == 0)
 			rc = ctl_open(qn, q, &h->ctl);
 		if (rc == 0) {
 			h->msgsize = (size_t)a.mq_msgsize;

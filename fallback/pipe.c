@@ -62,6 +62,8 @@
 #include "fallback.h"
 #include "fbutil.h"
 #include "../api/alloc.h"
+#include "../api/pathat.h"
+#include "../api/trust.h"
 
 #define FR_MAGIC_DATA 0x31445253u       /* "SRD1" in memory order */
 #define FR_MAGIC_EOS  0x31455253u       /* "SRE1" */
@@ -219,7 +221,8 @@ static int plan_opts(const struct shmring_opts *o, struct plan *p)
 		return -ENOTSUP;        /* one consumer per pipe */
 	if (o->kind != 0 && o->kind != SHMRING_SPSC)
 		return -EINVAL;
-	if ((o->mode & ~07777u) || o->capacity > MAX_CAP || o->max_msg > MAX_MSG_LIMIT)
+	/* read and write bits only, as for shm: and file: rings */
+	if ((o->mode & ~0666u) || o->capacity > MAX_CAP || o->max_msg > MAX_MSG_LIMIT)
 		return -EINVAL;
 	uint64_t cap = o->capacity ? o->capacity : DEFAULT_CAP;
 	if (cap < MIN_CAP)
@@ -304,6 +307,9 @@ static int fifo_get(const char *path, int oflags, int *opath, bool *created, str
 		}
 		int rc = S_ISLNK(st->st_mode) ? -EACCES : S_ISDIR(st->st_mode) ? -EISDIR
 			 : !S_ISFIFO(st->st_mode) ? -EPROTO : 0;
+		/* another user's FIFO: its frames and locks are theirs to forge */
+		if (rc == 0 && !trust_owner_ok(st->st_uid))
+			rc = -EACCES;
 		if (rc < 0) {
 			close(fd);
 			return rc;      /* not ours to touch, even if `made` raced */
@@ -1282,10 +1288,12 @@ int fb_pipe_open(const char *path, int oflags, const struct shmring_opts *opts,
 		handle_free(h);
 		/* a FIFO we made and cannot use must not stay behind under its
 		 * name — only if the name still refers to it */
-		struct stat now;
-		if (created && lstat(path, &now) == 0 && now.st_dev == made.st_dev &&
-		    now.st_ino == made.st_ino)
-			unlink(path);
+		const char *name;
+		int dfd = created ? pathat_dir(path, &name, false) : -1;
+		if (dfd >= 0) {
+			(void)pathat_unlink_same(dfd, name, &made);
+			close(dfd);
+		}
 		return rc;
 	}
 	if (h->wfd >= 0)
@@ -1295,16 +1303,18 @@ int fb_pipe_open(const char *path, int oflags, const struct shmring_opts *opts,
 	return 0;
 }
 
+/* Look and remove through the directory's descriptor (api/pathat.h). */
 int fb_pipe_unlink(const char *path)
 {
+	const char *name;
+	int dfd = pathat_dir(path, &name, true);
+	if (dfd < 0)
+		return dfd;
 	struct stat st;
-	if (lstat(path, &st) < 0)
-		return -errno;
-	if (S_ISLNK(st.st_mode))
-		return -EACCES;
-	if (S_ISDIR(st.st_mode))
-		return -EISDIR;
-	if (!S_ISFIFO(st.st_mode))
-		return -EPROTO;         /* not ours: never removed */
-	return unlink(path) < 0 ? -errno : 0;
+	int rc = fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno
+		 : S_ISLNK(st.st_mode) ? -EACCES : S_ISDIR(st.st_mode) ? -EISDIR
+		 : !S_ISFIFO(st.st_mode) ? -EPROTO      /* not ours: never removed */
+		 : pathat_unlink_same(dfd, name, &st);
+	close(dfd);
+	return rc == -ESTALE ? -EAGAIN : rc;
 }

@@ -173,6 +173,11 @@ SHMRING_API SHMRING_MUST_USE int shmring_caps(struct shmring *r, struct shmring_
  * (default 20000; 0 sleeps at once).  Per handle. */
 SHMRING_API int shmring_set_spin(struct shmring *r, uint32_t spin_ns);
 
+/* Also use rings owned by `uid` (process-wide; up to 16 uids).  Without it,
+ * shmring_open() refuses with -EACCES a ring whose owner is not this
+ * process's effective uid, root included.  0, -EINVAL, or -ENOSPC. */
+SHMRING_API int shmring_trust_owner(uid_t uid);
+
 #ifdef __cplusplus
 }
 #endif

@@ -143,7 +143,9 @@ int seg_plan(const struct shmring_opts *o, struct seg_geom *g)
 		return -EINVAL;
 	if (o->flags & ~(SHMRING_PREFAULT | SHMRING_MLOCK))
 		return -EINVAL;
-	if (o->mode & ~07777u)
+	/* read and write bits only: an execute, setuid, setgid or sticky bit
+	 * on memory other users can write would let them run code as us */
+	if (o->mode & ~0666u)
 		return -EINVAL;
 	if (o->capacity > SEG_MAX_CAP)
 		return -EINVAL;

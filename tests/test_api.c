@@ -498,13 +498,16 @@ static int drop_to_nobody(void)
 	return geteuid() == NOBODY && getegid() == NOBODY ? 0 : -1;
 }
 
-/* rc[0]: role-less open, rc[1]: producer open, rc[2]: send */
+/* rc[0]: role-less open, rc[1]: producer open, rc[2]: send; with count
+ * set, after shmring_trust_owner(count - 1) */
 static int child_open_as_nobody(void *arg)
 {
 	struct box *b = arg;
 	child_guard();
 	if (drop_to_nobody() < 0)
 		return 100;
+	if (b->count && shmring_trust_owner((uid_t)(b->count - 1)) != 0)
+		return 101;
 	struct shmring *r = NULL;
 	b->rc[0] = shmring_open(b->uri, 0, NULL, &r);
 	if (b->rc[0] == 0)
@@ -534,7 +537,7 @@ Test(api, mode_0600_refuses_other_user_eacces, .timeout = 15)
 	unlink_ok(uri);
 }
 
-Test(api, mode_0666_lets_other_user_open, .timeout = 15)
+Test(api, mode_0666_lets_other_user_open_if_it_trusts_the_owner, .timeout = 15)
 {
 	const char *uri = ring_uri("e0666");
 	struct shmring_opts o = { .capacity = 4096, .mode = 0666 };
@@ -542,6 +545,13 @@ Test(api, mode_0666_lets_other_user_open, .timeout = 15)
 	shmring_close(c);
 	struct box *b = box_new(uri);
 	int st = t_wait(t_spawn(child_open_as_nobody, b));
+	cr_assert_eq(st, 0, "child status %d (100: could not drop privileges)", st);
+	cr_assert_eq(b->rc[0], -EACCES, "nobody opens root's ring without trusting root: %s",
+		     shmring_strerror(b->rc[0]));
+	cr_assert_eq(b->rc[1], -EACCES, "nobody opens root's ring as producer: %s",
+		     shmring_strerror(b->rc[1]));
+	b->count = 1;           /* trust root */
+	st = t_wait(t_spawn(child_open_as_nobody, b));
 	cr_assert_eq(st, 0, "child status %d (100: could not drop privileges)", st);
 	cr_assert_eq(b->rc[0], 0, "nobody opens 0666 ring: %s", shmring_strerror(b->rc[0]));
 	cr_assert_eq(b->rc[1], 0, "nobody opens 0666 ring as producer: %s",

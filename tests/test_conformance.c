@@ -14,6 +14,7 @@
 #include <criterion/parameterized.h>
 
 #include <errno.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -233,6 +234,7 @@ struct box {
 	_Atomic int ready;
 	uint64_t n, sum;
 	int who;
+	int trust;              /* open_as_nobody: first shmring_trust_owner(trust - 1) */
 };
 
 static struct box *box_new(const struct rig *g)
@@ -814,11 +816,24 @@ BACKEND_TEST(create_excl_missing_and_unlink, .timeout = 30)
 	expect_rc(shmring_unlink(uri), 0, "unlink");
 }
 
+/* All three ids of both kinds, and no supplementary group: nothing of
+ * root is left to open with. */
+static int become_nobody(void)
+{
+	if (setgroups(0, NULL) || setresgid(NOBODY, NOBODY, NOBODY) ||
+	    setresuid(NOBODY, NOBODY, NOBODY))
+		return -1;
+	return geteuid() == NOBODY ? 0 : -1;
+}
+
+/* Opens x->uri with x->who as nobody: 0, the errno, or 99 (setup). */
 static int open_as_nobody(void *arg)
 {
 	struct box *x = arg;
-	if (setgid(NOBODY) || setuid(NOBODY))
+	if (become_nobody() < 0)
 		return 99;
+	if (x->trust && shmring_trust_owner((uid_t)(x->trust - 1)) != 0)
+		return 98;
 	struct shmring *r = NULL;
 	int rc = shmring_open(x->uri, x->who, &x->o, &r);
 	if (rc == 0)
@@ -841,7 +856,9 @@ BACKEND_TEST(mode_is_exact_and_guards_other_users, .timeout = 30)
 	struct rig g = { .b = b, .uri = uri, .o = o };
 	struct box *x = box_new(&g);
 	x->who = SHMRING_CONSUMER;
+	x->trust = 1;           /* root, as the ring's owner */
 	cr_assert_eq(t_wait(t_spawn(open_as_nobody, x)), 0, "[%s] 0666: another user opens", BN);
+	x->trust = 0;
 	shmring_close(r);
 	expect_rc(shmring_unlink(uri), 0, "unlink");
 	o.mode = 0600;
@@ -853,6 +870,83 @@ BACKEND_TEST(mode_is_exact_and_guards_other_users, .timeout = 30)
 	o.mode = 010000;
 	expect_rc(shmring_open(uri, SHMRING_CREATE | SHMRING_EXCL, &o, &r), -EINVAL, "mode 010000");
 	t_unshared(x, sizeof(*x));
+}
+
+/* A ring another user made is memory (or a FIFO, a queue) that user
+ * writes: nobody squats the name with mode 0666, and root's CREATE opens
+ * it only once root names nobody as trusted.  The rule holds both ways. */
+BACKEND_TEST(another_users_ring_is_refused_unless_trusted, .timeout = 30)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root to act as another user");
+	BN = b->name;
+	struct shmring_opts o = opts_for(b, 100);
+	o.mode = 0666;
+	struct shmring *r = NULL;
+
+	/* root's ring, nobody opens it */
+	const char *mine = uri_for(b, "own");
+	struct rig g = { .b = b, .uri = mine, .o = o };
+	struct box *x = box_new(&g);
+	expect_rc(shmring_open(mine, SHMRING_CREATE | SHMRING_EXCL, &o, &r), 0, "create 0666");
+	shmring_close(r);
+	x->who = SHMRING_CONSUMER;
+	cr_assert_eq(t_wait(t_spawn(open_as_nobody, x)), EACCES,
+		     "[%s] nobody opens root's ring without trusting root", BN);
+	x->trust = 1;
+	cr_assert_eq(t_wait(t_spawn(open_as_nobody, x)), 0,
+		     "[%s] nobody opens root's ring, trusting root", BN);
+	expect_rc(shmring_unlink(mine), 0, "unlink root's ring");
+
+	/* nobody's ring, root opens it */
+	const char *squat = uri_for(b, "squat");
+	snprintf(x->uri, sizeof(x->uri), "%s", squat);
+	x->who = SHMRING_CREATE | SHMRING_EXCL;
+	x->trust = 0;
+	cr_assert_eq(t_wait(t_spawn(open_as_nobody, x)), 0, "[%s] nobody creates", BN);
+	expect_rc(shmring_open(squat, SHMRING_CREATE | SHMRING_PRODUCER, &o, &r), -EACCES,
+		  "root's CREATE|PRODUCER on nobody's ring");
+	expect_rc(shmring_open(squat, SHMRING_CONSUMER, &o, &r), -EACCES,
+		  "root's CONSUMER on nobody's ring");
+	expect_rc(shmring_open(squat, 0, &o, &r), -EACCES, "root's role-less open");
+	expect_rc(shmring_trust_owner(NOBODY), 0, "trust nobody");
+	expect_rc(shmring_trust_owner(NOBODY), 0, "trust nobody again");
+	expect_rc(shmring_open(squat, SHMRING_CREATE | SHMRING_PRODUCER, &o, &r), 0,
+		  "root's CREATE|PRODUCER, trusting nobody");
+	expect_rc(shmring_send(r, "hi", 2, 0), 0, "send");
+	shmring_close(r);
+	expect_rc(shmring_unlink(squat), 0, "unlink nobody's ring");
+	t_unshared(x, sizeof(*x));
+}
+
+/* Read and write bits only: setuid, setgid, sticky or any execute bit on a
+ * ring another user can write would let that user run code as its owner. */
+BACKEND_TEST(mode_takes_read_and_write_bits_only, .timeout = 30)
+{
+	BN = b->name;
+	struct shmring_opts o = opts_for(b, 100);
+	struct shmring *r = NULL;
+	static const uint32_t bad[] = { 04777, 02666, 0777, 01666, 0700, 0766, 0611, 04600 };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *uri = uri_for(b, "xmode");
+		o.mode = bad[i];
+		int rc = shmring_open(uri, SHMRING_CREATE | SHMRING_EXCL | SHMRING_PRODUCER, &o, &r);
+		if (rc == 0)
+			shmring_close(r);
+		cr_assert_eq(rc, -EINVAL, "[%s] mode %o: %s", BN, bad[i], shmring_strerror(rc));
+		cr_assert_eq(shmring_unlink(uri), -ENOENT, "[%s] mode %o left a name", BN, bad[i]);
+		nmade--;
+	}
+	static const uint32_t good[] = { 0600, 0640, 0666, 0644 };
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		const char *uri = uri_for(b, "rwmode");
+		o.mode = good[i];
+		int rc = shmring_open(uri, SHMRING_CREATE | SHMRING_EXCL, &o, &r);
+		cr_assert_eq(rc, 0, "[%s] mode %o: %s", BN, good[i], shmring_strerror(rc));
+		shmring_close(r);
+		expect_rc(shmring_unlink(uri), 0, "unlink");
+		nmade--;
+	}
 }
 
 BACKEND_TEST(stats_count_this_handles_traffic, .timeout = 30)

@@ -569,6 +569,40 @@ Test(fallback, pipe_paths_that_are_not_fifos_are_left_alone, .timeout = 30)
 	cr_assert_eq(rmdir(dir), 0, "nothing else was left in %s", dir);
 }
 
+/* A FIFO's name is removed through its directory's descriptor: not in a
+ * directory that others may write without the sticky bit (anybody could
+ * swap the name between the check and the unlink), nor through a symlinked
+ * directory. */
+Test(fallback, pipe_unlink_refuses_directories_others_can_rename_in, .timeout = 30)
+{
+	char dir[] = "/tmp/shmring-fbww-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char path[256], uri[300], link[256], luri[300];
+	snprintf(path, sizeof(path), "%s/x.fifo", dir);
+	snprintf(uri, sizeof(uri), "pipe:%s", path);
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	cr_assert_eq(chmod(dir, 0777), 0);
+	int rc = shmring_unlink(uri);
+	struct stat st;
+	cr_assert_eq(rc, -EACCES, "world-writable, not sticky: %s", shmring_strerror(rc));
+	cr_assert_eq(lstat(path, &st), 0, "the FIFO is still there");
+	cr_assert_eq(chmod(dir, 01777), 0);
+	expect_rc(shmring_unlink(uri), 0, "sticky");
+	cr_assert_eq(lstat(path, &st), -1);
+
+	cr_assert_eq(chmod(dir, 0700), 0);
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	snprintf(link, sizeof(link), "%s.lnk", dir);
+	cr_assert_eq(symlink(dir, link), 0);
+	snprintf(luri, sizeof(luri), "pipe:%s/x.fifo", link);
+	rc = shmring_unlink(luri);
+	unlink(link);
+	cr_assert_eq(rc, -EACCES, "through a symlinked directory: %s", shmring_strerror(rc));
+	cr_assert_eq(lstat(path, &st), 0, "the FIFO is still there");
+	expect_rc(shmring_unlink(uri), 0, "unlink");
+	cr_assert_eq(rmdir(dir), 0);
+}
+
 /* A child that keeps the inherited write end of its parent's producer. */
 static int holder(void *arg)
 {

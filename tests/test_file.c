@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "api/pathat.h"
 #include "mmapfile/mmapfile.h"
 #include "ring/spsc.h"
 #include "shm/segment.h"
@@ -261,11 +262,14 @@ Test(file, hostile_paths_get_clear_errors, .timeout = 30)
 	int ex = t_wait(t_spawn(open_as_nobody, (void *)good));
 	cr_assert_eq(ex, EACCES, "nobody: exit %d", ex);
 
-	/* a ring whose file changed owner is not trusted */
+	/* a ring whose file changed owner is another user's: refused; and
+	 * with that user trusted, its header (made by us) disagrees */
 	const char *chowned = furi("chowned.ring");
 	cr_assert_eq(shmring_open(chowned, SHMRING_CREATE | SHMRING_EXCL, &o, &r), 0);
 	shmring_close(r);
 	cr_assert_eq(chown(fpath("chowned.ring"), 65534, 65534), 0);
+	cr_assert_eq(shmring_open(chowned, SHMRING_CONSUMER, NULL, &r), -EACCES);
+	cr_assert_eq(shmring_trust_owner(65534), 0);
 	cr_assert_eq(shmring_open(chowned, SHMRING_CONSUMER, NULL, &r), -EPROTO);
 
 	/* a directory */
@@ -317,6 +321,85 @@ Test(file, hostile_paths_get_clear_errors, .timeout = 30)
 	cr_assert_eq(shmring_open("file:", SHMRING_CREATE, &o, &r), -EINVAL);
 	shmring_unlink(good);
 	shmring_unlink(chowned);
+}
+
+/* ---- removal by name ---------------------------------------------------- */
+
+/* Others may rename files in a world-writable directory without the sticky
+ * bit: shmring_unlink refuses to remove a ring's name there, and a name
+ * reached through a symlinked directory. */
+static void make_closed_ring(const char *uri)
+{
+	struct shmring *r = NULL;
+	struct shmring_opts o = { .capacity = 65536 };
+	cr_assert_eq(shmring_open(uri, SHMRING_CREATE | SHMRING_EXCL, &o, &r), 0, "create %s", uri);
+	shmring_close(r);
+}
+
+Test(file, unlink_refuses_directories_others_can_rename_in, .timeout = 30)
+{
+	const char *uri = furi("shared.ring");
+	make_closed_ring(uri);
+	cr_assert_eq(chmod(dir, 0777), 0);
+	int rc = shmring_unlink(uri);
+	chmod(dir, 0755);
+	cr_assert_eq(rc, -EACCES, "world-writable, not sticky: %s", shmring_strerror(rc));
+	cr_assert_eq(access(fpath("shared.ring"), F_OK), 0, "the ring is still there");
+	cr_assert_eq(chmod(dir, 01777), 0);
+	rc = shmring_unlink(uri);
+	chmod(dir, 0755);
+	cr_assert_eq(rc, 0, "sticky: %s", shmring_strerror(rc));
+
+	char link[160], luri[200];
+	snprintf(link, sizeof(link), "%s.lnk", dir);
+	make_closed_ring(uri);
+	(void)unlink(link);
+	cr_assert_eq(symlink(dir, link), 0);
+	snprintf(luri, sizeof(luri), "file:%s/shared.ring", link);
+	rc = shmring_unlink(luri);
+	unlink(link);
+	cr_assert_eq(rc, -EACCES, "through a symlinked directory: %s", shmring_strerror(rc));
+	cr_assert_eq(shmring_unlink(uri), 0);
+}
+
+/* The name goes only if it still refers to the file that was checked: a
+ * file renamed over it meanwhile stays. */
+Test(file, unlink_removes_only_the_file_it_checked, .timeout = 30)
+{
+	const char *name;
+	int fa = open(fpath("a"), O_CREAT | O_EXCL | O_WRONLY, 0600);
+	int fb = open(fpath("b"), O_CREAT | O_EXCL | O_WRONLY, 0600);
+	cr_assert(fa >= 0 && fb >= 0);
+	struct stat was;
+	cr_assert_eq(fstat(fa, &was), 0);
+	int dfd = pathat_dir(fpath("a"), &name, true);
+	cr_assert_geq(dfd, 0, "%s", strerror(-dfd));
+	cr_assert_str_eq(name, "a");
+	cr_assert_eq(rename(fpath("b"), fpath("a")), 0);   /* the swap */
+	cr_assert_eq(pathat_unlink_same(dfd, name, &was), -ESTALE);
+	struct stat now;
+	cr_assert_eq(stat(fpath("a"), &now), 0, "the replacement is still there");
+	cr_assert_eq(fstat(fb, &was), 0);
+	cr_assert_eq(now.st_ino, was.st_ino);
+	cr_assert_eq(pathat_unlink_same(dfd, name, &was), 0, "the file checked goes");
+	cr_assert_eq(access(fpath("a"), F_OK), -1);
+	close(fa);
+	close(fb);
+	close(dfd);
+
+	/* the directory checks */
+	cr_assert_eq(chmod(dir, 0777), 0);
+	int strict = pathat_dir(fpath("a"), &name, true);
+	int lax = pathat_dir(fpath("a"), &name, false);
+	chmod(dir, 0755);
+	cr_assert_eq(strict, -EACCES);
+	cr_assert_geq(lax, 0);
+	close(lax);
+	cr_assert_eq(pathat_dir("/tmp/", &name, true), -EISDIR);
+	dfd = pathat_dir("relative-name", &name, true);
+	cr_assert_geq(dfd, 0, "a bare name is in the working directory");
+	cr_assert_str_eq(name, "relative-name");
+	close(dfd);
 }
 
 /* ---- corruption: 1000 variants of a closed ring file ------------------- */

@@ -2822,3 +2822,95 @@ Test(tool, mpmc_random_damage_gives_a_verdict_never_a_crash, .timeout = 90)
 	cr_assert_gt(verdicts[1], 10, "most damage must be detected");
 	free(orig);
 }
+
+/* ======================================================================= */
+/* modes, owners and removal by name                                       */
+/* ======================================================================= */
+
+Test(tool, create_mode_takes_read_and_write_bits_only, .timeout = 30)
+{
+	const char *uri = new_uri("xmode");
+	static const char *const bad[] = { "4777", "2666", "0777", "1666", "0700", "04600" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct run r = tool("create", uri, "--mode", bad[i], NULL);
+		expect(&r, 2, bad[i]);
+		cr_assert(strstr(r.err, "--mode") && strstr(r.err, "only read and write bits"),
+			  "%s: %s", bad[i], r.err);
+		cr_assert_not(exists(path_of(uri)), "--mode %s made %s", bad[i], path_of(uri));
+		run_free(&r);
+	}
+	struct run r = tool("create", uri, "--mode", "0666", NULL);
+	expect(&r, 0, "create --mode 0666");
+	run_free(&r);
+}
+
+/* rm and gc remove a name only through its directory's descriptor, and
+ * not at all in a directory that others may write without the sticky bit:
+ * there anybody can swap the name between the check and the unlink. */
+Test(tool, rm_and_gc_refuse_directories_others_can_rename_in, .timeout = 30)
+{
+	char dir[] = "/tmp/shmctl-ww-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char ring[300], uri[320];
+	snprintf(ring, sizeof(ring), "%s/%s", dir, t_name("ww"));
+	remember_path(ring);
+	snprintf(uri, sizeof(uri), "file:%s", ring);
+	make_ring(uri, 4096, 100);
+	age_ring(ring, HOUR_NS);
+	cr_assert_eq(chmod(dir, 0777), 0);
+
+	struct run r = tool("rm", uri, NULL);
+	expect(&r, 2, "rm in a world-writable directory");
+	cr_assert(strstr(r.err, "not sticky"), "%s", r.err);
+	cr_assert(exists(ring));
+	run_free(&r);
+	r = tool("gc", "--dir", dir, "--match", my_glob(), NULL);
+	expect(&r, 1, "gc in a world-writable directory");
+	cr_assert(strstr(r.err, ring) && strstr(r.err, "not sticky"), "%s", r.err);
+	cr_assert(exists(ring));
+	run_free(&r);
+
+	cr_assert_eq(chmod(dir, 01777), 0);
+	r = tool("rm", uri, NULL);
+	expect(&r, 0, "rm in a sticky directory");
+	cr_assert_not(exists(ring));
+	run_free(&r);
+	cr_assert_eq(rmdir(dir), 0);
+}
+
+static int create_as_nobody(void *arg)
+{
+	if (setgroups(0, NULL) || setresgid(NOBODY, NOBODY, NOBODY) ||
+	    setresuid(NOBODY, NOBODY, NOBODY))
+		return 99;
+	struct shmring_opts o = { .capacity = 4096, .mode = 0666 };
+	struct shmring *r = NULL;
+	int rc = shmring_open(arg, SHMRING_CREATE | SHMRING_EXCL, &o, &r);
+	if (rc == 0)
+		shmring_close(r);
+	return -rc;
+}
+
+/* The tool reads any user's segment (it parses defensively and never maps
+ * one through the library), and gc as root collects another user's
+ * abandoned ring, which shmring_open itself would refuse. */
+Test(tool, root_inspects_and_collects_another_users_ring, .timeout = 30)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root to act as another user");
+	const char *uri = new_uri("nobody");
+	cr_assert_eq(t_wait(t_spawn(create_as_nobody, (void *)uri)), 0);
+	struct shmring *h = NULL;
+	cr_assert_eq(shmring_open(uri, SHMRING_CONSUMER, NULL, &h), -EACCES);
+	struct run r = tool("info", uri, NULL);
+	expect(&r, 0, "info of nobody's ring");
+	run_free(&r);
+	r = tool("check", uri, NULL);
+	expect(&r, 0, "check of nobody's ring");
+	run_free(&r);
+	age_ring(path_of(uri), HOUR_NS);
+	r = tool("gc", "--match", name_of(uri), NULL);
+	expect(&r, 0, "gc");
+	cr_assert_not(exists(path_of(uri)), "%s", r.out);
+	run_free(&r);
+}

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/pathat.h"
 #include "api/uri.h"
 #include "report.h"
 #include "shmctl.h"
@@ -48,10 +49,10 @@ int cmd_create(const struct opts *o)
 		if (rc == -EINVAL && so.kind == SHMRING_MPMC)
 			return fail(EXIT_ERROR, what, "invalid ring options (capacity up to 1T: a "
 				    "power of two of slots of max_msg plus a header, at most %llu slots; "
-				    "mode at most 07777)", (unsigned long long)SEG_MPMC_MAX_SLOTS);
+				    "mode at most 0666)", (unsigned long long)SEG_MPMC_MAX_SLOTS);
 		if (rc == -EINVAL)
 			return fail(EXIT_ERROR, what, "invalid ring options (capacity up to 1T, "
-				    "max_msg below capacity / 2, mode at most 07777)");
+				    "max_msg below capacity / 2, mode at most 0666)");
 		if (rc == -EACCES)
 			return fail(EXIT_ERROR, what, "%s (another user's file of that name, or "
 				    "fs.protected_regular?)", shmring_strerror(rc));
@@ -82,10 +83,35 @@ static int rm_library(const struct opts *o, const char *what)
 	if (rc == -ENOTSUP)
 		return fail(EXIT_ERROR, what, "removing this kind of ring is not supported by this "
 			    "version of the library");
+	if (rc == -EACCES)
+		return fail(EXIT_ERROR, what, "%s (no permission, a symbolic link, or its directory "
+			    "is a symbolic link or writable by other users and not sticky)",
+			    shmring_strerror(rc));
 	if (rc < 0)
 		return fail(rc == -EPROTO ? EXIT_PROBLEM : EXIT_ERROR, what, "%s", shmring_strerror(rc));
 	printf("removed %s\n", o->uri);
 	return finish_output(EXIT_OK);
+}
+
+/* The directory of the ring's name, opened once: every later look and the
+ * unlink go through it (api/pathat.h).  A descriptor, or minus the exit
+ * status after a message. */
+static int rm_dir(const struct uri *u, const char **name)
+{
+	int dfd = pathat_dir(u->path, name, false);
+	if (dfd == -EACCES)
+		return -fail(EXIT_ERROR, u->path, "the directory that holds it is a symbolic link "
+			     "or not accessible: name the ring by its real directory");
+	if (dfd < 0)
+		return -fail(EXIT_ERROR, u->path, "directory: %s", strerror(-dfd));
+	struct stat dst;
+	if (fstat(dfd, &dst) < 0 || pathat_dir_unsafe(&dst)) {
+		close(dfd);
+		return -fail(EXIT_ERROR, u->path, "refused: its directory is writable by other "
+			     "users and not sticky, so another user could swap the name between "
+			     "the check and the removal (chmod o-w or +t the directory)");
+	}
+	return dfd;
 }
 
 int cmd_rm(const struct opts *o)
@@ -97,12 +123,19 @@ int cmd_rm(const struct opts *o)
 	if (u.scheme != URI_SHM && u.scheme != URI_FILE)
 		return rm_library(o, o->uri);
 
+	const char *name;
+	int dfd = rm_dir(&u, &name);
+	if (dfd < 0)
+		return -dfd;
 	struct tseg *s = malloc(sizeof(*s));
-	if (!s)
+	if (!s) {
+		close(dfd);
 		return fail(EXIT_ERROR, NULL, "out of memory");
-	int rc = open_target(o->uri, s, true, ": left alone");
+	}
+	int rc = open_target_at(&u, s, dfd, name, true, ": left alone");
 	if (rc) {
 		free(s);
+		close(dfd);
 		return rc;
 	}
 	char uri[PATH_MAX + 8], safe[PATH_MAX + 16];
@@ -120,10 +153,7 @@ int cmd_rm(const struct opts *o)
 		rc = fail(EXIT_ERROR, s->path, "lock: %s", strerror(-rc));
 		goto out;
 	}
-	/* the name must still be the file we looked at */
-	struct stat now;
-	if (fstat(s->fd, &s->st) < 0 || s->st.st_nlink == 0 ||
-	    lstat(s->path, &now) < 0 || now.st_dev != s->st.st_dev || now.st_ino != s->st.st_ino) {
+	if (fstat(s->fd, &s->st) < 0 || s->st.st_nlink == 0) {
 		rc = fail(EXIT_ERROR, s->path, "removed or replaced by another process meanwhile");
 		goto out;
 	}
@@ -131,11 +161,13 @@ int cmd_rm(const struct opts *o)
 		rc = fail(EXIT_PROBLEM, s->path, "no longer a shmring segment: left alone");
 		goto out;
 	}
-	rc = s->status == TS_OK ? shmring_unlink(o->uri) : -EPROTO;
-	if (rc == -EPROTO) {
-		/* corrupt, incomplete or of another build: the library will not
-		 * read it, but it carries our magic, so it is ours to remove */
-		rc = unlink(s->path) < 0 ? -errno : 0;
+	/* A valid ring, or corrupt, incomplete or of another build (the
+	 * library will not read it, but it carries our magic, so it is ours
+	 * to remove) — only if the name still is the file we looked at. */
+	rc = pathat_unlink_same(dfd, name, &s->st);
+	if (rc == -ESTALE) {
+		rc = fail(EXIT_ERROR, s->path, "removed or replaced by another process meanwhile");
+		goto out;
 	}
 	if (rc < 0) {
 		rc = fail(EXIT_ERROR, s->path, "unlink: %s", strerror(-rc));
@@ -151,5 +183,6 @@ int cmd_rm(const struct opts *o)
 out:
 	tseg_close(s);           /* drops the exclusive lock, after the unlink */
 	free(s);
+	close(dfd);
 	return finish_output(rc);
 }

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/pathat.h"
 #include "report.h"
 #include "scan.h"
 #include "shmctl.h"
@@ -184,6 +185,14 @@ static void gc_one(void *arg, int dirfd, const char *path, const char *name, con
 		goto out;
 	if (judge(c->o, s, why, sizeof(why))) {
 		report(c, s, ACT_KEPT, why);
+		goto out;
+	}
+	/* anybody may rename files in such a directory: what we checked may
+	 * not be what unlinkat would remove (api/pathat.h) */
+	struct stat dst;
+	if (fstat(dirfd, &dst) < 0 || pathat_dir_unsafe(&dst)) {
+		report(c, s, ACT_ERROR, "not removed: its directory is writable by other users and "
+		       "not sticky");
 		goto out;
 	}
 	if (c->o->dry_run) {

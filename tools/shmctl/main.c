@@ -193,6 +193,9 @@ static int parse_args(const struct command *cmd, int argc, char **argv, struct o
 		case 'o':
 			if (parse_mode(optarg, &o->mode) < 0)
 				return bad_value(cmd, c, optarg, "expected octal permission bits, e.g. 0600");
+			if (o->mode & ~0666u)
+				return bad_value(cmd, c, optarg, "only read and write bits (at most 0666): "
+						 "no execute, setuid, setgid or sticky bit");
 			o->have_mode = true;
 			break;
 		case 'S': {

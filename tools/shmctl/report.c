@@ -12,30 +12,36 @@
 int open_target(const char *uri, struct tseg *s, bool rw, const char *note)
 {
 	struct uri u;
-	tseg_init(s);
 	if (uri_parse(uri, &u) < 0)
 		return fail(EXIT_ERROR, uri, "invalid ring URI: expected shm:NAME, NAME or file:PATH "
 			    "(NAME: 1-200 of [A-Za-z0-9._-], not starting with a dot)");
 	if (u.scheme != URI_SHM && u.scheme != URI_FILE)
 		return fail(EXIT_ERROR, uri, "not a shared-memory ring: this tool handles shm: and "
 			    "file: rings");
-	s->backend = u.scheme == URI_SHM ? "shm" : "file";
-	int rc = tseg_open(s, AT_FDCWD, u.path, u.path, rw);
+	return open_target_at(&u, s, AT_FDCWD, u.path, rw, note);
+}
+
+int open_target_at(const struct uri *u, struct tseg *s, int dirfd, const char *name, bool rw,
+		   const char *note)
+{
+	tseg_init(s);
+	s->backend = u->scheme == URI_SHM ? "shm" : "file";
+	int rc = tseg_open(s, dirfd, name, u->path, rw);
 	if (rc == TSEG_NOT_REGULAR)
-		return fail(EXIT_PROBLEM, u.path, "not a regular file, so not a shmring segment%s",
+		return fail(EXIT_PROBLEM, u->path, "not a regular file, so not a shmring segment%s",
 			    note ? note : "");
 	if (rc < 0)
-		return fail(EXIT_ERROR, u.path, "%s", strerror(-rc));
-	if (u.scheme == URI_SHM)
-		snprintf(s->name, sizeof(s->name), "%s", u.name);
+		return fail(EXIT_ERROR, u->path, "%s", strerror(-rc));
+	if (u->scheme == URI_SHM)
+		snprintf(s->name, sizeof(s->name), "%s", u->name);
 	rc = tseg_read(s);
 	if (rc < 0) {
 		tseg_close(s);
-		return fail(EXIT_ERROR, u.path, "read: %s", strerror(-rc));
+		return fail(EXIT_ERROR, u->path, "read: %s", strerror(-rc));
 	}
 	if (!s->ours) {
 		tseg_close(s);
-		return fail(EXIT_PROBLEM, u.path, "not a shmring segment (no shmring header)%s",
+		return fail(EXIT_PROBLEM, u->path, "not a shmring segment (no shmring header)%s",
 			    note ? note : "");
 	}
 	return 0;

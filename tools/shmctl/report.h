@@ -16,6 +16,11 @@
  * segment.
  */
 int open_target(const char *uri, struct tseg *s, bool rw, const char *note);
+/* The same for a parsed shm: or file: URI, the file being `name` relative
+ * to dirfd (AT_FDCWD: name is the path). */
+struct uri;
+int open_target_at(const struct uri *u, struct tseg *s, int dirfd, const char *name, bool rw,
+		   const char *note);
 
 double fill_pct(const struct tseg *s);
 /* "producer", "consumer", "producer+consumer", "none" */
