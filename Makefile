@@ -56,7 +56,8 @@ PKG_CONFIG ?= pkg-config
 GNUPLOT    ?= gnuplot
 
 # Required: the Debian package, then the probe that says it is there.
-REQ_PKGS := liburcu-dev libjemalloc-dev libcriterion-dev
+REQ_PKGS := build-essential liburcu-dev libjemalloc-dev libcriterion-dev
+probe_build-essential  = $(shell command -v $(firstword $(CC)) >/dev/null 2>&1 && echo y)
 probe_liburcu-dev      = $(call have_lib,urcu/rculfhash.h,-lurcu-bp -lurcu-cds)
 probe_libjemalloc-dev  = $(call have_lib,jemalloc/jemalloc.h,-ljemalloc)
 probe_libcriterion-dev = $(call have_lib,criterion/criterion.h,-lcriterion)
@@ -133,7 +134,7 @@ ifneq ($(filter-out $(NOBUILD_GOALS),$(or $(MAKECMDGOALS),all)),)
 REQ_MISSING := $(req_missing)
 ifneq ($(REQ_MISSING),)
 empty :=
-$(info shmring: cannot build: $(CC) does not find the headers or libraries of)
+$(info shmring: cannot build: $(CC) does not find what these packages install:)
 $(foreach p,$(REQ_MISSING),$(info $(empty)  $(p)))
 $(info Install them as root with `make deps`, or with:)
 $(info $(empty)  apt-get update && apt-get install -y $(REQ_MISSING))
