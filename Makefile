@@ -383,12 +383,12 @@ torture: deps
 PEER_LOG := $(abspath $(BUILD))/bench-peers.log
 
 demo: demo-deps
-	$(Q)$(MAKE) --no-print-directory lib tools
+	$(Q)$(MAKE) --no-print-directory -s lib tools
 	$(Q)$(BUILD)/shmring-bench --quick --peer-log $(PEER_LOG)
 
 # gnuplot is looked for now: bench-deps has just installed it
 bench: bench-deps
-	$(Q)$(MAKE) --no-print-directory lib tools
+	$(Q)$(MAKE) --no-print-directory -s lib tools
 	$(Q)$(BUILD)/shmring-bench --peer-log $(PEER_LOG) \
 		$$(command -v $(GNUPLOT) >/dev/null && echo --plot $(BUILD)/bench.svg)
 
