@@ -52,6 +52,11 @@ int main(void)
 C
 export PKG_CONFIG_PATH="$p/lib/pkgconfig"
 flags=$("$PKG_CONFIG" --cflags --libs shmring) || fail "pkg-config does not find shmring"
+[ "$("$PKG_CONFIG" --variable=prefix shmring)" = "$p" ] || fail "shmring.pc: prefix is not $p"
+case " $flags " in
+*" -I$p/include "*"-L$p/lib "*) ;;
+*) fail "pkg-config says '$flags', not $p's directories" ;;
+esac
 # shellcheck disable=SC2086
 $CC -o "$tmp/prog" "$tmp/prog.c" $flags || fail "cc ... $flags failed"
 out=$(LD_LIBRARY_PATH=$p/lib "$tmp/prog") || fail "the program failed: $out"
