@@ -37,18 +37,55 @@ else
 Q := @
 endif
 
+# ---- probes: what this machine has (`make probe` prints the answers) ----
+# They ask the compiler and pkg-config, not dpkg, so headers installed any
+# other way (CPPFLAGS=-I..., LDFLAGS=-L..., CPATH, PKG_CONFIG_PATH) count.
+#
 # `y` if <$(1)> can be included.  The '#' comes from a variable: GNU make
 # 4.3 passes a backslash-escaped one to the shell as is, and a stray
 # backslash makes the preprocessor succeed whether the header exists or not.
 HASH := \#
-have_header = $(shell printf '$(HASH)include <%s>\n' '$(1)' | $(CC) -E -x c - >/dev/null 2>&1 && echo y)
+have_header = $(shell printf '$(HASH)include <%s>\n' '$(1)' | $(CC) $(CPPFLAGS) -E -x c - >/dev/null 2>&1 && echo y)
+# `y` if a program including <$(1)> links with the libraries $(2)
+have_lib = $(shell printf '$(HASH)include <%s>\nint main(void) { return 0; }\n' '$(1)' | \
+	$(CC) $(CPPFLAGS) -x c - -o /dev/null $(LDFLAGS) $(2) >/dev/null 2>&1 && echo y)
+# the directories $(CC) searches for <...>, in order
+cc_include_dirs = $(shell $(CC) $(CPPFLAGS) -E -Wp,-v -x c /dev/null 2>&1 >/dev/null | \
+	sed -n 's|^ \(/[^ ]*\)$$|\1|p')
+PKG_CONFIG ?= pkg-config
+GNUPLOT    ?= gnuplot
+
+# Required: the Debian package, then the probe that says it is there.
+REQ_PKGS := build-essential liburcu-dev libjemalloc-dev libcriterion-dev
+probe_build-essential  = $(shell command -v $(firstword $(CC)) >/dev/null 2>&1 && echo y)
+probe_liburcu-dev      = $(call have_lib,urcu/rculfhash.h,-lurcu-bp -lurcu-cds)
+probe_libjemalloc-dev  = $(call have_lib,jemalloc/jemalloc.h,-ljemalloc)
+probe_libcriterion-dev = $(call have_lib,criterion/criterion.h,-lcriterion)
+# the ThreadSanitizer build runs its tests without Criterion
+ifeq ($(SAN),thread)
+REQ_PKGS := $(filter-out libcriterion-dev,$(REQ_PKGS))
+endif
+req_missing = $(strip $(foreach p,$(REQ_PKGS),$(if $(probe_$(p)),,$(p))))
+
+# Optional benchmark peers (shmring-bench compiles in those it finds) and
+# gnuplot for `make bench`'s plot: `y` or empty.
+HAVE_CK      := $(call have_header,ck_ring.h)
+HAVE_DPDK    := $(shell $(PKG_CONFIG) --exists libdpdk 2>/dev/null && echo y)
+# iceoryx installs under a versioned directory: include/iceoryx/vX.Y.Z/
+ICEORYX_INC  := $(firstword $(foreach d,$(call cc_include_dirs), \
+	$(wildcard $(d)/iceoryx/v*/iceoryx_binding_c/runtime.h)))
+HAVE_ICEORYX := $(if $(ICEORYX_INC),y)
+HAVE_GNUPLOT := $(shell command -v $(GNUPLOT) >/dev/null 2>&1 && echo y)
 
 OPT    ?= -O2
 CFLAGS ?= $(OPT) -g
 WARN   := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CPPFLAGS_ALL := -std=c11 -D_GNU_SOURCE -Iinclude $(CPPFLAGS)
 CFLAGS_ALL   := $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden $(SANFLAGS) -MMD -MP
-LDLIBS_LIB   := -lurcu-bp -lurcu-cds -ljemalloc -lpthread
+# libshmring.so does not link jemalloc, so that it can be dlopen()ed (see
+# api/alloc.c); the programs built here link it and get its arena
+LDLIBS_SO    := -lurcu-bp -lurcu-cds -lpthread
+LDLIBS_LIB   := $(LDLIBS_SO) -ljemalloc
 LDFLAGS_ALL  := $(LDFLAGS) $(SANFLAGS)
 
 LIB_SRCS := $(wildcard api/*.c ring/*.c sync/*.c shm/*.c mmapfile/*.c fallback/*.c)
@@ -57,7 +94,9 @@ SONAME   := libshmring.so.$(VERSION_MAJOR)
 STATIC   := $(BUILD)/libshmring.a
 SHARED   := $(BUILD)/$(SONAME)
 
-SYSCONFDIR ?= /etc
+# cron reads /etc/cron.d only: a system-wide install puts its file there,
+# an install under any other prefix keeps everything under that prefix
+SYSCONFDIR ?= $(if $(filter /usr /usr/local,$(PREFIX)),/etc,$(PREFIX)/etc)
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
 SHMCTL_SRCS := $(wildcard tools/shmctl/*.c)
@@ -86,7 +125,25 @@ TEST_ENV := ASAN_OPTIONS=detect_leaks=1:leak_check_at_exit=0:abort_on_error=0 \
 DEB_PKGS := build-essential pkg-config liburcu-dev libcriterion-dev libjemalloc-dev \
 	util-linux mandoc
 
-.PHONY: all lib tools tests deps check demo bench torture install uninstall clean help lint-man
+# Before compiling anything: name the missing packages, not a compiler
+# error.  Goals that build nothing themselves skip it (`make check` installs
+# the packages first, then builds in a sub-make, which checks).
+NOBUILD_GOALS := deps bench-deps demo-deps fuzz-deps check demo bench torture fuzz fuzz-short probe \
+	clean fuzz-clean help lint-man uninstall
+ifneq ($(filter-out $(NOBUILD_GOALS),$(or $(MAKECMDGOALS),all)),)
+REQ_MISSING := $(req_missing)
+ifneq ($(REQ_MISSING),)
+empty :=
+$(info shmring: cannot build: $(CC) does not find what these packages install:)
+$(foreach p,$(REQ_MISSING),$(info $(empty)  $(p)))
+$(info Install them as root with `make deps`, or with:)
+$(info $(empty)  apt-get update && apt-get install -y $(REQ_MISSING))
+$(error missing packages: $(REQ_MISSING))
+endif
+endif
+
+.PHONY: all lib tools tests deps check demo bench torture install uninstall clean help lint-man \
+	probe check-sh
 
 # ThreadSanitizer builds only what it tests (the library and the thread
 # suites); the tools use fences gcc refuses under -fsanitize=thread.
@@ -114,7 +171,7 @@ $(STATIC): $(LIB_OBJS)
 $(SHARED): $(LIB_OBJS) shmring.map
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=shmring.map \
-		-Wl,-z,defs -o $@ $(LIB_OBJS) $(LDFLAGS_ALL) $(LDLIBS_LIB)
+		-Wl,-z,defs -o $@ $(LIB_OBJS) $(LDFLAGS_ALL) $(LDLIBS_SO)
 	$(Q)ln -sf $(SONAME) $(BUILD)/libshmring.so
 
 # The crash-point build (sync/crash.h): the same sources with
@@ -136,10 +193,17 @@ $(CRASH_TESTS): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COMMON_OBJS) $(CRASH
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -o $@ $< $(TEST_COMMON_OBJS) $(CRASH_LIB) $(LDFLAGS_ALL) $(TEST_LIBS) $(LDLIBS_LIB) -lm
 
+# shmring.pc for the PREFIX/LIBDIR/INCLUDEDIR given now: `make install`
+# writes it again with its own (DESTDIR is only where files are staged).
+# Directories under the prefix are written relative to ${prefix}.
+pc_dir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+gen_pc = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(call pc_dir,$(LIBDIR))|' \
+	-e 's|@INCLUDEDIR@|$(call pc_dir,$(INCLUDEDIR))|' -e 's|@VERSION@|$(VERSION)|' \
+	shmring.pc.in > $(1)
+
 $(BUILD)/shmring.pc: shmring.pc.in Makefile
 	@mkdir -p $(BUILD)
-	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+	$(Q)$(call gen_pc,$@)
 
 # ---- shmring-bench, its peers, the examples that double as benchmarks ----
 # tools/bench/: one file per concern; peer_*.c are compiled in only when the
@@ -151,20 +215,19 @@ BENCH_SRCS := $(filter-out tools/bench/peer_%.c,$(wildcard tools/bench/*.c))
 BENCH_HAVE :=
 BENCH_LIBS :=
 ifneq ($(SAN),thread)
-ifeq ($(shell pkg-config --exists libdpdk 2>/dev/null && echo y),y)
+ifeq ($(HAVE_DPDK),y)
 BENCH_SRCS += tools/bench/peer_dpdk.c
 BENCH_HAVE += -DBENCH_HAVE_DPDK
 BENCH_LIBS += -lrte_ring
 # DPDK's own flags (-march, rte_config.h), its headers as system headers
 $(BUILD)/tools/bench/peer_dpdk.o: CPPFLAGS_ALL += \
-	$(patsubst -I%,-isystem %,$(shell pkg-config --cflags libdpdk))
+	$(patsubst -I%,-isystem %,$(shell $(PKG_CONFIG) --cflags libdpdk))
 endif
-ifeq ($(call have_header,ck_ring.h),y)
+ifeq ($(HAVE_CK),y)
 BENCH_SRCS += tools/bench/peer_ck.c
 BENCH_HAVE += -DBENCH_HAVE_CK
 endif
-ICEORYX_INC := $(firstword $(wildcard /usr/include/iceoryx/v*/iceoryx_binding_c/runtime.h))
-ifneq ($(ICEORYX_INC),)
+ifeq ($(HAVE_ICEORYX),y)
 BENCH_SRCS += tools/bench/peer_iceoryx.c
 BENCH_HAVE += -DBENCH_HAVE_ICEORYX
 BENCH_LIBS += -liceoryx_binding_c
@@ -236,6 +299,37 @@ $(BUILD)/tests/%.o: tests/%.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS_ALL) $(TEST_INC) -I. $(CFLAGS_ALL) -c $< -o $@
 
+# ---- script tests: tests/sh/*.sh use make, the compiler, an install and
+# the programs of tests/prog as a user would.  Each exits 0 (passed), 77
+# (skipped: something it needs is absent) or else (failed).  They run in
+# the plain build only: they load and install the library themselves.
+SCRIPT_TESTS := $(sort $(wildcard tests/sh/*.sh))
+RUN_SCRIPTS :=
+TEST_PROGS := $(BUILD)/tests/prog/dlopen_stream $(BUILD)/tests/prog/linked_stream
+ifeq ($(SAN),)
+RUN_SCRIPTS := $(SCRIPT_TESTS)
+tests: $(TEST_PROGS)
+endif
+SCRIPT_ENV := SRC=$(CURDIR) BUILD=$(abspath $(BUILD)) CC='$(CC)' PKG_CONFIG='$(PKG_CONFIG)'
+run_scripts = for s in $(RUN_SCRIPTS); do \
+		echo "-- $$s"; $(SCRIPT_ENV) sh $$s; rc=$$?; \
+		if [ $$rc = 77 ]; then echo "   (skipped)"; elif [ $$rc != 0 ]; then fail=1; fi; \
+	done
+
+# tests/prog/stream_alloc.c twice: loaded by dlopen, and linked with jemalloc
+$(BUILD)/tests/prog/dlopen_stream: $(BUILD)/tests/prog/stream_alloc.o | $(SHARED)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -o $@ $< $(LDFLAGS_ALL) -rdynamic -ldl -lpthread
+
+$(BUILD)/tests/prog/linked_stream.o: tests/prog/stream_alloc.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $< (linked)")
+	$(Q)$(CC) $(CPPFLAGS_ALL) -DSTREAM_LINKED $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/tests/prog/linked_stream: $(BUILD)/tests/prog/linked_stream.o $(STATIC)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -o $@ $< $(STATIC) $(LDFLAGS_ALL) -rdynamic -Wl,--no-as-needed $(LDLIBS_LIB) -ldl
+
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -251,6 +345,16 @@ deps:
 		fi; \
 	fi
 
+# What the probes at the top found; tests/sh/probe.sh checks the answers.
+probe:
+	@echo "required (make deps installs them):"
+	@$(foreach p,$(REQ_PKGS),echo "  $(p): $(if $(probe_$(p)),yes,no)";)
+	@echo "optional (make bench-deps installs them):"
+	@echo "  ck: $(if $(HAVE_CK),yes,no) (libck-dev)"
+	@echo "  dpdk: $(if $(HAVE_DPDK),yes,no) (libdpdk-dev)"
+	@echo "  iceoryx: $(if $(HAVE_ICEORYX),yes,no) (iceoryx libiceoryx-binding-c-dev)"
+	@echo "  gnuplot: $(if $(HAVE_GNUPLOT),yes,no) (gnuplot-nox)"
+
 check: deps
 	$(Q)$(MAKE) --no-print-directory all
 	@echo "== running tests ($(if $(SAN),SAN=$(SAN),no sanitizer)) =="
@@ -258,7 +362,12 @@ check: deps
 		echo "-- $$t"; \
 		$(TEST_ENV) $$t --jobs $(CRITERION_JOBS) --short-filename || fail=1; \
 	done; \
+	$(run_scripts); \
 	if [ $$fail = 0 ]; then echo "check: all test suites passed"; else echo "check: FAILED"; exit 1; fi
+
+# the script tests alone
+check-sh: tests
+	@fail=0; $(run_scripts); [ $$fail = 0 ]
 
 # The long crash runs: 5000 SIGKILLs of SPSC producers and consumers and
 # 5000 of MPMC ones (make check runs 200 each), and 50 million messages per
@@ -353,13 +462,19 @@ clean: fuzz-clean
 -include $(shell find $(FUZZ_BUILD) -name '*.d' 2>/dev/null)
 # ---- end of fuzzing ----
 
-demo: demo-deps
-	$(Q)$(MAKE) --no-print-directory lib tools
-	$(BUILD)/shmring-bench --quick
+# The peers' own output (iceoryx's warnings, DPDK's log) goes to a file:
+# the terminal shows the bench's tables only.
+PEER_LOG := $(abspath $(BUILD))/bench-peers.log
 
+demo: demo-deps
+	$(Q)$(MAKE) --no-print-directory -s lib tools
+	$(Q)$(BUILD)/shmring-bench --quick --peer-log $(PEER_LOG)
+
+# gnuplot is looked for now: bench-deps has just installed it
 bench: bench-deps
-	$(Q)$(MAKE) --no-print-directory lib tools
-	$(BUILD)/shmring-bench --plot $(BUILD)/bench.svg
+	$(Q)$(MAKE) --no-print-directory -s lib tools
+	$(Q)$(BUILD)/shmring-bench --peer-log $(PEER_LOG) \
+		$$(command -v $(GNUPLOT) >/dev/null && echo --plot $(BUILD)/bench.svg)
 
 MAN3 := $(wildcard docs/man/*.3)
 MAN7 := $(wildcard docs/man/*.7)
@@ -376,7 +491,8 @@ install: lib tools
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libshmring.so
-	install -m 644 $(BUILD)/shmring.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	$(call gen_pc,$(BUILD)/shmring-install.pc)
+	install -m 644 $(BUILD)/shmring-install.pc $(DESTDIR)$(PKGCONFIGDIR)/shmring.pc
 	install -m 755 $(TOOLS) $(DESTDIR)$(BINDIR)/
 	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
 	$(if $(MAN3),install -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/)

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Process-local heap memory of the library: handles, registry entries.
- * It comes from a dedicated jemalloc arena (mallocx/dallocx), so the
- * library's few allocations neither fragment nor contend with the
- * application's heap.  Never on the per-message path.
+ * When the process has jemalloc, it comes from a dedicated jemalloc arena
+ * (mallocx/dallocx), so the library's few allocations neither fragment nor
+ * contend with the application's heap; otherwise from calloc/free.  Never
+ * on the per-message path.
  */
 #ifndef SHMRING_API_ALLOC_H
 #define SHMRING_API_ALLOC_H

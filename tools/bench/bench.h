@@ -396,6 +396,7 @@ struct config {
 	size_t sizes[MAX_SIZES];
 	unsigned n_sizes;
 	const char *plot;               /* --plot FILE.svg */
+	const char *peer_log;           /* --peer-log FILE: the peers' own output */
 	unsigned watchdog_s;     /* a child's whole rep */
 };
 
@@ -433,6 +434,8 @@ struct case_result {
 void run_rep(struct case_result *cr, bool tput, bool lat);
 void finish_case(struct case_result *cr);
 void bench_init(void);                  /* CPUs, probes, signals */
+void peer_log_open(void);               /* --peer-log: create it now, or fail */
+void peer_log_report(void);             /* stdout: where the peers' output went */
 void bench_register(const struct transport *t);     /* its cleanup runs at exit */
 void cleanup_parent(void);
 bool syscalls_counted(void);

@@ -58,6 +58,7 @@ static unsigned g_case_no;
 static long g_sys_enter_id = -1;        /* tracepoint id, -1: not counted */
 static const struct transport *g_all[MAX_TRANSPORTS];
 static unsigned g_n_all;
+static int g_peer_log = -1;             /* --peer-log, open for appending */
 
 /* ---------------------------------------------------------------------- */
 /* errors                                                                   */
@@ -414,6 +415,51 @@ static uint64_t lat_count(uint64_t lat_total, const struct hist *h)
 }
 
 /* ---------------------------------------------------------------------- */
+/* the peers' own output                                                    */
+
+/* Another project's processes (iceoryx's runtime warns on every failed
+ * loan, DPDK logs) write into --peer-log, not over the tables; shmring's
+ * and the kernel transports' children keep the terminal. */
+static bool is_peer(const struct transport *t)
+{
+	return strcmp(t->family, "shmring") != 0 && strcmp(t->family, "kernel") != 0 &&
+	       strcmp(t->family, "floor") != 0;
+}
+
+void peer_log_open(void)
+{
+	if (!cfg.peer_log)
+		return;
+	g_peer_log = open(cfg.peer_log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+	if (g_peer_log < 0)
+		fail("--peer-log %s: %s", cfg.peer_log, strerror(errno));
+}
+
+/* in a peer's child, before the peer's code runs */
+static void peer_log_redirect(const struct transport *t)
+{
+	if (g_peer_log < 0 || !is_peer(t))
+		return;
+	if (dup2(g_peer_log, STDOUT_FILENO) < 0 || dup2(g_peer_log, STDERR_FILENO) < 0)
+		fail_errno("dup2 --peer-log");
+}
+
+void peer_log_report(void)
+{
+	struct stat st;
+
+	if (g_peer_log < 0)
+		return;
+	if (fstat(g_peer_log, &st) == 0 && st.st_size > 0)
+		printf("\nthe peers' own output (%lld bytes) is in %s\n", (long long)st.st_size,
+		       cfg.peer_log);
+	else
+		(void)unlink(cfg.peer_log);
+	close_fd(g_peer_log);
+	g_peer_log = -1;
+}
+
+/* ---------------------------------------------------------------------- */
 /* children                                                                 */
 
 static void pin_to(int cpu)
@@ -519,6 +565,7 @@ static noreturn void child_main(unsigned proc, const struct transport *t, const 
 	static struct hist hist;
 
 	g_child = true;
+	peer_log_redirect(t);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
 	if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
@@ -767,7 +814,8 @@ void run_rep(struct case_result *cr, bool tput, bool lat)
 		for (int i = 0; i < 4; i++)
 			close_fd(claim_fd(&g_chans[c], i));
 	if (!wait_children(t, cr->size, nproc, t->nprod, ctl)) {
-		cr->na = "FAILED (see stderr)";
+		cr->na = g_peer_log >= 0 && is_peer(t) ? "FAILED (see the peer log)" :
+			 "FAILED (see stderr)";
 		for (unsigned i = 0; i < g_nchans; i++)
 			t->destroy(&g_chans[i], NULL);
 		g_nchans = 0;

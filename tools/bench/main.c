@@ -59,8 +59,9 @@ static void collect_transports(void)
 
 static void usage(void)
 {
-	printf("usage: shmring-bench [--quick] [--json] [--plot FILE.svg] [--sizes LIST]\n"
-	       "                     [--transports LIST] [--msgs N] [--reps N] [--lat-samples N]\n"
+	printf("usage: shmring-bench [--quick] [--json] [--plot FILE.svg] [--peer-log FILE]\n"
+	       "                     [--sizes LIST] [--transports LIST] [--msgs N] [--reps N]\n"
+	       "                     [--lat-samples N]\n"
 	       "       shmring-bench --strace-run N\n"
 	       "\n"
 	       "Measures streaming throughput (msgs/s, GB/s, CPU and system calls per message)\n"
@@ -71,6 +72,8 @@ static void usage(void)
 	       "  --json             one JSON document on stdout instead of the tables\n"
 	       "  --plot FILE.svg    also draw throughput against size and latency percentiles\n"
 	       "                     (needs gnuplot)\n"
+	       "  --peer-log FILE    the peers' processes (ck, DPDK, iceoryx) write their own\n"
+	       "                     output there, not to the terminal\n"
 	       "  --sizes LIST       message sizes, comma-separated, K/M suffixes, 8 B to 64 MiB\n"
 	       "                     (default 8,64,256,1K,64K,1M,8M)\n"
 	       "  --transports LIST  comma-separated names or families (shmring, dpdk, ck,\n"
@@ -207,6 +210,7 @@ int main(int argc, char **argv)
 		{ "quick", no_argument, NULL, 'q' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "plot", required_argument, NULL, 'p' },
+		{ "peer-log", required_argument, NULL, 'L' },
 		{ "sizes", required_argument, NULL, 's' },
 		{ "transports", required_argument, NULL, 't' },
 		{ "msgs", required_argument, NULL, 'n' },
@@ -236,6 +240,11 @@ int main(int argc, char **argv)
 			if (!*optarg)
 				usage_error("--plot wants a file name");
 			cfg.plot = optarg;
+			break;
+		case 'L':
+			if (!*optarg)
+				usage_error("--peer-log wants a file name");
+			cfg.peer_log = optarg;
 			break;
 		case 's': parse_list(optarg, true); sizes_given = true; break;
 		case 't': parse_list(optarg, false); break;
@@ -284,6 +293,7 @@ int main(int argc, char **argv)
 		fclose(f);
 	}
 	bench_init();
+	peer_log_open();
 	for (unsigned i = 0; i < g_nt; i++) {
 		if (!g_use[i] && !strace_n)
 			continue;
@@ -358,6 +368,7 @@ int main(int argc, char **argv)
 		print_goals(results, n_res);
 		printf("\nload average %s at the end\n", m.load_end);
 	}
+	peer_log_report();
 	if (cfg.plot && write_plot(cfg.plot, results, n_res) != 0)
 		fail("--plot %s: gnuplot failed", cfg.plot);
 	if (fflush(stdout) != 0 || ferror(stdout))
