@@ -1138,3 +1138,374 @@ BACKEND_TEST(several_producers_and_consumers_where_allowed, .timeout = 120)
 	t_unshared(y, sizeof(*y));
 	rig_close(&g);
 }
+
+/* ======================================================================= */
+/* consumer hand-over                                                      */
+/* ======================================================================= */
+
+/*
+ * A consumer that leaves is not the end of the stream; only shmring_shutdown
+ * is.  A producer streams (send, reserve/commit, send_batch) while a first
+ * consumer receives a few messages — an -EAGAIN, a timed receive that times
+ * out, an -EMSGSIZE then the same message into a large buffer, a zero-length
+ * message, then the stream with every receive call — and closes; after a
+ * gap, a new consumer in another process takes over and drains to -EPIPE.
+ * Every message is delivered at most once and in order, nothing after
+ * -EPIPE, and what is missing is what the stats count as dropped.
+ *
+ * SHMRING_HANDOVER_RUNS repeats each case (default 2; 100 for a soak).
+ */
+#define HO_MSGS 3000u           /* about 6 MB: several times a ring, under way at the hand-over */
+#define HO_FIRST 200u           /* streamed messages the first consumer takes */
+#define HO_BATCH 8u
+
+struct ho {
+	struct box box;
+	_Atomic int go;                 /* 1: send the first two; 2: stream */
+	int rc;                         /* the second consumer's verdict */
+	uint64_t dropped_c2, dropped_p;
+	uint64_t n2;
+	uint64_t got[HO_MSGS];          /* what the second consumer received */
+};
+
+static unsigned ho_runs(void)
+{
+	const char *e = getenv("SHMRING_HANDOVER_RUNS");
+	unsigned long v = e ? strtoul(e, NULL, 10) : 2;
+	return v ? (unsigned)v : 1;
+}
+
+/* Message seq: its sequence number, then bytes derived from it; the first
+ * is 300 bytes (for -EMSGSIZE), the second empty, the others 8..4096. */
+static size_t ho_len(uint64_t seq)
+{
+	return seq == 0 ? 300 : seq == 1 ? 0 : 8 + (size_t)(seq * 7919 % 4089);
+}
+
+static void ho_msg(uint8_t *p, uint64_t seq)
+{
+	size_t len = ho_len(seq);
+	if (len) {
+		memcpy(p, &seq, 8);
+		t_fill(p + 8, len - 8, seq);
+	}
+}
+
+/* The sequence number of a received message, or UINT64_MAX if torn. */
+static uint64_t ho_seq(const uint8_t *p, size_t len, uint64_t empty_seq)
+{
+	if (len == 0)
+		return empty_seq;
+	uint64_t seq;
+	if (len < 8)
+		return UINT64_MAX;
+	memcpy(&seq, p, 8);
+	if (seq >= HO_MSGS || len != ho_len(seq) || !t_check(p + 8, len - 8, seq))
+		return UINT64_MAX;
+	return seq;
+}
+
+static int ho_producer(void *arg)
+{
+	struct ho *y = arg;
+	struct shmring *p = NULL;
+	const int64_t to = 20000 * MS;  /* a failure, never a hang */
+	if (shmring_open(y->box.uri, SHMRING_PRODUCER, &y->box.o, &p))
+		return 10;
+	atomic_store(&y->box.ready, 1);
+	while (atomic_load(&y->go) < 1)
+		sleep_ms(1);
+	static uint8_t bufs[HO_BATCH][4096];
+	for (uint64_t s = 0; s < 2; s++) {
+		ho_msg(bufs[0], s);
+		if (shmring_send(p, bufs[0], ho_len(s), to))
+			return 11;
+	}
+	while (atomic_load(&y->go) < 2)
+		sleep_ms(1);
+	uint64_t seq = 2;
+	while (seq < HO_MSGS) {
+		unsigned mode = (unsigned)(seq % 3);
+		if (mode == 0) {
+			ho_msg(bufs[0], seq);
+			int rc = shmring_send(p, bufs[0], ho_len(seq), to);
+			if (rc)
+				return rc == -EPIPE ? 12 : 13;
+			seq++;
+		} else if (mode == 1) {
+			struct shmring_msg m;
+			int rc = shmring_reserve(p, ho_len(seq), &m, to);
+			if (rc)
+				return rc == -EPIPE ? 14 : 15;
+			ho_msg(m.data, seq);
+			if (shmring_commit(p, &m))
+				return 16;
+			seq++;
+		} else {
+			struct iovec v[HO_BATCH];
+			unsigned k = 0;
+			for (; k < HO_BATCH && seq + k < HO_MSGS; k++) {
+				ho_msg(bufs[k], seq + k);
+				v[k] = (struct iovec){ bufs[k], ho_len(seq + k) };
+			}
+			int rc = shmring_send_batch(p, v, k, to);
+			if (rc <= 0)
+				return rc == -EPIPE ? 17 : 18;
+			seq += (uint64_t)rc;
+		}
+	}
+	if (shmring_shutdown(p))
+		return 19;
+	struct shmring_stats st;
+	if (shmring_stats(p, &st))
+		return 20;
+	y->dropped_p = st.msgs_dropped;
+	shmring_close(p);
+	return 0;
+}
+
+/* Up to `max` messages by recv (mode 0), acquire (1) or recv_batch (2):
+ * their sequence numbers into seqs; the count, or -errno, or -EBADMSG for a
+ * torn message.  `empty_seq` is the number an empty message stands for. */
+static int ho_take(struct shmring *q, unsigned mode, uint64_t *seqs, unsigned max,
+		   uint64_t empty_seq, int64_t timeout)
+{
+	static uint8_t bufs[HO_BATCH][4096];
+	if (mode == 0) {
+		ssize_t n = shmring_recv(q, bufs[0], sizeof(bufs[0]), timeout);
+		if (n < 0)
+			return (int)n;
+		seqs[0] = ho_seq(bufs[0], (size_t)n, empty_seq);
+		return seqs[0] == UINT64_MAX ? -EBADMSG : 1;
+	}
+	if (mode == 1) {
+		struct shmring_msg m;
+		int rc = shmring_acquire(q, &m, timeout);
+		if (rc < 0)
+			return rc;
+		seqs[0] = ho_seq(m.data, m.len, empty_seq);
+		if ((rc = shmring_release(q, &m)) < 0)
+			return rc;
+		return seqs[0] == UINT64_MAX ? -EBADMSG : 1;
+	}
+	struct iovec v[HO_BATCH];
+	if (max > HO_BATCH)
+		max = HO_BATCH;
+	for (unsigned i = 0; i < max; i++)
+		v[i] = (struct iovec){ bufs[i], sizeof(bufs[i]) };
+	int rc = shmring_recv_batch(q, v, max, timeout);
+	for (int i = 0; i < rc; i++)
+		if ((seqs[i] = ho_seq(bufs[i], v[i].iov_len, empty_seq)) == UINT64_MAX)
+			return -EBADMSG;
+	return rc;
+}
+
+/* The second consumer: drains to -EPIPE, then every receive is -EPIPE. */
+static int ho_second(void *arg)
+{
+	struct ho *y = arg;
+	struct shmring *q = NULL;
+	if (shmring_open(y->box.uri, SHMRING_CONSUMER, &y->box.o, &q))
+		return 30;
+	for (unsigned call = 0;; call++) {
+		if (y->n2 >= HO_MSGS)
+			return 31;
+		int rc = ho_take(q, call % 3, y->got + y->n2, (unsigned)(HO_MSGS - y->n2), 1,
+				 SHMRING_FOREVER);
+		if (rc == -EPIPE)
+			break;
+		if (rc <= 0) {
+			y->rc = rc;
+			return rc == -EBADMSG ? 32 : 33;
+		}
+		y->n2 += (unsigned)rc;
+	}
+	uint8_t buf[16];
+	struct shmring_msg m;
+	struct iovec v = { buf, sizeof(buf) };
+	if (shmring_recv(q, buf, sizeof(buf), SHMRING_FOREVER) != -EPIPE ||
+	    shmring_acquire(q, &m, 0) != -EPIPE || shmring_recv_batch(q, &v, 1, 10 * MS) != -EPIPE)
+		return 34;      /* something after -EPIPE */
+	struct shmring_stats st;
+	if (shmring_stats(q, &st))
+		return 35;
+	y->dropped_c2 = st.msgs_dropped;
+	shmring_close(q);
+	return 0;
+}
+
+static void ho_expect(const char *what, int got, int want)
+{
+	cr_assert_eq(got, want, "[%s] hand-over, %s: got %d (%s), want %d (%s)", BN, what, got,
+		     got < 0 ? shmring_strerror(got) : "ok", want,
+		     want < 0 ? shmring_strerror(want) : "ok");
+}
+
+static void handover_once(const struct backend *b, long gap_ms)
+{
+	BN = b->name;
+	struct rig g = { .b = b, .uri = uri_for(b, "handover"), .o = opts_for(b, 4096) };
+	if (strcmp(b->name, "mq") != 0)
+		g.o.capacity = 1 << 20;
+	g.c = open_or_die(&g, SHMRING_CREATE | SHMRING_EXCL);
+	struct ho *y = t_shared(sizeof(*y));
+	memset(y, 0, sizeof(*y));
+	snprintf(y->box.uri, sizeof(y->box.uri), "%s", g.uri);
+	y->box.o = g.o;
+
+	/* the first consumer, here, before the producer sends anything (and
+	 * after the fork: a child's copy of a consumer's descriptor is that
+	 * consumer still, on a pipe) */
+	pid_t prod = t_spawn(ho_producer, y);
+	while (!atomic_load(&y->box.ready))
+		sleep_ms(1);
+	struct shmring *q = open_or_die(&g, SHMRING_CONSUMER);
+	uint8_t small[100], large[4096];
+	ho_expect("recv on an empty ring", (int)shmring_recv(q, large, sizeof(large), 0), -EAGAIN);
+	uint64_t t0 = t_now_ns();
+	ho_expect("timed recv", (int)shmring_recv(q, large, sizeof(large), 10 * MS), -ETIMEDOUT);
+	cr_assert_geq(t_now_ns() - t0, 10 * MS);
+	atomic_store(&y->go, 1);
+	ho_expect("recv into 100 bytes", (int)shmring_recv(q, small, sizeof(small), SHMRING_FOREVER),
+		  -EMSGSIZE);
+	ssize_t n = shmring_recv(q, large, sizeof(large), 0);
+	ho_expect("the same message into 4096 bytes", (int)n, 300);
+	cr_assert_eq(ho_seq(large, 300, 1), 0);
+	ho_expect("the empty message", (int)shmring_recv(q, large, sizeof(large), SHMRING_FOREVER), 0);
+	atomic_store(&y->go, 2);
+	uint64_t last = 1, seqs[HO_BATCH];
+	unsigned got1 = 2;
+	for (unsigned call = 0; got1 < 2 + HO_FIRST; call++) {
+		int rc = ho_take(q, call % 3, seqs, 2 + HO_FIRST - got1, 1, 20000 * MS);
+		cr_assert_gt(rc, 0, "[%s] first consumer: %s", BN, shmring_strerror(rc));
+		for (int i = 0; i < rc; i++, got1++) {
+			cr_assert_gt(seqs[i], last, "[%s] %llu after %llu", BN,
+				     (unsigned long long)seqs[i], (unsigned long long)last);
+			last = seqs[i];
+		}
+	}
+	struct shmring_stats st;
+	ho_expect("stats", shmring_stats(q, &st), 0);
+	uint64_t dropped_c1 = st.msgs_dropped;
+	shmring_close(q);
+
+	sleep_ms(gap_ms);
+	pid_t second = t_spawn(ho_second, y);
+	int ex = t_wait(prod), ex2 = t_wait(second);
+	cr_assert_eq(ex, 0, "[%s] gap %ld ms: the producer (%d; consumer %d, rc %d after %llu)", BN,
+		     gap_ms, ex, ex2, y->rc, (unsigned long long)y->n2);
+	cr_assert_eq(ex2, 0, "[%s] gap %ld ms: the second consumer (%d, after %llu messages)", BN,
+		     gap_ms, ex2, (unsigned long long)y->n2);
+	for (uint64_t i = 0; i < y->n2; i++) {
+		cr_assert_gt(y->got[i], last, "[%s] gap %ld ms: %llu after %llu", BN, gap_ms,
+			     (unsigned long long)y->got[i], (unsigned long long)last);
+		last = y->got[i];
+	}
+	/* stats are the ring's (shm:, file:) or the handle's (pipe:, mq:):
+	 * the losses lie between the largest count and the sum of them */
+	uint64_t lost = HO_MSGS - got1 - y->n2;
+	uint64_t lo = dropped_c1, hi = dropped_c1 + y->dropped_c2 + y->dropped_p;
+	lo = y->dropped_c2 > lo ? y->dropped_c2 : lo;
+	lo = y->dropped_p > lo ? y->dropped_p : lo;
+	cr_assert(lost >= lo && lost <= hi,
+		  "[%s] gap %ld ms: %llu messages lost, stats count %llu + %llu + %llu", BN, gap_ms,
+		  (unsigned long long)lost, (unsigned long long)dropped_c1,
+		  (unsigned long long)y->dropped_c2, (unsigned long long)y->dropped_p);
+	t_unshared(y, sizeof(*y));
+	shmring_close(g.c);
+	ho_expect("unlink", shmring_unlink(g.uri), 0);
+}
+
+static void handover_case(const struct backend *b, long gap_ms)
+{
+	unsigned runs = ho_runs();
+	for (unsigned i = 0; i < runs; i++) {
+		handover_once(b, gap_ms);
+		nmade = 0;      /* removed by handover_once: the names rotate */
+	}
+}
+
+BACKEND_TEST(handover_gap_0ms, .timeout = 600)
+{
+	handover_case(b, 0);
+}
+
+BACKEND_TEST(handover_gap_1ms, .timeout = 600)
+{
+	handover_case(b, 1);
+}
+
+BACKEND_TEST(handover_gap_5ms, .timeout = 600)
+{
+	handover_case(b, 5);
+}
+
+BACKEND_TEST(handover_gap_50ms, .timeout = 600)
+{
+	handover_case(b, 50);
+}
+
+/* Consumers that come after the shutdown, while the producer lives and
+ * after it is gone: they drain what is left, then -EPIPE; a receive that
+ * would wait for ever returns. */
+static void late_once(const struct backend *b)
+{
+	struct rig g;
+	rig_open(&g, b, "late", 1000);
+	for (uint64_t k = 0; k < 6; k++)
+		send_key(g.p, 100, k, 0);
+	expect_rc(shmring_shutdown(g.p), 0, "shutdown");
+	recv_key(g.q, 100, 0, 0);
+	recv_key(g.q, 100, 1, SHMRING_FOREVER);
+	shmring_close(g.q);
+	/* the rest is there for the next consumer */
+	g.q = open_or_die(&g, SHMRING_CONSUMER);
+	for (uint64_t k = 2; k < 6; k++)
+		recv_key(g.q, 100, k, SHMRING_FOREVER);
+	uint8_t buf[100];
+	expect_rc(shmring_recv(g.q, buf, sizeof(buf), SHMRING_FOREVER), -EPIPE, "drained");
+	shmring_close(g.q);
+	/* the end was taken: the next consumer still sees it */
+	g.q = open_or_die(&g, SHMRING_CONSUMER);
+	expect_rc(shmring_recv(g.q, buf, sizeof(buf), SHMRING_FOREVER), -EPIPE, "later");
+	shmring_close(g.q);
+	g.q = NULL;
+	shmring_close(g.p);
+	g.p = NULL;
+	/* the producer gone too */
+	struct shmring *q = open_or_die(&g, SHMRING_CONSUMER);
+	expect_rc(shmring_recv(q, buf, sizeof(buf), SHMRING_FOREVER), -EPIPE, "producer gone");
+	struct shmring_msg m;
+	expect_rc(shmring_acquire(q, &m, SHMRING_FOREVER), -EPIPE, "acquire");
+	shmring_close(q);
+
+	/* shut down with messages queued, the producer gone before any
+	 * consumer came: they are there where the backend keeps messages
+	 * without a process (caps: PERSISTENT), and the end always is */
+	struct shmring *p = open_or_die(&g, SHMRING_PRODUCER);
+	expect_rc(shmring_send(p, buf, 5, 0), -EPIPE, "a producer after the shutdown");
+	shmring_close(p);
+	rig_close(&g);
+	rig_roles(&g, b, "late2", 1000, SHMRING_PRODUCER);
+	for (uint64_t k = 0; k < 4; k++)
+		send_key(g.p, 100, k, 0);
+	expect_rc(shmring_shutdown(g.p), 0, "shutdown");
+	shmring_close(g.p);
+	g.p = NULL;
+	q = open_or_die(&g, SHMRING_CONSUMER);
+	if (g.caps.flags & SHMRING_CAP_PERSISTENT)
+		for (uint64_t k = 0; k < 4; k++)
+			recv_key(q, 100, k, SHMRING_FOREVER);
+	expect_rc(shmring_recv(q, buf, sizeof(buf), SHMRING_FOREVER), -EPIPE, "the end");
+	shmring_close(q);
+	rig_close(&g);
+}
+
+BACKEND_TEST(late_consumers_after_shutdown_drain_then_epipe, .timeout = 120)
+{
+	unsigned runs = ho_runs();
+	for (unsigned i = 0; i < runs; i++) {
+		late_once(b);
+		nmade = 0;
+	}
+}
