@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Suite `conformance`: one set of test bodies, run for every backend —
- * shm:, file:, pipe:, mq: — through the public API only.  What a backend
- * cannot do is skipped by what shmring_caps() says, never by its name.
+ * shm: SPSC, shm: MPMC, file:, pipe:, mq: — through the public API only.
+ * What a backend cannot do is skipped by what shmring_caps() says, never by
+ * its name; where the rule differs by kind (stats.kind), the test states
+ * the rule of each kind.
  *
- * Each backend's row in `backends` gives only its geometry: a URI form and
- * the capacity that its system limits allow (a POSIX queue holds
+ * Each backend's row in `backends` gives only its geometry: a URI form, the
+ * kind, and the capacity that its system limits allow (a POSIX queue holds
  * fs.mqueue.msg_max messages by default).  pipe: stores no geometry, so
  * every open passes the same opts (shm: and file: read them only when they
  * create).
@@ -34,7 +36,7 @@ struct backend {
 	char name[8];
 };
 
-static struct backend backends[] = { { "shm" }, { "file" }, { "pipe" }, { "mq" } };
+static struct backend backends[] = { { "shm" }, { "mpmc" }, { "file" }, { "pipe" }, { "mq" } };
 #define NBACKENDS (sizeof(backends) / sizeof(backends[0]))
 
 /* The backend of the running test, for messages. */
@@ -49,7 +51,7 @@ static const char *uri_for(const struct backend *b, const char *tag)
 {
 	const char *n = t_name(tag);
 	char *u = made[nmade < 16 ? nmade++ : 15];
-	if (strcmp(b->name, "shm") == 0)
+	if (strcmp(b->name, "shm") == 0 || strcmp(b->name, "mpmc") == 0)
 		snprintf(u, sizeof(made[0]), "shm:%s", n);
 	else if (strcmp(b->name, "file") == 0)
 		snprintf(u, sizeof(made[0]), "file:/tmp/%s.ring", n);
@@ -101,6 +103,8 @@ static uint64_t sysctl_u64(const char *path, uint64_t dflt)
 static struct shmring_opts opts_for(const struct backend *b, uint32_t max_msg)
 {
 	struct shmring_opts o = { .max_msg = max_msg, .capacity = 65536 };
+	if (strcmp(b->name, "mpmc") == 0)
+		o.kind = SHMRING_MPMC;
 	if (strcmp(b->name, "mq") == 0) {
 		uint64_t depth = sysctl_u64("/proc/sys/fs/mqueue/msg_max", 10);
 		uint64_t size = sysctl_u64("/proc/sys/fs/mqueue/msgsize_max", 8192);
@@ -195,6 +199,30 @@ static void expect_rc(long got, long want, const char *what)
 	cr_assert_eq(got, want, "[%s] %s: got %ld (%s), want %ld (%s)", BN, what, got,
 		     got < 0 ? shmring_strerror((int)got) : "ok", want,
 		     want < 0 ? shmring_strerror((int)want) : "ok");
+}
+
+/*
+ * Open reservations and acquired messages, per kind.  An MPMC ring in
+ * shared memory (kind MPMC, caps ZEROCOPY): a handle may have several open
+ * at once, commit and release them in any order, and send or receive
+ * meanwhile.  Every other kind (SPSC rings, pipe:, mq:): one reservation at
+ * a time, acquired messages released oldest first, and no other send or
+ * copying receive while one is open (-EINPROGRESS).
+ */
+static bool several_open(const struct rig *g)
+{
+	struct shmring_stats st;
+	struct shmring *r = g->p ? g->p : g->q ? g->q : g->c;
+	cr_assert_eq(shmring_stats(r, &st), 0);
+	return st.kind == SHMRING_MPMC && (g->caps.flags & SHMRING_CAP_ZEROCOPY);
+}
+
+static void recv_text(struct shmring *r, const char *want)
+{
+	char buf[64];
+	ssize_t n = shmring_recv(r, buf, sizeof(buf), 0);
+	cr_assert(n == (ssize_t)strlen(want) && memcmp(buf, want, (size_t)n) == 0,
+		  "[%s] recv: got %zd, want \"%s\"", BN, n, want);
 }
 
 static void expect_empty(struct shmring *r)
@@ -488,12 +516,26 @@ BACKEND_TEST(reserve_commit_in_place, .timeout = 30)
 	expect_rc(shmring_commit(g.p, &m), 0, "commit shrunk to 300");
 	recv_key(g.q, 300, 500, 0);
 
-	/* while a reservation is open nothing else goes */
+	/* while a reservation is open: per kind (several_open) */
 	expect_rc(shmring_reserve(g.p, 100, &m, 0), 0, "reserve");
 	struct iovec v = { "abc", 3 };
-	expect_rc(shmring_send(g.p, "abc", 3, 0), -EINPROGRESS, "send during reservation");
-	expect_rc(shmring_reserve(g.p, 10, &f, 0), -EINPROGRESS, "reserve during reservation");
-	expect_rc(shmring_send_batch(g.p, &v, 1, 0), -EINPROGRESS, "batch during reservation");
+	bool several = several_open(&g);
+	if (several) {
+		/* MPMC: another reservation, committed first, and sends go on;
+		 * they are delivered in the order of the reservations, after
+		 * the first one's commit */
+		expect_rc(shmring_reserve(g.p, 10, &f, 0), 0, "a second reservation");
+		t_fill(f.data, 10, 601);
+		expect_rc(shmring_commit(g.p, &f), 0, "the second committed first");
+		expect_rc(shmring_send(g.p, "abc", 3, 0), 0, "send during a reservation");
+		expect_rc(shmring_send_batch(g.p, &v, 1, 0), 1, "batch during a reservation");
+		expect_empty(g.q);
+	} else {
+		/* one reservation at a time, and nothing else goes meanwhile */
+		expect_rc(shmring_send(g.p, "abc", 3, 0), -EINPROGRESS, "send during reservation");
+		expect_rc(shmring_reserve(g.p, 10, &f, 0), -EINPROGRESS, "reserve during reservation");
+		expect_rc(shmring_send_batch(g.p, &v, 1, 0), -EINPROGRESS, "batch during reservation");
+	}
 	/* refused commits leave it open */
 	f = m;
 	f.len = 101;
@@ -508,6 +550,11 @@ BACKEND_TEST(reserve_commit_in_place, .timeout = 30)
 	expect_rc(shmring_commit(g.p, &m), 0, "the genuine commit");
 	expect_rc(shmring_commit(g.p, &copy), -EINVAL, "second commit");
 	recv_key(g.q, 100, 600, 0);
+	if (several) {
+		recv_key(g.q, 10, 601, 0);
+		recv_text(g.q, "abc");
+		recv_text(g.q, "abc");
+	}
 	expect_empty(g.q);
 	rig_close(&g);
 }
@@ -517,6 +564,7 @@ BACKEND_TEST(acquire_release_in_order, .timeout = 30)
 	struct rig g;
 	rig_open(&g, b, "acq", 1000);
 	struct shmring_msg m[5], f;
+	bool several = several_open(&g);
 	size_t lens[5] = { 0, 1, 300, 1000, 64 };
 	uint8_t buf[1000];
 	struct iovec v = { buf, sizeof(buf) };
@@ -532,10 +580,26 @@ BACKEND_TEST(acquire_release_in_order, .timeout = 30)
 			cr_assert(t_check(m[i].data, lens[i], (uint64_t)round * 5 + i));
 		}
 		expect_rc(shmring_acquire(g.q, &f, 0), -EAGAIN, "nothing left to acquire");
-		expect_rc(shmring_recv(g.q, buf, sizeof(buf), 0), -EINPROGRESS, "recv while held");
-		expect_rc(shmring_recv_batch(g.q, &v, 1, 0), -EINPROGRESS, "recv_batch while held");
-		expect_rc(shmring_release(g.q, &m[1]), -EINVAL, "release out of order");
+		if (several) {
+			/* MPMC: copying receives go on, releases in any order */
+			send_key(g.p, 7, 999, 0);
+			send_key(g.p, 8, 998, 0);
+			recv_key(g.q, 7, 999, 0);
+			expect_rc(shmring_recv_batch(g.q, &v, 1, 0), 1, "recv_batch while held");
+			cr_assert(v.iov_len == 8 && t_check(buf, 8, 998));
+			v.iov_len = sizeof(buf);
+			expect_rc(shmring_release(g.q, &m[1]), 0, "release out of order");
+		} else {
+			/* oldest first, and no copying receive meanwhile */
+			expect_rc(shmring_recv(g.q, buf, sizeof(buf), 0), -EINPROGRESS,
+				  "recv while held");
+			expect_rc(shmring_recv_batch(g.q, &v, 1, 0), -EINPROGRESS,
+				  "recv_batch while held");
+			expect_rc(shmring_release(g.q, &m[1]), -EINVAL, "release out of order");
+		}
 		for (unsigned i = 0; i < k; i++) {
+			if (several && i == 1)
+				continue;       /* released above */
 			/* still intact after the ones before were released */
 			cr_assert(t_check(m[i].data, lens[i], (uint64_t)round * 5 + i),
 				  "[%s] held message %u changed", BN, i);
