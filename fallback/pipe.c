@@ -1238,7 +1238,7 @@ static int p_stats(struct fb_handle *h, struct shmring_stats *st)
 	close_fd(&tmp);
 	if (h->wfd >= 0)
 		st->producers++;
-	st->used += h->rend - h->rpos;          /* read ahead, not yet delivered */
+	st->used += h->rend - h->rpos;          /* taken from the pipe, not yet delivered */
 	return 0;
 }
 

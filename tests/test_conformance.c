@@ -476,7 +476,7 @@ BACKEND_TEST(forever_waits_are_woken_by_another_process, .timeout = 30)
 		sleep_ms(1);
 	sleep_ms(80);           /* the consumer is asleep on the empty ring by now */
 	send_key(g.p, 100, 77, 0);
-	/* once its receive has returned: a pipe's consumer reads ahead */
+	/* once its receive has returned */
 	while (atomic_load(&x->ready) != 2)
 		sleep_ms(1);
 	unsigned n = fill(g.p, 1000, 0);
