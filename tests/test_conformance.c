@@ -1230,6 +1230,8 @@ struct ho {
 	uint64_t dropped_c2, dropped_p;
 	uint64_t n2;
 	uint64_t got[HO_MSGS];          /* what the second consumer received */
+	_Atomic uint64_t n1;            /* the first consumer's, when it is killed */
+	uint64_t got1[HO_MSGS];
 };
 
 static unsigned ho_runs(void)
@@ -1405,17 +1407,60 @@ static void ho_expect(const char *what, int got, int want)
 		     want < 0 ? shmring_strerror(want) : "ok");
 }
 
-static void handover_once(const struct backend *b, long gap_ms)
+/* The ring of a hand-over case (1 MiB, max_msg 4096, where the system
+ * allows) and what its processes share. */
+static struct ho *ho_begin(const struct backend *b, struct rig *g)
 {
 	BN = b->name;
-	struct rig g = { .b = b, .uri = uri_for(b, "handover"), .o = opts_for(b, 4096) };
+	*g = (struct rig){ .b = b, .uri = uri_for(b, "handover"), .o = opts_for(b, 4096) };
 	if (strcmp(b->name, "mq") != 0)
-		g.o.capacity = 1 << 20;
-	g.c = open_or_die(&g, SHMRING_CREATE | SHMRING_EXCL);
+		g->o.capacity = 1 << 20;
+	g->c = open_or_die(g, SHMRING_CREATE | SHMRING_EXCL);
 	struct ho *y = t_shared(sizeof(*y));
 	memset(y, 0, sizeof(*y));
-	snprintf(y->box.uri, sizeof(y->box.uri), "%s", g.uri);
-	y->box.o = g.o;
+	snprintf(y->box.uri, sizeof(y->box.uri), "%s", g->uri);
+	y->box.o = g->o;
+	return y;
+}
+
+/*
+ * After the first consumer (its last message `last`, n1 messages, its
+ * msgs_dropped): the producer and the second consumer end well, the second
+ * one's messages come after the first one's, in order, and the losses are
+ * what the stats count — the ring's (shm:, file:) or each handle's (pipe:,
+ * mq:), so between the largest count and their sum — plus at most `slack`
+ * (what a killed consumer took and the test never saw).
+ */
+static void ho_finish(struct rig *g, struct ho *y, pid_t prod, pid_t second, const char *what,
+		      uint64_t last, uint64_t n1, uint64_t dropped_c1, uint64_t slack)
+{
+	int ex = t_wait(prod), ex2 = t_wait(second);
+	cr_assert_eq(ex, 0, "[%s] %s: the producer (%d; consumer %d, rc %d after %llu)", BN, what,
+		     ex, ex2, y->rc, (unsigned long long)y->n2);
+	cr_assert_eq(ex2, 0, "[%s] %s: the second consumer (%d, rc %d after %llu messages)", BN,
+		     what, ex2, y->rc, (unsigned long long)y->n2);
+	for (uint64_t i = 0; i < y->n2; i++) {
+		cr_assert_gt(y->got[i], last, "[%s] %s: %llu after %llu", BN, what,
+			     (unsigned long long)y->got[i], (unsigned long long)last);
+		last = y->got[i];
+	}
+	uint64_t lost = HO_MSGS - n1 - y->n2;
+	uint64_t lo = dropped_c1, hi = dropped_c1 + y->dropped_c2 + y->dropped_p;
+	lo = y->dropped_c2 > lo ? y->dropped_c2 : lo;
+	lo = y->dropped_p > lo ? y->dropped_p : lo;
+	cr_assert(lost >= lo && lost <= hi + slack,
+		  "[%s] %s: %llu messages lost, stats count %llu + %llu + %llu", BN, what,
+		  (unsigned long long)lost, (unsigned long long)dropped_c1,
+		  (unsigned long long)y->dropped_c2, (unsigned long long)y->dropped_p);
+	t_unshared(y, sizeof(*y));
+	shmring_close(g->c);
+	ho_expect("unlink", shmring_unlink(g->uri), 0);
+}
+
+static void handover_once(const struct backend *b, long gap_ms)
+{
+	struct rig g;
+	struct ho *y = ho_begin(b, &g);
 
 	/* the first consumer, here, before the producer sends anything (and
 	 * after the fork: a child's copy of a consumer's descriptor is that
@@ -1450,34 +1495,69 @@ static void handover_once(const struct backend *b, long gap_ms)
 	}
 	struct shmring_stats st;
 	ho_expect("stats", shmring_stats(q, &st), 0);
-	uint64_t dropped_c1 = st.msgs_dropped;
 	shmring_close(q);
 
 	sleep_ms(gap_ms);
 	pid_t second = t_spawn(ho_second, y);
-	int ex = t_wait(prod), ex2 = t_wait(second);
-	cr_assert_eq(ex, 0, "[%s] gap %ld ms: the producer (%d; consumer %d, rc %d after %llu)", BN,
-		     gap_ms, ex, ex2, y->rc, (unsigned long long)y->n2);
-	cr_assert_eq(ex2, 0, "[%s] gap %ld ms: the second consumer (%d, after %llu messages)", BN,
-		     gap_ms, ex2, (unsigned long long)y->n2);
-	for (uint64_t i = 0; i < y->n2; i++) {
-		cr_assert_gt(y->got[i], last, "[%s] gap %ld ms: %llu after %llu", BN, gap_ms,
-			     (unsigned long long)y->got[i], (unsigned long long)last);
-		last = y->got[i];
+	char what[32];
+	snprintf(what, sizeof(what), "gap %ld ms", gap_ms);
+	ho_finish(&g, y, prod, second, what, last, got1, st.msgs_dropped, 0);
+}
+
+/* The first consumer of a killed hand-over: it receives with every call
+ * and notes each message once the call has returned (and released it). */
+static int ho_first(void *arg)
+{
+	struct ho *y = arg;
+	struct shmring *q = NULL;
+	if (shmring_open(y->box.uri, SHMRING_CONSUMER, &y->box.o, &q))
+		return 40;
+	uint64_t seqs[HO_BATCH];
+	for (unsigned call = 0;; call++) {
+		uint64_t n1 = atomic_load(&y->n1);
+		if (n1 + HO_BATCH > HO_MSGS)
+			return 41;
+		int rc = ho_take(q, call % 3, seqs, HO_BATCH, 1, 20000 * MS);
+		if (rc <= 0) {
+			y->rc = rc;
+			return 42;
+		}
+		for (int i = 0; i < rc; i++)
+			y->got1[n1 + (unsigned)i] = seqs[i];
+		atomic_store(&y->n1, n1 + (unsigned)rc);
+		if (n1 > 2 * HO_FIRST)
+			sleep_ms(1);    /* the kill is late: leave messages for the next */
 	}
-	/* stats are the ring's (shm:, file:) or the handle's (pipe:, mq:):
-	 * the losses lie between the largest count and the sum of them */
-	uint64_t lost = HO_MSGS - got1 - y->n2;
-	uint64_t lo = dropped_c1, hi = dropped_c1 + y->dropped_c2 + y->dropped_p;
-	lo = y->dropped_c2 > lo ? y->dropped_c2 : lo;
-	lo = y->dropped_p > lo ? y->dropped_p : lo;
-	cr_assert(lost >= lo && lost <= hi,
-		  "[%s] gap %ld ms: %llu messages lost, stats count %llu + %llu + %llu", BN, gap_ms,
-		  (unsigned long long)lost, (unsigned long long)dropped_c1,
-		  (unsigned long long)y->dropped_c2, (unsigned long long)y->dropped_p);
-	t_unshared(y, sizeof(*y));
-	shmring_close(g.c);
-	ho_expect("unlink", shmring_unlink(g.uri), 0);
+}
+
+/* The first consumer killed at a random point while it receives: what it
+ * returned came once and in order, and the next consumer goes on after it;
+ * what it took when it died is lost (counted where the backend can tell),
+ * or delivered again to the next one (SPSC shm:/file:, counted). */
+static void handover_killed_once(const struct backend *b, uint64_t *rng)
+{
+	struct rig g;
+	struct ho *y = ho_begin(b, &g);
+	atomic_store(&y->go, 2);
+	pid_t prod = t_spawn(ho_producer, y);
+	pid_t first = t_spawn(ho_first, y);
+	uint64_t t0 = t_now_ns();
+	uint64_t at = HO_FIRST / 2 + t_rand(rng) % HO_FIRST;
+	while (atomic_load(&y->n1) < at) {
+		cr_assert_lt(t_now_ns() - t0, 20000 * MS, "[%s] the first consumer stalled", BN);
+		usleep((useconds_t)(t_rand(rng) % 300));
+	}
+	kill(first, SIGKILL);
+	int ex = t_wait(first);
+	cr_assert_eq(ex, 128 + SIGKILL, "[%s] the first consumer: %d", BN, ex);
+	uint64_t n1 = atomic_load(&y->n1), last = 0;
+	for (uint64_t i = 0; i < n1; i++) {
+		cr_assert(i == 0 || y->got1[i] > last, "[%s] killed: %llu after %llu", BN,
+			  (unsigned long long)y->got1[i], (unsigned long long)last);
+		last = y->got1[i];
+	}
+	pid_t second = t_spawn(ho_second, y);
+	ho_finish(&g, y, prod, second, "first consumer killed", last, n1, 0, HO_BATCH + 1);
 }
 
 static void handover_case(const struct backend *b, long gap_ms)
@@ -1507,6 +1587,16 @@ BACKEND_TEST(handover_gap_5ms, .timeout = 600)
 BACKEND_TEST(handover_gap_50ms, .timeout = 600)
 {
 	handover_case(b, 50);
+}
+
+BACKEND_TEST(handover_after_a_killed_consumer, .timeout = 600)
+{
+	uint64_t rng = t_now_ns() | 1;
+	unsigned runs = ho_runs();
+	for (unsigned i = 0; i < runs; i++) {
+		handover_killed_once(b, &rng);
+		nmade = 0;
+	}
 }
 
 /* Consumers that come after the shutdown, while the producer lives and
