@@ -33,15 +33,27 @@
  * frames wait in the pipe until a consumer comes, like messages in a ring
  * that nobody reads yet, and its writes can never raise SIGPIPE — whatever
  * the process's disposition, and without touching any signal mask, which
- * would cost two system calls per write.  Whether the consumer is there is
- * its lock (the kernel drops it when the consumer dies or closes): the
- * producer looks at it when the pipe is full, while it waits, and at least
- * every millisecond while it sends; once a consumer has been seen, its lock
- * gone means -EPIPE.  A consumer opens its end without blocking and waits
- * for data with poll().  End of stream is an EOS frame (shmring_shutdown) or
- * end-of-file once every writer that came since the consumer opened is gone
- * (a forked child may keep a write end open, so end-of-file alone cannot be
- * relied on).
+ * would cost two system calls per write.  A consumer that leaves is no end
+ * of the stream: the producer goes on until the pipe is full, then waits
+ * (within its timeout) for the next consumer.
+ *
+ * A consumer takes from the pipe only what it delivers: a header, then the
+ * rest of that frame, never bytes of the next one.  So a consumer that
+ * closes leaves every message it did not deliver in the pipe for the next
+ * one; one killed loses at most the frame it was taking (or holds, acquired).
+ * It opens its end without blocking and waits for data with poll().
+ *
+ * End of stream: shmring_shutdown sets the sticky bit of the FIFO (a bit
+ * that means nothing else on a FIFO and outlives every process; a new FIFO
+ * is a new stream), then writes an EOS frame after the data, which wakes a
+ * sleeping consumer.  A consumer that finds the pipe empty looks at the bit,
+ * then at the pipe once more (everything sent before the shutdown is there
+ * by then): so a consumer that comes after the EOS frame was taken, or
+ * after every process let the pipe go, drains and gets -EPIPE too.  A
+ * producer that may not chmod the FIFO (not its owner) has only the frame.
+ * End-of-file once every writer that came since the consumer opened is gone
+ * also ends the stream (a forked child may keep a write end open, so
+ * end-of-file alone cannot be relied on).
  *
  * Large frames go with vmsplice() from a pool of pages when that is safe
  * (see pool_take): it moves the pages into the pipe instead of copying them.
@@ -87,7 +99,7 @@
 #define VMSPLICE_MIN 16384u             /* from here on, vmsplice() pays (docs/backends.md) */
 #define IDLE_NS 1000000000ull           /* a frame begun, shutdown and close give up
 					   after 1 s of a consumer that reads nothing */
-#define CONSUMER_CHECK_NS 1000000ull    /* a sending producer looks at the consumer's lock every 1 ms */
+#define SHUT_CHECK_NS 1000000ull        /* a sending producer looks for a shutdown every 1 ms */
 #define WAIT_SLICE_NS 20000000ull       /* and every 20 ms while it waits for room */
 
 struct fr_hdr { uint32_t magic, len, tag, check; };
@@ -115,8 +127,8 @@ struct fb_handle {
 	int pend_slot;              /* pool slot of that rest, or -1 */
 	uint32_t nonce, seq;
 	bool shut, broken, eos_sent;
-	bool connected;             /* a consumer's lock was seen: its absence is -EPIPE */
-	uint64_t next_check;        /* when a sender looks at the consumer's lock again */
+	bool marked;                /* this handle set the FIFO's end-of-stream bit */
+	uint64_t next_check;        /* when a sender looks for a shutdown again */
 	bool resv_open;
 	uint64_t resv_serial;
 	uint8_t *resv_buf;
@@ -232,7 +244,8 @@ static int plan_opts(const struct shmring_opts *o, struct plan *p)
 	uint64_t mm = o->max_msg ? o->max_msg : cap / 4;
 	p->cap = cap;
 	p->max_msg = (uint32_t)(mm > MAX_MSG_LIMIT ? MAX_MSG_LIMIT : mm);
-	p->mode = o->mode ? o->mode : 0600;
+	/* the sticky bit marks a stream that is over (mark_end): never at birth */
+	p->mode = (o->mode ? o->mode : 0600) & ~(uint32_t)S_ISVTX;
 	return 0;
 }
 
@@ -469,33 +482,54 @@ static ssize_t write_once(int fd, const struct iovec *iov, int cnt, bool splice)
 	return n < 0 ? -errno : n;
 }
 
-/* Is the consumer still there?  Its lock says so: now if `now`, else at
- * most every CONSUMER_CHECK_NS (a clock read is no system call).  Sets
- * h->broken when a consumer that was there is gone. */
-static void check_consumer(struct fb_handle *h, bool now)
+/* Whether the stream was shut down: the FIFO's sticky bit (set by
+ * mark_end).  -1 when the test failed (nothing is known). */
+static int end_marked(int fd)
 {
-	if (h->broken || h->rfd >= 0)
-		return;                 /* a handle with both roles is its own consumer */
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -1;
+	return (st.st_mode & S_ISVTX) != 0;
+}
+
+/* Set the end-of-stream bit on the FIFO: 0, or -errno (EPERM: not the
+ * FIFO's owner; the EOS frame alone then tells the consumer). */
+static int mark_end(struct fb_handle *h)
+{
+	struct stat st;
+	if (fstat(h->wfd, &st) < 0)
+		return -errno;
+	if (!(st.st_mode & S_ISVTX) && fchmod(h->wfd, (st.st_mode & 07777) | S_ISVTX) < 0)
+		return -errno;
+	h->marked = true;
+	return 0;
+}
+
+/* Did another producer shut the stream down?  Looked at now if `now`, else
+ * at most every SHUT_CHECK_NS (a clock read is no system call).  Sets
+ * h->shut: further sends are -EPIPE.  A consumer that comes or goes changes
+ * nothing here: frames wait in the pipe for the next one. */
+static void check_shut(struct fb_handle *h, bool now)
+{
+	if (h->shut)
+		return;
 	uint64_t t = clock_mono_ns();
 	if (!now && t < h->next_check)
 		return;
-	h->next_check = t + CONSUMER_CHECK_NS;
-	off_t held = lock_held(h->wfd, LOCK_CONS, 1);
-	if (held >= 0)
-		h->connected = true;
-	else if (held == -1 && h->connected)
-		h->broken = true;
-	/* -2: the test failed, nothing is known: ask again next time */
+	h->next_check = t + SHUT_CHECK_NS;
+	if (end_marked(h->wfd) > 0)
+		h->shut = true;
 }
 
-/* Wait for room, in slices, looking at the consumer between them: a dead
- * consumer leaves the pipe full for ever, and our own read end hides its
- * death from poll().  0 (look again), -EPIPE, -EAGAIN (timeout 0),
- * -ETIMEDOUT. */
+/* Wait for room, in slices, looking between them for a shutdown by
+ * another producer (this handle's own frames after its own shutdown — the
+ * rest of a frame, the EOS frame — still go).  0 (look again), -EPIPE,
+ * -EAGAIN (timeout 0), -ETIMEDOUT. */
 static int wait_writable(struct fb_handle *h, uint64_t deadline)
 {
-	check_consumer(h, true);
-	if (h->broken)
+	bool was = h->shut;
+	check_shut(h, true);
+	if (h->shut && !was)
 		return -EPIPE;
 	if (deadline == FB_NOWAIT)
 		return -EAGAIN;
@@ -521,7 +555,6 @@ static ssize_t push(struct fb_handle *h, const struct iovec *iov, int cnt, bool 
 		    uint64_t deadline, bool *waited)
 {
 	for (;;) {
-		check_consumer(h, false);
 		if (h->broken)
 			return -EPIPE;
 		ssize_t n = write_once(h->wfd, iov, cnt, splice);
@@ -694,7 +727,7 @@ static int prod_ready(struct fb_handle *h)
 {
 	if (h->resv_open)
 		return -EINPROGRESS;
-	check_consumer(h, false);
+	check_shut(h, false);
 	if (h->shut || h->broken)
 		return -EPIPE;
 	return 0;
@@ -722,7 +755,6 @@ static int p_send(struct fb_handle *h, const void *msg, size_t len, int64_t time
 static int wait_room(struct fb_handle *h, uint64_t deadline, bool *waited)
 {
 	for (;;) {
-		check_consumer(h, false);
 		if (h->broken)
 			return -EPIPE;
 		struct pollfd p = { .fd = h->wfd, .events = POLLOUT };
@@ -888,24 +920,39 @@ static int p_send_batch(struct fb_handle *h, const struct iovec *msgs, unsigned 
 	return done ? (int)done : rc;
 }
 
+/* The EOS frame, waiting for room until the deadline: 0 or -errno. */
+static int put_eos(struct fb_handle *h, uint64_t deadline)
+{
+	uint8_t eos[FR_OVERHEAD];
+	fr_seal(h, eos, FR_MAGIC_EOS, 0);
+	struct iovec v = { eos, sizeof(eos) };
+	bool waited = true;             /* not counted: no send waits here */
+	ssize_t n = push(h, &v, 1, false, deadline, &waited);
+	if (n < 0)
+		return (int)n;
+	h->eos_sent = true;             /* 24 bytes < PIPE_BUF: all or nothing */
+	return 0;
+}
+
 static int p_shutdown(struct fb_handle *h)
 {
 	h->shut = true;
 	if (h->eos_sent || h->broken)
 		return 0;
-	bool waited = true;             /* not counted: no send waits here */
+	/* the rest of a frame first: the bit says that everything sent is in
+	 * the pipe */
+	bool waited = true;
 	int rc = flush_idle(h, FB_NOWAIT, &waited);
-	if (rc == 0) {
-		uint8_t eos[FR_OVERHEAD];
-		fr_seal(h, eos, FR_MAGIC_EOS, 0);
-		struct iovec v = { eos, sizeof(eos) };
-		ssize_t n = push(h, &v, 1, false, clock_mono_ns() + IDLE_NS, &waited);
-		rc = n < 0 ? (int)n : 0;    /* 24 bytes < PIPE_BUF: all or nothing */
+	if (rc == 0 && (h->marked || mark_end(h) == 0)) {
+		/* The frame only wakes a consumer asleep on an empty pipe; on a
+		 * full one nobody sleeps, and the consumer that drains it finds
+		 * the bit.  Close tries the frame once more. */
+		rc = put_eos(h, FB_NOWAIT);
+		return rc == -EAGAIN ? 0 : rc;
 	}
 	if (rc == 0)
-		h->eos_sent = true;
-	/* the consumer is gone: there is nobody left to tell */
-	return rc == -EPIPE ? 0 : rc;
+		rc = put_eos(h, clock_mono_ns() + IDLE_NS);     /* the frame is all there is */
+	return rc == -EPIPE ? 0 : rc;   /* -EPIPE: our own consumer ended the stream */
 }
 
 /* ---- consumer ---------------------------------------------------------- */
@@ -916,8 +963,8 @@ static void end_stream(struct fb_handle *h)
 	if (h->wfd >= 0)
 		h->broken = true;       /* a handle with both roles: its sends go nowhere now */
 	/* what follows the end (frames of producers that did not know) is
-	 * not for us; give the read end back: producers now get -EPIPE, and
-	 * another consumer may start a new stream on the FIFO */
+	 * not for us; give the read end back: another consumer may start a
+	 * new stream on the FIFO after an end of file */
 	h->rpos = h->rend;
 	close_fd(&h->rfd);
 }
@@ -946,9 +993,24 @@ static void resync(struct fb_handle *h)
 	h->rpos = off;
 }
 
-/* Read what the pipe has: 1 got bytes, 0 none (h->eof tells whether the
- * writers are gone), -EINPROGRESS if acquired messages fill the buffer. */
-static int fill(struct fb_handle *h)
+/* How many bytes the frame at rpos still needs from the pipe (at least 1):
+ * a header first, then the rest of the frame it announces, never more, so
+ * that no byte of the next frame leaves the pipe. */
+static size_t bytes_wanted(const struct fb_handle *h)
+{
+	size_t avail = h->rend - h->rpos;
+	if (avail < FR_HDR)
+		return FR_HDR - avail;
+	struct fr_hdr hd;
+	memcpy(&hd, h->rbuf + h->rpos, sizeof(hd));
+	size_t total = FR_OVERHEAD + (size_t)(hd.len <= h->max_msg ? hd.len : 0);
+	return total > avail ? total - avail : 1;
+}
+
+/* Read up to `want` bytes from the pipe: 1 got bytes, 0 none (h->eof tells
+ * whether the stream is over), -EINPROGRESS if acquired messages fill the
+ * buffer. */
+static int fill(struct fb_handle *h, size_t want)
 {
 	if (h->hcount == 0) {
 		if (h->rpos == h->rend) {
@@ -961,32 +1023,50 @@ static int fill(struct fb_handle *h)
 	}
 	if (h->rend == h->rcap)
 		return -EINPROGRESS;
-	for (int round = 0; round < 2; round++) {
+	if (want > h->rcap - h->rend)
+		want = h->rcap - h->rend;
+	bool marked = false;
+	for (int round = 0; round < 3; round++) {
 		ssize_t n;
 		do
-			n = read(h->rfd, h->rbuf + h->rend, h->rcap - h->rend);
+			n = read(h->rfd, h->rbuf + h->rend, want);
 		while (n < 0 && errno == EINTR);
 		if (n > 0) {
 			h->rend += (size_t)n;
 			return 1;
 		}
-		if (n < 0)
-			return errno == EAGAIN ? 0 : -errno;
-		/* No writer now.  poll() tells whether one came and went since
-		 * we opened (POLLHUP: the end) or none came yet (keep waiting);
-		 * POLLIN: one came and wrote meanwhile, read again. */
-		struct pollfd p = { .fd = h->rfd, .events = POLLIN };
-		int k;
-		do
-			k = poll(&p, 1, 0);
-		while (k < 0 && errno == EINTR);
-		if (k < 0)
+		if (n < 0 && errno != EAGAIN)
 			return -errno;
-		if (p.revents & POLLIN)
-			continue;
-		if (p.revents & POLLHUP)
+		if (n == 0) {
+			/* No writer now.  poll() tells whether one came and
+			 * went since we opened (POLLHUP: the end) or none came
+			 * yet (keep waiting); POLLIN: one came and wrote
+			 * meanwhile, read again. */
+			struct pollfd p = { .fd = h->rfd, .events = POLLIN };
+			int k;
+			do
+				k = poll(&p, 1, 0);
+			while (k < 0 && errno == EINTR);
+			if (k < 0)
+				return -errno;
+			if (p.revents & POLLIN)
+				continue;
+			if (p.revents & POLLHUP) {
+				h->eof = true;
+				return 0;
+			}
+		}
+		/* Empty.  A shutdown marked on the FIFO comes after everything
+		 * its producer sent: with the mark seen, one more read finds
+		 * whatever was sent before it, and an empty pipe then is the
+		 * end. */
+		if (marked) {
 			h->eof = true;
-		return 0;
+			return 0;
+		}
+		if (end_marked(h->rfd) <= 0)
+			return 0;
+		marked = true;
 	}
 	return 0;
 }
@@ -1018,7 +1098,7 @@ static int next_frame(struct fb_handle *h, uint64_t deadline, struct fr_hdr *hd)
 			end_stream(h);
 			return -EPIPE;
 		}
-		int rc = fill(h);
+		int rc = fill(h, bytes_wanted(h));
 		if (rc < 0)
 			return rc;
 		if (rc > 0 || h->eof)
@@ -1141,7 +1221,7 @@ static int p_stats(struct fb_handle *h, struct shmring_stats *st)
 	st->kind = SHMRING_SPSC;
 	st->max_msg = h->max_msg;
 	st->capacity = h->cap_req;
-	st->shut_down = h->shut || h->ended;
+	st->shut_down = h->shut || h->ended || end_marked(h->opath) > 0;
 	struct stat s;
 	st->unlinked = fstat(h->opath, &s) == 0 && s.st_nlink == 0;
 	int tmp, fd = probe_fd(h, &tmp);
@@ -1164,7 +1244,7 @@ static int p_stats(struct fb_handle *h, struct shmring_stats *st)
 	close_fd(&tmp);
 	if (h->wfd >= 0)
 		st->producers++;
-	st->used += h->rend - h->rpos;          /* read ahead, not yet delivered */
+	st->used += h->rend - h->rpos;          /* taken from the pipe, not yet delivered */
 	return 0;
 }
 
@@ -1201,19 +1281,19 @@ static void handle_free(struct fb_handle *h)
 
 static int p_close(struct fb_handle *h)
 {
-	/* A frame written in part is finished if the pipe drains within
-	 * IDLE_NS; else its rest is lost, and the consumer drops the cut frame.
-	 * Not in a forked child: the descriptors are the parent's too. */
+	/* A frame written in part is finished if a consumer drains the pipe
+	 * within IDLE_NS (without a consumer, at once); else its rest is lost,
+	 * and the consumer drops the cut frame.  After a shutdown, the end is
+	 * marked as it could not be before.  Not in a forked child: the
+	 * descriptors are the parent's too. */
 	if (h->pid == getpid() && h->wfd >= 0 && !h->broken) {
 		bool waited = true;
-		if (h->pend_len)
+		if (h->pend_len && lock_held(h->wfd, LOCK_CONS, 1) != -1)
 			(void)flush_idle(h, FB_NOWAIT, &waited);
-		if (h->shut && !h->eos_sent && !h->pend_len) {
-			uint8_t eos[FR_OVERHEAD];
-			fr_seal(h, eos, FR_MAGIC_EOS, 0);
-			struct iovec v = { eos, sizeof(eos) };
-			(void)write_once(h->wfd, &v, 1, false);
-		}
+		if (h->shut && !h->marked)
+			(void)mark_end(h);
+		if (h->shut && !h->eos_sent && !h->pend_len)
+			(void)put_eos(h, FB_NOWAIT);
 	}
 	handle_free(h);
 	return 0;
@@ -1297,7 +1377,7 @@ int fb_pipe_open(const char *path, int oflags, const struct shmring_opts *opts,
 		return rc;
 	}
 	if (h->wfd >= 0)
-		check_consumer(h, true);
+		check_shut(h, true);    /* a stream already over: sends are -EPIPE */
 	*out = h;
 	*ops = &pipe_ops;
 	return 0;

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Suite `conformance`: one set of test bodies, run for every backend —
- * shm:, file:, pipe:, mq: — through the public API only.  What a backend
- * cannot do is skipped by what shmring_caps() says, never by its name.
+ * shm: SPSC, shm: MPMC, file:, pipe:, mq: — through the public API only.
+ * What a backend cannot do is skipped by what shmring_caps() says, never by
+ * its name; where the rule differs by kind (stats.kind), the test states
+ * the rule of each kind.
  *
- * Each backend's row in `backends` gives only its geometry: a URI form and
- * the capacity that its system limits allow (a POSIX queue holds
+ * Each backend's row in `backends` gives only its geometry: a URI form, the
+ * kind, and the capacity that its system limits allow (a POSIX queue holds
  * fs.mqueue.msg_max messages by default).  pipe: stores no geometry, so
  * every open passes the same opts (shm: and file: read them only when they
  * create).
@@ -35,7 +37,7 @@ struct backend {
 	char name[8];
 };
 
-static struct backend backends[] = { { "shm" }, { "file" }, { "pipe" }, { "mq" } };
+static struct backend backends[] = { { "shm" }, { "mpmc" }, { "file" }, { "pipe" }, { "mq" } };
 #define NBACKENDS (sizeof(backends) / sizeof(backends[0]))
 
 /* The backend of the running test, for messages. */
@@ -50,7 +52,7 @@ static const char *uri_for(const struct backend *b, const char *tag)
 {
 	const char *n = t_name(tag);
 	char *u = made[nmade < 16 ? nmade++ : 15];
-	if (strcmp(b->name, "shm") == 0)
+	if (strcmp(b->name, "shm") == 0 || strcmp(b->name, "mpmc") == 0)
 		snprintf(u, sizeof(made[0]), "shm:%s", n);
 	else if (strcmp(b->name, "file") == 0)
 		snprintf(u, sizeof(made[0]), "file:/tmp/%s.ring", n);
@@ -102,6 +104,8 @@ static uint64_t sysctl_u64(const char *path, uint64_t dflt)
 static struct shmring_opts opts_for(const struct backend *b, uint32_t max_msg)
 {
 	struct shmring_opts o = { .max_msg = max_msg, .capacity = 65536 };
+	if (strcmp(b->name, "mpmc") == 0)
+		o.kind = SHMRING_MPMC;
 	if (strcmp(b->name, "mq") == 0) {
 		uint64_t depth = sysctl_u64("/proc/sys/fs/mqueue/msg_max", 10);
 		uint64_t size = sysctl_u64("/proc/sys/fs/mqueue/msgsize_max", 8192);
@@ -196,6 +200,30 @@ static void expect_rc(long got, long want, const char *what)
 	cr_assert_eq(got, want, "[%s] %s: got %ld (%s), want %ld (%s)", BN, what, got,
 		     got < 0 ? shmring_strerror((int)got) : "ok", want,
 		     want < 0 ? shmring_strerror((int)want) : "ok");
+}
+
+/*
+ * Open reservations and acquired messages, per kind.  An MPMC ring in
+ * shared memory (kind MPMC, caps ZEROCOPY): a handle may have several open
+ * at once, commit and release them in any order, and send or receive
+ * meanwhile.  Every other kind (SPSC rings, pipe:, mq:): one reservation at
+ * a time, acquired messages released oldest first, and no other send or
+ * copying receive while one is open (-EINPROGRESS).
+ */
+static bool several_open(const struct rig *g)
+{
+	struct shmring_stats st;
+	struct shmring *r = g->p ? g->p : g->q ? g->q : g->c;
+	cr_assert_eq(shmring_stats(r, &st), 0);
+	return st.kind == SHMRING_MPMC && (g->caps.flags & SHMRING_CAP_ZEROCOPY);
+}
+
+static void recv_text(struct shmring *r, const char *want)
+{
+	char buf[64];
+	ssize_t n = shmring_recv(r, buf, sizeof(buf), 0);
+	cr_assert(n == (ssize_t)strlen(want) && memcmp(buf, want, (size_t)n) == 0,
+		  "[%s] recv: got %zd, want \"%s\"", BN, n, want);
 }
 
 static void expect_empty(struct shmring *r)
@@ -450,7 +478,7 @@ BACKEND_TEST(forever_waits_are_woken_by_another_process, .timeout = 30)
 		sleep_ms(1);
 	sleep_ms(80);           /* the consumer is asleep on the empty ring by now */
 	send_key(g.p, 100, 77, 0);
-	/* once its receive has returned: a pipe's consumer reads ahead */
+	/* once its receive has returned */
 	while (atomic_load(&x->ready) != 2)
 		sleep_ms(1);
 	unsigned n = fill(g.p, 1000, 0);
@@ -490,12 +518,26 @@ BACKEND_TEST(reserve_commit_in_place, .timeout = 30)
 	expect_rc(shmring_commit(g.p, &m), 0, "commit shrunk to 300");
 	recv_key(g.q, 300, 500, 0);
 
-	/* while a reservation is open nothing else goes */
+	/* while a reservation is open: per kind (several_open) */
 	expect_rc(shmring_reserve(g.p, 100, &m, 0), 0, "reserve");
 	struct iovec v = { "abc", 3 };
-	expect_rc(shmring_send(g.p, "abc", 3, 0), -EINPROGRESS, "send during reservation");
-	expect_rc(shmring_reserve(g.p, 10, &f, 0), -EINPROGRESS, "reserve during reservation");
-	expect_rc(shmring_send_batch(g.p, &v, 1, 0), -EINPROGRESS, "batch during reservation");
+	bool several = several_open(&g);
+	if (several) {
+		/* MPMC: another reservation, committed first, and sends go on;
+		 * they are delivered in the order of the reservations, after
+		 * the first one's commit */
+		expect_rc(shmring_reserve(g.p, 10, &f, 0), 0, "a second reservation");
+		t_fill(f.data, 10, 601);
+		expect_rc(shmring_commit(g.p, &f), 0, "the second committed first");
+		expect_rc(shmring_send(g.p, "abc", 3, 0), 0, "send during a reservation");
+		expect_rc(shmring_send_batch(g.p, &v, 1, 0), 1, "batch during a reservation");
+		expect_empty(g.q);
+	} else {
+		/* one reservation at a time, and nothing else goes meanwhile */
+		expect_rc(shmring_send(g.p, "abc", 3, 0), -EINPROGRESS, "send during reservation");
+		expect_rc(shmring_reserve(g.p, 10, &f, 0), -EINPROGRESS, "reserve during reservation");
+		expect_rc(shmring_send_batch(g.p, &v, 1, 0), -EINPROGRESS, "batch during reservation");
+	}
 	/* refused commits leave it open */
 	f = m;
 	f.len = 101;
@@ -510,6 +552,11 @@ BACKEND_TEST(reserve_commit_in_place, .timeout = 30)
 	expect_rc(shmring_commit(g.p, &m), 0, "the genuine commit");
 	expect_rc(shmring_commit(g.p, &copy), -EINVAL, "second commit");
 	recv_key(g.q, 100, 600, 0);
+	if (several) {
+		recv_key(g.q, 10, 601, 0);
+		recv_text(g.q, "abc");
+		recv_text(g.q, "abc");
+	}
 	expect_empty(g.q);
 	rig_close(&g);
 }
@@ -519,6 +566,7 @@ BACKEND_TEST(acquire_release_in_order, .timeout = 30)
 	struct rig g;
 	rig_open(&g, b, "acq", 1000);
 	struct shmring_msg m[5], f;
+	bool several = several_open(&g);
 	size_t lens[5] = { 0, 1, 300, 1000, 64 };
 	uint8_t buf[1000];
 	struct iovec v = { buf, sizeof(buf) };
@@ -534,10 +582,26 @@ BACKEND_TEST(acquire_release_in_order, .timeout = 30)
 			cr_assert(t_check(m[i].data, lens[i], (uint64_t)round * 5 + i));
 		}
 		expect_rc(shmring_acquire(g.q, &f, 0), -EAGAIN, "nothing left to acquire");
-		expect_rc(shmring_recv(g.q, buf, sizeof(buf), 0), -EINPROGRESS, "recv while held");
-		expect_rc(shmring_recv_batch(g.q, &v, 1, 0), -EINPROGRESS, "recv_batch while held");
-		expect_rc(shmring_release(g.q, &m[1]), -EINVAL, "release out of order");
+		if (several) {
+			/* MPMC: copying receives go on, releases in any order */
+			send_key(g.p, 7, 999, 0);
+			send_key(g.p, 8, 998, 0);
+			recv_key(g.q, 7, 999, 0);
+			expect_rc(shmring_recv_batch(g.q, &v, 1, 0), 1, "recv_batch while held");
+			cr_assert(v.iov_len == 8 && t_check(buf, 8, 998));
+			v.iov_len = sizeof(buf);
+			expect_rc(shmring_release(g.q, &m[1]), 0, "release out of order");
+		} else {
+			/* oldest first, and no copying receive meanwhile */
+			expect_rc(shmring_recv(g.q, buf, sizeof(buf), 0), -EINPROGRESS,
+				  "recv while held");
+			expect_rc(shmring_recv_batch(g.q, &v, 1, 0), -EINPROGRESS,
+				  "recv_batch while held");
+			expect_rc(shmring_release(g.q, &m[1]), -EINVAL, "release out of order");
+		}
 		for (unsigned i = 0; i < k; i++) {
+			if (several && i == 1)
+				continue;       /* released above */
 			/* still intact after the ones before were released */
 			cr_assert(t_check(m[i].data, lens[i], (uint64_t)round * 5 + i),
 				  "[%s] held message %u changed", BN, i);
@@ -672,18 +736,24 @@ BACKEND_TEST(shutdown_on_a_full_ring_and_open_reservation, .timeout = 30)
 	rig_open(&g, b, "shutfull", 1000);
 	unsigned n = fill(g.p, 1000, 0);
 	uint8_t buf[1000];
-	for (int i = 0; i < 3; i++)     /* room for one, even if it has to wrap */
-		expect_rc(shmring_recv(g.q, buf, sizeof(buf), 0), 1000, "make room");
+	/* make room for one: three messages on a ring, even if it has to
+	 * wrap; on a pipe, a page of it */
+	unsigned took = 0;
 	struct shmring_msg m;
-	expect_rc(shmring_reserve(g.p, 1000, &m, 0), 0, "reserve");
+	int rc;
+	do {
+		recv_key(g.q, 1000, took++, 0);
+		rc = shmring_reserve(g.p, 1000, &m, 0);
+	} while (rc == -EAGAIN && took < n);
+	expect_rc(rc, 0, "reserve");
 	t_fill(m.data, 1000, 99);
 	uint64_t t0 = t_now_ns();
-	int rc = shmring_shutdown(g.p);
+	rc = shmring_shutdown(g.p);
 	expect_rc(rc, 0, "shutdown");
 	cr_assert_lt(t_now_ns() - t0, 1500 * MS, "[%s] shutdown took too long", BN);
 	/* the frame being written when the stream ended is dropped */
 	expect_rc(shmring_commit(g.p, &m), -EPIPE, "commit after shutdown");
-	for (unsigned i = 3; i < n; i++)
+	for (unsigned i = took; i < n; i++)
 		recv_key(g.q, 1000, i, 0);
 	expect_rc(shmring_recv(g.q, buf, sizeof(buf), SHMRING_FOREVER), -EPIPE, "end");
 	rig_close(&g);
@@ -1225,4 +1295,465 @@ BACKEND_TEST(several_producers_and_consumers_where_allowed, .timeout = 120)
 	cr_assert_eq(atomic_load(&y->got), (uint64_t)np * MANY_MSGS, "[%s] every message once", BN);
 	t_unshared(y, sizeof(*y));
 	rig_close(&g);
+}
+
+/* ======================================================================= */
+/* consumer hand-over                                                      */
+/* ======================================================================= */
+
+/*
+ * A consumer that leaves is not the end of the stream; only shmring_shutdown
+ * is.  A producer streams (send, reserve/commit, send_batch) while a first
+ * consumer receives a few messages — an -EAGAIN, a timed receive that times
+ * out, an -EMSGSIZE then the same message into a large buffer, a zero-length
+ * message, then the stream with every receive call — and closes; after a
+ * gap, a new consumer in another process takes over and drains to -EPIPE.
+ * Every message is delivered at most once and in order, nothing after
+ * -EPIPE, and what is missing is what the stats count as dropped.
+ *
+ * SHMRING_HANDOVER_RUNS repeats each case (default 2; 100 for a soak).
+ */
+#define HO_MSGS 3000u           /* about 6 MB: several times a ring, under way at the hand-over */
+#define HO_FIRST 200u           /* streamed messages the first consumer takes */
+#define HO_BATCH 8u
+
+struct ho {
+	struct box box;
+	_Atomic int go;                 /* 1: send the first two; 2: stream */
+	int rc;                         /* the second consumer's verdict */
+	uint64_t dropped_c2, dropped_p;
+	uint64_t n2;
+	uint64_t got[HO_MSGS];          /* what the second consumer received */
+	_Atomic uint64_t n1;            /* the first consumer's, when it is killed */
+	uint64_t got1[HO_MSGS];
+};
+
+static unsigned ho_runs(void)
+{
+	const char *e = getenv("SHMRING_HANDOVER_RUNS");
+	unsigned long v = e ? strtoul(e, NULL, 10) : 2;
+	return v ? (unsigned)v : 1;
+}
+
+/* Message seq: its sequence number, then bytes derived from it; the first
+ * is 300 bytes (for -EMSGSIZE), the second empty, the others 8..4096. */
+static size_t ho_len(uint64_t seq)
+{
+	return seq == 0 ? 300 : seq == 1 ? 0 : 8 + (size_t)(seq * 7919 % 4089);
+}
+
+static void ho_msg(uint8_t *p, uint64_t seq)
+{
+	size_t len = ho_len(seq);
+	if (len) {
+		memcpy(p, &seq, 8);
+		t_fill(p + 8, len - 8, seq);
+	}
+}
+
+/* The sequence number of a received message, or UINT64_MAX if torn. */
+static uint64_t ho_seq(const uint8_t *p, size_t len, uint64_t empty_seq)
+{
+	if (len == 0)
+		return empty_seq;
+	uint64_t seq;
+	if (len < 8)
+		return UINT64_MAX;
+	memcpy(&seq, p, 8);
+	if (seq >= HO_MSGS || len != ho_len(seq) || !t_check(p + 8, len - 8, seq))
+		return UINT64_MAX;
+	return seq;
+}
+
+static int ho_producer(void *arg)
+{
+	struct ho *y = arg;
+	struct shmring *p = NULL;
+	const int64_t to = 20000 * MS;  /* a failure, never a hang */
+	if (shmring_open(y->box.uri, SHMRING_PRODUCER, &y->box.o, &p))
+		return 10;
+	atomic_store(&y->box.ready, 1);
+	while (atomic_load(&y->go) < 1)
+		sleep_ms(1);
+	static uint8_t bufs[HO_BATCH][4096];
+	for (uint64_t s = 0; s < 2; s++) {
+		ho_msg(bufs[0], s);
+		if (shmring_send(p, bufs[0], ho_len(s), to))
+			return 11;
+	}
+	while (atomic_load(&y->go) < 2)
+		sleep_ms(1);
+	uint64_t seq = 2;
+	while (seq < HO_MSGS) {
+		unsigned mode = (unsigned)(seq % 3);
+		if (mode == 0) {
+			ho_msg(bufs[0], seq);
+			int rc = shmring_send(p, bufs[0], ho_len(seq), to);
+			if (rc)
+				return rc == -EPIPE ? 12 : 13;
+			seq++;
+		} else if (mode == 1) {
+			struct shmring_msg m;
+			int rc = shmring_reserve(p, ho_len(seq), &m, to);
+			if (rc)
+				return rc == -EPIPE ? 14 : 15;
+			ho_msg(m.data, seq);
+			if (shmring_commit(p, &m))
+				return 16;
+			seq++;
+		} else {
+			struct iovec v[HO_BATCH];
+			unsigned k = 0;
+			for (; k < HO_BATCH && seq + k < HO_MSGS; k++) {
+				ho_msg(bufs[k], seq + k);
+				v[k] = (struct iovec){ bufs[k], ho_len(seq + k) };
+			}
+			int rc = shmring_send_batch(p, v, k, to);
+			if (rc <= 0)
+				return rc == -EPIPE ? 17 : 18;
+			seq += (uint64_t)rc;
+		}
+	}
+	if (shmring_shutdown(p))
+		return 19;
+	struct shmring_stats st;
+	if (shmring_stats(p, &st))
+		return 20;
+	y->dropped_p = st.msgs_dropped;
+	shmring_close(p);
+	return 0;
+}
+
+/* Up to `max` messages by recv (mode 0), acquire (1) or recv_batch (2):
+ * their sequence numbers into seqs; the count, or -errno, or -EBADMSG for a
+ * torn message.  `empty_seq` is the number an empty message stands for. */
+static int ho_take(struct shmring *q, unsigned mode, uint64_t *seqs, unsigned max,
+		   uint64_t empty_seq, int64_t timeout)
+{
+	static uint8_t bufs[HO_BATCH][4096];
+	if (mode == 0) {
+		ssize_t n = shmring_recv(q, bufs[0], sizeof(bufs[0]), timeout);
+		if (n < 0)
+			return (int)n;
+		seqs[0] = ho_seq(bufs[0], (size_t)n, empty_seq);
+		return seqs[0] == UINT64_MAX ? -EBADMSG : 1;
+	}
+	if (mode == 1) {
+		struct shmring_msg m;
+		int rc = shmring_acquire(q, &m, timeout);
+		if (rc < 0)
+			return rc;
+		seqs[0] = ho_seq(m.data, m.len, empty_seq);
+		if ((rc = shmring_release(q, &m)) < 0)
+			return rc;
+		return seqs[0] == UINT64_MAX ? -EBADMSG : 1;
+	}
+	struct iovec v[HO_BATCH];
+	if (max > HO_BATCH)
+		max = HO_BATCH;
+	for (unsigned i = 0; i < max; i++)
+		v[i] = (struct iovec){ bufs[i], sizeof(bufs[i]) };
+	int rc = shmring_recv_batch(q, v, max, timeout);
+	for (int i = 0; i < rc; i++)
+		if ((seqs[i] = ho_seq(bufs[i], v[i].iov_len, empty_seq)) == UINT64_MAX)
+			return -EBADMSG;
+	return rc;
+}
+
+/* The second consumer: drains to -EPIPE, then every receive is -EPIPE. */
+static int ho_second(void *arg)
+{
+	struct ho *y = arg;
+	struct shmring *q = NULL;
+	if (shmring_open(y->box.uri, SHMRING_CONSUMER, &y->box.o, &q))
+		return 30;
+	for (unsigned call = 0;; call++) {
+		if (y->n2 >= HO_MSGS)
+			return 31;
+		int rc = ho_take(q, call % 3, y->got + y->n2, (unsigned)(HO_MSGS - y->n2), 1,
+				 SHMRING_FOREVER);
+		if (rc == -EPIPE)
+			break;
+		if (rc <= 0) {
+			y->rc = rc;
+			return rc == -EBADMSG ? 32 : 33;
+		}
+		y->n2 += (unsigned)rc;
+	}
+	uint8_t buf[16];
+	struct shmring_msg m;
+	struct iovec v = { buf, sizeof(buf) };
+	if (shmring_recv(q, buf, sizeof(buf), SHMRING_FOREVER) != -EPIPE ||
+	    shmring_acquire(q, &m, 0) != -EPIPE || shmring_recv_batch(q, &v, 1, 10 * MS) != -EPIPE)
+		return 34;      /* something after -EPIPE */
+	struct shmring_stats st;
+	if (shmring_stats(q, &st))
+		return 35;
+	y->dropped_c2 = st.msgs_dropped;
+	shmring_close(q);
+	return 0;
+}
+
+static void ho_expect(const char *what, int got, int want)
+{
+	cr_assert_eq(got, want, "[%s] hand-over, %s: got %d (%s), want %d (%s)", BN, what, got,
+		     got < 0 ? shmring_strerror(got) : "ok", want,
+		     want < 0 ? shmring_strerror(want) : "ok");
+}
+
+/* The ring of a hand-over case (1 MiB, max_msg 4096, where the system
+ * allows) and what its processes share. */
+static struct ho *ho_begin(const struct backend *b, struct rig *g)
+{
+	BN = b->name;
+	*g = (struct rig){ .b = b, .uri = uri_for(b, "handover"), .o = opts_for(b, 4096) };
+	if (strcmp(b->name, "mq") != 0)
+		g->o.capacity = 1 << 20;
+	g->c = open_or_die(g, SHMRING_CREATE | SHMRING_EXCL);
+	struct ho *y = t_shared(sizeof(*y));
+	memset(y, 0, sizeof(*y));
+	snprintf(y->box.uri, sizeof(y->box.uri), "%s", g->uri);
+	y->box.o = g->o;
+	return y;
+}
+
+/*
+ * After the first consumer (its last message `last`, n1 messages, its
+ * msgs_dropped): the producer and the second consumer end well, the second
+ * one's messages come after the first one's, in order, and the losses are
+ * what the stats count — the ring's (shm:, file:) or each handle's (pipe:,
+ * mq:), so between the largest count and their sum — plus at most `slack`
+ * (what a killed consumer took and the test never saw).
+ */
+static void ho_finish(struct rig *g, struct ho *y, pid_t prod, pid_t second, const char *what,
+		      uint64_t last, uint64_t n1, uint64_t dropped_c1, uint64_t slack)
+{
+	int ex = t_wait(prod), ex2 = t_wait(second);
+	cr_assert_eq(ex, 0, "[%s] %s: the producer (%d; consumer %d, rc %d after %llu)", BN, what,
+		     ex, ex2, y->rc, (unsigned long long)y->n2);
+	cr_assert_eq(ex2, 0, "[%s] %s: the second consumer (%d, rc %d after %llu messages)", BN,
+		     what, ex2, y->rc, (unsigned long long)y->n2);
+	for (uint64_t i = 0; i < y->n2; i++) {
+		cr_assert_gt(y->got[i], last, "[%s] %s: %llu after %llu", BN, what,
+			     (unsigned long long)y->got[i], (unsigned long long)last);
+		last = y->got[i];
+	}
+	uint64_t lost = HO_MSGS - n1 - y->n2;
+	uint64_t lo = dropped_c1, hi = dropped_c1 + y->dropped_c2 + y->dropped_p;
+	lo = y->dropped_c2 > lo ? y->dropped_c2 : lo;
+	lo = y->dropped_p > lo ? y->dropped_p : lo;
+	cr_assert(lost >= lo && lost <= hi + slack,
+		  "[%s] %s: %llu messages lost, stats count %llu + %llu + %llu", BN, what,
+		  (unsigned long long)lost, (unsigned long long)dropped_c1,
+		  (unsigned long long)y->dropped_c2, (unsigned long long)y->dropped_p);
+	t_unshared(y, sizeof(*y));
+	shmring_close(g->c);
+	ho_expect("unlink", shmring_unlink(g->uri), 0);
+}
+
+static void handover_once(const struct backend *b, long gap_ms)
+{
+	struct rig g;
+	struct ho *y = ho_begin(b, &g);
+
+	/* the first consumer, here, before the producer sends anything (and
+	 * after the fork: a child's copy of a consumer's descriptor is that
+	 * consumer still, on a pipe) */
+	pid_t prod = t_spawn(ho_producer, y);
+	while (!atomic_load(&y->box.ready))
+		sleep_ms(1);
+	struct shmring *q = open_or_die(&g, SHMRING_CONSUMER);
+	uint8_t small[100], large[4096];
+	ho_expect("recv on an empty ring", (int)shmring_recv(q, large, sizeof(large), 0), -EAGAIN);
+	uint64_t t0 = t_now_ns();
+	ho_expect("timed recv", (int)shmring_recv(q, large, sizeof(large), 10 * MS), -ETIMEDOUT);
+	cr_assert_geq(t_now_ns() - t0, 10 * MS);
+	atomic_store(&y->go, 1);
+	ho_expect("recv into 100 bytes", (int)shmring_recv(q, small, sizeof(small), SHMRING_FOREVER),
+		  -EMSGSIZE);
+	ssize_t n = shmring_recv(q, large, sizeof(large), 0);
+	ho_expect("the same message into 4096 bytes", (int)n, 300);
+	cr_assert_eq(ho_seq(large, 300, 1), 0);
+	ho_expect("the empty message", (int)shmring_recv(q, large, sizeof(large), SHMRING_FOREVER), 0);
+	atomic_store(&y->go, 2);
+	uint64_t last = 1, seqs[HO_BATCH];
+	unsigned got1 = 2;
+	for (unsigned call = 0; got1 < 2 + HO_FIRST; call++) {
+		int rc = ho_take(q, call % 3, seqs, 2 + HO_FIRST - got1, 1, 20000 * MS);
+		cr_assert_gt(rc, 0, "[%s] first consumer: %s", BN, shmring_strerror(rc));
+		for (int i = 0; i < rc; i++, got1++) {
+			cr_assert_gt(seqs[i], last, "[%s] %llu after %llu", BN,
+				     (unsigned long long)seqs[i], (unsigned long long)last);
+			last = seqs[i];
+		}
+	}
+	struct shmring_stats st;
+	ho_expect("stats", shmring_stats(q, &st), 0);
+	shmring_close(q);
+
+	sleep_ms(gap_ms);
+	pid_t second = t_spawn(ho_second, y);
+	char what[32];
+	snprintf(what, sizeof(what), "gap %ld ms", gap_ms);
+	ho_finish(&g, y, prod, second, what, last, got1, st.msgs_dropped, 0);
+}
+
+/* The first consumer of a killed hand-over: it receives with every call
+ * and notes each message once the call has returned (and released it). */
+static int ho_first(void *arg)
+{
+	struct ho *y = arg;
+	struct shmring *q = NULL;
+	if (shmring_open(y->box.uri, SHMRING_CONSUMER, &y->box.o, &q))
+		return 40;
+	uint64_t seqs[HO_BATCH];
+	for (unsigned call = 0;; call++) {
+		uint64_t n1 = atomic_load(&y->n1);
+		if (n1 + HO_BATCH > HO_MSGS)
+			return 41;
+		int rc = ho_take(q, call % 3, seqs, HO_BATCH, 1, 20000 * MS);
+		if (rc <= 0) {
+			y->rc = rc;
+			return 42;
+		}
+		for (int i = 0; i < rc; i++)
+			y->got1[n1 + (unsigned)i] = seqs[i];
+		atomic_store(&y->n1, n1 + (unsigned)rc);
+		if (n1 > 2 * HO_FIRST)
+			sleep_ms(1);    /* the kill is late: leave messages for the next */
+	}
+}
+
+/* The first consumer killed at a random point while it receives: what it
+ * returned came once and in order, and the next consumer goes on after it;
+ * what it took when it died is lost (counted where the backend can tell),
+ * or delivered again to the next one (SPSC shm:/file:, counted). */
+static void handover_killed_once(const struct backend *b, uint64_t *rng)
+{
+	struct rig g;
+	struct ho *y = ho_begin(b, &g);
+	atomic_store(&y->go, 2);
+	pid_t prod = t_spawn(ho_producer, y);
+	pid_t first = t_spawn(ho_first, y);
+	uint64_t t0 = t_now_ns();
+	uint64_t at = HO_FIRST / 2 + t_rand(rng) % HO_FIRST;
+	while (atomic_load(&y->n1) < at) {
+		cr_assert_lt(t_now_ns() - t0, 20000 * MS, "[%s] the first consumer stalled", BN);
+		usleep((useconds_t)(t_rand(rng) % 300));
+	}
+	kill(first, SIGKILL);
+	int ex = t_wait(first);
+	cr_assert_eq(ex, 128 + SIGKILL, "[%s] the first consumer: %d", BN, ex);
+	uint64_t n1 = atomic_load(&y->n1), last = 0;
+	for (uint64_t i = 0; i < n1; i++) {
+		cr_assert(i == 0 || y->got1[i] > last, "[%s] killed: %llu after %llu", BN,
+			  (unsigned long long)y->got1[i], (unsigned long long)last);
+		last = y->got1[i];
+	}
+	pid_t second = t_spawn(ho_second, y);
+	ho_finish(&g, y, prod, second, "first consumer killed", last, n1, 0, HO_BATCH + 1);
+}
+
+static void handover_case(const struct backend *b, long gap_ms)
+{
+	unsigned runs = ho_runs();
+	for (unsigned i = 0; i < runs; i++) {
+		handover_once(b, gap_ms);
+		nmade = 0;      /* removed by handover_once: the names rotate */
+	}
+}
+
+BACKEND_TEST(handover_gap_0ms, .timeout = 600)
+{
+	handover_case(b, 0);
+}
+
+BACKEND_TEST(handover_gap_1ms, .timeout = 600)
+{
+	handover_case(b, 1);
+}
+
+BACKEND_TEST(handover_gap_5ms, .timeout = 600)
+{
+	handover_case(b, 5);
+}
+
+BACKEND_TEST(handover_gap_50ms, .timeout = 600)
+{
+	handover_case(b, 50);
+}
+
+BACKEND_TEST(handover_after_a_killed_consumer, .timeout = 600)
+{
+	uint64_t rng = t_now_ns() | 1;
+	unsigned runs = ho_runs();
+	for (unsigned i = 0; i < runs; i++) {
+		handover_killed_once(b, &rng);
+		nmade = 0;
+	}
+}
+
+/* Consumers that come after the shutdown, while the producer lives and
+ * after it is gone: they drain what is left, then -EPIPE; a receive that
+ * would wait for ever returns. */
+static void late_once(const struct backend *b)
+{
+	struct rig g;
+	rig_open(&g, b, "late", 1000);
+	for (uint64_t k = 0; k < 6; k++)
+		send_key(g.p, 100, k, 0);
+	expect_rc(shmring_shutdown(g.p), 0, "shutdown");
+	recv_key(g.q, 100, 0, 0);
+	recv_key(g.q, 100, 1, SHMRING_FOREVER);
+	shmring_close(g.q);
+	/* the rest is there for the next consumer */
+	g.q = open_or_die(&g, SHMRING_CONSUMER);
+	for (uint64_t k = 2; k < 6; k++)
+		recv_key(g.q, 100, k, SHMRING_FOREVER);
+	uint8_t buf[100];
+	expect_rc(shmring_recv(g.q, buf, sizeof(buf), SHMRING_FOREVER), -EPIPE, "drained");
+	shmring_close(g.q);
+	/* the end was taken: the next consumer still sees it */
+	g.q = open_or_die(&g, SHMRING_CONSUMER);
+	expect_rc(shmring_recv(g.q, buf, sizeof(buf), SHMRING_FOREVER), -EPIPE, "later");
+	shmring_close(g.q);
+	g.q = NULL;
+	shmring_close(g.p);
+	g.p = NULL;
+	/* the producer gone too */
+	struct shmring *q = open_or_die(&g, SHMRING_CONSUMER);
+	expect_rc(shmring_recv(q, buf, sizeof(buf), SHMRING_FOREVER), -EPIPE, "producer gone");
+	struct shmring_msg m;
+	expect_rc(shmring_acquire(q, &m, SHMRING_FOREVER), -EPIPE, "acquire");
+	shmring_close(q);
+
+	/* shut down with messages queued, the producer gone before any
+	 * consumer came: they are there where the backend keeps messages
+	 * without a process (caps: PERSISTENT), and the end always is */
+	struct shmring *p = open_or_die(&g, SHMRING_PRODUCER);
+	expect_rc(shmring_send(p, buf, 5, 0), -EPIPE, "a producer after the shutdown");
+	shmring_close(p);
+	rig_close(&g);
+	rig_roles(&g, b, "late2", 1000, SHMRING_PRODUCER);
+	for (uint64_t k = 0; k < 4; k++)
+		send_key(g.p, 100, k, 0);
+	expect_rc(shmring_shutdown(g.p), 0, "shutdown");
+	shmring_close(g.p);
+	g.p = NULL;
+	q = open_or_die(&g, SHMRING_CONSUMER);
+	if (g.caps.flags & SHMRING_CAP_PERSISTENT)
+		for (uint64_t k = 0; k < 4; k++)
+			recv_key(q, 100, k, SHMRING_FOREVER);
+	expect_rc(shmring_recv(q, buf, sizeof(buf), SHMRING_FOREVER), -EPIPE, "the end");
+	shmring_close(q);
+	rig_close(&g);
+}
+
+BACKEND_TEST(late_consumers_after_shutdown_drain_then_epipe, .timeout = 120)
+{
+	unsigned runs = ho_runs();
+	for (unsigned i = 0; i < runs; i++) {
+		late_once(b);
+		nmade = 0;
+	}
 }
