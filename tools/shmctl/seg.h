@@ -2,10 +2,12 @@
 /*
  * Reading a segment from outside, without disturbing it.
  *
- * Everything is a copy: the header, the control block and the ring state
- * (struct spsc_shared or struct mpmc_shared) are pread into private memory
- * and validated there: copy first, then validate the copy, never the
- * shared original a peer may change meanwhile.  Only
+ * Everything is a copy: the library's reader (seg_snap_read, shm/inspect.h)
+ * preads the header, the control block and the ring state (struct
+ * spsc_shared or struct mpmc_shared) into private memory and validates
+ * them there, with the library's own checks and reasons: copy first, then
+ * validate the copy, never the shared original a peer may change
+ * meanwhile.  The tool adds liveness and formats.  Only
  * `dump`, `check` and (MPMC) `info` map the file, read-only, to walk the
  * records with the acquire loads of spsc_parse() or the MPMC slot words,
  * under a SIGBUS guard (a peer may truncate the file after we checked its
