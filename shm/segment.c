@@ -254,6 +254,7 @@ int seg_validate(const struct seg_hdr *h, uint64_t file_size, uid_t file_uid,
 	return 0;
 }
 
+/* Worded for shmctl-tool, which reports them (shm/inspect.c). */
 const char *seg_explain(enum seg_fault f, const struct seg_hdr *h, uint64_t file_size,
 			uid_t file_uid, char *buf, size_t n)
 {
@@ -272,7 +273,7 @@ const char *seg_explain(enum seg_fault f, const struct seg_hdr *h, uint64_t file
 		snprintf(buf, n, "not published (version 0): being created, or its creator died");
 		break;
 	case SEG_F_VERSION:
-		snprintf(buf, n, "layout version %u (this build reads version %u)", version,
+		snprintf(buf, n, "layout version %u (this tool reads version %u)", version,
 			 SEG_VERSION);
 		break;
 	case SEG_F_HDR_SIZE:
