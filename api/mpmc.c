@@ -27,6 +27,7 @@
 
 #include "handle.h"
 #include "mpmc.h"
+#include "../shm/inspect.h"
 #include "../sync/clock.h"
 #include "../sync/crash.h"
 #include "../sync/futex.h"
@@ -639,24 +640,7 @@ static int mp_release(struct fb_handle *fh, struct shmring_msg *m)
 static int mp_stats(struct fb_handle *fh, struct shmring_stats *st)
 {
 	struct shmring *r = H(fh);
-	struct mpmc_shared *sh = r->mp.sh;
-	struct mpmc_totals t;
-	mpmc_totals(sh, &t);
-	st->msgs_sent = t.msgs_sent;
-	st->bytes_sent = t.bytes_sent;
-	st->msgs_recv = t.msgs_recv;
-	st->bytes_recv = t.bytes_recv;
-	st->waits_full = t.waits_full;
-	st->waits_empty = t.waits_empty;
-	st->futex_sleeps = t.sleeps;
-	st->futex_wakes = t.wakes;
-	st->stalls_skipped = t.stalls;
-	st->commits_cancelled = t.cancelled;
-	/* relaxed: snapshots; commit-after-shutdown drops count in ctl */
-	st->holes_skipped = t.holes;
-	st->msgs_dropped = t.dropped + atomic_load_explicit(&r->ctl->dropped, memory_order_relaxed);
-	st->shut_down = atomic_load_explicit(&sh->shutdown, memory_order_relaxed) != 0;
-	st->used = mpmc_queued(sh, &r->mp.g) * r->mp.g.stride;
+	seg_counters(&r->map->geom, r->ctl, r->mp.sh, st);
 	return 0;
 }
 
@@ -716,15 +700,10 @@ int mp_open(struct shmring *r)
 	/* relaxed: written once by the creator before the version was
 	 * published (seg_map's acquire); copied, then validated */
 	uint32_t stall_ms = sh->stall_ms;
-	if (stall_ms == 0 || stall_ms > MPMC_STALL_MAX_MS)
+	if (!seg_stall_valid(stall_ms))
 		return -EPROTO;
 	r->mp.sh = sh;
-	r->mp.g.data = r->map->base + g->data_off;
-	r->mp.g.max_msg = g->max_msg;
-	r->mp.g.hdr = mpmc_hdr_for(g->max_msg);
-	r->mp.g.stride = mpmc_stride_for(g->max_msg);
-	r->mp.g.nslots = g->capacity / r->mp.g.stride;
-	r->mp.g.mask = r->mp.g.nslots - 1;
+	seg_mpmc_geom(g, r->map->base + g->data_off, &r->mp.g);
 	r->stall_ns = (uint64_t)stall_ms * 1000000u;
 	r->sweep.fn = sweep_cb;
 	r->sweep.arg = r;

@@ -19,6 +19,7 @@
 #include "trust.h"
 #include "uri.h"
 #include "../mmapfile/mmapfile.h"
+#include "../shm/inspect.h"
 #include "../shm/segment.h"
 #include "../sync/ctl.h"
 #include "../sync/clock.h"
@@ -473,34 +474,8 @@ int shmring_stats(struct shmring *r, struct shmring_stats *st)
 	memset(st, 0, sizeof(*st));
 	if (r->fb && !r->is_mpmc)
 		return r->fb->stats(r->fbh, st);
-	struct spsc_shared *sh = r->sh;
 	struct ctl_shared *c = r->ctl;
-	/* relaxed throughout: a monitoring snapshot of single-writer counters */
-#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
-	if (r->is_mpmc) {
-		(void)r->fb->stats(r->fbh, st);
-		goto common;
-	}
-	st->msgs_sent = LD(sh->msgs_sent);
-	st->bytes_sent = LD(sh->bytes_sent);
-	st->msgs_recv = LD(sh->msgs_recv);
-	st->bytes_recv = LD(sh->bytes_recv);
-	st->waits_full = LD(sh->waits_full);
-	st->waits_empty = LD(sh->waits_empty);
-	st->futex_wakes = LD(sh->prod_wakes) + LD(sh->cons_wakes);
-	st->futex_sleeps = LD(sh->prod_sleeps) + LD(sh->cons_sleeps);
-	st->holes_skipped = LD(c->holes);
-	st->msgs_dropped = LD(c->dropped);
-	st->shut_down = LD(sh->shutdown) != 0;
-	st->used = spsc_used(sh, r->map->geom.capacity);
-common:
-	st->msgs_redelivered = LD(c->redelivered);
-	st->repairs = LD(c->repairs);
-	st->takeovers = LD(c->takeovers);
-#undef LD
-	st->capacity = r->map->geom.capacity;
-	st->max_msg = r->map->geom.max_msg;
-	st->kind = r->map->geom.kind;
+	seg_counters(&r->map->geom, c, r->map->base + r->map->geom.ring_off, st);
 	ctl_count(c, r->map->fd, &st->producers, &st->consumers);
 	/* RemoveIPC=yes deletes a user's segments when their last session
 	 * ends, even while mapped: a later open by name finds nothing or a twin */

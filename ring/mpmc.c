@@ -2,6 +2,8 @@
 /* The cold half of ring/mpmc.h: recovery transitions, the sweep, init. */
 #include "mpmc.h"
 
+#include <stdio.h>
+
 int mpmc_commit_lost(struct mpmc_h *h, uint64_t t, uint64_t w)
 {
 	struct mpmc_slot *s = mpmc_slot(&h->g, t);
@@ -167,4 +169,41 @@ void mpmc_totals(const struct mpmc_shared *sh, struct mpmc_totals *t)
 	t->cancelled = LD(sh->cancelled);
 	t->dropped = LD(sh->dropped);
 #undef LD
+}
+
+const char *mpmc_state_name(unsigned state)
+{
+	static const char *const names[] = { "FREE", "WRITING", "READY", "READING", "ORPHAN",
+					     "STUCK" };
+	return state <= MS_STUCK ? names[state] : "?";
+}
+
+const char *mw_explain(const struct mpmc_geom *g, uint64_t w, uint64_t t, char *buf, size_t n)
+{
+	unsigned st = mw_state(w), o = mw_owner(w);
+	uint64_t ticket = w >> MPMC_TSHIFT;
+	switch (mw_fault(g, w, t)) {
+	case MWF_NONE:
+		snprintf(buf, n, "%s", "");
+		break;
+	case MWF_STATE:
+		snprintf(buf, n, "state %u is not a slot state", st);
+		break;
+	case MWF_OWNER:
+		snprintf(buf, n, "%s with owner %u, which is not a participant (at most %u)",
+			 mpmc_state_name(st), o, CTL_MAX_PARTS);
+		break;
+	case MWF_UNHELD_OWNER:
+		snprintf(buf, n, "%s with owner %u (only a held slot names one)",
+			 mpmc_state_name(st), o);
+		break;
+	case MWF_NO_OWNER:
+		snprintf(buf, n, "%s with no owner", mpmc_state_name(st));
+		break;
+	case MWF_SLOT:
+		snprintf(buf, n, "ticket %llu belongs to slot %llu", (unsigned long long)ticket,
+			 (unsigned long long)(ticket & g->mask));
+		break;
+	}
+	return buf;
 }

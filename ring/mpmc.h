@@ -185,6 +185,18 @@ static inline uint64_t mpmc_stride_for(uint32_t max_msg)
 	return ((uint64_t)mpmc_hdr_for(max_msg) + max_msg + 63u) & ~(uint64_t)63u;
 }
 
+/* The geometry of nslots slots (a power of two) of messages up to max_msg
+ * bytes at data: the one derivation the library, shmctl-tool and the
+ * benchmark use. */
+static inline struct mpmc_geom mpmc_geom_make(void *data, uint64_t nslots, uint32_t max_msg)
+{
+	return (struct mpmc_geom){
+		.data = data, .nslots = nslots, .mask = nslots - 1,
+		.stride = mpmc_stride_for(max_msg), .hdr = mpmc_hdr_for(max_msg),
+		.max_msg = max_msg,
+	};
+}
+
 /* ---- slot words ----------------------------------------------------------- */
 
 static inline uint64_t mw_make(uint64_t t, unsigned state, unsigned owner)
@@ -208,15 +220,32 @@ static inline uint64_t mw_next_free(uint64_t w, uint64_t nslots)
 	return ((w >> MPMC_TSHIFT) + nslots) << MPMC_TSHIFT;
 }
 
+/* Why a word cannot stand in ticket t's slot (mw_fault), MWF_NONE if it can. */
+enum mw_fault {
+	MWF_NONE = 0,
+	MWF_STATE,          /* not a slot state */
+	MWF_OWNER,          /* owner is not a participant */
+	MWF_UNHELD_OWNER,   /* FREE or READY naming an owner */
+	MWF_NO_OWNER,       /* a held state naming none */
+	MWF_SLOT,           /* its ticket belongs to another slot */
+};
+
+static inline enum mw_fault mw_fault(const struct mpmc_geom *g, uint64_t w, uint64_t t)
+{
+	unsigned s = mw_state(w), o = mw_owner(w);
+	if (s > MS_STUCK)
+		return MWF_STATE;
+	if (o > CTL_MAX_PARTS)
+		return MWF_OWNER;
+	if ((s == MS_FREE || s == MS_READY) != (o == 0))
+		return o ? MWF_UNHELD_OWNER : MWF_NO_OWNER;
+	return (((w >> MPMC_TSHIFT) ^ t) & g->mask) ? MWF_SLOT : MWF_NONE;
+}
+
 /* Is w a word that can stand in ticket t's slot? */
 static inline bool mw_valid(const struct mpmc_geom *g, uint64_t w, uint64_t t)
 {
-	unsigned s = mw_state(w), o = mw_owner(w);
-	if (s > MS_STUCK || o > CTL_MAX_PARTS)
-		return false;
-	if ((s == MS_FREE || s == MS_READY) != (o == 0))
-		return false;
-	return (((w >> MPMC_TSHIFT) ^ t) & g->mask) == 0;
+	return mw_fault(g, w, t) == MWF_NONE;
 }
 
 static inline struct mpmc_slot *mpmc_slot(const struct mpmc_geom *g, uint64_t t)
@@ -607,6 +636,13 @@ struct mpmc_totals {
 };
 __attribute__((visibility("hidden")))
 void mpmc_totals(const struct mpmc_shared *sh, struct mpmc_totals *t);
+
+/* "FREE" ... "STUCK", "?" for a value that is not a slot state. */
+__attribute__((visibility("hidden"))) const char *mpmc_state_name(unsigned state);
+
+/* mw_fault(g, w, t) in words, into buf; returns buf ("" for MWF_NONE). */
+__attribute__((visibility("hidden")))
+const char *mw_explain(const struct mpmc_geom *g, uint64_t w, uint64_t t, char *buf, size_t n);
 
 /* Messages between the hints: a snapshot for stats. */
 __attribute__((visibility("hidden")))

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -115,21 +116,40 @@ static int plan_mpmc(const struct shmring_opts *o, struct seg_geom *g)
 	return 0;
 }
 
-/* The MPMC half of seg_validate(): geometry that mpmc.h can trust. */
-static int validate_mpmc(const struct seg_hdr *h)
+/* The MPMC half of seg_check(): geometry that mpmc.h can trust. */
+static enum seg_fault check_mpmc(const struct seg_hdr *h)
 {
 	if (h->max_msg == 0)
-		return -EPROTO;
+		return SEG_F_MAX_MSG;
+	if (h->capacity > SEG_MAX_CAP)
+		return SEG_F_CAPACITY;
 	uint64_t stride = mpmc_stride_for(h->max_msg);
 	if (h->capacity % stride)
-		return -EPROTO;
+		return SEG_F_SLOT_SIZE;
 	uint64_t n = h->capacity / stride;
-	if (n < 2 || n > SEG_MPMC_MAX_SLOTS || (n & (n - 1)) || h->capacity > SEG_MAX_CAP)
-		return -EPROTO;
-	if (h->ctl_off != SEG_CTL_OFF || h->ring_off != SEG_RING_OFF ||
-	    h->data_off != SEG_MPMC_DATA_OFF || h->seg_size != SEG_MPMC_DATA_OFF + h->capacity)
-		return -EPROTO;
-	return 0;
+	if (n < 2 || n > SEG_MPMC_MAX_SLOTS || (n & (n - 1)))
+		return SEG_F_SLOT_COUNT;
+	return SEG_SOUND;
+}
+
+static enum seg_fault check_spsc(const struct seg_hdr *h)
+{
+	if (h->capacity < SEG_MIN_CAP || h->capacity > SEG_MAX_CAP ||
+	    (h->capacity & (h->capacity - 1)))
+		return SEG_F_CAPACITY;
+	if (h->max_msg == 0 || h->max_msg > spsc_max_msg_for(h->capacity))
+		return SEG_F_SPSC_MAX_MSG;
+	return SEG_SOUND;
+}
+
+static uint64_t data_off_for(uint32_t kind)
+{
+	return kind == SHMRING_MPMC ? SEG_MPMC_DATA_OFF : SEG_DATA_OFF;
+}
+
+void seg_mpmc_geom(const struct seg_geom *g, uint8_t *data, struct mpmc_geom *mg)
+{
+	*mg = mpmc_geom_make(data, g->capacity / mpmc_stride_for(g->max_msg), g->max_msg);
 }
 
 int seg_plan(const struct shmring_opts *o, struct seg_geom *g)
@@ -176,38 +196,50 @@ int seg_plan(const struct shmring_opts *o, struct seg_geom *g)
 	return 0;
 }
 
+enum seg_fault seg_check(const struct seg_hdr *h, uint64_t file_size, uid_t file_uid)
+{
+	if (h->magic != SEG_MAGIC)
+		return SEG_F_MAGIC;
+	/* relaxed: h is a private copy */
+	uint32_t version = atomic_load_explicit(&h->version, memory_order_relaxed);
+	if (version == 0)
+		return SEG_F_UNPUBLISHED;
+	if (version != SEG_VERSION)
+		return SEG_F_VERSION;
+	if (h->hdr_size != sizeof(*h))
+		return SEG_F_HDR_SIZE;
+	if (h->checksum != seg_checksum(h))
+		return SEG_F_CHECKSUM;
+	if (h->stamp != seg_stamp())
+		return SEG_F_STAMP;
+	enum seg_fault f;
+	if (h->kind == SHMRING_MPMC)
+		f = check_mpmc(h);
+	else if (h->kind == SHMRING_SPSC)
+		f = check_spsc(h);
+	else
+		return SEG_F_KIND;
+	if (f != SEG_SOUND)
+		return f;
+	uint64_t data_off = data_off_for(h->kind);
+	if (h->ctl_off != SEG_CTL_OFF || h->ring_off != SEG_RING_OFF || h->data_off != data_off)
+		return SEG_F_OFFSETS;
+	if (h->seg_size != data_off + h->capacity)
+		return SEG_F_SEG_SIZE;
+	if (h->flags & ~(SHMRING_PREFAULT | SHMRING_MLOCK))
+		return SEG_F_FLAGS;
+	if (file_size != h->seg_size)
+		return SEG_F_FILE_SIZE;
+	if (h->creator_uid != file_uid)
+		return SEG_F_OWNER;
+	return SEG_SOUND;
+}
+
 int seg_validate(const struct seg_hdr *h, uint64_t file_size, uid_t file_uid,
 		 struct seg_geom *g)
 {
-	if (h->magic != SEG_MAGIC || h->hdr_size != sizeof(*h))
+	if (seg_check(h, file_size, file_uid) != SEG_SOUND)
 		return -EPROTO;
-	/* relaxed: h is a private copy */
-	if (atomic_load_explicit(&h->version, memory_order_relaxed) != SEG_VERSION)
-		return -EPROTO;
-	if (h->stamp != seg_stamp() || h->checksum != seg_checksum(h))
-		return -EPROTO;
-	if (h->kind == SHMRING_MPMC) {
-		int rc = validate_mpmc(h);
-		if (rc < 0)
-			return rc;
-	} else if (h->kind != SHMRING_SPSC) {
-		return -EPROTO;
-	} else {
-		if (h->capacity < SEG_MIN_CAP || h->capacity > SEG_MAX_CAP ||
-		    (h->capacity & (h->capacity - 1)))
-			return -EPROTO;
-		if (h->max_msg == 0 || h->max_msg > spsc_max_msg_for(h->capacity))
-			return -EPROTO;
-		if (h->ctl_off != SEG_CTL_OFF || h->ring_off != SEG_RING_OFF ||
-		    h->data_off != SEG_DATA_OFF || h->seg_size != SEG_DATA_OFF + h->capacity)
-			return -EPROTO;
-	}
-	if (h->flags & ~(SHMRING_PREFAULT | SHMRING_MLOCK))
-		return -EPROTO;
-	if (file_size != h->seg_size)
-		return -EPROTO;             /* truncated or grown behind our back */
-	if (h->creator_uid != file_uid)
-		return -EPROTO;             /* chowned, or forged by another user */
 	g->kind = h->kind;
 	g->flags = h->flags;
 	g->max_msg = h->max_msg;
@@ -222,6 +254,90 @@ int seg_validate(const struct seg_hdr *h, uint64_t file_size, uid_t file_uid,
 	g->creator_pid = h->creator_pid;
 	g->created_ns = h->created_ns;
 	return 0;
+}
+
+/* Worded for shmctl-tool, which reports them (shm/inspect.c). */
+const char *seg_explain(enum seg_fault f, const struct seg_hdr *h, uint64_t file_size,
+			uid_t file_uid, char *buf, size_t n)
+{
+	typedef unsigned long long ull;
+	/* relaxed: h is a private copy */
+	uint32_t version = atomic_load_explicit(&h->version, memory_order_relaxed);
+	uint64_t stride = mpmc_stride_for(h->max_msg), data_off = data_off_for(h->kind);
+	switch (f) {
+	case SEG_SOUND:
+		snprintf(buf, n, "%s", "");
+		break;
+	case SEG_F_MAGIC:
+		snprintf(buf, n, "not a shmring segment (magic 0x%016llx)", (ull)h->magic);
+		break;
+	case SEG_F_UNPUBLISHED:
+		snprintf(buf, n, "not published (version 0): being created, or its creator died");
+		break;
+	case SEG_F_VERSION:
+		snprintf(buf, n, "layout version %u (this tool reads version %u)", version,
+			 SEG_VERSION);
+		break;
+	case SEG_F_HDR_SIZE:
+		snprintf(buf, n, "header size %u (expected %zu)", h->hdr_size, sizeof(*h));
+		break;
+	case SEG_F_CHECKSUM:
+		snprintf(buf, n, "header checksum mismatch (stored 0x%08x, computed 0x%08x)",
+			 h->checksum, seg_checksum(h));
+		break;
+	case SEG_F_STAMP:
+		snprintf(buf, n, "format stamp 0x%016llx differs from this build's 0x%016llx "
+			 "(made by an incompatible build)", (ull)h->stamp, (ull)seg_stamp());
+		break;
+	case SEG_F_KIND:
+		snprintf(buf, n, "unknown kind %u", h->kind);
+		break;
+	case SEG_F_MAX_MSG:
+		snprintf(buf, n, "max_msg 0 (expected at least 1)");
+		break;
+	case SEG_F_CAPACITY:
+		if (h->kind == SHMRING_MPMC)
+			snprintf(buf, n, "capacity %llu is above %llu", (ull)h->capacity,
+				 (ull)SEG_MAX_CAP);
+		else
+			snprintf(buf, n, "capacity %llu is not a power of two in [%llu, %llu]",
+				 (ull)h->capacity, (ull)SEG_MIN_CAP, (ull)SEG_MAX_CAP);
+		break;
+	case SEG_F_SLOT_SIZE:
+		snprintf(buf, n, "capacity %llu is not a whole number of %llu-byte slots "
+			 "(max_msg %u)", (ull)h->capacity, (ull)stride, h->max_msg);
+		break;
+	case SEG_F_SLOT_COUNT:
+		snprintf(buf, n, "capacity %llu makes %llu slots of %llu bytes (expected a power "
+			 "of two in [2, %llu])", (ull)h->capacity, (ull)(h->capacity / stride),
+			 (ull)stride, (ull)SEG_MPMC_MAX_SLOTS);
+		break;
+	case SEG_F_SPSC_MAX_MSG:
+		snprintf(buf, n, "max_msg %u out of range [1, %llu] for capacity %llu", h->max_msg,
+			 (ull)spsc_max_msg_for(h->capacity), (ull)h->capacity);
+		break;
+	case SEG_F_OFFSETS:
+		snprintf(buf, n, "offsets ctl %llu ring %llu data %llu (expected %u %u %llu)",
+			 (ull)h->ctl_off, (ull)h->ring_off, (ull)h->data_off, SEG_CTL_OFF,
+			 SEG_RING_OFF, (ull)data_off);
+		break;
+	case SEG_F_SEG_SIZE:
+		snprintf(buf, n, "segment size %llu in the header (expected %llu)",
+			 (ull)h->seg_size, (ull)(data_off + h->capacity));
+		break;
+	case SEG_F_FLAGS:
+		snprintf(buf, n, "unknown flags 0x%x", h->flags);
+		break;
+	case SEG_F_FILE_SIZE:
+		snprintf(buf, n, "file size %llu differs from the header's %llu (truncated or grown)",
+			 (ull)file_size, (ull)h->seg_size);
+		break;
+	case SEG_F_OWNER:
+		snprintf(buf, n, "file owner uid %u differs from the creator uid %u",
+			 (unsigned)file_uid, h->creator_uid);
+		break;
+	}
+	return buf;
 }
 
 /* The creator's lock (SEG_LOCK_CREATE): F_WRLCK to take it, F_UNLCK to
@@ -329,12 +445,8 @@ int seg_create(const char *path, const struct seg_geom *g, uint32_t mode)
 	 * and a ring with every position at 0 is empty and valid.  MPMC: each
 	 * slot word says which ticket it waits for. */
 	if (g->kind == SHMRING_MPMC) {
-		struct mpmc_geom mg = {
-			.data = (uint8_t *)p + g->data_off,
-			.nslots = g->capacity / mpmc_stride_for(g->max_msg),
-			.stride = mpmc_stride_for(g->max_msg),
-		};
-		mg.mask = mg.nslots - 1;
+		struct mpmc_geom mg;
+		seg_mpmc_geom(g, (uint8_t *)p + g->data_off, &mg);
 		mpmc_init((struct mpmc_shared *)((uint8_t *)p + g->ring_off), &mg, g->stall_ms);
 	}
 	CRASH_POINT("create.before_publish");

@@ -72,14 +72,52 @@ struct seg_geom {
 	uint64_t created_ns;
 };
 
+/* Why seg_check() refuses a header, in the order it checks; seg_explain()
+ * says it in words. */
+enum seg_fault {
+	SEG_SOUND = 0,
+	SEG_F_MAGIC,          /* not a shmring segment */
+	SEG_F_UNPUBLISHED,    /* version 0: being created, or its creator died */
+	SEG_F_VERSION,        /* another layout version */
+	SEG_F_HDR_SIZE,
+	SEG_F_CHECKSUM,
+	SEG_F_STAMP,          /* made by a build with another layout */
+	SEG_F_KIND,
+	SEG_F_MAX_MSG,        /* MPMC: 0 */
+	SEG_F_CAPACITY,       /* SPSC: not a power of two in range; MPMC: too large */
+	SEG_F_SLOT_SIZE,      /* MPMC: not a whole number of slots */
+	SEG_F_SLOT_COUNT,     /* MPMC: not a power of two of slots in range */
+	SEG_F_SPSC_MAX_MSG,   /* SPSC: out of range for the capacity */
+	SEG_F_OFFSETS,
+	SEG_F_SEG_SIZE,
+	SEG_F_FLAGS,
+	SEG_F_FILE_SIZE,      /* truncated or grown behind our back */
+	SEG_F_OWNER,          /* chowned, or forged by another user */
+};
+
 /* Geometry for a new ring from user options (NULL: defaults). */
 __attribute__((visibility("hidden")))
 int seg_plan(const struct shmring_opts *o, struct seg_geom *g);
 
-/* Check a private copy of a header against the file it came from. */
+/* Check a private copy of a header against the file it came from:
+ * SEG_SOUND, or the first check it fails. */
+__attribute__((visibility("hidden")))
+enum seg_fault seg_check(const struct seg_hdr *h, uint64_t file_size, uid_t file_uid);
+
+/* seg_check(), then the geometry: 0, or -EPROTO. */
 __attribute__((visibility("hidden")))
 int seg_validate(const struct seg_hdr *h, uint64_t file_size, uid_t file_uid,
 		 struct seg_geom *g);
+
+/* What seg_check() found wrong with h, in words, into buf; returns buf. */
+__attribute__((visibility("hidden")))
+const char *seg_explain(enum seg_fault f, const struct seg_hdr *h, uint64_t file_size,
+			uid_t file_uid, char *buf, size_t n);
+
+/* The slot geometry of a validated MPMC segment whose data area is at data. */
+struct mpmc_geom;
+__attribute__((visibility("hidden")))
+void seg_mpmc_geom(const struct seg_geom *g, uint8_t *data, struct mpmc_geom *mg);
 
 /* Create path exclusively, size it, build the ring and publish it.
  * Returns an O_RDWR descriptor, -EEXIST, -ENOSPC, ... */

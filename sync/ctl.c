@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "crash.h"
+#include "proc.h"
 
 static int byte_lock(int fd, int cmd, short type, off_t at, struct flock *out)
 {
@@ -185,26 +186,6 @@ void ctl_unlock(struct ctl_shared *c, pthread_mutex_t *local, int lock_fd)
 		pthread_mutex_unlock(local);
 }
 
-static uint64_t self_start_ticks(void)
-{
-	char buf[1024];
-	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	/* comm may contain spaces and parentheses: parse after the last ')' */
-	char *p = strrchr(buf, ')');
-	unsigned long long ticks = 0;
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u "
-			 "%*d %*d %*d %*d %*d %*d %llu", &ticks) != 1)
-		return 0;
-	return ticks;
-}
-
 int ctl_join(struct ctl_shared *c, int lock_fd, uint32_t roles)
 {
 	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++) {
@@ -225,7 +206,7 @@ int ctl_join(struct ctl_shared *c, int lock_fd, uint32_t roles)
 		atomic_store_explicit(&p->roles, roles, memory_order_relaxed);
 		p->pid = (int32_t)getpid();
 		p->gen++;
-		p->start_ticks = self_start_ticks();
+		p->start_ticks = proc_start_ticks(0);
 		p->attach_ns = clock_real_ns();
 		CRASH_POINT("ctl.join");
 		/* [J1] release: the slot's fields are complete before anybody

@@ -427,6 +427,113 @@ Test(shm, header_every_byte_flip_is_refused, .timeout = 30)
 	cr_assert_eq(shmring_unlink(uri), 0);
 }
 
+/* A header as seg_create() writes it, for geometry g, in private memory. */
+static struct seg_hdr hdr_for(const struct seg_geom *g)
+{
+	struct seg_hdr h = {
+		.magic = SEG_MAGIC, .hdr_size = sizeof(h), .stamp = seg_stamp(), .kind = g->kind,
+		.flags = g->flags, .seg_size = g->size, .capacity = g->capacity,
+		.max_msg = g->max_msg, .spin_ns = g->spin_ns, .ctl_off = g->ctl_off,
+		.ring_off = g->ring_off, .data_off = g->data_off, .creator_uid = 1000,
+		.mode = 0600,
+	};
+	atomic_init(&h.version, SEG_VERSION);
+	h.checksum = seg_checksum(&h);
+	return h;
+}
+
+struct fault_case {
+	const char *name;
+	size_t off, size;
+	uint64_t value;
+	int keep_checksum;      /* 0: recomputed after the change */
+	enum seg_fault want;
+};
+
+static void expect_faults(enum shmring_kind kind, const struct fault_case *c, size_t n)
+{
+	struct shmring_opts o = { .kind = kind, .capacity = 65536, .max_msg = 1000 };
+	struct seg_geom g;
+	cr_assert_eq(seg_plan(&o, &g), 0);
+	struct seg_hdr good = hdr_for(&g);
+	char why[256];
+	cr_assert_eq(seg_check(&good, g.size, 1000), SEG_SOUND, "a fresh header is sound");
+	cr_assert_str_empty(seg_explain(SEG_SOUND, &good, g.size, 1000, why, sizeof(why)));
+	cr_assert_eq(seg_check(&good, g.size + 4096, 1000), SEG_F_FILE_SIZE);
+	for (size_t i = 0; i < n; i++) {
+		struct seg_hdr h = good;
+		uint8_t *raw = (uint8_t *)&h;
+		uint64_t v = get_field(raw, c[i].off, c[i].size) ^ c[i].value;
+		set_field(raw, c[i].off, c[i].size, v);
+		if (!c[i].keep_checksum)
+			h.checksum = seg_checksum(&h);
+		enum seg_fault f = seg_check(&h, g.size, 1000);
+		cr_assert_eq(f, c[i].want, "%s: fault %d, want %d", c[i].name, f, c[i].want);
+		seg_explain(f, &h, g.size, 1000, why, sizeof(why));
+		cr_assert(why[0] != 0, "%s: a reason in words", c[i].name);
+		struct seg_geom out;
+		cr_assert_eq(seg_validate(&h, g.size, 1000, &out), -EPROTO, "%s", c[i].name);
+	}
+}
+
+/* The validator says which check failed, so the tool can report it. */
+Test(shm, seg_check_names_the_failing_check, .timeout = 10)
+{
+	const struct fault_case common[] = {
+		{ HDR_FIELD(magic), 1, 1, SEG_F_MAGIC },
+		{ HDR_FIELD(version), SEG_VERSION, 0, SEG_F_UNPUBLISHED },
+		{ HDR_FIELD(version), 1ull << 20, 0, SEG_F_VERSION },
+		{ HDR_FIELD(hdr_size), 8, 0, SEG_F_HDR_SIZE },
+		{ HDR_FIELD(checksum), 1, 1, SEG_F_CHECKSUM },
+		{ HDR_FIELD(stamp), 1, 0, SEG_F_STAMP },
+		{ HDR_FIELD(kind), 4, 0, SEG_F_KIND },
+		{ HDR_FIELD(ctl_off), 8192, 0, SEG_F_OFFSETS },
+		{ HDR_FIELD(seg_size), 4096, 0, SEG_F_SEG_SIZE },
+		{ HDR_FIELD(flags), 0x80, 0, SEG_F_FLAGS },
+	};
+	expect_faults(SHMRING_SPSC, common, sizeof(common) / sizeof(common[0]));
+	expect_faults(SHMRING_MPMC, common, sizeof(common) / sizeof(common[0]));
+	const struct fault_case spsc[] = {
+		{ HDR_FIELD(capacity), 1, 0, SEG_F_CAPACITY },
+		{ HDR_FIELD(max_msg), 1u << 20, 0, SEG_F_SPSC_MAX_MSG },
+	};
+	expect_faults(SHMRING_SPSC, spsc, sizeof(spsc) / sizeof(spsc[0]));
+	const struct fault_case mpmc[] = {
+		{ HDR_FIELD(max_msg), 1000, 0, SEG_F_MAX_MSG },           /* 1000 ^ 1000 = 0 */
+		{ HDR_FIELD(capacity), 1ull << 50, 0, SEG_F_CAPACITY },
+		{ HDR_FIELD(capacity), 64, 0, SEG_F_SLOT_SIZE },
+		{ HDR_FIELD(max_msg), 1000 ^ 3000, 0, SEG_F_SLOT_SIZE },
+		/* 64 slots of 1088 bytes become 3 */
+		{ HDR_FIELD(capacity), (64 * 1088) ^ (3 * 1088), 0, SEG_F_SLOT_COUNT },
+	};
+	expect_faults(SHMRING_MPMC, mpmc, sizeof(mpmc) / sizeof(mpmc[0]));
+}
+
+/* The slot-word check says why, and mw_valid() is exactly "no fault". */
+Test(shm, mw_fault_names_what_is_wrong_with_a_slot_word, .timeout = 10)
+{
+	struct mpmc_geom g = mpmc_geom_make(NULL, 64, 1000);
+	const uint64_t t = 1000;
+	const struct { uint64_t w; enum mw_fault want; } c[] = {
+		{ mw_make(t, MS_FREE, 0), MWF_NONE },
+		{ mw_make(t + 64, MS_READING, 3), MWF_NONE },
+		{ mw_make(t, 15, 0), MWF_STATE },
+		{ mw_make(t, MS_WRITING, CTL_MAX_PARTS + 1), MWF_OWNER },
+		{ mw_make(t, MS_READY, 3), MWF_UNHELD_OWNER },
+		{ mw_make(t, MS_STUCK, 0), MWF_NO_OWNER },
+		{ mw_make(t + 1, MS_FREE, 0), MWF_SLOT },
+	};
+	char why[200];
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		cr_assert_eq(mw_fault(&g, c[i].w, t), c[i].want, "word %zu", i);
+		cr_assert_eq(mw_valid(&g, c[i].w, t), c[i].want == MWF_NONE, "word %zu", i);
+		mw_explain(&g, c[i].w, t, why, sizeof(why));
+		cr_assert_eq(why[0] != 0, c[i].want != MWF_NONE, "word %zu: %s", i, why);
+	}
+	cr_assert_eq(g.stride, 1088);
+	cr_assert_eq(g.mask, 63);
+}
+
 Test(shm, header_version_zero_refused_after_bounded_wait, .timeout = 20)
 {
 	/* version 0 is "being built": the opener waits (bounded) for a creator

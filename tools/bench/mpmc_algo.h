@@ -31,8 +31,7 @@ static int ALGO(create)(struct chan *ch, const struct geom *g)
 		       -1, 0);
 	if (m == MAP_FAILED)
 		return -errno;
-	struct mpmc_geom mg = { .data = (uint8_t *)m + ALGO_STATE_LEN, .nslots = n,
-				.mask = n - 1, .stride = stride };
+	struct mpmc_geom mg = mpmc_geom_make((uint8_t *)m + ALGO_STATE_LEN, n, (uint32_t)g->size);
 	mpmc_init(m, &mg, MPMC_STALL_DEFAULT_MS);
 	ch->mem = m;
 	ch->len = len;
@@ -53,11 +52,7 @@ static void ALGO(attach)(struct end *e, struct chan *ch)
 	struct mpmc_h *h = &ALGO(P)(e)->h;
 	uint32_t max = (uint32_t)e->size;
 	h->sh = ch->mem;
-	h->g = (struct mpmc_geom){
-		.data = (uint8_t *)ch->mem + ALGO_STATE_LEN, .nslots = ch->u[0],
-		.mask = ch->u[0] - 1, .stride = mpmc_stride_for(max),
-		.hdr = mpmc_hdr_for(max), .max_msg = max,
-	};
+	h->g = mpmc_geom_make((uint8_t *)ch->mem + ALGO_STATE_LEN, ch->u[0], max);
 	/* owner ids as participant slots would give: distinct per process */
 	h->me = 1 + (e->dir == END_TX ? e->id : MAX_PROD + e->id);
 	h->part = &h->sh->parts[h->me - 1];

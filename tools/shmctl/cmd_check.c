@@ -84,17 +84,17 @@ static void slot_seen(void *arg, const struct trec *r)
 			add_problem(c, TS_REPAIR, "slot %llu (ticket %llu) is %s by %s, which is dead: "
 				    "the next producer or consumer to attach repairs it",
 				    (unsigned long long)r->slot,
-				    (unsigned long long)r->ticket, mstate_name(r->state), who);
+				    (unsigned long long)r->ticket, mpmc_state_name(r->state), who);
 		else
 			add_problem(c, TS_REPAIR, "slot %llu (ticket %llu) is %s by participant slot "
 				    "%u, which is dead and no longer in the table: the next producer or "
 				    "consumer that reaches the slot frees it", (unsigned long long)r->slot,
-				    (unsigned long long)r->ticket, mstate_name(r->state), r->owner - 1);
+				    (unsigned long long)r->ticket, mpmc_state_name(r->state), r->owner - 1);
 	} else if (r->state == MS_ORPHAN || r->state == MS_STUCK) {
 		add_warn(c, "slot %llu (ticket %llu) is %s: %s stalled past the stall timeout and "
 			 "was skipped; the slot stays its until it returns or dies",
 			 (unsigned long long)r->slot, (unsigned long long)r->ticket,
-			 mstate_name(r->state), who);
+			 mpmc_state_name(r->state), who);
 	}
 }
 

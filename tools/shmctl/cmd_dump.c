@@ -127,7 +127,7 @@ static void json_entry(struct dump_ctx *c, const struct trec *r)
 	if (r->mpmc) {
 		jw_u64(w, "ticket", r->ticket);
 		jw_u64(w, "slot", r->slot);
-		jw_str(w, "state", mstate_name(r->state));
+		jw_str(w, "state", mpmc_state_name(r->state));
 		if (r->owner) {
 			jw_u64(w, "owner", r->owner - 1);
 			jw_i64(w, "pid", r->pid);
@@ -176,7 +176,7 @@ static void one(void *arg, const struct trec *r)
 		char who[96];
 		printf("#%llu  ticket %llu  slot %llu  %s%s", (unsigned long long)r->index,
 		       (unsigned long long)r->ticket, (unsigned long long)r->slot,
-		       mstate_name(r->state), holder_str(r, who, sizeof(who)));
+		       mpmc_state_name(r->state), holder_str(r, who, sizeof(who)));
 		if (msg)
 			printf("  len %u", r->len);
 		printf("%s\n", slot_note(r));

@@ -9,6 +9,7 @@
 #include "report.h"
 #include "shmctl.h"
 #include "table.h"
+#include "sync/proc.h"
 
 static const char *flags_str(uint32_t f, char *buf, size_t n)
 {
@@ -30,7 +31,8 @@ static const char *hex64(uint64_t v, char *buf, size_t n)
  * Display only: liveness is the lock. */
 static int pid_matches(const struct tpart *p)
 {
-	uint64_t t = pid_start_ticks(p->pid);
+	/* a recorded pid of 0 would name ourselves */
+	uint64_t t = p->pid > 0 ? proc_start_ticks(p->pid) : 0;
 	return t != 0 && t == p->start_ticks;
 }
 
@@ -161,7 +163,7 @@ static void json_mpmc(struct jw *w, const struct tseg *s, const struct mpmc_view
 	jw_obj(w, "slot_states");
 	for (unsigned st = 0; st < MW_NSTATES; st++) {
 		char key[16];
-		snprintf(key, sizeof(key), "%s", mstate_name(st));
+		snprintf(key, sizeof(key), "%s", mpmc_state_name(st));
 		for (char *k = key; *k; k++)
 			*k = (char)(*k - 'A' + 'a');
 		jw_u64(w, key, v->w.states[st]);
@@ -300,7 +302,7 @@ static void json_state(struct jw *w, const struct tseg *s)
 	jw_u64(w, "durable_tail", atomic_load_explicit(&s->ctl.persist.durable_tail,
 						       memory_order_relaxed));
 	jw_obj_end(w);
-	struct tstats st;
+	struct shmring_stats st;
 	tseg_stats(s, &st);
 	jw_obj(w, "stats");
 	jw_u64(w, "msgs_sent", st.msgs_sent);
@@ -311,13 +313,13 @@ static void json_state(struct jw *w, const struct tseg *s)
 	jw_u64(w, "waits_empty", st.waits_empty);
 	jw_u64(w, "futex_wakes", st.futex_wakes);
 	jw_u64(w, "futex_sleeps", st.futex_sleeps);
-	jw_u64(w, "holes_skipped", st.holes);
-	jw_u64(w, "msgs_redelivered", st.redelivered);
-	jw_u64(w, "msgs_dropped", st.dropped);
+	jw_u64(w, "holes_skipped", st.holes_skipped);
+	jw_u64(w, "msgs_redelivered", st.msgs_redelivered);
+	jw_u64(w, "msgs_dropped", st.msgs_dropped);
 	jw_u64(w, "repairs", st.repairs);
 	jw_u64(w, "takeovers", st.takeovers);
-	jw_u64(w, "stalls_skipped", st.stalls);
-	jw_u64(w, "commits_cancelled", st.cancelled);
+	jw_u64(w, "stalls_skipped", st.stalls_skipped);
+	jw_u64(w, "commits_cancelled", st.commits_cancelled);
 	jw_obj_end(w);
 }
 
@@ -493,7 +495,7 @@ static void human(const struct tseg *s, const struct mpmc_view *v)
 		tbl_free(&t);
 	}
 
-	struct tstats st;
+	struct shmring_stats st;
 	tseg_stats(s, &st);
 	printf("counters\n");
 	kv("sent", "%llu message%s, %llu bytes", (unsigned long long)st.msgs_sent,
@@ -507,15 +509,15 @@ static void human(const struct tseg *s, const struct mpmc_view *v)
 	if (tseg_mpmc(s))
 		kv("recovery", "%llu repairs, %llu holes skipped, %llu stalls skipped, %llu commits "
 		   "cancelled, %llu dropped, %llu redelivered, %llu takeovers",
-		   (unsigned long long)st.repairs, (unsigned long long)st.holes,
-		   (unsigned long long)st.stalls, (unsigned long long)st.cancelled,
-		   (unsigned long long)st.dropped, (unsigned long long)st.redelivered,
+		   (unsigned long long)st.repairs, (unsigned long long)st.holes_skipped,
+		   (unsigned long long)st.stalls_skipped, (unsigned long long)st.commits_cancelled,
+		   (unsigned long long)st.msgs_dropped, (unsigned long long)st.msgs_redelivered,
 		   (unsigned long long)st.takeovers);
 	else
 		kv("recovery", "%llu repairs, %llu takeovers, %llu redelivered, %llu dropped, "
 		   "%llu holes skipped", (unsigned long long)st.repairs,
-		   (unsigned long long)st.takeovers, (unsigned long long)st.redelivered,
-		   (unsigned long long)st.dropped, (unsigned long long)st.holes);
+		   (unsigned long long)st.takeovers, (unsigned long long)st.msgs_redelivered,
+		   (unsigned long long)st.msgs_dropped, (unsigned long long)st.holes_skipped);
 }
 
 int cmd_info(const struct opts *o)

@@ -29,7 +29,7 @@ static void on_stop(int sig)
 
 struct sample {
 	uint64_t t;               /* CLOCK_MONOTONIC ns */
-	struct tstats st;
+	struct shmring_stats st;
 	bool ok;
 };
 
@@ -44,10 +44,10 @@ static double per_s(uint64_t now, uint64_t then, double dt)
 	return now >= then ? (double)(now - then) / dt : 0.0;   /* a reset counter: 0 */
 }
 
-static uint64_t recoveries(const struct tstats *s)
+static uint64_t recoveries(const struct shmring_stats *s)
 {
-	return s->repairs + s->takeovers + s->redelivered + s->dropped + s->holes + s->stalls +
-	       s->cancelled;
+	return s->repairs + s->takeovers + s->msgs_redelivered + s->msgs_dropped +
+	       s->holes_skipped + s->stalls_skipped + s->commits_cancelled;
 }
 
 static void compute(const struct sample *prev, const struct sample *cur, struct rates *r)
@@ -56,7 +56,7 @@ static void compute(const struct sample *prev, const struct sample *cur, struct 
 	if (!prev->ok || !cur->ok || cur->t <= prev->t)
 		return;
 	double dt = (double)(cur->t - prev->t) / 1e9;
-	const struct tstats *a = &prev->st, *b = &cur->st;
+	const struct shmring_stats *a = &prev->st, *b = &cur->st;
 	r->valid = true;
 	r->in_msgs = per_s(b->msgs_sent, a->msgs_sent, dt);
 	r->in_mb = per_s(b->bytes_sent, a->bytes_sent, dt) / 1e6;
@@ -137,11 +137,13 @@ static void draw(const struct opts *o, const struct tseg *s, const char *uri,
 	       r->valid ? (snprintf(a, sizeof(a), "%llu", (unsigned long long)r->recoveries_new), a)
 			: "-",
 	       (unsigned long long)cur->st.repairs, (unsigned long long)cur->st.takeovers,
-	       (unsigned long long)cur->st.redelivered, (unsigned long long)cur->st.dropped,
-	       (unsigned long long)cur->st.holes);
+	       (unsigned long long)cur->st.msgs_redelivered,
+	       (unsigned long long)cur->st.msgs_dropped,
+	       (unsigned long long)cur->st.holes_skipped);
 	if (tseg_mpmc(s))
 		printf("  %-12s stalls skipped %llu  commits cancelled %llu\033[K\n", "",
-		       (unsigned long long)cur->st.stalls, (unsigned long long)cur->st.cancelled);
+		       (unsigned long long)cur->st.stalls_skipped,
+		       (unsigned long long)cur->st.commits_cancelled);
 	printf("\033[J");
 }
 

@@ -87,124 +87,6 @@ int tseg_locked(int fd, off_t at, off_t len)
 	return fl.l_type != F_UNLCK;
 }
 
-/* ---- header ------------------------------------------------------------ */
-
-static enum tstatus bad(struct tseg *s, enum tstatus st, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static enum tstatus bad(struct tseg *s, enum tstatus st, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(s->reason, sizeof(s->reason), fmt, ap);
-	va_end(ap);
-	return st;
-}
-
-/* SPSC geometry: the checks of seg_validate(), each with its reason. */
-static enum tstatus classify_spsc(struct tseg *s)
-{
-	const struct seg_hdr *h = &s->hdr;
-	if (h->capacity < SEG_MIN_CAP || h->capacity > SEG_MAX_CAP ||
-	    (h->capacity & (h->capacity - 1)))
-		return bad(s, TS_CORRUPT, "capacity %llu is not a power of two in [%llu, %llu]",
-			   (unsigned long long)h->capacity, (unsigned long long)SEG_MIN_CAP,
-			   (unsigned long long)SEG_MAX_CAP);
-	if (h->max_msg == 0 || h->max_msg > spsc_max_msg_for(h->capacity))
-		return bad(s, TS_CORRUPT, "max_msg %u out of range [1, %llu] for capacity %llu",
-			   h->max_msg, (unsigned long long)spsc_max_msg_for(h->capacity),
-			   (unsigned long long)h->capacity);
-	return TS_OK;
-}
-
-/* MPMC geometry: the checks of validate_mpmc() (shm/segment.c), each with
- * its reason.  The slot count derived here bounds every walk of the slots. */
-static enum tstatus classify_mpmc(struct tseg *s)
-{
-	const struct seg_hdr *h = &s->hdr;
-	if (h->max_msg == 0)
-		return bad(s, TS_CORRUPT, "max_msg 0 (expected at least 1)");
-	uint64_t stride = mpmc_stride_for(h->max_msg);
-	if (h->capacity > SEG_MAX_CAP)
-		return bad(s, TS_CORRUPT, "capacity %llu is above %llu",
-			   (unsigned long long)h->capacity, (unsigned long long)SEG_MAX_CAP);
-	if (h->capacity % stride)
-		return bad(s, TS_CORRUPT, "capacity %llu is not a whole number of %llu-byte slots "
-			   "(max_msg %u)", (unsigned long long)h->capacity,
-			   (unsigned long long)stride, h->max_msg);
-	uint64_t n = h->capacity / stride;
-	if (n < 2 || n > SEG_MPMC_MAX_SLOTS || (n & (n - 1)))
-		return bad(s, TS_CORRUPT, "capacity %llu makes %llu slots of %llu bytes "
-			   "(expected a power of two in [2, %llu])", (unsigned long long)h->capacity,
-			   (unsigned long long)n, (unsigned long long)stride,
-			   (unsigned long long)SEG_MPMC_MAX_SLOTS);
-	return TS_OK;
-}
-
-/* The checks of seg_validate(), one by one, each with its reason. */
-static enum tstatus classify(struct tseg *s)
-{
-	const struct seg_hdr *h = &s->hdr;
-	uint64_t size = (uint64_t)s->st.st_size;
-	/* relaxed: h is a private copy */
-	uint32_t version = atomic_load_explicit(&h->version, memory_order_relaxed);
-
-	if (s->hdr_bytes < sizeof(*h))
-		return bad(s, TS_CORRUPT, "file of %llu bytes is too short for a header (%zu bytes)",
-			   (unsigned long long)size, sizeof(*h));
-	if (version == 0)
-		return bad(s, TS_INCOMPLETE,
-			   "not published (version 0): being created, or its creator died");
-	if (version != SEG_VERSION)
-		return bad(s, TS_UNSUPPORTED, "layout version %u (this tool reads version %u)",
-			   version, SEG_VERSION);
-	if (h->hdr_size != sizeof(*h))
-		return bad(s, TS_CORRUPT, "header size %u (expected %zu)", h->hdr_size, sizeof(*h));
-	uint32_t cs = seg_checksum(h);
-	if (h->checksum != cs)
-		return bad(s, TS_CORRUPT, "header checksum mismatch (stored 0x%08x, computed 0x%08x)",
-			   h->checksum, cs);
-	if (h->stamp != seg_stamp())
-		return bad(s, TS_UNSUPPORTED,
-			   "format stamp 0x%016llx differs from this build's 0x%016llx "
-			   "(made by an incompatible build)",
-			   (unsigned long long)h->stamp, (unsigned long long)seg_stamp());
-	enum tstatus st;
-	if (h->kind == SHMRING_MPMC)
-		st = classify_mpmc(s);
-	else if (h->kind == SHMRING_SPSC)
-		st = classify_spsc(s);
-	else
-		return bad(s, TS_CORRUPT, "unknown kind %u", h->kind);
-	if (st != TS_OK)
-		return st;
-	uint64_t data_off = h->kind == SHMRING_MPMC ? SEG_MPMC_DATA_OFF : SEG_DATA_OFF;
-	if (h->ctl_off != SEG_CTL_OFF || h->ring_off != SEG_RING_OFF || h->data_off != data_off)
-		return bad(s, TS_CORRUPT, "offsets ctl %llu ring %llu data %llu (expected %u %u %llu)",
-			   (unsigned long long)h->ctl_off, (unsigned long long)h->ring_off,
-			   (unsigned long long)h->data_off, SEG_CTL_OFF, SEG_RING_OFF,
-			   (unsigned long long)data_off);
-	if (h->seg_size != data_off + h->capacity)
-		return bad(s, TS_CORRUPT, "segment size %llu in the header (expected %llu)",
-			   (unsigned long long)h->seg_size,
-			   (unsigned long long)(data_off + h->capacity));
-	if (h->flags & ~(SHMRING_PREFAULT | SHMRING_MLOCK))
-		return bad(s, TS_CORRUPT, "unknown flags 0x%x", h->flags);
-	if (size != h->seg_size)
-		return bad(s, TS_CORRUPT, "file size %llu differs from the header's %llu "
-			   "(truncated or grown)", (unsigned long long)size,
-			   (unsigned long long)h->seg_size);
-	if (h->creator_uid != (uint32_t)s->st.st_uid)
-		return bad(s, TS_CORRUPT, "file owner uid %u differs from the creator uid %u",
-			   (unsigned)s->st.st_uid, h->creator_uid);
-	/* the library's own validation has the last word */
-	int rc = seg_validate(h, size, s->st.st_uid, &s->g);
-	if (rc < 0)
-		return bad(s, TS_CORRUPT, "rejected by the library's validation: %s",
-			   shmring_strerror(rc));
-	return TS_OK;
-}
-
 static uint64_t ts_ns(const struct timespec *t)
 {
 	return t->tv_sec < 0 ? 0 : (uint64_t)t->tv_sec * 1000000000ull + (uint64_t)t->tv_nsec;
@@ -286,97 +168,56 @@ static void activity(struct tseg *s)
 	s->activity_from = "file modified";
 }
 
-static int pread_full(int fd, void *buf, size_t n, off_t at)
+/* The snapshot's copies, and what the tool shows of them. */
+static void take(struct tseg *s, const struct seg_snap *snap)
 {
-	ssize_t got = pread(fd, buf, n, at);
-	if (got < 0)
-		return -errno;
-	return (size_t)got == n ? 0 : -ENODATA;
-}
-
-/* MPMC: the ring state copy, its stall timeout checked as mp_open() does,
- * and the geometry mpmc.h works with, derived from the validated header. */
-static void derive_mpmc(struct tseg *s)
-{
-	const struct mpmc_shared *m = &s->mring;
-	struct mpmc_geom *g = &s->mg;
-	memset(g, 0, sizeof(*g));
-	g->max_msg = s->g.max_msg;
-	g->hdr = mpmc_hdr_for(s->g.max_msg);
-	g->stride = mpmc_stride_for(s->g.max_msg);
-	g->nslots = s->g.capacity / g->stride;
-	g->mask = g->nslots - 1;
-	s->stall_ms = m->stall_ms;
-	/* relaxed: private copies */
-	s->prod_ticket = atomic_load_explicit(&m->prod_ticket, memory_order_relaxed);
-	s->cons_ticket = atomic_load_explicit(&m->cons_ticket, memory_order_relaxed);
-	s->shut_down = atomic_load_explicit(&m->shutdown, memory_order_relaxed) != 0;
-	/* as mpmc_queued(): the distance of the hints, clamped to a ring */
-	uint64_t q = s->prod_ticket > s->cons_ticket ? s->prod_ticket - s->cons_ticket : 0;
-	s->queued = q > g->nslots ? g->nslots : q;
-	s->used = s->queued * g->stride;
-}
-
-/* The control block and the ring state, copied with pread (a short file
- * gives -ENODATA, never SIGBUS). */
-static int read_state(struct tseg *s)
-{
-	int rc = pread_full(s->fd, &s->ctl, sizeof(s->ctl), (off_t)s->g.ctl_off);
-	if (rc < 0)
-		return rc;
+	s->st = snap->st;
+	s->hdr_bytes = snap->hdr_bytes;
+	s->hdr = snap->hdr;
+	s->ours = snap->ours;
+	s->status = (enum tstatus)snap->verdict;
+	snprintf(s->reason, sizeof(s->reason), "%s", snap->why);
+	s->g = snap->g;
+	s->have_state = snap->have_state;
+	if (!s->have_state)
+		return;
+	s->ctl = snap->ctl;
+	/* relaxed throughout: private copies */
 	if (tseg_mpmc(s)) {
-		rc = pread_full(s->fd, &s->mring, sizeof(s->mring), (off_t)s->g.ring_off);
-		if (rc < 0)
-			return rc;
-		derive_mpmc(s);
-		if (s->stall_ms == 0 || s->stall_ms > MPMC_STALL_MAX_MS) {
-			s->status = bad(s, TS_CORRUPT, "stall timeout %u ms out of range [1, %u]",
-					s->stall_ms, MPMC_STALL_MAX_MS);
-			return 0;
-		}
+		const struct mpmc_shared *m = &snap->mring;
+		s->mring = *m;
+		s->mg = snap->mg;
+		s->stall_ms = m->stall_ms;
+		s->prod_ticket = atomic_load_explicit(&m->prod_ticket, memory_order_relaxed);
+		s->cons_ticket = atomic_load_explicit(&m->cons_ticket, memory_order_relaxed);
+		s->queued = mpmc_queued(m, &s->mg);
 	} else {
-		rc = pread_full(s->fd, &s->ring, sizeof(s->ring), (off_t)s->g.ring_off);
-		if (rc < 0)
-			return rc;
-		/* relaxed: private copies */
+		s->ring = snap->ring;
 		s->prod_tail = atomic_load_explicit(&s->ring.prod_tail, memory_order_relaxed);
 		s->cons_head = atomic_load_explicit(&s->ring.cons_head, memory_order_relaxed);
 		s->cons_read = atomic_load_explicit(&s->ring.cons_read, memory_order_relaxed);
-		s->shut_down = atomic_load_explicit(&s->ring.shutdown, memory_order_relaxed) != 0;
-		s->used = spsc_used(&s->ring, s->g.capacity);
 	}
-	s->have_state = true;
-	return 0;
+	struct shmring_stats st;
+	tseg_stats(s, &st);
+	s->used = st.used;
+	s->shut_down = st.shut_down;
 }
 
 int tseg_read(struct tseg *s)
 {
-	s->have_state = false;
-	s->status = TS_OK;
-	s->reason[0] = 0;
-	s->ours = false;
-	s->hdr_bytes = 0;
-	memset(&s->hdr, 0, sizeof(s->hdr));
-	if (fstat(s->fd, &s->st) < 0)
-		return -errno;
-	ssize_t n = pread(s->fd, &s->hdr, sizeof(s->hdr), 0);
-	if (n < 0)
-		return -errno;
-	s->hdr_bytes = (size_t)n;
-	s->ours = s->hdr_bytes >= sizeof(s->hdr.magic) && s->hdr.magic == SEG_MAGIC;
-	if (!s->ours)
-		return 0;
-	s->status = classify(s);
-	if (s->status == TS_OK) {
-		int rc = read_state(s);
-		if (rc == -ENODATA)
-			s->status = bad(s, TS_CORRUPT, "file shrank while being read");
-		else if (rc < 0)
-			return rc;
+	struct seg_snap *snap = malloc(sizeof(*snap));
+	if (!snap)
+		return -ENOMEM;
+	int rc = seg_snap_read(s->fd, snap);
+	if (rc == 0) {
+		take(s, snap);
+		if (s->ours) {
+			liveness(s);
+			activity(s);
+		}
 	}
-	liveness(s);
-	activity(s);
-	return 0;
+	free(snap);
+	return rc;
 }
 
 /* ---- state ------------------------------------------------------------- */
@@ -805,47 +646,12 @@ void tseg_walk(struct tseg *s, uint64_t max_msgs, uint64_t copy_max,
 	free(w.buf);
 }
 
-void tseg_stats(const struct tseg *s, struct tstats *st)
+void tseg_stats(const struct tseg *s, struct shmring_stats *st)
 {
-	const struct ctl_shared *c = &s->ctl;
 	memset(st, 0, sizeof(*st));
-	if (!s->have_state)
-		return;
-	/* relaxed throughout: private copies; the mapping of fields is the one
-	 * of shmring_stats() in api/shmring.c and mp_stats() in api/mpmc.c */
-#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
-	if (tseg_mpmc(s)) {
-		struct mpmc_totals t;
-		mpmc_totals(&s->mring, &t);
-		st->msgs_sent = t.msgs_sent;
-		st->bytes_sent = t.bytes_sent;
-		st->msgs_recv = t.msgs_recv;
-		st->bytes_recv = t.bytes_recv;
-		st->waits_full = t.waits_full;
-		st->waits_empty = t.waits_empty;
-		st->futex_sleeps = t.sleeps;
-		st->futex_wakes = t.wakes;
-		st->holes = t.holes;
-		st->dropped = t.dropped + LD(c->dropped);
-		st->stalls = t.stalls;
-		st->cancelled = t.cancelled;
-	} else {
-		const struct spsc_shared *r = &s->ring;
-		st->msgs_sent = LD(r->msgs_sent);
-		st->bytes_sent = LD(r->bytes_sent);
-		st->msgs_recv = LD(r->msgs_recv);
-		st->bytes_recv = LD(r->bytes_recv);
-		st->waits_full = LD(r->waits_full);
-		st->waits_empty = LD(r->waits_empty);
-		st->futex_wakes = LD(r->prod_wakes) + LD(r->cons_wakes);
-		st->futex_sleeps = LD(r->prod_sleeps) + LD(r->cons_sleeps);
-		st->holes = LD(c->holes);
-		st->dropped = LD(c->dropped);
-	}
-	st->redelivered = LD(c->redelivered);
-	st->repairs = LD(c->repairs);
-	st->takeovers = LD(c->takeovers);
-#undef LD
+	if (s->have_state)
+		seg_counters(&s->g, &s->ctl, tseg_mpmc(s) ? (const void *)&s->mring
+							: (const void *)&s->ring, st);
 }
 
 const char *tseg_uri(const struct tseg *s, char *buf, size_t n)

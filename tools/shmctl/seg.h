@@ -2,10 +2,12 @@
 /*
  * Reading a segment from outside, without disturbing it.
  *
- * Everything is a copy: the header, the control block and the ring state
- * (struct spsc_shared or struct mpmc_shared) are pread into private memory
- * and validated there: copy first, then validate the copy, never the
- * shared original a peer may change meanwhile.  Only
+ * Everything is a copy: the library's reader (seg_snap_read, shm/inspect.h)
+ * preads the header, the control block and the ring state (struct
+ * spsc_shared or struct mpmc_shared) into private memory and validates
+ * them there, with the library's own checks and reasons: copy first, then
+ * validate the copy, never the shared original a peer may change
+ * meanwhile.  The tool adds liveness and formats.  Only
  * `dump`, `check` and (MPMC) `info` map the file, read-only, to walk the
  * records with the acquire loads of spsc_parse() or the MPMC slot words,
  * under a SIGBUS guard (a peer may truncate the file after we checked its
@@ -26,14 +28,16 @@
 
 #include "ring/mpmc.h"
 #include "ring/spsc.h"
+#include "shm/inspect.h"
 #include "shm/segment.h"
 #include "sync/ctl.h"
 
+/* A snapshot's verdict (shm/inspect.h), and one verdict of check's own. */
 enum tstatus {
-	TS_OK = 0,          /* valid header and geometry */
-	TS_INCOMPLETE,      /* magic, but version 0: being created, or its creator died */
-	TS_UNSUPPORTED,     /* magic, but another layout version, build or kind */
-	TS_CORRUPT,         /* magic, but the header is inconsistent */
+	TS_OK = SEG_V_OK,
+	TS_INCOMPLETE = SEG_V_INCOMPLETE,
+	TS_UNSUPPORTED = SEG_V_UNSUPPORTED,
+	TS_CORRUPT = SEG_V_CORRUPT,
 	TS_REPAIR,          /* check only: sound, but holds what a dead process left */
 };
 
@@ -166,10 +170,10 @@ void tseg_walk(struct tseg *s, uint64_t max_msgs, uint64_t copy_max,
 
 /* ---- MPMC slots (slots.c) --------------------------------------------- */
 
-/* A slot word that the library would refuse: why, or NULL if it is sound.
+/* A slot word that the library would refuse (mw_explain), or one more than a
+ * lap behind t: why, or NULL if it is sound.
  * t: any ticket of the slot the word stands in. */
 const char *mw_problem(const struct mpmc_geom *g, uint64_t w, uint64_t t, char *buf, size_t n);
-const char *mstate_name(unsigned state);   /* "FREE" ... "STUCK", "?" */
 
 #define MW_NSTATES (MS_STUCK + 1)
 
@@ -201,13 +205,9 @@ void tmpmc_walk(struct tseg *s, uint64_t start, uint64_t max_shown, uint64_t cop
 /* Is participant slot `slot`'s liveness lock held right now? */
 bool tseg_alive_now(const struct tseg *s, uint32_t slot);
 
-/* Counters as shmring_stats() reports them, from the copies. */
-struct tstats {
-	uint64_t msgs_sent, bytes_sent, msgs_recv, bytes_recv, waits_full, waits_empty;
-	uint64_t futex_wakes, futex_sleeps, holes, redelivered, dropped, repairs, takeovers;
-	uint64_t stalls, cancelled;       /* MPMC */
-};
-void tseg_stats(const struct tseg *s, struct tstats *st);
+/* Counters as shmring_stats() reports them (seg_counters), from the copies;
+ * producers, consumers and unlinked are left 0. */
+void tseg_stats(const struct tseg *s, struct shmring_stats *st);
 
 /* "shm:NAME" or "file:PATH" */
 const char *tseg_uri(const struct tseg *s, char *buf, size_t n);

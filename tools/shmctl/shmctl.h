@@ -80,8 +80,6 @@ uint64_t now_mono_ns(void);
 const char *user_name(uint32_t uid, char *buf, size_t n);
 /* Process start time (CLOCK_REALTIME ns) from /proc starttime ticks; 0 if unknown. */
 uint64_t ticks_to_real_ns(uint64_t start_ticks);
-/* starttime of a running pid from /proc/PID/stat, 0 if none. */
-uint64_t pid_start_ticks(int pid);
 
 /* One-line error on stderr: "shmctl-tool: what: reason". Returns code. */
 int fail(int code, const char *what, const char *fmt, ...)

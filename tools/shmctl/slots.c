@@ -20,13 +20,6 @@
 
 #define SLOT_TRIES 4
 
-const char *mstate_name(unsigned state)
-{
-	static const char *const names[] = { "FREE", "WRITING", "READY", "READING", "ORPHAN",
-					     "STUCK" };
-	return state < MW_NSTATES ? names[state] : "?";
-}
-
 static bool held_state(unsigned st)
 {
 	return st == MS_WRITING || st == MS_READING || st == MS_ORPHAN || st == MS_STUCK;
@@ -34,27 +27,16 @@ static bool held_state(unsigned st)
 
 const char *mw_problem(const struct mpmc_geom *g, uint64_t w, uint64_t t, char *buf, size_t n)
 {
-	unsigned st = mw_state(w), o = mw_owner(w);
-	uint64_t ticket = w >> MPMC_TSHIFT;
-	if (st >= MW_NSTATES)
-		snprintf(buf, n, "state %u is not a slot state", st);
-	else if (o > CTL_MAX_PARTS)
-		snprintf(buf, n, "%s with owner %u, which is not a participant (at most %u)",
-			 mstate_name(st), o, CTL_MAX_PARTS);
-	else if (!held_state(st) && o != 0)
-		snprintf(buf, n, "%s with owner %u (only a held slot names one)", mstate_name(st), o);
-	else if (held_state(st) && o == 0)
-		snprintf(buf, n, "%s with no owner", mstate_name(st));
-	else if ((ticket ^ t) & g->mask)
-		snprintf(buf, n, "ticket %llu belongs to slot %llu", (unsigned long long)ticket,
-			 (unsigned long long)(ticket & g->mask));
-	else if (mw_diff(w, t) < -(int64_t)g->nslots)
+	if (!mw_valid(g, w, t))
+		return mw_explain(g, w, t, buf, n);
+	/* sound to the library, but not where a walk from cons_ticket can find it */
+	if (mw_diff(w, t) < -(int64_t)g->nslots) {
 		snprintf(buf, n, "ticket %llu is more than a lap behind ticket %llu (counted from "
 			 "cons_ticket)", (unsigned long long)(t + (uint64_t)mw_diff(w, t)),
 			 (unsigned long long)t);
-	else
-		return NULL;
-	return buf;
+		return buf;
+	}
+	return NULL;
 }
 
 struct mwalk_ctx {
@@ -145,7 +127,7 @@ static int read_slot(struct mwalk_ctx *c, uint64_t t, struct trec *r, char *why,
 		if (atomic_load_explicit(&sl->word, memory_order_relaxed) != w)
 			continue;
 		if (len_bad) {
-			snprintf(why, n, "%s message of length %u > max_msg %u", mstate_name(r->state),
+			snprintf(why, n, "%s message of length %u > max_msg %u", mpmc_state_name(r->state),
 				 r->len, c->g.max_msg);
 			r->copy = NULL;
 			r->copied = 0;

@@ -283,22 +283,6 @@ uint64_t ticks_to_real_ns(uint64_t start_ticks)
 	return btime * 1000000000ull + start_ticks * 1000000000ull / (uint64_t)hz;
 }
 
-uint64_t pid_start_ticks(int pid)
-{
-	char path[64], buf[1024];
-	if (pid <= 0)
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (read_small(path, buf, sizeof(buf)) <= 0)
-		return 0;
-	char *p = strrchr(buf, ')');
-	unsigned long long ticks = 0;
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u "
-			 "%*d %*d %*d %*d %*d %*d %llu", &ticks) != 1)
-		return 0;
-	return ticks;
-}
-
 /* ---- messages ---------------------------------------------------------- */
 
 /* errno of the first failed flush of stdout: a later flush of a stream in

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: MIT */
+#include "inspect.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static enum seg_verdict refuse(struct seg_snap *s, enum seg_verdict v, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static enum seg_verdict refuse(struct seg_snap *s, enum seg_verdict v, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(s->why, sizeof(s->why), fmt, ap);
+	va_end(ap);
+	return v;
+}
+
+static enum seg_verdict verdict_of(enum seg_fault f)
+{
+	switch (f) {
+	case SEG_SOUND:
+		return SEG_V_OK;
+	case SEG_F_UNPUBLISHED:
+		return SEG_V_INCOMPLETE;
+	case SEG_F_VERSION:
+	case SEG_F_STAMP:
+		return SEG_V_UNSUPPORTED;
+	default:
+		return SEG_V_CORRUPT;
+	}
+}
+
+static int pread_full(int fd, void *buf, size_t n, off_t at)
+{
+	ssize_t got = pread(fd, buf, n, at);
+	if (got < 0)
+		return -errno;
+	return (size_t)got == n ? 0 : -ENODATA;
+}
+
+/* The control block and the ring state, copied with pread (a short file
+ * gives -ENODATA, never SIGBUS), and the ring state checked as opening
+ * the ring checks it. */
+static int read_state(int fd, struct seg_snap *s)
+{
+	int rc = pread_full(fd, &s->ctl, sizeof(s->ctl), (off_t)s->g.ctl_off);
+	if (rc < 0)
+		return rc;
+	if (s->g.kind != SHMRING_MPMC)
+		return pread_full(fd, &s->ring, sizeof(s->ring), (off_t)s->g.ring_off);
+	rc = pread_full(fd, &s->mring, sizeof(s->mring), (off_t)s->g.ring_off);
+	if (rc < 0)
+		return rc;
+	seg_mpmc_geom(&s->g, NULL, &s->mg);
+	if (!seg_stall_valid(s->mring.stall_ms))
+		s->verdict = refuse(s, SEG_V_CORRUPT, "stall timeout %u ms out of range [1, %u]",
+				    s->mring.stall_ms, MPMC_STALL_MAX_MS);
+	return 0;
+}
+
+int seg_snap_read(int fd, struct seg_snap *s)
+{
+	s->have_state = false;
+	s->verdict = SEG_V_OK;
+	s->why[0] = 0;
+	s->ours = false;
+	s->hdr_bytes = 0;
+	memset(&s->hdr, 0, sizeof(s->hdr));
+	memset(&s->g, 0, sizeof(s->g));
+	if (fstat(fd, &s->st) < 0)
+		return -errno;
+	ssize_t n = pread(fd, &s->hdr, sizeof(s->hdr), 0);
+	if (n < 0)
+		return -errno;
+	s->hdr_bytes = (size_t)n;
+	s->ours = s->hdr_bytes >= sizeof(s->hdr.magic) && s->hdr.magic == SEG_MAGIC;
+	if (!s->ours)
+		return 0;
+	uint64_t size = (uint64_t)s->st.st_size;
+	if (s->hdr_bytes < sizeof(s->hdr)) {
+		s->verdict = refuse(s, SEG_V_CORRUPT, "file of %llu bytes is too short for a "
+				    "header (%zu bytes)", (unsigned long long)size, sizeof(s->hdr));
+		return 0;
+	}
+	enum seg_fault f = seg_check(&s->hdr, size, s->st.st_uid);
+	if (f != SEG_SOUND) {
+		seg_explain(f, &s->hdr, size, s->st.st_uid, s->why, sizeof(s->why));
+		s->verdict = verdict_of(f);
+		return 0;
+	}
+	(void)seg_validate(&s->hdr, size, s->st.st_uid, &s->g);
+	int rc = read_state(fd, s);
+	if (rc == -ENODATA) {
+		s->verdict = refuse(s, SEG_V_CORRUPT, "file shrank while being read");
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	s->have_state = s->verdict == SEG_V_OK;
+	return 0;
+}
+
+void seg_counters(const struct seg_geom *g, const struct ctl_shared *c, const void *ring,
+		  struct shmring_stats *st)
+{
+	/* relaxed throughout: a monitoring snapshot of single-writer counters */
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+	if (g->kind == SHMRING_MPMC) {
+		const struct mpmc_shared *m = ring;
+		struct mpmc_geom mg;
+		struct mpmc_totals t;
+		seg_mpmc_geom(g, NULL, &mg);
+		mpmc_totals(m, &t);
+		st->msgs_sent = t.msgs_sent;
+		st->bytes_sent = t.bytes_sent;
+		st->msgs_recv = t.msgs_recv;
+		st->bytes_recv = t.bytes_recv;
+		st->waits_full = t.waits_full;
+		st->waits_empty = t.waits_empty;
+		st->futex_sleeps = t.sleeps;
+		st->futex_wakes = t.wakes;
+		st->stalls_skipped = t.stalls;
+		st->commits_cancelled = t.cancelled;
+		st->holes_skipped = t.holes;
+		/* commit-after-shutdown drops count in the control block */
+		st->msgs_dropped = t.dropped + LD(c->dropped);
+		st->shut_down = LD(m->shutdown) != 0;
+		st->used = mpmc_queued(m, &mg) * mg.stride;
+	} else {
+		const struct spsc_shared *r = ring;
+		st->msgs_sent = LD(r->msgs_sent);
+		st->bytes_sent = LD(r->bytes_sent);
+		st->msgs_recv = LD(r->msgs_recv);
+		st->bytes_recv = LD(r->bytes_recv);
+		st->waits_full = LD(r->waits_full);
+		st->waits_empty = LD(r->waits_empty);
+		st->futex_wakes = LD(r->prod_wakes) + LD(r->cons_wakes);
+		st->futex_sleeps = LD(r->prod_sleeps) + LD(r->cons_sleeps);
+		st->holes_skipped = LD(c->holes);
+		st->msgs_dropped = LD(c->dropped);
+		st->shut_down = LD(r->shutdown) != 0;
+		st->used = spsc_used(r, g->capacity);
+	}
+	st->msgs_redelivered = LD(c->redelivered);
+	st->repairs = LD(c->repairs);
+	st->takeovers = LD(c->takeovers);
+#undef LD
+	st->capacity = g->capacity;
+	st->max_msg = g->max_msg;
+	st->kind = g->kind;
+}
