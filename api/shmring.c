@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "alloc.h"
+#include "../mem/alloc.h"
 #include "mpmc.h"
 #include "handle.h"
 #include "pathat.h"

@@ -41,7 +41,7 @@
 
 #include "fallback.h"
 #include "fbutil.h"
-#include "../api/alloc.h"
+#include "../mem/alloc.h"
 #include "../api/trust.h"
 
 #define PRIO_DATA 0u

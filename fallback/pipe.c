@@ -73,7 +73,7 @@
 
 #include "fallback.h"
 #include "fbutil.h"
-#include "../api/alloc.h"
+#include "../mem/alloc.h"
 #include "../api/pathat.h"
 #include "../api/trust.h"
 
