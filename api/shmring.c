@@ -23,6 +23,7 @@
 #include "../sync/ctl.h"
 #include "../sync/clock.h"
 #include "../sync/fence.h"
+#include "../sync/lock.h"
 #include "../sync/wait.h"
 
 #define OFLAGS_ALL (SHMRING_CREATE | SHMRING_EXCL | SHMRING_PRODUCER | SHMRING_CONSUMER)
@@ -201,14 +202,13 @@ static int seg_fd(const struct uri *u, int oflags, const struct seg_geom *plan, 
 static int attach_roles(struct shmring *r, uint32_t roles)
 {
 	struct seg_map *m = r->map;
-	char self[64];
 	/* A descriptor of our own open file description: the liveness lock
 	 * must not be shared with the registry's descriptor, through which
 	 * every handle of this process tests the others. */
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", m->fd);
-	r->lock_fd = open(self, O_RDWR | O_CLOEXEC);
-	if (r->lock_fd < 0)
-		return -errno;
+	int fd = lock_reopen(m->fd, O_RDWR);
+	if (fd < 0)
+		return fd;
+	r->lock_fd = fd;
 	if (r->is_mpmc)
 		return mp_attach(r, roles);
 

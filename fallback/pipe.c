@@ -74,6 +74,7 @@
 #include "fallback.h"
 #include "fbutil.h"
 #include "../mem/alloc.h"
+#include "../sync/lock.h"
 #include "../api/pathat.h"
 #include "../api/trust.h"
 
@@ -251,25 +252,6 @@ static int plan_opts(const struct shmring_opts *o, struct plan *p)
 
 /* ---- descriptors and locks --------------------------------------------- */
 
-static int lock_byte(int fd, short type, off_t at)
-{
-	struct flock f = { .l_type = type, .l_whence = SEEK_SET, .l_start = at, .l_len = 1 };
-	if (fcntl(fd, F_OFD_SETLK, &f) == 0)
-		return 0;
-	return errno == EAGAIN || errno == EACCES ? -EAGAIN : -errno;
-}
-
-/* The first lock that another open file description holds in [at, at+len):
- * its start, or -1 if there is none, or -2 if the test failed (nothing is
- * known then). */
-static off_t lock_held(int fd, off_t at, off_t len)
-{
-	struct flock f = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = at, .l_len = len };
-	if (fcntl(fd, F_OFD_GETLK, &f) < 0)
-		return -2;
-	return f.l_type == F_UNLCK ? -1 : f.l_start;
-}
-
 static void close_fd(int *fd)
 {
 	if (*fd >= 0)
@@ -336,7 +318,7 @@ static int fifo_get(const char *path, int oflags, int *opath, bool *created, str
 
 static int take_consumer(int rd)
 {
-	int rc = lock_byte(rd, F_RDLCK, LOCK_CONS);
+	int rc = lock_set(rd, F_RDLCK, LOCK_CONS);
 	if (rc < 0)
 		return rc == -EAGAIN ? -ENOTSUP : rc;
 	/* lock, then look: of two consumers racing here at most one sees no
@@ -351,7 +333,7 @@ static int take_consumer(int rd)
 static int take_producer(struct fb_handle *h)
 {
 	if (!h->multi) {
-		int rc = lock_byte(h->wfd, F_WRLCK, LOCK_SOLE);
+		int rc = lock_set(h->wfd, F_WRLCK, LOCK_SOLE);
 		if (rc < 0)
 			return rc == -EAGAIN ? -ENOTSUP : rc;
 		off_t other = lock_held(h->wfd, LOCK_MULTI, MULTI_SLOTS);
@@ -359,7 +341,7 @@ static int take_producer(struct fb_handle *h)
 	}
 	int rc = -EUSERS;
 	for (int i = 0; i < MULTI_SLOTS && rc == -EUSERS; i++) {
-		rc = lock_byte(h->wfd, F_WRLCK, LOCK_MULTI + i);
+		rc = lock_set(h->wfd, F_WRLCK, LOCK_MULTI + i);
 		if (rc == -EAGAIN)
 			rc = -EUSERS;
 	}
@@ -373,7 +355,7 @@ static int attach(struct fb_handle *h, bool created, uint32_t mode)
 {
 	int rd = -1, rc = 0;
 	if (h->roles || created) {
-		rd = fb_reopen(h->opath, O_RDONLY | O_NONBLOCK);
+		rd = lock_reopen(h->opath, O_RDONLY | O_NONBLOCK);
 		if (rd < 0)
 			return rd;
 	}
@@ -397,13 +379,13 @@ static int attach(struct fb_handle *h, bool created, uint32_t mode)
 	if (!(h->roles & SHMRING_PRODUCER))
 		return 0;
 	/* cannot be ENXIO: we hold a read end */
-	h->wfd = fb_reopen(h->opath, O_WRONLY | O_NONBLOCK);
+	h->wfd = lock_reopen(h->opath, O_WRONLY | O_NONBLOCK);
 	if (h->wfd < 0)
 		return h->wfd;
 	if (h->rfd >= 0) {
 		/* both roles: the producer's own read end, apart from the
 		 * consumer's, which goes at the end of the stream */
-		h->own_rfd = fb_reopen(h->opath, O_RDONLY | O_NONBLOCK);
+		h->own_rfd = lock_reopen(h->opath, O_RDONLY | O_NONBLOCK);
 		if (h->own_rfd < 0)
 			return h->own_rfd;
 	}
@@ -1211,7 +1193,7 @@ static int probe_fd(struct fb_handle *h, int *tmp)
 		return h->wfd;
 	if (h->rfd >= 0)
 		return h->rfd;
-	*tmp = fb_reopen(h->opath, O_RDONLY | O_NONBLOCK);
+	*tmp = lock_reopen(h->opath, O_RDONLY | O_NONBLOCK);
 	return *tmp;
 }
 
