@@ -71,8 +71,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "fallback.h"
-#include "fbutil.h"
+#include "common.h"
 #include "../mem/alloc.h"
 #include "../sync/lock.h"
 #include "../api/pathat.h"
@@ -84,9 +83,6 @@
 #define FR_TAIL 8u
 #define FR_OVERHEAD (FR_HDR + FR_TAIL)
 
-#define DEFAULT_CAP (1ull << 20)
-#define MIN_CAP 4096ull
-#define MAX_CAP (1ull << 40)            /* as shm: rings; the pipe gets what the kernel allows */
 #define MAX_PIPE_SZ (1u << 30)
 #define MAX_MSG_LIMIT (1u << 30)
 
@@ -106,8 +102,6 @@
 struct fr_hdr { uint32_t magic, len, tag, check; };
 struct fr_tail { uint32_t tag, ncheck; };
 _Static_assert(sizeof(struct fr_hdr) == FR_HDR && sizeof(struct fr_tail) == FR_TAIL, "frame layout");
-
-struct held { uint64_t serial; void *data; size_t len; };
 
 struct fb_handle {
 	uint32_t roles;
@@ -130,12 +124,9 @@ struct fb_handle {
 	bool shut, broken, eos_sent;
 	bool marked;                /* this handle set the FIFO's end-of-stream bit */
 	uint64_t next_check;        /* when a sender looks for a shutdown again */
-	bool resv_open;
-	uint64_t resv_serial;
-	uint8_t *resv_buf;
-	size_t resv_len;
+	struct fb_resv resv;
+	uint8_t *resv_buf;          /* the reserved frame's start */
 	int resv_slot;
-	uint64_t resv_deadline;
 	/* vmsplice pool: pages lent to the pipe are written again only once
 	 * the pipe no longer holds them (pool_take) */
 	uint8_t *pool;
@@ -148,9 +139,7 @@ struct fb_handle {
 	uint8_t *rbuf;
 	size_t rcap, rpos, rend;    /* [rpos, rend): read from the pipe, not yet parsed */
 	bool eof, ended, skipping;
-	struct held held[HELD_MAX];
-	unsigned hhead, hcount;
-	uint64_t acq_serial;
+	struct fb_heldq held;
 
 	struct shmring_stats st;    /* this handle's counters */
 };
@@ -235,11 +224,11 @@ static int plan_opts(const struct shmring_opts *o, struct plan *p)
 	if (o->kind != 0 && o->kind != SHMRING_SPSC)
 		return -EINVAL;
 	/* read and write bits only, as for shm: and file: rings */
-	if ((o->mode & ~0666u) || o->capacity > MAX_CAP || o->max_msg > MAX_MSG_LIMIT)
+	if ((o->mode & ~0666u) || o->capacity > FB_MAX_CAP || o->max_msg > MAX_MSG_LIMIT)
 		return -EINVAL;
-	uint64_t cap = o->capacity ? o->capacity : DEFAULT_CAP;
-	if (cap < MIN_CAP)
-		cap = MIN_CAP;
+	uint64_t cap = o->capacity ? o->capacity : FB_DEFAULT_CAP;
+	if (cap < FB_MIN_CAP)
+		cap = FB_MIN_CAP;
 	if (cap & (cap - 1))
 		cap = 1ull << (64 - __builtin_clzll(cap));      /* as the kernel rounds */
 	uint64_t mm = o->max_msg ? o->max_msg : cap / 4;
@@ -270,7 +259,7 @@ static void set_pipe_size(int fd, uint64_t want)
 		return;                 /* EBUSY: more queued than fits; keep the size */
 	/* above /proc/sys/fs/pipe-max-size without CAP_SYS_RESOURCE: take the
 	 * most allowed; the pipe's real size is in caps and stats */
-	uint64_t max = fb_sysctl("/proc/sys/fs/pipe-max-size", DEFAULT_CAP);
+	uint64_t max = fb_sysctl("/proc/sys/fs/pipe-max-size", FB_DEFAULT_CAP);
 	if (max > (uint64_t)cur && max < want)
 		(void)fcntl(fd, F_SETPIPE_SZ, (int)max);
 }
@@ -401,7 +390,7 @@ static int pool_make(struct fb_handle *h)
 	int psz = fcntl(h->wfd, F_GETPIPE_SZ);
 	h->slot_size = (h->frame_max + page - 1) / page * page;
 	/* enough slots to fill the pipe and write the next frame meanwhile */
-	size_t n = (psz > 0 ? (size_t)psz : DEFAULT_CAP) / h->slot_size + 2;
+	size_t n = (psz > 0 ? (size_t)psz : FB_DEFAULT_CAP) / h->slot_size + 2;
 	if (n > 64)
 		n = 64;
 	/* mmap, not the allocator: pages lent to the pipe must never be given
@@ -707,7 +696,7 @@ static int put_msg(struct fb_handle *h, const void *msg, size_t len, uint64_t de
 
 static int prod_ready(struct fb_handle *h)
 {
-	if (h->resv_open)
+	if (h->resv.open)
 		return -EINPROGRESS;
 	check_shut(h, false);
 	if (h->shut || h->broken)
@@ -728,8 +717,7 @@ static int p_send(struct fb_handle *h, const void *msg, size_t len, int64_t time
 		return rc;
 	if ((rc = put_msg(h, msg, len, deadline, &waited)) < 0)
 		return rc;
-	h->st.msgs_sent++;
-	h->st.bytes_sent += len;
+	fb_count_sent(&h->st, len);
 	return 0;
 }
 
@@ -772,24 +760,17 @@ static int p_reserve(struct fb_handle *h, size_t len, struct shmring_msg *m, int
 	int slot = !h->multi && total >= VMSPLICE_MIN ? pool_take(h) : -1;
 	h->resv_buf = slot >= 0 ? slot_ptr(h, slot) : h->wbuf;
 	h->resv_slot = slot;
-	h->resv_len = len;
-	h->resv_deadline = deadline;
-	h->resv_open = true;
-	m->data = h->resv_buf + FR_HDR;
-	m->len = len;
-	m->priv[0] = ++h->resv_serial;
-	m->priv[1] = len;
+	fb_resv_open(&h->resv, h->resv_buf + FR_HDR, len, deadline, m);
 	return 0;
 }
 
 static int p_commit(struct fb_handle *h, struct shmring_msg *m)
 {
-	if (!h->resv_open || m->priv[0] != h->resv_serial || m->priv[1] != h->resv_len ||
-	    m->len > m->priv[1] || m->data != h->resv_buf + FR_HDR)
+	if (fb_resv_check(&h->resv, m) < 0)
 		return -EINVAL;
 	if (h->shut || h->broken) {
 		/* the stream ended while the frame was being written */
-		h->resv_open = false;
+		h->resv.open = false;
 		h->st.msgs_dropped++;
 		return -EPIPE;
 	}
@@ -800,16 +781,15 @@ static int p_commit(struct fb_handle *h, struct shmring_msg *m)
 	/* With several producers another may have taken the room reserve saw:
 	 * then wait as the reserve's timeout allowed, and if that is over keep
 	 * the reservation open for another commit. */
-	int rc = send_frame(h, &v, 1, total, h->resv_slot, h->resv_deadline, &waited);
+	int rc = send_frame(h, &v, 1, total, h->resv_slot, h->resv.deadline, &waited);
 	if (rc == -EAGAIN || rc == -ETIMEDOUT)
 		return rc;
-	h->resv_open = false;
+	h->resv.open = false;
 	if (rc < 0) {
 		h->st.msgs_dropped++;   /* the consumer is gone */
 		return rc;
 	}
-	h->st.msgs_sent++;
-	h->st.bytes_sent += len;
+	fb_count_sent(&h->st, len);
 	m->data = NULL;
 	return 0;
 }
@@ -842,8 +822,7 @@ static int p_send_batch(struct fb_handle *h, const struct iovec *msgs, unsigned 
 		if (frame_total(v) > SMALL_FRAME) {
 			if ((rc = put_msg(h, v->iov_base, v->iov_len, dl, &waited)) < 0)
 				break;
-			h->st.msgs_sent++;
-			h->st.bytes_sent += v->iov_len;
+			fb_count_sent(&h->st, v->iov_len);
 			done++;
 			dl = FB_NOWAIT;
 			if (h->pend_len)
@@ -888,10 +867,8 @@ static int p_send_batch(struct fb_handle *h, const struct iovec *msgs, unsigned 
 			h->pend_slot = -1;
 			k++;
 		}
-		for (unsigned i = done; i < k; i++) {
-			h->st.msgs_sent++;
-			h->st.bytes_sent += msgs[i].iov_len;
-		}
+		for (unsigned i = done; i < k; i++)
+			fb_count_sent(&h->st, msgs[i].iov_len);
 		done = k;
 		dl = FB_NOWAIT;
 		if (h->pend_len && flush_idle(h, FB_NOWAIT, &waited) < 0)
@@ -994,7 +971,7 @@ static size_t bytes_wanted(const struct fb_handle *h)
  * buffer. */
 static int fill(struct fb_handle *h, size_t want)
 {
-	if (h->hcount == 0) {
+	if (h->held.count == 0) {
 		if (h->rpos == h->rend) {
 			h->rpos = h->rend = 0;
 		} else if (h->rcap - h->rpos < h->frame_max) {
@@ -1055,9 +1032,8 @@ static int fill(struct fb_handle *h, size_t want)
 
 /* The next whole frame at rpos (not consumed), or -EPIPE, -EAGAIN,
  * -ETIMEDOUT, -EINPROGRESS, -errno. */
-static int next_frame(struct fb_handle *h, uint64_t deadline, struct fr_hdr *hd)
+static int next_frame(struct fb_handle *h, uint64_t deadline, struct fr_hdr *hd, bool *waited)
 {
-	bool waited = false;
 	for (;;) {
 		if (h->ended)
 			return -EPIPE;
@@ -1085,9 +1061,9 @@ static int next_frame(struct fb_handle *h, uint64_t deadline, struct fr_hdr *hd)
 			return rc;
 		if (rc > 0 || h->eof)
 			continue;
-		if (!waited && deadline != FB_NOWAIT) {
+		if (!*waited && deadline != FB_NOWAIT) {
 			h->st.waits_empty++;
-			waited = true;
+			*waited = true;
 		}
 		short ev;
 		if ((rc = fb_wait_fd(h->rfd, POLLIN, deadline, &ev)) < 0)
@@ -1095,18 +1071,11 @@ static int next_frame(struct fb_handle *h, uint64_t deadline, struct fr_hdr *hd)
 	}
 }
 
-static void counted_recv(struct fb_handle *h, size_t len)
+/* fb_take_fn: the next frame's payload into buf. */
+static ssize_t p_take(struct fb_handle *h, void *buf, size_t cap, uint64_t deadline, bool *waited)
 {
-	h->st.msgs_recv++;
-	h->st.bytes_recv += len;
-}
-
-static ssize_t p_recv(struct fb_handle *h, void *buf, size_t cap, int64_t timeout_ns)
-{
-	if (h->hcount)
-		return -EINPROGRESS;
 	struct fr_hdr hd;
-	int rc = next_frame(h, fb_deadline(timeout_ns), &hd);
+	int rc = next_frame(h, deadline, &hd, waited);
 	if (rc < 0)
 		return rc;
 	if (hd.len > cap)
@@ -1114,72 +1083,38 @@ static ssize_t p_recv(struct fb_handle *h, void *buf, size_t cap, int64_t timeou
 	if (hd.len)
 		memcpy(buf, h->rbuf + h->rpos + FR_HDR, hd.len);
 	h->rpos += FR_OVERHEAD + hd.len;
-	counted_recv(h, hd.len);
 	return (ssize_t)hd.len;
+}
+
+static ssize_t p_recv(struct fb_handle *h, void *buf, size_t cap, int64_t timeout_ns)
+{
+	return fb_recv(h, &h->held, &h->st, p_take, buf, cap, timeout_ns);
 }
 
 static int p_acquire(struct fb_handle *h, struct shmring_msg *m, int64_t timeout_ns)
 {
-	if (h->hcount == HELD_MAX)
+	if (h->held.count == h->held.cap)
 		return -EINPROGRESS;
 	struct fr_hdr hd;
-	int rc = next_frame(h, fb_deadline(timeout_ns), &hd);
+	bool waited = false;
+	int rc = next_frame(h, fb_deadline(timeout_ns), &hd, &waited);
 	if (rc < 0)
 		return rc;
 	/* the frame stays where it is in rbuf: nothing moves bytes while any
 	 * message is held (fill compacts only when none is) */
-	struct held *e = &h->held[(h->hhead + h->hcount) % HELD_MAX];
-	e->serial = ++h->acq_serial;
-	e->data = h->rbuf + h->rpos + FR_HDR;
-	e->len = hd.len;
-	h->hcount++;
+	fb_held_push(&h->held, h->rbuf + h->rpos + FR_HDR, hd.len, m);
 	h->rpos += FR_OVERHEAD + hd.len;
-	m->data = e->data;
-	m->len = e->len;
-	m->priv[0] = e->serial;
-	m->priv[1] = 0;
 	return 0;
 }
 
 static int p_release(struct fb_handle *h, struct shmring_msg *m)
 {
-	struct held *e = &h->held[h->hhead];
-	if (!h->hcount || m->priv[0] != e->serial || m->data != e->data || m->len != e->len)
-		return -EINVAL;         /* only the oldest held message, as it was handed out */
-	h->hhead = (h->hhead + 1) % HELD_MAX;
-	h->hcount--;
-	counted_recv(h, e->len);
-	m->data = NULL;
-	return 0;
+	return fb_held_pop(&h->held, m, &h->st);
 }
 
 static int p_recv_batch(struct fb_handle *h, struct iovec *bufs, unsigned n, int64_t timeout_ns)
 {
-	if (h->hcount)
-		return -EINPROGRESS;
-	uint64_t dl = fb_deadline(timeout_ns);   /* only the first message waits */
-	int rc = 0;
-	unsigned i;
-	for (i = 0; i < n; i++) {
-		if (!bufs[i].iov_base && bufs[i].iov_len) {
-			rc = -EINVAL;
-			break;
-		}
-		struct fr_hdr hd;
-		if ((rc = next_frame(h, dl, &hd)) < 0)
-			break;
-		if (hd.len > bufs[i].iov_len) {
-			rc = -EMSGSIZE;
-			break;
-		}
-		if (hd.len)
-			memcpy(bufs[i].iov_base, h->rbuf + h->rpos + FR_HDR, hd.len);
-		bufs[i].iov_len = hd.len;
-		h->rpos += FR_OVERHEAD + hd.len;
-		counted_recv(h, hd.len);
-		dl = FB_NOWAIT;
-	}
-	return i ? (int)i : rc;
+	return fb_recv_batch(h, &h->held, &h->st, p_take, bufs, n, timeout_ns);
 }
 
 /* ---- stats, caps, close ------------------------------------------------ */
@@ -1305,6 +1240,7 @@ static struct fb_handle *handle_new(const struct plan *p, uint32_t roles)
 		return NULL;
 	h->opath = h->rfd = h->wfd = h->own_rfd = -1;
 	h->pend_slot = h->resv_slot = -1;
+	h->held.cap = HELD_MAX;
 	h->roles = roles;
 	h->pid = getpid();
 	h->max_msg = p->max_msg;
