@@ -280,16 +280,24 @@ static int prod_ready(struct fb_handle *h)
 	return 0;
 }
 
-int pipe_op_send(struct fb_handle *h, const void *msg, size_t len, int64_t timeout_ns)
+/* What send and reserve check and do first: the producer may send, len
+ * fits, and the rest of an earlier frame is in the pipe. */
+static int send_begin(struct fb_handle *h, size_t len, uint64_t deadline, bool *waited)
 {
 	int rc = prod_ready(h);
 	if (rc < 0)
 		return rc;
 	if (len > h->max_msg)
 		return -EMSGSIZE;
+	return flush_pending(h, deadline, waited);
+}
+
+int pipe_op_send(struct fb_handle *h, const void *msg, size_t len, int64_t timeout_ns)
+{
 	uint64_t deadline = fb_deadline(timeout_ns);
 	bool waited = false;
-	if ((rc = flush_pending(h, deadline, &waited)) < 0)
+	int rc = send_begin(h, len, deadline, &waited);
+	if (rc < 0)
 		return rc;
 	if ((rc = put_msg(h, msg, len, deadline, &waited)) < 0)
 		return rc;
@@ -319,14 +327,10 @@ static int wait_room(struct fb_handle *h, uint64_t deadline, bool *waited)
 
 int pipe_op_reserve(struct fb_handle *h, size_t len, struct shmring_msg *m, int64_t timeout_ns)
 {
-	int rc = prod_ready(h);
-	if (rc < 0)
-		return rc;
-	if (len > h->max_msg)
-		return -EMSGSIZE;
 	uint64_t deadline = fb_deadline(timeout_ns);
 	bool waited = false;
-	if ((rc = flush_pending(h, deadline, &waited)) < 0)
+	int rc = send_begin(h, len, deadline, &waited);
+	if (rc < 0)
 		return rc;
 	if ((rc = wait_room(h, deadline, &waited)) < 0)
 		return rc;
