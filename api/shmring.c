@@ -14,9 +14,9 @@
 #include "../mem/alloc.h"
 #include "mpmc.h"
 #include "handle.h"
-#include "pathat.h"
+#include "../fs/pathat.h"
 #include "registry.h"
-#include "trust.h"
+#include "../fs/trust.h"
 #include "uri.h"
 #include "../mmapfile/mmapfile.h"
 #include "../shm/segment.h"
@@ -113,7 +113,7 @@ static int map_get(int fd, uint32_t want_flags, struct seg_map **out)
 {
 	struct stat st;
 	int rc = fstat(fd, &st) < 0 ? -errno : 0;
-	/* another user's ring is memory that user writes (api/trust.h) */
+	/* another user's ring is memory that user writes (fs/trust.h) */
 	if (rc == 0 && !trust_owner_ok(st.st_uid))
 		rc = -EACCES;
 	if (rc < 0) {
@@ -445,7 +445,7 @@ int shmring_unlink(const char *uri)
 	if (u.scheme == URI_MQ)
 		return fb_mq_unlink(u.name);
 	/* Only remove what is a ring: read the header first, and then the
-	 * name only if it still refers to the file read (api/pathat.h). */
+	 * name only if it still refers to the file read (fs/pathat.h). */
 	const char *name;
 	int dfd = pathat_dir(u.path, &name, true);
 	if (dfd < 0)

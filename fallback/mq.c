@@ -41,7 +41,7 @@
 
 #include "common.h"
 #include "../mem/alloc.h"
-#include "../api/trust.h"
+#include "../fs/trust.h"
 
 #define PRIO_DATA 0u
 #define SHUT_CHECK_NS 1000000ull        /* a sender looks at the flag every 1 ms */
@@ -530,6 +530,9 @@ static int ctl_open(const char *qn, mqd_t q, mqd_t *out)
 	return -EAGAIN;
 }
 
+/* About 80 lines, kept whole: the create-or-open race loop and the
+ * checks after it share one cleanup, which removes a queue we made (and
+ * its flag) on any failure; split, each part would repeat it. */
 int fb_mq_open(const char *name, int oflags, const struct shmring_opts *opts,
 	       struct fb_handle **out, const struct fb_ops **ops)
 {

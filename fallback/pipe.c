@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "pipe.h"
-#include "../api/pathat.h"
-#include "../api/trust.h"
+#include "../fs/pathat.h"
+#include "../fs/trust.h"
 
 /* ---- options ----------------------------------------------------------- */
 
@@ -363,7 +363,7 @@ int fb_pipe_open(const char *path, int oflags, const struct shmring_opts *opts,
 	return 0;
 }
 
-/* Look and remove through the directory's descriptor (api/pathat.h). */
+/* Look and remove through the directory's descriptor (fs/pathat.h). */
 int fb_pipe_unlink(const char *path)
 {
 	const char *name;
