@@ -83,12 +83,12 @@ WARN   := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototype
 CPPFLAGS_ALL := -std=c11 -D_GNU_SOURCE -Iinclude $(CPPFLAGS)
 CFLAGS_ALL   := $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden $(SANFLAGS) -MMD -MP
 # libshmring.so does not link jemalloc, so that it can be dlopen()ed (see
-# api/alloc.c); the programs built here link it and get its arena
+# mem/alloc.c); the programs built here link it and get its arena
 LDLIBS_SO    := -lurcu-bp -lurcu-cds -lpthread
 LDLIBS_LIB   := $(LDLIBS_SO) -ljemalloc
 LDFLAGS_ALL  := $(LDFLAGS) $(SANFLAGS)
 
-LIB_SRCS := $(wildcard api/*.c ring/*.c sync/*.c shm/*.c mmapfile/*.c fallback/*.c)
+LIB_SRCS := $(wildcard api/*.c ring/*.c sync/*.c mem/*.c fs/*.c shm/*.c mmapfile/*.c fallback/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 SONAME   := libshmring.so.$(VERSION_MAJOR)
 STATIC   := $(BUILD)/libshmring.a

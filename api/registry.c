@@ -11,7 +11,7 @@
 #include <urcu-bp.h>
 #include <urcu/rculfhash.h>
 
-#include "alloc.h"
+#include "../mem/alloc.h"
 
 _Static_assert(sizeof(struct cds_lfht_node) <= sizeof(((struct seg_map *)0)->node_space),
 	       "node fits");

@@ -11,12 +11,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "alloc.h"
+#include "../mem/alloc.h"
 #include "mpmc.h"
 #include "handle.h"
-#include "pathat.h"
+#include "../fs/pathat.h"
 #include "registry.h"
-#include "trust.h"
+#include "../fs/trust.h"
 #include "uri.h"
 #include "../mmapfile/mmapfile.h"
 #include "../shm/inspect.h"
@@ -24,6 +24,7 @@
 #include "../sync/ctl.h"
 #include "../sync/clock.h"
 #include "../sync/fence.h"
+#include "../sync/lock.h"
 #include "../sync/wait.h"
 
 #define OFLAGS_ALL (SHMRING_CREATE | SHMRING_EXCL | SHMRING_PRODUCER | SHMRING_CONSUMER)
@@ -113,7 +114,7 @@ static int map_get(int fd, uint32_t want_flags, struct seg_map **out)
 {
 	struct stat st;
 	int rc = fstat(fd, &st) < 0 ? -errno : 0;
-	/* another user's ring is memory that user writes (api/trust.h) */
+	/* another user's ring is memory that user writes (fs/trust.h) */
 	if (rc == 0 && !trust_owner_ok(st.st_uid))
 		rc = -EACCES;
 	if (rc < 0) {
@@ -202,14 +203,13 @@ static int seg_fd(const struct uri *u, int oflags, const struct seg_geom *plan, 
 static int attach_roles(struct shmring *r, uint32_t roles)
 {
 	struct seg_map *m = r->map;
-	char self[64];
 	/* A descriptor of our own open file description: the liveness lock
 	 * must not be shared with the registry's descriptor, through which
 	 * every handle of this process tests the others. */
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", m->fd);
-	r->lock_fd = open(self, O_RDWR | O_CLOEXEC);
-	if (r->lock_fd < 0)
-		return -errno;
+	int fd = lock_reopen(m->fd, O_RDWR);
+	if (fd < 0)
+		return fd;
+	r->lock_fd = fd;
 	if (r->is_mpmc)
 		return mp_attach(r, roles);
 
@@ -446,7 +446,7 @@ int shmring_unlink(const char *uri)
 	if (u.scheme == URI_MQ)
 		return fb_mq_unlink(u.name);
 	/* Only remove what is a ring: read the header first, and then the
-	 * name only if it still refers to the file read (api/pathat.h). */
+	 * name only if it still refers to the file read (fs/pathat.h). */
 	const char *name;
 	int dfd = pathat_dir(u.path, &name, true);
 	if (dfd < 0)

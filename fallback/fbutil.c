@@ -61,14 +61,3 @@ uint64_t fb_sysctl(const char *path, uint64_t dflt)
 		return dflt;
 	return v;
 }
-
-int fb_reopen(int opath, int flags)
-{
-	char self[64];
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", opath);
-	int fd;
-	do
-		fd = open(self, flags | O_CLOEXEC);
-	while (fd < 0 && errno == EINTR);
-	return fd < 0 ? -errno : fd;
-}

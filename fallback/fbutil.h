@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What the pipe: and mq: backends share: deadlines, waiting on descriptors,
- * the kernel limits they read, and reopening a file by its descriptor.
+ * and the kernel limits they read.
  */
 #ifndef SHMRING_FALLBACK_FBUTIL_H
 #define SHMRING_FALLBACK_FBUTIL_H
@@ -41,9 +41,5 @@ FB_HIDDEN int fb_wait_fds(struct pollfd *p, unsigned n, uint64_t deadline);
 
 /* An unsigned number from a /proc/sys file, or dflt if it cannot be read. */
 FB_HIDDEN uint64_t fb_sysctl(const char *path, uint64_t dflt);
-
-/* Open the file that an O_PATH descriptor refers to, through /proc/self/fd:
- * the same inode even if PATH was renamed or replaced meanwhile. */
-FB_HIDDEN int fb_reopen(int opath, int flags);
 
 #endif

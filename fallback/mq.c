@@ -39,20 +39,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fallback.h"
-#include "fbutil.h"
-#include "../api/alloc.h"
-#include "../api/trust.h"
+#include "common.h"
+#include "../mem/alloc.h"
+#include "../fs/trust.h"
 
 #define PRIO_DATA 0u
 #define SHUT_CHECK_NS 1000000ull        /* a sender looks at the flag every 1 ms */
-#define DEFAULT_CAP (1ull << 20)
-#define MAX_CAP (1ull << 40)
 #define HELD_MAX 16                     /* acquired and not yet released */
 #define MSG_MAX_DEFAULT 10              /* the kernel's defaults, if /proc says nothing */
 #define MSGSIZE_MAX_DEFAULT 8192
-
-struct held { uint64_t serial; size_t len; };
 
 struct fb_handle {
 	uint32_t roles;
@@ -66,10 +61,7 @@ struct fb_handle {
 	uint8_t *wbuf;              /* reserve hands this out */
 	bool shut;                  /* this handle's sends are over (ours or another's shutdown) */
 	uint64_t next_check;        /* when a sender looks at the flag again */
-	bool resv_open;
-	uint64_t resv_serial;
-	size_t resv_len;
-	uint64_t resv_deadline;
+	struct fb_resv resv;
 
 	/* consumer */
 	bool ended;
@@ -77,9 +69,7 @@ struct fb_handle {
 	size_t plen;
 	bool pending;
 	uint8_t *slot[HELD_MAX];    /* buffers of acquired messages, made when needed */
-	struct held held[HELD_MAX];
-	unsigned hhead, hcount;
-	uint64_t acq_serial;
+	struct fb_heldq held;
 
 	struct shmring_stats st;    /* this handle's counters */
 };
@@ -139,7 +129,7 @@ static int put(struct fb_handle *h, const void *msg, size_t len, uint64_t deadli
 
 static int prod_ready(struct fb_handle *h)
 {
-	if (h->resv_open)
+	if (h->resv.open)
 		return -EINPROGRESS;
 	if (!h->shut) {
 		/* another producer's shutdown ends our sends too: look at the
@@ -163,8 +153,7 @@ static int q_send(struct fb_handle *h, const void *msg, size_t len, int64_t time
 	bool waited = false;
 	if ((rc = put(h, msg, len, fb_deadline(timeout_ns), &waited)) < 0)
 		return rc;
-	h->st.msgs_sent++;
-	h->st.bytes_sent += len;
+	fb_count_sent(&h->st, len);
 	return 0;
 }
 
@@ -197,40 +186,32 @@ static int q_reserve(struct fb_handle *h, size_t len, struct shmring_msg *m, int
 		if ((rc = wait_queue(h, POLLOUT, deadline)) < 0)
 			return rc;
 	}
-	h->resv_open = true;
-	h->resv_len = len;
-	h->resv_deadline = deadline;
-	m->data = h->wbuf;
-	m->len = len;
-	m->priv[0] = ++h->resv_serial;
-	m->priv[1] = len;
+	fb_resv_open(&h->resv, h->wbuf, len, deadline, m);
 	return 0;
 }
 
 static int q_commit(struct fb_handle *h, struct shmring_msg *m)
 {
-	if (!h->resv_open || m->priv[0] != h->resv_serial || m->priv[1] != h->resv_len ||
-	    m->len > m->priv[1] || m->data != h->wbuf)
+	if (fb_resv_check(&h->resv, m) < 0)
 		return -EINVAL;
 	if (h->shut) {
-		h->resv_open = false;
+		h->resv.open = false;
 		h->st.msgs_dropped++;
 		return -EPIPE;
 	}
 	/* Another producer filled the queue since reserve: wait as long as the
 	 * reserve's timeout allowed; past it the reservation stays open for
 	 * another commit. */
-	int rc = put(h, h->wbuf, m->len, h->resv_deadline, NULL);
+	int rc = put(h, h->wbuf, m->len, h->resv.deadline, NULL);
 	if (rc == -EAGAIN || rc == -ETIMEDOUT)
 		return rc;
-	h->resv_open = false;
+	h->resv.open = false;
 	if (rc < 0) {
 		if (rc == -EPIPE)
 			h->st.msgs_dropped++;
 		return rc;
 	}
-	h->st.msgs_sent++;
-	h->st.bytes_sent += m->len;
+	fb_count_sent(&h->st, m->len);
 	m->data = NULL;
 	return 0;
 }
@@ -254,8 +235,7 @@ static int q_send_batch(struct fb_handle *h, const struct iovec *msgs, unsigned 
 		}
 		if ((rc = put(h, msgs[i].iov_base, msgs[i].iov_len, dl, &waited)) < 0)
 			break;
-		h->st.msgs_sent++;
-		h->st.bytes_sent += msgs[i].iov_len;
+		fb_count_sent(&h->st, msgs[i].iov_len);
 		dl = FB_NOWAIT;
 	}
 	return i ? (int)i : rc;
@@ -312,12 +292,6 @@ static ssize_t take(struct fb_handle *h, uint8_t *buf, uint64_t deadline, bool *
 	}
 }
 
-static void counted_recv(struct fb_handle *h, size_t len)
-{
-	h->st.msgs_recv++;
-	h->st.bytes_recv += len;
-}
-
 /* The next message into buf of cap bytes (NULL: use the handle's buffer):
  * its length, -EMSGSIZE (it then waits in the handle), or -errno. */
 static ssize_t next_msg(struct fb_handle *h, void *buf, size_t cap, uint64_t deadline, bool *waited)
@@ -351,20 +325,14 @@ static ssize_t next_msg(struct fb_handle *h, void *buf, size_t cap, uint64_t dea
 
 static ssize_t q_recv(struct fb_handle *h, void *buf, size_t cap, int64_t timeout_ns)
 {
-	if (h->hcount)
-		return -EINPROGRESS;
-	bool waited = false;
-	ssize_t n = next_msg(h, buf, cap, fb_deadline(timeout_ns), &waited);
-	if (n >= 0)
-		counted_recv(h, (size_t)n);
-	return n;
+	return fb_recv(h, &h->held, &h->st, next_msg, buf, cap, timeout_ns);
 }
 
 static int q_acquire(struct fb_handle *h, struct shmring_msg *m, int64_t timeout_ns)
 {
-	if (h->hcount == HELD_MAX)
+	if (h->held.count == h->held.cap)
 		return -EINPROGRESS;
-	unsigned i = (h->hhead + h->hcount) % HELD_MAX;
+	unsigned i = fb_held_tail(&h->held);
 	size_t len;
 	if (h->pending) {
 		/* the message kept after -EMSGSIZE: its buffer becomes the slot's */
@@ -384,48 +352,18 @@ static int q_acquire(struct fb_handle *h, struct shmring_msg *m, int64_t timeout
 			return (int)n;
 		len = (size_t)n;
 	}
-	h->held[i] = (struct held){ ++h->acq_serial, len };
-	h->hcount++;
-	m->data = h->slot[i];
-	m->len = len;
-	m->priv[0] = h->held[i].serial;
-	m->priv[1] = 0;
+	fb_held_push(&h->held, h->slot[i], len, m);
 	return 0;
 }
 
 static int q_release(struct fb_handle *h, struct shmring_msg *m)
 {
-	unsigned i = h->hhead;
-	if (!h->hcount || m->priv[0] != h->held[i].serial || m->data != h->slot[i] ||
-	    m->len != h->held[i].len)
-		return -EINVAL;         /* only the oldest held message, as handed out */
-	h->hhead = (i + 1) % HELD_MAX;
-	h->hcount--;
-	counted_recv(h, m->len);
-	m->data = NULL;
-	return 0;
+	return fb_held_pop(&h->held, m, &h->st);
 }
 
 static int q_recv_batch(struct fb_handle *h, struct iovec *bufs, unsigned n, int64_t timeout_ns)
 {
-	if (h->hcount)
-		return -EINPROGRESS;
-	uint64_t dl = fb_deadline(timeout_ns);  /* only the first message waits */
-	bool waited = false;
-	ssize_t rc = 0;
-	unsigned i;
-	for (i = 0; i < n; i++) {
-		if (!bufs[i].iov_base && bufs[i].iov_len) {
-			rc = -EINVAL;
-			break;
-		}
-		if ((rc = next_msg(h, bufs[i].iov_base, bufs[i].iov_len, dl, &waited)) < 0)
-			break;
-		bufs[i].iov_len = (size_t)rc;
-		counted_recv(h, (size_t)rc);
-		dl = FB_NOWAIT;
-	}
-	return i ? (int)i : (int)rc;
+	return fb_recv_batch(h, &h->held, &h->st, next_msg, bufs, n, timeout_ns);
 }
 
 /* ---- stats, caps, close ------------------------------------------------ */
@@ -507,7 +445,7 @@ static int plan_opts(const struct shmring_opts *o, struct plan *p)
 	if (o->kind != 0 && o->kind != SHMRING_SPSC && o->kind != SHMRING_MPMC)
 		return -EINVAL;
 	/* read and write bits only, as for shm: and file: rings */
-	if ((o->mode & ~0666u) || o->capacity > MAX_CAP)
+	if ((o->mode & ~0666u) || o->capacity > FB_MAX_CAP)
 		return -EINVAL;
 	p->mode = o->mode ? o->mode : 0600;
 	uint64_t msg_max = fb_sysctl("/proc/sys/fs/mqueue/msg_max", MSG_MAX_DEFAULT);
@@ -517,7 +455,7 @@ static int plan_opts(const struct shmring_opts *o, struct plan *p)
 	 * system allows. */
 	uint64_t mm = o->max_msg;
 	if (!mm) {
-		mm = (o->capacity ? o->capacity : DEFAULT_CAP) / 4;
+		mm = (o->capacity ? o->capacity : FB_DEFAULT_CAP) / 4;
 		if (mm > p->msgsize_max)
 			mm = p->msgsize_max;
 		if (!mm)
@@ -527,7 +465,7 @@ static int plan_opts(const struct shmring_opts *o, struct plan *p)
 	if (o->capacity) {
 		depth = (o->capacity + mm - 1) / mm;
 	} else {
-		depth = (DEFAULT_CAP + mm - 1) / mm;
+		depth = (FB_DEFAULT_CAP + mm - 1) / mm;
 		if (depth > msg_max)
 			depth = msg_max;
 	}
@@ -592,6 +530,9 @@ static int ctl_open(const char *qn, mqd_t q, mqd_t *out)
 	return -EAGAIN;
 }
 
+/* About 80 lines, kept whole: the create-or-open race loop and the
+ * checks after it share one cleanup, which removes a queue we made (and
+ * its flag) on any failure; split, each part would repeat it. */
 int fb_mq_open(const char *name, int oflags, const struct shmring_opts *opts,
 	       struct fb_handle **out, const struct fb_ops **ops)
 {
@@ -639,6 +580,7 @@ int fb_mq_open(const char *name, int oflags, const struct shmring_opts *opts,
 		h->q = q;
 		h->ctl = (mqd_t)-1;
 		h->roles = roles;
+		h->held.cap = HELD_MAX;
 		/* another user's queue: its messages are theirs to forge */
 		if (!created)
 			rc = trust_check_fd(q);

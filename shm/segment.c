@@ -14,6 +14,7 @@
 #include "../ring/spsc.h"
 #include "../sync/clock.h"
 #include "../sync/ctl.h"
+#include "../sync/lock.h"
 #include "../sync/wait.h"
 
 _Static_assert(sizeof(struct ctl_shared) <= SEG_RING_OFF - SEG_CTL_OFF, "control block fits");
@@ -340,29 +341,13 @@ const char *seg_explain(enum seg_fault f, const struct seg_hdr *h, uint64_t file
 	return buf;
 }
 
-/* The creator's lock (SEG_LOCK_CREATE): F_WRLCK to take it, F_UNLCK to
- * let it go, F_OFD_GETLK through another open file description to test
- * it.  The kernel drops it if the creator dies. */
-static int creator_lock(int fd, int cmd, short type, short *seen)
-{
-	struct flock fl = {
-		.l_type = type, .l_whence = SEEK_SET, .l_start = SEG_LOCK_CREATE, .l_len = 1,
-		.l_pid = 0,      /* OFD locks require 0 */
-	};
-	if (fcntl(fd, cmd, &fl) < 0)
-		return -errno;
-	if (seen)
-		*seen = fl.l_type;
-	return 0;
-}
-
-/* Is a live creator still building the segment behind fd? */
+/* Is a live creator still building the segment behind fd?  The creator's
+ * lock (SEG_LOCK_CREATE) is tested through another open file description;
+ * the kernel drops it if the creator dies.  A failed test (-2) says no:
+ * the bounded wait is not worth it. */
 static bool creator_busy(int fd)
 {
-	short seen = F_UNLCK;
-	if (creator_lock(fd, F_OFD_GETLK, F_WRLCK, &seen) < 0)
-		return false;    /* cannot tell: the bounded wait is not worth it */
-	return seen != F_UNLCK;
+	return lock_held(fd, SEG_LOCK_CREATE, 1) >= 0;
 }
 
 static int apply_flags(void *base, size_t size, uint32_t flags)
@@ -403,7 +388,7 @@ int seg_create(const char *path, const struct seg_geom *g, uint32_t mode)
 		return -errno;
 	/* Before the file grows past 0 bytes: openers wait for an unpublished
 	 * header only while this lock is held (seg_read). */
-	int rc = creator_lock(fd, F_OFD_SETLK, F_WRLCK, NULL);
+	int rc = lock_set(fd, F_WRLCK, SEG_LOCK_CREATE);
 	if (rc < 0)
 		goto fail;
 	if (fchmod(fd, mode) < 0) {
@@ -469,7 +454,7 @@ int seg_create(const char *path, const struct seg_geom *g, uint32_t mode)
 	 * seg_read */
 	atomic_store_explicit(&h->version, SEG_VERSION, memory_order_release);
 	munmap(p, g->size);
-	(void)creator_lock(fd, F_OFD_SETLK, F_UNLCK, NULL);   /* published: openers go on */
+	(void)lock_set(fd, F_UNLCK, SEG_LOCK_CREATE);   /* published: openers go on */
 	return fd;
 fail:
 	unlink(path);

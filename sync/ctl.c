@@ -10,74 +10,28 @@
 
 #include "clock.h"
 #include "crash.h"
+#include "lock.h"
 #include "proc.h"
-
-static int byte_lock(int fd, int cmd, short type, off_t at, struct flock *out)
-{
-	struct flock fl = {
-		.l_type = type,
-		.l_whence = SEEK_SET,
-		.l_start = at,
-		.l_len = 1,
-		.l_pid = 0,      /* OFD locks require 0 */
-	};
-	if (fcntl(fd, cmd, &fl) < 0)
-		return -errno;
-	if (out)
-		*out = fl;
-	return 0;
-}
-
-static int lock_op(int fd, int cmd, short type, uint32_t slot, struct flock *out)
-{
-	return byte_lock(fd, cmd, type, CTL_LOCK_BASE + (off_t)slot, out);
-}
-
-/* Take an OFD lock on byte `at`, polling until give_up (CLOCK_MONOTONIC):
- * F_OFD_SETLKW could wait forever on a holder that is stopped, or on a
- * peer that took the byte and keeps it.  The pause doubles from 20 us to
- * 1 ms: a short section is waited out quickly, a long wait costs little
- * CPU.  0, -ETIMEDOUT or -errno. */
-static int byte_lock_until(int fd, short type, off_t at, uint64_t give_up)
-{
-	long pause_ns = 20000;
-	for (;;) {
-		int rc = byte_lock(fd, F_OFD_SETLK, type, at, NULL);
-		if (rc != -EAGAIN && rc != -EACCES)
-			return rc;
-		uint64_t now = clock_mono_ns();
-		if (now >= give_up)
-			return -ETIMEDOUT;
-		if ((uint64_t)pause_ns > give_up - now)
-			pause_ns = (long)(give_up - now);
-		struct timespec ts = { 0, pause_ns };
-		nanosleep(&ts, NULL);       /* EINTR: the deadline still bounds us */
-		pause_ns = pause_ns < 500000 ? pause_ns * 2 : 1000000;
-	}
-}
 
 int ctl_hold_open(int fd)
 {
 	/* A gc holds the exclusive lock only while it re-checks and unlinks */
-	return byte_lock_until(fd, F_RDLCK, CTL_LOCK_OPEN, clock_mono_ns() + CTL_LOCK_TIMEOUT_NS);
+	return lock_set_until(fd, F_RDLCK, CTL_LOCK_OPEN, clock_mono_ns() + CTL_LOCK_TIMEOUT_NS);
 }
 
 int ctl_try_exclusive(int fd)
 {
-	int rc = byte_lock(fd, F_OFD_SETLK, F_WRLCK, CTL_LOCK_OPEN, NULL);
-	return rc == -EACCES ? -EAGAIN : rc;
+	return lock_set(fd, F_WRLCK, CTL_LOCK_OPEN);
 }
 
 bool ctl_alive(int check_fd, uint32_t slot)
 {
-	struct flock fl = { .l_type = F_WRLCK };
 	if (slot >= CTL_MAX_PARTS)
 		return false;
 	/* F_OFD_GETLK through the segment's own descriptor: a lock held by
 	 * any other open file description, ours included, conflicts. */
-	if (lock_op(check_fd, F_OFD_GETLK, F_WRLCK, slot, &fl) < 0)
-		return true;    /* cannot prove death: assume alive */
-	return fl.l_type != F_UNLCK;
+	/* -2, the test failed: cannot prove death, assume alive */
+	return lock_held(check_fd, CTL_LOCK_BASE + (off_t)slot, 1) != -1;
 }
 
 bool ctl_owner_alive(struct ctl_shared *c, int check_fd, uint32_t owner)
@@ -149,7 +103,7 @@ int ctl_lock(struct ctl_shared *c, pthread_mutex_t *local, int lock_fd, int chec
 		if (rc)
 			return -rc;
 	}
-	int rc = byte_lock_until(lock_fd, F_WRLCK, CTL_LOCK_CTL, give_up);
+	int rc = lock_set_until(lock_fd, F_WRLCK, CTL_LOCK_CTL, give_up);
 	if (rc < 0) {
 		if (local)
 			pthread_mutex_unlock(local);
@@ -181,7 +135,7 @@ void ctl_unlock(struct ctl_shared *c, pthread_mutex_t *local, int lock_fd)
 	atomic_store_explicit(&c->busy, 0, memory_order_release);
 	/* cannot fail on a descriptor we locked through; if it did, closing
 	 * lock_fd (close, death) still drops the byte */
-	(void)byte_lock(lock_fd, F_OFD_SETLK, F_UNLCK, CTL_LOCK_CTL, NULL);
+	(void)lock_set(lock_fd, F_UNLCK, CTL_LOCK_CTL);
 	if (local)
 		pthread_mutex_unlock(local);
 }
@@ -197,8 +151,8 @@ int ctl_join(struct ctl_shared *c, int lock_fd, uint32_t roles)
 			continue;
 		/* Lock first, then fill in, then mark active: a crash at any
 		 * point leaves a slot that repair sees as dead and frees. */
-		int rc = lock_op(lock_fd, F_OFD_SETLK, F_WRLCK, i, NULL);
-		if (rc == -EAGAIN || rc == -EACCES)
+		int rc = lock_set(lock_fd, F_WRLCK, CTL_LOCK_BASE + (off_t)i);
+		if (rc == -EAGAIN)
 			continue;       /* held by a process outside the table (a forked child) */
 		if (rc < 0)
 			return rc;
@@ -224,7 +178,7 @@ void ctl_leave(struct ctl_shared *c, int lock_fd, uint32_t slot)
 		return;
 	/* relaxed: under the control lock */
 	atomic_store_explicit(&c->parts[slot].state, PART_FREE, memory_order_relaxed);
-	(void)lock_op(lock_fd, F_OFD_SETLK, F_UNLCK, slot, NULL);
+	(void)lock_set(lock_fd, F_UNLCK, CTL_LOCK_BASE + (off_t)slot);
 }
 
 void ctl_count(struct ctl_shared *c, int check_fd, uint32_t *prods, uint32_t *conss)

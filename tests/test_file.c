@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "api/pathat.h"
+#include "fs/pathat.h"
 #include "mmapfile/mmapfile.h"
 #include "ring/spsc.h"
 #include "shm/segment.h"

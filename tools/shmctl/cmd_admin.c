@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "api/pathat.h"
+#include "fs/pathat.h"
 #include "api/uri.h"
 #include "report.h"
 #include "shmctl.h"

@@ -24,7 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "api/pathat.h"
+#include "fs/pathat.h"
 #include "report.h"
 #include "scan.h"
 #include "shmctl.h"

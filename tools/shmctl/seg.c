@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "shmctl.h"
+#include "sync/lock.h"
 
 void tseg_init(struct tseg *s)
 {
@@ -81,10 +82,8 @@ void tseg_close(struct tseg *s)
 
 int tseg_locked(int fd, off_t at, off_t len)
 {
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = at, .l_len = len };
-	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
-		return -errno;
-	return fl.l_type != F_UNLCK;
+	off_t held = lock_held(fd, at, len);
+	return held == -2 ? -EIO : held >= 0;    /* -EIO: the test itself failed */
 }
 
 static uint64_t ts_ns(const struct timespec *t)

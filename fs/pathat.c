@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Removing a name relative to its directory (api/pathat.h). */
+/* Removing a name relative to its directory (fs/pathat.h). */
 #include "pathat.h"
 
 #include <errno.h>

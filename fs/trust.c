@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The process-wide list of trusted ring owners (api/trust.h). */
+/* The process-wide list of trusted ring owners (fs/trust.h). */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>

@@ -9,8 +9,8 @@
  * directory (/dev/shm, /tmp), is a file's own owner (or root) swapping it in
  * the instant between the last comparison and unlinkat.
  */
-#ifndef SHMRING_API_PATHAT_H
-#define SHMRING_API_PATHAT_H
+#ifndef SHMRING_FS_PATHAT_H
+#define SHMRING_FS_PATHAT_H
 
 #include <stdbool.h>
 #include <sys/stat.h>

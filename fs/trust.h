@@ -8,8 +8,8 @@
  * it.  Removing a name (shmring_unlink) is governed by the directory, not
  * by this list.
  */
-#ifndef SHMRING_API_TRUST_H
-#define SHMRING_API_TRUST_H
+#ifndef SHMRING_FS_TRUST_H
+#define SHMRING_FS_TRUST_H
 
 #include <stdbool.h>
 #include <sys/types.h>

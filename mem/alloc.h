@@ -6,8 +6,8 @@
  * contend with the application's heap; otherwise from calloc/free.  Never
  * on the per-message path.
  */
-#ifndef SHMRING_API_ALLOC_H
-#define SHMRING_API_ALLOC_H
+#ifndef SHMRING_MEM_ALLOC_H
+#define SHMRING_MEM_ALLOC_H
 
 #include <stddef.h>
 
