@@ -66,13 +66,6 @@ static struct shmring *open_as(const char *uri, int oflags)
 	return r;
 }
 
-static struct shmring_stats stats_of(struct shmring *r)
-{
-	struct shmring_stats st;
-	cr_assert_eq(shmring_stats(r, &st), 0);
-	return st;
-}
-
 /* ---- the API -------------------------------------------------------------- */
 
 /* Batches take the next ticket straight away while they can; everything
@@ -144,7 +137,7 @@ Test(mpmc, batches_at_the_edges)
 		o[i] = (struct iovec){ out[i], 64 };
 	cr_assert_eq(shmring_recv_batch(q, o, 8, 0), 5);
 	cr_assert_eq(shmring_recv_batch(q, o, 8, 0), -EPIPE);
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.msgs_sent, 40 * 13 + 64 + 1 + 1 + 5);
 	cr_assert_eq(st.msgs_recv, st.msgs_sent);
 	shmring_close(q2);
@@ -157,7 +150,7 @@ Test(mpmc, geometry_and_caps)
 {
 	const char *uri = mk_uri("geo");
 	struct shmring *c = mk_ring(uri, 64 * 1024, 100, 0);
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.kind, SHMRING_MPMC);
 	cr_assert_eq(st.max_msg, 100);
 	/* slots of 100 + 16 bytes rounded to 128: a power of two of them */
@@ -247,7 +240,7 @@ Test(mpmc, send_recv_zero_copy_batch)
 	cr_assert_eq(shmring_send(q, "x", 1, 0), -EPERM);
 	cr_assert_eq(shmring_recv(p, buf, sizeof(buf), 0), -EPERM);
 
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.msgs_sent, 2 + 1 + 4 + 64);
 	cr_assert_eq(st.msgs_recv, 2 + 1 + 4 + 64);
 	cr_assert_eq(st.producers, 1);
@@ -565,7 +558,7 @@ static void stream_run(const char *tag, unsigned np, unsigned nc, uint64_t total
 			if (!(atomic_load(&s_bitmap(s, i)[q / 8]) & (1u << (q % 8))))
 				cr_assert_fail("producer %u message %llu never delivered", i,
 					       (unsigned long long)q);
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.msgs_sent, per * np);
 	cr_assert_eq(st.msgs_recv, per * np);
 	cr_assert_eq(st.bytes_recv, atomic_load(&s->bytes));
@@ -688,7 +681,7 @@ static void fabricated_claim(const char *tag, uint32_t len, bool half_written)
 	cr_assert_eq(get_u64(q, 2000 * MS), 2, "the hole is skipped, nothing else");
 	uint64_t v;
 	cr_assert_eq(shmring_recv(q, &v, sizeof(v), 0), -EAGAIN);
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.holes_skipped, 1);
 	cr_assert_eq(st.msgs_dropped + st.stalls_skipped + st.commits_cancelled, 0);
 	cr_assert_eq(mw_state(atomic_load(word_of(c, 1))), MS_FREE, "freed for the next lap");
@@ -713,7 +706,7 @@ Test(mpmc, fabricated_dead_claim_blocks_a_producer_a_lap_later)
 	fabricate(c, 0, MS_WRITING, NOBODY, &c->mp.sh->prod_ticket);
 	put_range(p, 1, 17);                 /* the last one needs slot 0 */
 	get_range(q, 1, 17);
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.holes_skipped, 1);
 	trio_close(&t);
 }
@@ -728,7 +721,7 @@ Test(mpmc, fabricated_message_held_by_a_dead_consumer_is_dropped)
 	get_range(q, 1, 16);
 	put_range(p, 16, 17);                /* frees the dead consumer's slot */
 	get_range(q, 16, 17);
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.msgs_dropped, 1);
 	cr_assert_eq(st.holes_skipped + st.msgs_redelivered, 0);
 	trio_close(&t);
@@ -743,7 +736,7 @@ Test(mpmc, fabricated_orphan_of_a_dead_producer_is_freed)
 	put_range(p, 1, 17);                 /* ticket 16 is slot 0's next lap */
 	cr_assert_eq(atomic_load(word_of(c, 0)), mw_make(16, MS_READY, 0), "slot 0 in use again");
 	get_range(q, 1, 17);
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.stalls_skipped, 0);
 	trio_close(&t);
 }
@@ -827,7 +820,7 @@ Test(mpmc, dead_owner_whose_pid_was_reused_is_dead)
 	part->start_ticks = 12345;
 	atomic_store(&part->roles, ROLE_PRODUCER);
 	atomic_store(&part->state, PART_ACTIVE);
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.producers, 0, "not counted as live");
 	atomic_store(word_of(c, 0), mw_make(0, MS_WRITING, 8));
 	atomic_store(&c->mp.sh->prod_ticket, 1);
@@ -942,7 +935,7 @@ Test(mpmc, stopped_producer_is_skipped_and_its_late_commit_refused)
 		put_u64(p, next_in++);
 		cr_assert_eq(get_u64(q, 0), next_out++);
 	}
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_geq(st.stalls_skipped, 2, "the claim, then every lap while stopped");
 	cr_assert_eq(st.commits_cancelled, 1);
 	cr_assert_eq(st.holes_skipped + st.msgs_dropped, 0);
@@ -994,7 +987,7 @@ Test(mpmc, stopped_consumer_keeps_its_message_while_producers_go_round)
 		put_u64(p, i);
 		cr_assert_eq(get_u64(q, 0), i);
 	}
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_geq(st.stalls_skipped, 1);
 	cr_assert_eq(st.msgs_dropped + st.holes_skipped, 0);
 	cr_assert_eq(st.msgs_recv, 1 + 100 + 40);
@@ -1026,7 +1019,7 @@ Test(mpmc, consumer_killed_holding_a_message)
 		cr_assert_eq(shmring_send(p, &i, 8, 2000 * MS), 0);
 		cr_assert_eq(get_u64(q, 0), i);
 	}
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.msgs_dropped, 1, "dropped, counted, not redelivered");
 	cr_assert_eq(st.msgs_redelivered, 0);
 	box_done(b, (struct trio){ c, p, q });
@@ -1093,7 +1086,7 @@ Test(mpmc, control_lock_excludes_threads_sharing_a_handle)
 	cr_assert_eq(atomic_load(&s.errors), 0);
 	cr_assert_eq(atomic_load(&s.overlaps), 0, "two threads inside at once");
 	cr_assert_eq(atomic_load(&c->ctl->busy), 0);
-	cr_assert_eq(stats_of(c).repairs, 0, "no holder died, no repair");
+	cr_assert_eq(t_stats(c).repairs, 0, "no holder died, no repair");
 	cr_assert_eq(shmring_close(s.r), 0);
 	shmring_close(c);
 }
@@ -1147,7 +1140,7 @@ static void churn_run(int kind)
 	cr_assert_eq(atomic_load(&c.errors), 0);
 	cr_assert_eq(atomic_load(&c.overlaps), 0, "two holders of one SPSC role");
 	cr_assert_gt(atomic_load(&c.opens), 0);
-	struct shmring_stats s = stats_of(mon);
+	struct shmring_stats s = t_stats(mon);
 	cr_assert_eq(s.repairs, 0, "repairs %llu", (unsigned long long)s.repairs);
 	cr_assert_eq(s.takeovers, 0);
 	cr_assert_eq(s.producers + s.consumers, 0);
