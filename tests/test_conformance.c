@@ -280,7 +280,8 @@ BACKEND_TEST(sizes_zero_and_max_msg_pass_intact, .timeout = 30)
 	send_key(g.p, max, 2, 0);
 	send_key(g.p, 1, 3, 0);
 	send_key(g.p, max - 1, 4, 0);
-	/* an empty message fits a NULL buffer of capacity 0 */
+	/* an empty message fits a NULL buffer of capacity 0: the argument
+	 * check refuses only a NULL buffer with a capacity */
 	expect_rc(shmring_recv(g.q, NULL, 0, 0), 0, "empty message into NULL");
 	recv_key(g.q, max, 2, 0);
 	recv_key(g.q, 1, 3, 0);
@@ -589,6 +590,7 @@ BACKEND_TEST(acquired_data_stays_valid_while_the_producer_fills, .timeout = 30)
 		expect_rc(shmring_acquire(g.q, &m, 0), 0, "acquire");
 		void *at = m.data;
 		unsigned n = fill(g.p, 200, 0);
+		cr_assert_gt(n, 0u, "[%s] the producer could not send", BN);
 		cr_assert_eq(m.data, at, "[%s] data pointer moved", BN);
 		cr_assert_eq(m.len, 800);
 		cr_assert(t_check(m.data, 800, 1000 + (uint64_t)round),
