@@ -305,18 +305,6 @@ Test(api, create_excl_existing_is_eexist, .timeout = 10)
 	unlink_ok(uri);
 }
 
-Test(api, open_missing_is_enoent, .timeout = 10)
-{
-	const char *uri = t_ring_uri("missing");
-	int rc = t_try_open(uri, 0, NULL);
-	cr_assert_eq(rc, -ENOENT, "open: %s", shmring_strerror(rc));
-	rc = t_try_open(uri, SHMRING_PRODUCER, NULL);
-	cr_assert_eq(rc, -ENOENT, "open producer: %s", shmring_strerror(rc));
-	rc = t_try_open(uri, SHMRING_CONSUMER, NULL);
-	cr_assert_eq(rc, -ENOENT, "open consumer: %s", shmring_strerror(rc));
-	cr_assert(!t_exists(t_path_of(uri)));
-}
-
 Test(api, create_without_excl_opens_existing, .timeout = 10)
 {
 	const char *uri = t_ring_uri("noexcl");
@@ -2020,14 +2008,4 @@ Test(api, wraparound_many_varied_messages, .timeout = 60)
 	shmring_close(q);
 	shmring_close(c);
 	unlink_ok(uri);
-}
-
-Test(api, stats_tell_when_the_name_is_gone, .timeout = 10)
-{
-	const char *uri = t_ring_uri("gone");
-	struct shmring *c = t_create(uri, 4096, 0);
-	cr_assert_eq(t_stats(c).unlinked, 0);
-	unlink_ok(uri);     /* what RemoveIPC or a gc would do behind our back */
-	cr_assert_eq(t_stats(c).unlinked, 1, "a mapped ring whose name is gone");
-	shmring_close(c);
 }

@@ -827,7 +827,12 @@ BACKEND_TEST(create_excl_missing_and_unlink, .timeout = 30)
 	const char *uri = uri_for(b, "names");
 	struct shmring_opts o = opts_for(b, 1000);
 	struct shmring *r = NULL, *r2 = NULL;
-	expect_rc(shmring_open(uri, SHMRING_CONSUMER, &o, &r), -ENOENT, "open a missing ring");
+	expect_rc(shmring_open(uri, 0, &o, &r), -ENOENT, "open a missing ring");
+	expect_rc(shmring_open(uri, SHMRING_PRODUCER, &o, &r), -ENOENT,
+		  "open a missing ring as producer");
+	expect_rc(shmring_open(uri, SHMRING_CONSUMER, &o, &r), -ENOENT,
+		  "open a missing ring as consumer");
+	/* and the failed opens made nothing */
 	expect_rc(shmring_unlink(uri), -ENOENT, "unlink a missing ring");
 	expect_rc(shmring_open(uri, SHMRING_CREATE | SHMRING_EXCL, &o, &r), 0, "create");
 	expect_rc(shmring_open(uri, SHMRING_CREATE | SHMRING_EXCL, &o, &r2), -EEXIST, "create again");
@@ -836,11 +841,13 @@ BACKEND_TEST(create_excl_missing_and_unlink, .timeout = 30)
 	/* handles outlive the name */
 	struct shmring *p = NULL;
 	expect_rc(shmring_open(uri, SHMRING_PRODUCER, &o, &p), 0, "producer");
+	struct shmring_stats st;
+	expect_rc(shmring_stats(p, &st), 0, "stats");
+	cr_assert_eq(st.unlinked, 0, "[%s] stats tell that the name is there", BN);
 	expect_rc(shmring_unlink(uri), 0, "unlink");
 	expect_rc(shmring_unlink(uri), -ENOENT, "unlink twice");
 	send_key(p, 33, 1, 0);
 	recv_key(r2, 33, 1, 0);
-	struct shmring_stats st;
 	expect_rc(shmring_stats(p, &st), 0, "stats");
 	cr_assert_eq(st.unlinked, 1, "[%s] stats tell that the name is gone", BN);
 	shmring_close(p);
