@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/prctl.h>
@@ -150,6 +151,16 @@ void t_sleep_ms(long ms)
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+int t_wait_flag(_Atomic int *f, int want, long max_ms)
+{
+	for (long i = 0; i < max_ms; i++) {
+		if (atomic_load(f) == want)
+			return 1;
+		t_sleep_ms(1);
+	}
+	return atomic_load(f) == want;
 }
 
 uint64_t t_sysctl_u64(const char *path, uint64_t dflt)

@@ -41,6 +41,9 @@ uint64_t t_now_ns(void);
 
 /* nanosleep for ms milliseconds, resumed after a signal. */
 void t_sleep_ms(long ms);
+/* Poll a shared flag (another process sets it) until it is `want`, for at
+ * most max_ms milliseconds; whether it is. */
+int t_wait_flag(_Atomic int *f, int want, long max_ms);
 
 /* The number in the file at path (a /proc/sys setting), or dflt. */
 uint64_t t_sysctl_u64(const char *path, uint64_t dflt);

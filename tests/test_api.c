@@ -67,17 +67,6 @@ static void expect_empty(struct shmring *r)
 		     n < 0 ? shmring_strerror((int)n) : "got a message");
 }
 
-/* Poll a shared flag (another process sets it); bounded. */
-static int wait_flag(_Atomic int *f, int want, long max_ms)
-{
-	for (long i = 0; i < max_ms; i++) {
-		if (atomic_load(f) == want)
-			return 1;
-		t_sleep_ms(1);
-	}
-	return atomic_load(f) == want;
-}
-
 /* Shared between a test and its forked children.  Children never call
  * cr_assert: they report through this box and their exit status. */
 struct box {
@@ -1666,7 +1655,7 @@ Test(api, shutdown_wakes_consumer_sleeping_in_other_process, .timeout = 20)
 	struct box *b = box_new(uri);
 	b->rc[1] = 12345;
 	pid_t pid = t_spawn(child_recv_forever, b);
-	cr_assert(wait_flag(&b->ready, 1, 10000), "child never got ready: %s",
+	cr_assert(t_wait_flag(&b->ready, 1, 10000), "child never got ready: %s",
 		  shmring_strerror(b->rc[0]));
 	/* wait until the consumer is actually waiting, then a little more so
 	 * it is asleep on the futex */

@@ -26,36 +26,14 @@
 
 #define MS 1000000ll
 
-static const char *made[64];
-static int nmade;
-
-static void cleanup(void)
-{
-	for (int i = 0; i < nmade; i++)
-		(void)shmring_unlink(made[i]);
-	nmade = 0;
-}
-
-TestSuite(mpmc, .fini = cleanup, .timeout = 240);
-
-static char uris[64][128];
-
-static const char *mk_uri(const char *tag)
-{
-	cr_assert_lt(nmade, 64);
-	snprintf(uris[nmade], sizeof(uris[0]), "%s", t_uri(tag));
-	made[nmade] = uris[nmade];
-	return uris[nmade++];
-}
+/* every ring a test names (t_ring_uri) is removed after it */
+TestSuite(mpmc, .fini = t_cleanup, .timeout = 240);
 
 static struct shmring *mk_ring(const char *uri, uint64_t cap, uint32_t max_msg, uint32_t stall_ms)
 {
 	struct shmring_opts o = { .kind = SHMRING_MPMC, .capacity = cap, .max_msg = max_msg,
 				  .stall_ms = stall_ms };
-	struct shmring *r = NULL;
-	int rc = shmring_open(uri, SHMRING_CREATE | SHMRING_EXCL, &o, &r);
-	cr_assert_eq(rc, 0, "create %s: %s", uri, shmring_strerror(rc));
-	return r;
+	return t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
 }
 
 static struct shmring *open_as(const char *uri, int oflags)
@@ -73,7 +51,7 @@ static struct shmring *open_as(const char *uri, int oflags)
  * must still come out as the one-by-one path would. */
 Test(mpmc, batches_at_the_edges)
 {
-	const char *uri = mk_uri("bedge");
+	const char *uri = t_ring_uri("bedge");
 	struct shmring *c = mk_ring(uri, 8192, 64, 0);     /* 64 slots */
 	struct shmring *p = open_as(uri, SHMRING_PRODUCER);
 	struct shmring *q = open_as(uri, SHMRING_CONSUMER);
@@ -148,7 +126,7 @@ Test(mpmc, batches_at_the_edges)
 
 Test(mpmc, geometry_and_caps)
 {
-	const char *uri = mk_uri("geo");
+	const char *uri = t_ring_uri("geo");
 	struct shmring *c = mk_ring(uri, 64 * 1024, 100, 0);
 	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.kind, SHMRING_MPMC);
@@ -169,9 +147,9 @@ Test(mpmc, geometry_and_caps)
 	/* bad options */
 	struct shmring *r = NULL;
 	struct shmring_opts o = { .kind = SHMRING_MPMC, .stall_ms = 3600001 };
-	cr_assert_eq(shmring_open(mk_uri("geo2"), SHMRING_CREATE, &o, &r), -EINVAL);
+	cr_assert_eq(shmring_open(t_ring_uri("geo2"), SHMRING_CREATE, &o, &r), -EINVAL);
 	o = (struct shmring_opts){ .kind = 3 };
-	cr_assert_eq(shmring_open(mk_uri("geo3"), SHMRING_CREATE, &o, &r), -EINVAL);
+	cr_assert_eq(shmring_open(t_ring_uri("geo3"), SHMRING_CREATE, &o, &r), -EINVAL);
 	char path[128];
 	snprintf(path, sizeof(path), "file:/tmp/%s", t_name("geof"));
 	o = (struct shmring_opts){ .kind = SHMRING_MPMC };
@@ -181,7 +159,7 @@ Test(mpmc, geometry_and_caps)
 
 Test(mpmc, send_recv_zero_copy_batch)
 {
-	const char *uri = mk_uri("api");
+	const char *uri = t_ring_uri("api");
 	struct shmring *c = mk_ring(uri, 8192, 64, 0);
 	struct shmring *p = open_as(uri, SHMRING_PRODUCER);
 	struct shmring *q = open_as(uri, SHMRING_CONSUMER);
@@ -262,7 +240,7 @@ Test(mpmc, send_recv_zero_copy_batch)
 
 Test(mpmc, many_handles_and_the_role_limit)
 {
-	const char *uri = mk_uri("lim");
+	const char *uri = t_ring_uri("lim");
 	struct shmring *c = mk_ring(uri, 8192, 32, 0);
 	struct shmring *ps[64];
 	for (int i = 0; i < 64; i++)
@@ -289,7 +267,7 @@ Test(mpmc, many_handles_and_the_role_limit)
 
 Test(mpmc, blocked_consumer_is_woken)
 {
-	const char *uri = mk_uri("wake");
+	const char *uri = t_ring_uri("wake");
 	struct shmring *c = mk_ring(uri, 8192, 64, 0);
 	pid_t kid = fork();
 	cr_assert_geq(kid, 0);
@@ -512,7 +490,7 @@ static void stream_run(const char *tag, unsigned np, unsigned nc, uint64_t total
 	uint64_t per = total / np;
 	size_t size = sizeof(struct stream) + np * ((per + 7) / 8) + 64;
 	struct stream *s = t_shared(size);
-	snprintf(s->uri, sizeof(s->uri), "%s", mk_uri(tag));
+	snprintf(s->uri, sizeof(s->uri), "%s", t_ring_uri(tag));
 	s->per_prod = per;
 	struct shmring *c = mk_ring(s->uri, 256 * 1024, S_MSG_MAX, 0);
 	struct s_worker w[S_MAXP + S_MAXP];
@@ -627,7 +605,7 @@ struct trio {
 
 static struct trio trio_open(const char *tag, uint32_t stall_ms)
 {
-	const char *uri = mk_uri(tag);
+	const char *uri = t_ring_uri(tag);
 	struct trio t = { .c = small_ring(uri, stall_ms) };
 	t.p = open_as(uri, SHMRING_PRODUCER);
 	t.q = open_as(uri, SHMRING_CONSUMER);
@@ -810,7 +788,7 @@ Test(mpmc, slots_skipped_without_end_do_not_outlast_the_timeout, .timeout = 30)
 
 Test(mpmc, dead_owner_whose_pid_was_reused_is_dead)
 {
-	const char *uri = mk_uri("pid");
+	const char *uri = t_ring_uri("pid");
 	struct shmring *c = small_ring(uri, 60000);
 	/* a participant entry that says "active, pid = a live process" (this
 	 * one), but whose liveness lock nobody holds: its process died and
@@ -856,7 +834,7 @@ static struct shmring *box_open(struct stop_box *b, int oflags)
 static struct stop_box *box_new(const char *tag, uint32_t stall_ms, struct shmring **c)
 {
 	struct stop_box *b = t_shared(sizeof(*b));
-	snprintf(b->uri, sizeof(b->uri), "%s", mk_uri(tag));
+	snprintf(b->uri, sizeof(b->uri), "%s", t_ring_uri(tag));
 	*c = small_ring(b->uri, stall_ms);
 	return b;
 }
@@ -1075,7 +1053,7 @@ static void *share_lock(void *arg)
 
 Test(mpmc, control_lock_excludes_threads_sharing_a_handle)
 {
-	const char *uri = mk_uri("ctlthr");
+	const char *uri = t_ring_uri("ctlthr");
 	struct shmring *c = mk_ring(uri, 4096, 64, 0);
 	struct sharers s = { .r = open_as(uri, SHMRING_PRODUCER | SHMRING_CONSUMER) };
 	pthread_t t[4];
@@ -1127,7 +1105,7 @@ static void *churn_main(void *arg)
 
 static void churn_run(int kind)
 {
-	const char *uri = mk_uri(kind == SHMRING_MPMC ? "churnm" : "churns");
+	const char *uri = t_ring_uri(kind == SHMRING_MPMC ? "churnm" : "churns");
 	struct shmring_opts o = { .kind = kind, .capacity = 8192 };
 	struct shmring *mon = NULL;
 	cr_assert_eq(shmring_open(uri, SHMRING_CREATE | SHMRING_EXCL, &o, &mon), 0);

@@ -128,16 +128,6 @@ static void box_free(struct box *b)
 	t_unshared(b, sizeof(*b));
 }
 
-static int wait_flag(_Atomic int *f, int want, long max_ms)
-{
-	for (long i = 0; i < max_ms; i++) {
-		if (atomic_load(f) == want)
-			return 1;
-		t_sleep_ms(1);
-	}
-	return atomic_load(f) == want;
-}
-
 static void child_guard(void)
 {
 	alarm(20);
@@ -1585,7 +1575,7 @@ static pid_t spawn_holder(struct box *b, int oflags, int64_t sends, int64_t acqu
 	atomic_store(&b->ready, 0);
 	atomic_store(&b->go, 0);
 	pid_t pid = t_spawn(child_hold_role, b);
-	cr_assert(wait_flag(&b->ready, 1, 10000), "holder not ready: open %s",
+	cr_assert(t_wait_flag(&b->ready, 1, 10000), "holder not ready: open %s",
 		  shmring_strerror(b->rc[0]));
 	return pid;
 }
