@@ -123,7 +123,7 @@ TEST_ENV := ASAN_OPTIONS=detect_leaks=1:leak_check_at_exit=0:abort_on_error=0 \
 	SHMRING_TEST_BUILD=$(BUILD)
 
 DEB_PKGS := build-essential pkg-config liburcu-dev libcriterion-dev libjemalloc-dev \
-	util-linux mandoc
+	util-linux mandoc jq
 
 # Before compiling anything: name the missing packages, not a compiler
 # error.  Goals that build nothing themselves skip it (`make check` installs

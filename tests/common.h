@@ -17,8 +17,9 @@ const char *t_uri(const char *tag);
 
 /* Create a ring with no role (the creator), asserting success. */
 struct shmring *t_create(const char *uri, uint64_t capacity, uint32_t max_msg);
-/* Open with the given oflags, asserting success. */
+/* Open with the given oflags (and opts), asserting success. */
 struct shmring *t_open(const char *uri, int oflags);
+struct shmring *t_open_opts(const char *uri, int oflags, const struct shmring_opts *o);
 
 /* fork(); the child runs fn(arg) and _exits with its return value. */
 pid_t t_spawn(int (*fn)(void *), void *arg);
@@ -37,5 +38,66 @@ int t_check(const void *buf, size_t len, uint64_t key);
 uint64_t t_rand(uint64_t *state);
 
 uint64_t t_now_ns(void);
+
+/* nanosleep for ms milliseconds, resumed after a signal. */
+void t_sleep_ms(long ms);
+/* Poll a shared flag (another process sets it) until it is `want`, for at
+ * most max_ms milliseconds; whether it is. */
+int t_wait_flag(_Atomic int *f, int want, long max_ms);
+
+/* The number in the file at path (a /proc/sys setting), or dflt. */
+uint64_t t_sysctl_u64(const char *path, uint64_t dflt);
+
+/* ---- bookkeeping: what a test names is removed after it ---------------- */
+
+/* Remember a ring URI ("shm:NAME", a bare NAME, "file:PATH", "pipe:PATH",
+ * "mq:NAME") or an absolute path for t_cleanup(); returns a copy that
+ * lives until then.  At most 64 between two t_cleanup() calls. */
+const char *t_remember(const char *uri);
+/* t_remember(t_uri(tag)) and t_remember(t_name(tag)). */
+const char *t_ring_uri(const char *tag);
+const char *t_ring_name(const char *tag);
+/* Remove everything remembered: shmring_unlink(), then by hand what the
+ * library refuses (half made, or left by a failed test), directories too.
+ * Meant as a suite's .fini: it runs after a test that failed as well. */
+void t_cleanup(void);
+
+/* The file behind a URI: /dev/shm/NAME for "shm:NAME" or a bare NAME, PATH
+ * for "file:PATH" and "pipe:PATH".  Static buffer per slot (8 rotate). */
+const char *t_path_of(const char *uri);
+/* lstat() succeeds. */
+int t_exists(const char *path);
+
+/* shmring_open() then, if it succeeded, shmring_close(): the open's rc. */
+int t_try_open(const char *uri, int oflags, const struct shmring_opts *o);
+/* shmring_stats(), asserting success. */
+struct shmring_stats t_stats(struct shmring *r);
+
+/* ---- programs ---------------------------------------------------------- */
+
+struct t_run {
+	int status;              /* exit status, or 128 + signal */
+	char *out, *err;         /* NUL-terminated; free with t_run_free() */
+	size_t out_len, err_len;
+};
+
+/* Run the program `path` (without a '/': looked up in PATH) with argv (NULL-terminated), `in` on its stdin
+ * (NULL: /dev/null), stdout into the file out_path (then .out stays empty)
+ * or captured, stderr captured.  Killed, and the test failed, after
+ * limit_s seconds. */
+struct t_run t_run_prog(const char *path, char *const argv[], const char *in,
+			const char *out_path, unsigned limit_s);
+/* The same as the user and group of id `as` (no supplementary groups). */
+struct t_run t_run_prog_as(const char *path, char *const argv[], const char *in,
+			   const char *out_path, unsigned limit_s, uid_t as);
+void t_run_free(struct t_run *r);
+/* Append n bytes to the NUL-terminated heap buffer *buf of *len bytes. */
+void t_append(char **buf, size_t *len, const char *p, size_t n);
+
+/* ---- files ------------------------------------------------------------- */
+
+/* pwrite/pread n bytes at off of the file at path, asserting success. */
+void t_patch(const char *path, off_t off, const void *p, size_t n);
+void t_peek(const char *path, off_t off, void *p, size_t n);
 
 #endif

@@ -28,100 +28,15 @@
 #define MS (1000ll * 1000)
 #define NOBODY 65534
 
-/* ---- bookkeeping: every ring a test names is removed after it ---------- */
-
-static char made[16][320];
-static unsigned nmade;
-
-static const char *remember(const char *uri)
-{
-	if (nmade < 16)
-		snprintf(made[nmade++], sizeof(made[0]), "%s", uri);
-	return uri;
-}
-
-/* A fresh "shm:NAME" URI, removed after the test even if it fails. */
-static const char *ring_uri(const char *tag)
-{
-	return remember(t_uri(tag));
-}
-
-/* A fresh bare NAME, removed after the test even if it fails. */
-static const char *ring_name(const char *tag)
-{
-	return remember(t_name(tag));
-}
-
-static void suite_fini(void)
-{
-	/* raw unlink: also removes what a failed test left half-made */
-	for (unsigned i = 0; i < nmade; i++) {
-		const char *n = made[i];
-		if (strncmp(n, "shm:", 4) == 0)
-			n += 4;
-		char path[512];
-		snprintf(path, sizeof(path), "/dev/shm/%s", n);
-		(void)unlink(path);
-	}
-	nmade = 0;
-}
-
-TestSuite(api, .fini = suite_fini);
+/* every ring a test names (t_ring_uri, t_remember) is removed after it */
+TestSuite(api, .fini = t_cleanup);
 
 /* ---- small helpers ----------------------------------------------------- */
-
-static const char *path_of(const char *uri)
-{
-	static char path[512];
-	if (strncmp(uri, "shm:", 4) == 0)
-		uri += 4;
-	snprintf(path, sizeof(path), "/dev/shm/%s", uri);
-	return path;
-}
-
-static int exists(const char *path)
-{
-	struct stat st;
-	return lstat(path, &st) == 0;
-}
-
-static struct shmring *open_opts(const char *uri, int oflags, const struct shmring_opts *o)
-{
-	struct shmring *r = NULL;
-	int rc = shmring_open(uri, oflags, o, &r);
-	cr_assert_eq(rc, 0, "open %s 0x%x: %s", uri, oflags, shmring_strerror(rc));
-	cr_assert_not_null(r);
-	return r;
-}
-
-static int try_open(const char *uri, int oflags, const struct shmring_opts *o)
-{
-	struct shmring *r = NULL;
-	int rc = shmring_open(uri, oflags, o, &r);
-	if (rc == 0)
-		shmring_close(r);
-	return rc;
-}
-
-static struct shmring_stats stats_of(struct shmring *r)
-{
-	struct shmring_stats st;
-	int rc = shmring_stats(r, &st);
-	cr_assert_eq(rc, 0, "stats: %s", shmring_strerror(rc));
-	return st;
-}
 
 static void unlink_ok(const char *uri)
 {
 	int rc = shmring_unlink(uri);
 	cr_assert_eq(rc, 0, "unlink %s: %s", uri, shmring_strerror(rc));
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
 }
 
 static void send_key(struct shmring *r, size_t len, uint64_t key, int64_t timeout)
@@ -150,17 +65,6 @@ static void expect_empty(struct shmring *r)
 	ssize_t n = shmring_recv(r, buf, sizeof(buf), 0);
 	cr_assert_eq(n, -EAGAIN, "ring should be empty: %zd (%s)", n,
 		     n < 0 ? shmring_strerror((int)n) : "got a message");
-}
-
-/* Poll a shared flag (another process sets it); bounded. */
-static int wait_flag(_Atomic int *f, int want, long max_ms)
-{
-	for (long i = 0; i < max_ms; i++) {
-		if (atomic_load(f) == want)
-			return 1;
-		sleep_ms(1);
-	}
-	return atomic_load(f) == want;
 }
 
 /* Shared between a test and its forked children.  Children never call
@@ -199,12 +103,12 @@ static void child_guard(void)
 
 Test(api, bare_name_and_shm_prefix_are_the_same_ring, .timeout = 10)
 {
-	const char *name = ring_name("bare");
+	const char *name = t_ring_name("bare");
 	char uri[128];
 	snprintf(uri, sizeof(uri), "shm:%s", name);
 
 	struct shmring *c = t_create(name, 4096, 256);
-	int rc = try_open(uri, SHMRING_CREATE | SHMRING_EXCL, NULL);
+	int rc = t_try_open(uri, SHMRING_CREATE | SHMRING_EXCL, NULL);
 	cr_assert_eq(rc, -EEXIST, "shm:NAME after NAME was created: %s", shmring_strerror(rc));
 
 	struct shmring *p = t_open(name, SHMRING_PRODUCER);
@@ -216,7 +120,7 @@ Test(api, bare_name_and_shm_prefix_are_the_same_ring, .timeout = 10)
 	shmring_close(c);
 
 	unlink_ok(uri);
-	rc = try_open(name, 0, NULL);
+	rc = t_try_open(name, 0, NULL);
 	cr_assert_eq(rc, -ENOENT, "NAME after unlinking shm:NAME: %s", shmring_strerror(rc));
 }
 
@@ -246,32 +150,32 @@ Test(api, name_length_limit_is_200, .timeout = 10)
 {
 	char name[256];
 	/* unique prefix, padded to the length under test */
-	snprintf(name, sizeof(name), "%s", ring_name("len"));
+	snprintf(name, sizeof(name), "%s", t_ring_name("len"));
 	size_t n = strlen(name);
 	memset(name + n, 'x', 200 - n);
 	name[200] = 0;
-	remember(name);
+	t_remember(name);
 	struct shmring *r = NULL;
 	int rc = shmring_open(name, SHMRING_CREATE | SHMRING_EXCL, NULL, &r);
 	cr_assert_eq(rc, 0, "200-char name: %s", shmring_strerror(rc));
 	shmring_close(r);
-	cr_assert(exists(path_of(name)), "segment of the 200-char name exists");
+	cr_assert(t_exists(t_path_of(name)), "segment of the 200-char name exists");
 	unlink_ok(name);
 
 	char uri[300];
 	snprintf(uri, sizeof(uri), "shm:%s", name);
-	rc = try_open(uri, SHMRING_CREATE | SHMRING_EXCL, NULL);
+	rc = t_try_open(uri, SHMRING_CREATE | SHMRING_EXCL, NULL);
 	cr_assert_eq(rc, 0, "shm: + 200-char name: %s", shmring_strerror(rc));
 	unlink_ok(uri);
 
 	name[200] = 'y';
 	name[201] = 0;
-	remember(name);
-	rc = try_open(name, SHMRING_CREATE | SHMRING_EXCL, NULL);
+	t_remember(name);
+	rc = t_try_open(name, SHMRING_CREATE | SHMRING_EXCL, NULL);
 	cr_assert_eq(rc, -EINVAL, "201-char name: %s", shmring_strerror(rc));
-	cr_assert(!exists(path_of(name)), "nothing created for a 201-char name");
+	cr_assert(!t_exists(t_path_of(name)), "nothing created for a 201-char name");
 	snprintf(uri, sizeof(uri), "shm:%s", name);
-	rc = try_open(uri, SHMRING_CREATE | SHMRING_EXCL, NULL);
+	rc = t_try_open(uri, SHMRING_CREATE | SHMRING_EXCL, NULL);
 	cr_assert_eq(rc, -EINVAL, "shm: + 201-char name: %s", shmring_strerror(rc));
 }
 
@@ -291,32 +195,32 @@ Test(api, unknown_scheme_null_uri_null_out_are_einval, .timeout = 10)
 	rc = shmring_unlink(NULL);
 	cr_assert_eq(rc, -EINVAL, "unlink NULL: %s", shmring_strerror(rc));
 
-	const char *uri = ring_uri("nullout");
+	const char *uri = t_ring_uri("nullout");
 	rc = shmring_open(uri, SHMRING_CREATE | SHMRING_EXCL, NULL, NULL);
 	cr_assert_eq(rc, -EINVAL, "NULL out: %s", shmring_strerror(rc));
-	cr_assert(!exists(path_of(uri)), "NULL out must not create the ring");
+	cr_assert(!t_exists(t_path_of(uri)), "NULL out must not create the ring");
 }
 
 Test(api, bad_oflags_are_einval, .timeout = 10)
 {
-	const char *uri = ring_uri("oflags");
-	int rc = try_open(uri, SHMRING_EXCL, NULL);
+	const char *uri = t_ring_uri("oflags");
+	int rc = t_try_open(uri, SHMRING_EXCL, NULL);
 	cr_assert_eq(rc, -EINVAL, "EXCL without CREATE: %s", shmring_strerror(rc));
-	rc = try_open(uri, SHMRING_EXCL | SHMRING_PRODUCER, NULL);
+	rc = t_try_open(uri, SHMRING_EXCL | SHMRING_PRODUCER, NULL);
 	cr_assert_eq(rc, -EINVAL, "EXCL|PRODUCER without CREATE: %s", shmring_strerror(rc));
 	const int unknown[] = { 0x04, 0x08, 0x40, 0x80, 0x100, 0x10000, INT_MIN, -1 };
 	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
-		rc = try_open(uri, SHMRING_CREATE | unknown[i], NULL);
+		rc = t_try_open(uri, SHMRING_CREATE | unknown[i], NULL);
 		cr_assert_eq(rc, -EINVAL, "oflags CREATE|0x%x: %s", (unsigned)unknown[i],
 			     shmring_strerror(rc));
 	}
-	cr_assert(!exists(path_of(uri)), "refused opens must not create the ring");
+	cr_assert(!t_exists(t_path_of(uri)), "refused opens must not create the ring");
 
 	/* and the same bits on an existing ring */
 	struct shmring *c = t_create(uri, 4096, 0);
-	rc = try_open(uri, SHMRING_PRODUCER | 0x40, NULL);
+	rc = t_try_open(uri, SHMRING_PRODUCER | 0x40, NULL);
 	cr_assert_eq(rc, -EINVAL, "unknown bit on open: %s", shmring_strerror(rc));
-	rc = try_open(uri, SHMRING_EXCL, NULL);
+	rc = t_try_open(uri, SHMRING_EXCL, NULL);
 	cr_assert_eq(rc, -EINVAL, "EXCL alone on existing: %s", shmring_strerror(rc));
 	shmring_close(c);
 	unlink_ok(uri);
@@ -331,9 +235,9 @@ Test(api, pipe_and_mq_uris_reach_their_backends, .timeout = 10)
 	snprintf(mq, sizeof(mq), "mq:%s", t_name("mq"));
 	const char *uris[] = { ppath, mq };
 	for (size_t i = 0; i < 2; i++) {
-		int rc = try_open(uris[i], SHMRING_CONSUMER, NULL);
+		int rc = t_try_open(uris[i], SHMRING_CONSUMER, NULL);
 		cr_assert_eq(rc, -ENOENT, "open missing %s: %s", uris[i], shmring_strerror(rc));
-		rc = try_open(uris[i], SHMRING_CREATE | SHMRING_EXCL | SHMRING_PRODUCER, NULL);
+		rc = t_try_open(uris[i], SHMRING_CREATE | SHMRING_EXCL | SHMRING_PRODUCER, NULL);
 		cr_assert_eq(rc, 0, "create %s: %s", uris[i], shmring_strerror(rc));
 		struct shmring *r = t_open(uris[i], SHMRING_CONSUMER);
 		struct shmring_caps caps;
@@ -346,30 +250,30 @@ Test(api, pipe_and_mq_uris_reach_their_backends, .timeout = 10)
 		rc = shmring_unlink(uris[i]);
 		cr_assert_eq(rc, -ENOENT, "unlink %s again: %s", uris[i], shmring_strerror(rc));
 	}
-	cr_assert(!exists(ppath + 5), "pipe: removed its FIFO %s", ppath + 5);
+	cr_assert(!t_exists(ppath + 5), "pipe: removed its FIFO %s", ppath + 5);
 }
 
 Test(api, kind_mpmc_ok_invalid_kind_einval, .timeout = 10)
 {
-	const char *uri = ring_uri("kind");
+	const char *uri = t_ring_uri("kind");
 	struct shmring_opts o = { .kind = SHMRING_MPMC, .capacity = 65536 };
-	struct shmring *m = open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
-	cr_assert_eq(stats_of(m).kind, SHMRING_MPMC);
+	struct shmring *m = t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
+	cr_assert_eq(t_stats(m).kind, SHMRING_MPMC);
 	shmring_close(m);
 	unlink_ok(uri);
 	o.kind = (enum shmring_kind)7;
 	int rc;
-	rc = try_open(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
+	rc = t_try_open(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
 	cr_assert_eq(rc, -EINVAL, "kind 7: %s", shmring_strerror(rc));
 	o.kind = (enum shmring_kind)-1;
-	rc = try_open(uri, SHMRING_CREATE, &o);
+	rc = t_try_open(uri, SHMRING_CREATE, &o);
 	cr_assert_eq(rc, -EINVAL, "kind -1: %s", shmring_strerror(rc));
-	cr_assert(!exists(path_of(uri)), "a refused kind must not create the ring");
+	cr_assert(!t_exists(t_path_of(uri)), "a refused kind must not create the ring");
 
 	/* explicit SPSC is the default kind */
 	o.kind = SHMRING_SPSC;
-	struct shmring *r = open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
-	cr_assert_eq(stats_of(r).kind, SHMRING_SPSC);
+	struct shmring *r = t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
+	cr_assert_eq(t_stats(r).kind, SHMRING_SPSC);
 	shmring_close(r);
 	unlink_ok(uri);
 }
@@ -380,40 +284,28 @@ Test(api, kind_mpmc_ok_invalid_kind_einval, .timeout = 10)
 
 Test(api, create_excl_existing_is_eexist, .timeout = 10)
 {
-	const char *uri = ring_uri("excl");
+	const char *uri = t_ring_uri("excl");
 	struct shmring *c = t_create(uri, 4096, 0);
-	int rc = try_open(uri, SHMRING_CREATE | SHMRING_EXCL, NULL);
+	int rc = t_try_open(uri, SHMRING_CREATE | SHMRING_EXCL, NULL);
 	cr_assert_eq(rc, -EEXIST, "while open: %s", shmring_strerror(rc));
 	shmring_close(c);
-	rc = try_open(uri, SHMRING_CREATE | SHMRING_EXCL | SHMRING_PRODUCER, NULL);
+	rc = t_try_open(uri, SHMRING_CREATE | SHMRING_EXCL | SHMRING_PRODUCER, NULL);
 	cr_assert_eq(rc, -EEXIST, "after close: %s", shmring_strerror(rc));
 	unlink_ok(uri);
 }
 
-Test(api, open_missing_is_enoent, .timeout = 10)
-{
-	const char *uri = ring_uri("missing");
-	int rc = try_open(uri, 0, NULL);
-	cr_assert_eq(rc, -ENOENT, "open: %s", shmring_strerror(rc));
-	rc = try_open(uri, SHMRING_PRODUCER, NULL);
-	cr_assert_eq(rc, -ENOENT, "open producer: %s", shmring_strerror(rc));
-	rc = try_open(uri, SHMRING_CONSUMER, NULL);
-	cr_assert_eq(rc, -ENOENT, "open consumer: %s", shmring_strerror(rc));
-	cr_assert(!exists(path_of(uri)));
-}
-
 Test(api, create_without_excl_opens_existing, .timeout = 10)
 {
-	const char *uri = ring_uri("noexcl");
+	const char *uri = t_ring_uri("noexcl");
 	struct shmring *c = t_create(uri, 8192, 512);
 	/* opts of a later CREATE are ignored: the ring keeps its geometry */
 	struct shmring_opts o = { .capacity = 1 << 20, .max_msg = 4096, .mode = 0644 };
-	struct shmring *p = open_opts(uri, SHMRING_CREATE | SHMRING_PRODUCER, &o);
-	struct shmring_stats st = stats_of(p);
+	struct shmring *p = t_open_opts(uri, SHMRING_CREATE | SHMRING_PRODUCER, &o);
+	struct shmring_stats st = t_stats(p);
 	cr_assert_eq(st.capacity, 8192, "capacity %llu", (unsigned long long)st.capacity);
 	cr_assert_eq(st.max_msg, 512, "max_msg %u", st.max_msg);
 	struct stat sb;
-	cr_assert_eq(stat(path_of(uri), &sb), 0);
+	cr_assert_eq(stat(t_path_of(uri), &sb), 0);
 	cr_assert_eq(sb.st_mode & 07777, 0600, "mode %o", sb.st_mode & 07777);
 
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
@@ -427,35 +319,23 @@ Test(api, create_without_excl_opens_existing, .timeout = 10)
 
 Test(api, create_without_excl_creates_missing, .timeout = 10)
 {
-	const char *uri = ring_uri("create");
+	const char *uri = t_ring_uri("create");
 	struct shmring_opts o = { .capacity = 16384 };
-	struct shmring *p = open_opts(uri, SHMRING_CREATE | SHMRING_PRODUCER, &o);
-	cr_assert_eq(stats_of(p).capacity, 16384);
+	struct shmring *p = t_open_opts(uri, SHMRING_CREATE | SHMRING_PRODUCER, &o);
+	cr_assert_eq(t_stats(p).capacity, 16384);
 	shmring_close(p);
 	unlink_ok(uri);
 }
 
-Test(api, unlink_missing_is_enoent, .timeout = 10)
-{
-	const char *uri = ring_uri("unl");
-	int rc = shmring_unlink(uri);
-	cr_assert_eq(rc, -ENOENT, "unlink missing: %s", shmring_strerror(rc));
-	struct shmring *c = t_create(uri, 4096, 0);
-	shmring_close(c);
-	unlink_ok(uri);
-	rc = shmring_unlink(uri);
-	cr_assert_eq(rc, -ENOENT, "unlink twice: %s", shmring_strerror(rc));
-}
-
 Test(api, unlink_keeps_handles_new_ring_is_distinct, .timeout = 10)
 {
-	const char *uri = ring_uri("relink");
+	const char *uri = t_ring_uri("relink");
 	struct shmring *c = t_create(uri, 4096, 0);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
 	send_key(p, 50, 1, 0);
 	unlink_ok(uri);
-	cr_assert(!exists(path_of(uri)), "name gone after unlink");
+	cr_assert(!t_exists(t_path_of(uri)), "name gone after unlink");
 
 	/* the old handles still work */
 	send_key(p, 60, 2, 0);
@@ -464,19 +344,19 @@ Test(api, unlink_keeps_handles_new_ring_is_distinct, .timeout = 10)
 
 	/* a new ring under the same name is another ring */
 	struct shmring_opts o = { .capacity = 8192 };
-	struct shmring *c2 = open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
+	struct shmring *c2 = t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
 	struct shmring *p2 = t_open(uri, SHMRING_PRODUCER);   /* no -EBUSY: new ring */
 	struct shmring *q2 = t_open(uri, SHMRING_CONSUMER);
-	cr_assert_eq(stats_of(q2).capacity, 8192);
-	cr_assert_eq(stats_of(q).capacity, 4096);
+	cr_assert_eq(t_stats(q2).capacity, 8192);
+	cr_assert_eq(t_stats(q).capacity, 4096);
 	send_key(p, 70, 3, 0);
 	expect_empty(q2);
 	send_key(p2, 80, 4, 0);
 	recv_key(q, 70, 3, 0);
 	expect_empty(q);
 	recv_key(q2, 80, 4, 0);
-	cr_assert_eq(stats_of(q2).msgs_sent, 1);
-	cr_assert_eq(stats_of(q).msgs_sent, 3);
+	cr_assert_eq(t_stats(q2).msgs_sent, 1);
+	cr_assert_eq(t_stats(q).msgs_sent, 3);
 
 	shmring_close(p);
 	shmring_close(q);
@@ -524,7 +404,7 @@ static int child_open_as_nobody(void *arg)
 Test(api, mode_0600_refuses_other_user_eacces, .timeout = 15)
 {
 	cr_assert_eq(geteuid(), 0, "this test runs as root");
-	const char *uri = ring_uri("eacces");
+	const char *uri = t_ring_uri("eacces");
 	struct shmring *c = t_create(uri, 4096, 0);
 	shmring_close(c);
 	struct box *b = box_new(uri);
@@ -539,9 +419,9 @@ Test(api, mode_0600_refuses_other_user_eacces, .timeout = 15)
 
 Test(api, mode_0666_lets_other_user_open_if_it_trusts_the_owner, .timeout = 15)
 {
-	const char *uri = ring_uri("e0666");
+	const char *uri = t_ring_uri("e0666");
 	struct shmring_opts o = { .capacity = 4096, .mode = 0666 };
-	struct shmring *c = open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
+	struct shmring *c = t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
 	shmring_close(c);
 	struct box *b = box_new(uri);
 	int st = t_wait(t_spawn(child_open_as_nobody, b));
@@ -574,12 +454,12 @@ Test(api, file_mode_is_exact_despite_umask, .timeout = 10)
 		{ 0, 0600 }, { 0600, 0600 }, { 0640, 0640 }, { 0666, 0666 }, { 0604, 0604 },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const char *uri = ring_uri("mode");
+		const char *uri = t_ring_uri("mode");
 		struct shmring_opts o = { .capacity = 4096, .mode = cases[i].ask };
 		struct shmring *r = NULL;
 		int rc = shmring_open(uri, SHMRING_CREATE | SHMRING_EXCL, &o, &r);
 		struct stat sb;
-		int src = stat(path_of(uri), &sb);
+		int src = stat(t_path_of(uri), &sb);
 		if (rc == 0)
 			shmring_close(r);
 		if (rc != 0 || src != 0 || (sb.st_mode & 07777) != cases[i].want)
@@ -631,7 +511,7 @@ static void expect_no_consume(struct shmring *r, const char *what)
 
 Test(api, roles_are_enforced_eperm, .timeout = 10)
 {
-	const char *uri = ring_uri("roles");
+	const char *uri = t_ring_uri("roles");
 	struct shmring *none = t_create(uri, 4096, 0);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
@@ -643,7 +523,7 @@ Test(api, roles_are_enforced_eperm, .timeout = 10)
 	expect_no_produce(q, "consumer");
 	expect_no_consume(p, "producer");
 	/* nothing moved */
-	struct shmring_stats st = stats_of(none);
+	struct shmring_stats st = t_stats(none);
 	cr_assert_eq(st.msgs_sent, 1);
 	cr_assert_eq(st.msgs_recv, 0);
 	cr_assert_eq(st.shut_down, 0);
@@ -659,26 +539,26 @@ static int child_try_roles(void *arg)
 {
 	struct box *b = arg;
 	child_guard();
-	b->rc[0] = try_open(b->uri, SHMRING_PRODUCER, NULL);
-	b->rc[1] = try_open(b->uri, SHMRING_CONSUMER, NULL);
-	b->rc[2] = try_open(b->uri, 0, NULL);
+	b->rc[0] = t_try_open(b->uri, SHMRING_PRODUCER, NULL);
+	b->rc[1] = t_try_open(b->uri, SHMRING_CONSUMER, NULL);
+	b->rc[2] = t_try_open(b->uri, 0, NULL);
 	return 0;
 }
 
 Test(api, second_producer_or_consumer_is_ebusy, .timeout = 15)
 {
-	const char *uri = ring_uri("busy");
+	const char *uri = t_ring_uri("busy");
 	struct shmring *c = t_create(uri, 4096, 0);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
 
-	int rc = try_open(uri, SHMRING_PRODUCER, NULL);
+	int rc = t_try_open(uri, SHMRING_PRODUCER, NULL);
 	cr_assert_eq(rc, -EBUSY, "second producer: %s", shmring_strerror(rc));
-	rc = try_open(uri, SHMRING_CONSUMER, NULL);
+	rc = t_try_open(uri, SHMRING_CONSUMER, NULL);
 	cr_assert_eq(rc, -EBUSY, "second consumer: %s", shmring_strerror(rc));
-	rc = try_open(uri, SHMRING_PRODUCER | SHMRING_CONSUMER, NULL);
+	rc = t_try_open(uri, SHMRING_PRODUCER | SHMRING_CONSUMER, NULL);
 	cr_assert_eq(rc, -EBUSY, "both roles: %s", shmring_strerror(rc));
-	rc = try_open(uri, SHMRING_CREATE | SHMRING_PRODUCER, NULL);
+	rc = t_try_open(uri, SHMRING_CREATE | SHMRING_PRODUCER, NULL);
 	cr_assert_eq(rc, -EBUSY, "CREATE|PRODUCER on existing: %s", shmring_strerror(rc));
 
 	/* from another process */
@@ -692,7 +572,7 @@ Test(api, second_producer_or_consumer_is_ebusy, .timeout = 15)
 	/* the failed attempts did not disturb the holders */
 	send_key(p, 20, 1, 0);
 	recv_key(q, 20, 1, 0);
-	struct shmring_stats s = stats_of(c);
+	struct shmring_stats s = t_stats(c);
 	cr_assert_eq(s.producers, 1);
 	cr_assert_eq(s.consumers, 1);
 	cr_assert_eq(s.takeovers, 0);
@@ -713,7 +593,7 @@ Test(api, second_producer_or_consumer_is_ebusy, .timeout = 15)
 	cr_assert_eq(st, 0, "child status %d", st);
 	cr_assert_eq(b->rc[0], 0, "child producer after close: %s", shmring_strerror(b->rc[0]));
 	cr_assert_eq(b->rc[1], 0, "child consumer after close: %s", shmring_strerror(b->rc[1]));
-	s = stats_of(c);
+	s = t_stats(c);
 	cr_assert_eq(s.producers, 0);
 	cr_assert_eq(s.consumers, 0);
 	cr_assert_eq(s.takeovers, 0, "clean closes are no takeovers: %llu",
@@ -725,20 +605,20 @@ Test(api, second_producer_or_consumer_is_ebusy, .timeout = 15)
 
 Test(api, handle_with_both_roles_sends_to_itself, .timeout = 10)
 {
-	const char *uri = ring_uri("self");
+	const char *uri = t_ring_uri("self");
 	struct shmring *c = t_create(uri, 4096, 0);
 	struct shmring *pq = t_open(uri, SHMRING_PRODUCER | SHMRING_CONSUMER);
 	for (uint64_t k = 0; k < 100; k++) {
 		send_key(pq, (size_t)(k * 7 % 500), k, 0);
 		recv_key(pq, (size_t)(k * 7 % 500), k, 0);
 	}
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.producers, 1);
 	cr_assert_eq(st.consumers, 1);
-	int rc = try_open(uri, SHMRING_PRODUCER, NULL);
+	int rc = t_try_open(uri, SHMRING_PRODUCER, NULL);
 	cr_assert_eq(rc, -EBUSY, "producer while a both-roles handle lives: %s",
 		     shmring_strerror(rc));
-	rc = try_open(uri, SHMRING_CONSUMER, NULL);
+	rc = t_try_open(uri, SHMRING_CONSUMER, NULL);
 	cr_assert_eq(rc, -EBUSY, "consumer while a both-roles handle lives: %s",
 		     shmring_strerror(rc));
 	shmring_close(pq);
@@ -748,7 +628,7 @@ Test(api, handle_with_both_roles_sends_to_itself, .timeout = 10)
 
 Test(api, stats_on_roleless_handle, .timeout = 10)
 {
-	const char *uri = ring_uri("mon");
+	const char *uri = t_ring_uri("mon");
 	struct shmring *c = t_create(uri, 8192, 0);
 	struct shmring *mon = t_open(uri, 0);
 	struct shmring_stats st;
@@ -759,7 +639,7 @@ Test(api, stats_on_roleless_handle, .timeout = 10)
 	cr_assert_eq(st.kind, SHMRING_SPSC);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	send_key(p, 100, 1, 0);
-	st = stats_of(mon);
+	st = t_stats(mon);
 	cr_assert_eq(st.msgs_sent, 1);
 	cr_assert_eq(st.bytes_sent, 100);
 	cr_assert_eq(st.producers, 1);
@@ -796,7 +676,7 @@ static int fill_ring(struct shmring *p, size_t len)
 
 Test(api, timeout_zero_is_eagain_at_once, .timeout = 10)
 {
-	const char *uri = ring_uri("t0");
+	const char *uri = t_ring_uri("t0");
 	struct shmring *c = t_create(uri, 4096, 1000);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
@@ -834,7 +714,7 @@ Test(api, timeout_zero_is_eagain_at_once, .timeout = 10)
 	cr_assert_eq(rc, -EAGAIN, "send_batch full: %s", shmring_strerror(rc));
 
 	/* timeout 0 is not a wait */
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.waits_empty, 0);
 	cr_assert_eq(st.waits_full, 0);
 	for (int i = 0; i < k; i++)
@@ -847,7 +727,7 @@ Test(api, timeout_zero_is_eagain_at_once, .timeout = 10)
 
 Test(api, positive_timeout_is_etimedout_not_early, .timeout = 20)
 {
-	const char *uri = ring_uri("tpos");
+	const char *uri = t_ring_uri("tpos");
 	struct shmring *c = t_create(uri, 4096, 1000);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
@@ -898,7 +778,7 @@ Test(api, positive_timeout_is_etimedout_not_early, .timeout = 20)
 	cr_assert_geq(el, 30 * MS);
 	cr_assert_lt(el, 2000 * MS);
 
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_geq(st.waits_empty, 7, "waits_empty %llu", (unsigned long long)st.waits_empty);
 	cr_assert_geq(st.waits_full, 6, "waits_full %llu", (unsigned long long)st.waits_full);
 	/* the timed-out sends left nothing behind */
@@ -924,9 +804,9 @@ static int child_send_later(void *arg)
 	for (int i = 0; i < 10000; i++) {
 		if (shmring_stats(p, &st) == 0 && st.waits_empty >= 1)
 			break;
-		sleep_ms(1);
+		t_sleep_ms(1);
 	}
-	sleep_ms(50);
+	t_sleep_ms(50);
 	uint8_t buf[777];
 	t_fill(buf, sizeof(buf), 4242);
 	b->rc[1] = shmring_send(p, buf, sizeof(buf), 5000 * MS);
@@ -936,7 +816,7 @@ static int child_send_later(void *arg)
 
 static void forever_recv_case(const char *tag, int spin0)
 {
-	const char *uri = ring_uri(tag);
+	const char *uri = t_ring_uri(tag);
 	struct shmring *c = t_create(uri, 4096, 1000);
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
 	if (spin0)
@@ -950,7 +830,7 @@ static void forever_recv_case(const char *tag, int spin0)
 		     shmring_strerror(b->rc[0]), shmring_strerror(b->rc[1]));
 	cr_assert_eq(n, 777, "FOREVER recv: %zd", n);
 	cr_assert(t_check(buf, 777, 4242), "content");
-	struct shmring_stats s = stats_of(c);
+	struct shmring_stats s = t_stats(c);
 	cr_assert_eq(s.waits_empty, 1);
 	cr_assert_geq(s.futex_sleeps, 1, "a 50 ms wait must have slept on the futex");
 	cr_assert_geq(s.futex_wakes, 1, "the producer must have woken the sleeper");
@@ -982,9 +862,9 @@ static int child_drain_later(void *arg)
 	for (int i = 0; i < 10000; i++) {
 		if (shmring_stats(q, &st) == 0 && st.waits_full >= 1)
 			break;
-		sleep_ms(1);
+		t_sleep_ms(1);
 	}
-	sleep_ms(50);
+	t_sleep_ms(50);
 	uint8_t buf[1000];
 	for (int i = 0; i < b->count; i++) {
 		ssize_t n = shmring_recv(q, buf, sizeof(buf), 5000 * MS);
@@ -999,7 +879,7 @@ static int child_drain_later(void *arg)
 
 static void forever_send_case(const char *tag, int spin0)
 {
-	const char *uri = ring_uri(tag);
+	const char *uri = t_ring_uri(tag);
 	struct shmring *c = t_create(uri, 4096, 1000);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	if (spin0)
@@ -1016,7 +896,7 @@ static void forever_send_case(const char *tag, int spin0)
 	cr_assert_eq(rc, 0, "FOREVER send: %s", shmring_strerror(rc));
 	cr_assert_eq(st, 0, "consumer child status %d: open %s recv %d", st,
 		     shmring_strerror(b->rc[0]), b->rc[1]);
-	struct shmring_stats s = stats_of(c);
+	struct shmring_stats s = t_stats(c);
 	cr_assert_eq(s.waits_full, 1);
 	cr_assert_geq(s.futex_sleeps, 1, "a 50 ms wait must have slept on the futex");
 	/* the message that waited arrives, after the drained ones */
@@ -1042,7 +922,7 @@ Test(api, forever_send_woken_by_consumer_process_spin0, .timeout = 20)
 
 Test(api, set_spin_validates, .timeout = 10)
 {
-	const char *uri = ring_uri("spin");
+	const char *uri = t_ring_uri("spin");
 	struct shmring *c = t_create(uri, 4096, 0);
 	cr_assert_eq(shmring_set_spin(c, 0), 0);
 	cr_assert_eq(shmring_set_spin(c, 1000000000u), 0);
@@ -1058,7 +938,7 @@ Test(api, set_spin_validates, .timeout = 10)
 
 Test(api, zero_and_max_size_messages_pass_intact, .timeout = 10)
 {
-	const char *uri = ring_uri("sizes");
+	const char *uri = t_ring_uri("sizes");
 	struct shmring *c = t_create(uri, 4096, 1000);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
@@ -1099,7 +979,7 @@ Test(api, zero_and_max_size_messages_pass_intact, .timeout = 10)
 	cr_assert(t_check(m.data, 1000, 5));
 	cr_assert_eq(shmring_release(q, &m), 0);
 
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.msgs_sent, 6);
 	cr_assert_eq(st.bytes_sent, 2001);
 	cr_assert_eq(st.msgs_recv, 6);
@@ -1110,45 +990,9 @@ Test(api, zero_and_max_size_messages_pass_intact, .timeout = 10)
 	unlink_ok(uri);
 }
 
-/* recv(r, NULL, 0) is accepted by the argument check (only !buf && cap is
- * -EINVAL), so an empty message must be received into no buffer at all. */
-Test(api, empty_message_into_null_buffer, .timeout = 10)
-{
-	const char *uri = ring_uri("nullbuf");
-	struct shmring *c = t_create(uri, 4096, 1000);
-	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
-	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
-	cr_assert_eq(shmring_send(p, NULL, 0, 0), 0);
-	ssize_t n = shmring_recv(q, NULL, 0, 0);
-	cr_assert_eq(n, 0, "recv NULL,0 of an empty message: %zd", n);
-	cr_assert_eq(stats_of(c).msgs_recv, 1);
-	shmring_close(p);
-	shmring_close(q);
-	shmring_close(c);
-	unlink_ok(uri);
-}
-
-Test(api, empty_message_into_null_iovec, .timeout = 10)
-{
-	const char *uri = ring_uri("nulliov");
-	struct shmring *c = t_create(uri, 4096, 1000);
-	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
-	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
-	cr_assert_eq(shmring_send(p, NULL, 0, 0), 0);
-	struct iovec iov = { NULL, 0 };
-	int rc = shmring_recv_batch(q, &iov, 1, 0);
-	cr_assert_eq(rc, 1, "recv_batch {NULL,0} of an empty message: %d", rc);
-	cr_assert_eq(iov.iov_len, 0);
-	cr_assert_eq(stats_of(c).msgs_recv, 1);
-	shmring_close(p);
-	shmring_close(q);
-	shmring_close(c);
-	unlink_ok(uri);
-}
-
 Test(api, oversize_is_emsgsize, .timeout = 10)
 {
-	const char *uri = ring_uri("big");
+	const char *uri = t_ring_uri("big");
 	struct shmring *c = t_create(uri, 4096, 1000);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
@@ -1175,7 +1019,7 @@ Test(api, oversize_is_emsgsize, .timeout = 10)
 	cr_assert_eq(rc, 1, "send_batch second max+1: %d (%s)", rc,
 		     rc < 0 ? shmring_strerror(rc) : "count");
 
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.msgs_sent, 1);
 	cr_assert_eq(st.used, 24, "only the 10-byte record queued, used %llu",
 		     (unsigned long long)st.used);
@@ -1193,7 +1037,7 @@ Test(api, oversize_is_emsgsize, .timeout = 10)
 
 Test(api, recv_buffer_too_small_keeps_message, .timeout = 10)
 {
-	const char *uri = ring_uri("small");
+	const char *uri = t_ring_uri("small");
 	struct shmring *c = t_create(uri, 4096, 1000);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
@@ -1209,7 +1053,7 @@ Test(api, recv_buffer_too_small_keeps_message, .timeout = 10)
 	n = shmring_recv(q, NULL, 0, 0);
 	cr_assert_eq(n, -EMSGSIZE, "recv cap 0: %zd", n);
 	cr_assert_eq(buf[0], 0x5a, "nothing copied on -EMSGSIZE");
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.msgs_recv, 0, "not counted as received");
 	recv_key(q, 1000, 11, 0);
 
@@ -1225,7 +1069,7 @@ Test(api, recv_buffer_too_small_keeps_message, .timeout = 10)
 
 Test(api, recv_batch_buffer_too_small, .timeout = 10)
 {
-	const char *uri = ring_uri("bsmall");
+	const char *uri = t_ring_uri("bsmall");
 	struct shmring *c = t_create(uri, 4096, 1000);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
@@ -1239,7 +1083,7 @@ Test(api, recv_batch_buffer_too_small, .timeout = 10)
 	int rc = shmring_recv_batch(q, iov, 2, 0);
 	cr_assert_eq(rc, -EMSGSIZE, "first too small: %d (%s)", rc,
 		     rc < 0 ? shmring_strerror(rc) : "count");
-	cr_assert_eq(stats_of(c).msgs_recv, 0);
+	cr_assert_eq(t_stats(c).msgs_recv, 0);
 	recv_key(q, 100, 1, 0);
 
 	/* a later buffer too small: the count before it, the big one stays */
@@ -1256,7 +1100,7 @@ Test(api, recv_batch_buffer_too_small, .timeout = 10)
 	cr_assert_eq(iov[1].iov_len, 20);
 	cr_assert(t_check(b0, 10, 2));
 	cr_assert(t_check(b1, 20, 3));
-	cr_assert_eq(stats_of(c).msgs_recv, 3);
+	cr_assert_eq(t_stats(c).msgs_recv, 3);
 	recv_key(q, 500, 4, 0);
 	recv_key(q, 5, 5, 0);
 	expect_empty(q);
@@ -1272,7 +1116,7 @@ Test(api, recv_batch_buffer_too_small, .timeout = 10)
 
 Test(api, reserve_write_in_place_commit_delivers, .timeout = 10)
 {
-	const char *uri = ring_uri("zc");
+	const char *uri = t_ring_uri("zc");
 	struct shmring *c = t_create(uri, 4096, 1000);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
@@ -1298,7 +1142,7 @@ Test(api, reserve_write_in_place_commit_delivers, .timeout = 10)
 
 Test(api, commit_with_shrunk_len_delivers_shorter, .timeout = 10)
 {
-	const char *uri = ring_uri("shrink");
+	const char *uri = t_ring_uri("shrink");
 	struct shmring *c = t_create(uri, 4096, 1000);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
@@ -1313,7 +1157,7 @@ Test(api, commit_with_shrunk_len_delivers_shorter, .timeout = 10)
 		cr_assert_eq(rc, 0, "commit shrunk to %zu: %s", len, shmring_strerror(rc));
 		recv_key(q, len, k, 0);
 	}
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.used, 0);
 	cr_assert_eq(st.bytes_sent, st.bytes_recv);
 	shmring_close(p);
@@ -1324,7 +1168,7 @@ Test(api, commit_with_shrunk_len_delivers_shorter, .timeout = 10)
 
 Test(api, bad_commits_are_einval, .timeout = 10)
 {
-	const char *uri = ring_uri("badcommit");
+	const char *uri = t_ring_uri("badcommit");
 	struct shmring *c = t_create(uri, 4096, 1000);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
@@ -1387,7 +1231,7 @@ Test(api, bad_commits_are_einval, .timeout = 10)
 	cr_assert_eq(rc, 0, "the genuine commit: %s", shmring_strerror(rc));
 	recv_key(q, 100, 2, 0);
 	expect_empty(q);
-	cr_assert_eq(stats_of(c).msgs_sent, 2);
+	cr_assert_eq(t_stats(c).msgs_sent, 2);
 	shmring_close(p);
 	shmring_close(q);
 	shmring_close(c);
@@ -1398,7 +1242,7 @@ Test(api, bad_commits_are_einval, .timeout = 10)
  * only the payload pointer tells them apart. */
 Test(api, commit_of_another_rings_reservation_is_einval, .timeout = 10)
 {
-	const char *ua = ring_uri("commitA"), *ub = ring_uri("commitB");
+	const char *ua = t_ring_uri("commitA"), *ub = t_ring_uri("commitB");
 	struct shmring *a = t_create(ua, 4096, 1000), *b = t_create(ub, 4096, 1000);
 	struct shmring *pa = t_open(ua, SHMRING_PRODUCER), *pb = t_open(ub, SHMRING_PRODUCER);
 	struct shmring *qa = t_open(ua, SHMRING_CONSUMER), *qb = t_open(ub, SHMRING_CONSUMER);
@@ -1431,23 +1275,23 @@ Test(api, commit_of_another_rings_reservation_is_einval, .timeout = 10)
  * the kind, rather than silently shrunk. */
 Test(api, max_msg_past_the_32_bit_limit_is_einval, .timeout = 10)
 {
-	const char *uri = ring_uri("maxmsg");
+	const char *uri = t_ring_uri("maxmsg");
 	static const uint32_t bad[] = { UINT32_MAX, UINT32_MAX - 127 };
 	for (int kind = SHMRING_SPSC; kind <= SHMRING_MPMC; kind++) {
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 			struct shmring_opts o = { .kind = (enum shmring_kind)kind,
 						  .max_msg = bad[i] };
-			int rc = try_open(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
+			int rc = t_try_open(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
 			cr_assert_eq(rc, -EINVAL, "kind %d max_msg %u: %s", kind, bad[i],
 				     shmring_strerror(rc));
-			cr_assert(!exists(path_of(uri)), "a refused max_msg must not create");
+			cr_assert(!t_exists(t_path_of(uri)), "a refused max_msg must not create");
 		}
 	}
 }
 
 Test(api, send_during_reservation_is_einprogress, .timeout = 10)
 {
-	const char *uri = ring_uri("inprog");
+	const char *uri = t_ring_uri("inprog");
 	struct shmring *c = t_create(uri, 4096, 1000);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
@@ -1476,7 +1320,7 @@ Test(api, send_during_reservation_is_einprogress, .timeout = 10)
 
 Test(api, acquire_release_in_order, .timeout = 10)
 {
-	const char *uri = ring_uri("acq");
+	const char *uri = t_ring_uri("acq");
 	struct shmring *c = t_create(uri, 4096, 1000);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
@@ -1501,7 +1345,7 @@ Test(api, acquire_release_in_order, .timeout = 10)
 			cr_assert_eq(rc, 0, "release %d: %s", i, shmring_strerror(rc));
 		}
 	}
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.msgs_recv, 100);
 	cr_assert_eq(st.bytes_recv, 20 * (0 + 1 + 300 + 1000 + 64));
 	cr_assert_eq(st.used, 0);
@@ -1513,7 +1357,7 @@ Test(api, acquire_release_in_order, .timeout = 10)
 
 Test(api, release_out_of_order_is_einval, .timeout = 10)
 {
-	const char *uri = ring_uri("ooo");
+	const char *uri = t_ring_uri("ooo");
 	struct shmring *c = t_create(uri, 4096, 1000);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
@@ -1527,7 +1371,7 @@ Test(api, release_out_of_order_is_einval, .timeout = 10)
 	cr_assert_eq(rc, -EINVAL, "release 2nd before 1st: %s", shmring_strerror(rc));
 	rc = shmring_release(q, &m[2]);
 	cr_assert_eq(rc, -EINVAL, "release 3rd before 1st: %s", shmring_strerror(rc));
-	cr_assert_eq(stats_of(c).msgs_recv, 0, "a refused release frees nothing");
+	cr_assert_eq(t_stats(c).msgs_recv, 0, "a refused release frees nothing");
 	cr_assert_eq(shmring_release(q, &m[0]), 0);
 	rc = shmring_release(q, &m[0]);
 	cr_assert_eq(rc, -EINVAL, "release twice: %s", shmring_strerror(rc));
@@ -1537,7 +1381,7 @@ Test(api, release_out_of_order_is_einval, .timeout = 10)
 	cr_assert_eq(rc, -EINVAL, "release NULL: %s", shmring_strerror(rc));
 	cr_assert_eq(shmring_release(q, &m[1]), 0);
 	cr_assert_eq(shmring_release(q, &m[2]), 0);
-	cr_assert_eq(stats_of(c).msgs_recv, 3);
+	cr_assert_eq(t_stats(c).msgs_recv, 3);
 	expect_empty(q);
 	shmring_close(p);
 	shmring_close(q);
@@ -1549,7 +1393,7 @@ Test(api, release_out_of_order_is_einval, .timeout = 10)
  * into the next acquired record) must be refused like any forged priv. */
 Test(api, release_with_forged_end_is_einval, .timeout = 10)
 {
-	const char *uri = ring_uri("forgedrel");
+	const char *uri = t_ring_uri("forgedrel");
 	struct shmring *c = t_create(uri, 4096, 1000);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
@@ -1569,8 +1413,8 @@ Test(api, release_with_forged_end_is_einval, .timeout = 10)
 	/* the genuine releases still work */
 	cr_assert_eq(shmring_release(q, &m[0]), 0);
 	cr_assert_eq(shmring_release(q, &m[1]), 0);
-	cr_assert_eq(stats_of(c).msgs_recv, 2);
-	cr_assert_eq(stats_of(c).used, 0);
+	cr_assert_eq(t_stats(c).msgs_recv, 2);
+	cr_assert_eq(t_stats(c).used, 0);
 	shmring_close(p);
 	shmring_close(q);
 	shmring_close(c);
@@ -1579,7 +1423,7 @@ Test(api, release_with_forged_end_is_einval, .timeout = 10)
 
 Test(api, recv_while_acquired_is_einprogress, .timeout = 10)
 {
-	const char *uri = ring_uri("racq");
+	const char *uri = t_ring_uri("racq");
 	struct shmring *c = t_create(uri, 4096, 1000);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
@@ -1601,50 +1445,13 @@ Test(api, recv_while_acquired_is_einprogress, .timeout = 10)
 	unlink_ok(uri);
 }
 
-Test(api, acquired_data_stays_valid_until_release, .timeout = 10)
-{
-	const char *uri = ring_uri("stable");
-	struct shmring *c = t_create(uri, 4096, 1000);
-	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
-	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
-	struct shmring_msg m;
-	for (int round = 0; round < 10; round++) {
-		send_key(p, 800, 1000 + (uint64_t)round, 0);
-		cr_assert_eq(shmring_acquire(q, &m, 0), 0);
-		void *at = m.data;
-		/* the producer fills every byte it is allowed to */
-		int k = 0;
-		uint8_t buf[200];
-		for (;;) {
-			t_fill(buf, 200, (uint64_t)k);
-			int rc = shmring_send(p, buf, 200, 0);
-			if (rc == -EAGAIN)
-				break;
-			cr_assert_eq(rc, 0, "send: %s", shmring_strerror(rc));
-			k++;
-		}
-		cr_assert_gt(k, 0);
-		cr_assert_eq(m.data, at, "data pointer moved");
-		cr_assert_eq(m.len, 800);
-		cr_assert(t_check(m.data, 800, 1000 + (uint64_t)round),
-			  "acquired message overwritten before release (round %d)", round);
-		cr_assert_eq(shmring_release(q, &m), 0);
-		for (int i = 0; i < k; i++)
-			recv_key(q, 200, (uint64_t)i, 0);
-	}
-	shmring_close(p);
-	shmring_close(q);
-	shmring_close(c);
-	unlink_ok(uri);
-}
-
 /* ======================================================================= */
 /* batches                                                                 */
 /* ======================================================================= */
 
 Test(api, send_batch_partial_then_rest, .timeout = 10)
 {
-	const char *uri = ring_uri("sbatch");
+	const char *uri = t_ring_uri("sbatch");
 	struct shmring *c = t_create(uri, 4096, 1000);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
@@ -1670,7 +1477,7 @@ Test(api, send_batch_partial_then_rest, .timeout = 10)
 	}
 	cr_assert_lt(first, 32, "all 32 fitted a 4096-byte ring (%d)", first);
 	cr_assert_eq(first, 4096 / 208, "as many as fit: %d", first);
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.msgs_sent, 32);
 	cr_assert_eq(st.bytes_sent, 32 * 200);
 	shmring_close(p);
@@ -1681,7 +1488,7 @@ Test(api, send_batch_partial_then_rest, .timeout = 10)
 
 Test(api, recv_batch_fills_lengths, .timeout = 10)
 {
-	const char *uri = ring_uri("rbatch");
+	const char *uri = t_ring_uri("rbatch");
 	struct shmring *c = t_create(uri, 4096, 1000);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
@@ -1699,8 +1506,8 @@ Test(api, recv_batch_fills_lengths, .timeout = 10)
 		cr_assert(t_check(bufs[i], lens[i], 50 + (uint64_t)i), "content %d", i);
 	}
 	cr_assert_eq(iov[6].iov_len, sizeof(bufs[6]), "unused iovecs untouched");
-	cr_assert_eq(stats_of(c).msgs_recv, 6);
-	cr_assert_eq(stats_of(c).bytes_recv, 125);
+	cr_assert_eq(t_stats(c).msgs_recv, 6);
+	cr_assert_eq(t_stats(c).bytes_recv, 125);
 
 	/* a batch waits for its first message only */
 	send_key(p, 33, 77, 0);
@@ -1721,7 +1528,7 @@ Test(api, recv_batch_fills_lengths, .timeout = 10)
 
 Test(api, batch_bad_arguments_are_einval, .timeout = 10)
 {
-	const char *uri = ring_uri("bbad");
+	const char *uri = t_ring_uri("bbad");
 	struct shmring *c = t_create(uri, 4096, 1000);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
@@ -1738,7 +1545,7 @@ Test(api, batch_bad_arguments_are_einval, .timeout = 10)
 	struct iovec nul = { NULL, 5 };
 	rc = shmring_send_batch(p, &nul, 1, 0);
 	cr_assert_eq(rc, -EINVAL, "send_batch NULL base: %s", shmring_strerror(rc));
-	cr_assert_eq(stats_of(c).msgs_sent, 0);
+	cr_assert_eq(t_stats(c).msgs_sent, 0);
 	rc = shmring_send(p, NULL, 5, 0);
 	cr_assert_eq(rc, -EINVAL, "send NULL,5: %s", shmring_strerror(rc));
 	shmring_close(p);
@@ -1753,7 +1560,7 @@ Test(api, batch_bad_arguments_are_einval, .timeout = 10)
 
 static void shutdown_case(const char *tag, int64_t drain_timeout)
 {
-	const char *uri = ring_uri(tag);
+	const char *uri = t_ring_uri(tag);
 	struct shmring *c = t_create(uri, 4096, 1000);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
@@ -1763,7 +1570,7 @@ static void shutdown_case(const char *tag, int64_t drain_timeout)
 	cr_assert_eq(shmring_reserve(p, 50, &m, 0), 0);
 
 	cr_assert_eq(shmring_shutdown(p), 0);
-	cr_assert_eq(stats_of(c).shut_down, 1);
+	cr_assert_eq(t_stats(c).shut_down, 1);
 	/* the reservation open across the shutdown is dropped */
 	int rc = shmring_commit(p, &m);
 	cr_assert_eq(rc, -EPIPE, "commit after shutdown: %s", shmring_strerror(rc));
@@ -1805,7 +1612,7 @@ static void shutdown_case(const char *tag, int64_t drain_timeout)
 	cr_assert_eq(rc, -EPIPE, "send by a new producer: %s", shmring_strerror(rc));
 	n = shmring_recv(q, buf, sizeof(buf), 0);
 	cr_assert_eq(n, -EPIPE, "recv after the new producer: %zd", n);
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.msgs_sent, 5);
 	cr_assert_eq(st.msgs_recv, 5);
 	shmring_close(p);
@@ -1842,20 +1649,20 @@ static int child_recv_forever(void *arg)
 
 Test(api, shutdown_wakes_consumer_sleeping_in_other_process, .timeout = 20)
 {
-	const char *uri = ring_uri("shutwake");
+	const char *uri = t_ring_uri("shutwake");
 	struct shmring *c = t_create(uri, 4096, 0);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	struct box *b = box_new(uri);
 	b->rc[1] = 12345;
 	pid_t pid = t_spawn(child_recv_forever, b);
-	cr_assert(wait_flag(&b->ready, 1, 10000), "child never got ready: %s",
+	cr_assert(t_wait_flag(&b->ready, 1, 10000), "child never got ready: %s",
 		  shmring_strerror(b->rc[0]));
 	/* wait until the consumer is actually waiting, then a little more so
 	 * it is asleep on the futex */
-	for (int i = 0; i < 10000 && stats_of(c).waits_empty == 0; i++)
-		sleep_ms(1);
-	cr_assert_eq(stats_of(c).waits_empty, 1, "consumer never waited");
-	sleep_ms(50);
+	for (int i = 0; i < 10000 && t_stats(c).waits_empty == 0; i++)
+		t_sleep_ms(1);
+	cr_assert_eq(t_stats(c).waits_empty, 1, "consumer never waited");
+	t_sleep_ms(50);
 	cr_assert_eq(b->rc[1], 12345, "consumer returned before the shutdown: %d", b->rc[1]);
 	cr_assert_eq(shmring_shutdown(p), 0);
 	int st = t_wait(pid);
@@ -1870,7 +1677,7 @@ Test(api, shutdown_wakes_consumer_sleeping_in_other_process, .timeout = 20)
 
 Test(api, shutdown_by_consumer_is_eperm, .timeout = 10)
 {
-	const char *uri = ring_uri("shutperm");
+	const char *uri = t_ring_uri("shutperm");
 	struct shmring *c = t_create(uri, 4096, 0);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
@@ -1880,7 +1687,7 @@ Test(api, shutdown_by_consumer_is_eperm, .timeout = 10)
 	cr_assert_eq(rc, -EPERM, "role-less shutdown: %s", shmring_strerror(rc));
 	rc = shmring_shutdown(NULL);
 	cr_assert_eq(rc, -EINVAL, "NULL shutdown: %s", shmring_strerror(rc));
-	cr_assert_eq(stats_of(c).shut_down, 0);
+	cr_assert_eq(t_stats(c).shut_down, 0);
 	send_key(p, 10, 1, 0);
 	recv_key(q, 10, 1, 0);
 	shmring_close(p);
@@ -1895,11 +1702,11 @@ Test(api, shutdown_by_consumer_is_eperm, .timeout = 10)
 
 Test(api, stats_count_messages_and_bytes_exactly, .timeout = 10)
 {
-	const char *uri = ring_uri("stats");
+	const char *uri = t_ring_uri("stats");
 	struct shmring *c = t_create(uri, 65536, 0);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.msgs_sent + st.bytes_sent + st.msgs_recv + st.bytes_recv, 0);
 	cr_assert_eq(st.used, 0);
 
@@ -1913,7 +1720,7 @@ Test(api, stats_count_messages_and_bytes_exactly, .timeout = 10)
 		recv_key(q, (size_t)i * 13, (uint64_t)i, 0);
 		recvd += (uint64_t)i * 13;
 	}
-	st = stats_of(c);
+	st = t_stats(c);
 	cr_assert_eq(st.msgs_sent, (uint64_t)N);
 	cr_assert_eq(st.bytes_sent, sent);
 	cr_assert_eq(st.msgs_recv, (uint64_t)M);
@@ -1932,7 +1739,7 @@ Test(api, stats_count_messages_and_bytes_exactly, .timeout = 10)
 		  (unsigned long long)fillers);
 
 	/* the same seen from each handle */
-	struct shmring_stats sp = stats_of(p), sq = stats_of(q);
+	struct shmring_stats sp = t_stats(p), sq = t_stats(q);
 	cr_assert_eq(sp.msgs_sent, st.msgs_sent);
 	cr_assert_eq(sq.msgs_recv, st.msgs_recv);
 
@@ -1958,7 +1765,7 @@ Test(api, stats_count_messages_and_bytes_exactly, .timeout = 10)
 	iov[0].iov_len = iov[1].iov_len = sizeof(b0);
 	cr_assert_eq(shmring_recv_batch(q, iov, 2, 0), 2);
 	recvd += 128;
-	st = stats_of(c);
+	st = t_stats(c);
 	cr_assert_eq(st.msgs_sent, (uint64_t)N + 3);
 	cr_assert_eq(st.bytes_sent, sent);
 	cr_assert_eq(st.msgs_recv, (uint64_t)N + 3);
@@ -1975,22 +1782,22 @@ Test(api, stats_count_messages_and_bytes_exactly, .timeout = 10)
 
 Test(api, stats_waits_empty_counts_waiting_receives, .timeout = 10)
 {
-	const char *uri = ring_uri("waits");
+	const char *uri = t_ring_uri("waits");
 	struct shmring *c = t_create(uri, 4096, 0);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
 	char buf[64];
-	cr_assert_eq(stats_of(c).waits_empty, 0);
+	cr_assert_eq(t_stats(c).waits_empty, 0);
 	cr_assert_eq(shmring_recv(q, buf, sizeof(buf), 5 * MS), -ETIMEDOUT);
-	cr_assert_eq(stats_of(c).waits_empty, 1);
+	cr_assert_eq(t_stats(c).waits_empty, 1);
 	struct shmring_msg m;
 	cr_assert_eq(shmring_acquire(q, &m, 5 * MS), -ETIMEDOUT);
-	cr_assert_eq(stats_of(c).waits_empty, 2);
+	cr_assert_eq(t_stats(c).waits_empty, 2);
 	/* a receive that finds a message does not wait */
 	send_key(p, 10, 1, 0);
 	recv_key(q, 10, 1, 5 * MS);
-	cr_assert_eq(stats_of(c).waits_empty, 2);
-	cr_assert_eq(stats_of(c).waits_full, 0);
+	cr_assert_eq(t_stats(c).waits_empty, 2);
+	cr_assert_eq(t_stats(c).waits_full, 0);
 	shmring_close(p);
 	shmring_close(q);
 	shmring_close(c);
@@ -1999,34 +1806,34 @@ Test(api, stats_waits_empty_counts_waiting_receives, .timeout = 10)
 
 Test(api, stats_live_participants, .timeout = 10)
 {
-	const char *uri = ring_uri("live");
+	const char *uri = t_ring_uri("live");
 	struct shmring *c = t_create(uri, 4096, 0);
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.producers, 0);
 	cr_assert_eq(st.consumers, 0);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
-	st = stats_of(c);
+	st = t_stats(c);
 	cr_assert_eq(st.producers, 1);
 	cr_assert_eq(st.consumers, 0);
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
 	struct shmring *mon = t_open(uri, 0);
-	st = stats_of(mon);
+	st = t_stats(mon);
 	cr_assert_eq(st.producers, 1, "producers %u", st.producers);
 	cr_assert_eq(st.consumers, 1, "consumers %u", st.consumers);
 	shmring_close(p);
-	st = stats_of(mon);
+	st = t_stats(mon);
 	cr_assert_eq(st.producers, 0);
 	cr_assert_eq(st.consumers, 1);
 	shmring_close(q);
-	st = stats_of(mon);
+	st = t_stats(mon);
 	cr_assert_eq(st.producers, 0);
 	cr_assert_eq(st.consumers, 0);
 	struct shmring *pq = t_open(uri, SHMRING_PRODUCER | SHMRING_CONSUMER);
-	st = stats_of(mon);
+	st = t_stats(mon);
 	cr_assert_eq(st.producers, 1);
 	cr_assert_eq(st.consumers, 1);
 	shmring_close(pq);
-	st = stats_of(c);
+	st = t_stats(c);
 	cr_assert_eq(st.producers + st.consumers, 0);
 	shmring_close(mon);
 	shmring_close(c);
@@ -2048,10 +1855,10 @@ Test(api, stats_geometry_capacity_and_max_msg, .timeout = 15)
 		{ (1 << 20) + 1, 4000, 1 << 21, 4000 },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const char *uri = ring_uri("geom");
+		const char *uri = t_ring_uri("geom");
 		struct shmring_opts o = { .capacity = cases[i].ask, .max_msg = cases[i].max };
-		struct shmring *r = open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
-		struct shmring_stats st = stats_of(r);
+		struct shmring *r = t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
+		struct shmring_stats st = t_stats(r);
 		cr_assert_eq(st.capacity, cases[i].cap, "asked %llu: capacity %llu",
 			     (unsigned long long)cases[i].ask, (unsigned long long)st.capacity);
 		cr_assert_eq(st.capacity & (st.capacity - 1), 0, "power of two");
@@ -2061,8 +1868,8 @@ Test(api, stats_geometry_capacity_and_max_msg, .timeout = 15)
 		cr_assert_eq(st.kind, SHMRING_SPSC);
 		/* a reopen sees the same geometry */
 		struct shmring *r2 = t_open(uri, 0);
-		cr_assert_eq(stats_of(r2).capacity, st.capacity);
-		cr_assert_eq(stats_of(r2).max_msg, st.max_msg);
+		cr_assert_eq(t_stats(r2).capacity, st.capacity);
+		cr_assert_eq(t_stats(r2).max_msg, st.max_msg);
 		shmring_close(r2);
 		shmring_close(r);
 		unlink_ok(uri);
@@ -2115,7 +1922,7 @@ static size_t wrap_len(uint64_t k)
 
 Test(api, wraparound_many_varied_messages, .timeout = 60)
 {
-	const char *uri = ring_uri("wrap");
+	const char *uri = t_ring_uri("wrap");
 	struct shmring *c = t_create(uri, 4096, 1000);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	struct shmring *q = t_open(uri, SHMRING_CONSUMER);
@@ -2180,7 +1987,7 @@ Test(api, wraparound_many_varied_messages, .timeout = 60)
 		}
 	}
 	expect_empty(q);
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.msgs_sent, total);
 	cr_assert_eq(st.msgs_recv, total);
 	cr_assert_eq(st.bytes_sent, bytes);
@@ -2190,14 +1997,4 @@ Test(api, wraparound_many_varied_messages, .timeout = 60)
 	shmring_close(q);
 	shmring_close(c);
 	unlink_ok(uri);
-}
-
-Test(api, stats_tell_when_the_name_is_gone, .timeout = 10)
-{
-	const char *uri = ring_uri("gone");
-	struct shmring *c = t_create(uri, 4096, 0);
-	cr_assert_eq(stats_of(c).unlinked, 0);
-	unlink_ok(uri);     /* what RemoveIPC or a gc would do behind our back */
-	cr_assert_eq(stats_of(c).unlinked, 1, "a mapped ring whose name is gone");
-	shmring_close(c);
 }

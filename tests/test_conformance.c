@@ -43,39 +43,24 @@ static struct backend backends[] = { { "shm" }, { "mpmc" }, { "file" }, { "pipe"
 /* The backend of the running test, for messages. */
 static const char *BN = "?";
 
-/* ---- names, removed after every test, also one that failed ------------- */
-
-static char made[16][320];
-static unsigned nmade;
+/* ---- names, removed after every test (t_cleanup), also one that failed -- */
 
 static const char *uri_for(const struct backend *b, const char *tag)
 {
 	const char *n = t_name(tag);
-	char *u = made[nmade < 16 ? nmade++ : 15];
+	char u[320];
 	if (strcmp(b->name, "shm") == 0 || strcmp(b->name, "mpmc") == 0)
-		snprintf(u, sizeof(made[0]), "shm:%s", n);
+		snprintf(u, sizeof(u), "shm:%s", n);
 	else if (strcmp(b->name, "file") == 0)
-		snprintf(u, sizeof(made[0]), "file:/tmp/%s.ring", n);
+		snprintf(u, sizeof(u), "file:/tmp/%s.ring", n);
 	else if (strcmp(b->name, "pipe") == 0)
-		snprintf(u, sizeof(made[0]), "pipe:/tmp/%s.fifo", n);
+		snprintf(u, sizeof(u), "pipe:/tmp/%s.fifo", n);
 	else
-		snprintf(u, sizeof(made[0]), "mq:%s", n);
-	return u;
+		snprintf(u, sizeof(u), "mq:%s", n);
+	return t_remember(u);
 }
 
-static void suite_fini(void)
-{
-	for (unsigned i = 0; i < nmade; i++) {
-		(void)shmring_unlink(made[i]);
-		/* what the library refuses to remove (half made, or left by a
-		 * failed test) goes by hand */
-		if (strncmp(made[i], "file:", 5) == 0 || strncmp(made[i], "pipe:", 5) == 0)
-			(void)unlink(made[i] + 5);
-	}
-	nmade = 0;
-}
-
-TestSuite(conformance, .fini = suite_fini);
+TestSuite(conformance, .fini = t_cleanup);
 
 #define BACKEND_TEST(test, ...)                                                 \
 	ParameterizedTestParameters(conformance, test)                          \
@@ -86,18 +71,6 @@ TestSuite(conformance, .fini = suite_fini);
 
 /* ---- geometry ---------------------------------------------------------- */
 
-static uint64_t sysctl_u64(const char *path, uint64_t dflt)
-{
-	FILE *f = fopen(path, "r");
-	unsigned long long v;
-	if (!f)
-		return dflt;
-	if (fscanf(f, "%llu", &v) != 1)
-		v = dflt;
-	fclose(f);
-	return v;
-}
-
 /* The opts every open of a test passes: capacity for about `depth`
  * messages of max_msg (shm:/file:/pipe: get 64 KiB at least), within what
  * the system allows a POSIX queue. */
@@ -107,8 +80,8 @@ static struct shmring_opts opts_for(const struct backend *b, uint32_t max_msg)
 	if (strcmp(b->name, "mpmc") == 0)
 		o.kind = SHMRING_MPMC;
 	if (strcmp(b->name, "mq") == 0) {
-		uint64_t depth = sysctl_u64("/proc/sys/fs/mqueue/msg_max", 10);
-		uint64_t size = sysctl_u64("/proc/sys/fs/mqueue/msgsize_max", 8192);
+		uint64_t depth = t_sysctl_u64("/proc/sys/fs/mqueue/msg_max", 10);
+		uint64_t size = t_sysctl_u64("/proc/sys/fs/mqueue/msgsize_max", 8192);
 		if (depth > 64)
 			depth = 64;
 		if (o.max_msg > size)
@@ -247,13 +220,6 @@ static unsigned fill(struct shmring *p, size_t len, uint64_t key0)
 	}
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 /* Shared with forked children, which report through it and their exit
  * status, never with cr_assert. */
 struct box {
@@ -314,7 +280,8 @@ BACKEND_TEST(sizes_zero_and_max_msg_pass_intact, .timeout = 30)
 	send_key(g.p, max, 2, 0);
 	send_key(g.p, 1, 3, 0);
 	send_key(g.p, max - 1, 4, 0);
-	/* an empty message fits a NULL buffer of capacity 0 */
+	/* an empty message fits a NULL buffer of capacity 0: the argument
+	 * check refuses only a NULL buffer with a capacity */
 	expect_rc(shmring_recv(g.q, NULL, 0, 0), 0, "empty message into NULL");
 	recv_key(g.q, max, 2, 0);
 	recv_key(g.q, 1, 3, 0);
@@ -457,8 +424,8 @@ static int late_receiver(void *arg)
 		return 11;
 	atomic_store(&x->ready, 2);
 	while (atomic_load(&x->ready) != 3)
-		sleep_ms(1);
-	sleep_ms(80);           /* the producer is asleep on the full ring by now */
+		t_sleep_ms(1);
+	t_sleep_ms(80);           /* the producer is asleep on the full ring by now */
 	for (uint64_t i = 0; i < x->n; i++)
 		if (shmring_recv(q, buf, sizeof(buf), SHMRING_FOREVER) != 1000)
 			return 12;
@@ -475,12 +442,12 @@ BACKEND_TEST(forever_waits_are_woken_by_another_process, .timeout = 30)
 	g.q = NULL;
 	pid_t pid = t_spawn(late_receiver, x);
 	while (!atomic_load(&x->ready))
-		sleep_ms(1);
-	sleep_ms(80);           /* the consumer is asleep on the empty ring by now */
+		t_sleep_ms(1);
+	t_sleep_ms(80);           /* the consumer is asleep on the empty ring by now */
 	send_key(g.p, 100, 77, 0);
 	/* once its receive has returned */
 	while (atomic_load(&x->ready) != 2)
-		sleep_ms(1);
+		t_sleep_ms(1);
 	unsigned n = fill(g.p, 1000, 0);
 	x->n = n + 1;
 	atomic_store(&x->ready, 3);
@@ -623,6 +590,7 @@ BACKEND_TEST(acquired_data_stays_valid_while_the_producer_fills, .timeout = 30)
 		expect_rc(shmring_acquire(g.q, &m, 0), 0, "acquire");
 		void *at = m.data;
 		unsigned n = fill(g.p, 200, 0);
+		cr_assert_gt(n, 0u, "[%s] the producer could not send", BN);
 		cr_assert_eq(m.data, at, "[%s] data pointer moved", BN);
 		cr_assert_eq(m.len, 800);
 		cr_assert(t_check(m.data, 800, 1000 + (uint64_t)round),
@@ -781,8 +749,8 @@ BACKEND_TEST(shutdown_wakes_a_consumer_asleep_in_another_process, .timeout = 30)
 	g.q = NULL;
 	pid_t pid = t_spawn(wait_for_end, x);
 	while (!atomic_load(&x->ready))
-		sleep_ms(1);
-	sleep_ms(50);
+		t_sleep_ms(1);
+	t_sleep_ms(50);
 	expect_rc(shmring_shutdown(g.p), 0, "shutdown");
 	cr_assert_eq(t_wait(pid), 0, "[%s] the consumer did not see the end", BN);
 	t_unshared(x, sizeof(*x));
@@ -859,7 +827,12 @@ BACKEND_TEST(create_excl_missing_and_unlink, .timeout = 30)
 	const char *uri = uri_for(b, "names");
 	struct shmring_opts o = opts_for(b, 1000);
 	struct shmring *r = NULL, *r2 = NULL;
-	expect_rc(shmring_open(uri, SHMRING_CONSUMER, &o, &r), -ENOENT, "open a missing ring");
+	expect_rc(shmring_open(uri, 0, &o, &r), -ENOENT, "open a missing ring");
+	expect_rc(shmring_open(uri, SHMRING_PRODUCER, &o, &r), -ENOENT,
+		  "open a missing ring as producer");
+	expect_rc(shmring_open(uri, SHMRING_CONSUMER, &o, &r), -ENOENT,
+		  "open a missing ring as consumer");
+	/* and the failed opens made nothing */
 	expect_rc(shmring_unlink(uri), -ENOENT, "unlink a missing ring");
 	expect_rc(shmring_open(uri, SHMRING_CREATE | SHMRING_EXCL, &o, &r), 0, "create");
 	expect_rc(shmring_open(uri, SHMRING_CREATE | SHMRING_EXCL, &o, &r2), -EEXIST, "create again");
@@ -868,11 +841,13 @@ BACKEND_TEST(create_excl_missing_and_unlink, .timeout = 30)
 	/* handles outlive the name */
 	struct shmring *p = NULL;
 	expect_rc(shmring_open(uri, SHMRING_PRODUCER, &o, &p), 0, "producer");
+	struct shmring_stats st;
+	expect_rc(shmring_stats(p, &st), 0, "stats");
+	cr_assert_eq(st.unlinked, 0, "[%s] stats tell that the name is there", BN);
 	expect_rc(shmring_unlink(uri), 0, "unlink");
 	expect_rc(shmring_unlink(uri), -ENOENT, "unlink twice");
 	send_key(p, 33, 1, 0);
 	recv_key(r2, 33, 1, 0);
-	struct shmring_stats st;
 	expect_rc(shmring_stats(p, &st), 0, "stats");
 	cr_assert_eq(st.unlinked, 1, "[%s] stats tell that the name is gone", BN);
 	shmring_close(p);
@@ -1005,7 +980,6 @@ BACKEND_TEST(mode_takes_read_and_write_bits_only, .timeout = 30)
 			shmring_close(r);
 		cr_assert_eq(rc, -EINVAL, "[%s] mode %o: %s", BN, bad[i], shmring_strerror(rc));
 		cr_assert_eq(shmring_unlink(uri), -ENOENT, "[%s] mode %o left a name", BN, bad[i]);
-		nmade--;
 	}
 	static const uint32_t good[] = { 0600, 0640, 0666, 0644 };
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
@@ -1015,7 +989,6 @@ BACKEND_TEST(mode_takes_read_and_write_bits_only, .timeout = 30)
 		cr_assert_eq(rc, 0, "[%s] mode %o: %s", BN, good[i], shmring_strerror(rc));
 		shmring_close(r);
 		expect_rc(shmring_unlink(uri), 0, "unlink");
-		nmade--;
 	}
 }
 
@@ -1282,7 +1255,7 @@ BACKEND_TEST(several_producers_and_consumers_where_allowed, .timeout = 120)
 	pid_t cons[2], prod[2];
 	for (unsigned i = 0; i < nc; i++)
 		cons[i] = t_spawn(many_consumer, y);
-	sleep_ms(50);           /* the consumers are there (a pipe keeps nothing after) */
+	t_sleep_ms(50);           /* the consumers are there (a pipe keeps nothing after) */
 	for (unsigned i = 0; i < np; i++)
 		prod[i] = t_spawn(many_producer, y);
 	for (unsigned i = 0; i < np; i++)
@@ -1374,7 +1347,7 @@ static int ho_producer(void *arg)
 		return 10;
 	atomic_store(&y->box.ready, 1);
 	while (atomic_load(&y->go) < 1)
-		sleep_ms(1);
+		t_sleep_ms(1);
 	static uint8_t bufs[HO_BATCH][4096];
 	for (uint64_t s = 0; s < 2; s++) {
 		ho_msg(bufs[0], s);
@@ -1382,7 +1355,7 @@ static int ho_producer(void *arg)
 			return 11;
 	}
 	while (atomic_load(&y->go) < 2)
-		sleep_ms(1);
+		t_sleep_ms(1);
 	uint64_t seq = 2;
 	while (seq < HO_MSGS) {
 		unsigned mode = (unsigned)(seq % 3);
@@ -1561,7 +1534,7 @@ static void handover_once(const struct backend *b, long gap_ms)
 	 * consumer still, on a pipe) */
 	pid_t prod = t_spawn(ho_producer, y);
 	while (!atomic_load(&y->box.ready))
-		sleep_ms(1);
+		t_sleep_ms(1);
 	struct shmring *q = open_or_die(&g, SHMRING_CONSUMER);
 	uint8_t small[100], large[4096];
 	ho_expect("recv on an empty ring", (int)shmring_recv(q, large, sizeof(large), 0), -EAGAIN);
@@ -1591,7 +1564,7 @@ static void handover_once(const struct backend *b, long gap_ms)
 	ho_expect("stats", shmring_stats(q, &st), 0);
 	shmring_close(q);
 
-	sleep_ms(gap_ms);
+	t_sleep_ms(gap_ms);
 	pid_t second = t_spawn(ho_second, y);
 	char what[32];
 	snprintf(what, sizeof(what), "gap %ld ms", gap_ms);
@@ -1620,7 +1593,7 @@ static int ho_first(void *arg)
 			y->got1[n1 + (unsigned)i] = seqs[i];
 		atomic_store(&y->n1, n1 + (unsigned)rc);
 		if (n1 > 2 * HO_FIRST)
-			sleep_ms(1);    /* the kill is late: leave messages for the next */
+			t_sleep_ms(1);    /* the kill is late: leave messages for the next */
 	}
 }
 
@@ -1659,7 +1632,7 @@ static void handover_case(const struct backend *b, long gap_ms)
 	unsigned runs = ho_runs();
 	for (unsigned i = 0; i < runs; i++) {
 		handover_once(b, gap_ms);
-		nmade = 0;      /* removed by handover_once: the names rotate */
+		t_cleanup();    /* the bookkeeping holds 64 names */
 	}
 }
 
@@ -1689,7 +1662,7 @@ BACKEND_TEST(handover_after_a_killed_consumer, .timeout = 600)
 	unsigned runs = ho_runs();
 	for (unsigned i = 0; i < runs; i++) {
 		handover_killed_once(b, &rng);
-		nmade = 0;
+		t_cleanup();
 	}
 }
 
@@ -1754,6 +1727,6 @@ BACKEND_TEST(late_consumers_after_shutdown_drain_then_epipe, .timeout = 120)
 	unsigned runs = ho_runs();
 	for (unsigned i = 0; i < runs; i++) {
 		late_once(b);
-		nmade = 0;
+		t_cleanup();
 	}
 }

@@ -27,62 +27,25 @@
 
 #define MS (1000ll * 1000)
 
-/* ---- names, removed after every test, also one that failed ------------- */
-
-static char made[16][320];
-static unsigned nmade;
-
-static const char *remember(const char *uri)
-{
-	char *u = made[nmade < 16 ? nmade++ : 15];
-	snprintf(u, sizeof(made[0]), "%s", uri);
-	return u;
-}
+/* ---- names, removed after every test (t_cleanup), also one that failed -- */
 
 static const char *pipe_uri(const char *tag)
 {
 	char u[300];
 	snprintf(u, sizeof(u), "pipe:/tmp/%s.fifo", t_name(tag));
-	return remember(u);
+	return t_remember(u);
 }
 
 static const char *mq_uri(const char *tag)
 {
 	char u[300];
 	snprintf(u, sizeof(u), "mq:%s", t_name(tag));
-	return remember(u);
+	return t_remember(u);
 }
 
-static void suite_fini(void)
-{
-	for (unsigned i = 0; i < nmade; i++) {
-		(void)shmring_unlink(made[i]);
-		if (strncmp(made[i], "pipe:", 5) == 0)
-			(void)unlink(made[i] + 5);      /* whatever the test left there */
-	}
-	nmade = 0;
-}
-
-TestSuite(fallback, .fini = suite_fini);
+TestSuite(fallback, .fini = t_cleanup);
 
 /* ---- helpers ----------------------------------------------------------- */
-
-static struct shmring *open_ok(const char *uri, int oflags, const struct shmring_opts *o)
-{
-	struct shmring *r = NULL;
-	int rc = shmring_open(uri, oflags, o, &r);
-	cr_assert_eq(rc, 0, "open %s 0x%x: %s", uri, oflags, shmring_strerror(rc));
-	return r;
-}
-
-static int try_open(const char *uri, int oflags, const struct shmring_opts *o)
-{
-	struct shmring *r = NULL;
-	int rc = shmring_open(uri, oflags, o, &r);
-	if (rc == 0)
-		shmring_close(r);
-	return rc;
-}
 
 static void expect_rc(long got, long want, const char *what)
 {
@@ -108,32 +71,6 @@ static void recv_key(struct shmring *r, size_t len, uint64_t key, int64_t timeou
 		  (unsigned long long)key);
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-static struct shmring_stats stats_of(struct shmring *r)
-{
-	struct shmring_stats st;
-	expect_rc(shmring_stats(r, &st), 0, "stats");
-	return st;
-}
-
-static uint64_t sysctl_u64(const char *path, uint64_t dflt)
-{
-	FILE *f = fopen(path, "r");
-	unsigned long long v;
-	if (!f)
-		return dflt;
-	if (fscanf(f, "%llu", &v) != 1)
-		v = dflt;
-	fclose(f);
-	return v;
-}
-
 struct box {
 	char uri[320];
 	struct shmring_opts o;
@@ -157,7 +94,7 @@ static struct box *box_new(const char *uri, const struct shmring_opts *o)
 static void wait_ready(struct box *x, int v)
 {
 	for (int i = 0; i < 20000 && atomic_load(&x->ready) < v; i++)
-		sleep_ms(1);
+		t_sleep_ms(1);
 	cr_assert_geq(atomic_load(&x->ready), v, "a child never got ready");
 }
 
@@ -176,10 +113,10 @@ static size_t capture_frame(uint8_t *out, size_t cap, size_t len, uint64_t key,
 	const char *uri = pipe_uri("capture");
 	struct shmring_opts co = *o;
 	co.capacity = 1 << 20;          /* the whole frame fits at once */
-	struct shmring *c = open_ok(uri, SHMRING_CREATE | SHMRING_EXCL, &co);
+	struct shmring *c = t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &co);
 	int rd = open(uri + 5, O_RDONLY | O_NONBLOCK);
 	cr_assert_geq(rd, 0);
-	struct shmring *p = open_ok(uri, SHMRING_PRODUCER, &co);
+	struct shmring *p = t_open_opts(uri, SHMRING_PRODUCER, &co);
 	send_key(p, len, key, 0);
 	size_t got = 0;
 	for (;;) {
@@ -222,19 +159,19 @@ Test(fallback, pipe_half_frame_then_end_of_file_is_never_delivered, .timeout = 3
 	struct box *x = box_new(uri, &o);
 	x->frame_len = capture_frame(x->frame, sizeof(x->frame), 2000, 5, &o);
 	x->cut = x->frame_len / 2;
-	struct shmring *c = open_ok(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
-	struct shmring *q = open_ok(uri, SHMRING_CONSUMER, &o);
+	struct shmring *c = t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
+	struct shmring *q = t_open_opts(uri, SHMRING_CONSUMER, &o);
 	cr_assert_eq(t_wait(t_spawn(half_writer, x)), 128 + SIGKILL);
 	/* its only writer died: end of file, with half a frame before it */
 	uint8_t buf[4000];
 	expect_rc(shmring_recv(q, buf, sizeof(buf), 2000 * MS), -EPIPE, "recv after the writer died");
-	cr_assert_eq(stats_of(q).msgs_dropped, 1, "the cut frame is counted");
-	cr_assert_eq(stats_of(q).msgs_recv, 0);
+	cr_assert_eq(t_stats(q).msgs_dropped, 1, "the cut frame is counted");
+	cr_assert_eq(t_stats(q).msgs_recv, 0);
 
 	/* the same cut, whole-frame writes by the library around it */
 	shmring_close(q);
-	q = open_ok(uri, SHMRING_CONSUMER, &o);
-	struct shmring *p = open_ok(uri, SHMRING_PRODUCER, &o);
+	q = t_open_opts(uri, SHMRING_CONSUMER, &o);
+	struct shmring *p = t_open_opts(uri, SHMRING_PRODUCER, &o);
 	send_key(p, 100, 1, 0);
 	cr_assert_eq(t_wait(t_spawn(half_writer, x)), 128 + SIGKILL);
 	for (uint64_t k = 2; k < 6; k++)
@@ -244,7 +181,7 @@ Test(fallback, pipe_half_frame_then_end_of_file_is_never_delivered, .timeout = 3
 	for (uint64_t k = 2; k < 6; k++)
 		recv_key(q, 1500, k, 0);
 	expect_rc(shmring_recv(q, buf, sizeof(buf), 0), -EPIPE, "then the end");
-	cr_assert_geq(stats_of(q).msgs_dropped, 1, "the cut frame is counted");
+	cr_assert_geq(t_stats(q).msgs_dropped, 1, "the cut frame is counted");
 	shmring_close(p);
 	shmring_close(q);
 	shmring_close(c);
@@ -259,9 +196,9 @@ Test(fallback, pipe_large_frame_cut_by_a_killed_writer_is_skipped, .timeout = 30
 	struct box *x = box_new(uri, &o);
 	x->frame_len = capture_frame(x->frame, sizeof(x->frame), 30000, 9, &o);
 	x->cut = 10000;
-	struct shmring *c = open_ok(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
-	struct shmring *q = open_ok(uri, SHMRING_CONSUMER, &o);
-	struct shmring *p = open_ok(uri, SHMRING_PRODUCER, &o);
+	struct shmring *c = t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
+	struct shmring *q = t_open_opts(uri, SHMRING_CONSUMER, &o);
+	struct shmring *p = t_open_opts(uri, SHMRING_PRODUCER, &o);
 	cr_assert_eq(t_wait(t_spawn(half_writer, x)), 128 + SIGKILL);
 	for (uint64_t k = 1; k < 4; k++)
 		send_key(p, 20000, k, 0);
@@ -270,7 +207,7 @@ Test(fallback, pipe_large_frame_cut_by_a_killed_writer_is_skipped, .timeout = 30
 		recv_key(q, 20000, k, 2000 * MS);
 	uint8_t buf[16];
 	expect_rc(shmring_recv(q, buf, sizeof(buf), 0), -EPIPE, "then the end");
-	cr_assert_geq(stats_of(q).msgs_dropped, 1);
+	cr_assert_geq(t_stats(q).msgs_dropped, 1);
 	shmring_close(p);
 	shmring_close(q);
 	shmring_close(c);
@@ -283,9 +220,9 @@ Test(fallback, pipe_new_consumer_starts_at_the_next_whole_frame, .timeout = 30)
 	 * neither deliver the other half nor lose the frames after it */
 	struct shmring_opts o = { .capacity = 65536, .max_msg = 4000 };
 	const char *uri = pipe_uri("resync");
-	struct shmring *c = open_ok(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
-	struct shmring *q = open_ok(uri, SHMRING_CONSUMER, &o);
-	struct shmring *p = open_ok(uri, SHMRING_PRODUCER, &o);
+	struct shmring *c = t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
+	struct shmring *q = t_open_opts(uri, SHMRING_CONSUMER, &o);
+	struct shmring *p = t_open_opts(uri, SHMRING_PRODUCER, &o);
 	int raw = open(uri + 5, O_RDONLY | O_NONBLOCK);  /* keeps the pipe's reader */
 	cr_assert_geq(raw, 0);
 	shmring_close(q);
@@ -293,10 +230,10 @@ Test(fallback, pipe_new_consumer_starts_at_the_next_whole_frame, .timeout = 30)
 	send_key(p, 3000, 2, 0);
 	uint8_t half[1500];
 	cr_assert_eq(read(raw, half, sizeof(half)), (ssize_t)sizeof(half));
-	q = open_ok(uri, SHMRING_CONSUMER, &o);
+	q = t_open_opts(uri, SHMRING_CONSUMER, &o);
 	close(raw);
 	recv_key(q, 3000, 2, 2000 * MS);
-	cr_assert_eq(stats_of(q).msgs_dropped, 1, "one stretch skipped");
+	cr_assert_eq(t_stats(q).msgs_dropped, 1, "one stretch skipped");
 	shmring_close(p);
 	shmring_close(q);
 	shmring_close(c);
@@ -317,7 +254,7 @@ static int lone_consumer(void *arg)
 		return 10;
 	atomic_store(&x->ready, 1);
 	while (!atomic_load(&x->rc[1]))
-		sleep_ms(1);
+		t_sleep_ms(1);
 	shmring_close(q);
 	return 0;
 }
@@ -356,7 +293,7 @@ static int epipe_child(void *arg)
 		return 11;
 	atomic_store(&x->ready, 2);
 	while (atomic_load(&x->ready) != 3)
-		sleep_ms(1);
+		t_sleep_ms(1);
 	/* the consumer is gone: no end of the stream, the frames wait in the
 	 * pipe for the next consumer until it is full */
 	if (shmring_send(p, buf, sizeof(buf), SHMRING_FOREVER) != 0)
@@ -391,7 +328,7 @@ Test(fallback, pipe_reader_gone_is_no_end_and_never_sigpipe, .timeout = 30)
 	struct shmring_opts o = { .capacity = 65536, .max_msg = 1000 };
 	for (int how = 0; how < 3; how++) {
 		const char *uri = pipe_uri("epipe");
-		struct shmring *c = open_ok(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
+		struct shmring *c = t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
 		struct box *x = box_new(uri, &o);
 		x->rc[0] = how;
 		pid_t cons = t_spawn(lone_consumer, x);
@@ -405,7 +342,7 @@ Test(fallback, pipe_reader_gone_is_no_end_and_never_sigpipe, .timeout = 30)
 		cr_assert_eq(ex, 0, "SIGPIPE setting %d: the producer died or erred (%d)", how, ex);
 		/* the pipe's bytes went with the last process that had it open;
 		 * the end of the stream stays: a late consumer never hangs */
-		struct shmring *q = open_ok(uri, SHMRING_CONSUMER, &o);
+		struct shmring *q = t_open_opts(uri, SHMRING_CONSUMER, &o);
 		uint8_t buf[100];
 		expect_rc(shmring_recv(q, buf, sizeof(buf), SHMRING_FOREVER), -EPIPE, "late consumer");
 		shmring_close(q);
@@ -426,7 +363,7 @@ static int pending_big_frame(void *arg)
 		return 11;
 	atomic_store(&x->ready, 2);
 	while (atomic_load(&x->ready) != 3)
-		sleep_ms(1);
+		t_sleep_ms(1);
 	/* the consumer is gone, the rest of the frame still waits */
 	if (shmring_send(p, big[0], 10, 100 * MS) != -ETIMEDOUT)
 		return 12;
@@ -439,7 +376,7 @@ Test(fallback, pipe_reader_gone_with_a_frame_half_sent, .timeout = 30)
 {
 	struct shmring_opts o = { .capacity = 65536, .max_msg = 1 << 20 };
 	const char *uri = pipe_uri("pendgone");
-	struct shmring *c = open_ok(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
+	struct shmring *c = t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
 	struct box *x = box_new(uri, &o);
 	pid_t cons = t_spawn(lone_consumer, x);
 	wait_ready(x, 1);
@@ -466,20 +403,20 @@ Test(fallback, pipe_roles_by_frame_size, .timeout = 30)
 
 	/* frames that fit PIPE_BUF: several producers */
 	const char *uri = pipe_uri("roles");
-	struct shmring *c = open_ok(uri, SHMRING_CREATE | SHMRING_EXCL, &small);
-	struct shmring *q = open_ok(uri, SHMRING_CONSUMER, &small);
-	struct shmring *p1 = open_ok(uri, SHMRING_PRODUCER, &small);
-	struct shmring *p2 = open_ok(uri, SHMRING_PRODUCER, &small);
+	struct shmring *c = t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &small);
+	struct shmring *q = t_open_opts(uri, SHMRING_CONSUMER, &small);
+	struct shmring *p1 = t_open_opts(uri, SHMRING_PRODUCER, &small);
+	struct shmring *p2 = t_open_opts(uri, SHMRING_PRODUCER, &small);
 	expect_rc(shmring_caps(p1, &cp), 0, "caps");
 	cr_assert_eq(cp.flags, SHMRING_CAP_BLOCKING, "a pipe is neither zero-copy nor MPMC");
 	cr_assert_eq(cp.max_producers, 64);
 	cr_assert_eq(cp.max_consumers, 1);
 	cr_assert_eq(cp.max_msg, 4096 - 24);
 	cr_assert_eq(cp.capacity, 65536);
-	expect_rc(try_open(uri, SHMRING_CONSUMER, &small), -ENOTSUP, "a second consumer");
+	expect_rc(t_try_open(uri, SHMRING_CONSUMER, &small), -ENOTSUP, "a second consumer");
 	/* a producer that wants larger frames is refused beside them */
-	expect_rc(try_open(uri, SHMRING_PRODUCER, &large), -ENOTSUP, "a large-frame producer");
-	struct shmring_stats st = stats_of(c);
+	expect_rc(t_try_open(uri, SHMRING_PRODUCER, &large), -ENOTSUP, "a large-frame producer");
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.producers, 2);
 	cr_assert_eq(st.consumers, 1);
 	send_key(p1, 4072, 1, 0);
@@ -493,23 +430,23 @@ Test(fallback, pipe_roles_by_frame_size, .timeout = 30)
 
 	/* frames above PIPE_BUF: one producer */
 	uri = pipe_uri("roles1");
-	c = open_ok(uri, SHMRING_CREATE | SHMRING_EXCL, &large);
-	q = open_ok(uri, SHMRING_CONSUMER, &large);
-	p1 = open_ok(uri, SHMRING_PRODUCER, &large);
+	c = t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &large);
+	q = t_open_opts(uri, SHMRING_CONSUMER, &large);
+	p1 = t_open_opts(uri, SHMRING_PRODUCER, &large);
 	expect_rc(shmring_caps(p1, &cp), 0, "caps");
 	cr_assert_eq(cp.max_producers, 1);
-	expect_rc(try_open(uri, SHMRING_PRODUCER, &large), -ENOTSUP, "a second producer");
-	expect_rc(try_open(uri, SHMRING_PRODUCER, &small), -ENOTSUP, "a small-frame producer");
+	expect_rc(t_try_open(uri, SHMRING_PRODUCER, &large), -ENOTSUP, "a second producer");
+	expect_rc(t_try_open(uri, SHMRING_PRODUCER, &small), -ENOTSUP, "a small-frame producer");
 	shmring_close(p1);
 	/* its role is free again once it is closed */
-	p1 = open_ok(uri, SHMRING_PRODUCER, &large);
+	p1 = t_open_opts(uri, SHMRING_PRODUCER, &large);
 	shmring_close(p1);
 	shmring_close(q);
 	shmring_close(c);
 
 	/* a pipe has one consumer: no MPMC kind */
 	struct shmring_opts mpmc = { .kind = SHMRING_MPMC };
-	expect_rc(try_open(pipe_uri("mpmc"), SHMRING_CREATE, &mpmc), -ENOTSUP, "kind MPMC");
+	expect_rc(t_try_open(pipe_uri("mpmc"), SHMRING_CREATE, &mpmc), -ENOTSUP, "kind MPMC");
 }
 
 Test(fallback, pipe_paths_that_are_not_fifos_are_left_alone, .timeout = 30)
@@ -526,9 +463,9 @@ Test(fallback, pipe_paths_that_are_not_fifos_are_left_alone, .timeout = 30)
 	cr_assert_not_null(f);
 	fputs("not a fifo\n", f);
 	fclose(f);
-	expect_rc(try_open(uri, SHMRING_CONSUMER, NULL), -EPROTO, "a regular file");
-	expect_rc(try_open(uri, SHMRING_CREATE | SHMRING_PRODUCER, NULL), -EPROTO, "with CREATE");
-	expect_rc(try_open(uri, SHMRING_CREATE | SHMRING_EXCL, NULL), -EEXIST, "with EXCL");
+	expect_rc(t_try_open(uri, SHMRING_CONSUMER, NULL), -EPROTO, "a regular file");
+	expect_rc(t_try_open(uri, SHMRING_CREATE | SHMRING_PRODUCER, NULL), -EPROTO, "with CREATE");
+	expect_rc(t_try_open(uri, SHMRING_CREATE | SHMRING_EXCL, NULL), -EEXIST, "with EXCL");
 	expect_rc(shmring_unlink(uri), -EPROTO, "unlink of a regular file");
 	struct stat st;
 	cr_assert_eq(stat(path, &st), 0, "the file is still there");
@@ -541,19 +478,19 @@ Test(fallback, pipe_paths_that_are_not_fifos_are_left_alone, .timeout = 30)
 	snprintf(link, sizeof(link), "%s/link.fifo", dir);
 	cr_assert_eq(symlink(fifo, link), 0);
 	snprintf(luri, sizeof(luri), "pipe:%s", link);
-	expect_rc(try_open(luri, SHMRING_CONSUMER, NULL), -EACCES, "a symlink to a FIFO");
-	expect_rc(try_open(luri, SHMRING_CREATE | SHMRING_PRODUCER, NULL), -EACCES, "with CREATE");
+	expect_rc(t_try_open(luri, SHMRING_CONSUMER, NULL), -EACCES, "a symlink to a FIFO");
+	expect_rc(t_try_open(luri, SHMRING_CREATE | SHMRING_PRODUCER, NULL), -EACCES, "with CREATE");
 	expect_rc(shmring_unlink(luri), -EACCES, "unlink does not follow it");
 	cr_assert_eq(lstat(fifo, &st), 0, "the FIFO is still there");
 
 	/* a directory */
 	snprintf(uri, sizeof(uri), "pipe:%s", dir);
-	expect_rc(try_open(uri, SHMRING_CONSUMER, NULL), -EISDIR, "a directory");
+	expect_rc(t_try_open(uri, SHMRING_CONSUMER, NULL), -EISDIR, "a directory");
 	expect_rc(shmring_unlink(uri), -EISDIR, "unlink of a directory");
 
 	/* missing */
 	snprintf(uri, sizeof(uri), "pipe:%s/none/x.fifo", dir);
-	expect_rc(try_open(uri, SHMRING_CREATE, NULL), -ENOENT, "a missing directory");
+	expect_rc(t_try_open(uri, SHMRING_CREATE, NULL), -ENOENT, "a missing directory");
 
 	/* the mode is exact, whatever the umask */
 	snprintf(path, sizeof(path), "%s/mode.fifo", dir);
@@ -620,7 +557,7 @@ static int holder(void *arg)
 	struct box *x = arg;
 	atomic_store(&x->ready, 1);
 	while (atomic_load(&x->ready) != 2)
-		sleep_ms(1);
+		t_sleep_ms(1);
 	return 0;
 }
 
@@ -631,22 +568,22 @@ Test(fallback, pipe_end_of_file_and_end_of_stream_frame, .timeout = 30)
 
 	/* the last writer gone ends the stream */
 	const char *uri = pipe_uri("eof");
-	struct shmring *c = open_ok(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
-	struct shmring *q = open_ok(uri, SHMRING_CONSUMER, &o);
-	struct shmring *p = open_ok(uri, SHMRING_PRODUCER, &o);
+	struct shmring *c = t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
+	struct shmring *q = t_open_opts(uri, SHMRING_CONSUMER, &o);
+	struct shmring *p = t_open_opts(uri, SHMRING_PRODUCER, &o);
 	send_key(p, 10, 1, 0);
 	send_key(p, 20, 2, 0);
 	shmring_close(p);
 	recv_key(q, 10, 1, 0);
 	recv_key(q, 20, 2, 0);
 	expect_rc(shmring_recv(q, buf, sizeof(buf), SHMRING_FOREVER), -EPIPE, "end of file");
-	cr_assert_eq(stats_of(q).shut_down, 1);
+	cr_assert_eq(t_stats(q).shut_down, 1);
 	shmring_close(q);
 
 	/* a forked child keeps a write end: end of file never comes, the
 	 * end-of-stream frame does */
-	q = open_ok(uri, SHMRING_CONSUMER, &o);
-	p = open_ok(uri, SHMRING_PRODUCER, &o);
+	q = t_open_opts(uri, SHMRING_CONSUMER, &o);
+	p = t_open_opts(uri, SHMRING_PRODUCER, &o);
 	struct box *x = box_new(uri, &o);
 	pid_t pid = t_spawn(holder, x);
 	wait_ready(x, 1);
@@ -654,7 +591,7 @@ Test(fallback, pipe_end_of_file_and_end_of_stream_frame, .timeout = 30)
 	shmring_close(p);
 	recv_key(q, 30, 3, 0);
 	expect_rc(shmring_recv(q, buf, sizeof(buf), 100 * MS), -ETIMEDOUT, "no end of file");
-	p = open_ok(uri, SHMRING_PRODUCER, &o);
+	p = t_open_opts(uri, SHMRING_PRODUCER, &o);
 	send_key(p, 40, 4, 0);
 	expect_rc(shmring_shutdown(p), 0, "shutdown");
 	shmring_close(p);
@@ -671,12 +608,12 @@ Test(fallback, pipe_producer_before_the_consumer, .timeout = 30)
 {
 	struct shmring_opts o = { .capacity = 65536, .max_msg = 1000 };
 	const char *uri = pipe_uri("early");
-	struct shmring *p = open_ok(uri, SHMRING_CREATE | SHMRING_EXCL | SHMRING_PRODUCER, &o);
+	struct shmring *p = t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL | SHMRING_PRODUCER, &o);
 	/* nobody reads yet: the messages wait in the pipe */
 	for (uint64_t k = 0; k < 5; k++)
 		send_key(p, 100, k, 0);
 	expect_rc(shmring_shutdown(p), 0, "shutdown");
-	struct shmring *q = open_ok(uri, SHMRING_CONSUMER, &o);
+	struct shmring *q = t_open_opts(uri, SHMRING_CONSUMER, &o);
 	for (uint64_t k = 0; k < 5; k++)
 		recv_key(q, 100, k, 0);
 	uint8_t buf[100];
@@ -733,13 +670,13 @@ Test(fallback, pipe_frames_larger_than_the_pipe, .timeout = 60)
 {
 	struct shmring_opts o = { .capacity = 65536, .max_msg = 1 << 20 };
 	const char *uri = pipe_uri("large");
-	struct shmring *q = open_ok(uri, SHMRING_CREATE | SHMRING_EXCL | SHMRING_CONSUMER, &o);
+	struct shmring *q = t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL | SHMRING_CONSUMER, &o);
 	struct box *x = box_new(uri, &o);
 	pid_t pid = t_spawn(large_producer, x);
 	for (uint64_t i = 0; i < LARGE_N; i++) {
 		size_t len = large_len(i);
 		if (i % 50 == 3)
-			sleep_ms(5);    /* the pipe runs full */
+			t_sleep_ms(5);    /* the pipe runs full */
 		if (i % 3) {
 			recv_key(q, len, i, 5000 * MS);
 		} else {
@@ -753,7 +690,7 @@ Test(fallback, pipe_frames_larger_than_the_pipe, .timeout = 60)
 	uint8_t buf[16];
 	expect_rc(shmring_recv(q, buf, sizeof(buf), 5000 * MS), -EPIPE, "end");
 	cr_assert_eq(t_wait(pid), 0, "producer");
-	cr_assert_eq(stats_of(q).msgs_dropped, 0);
+	cr_assert_eq(t_stats(q).msgs_dropped, 0);
 	shmring_close(q);
 	t_unshared(x, sizeof(*x));
 }
@@ -762,8 +699,8 @@ Test(fallback, pipe_shutdown_and_close_are_bounded_when_nobody_reads, .timeout =
 {
 	struct shmring_opts o = { .capacity = 65536, .max_msg = 1 << 20 };
 	const char *uri = pipe_uri("noread");
-	struct shmring *q = open_ok(uri, SHMRING_CREATE | SHMRING_EXCL | SHMRING_CONSUMER, &o);
-	struct shmring *p = open_ok(uri, SHMRING_PRODUCER, &o);
+	struct shmring *q = t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL | SHMRING_CONSUMER, &o);
+	struct shmring *p = t_open_opts(uri, SHMRING_PRODUCER, &o);
 	/* a frame larger than the pipe: begun, it is written on while the
 	 * consumer reads; after 1 s of a consumer that reads nothing the call
 	 * returns and the rest waits in the handle */
@@ -790,7 +727,7 @@ Test(fallback, pipe_shutdown_and_close_are_bounded_when_nobody_reads, .timeout =
 	/* the cut frame is never delivered: the writer is gone */
 	uint8_t buf[16];
 	expect_rc(shmring_recv(q, buf, sizeof(buf), 1000 * MS), -EPIPE, "the end");
-	cr_assert_eq(stats_of(q).msgs_dropped, 1);
+	cr_assert_eq(t_stats(q).msgs_dropped, 1);
 	shmring_close(q);
 }
 
@@ -813,8 +750,8 @@ static int mq_in_a_small_rlimit(void *arg)
 
 Test(fallback, mq_system_limits_give_clear_errors, .timeout = 30)
 {
-	uint64_t msgsize_max = sysctl_u64("/proc/sys/fs/mqueue/msgsize_max", 8192);
-	uint64_t msg_max = sysctl_u64("/proc/sys/fs/mqueue/msg_max", 10);
+	uint64_t msgsize_max = t_sysctl_u64("/proc/sys/fs/mqueue/msgsize_max", 8192);
+	uint64_t msg_max = t_sysctl_u64("/proc/sys/fs/mqueue/msg_max", 10);
 	struct shmring_caps cp;
 	struct shmring *r = NULL;
 
@@ -859,24 +796,24 @@ Test(fallback, mq_system_limits_give_clear_errors, .timeout = 30)
 	shmring_close(r);
 	/* the kind is a hint: SPSC and MPMC both make a queue; others are invalid */
 	o = (struct shmring_opts){ .kind = SHMRING_MPMC, .max_msg = 100, .capacity = 500 };
-	expect_rc(try_open(mq_uri("kind"), SHMRING_CREATE | SHMRING_EXCL, &o), 0, "kind MPMC");
+	expect_rc(t_try_open(mq_uri("kind"), SHMRING_CREATE | SHMRING_EXCL, &o), 0, "kind MPMC");
 	o.kind = (enum shmring_kind)7;
-	expect_rc(try_open(mq_uri("kind7"), SHMRING_CREATE | SHMRING_EXCL, &o), -EINVAL, "kind 7");
+	expect_rc(t_try_open(mq_uri("kind7"), SHMRING_CREATE | SHMRING_EXCL, &o), -EINVAL, "kind 7");
 }
 
 Test(fallback, mq_existing_queue_keeps_its_geometry, .timeout = 30)
 {
 	const char *uri = mq_uri("geom");
 	struct shmring_opts o = { .max_msg = 100, .capacity = 500 };
-	struct shmring *c = open_ok(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
+	struct shmring *c = t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
 	struct shmring_opts other = { .max_msg = 200, .capacity = 2000 };
-	struct shmring *q = open_ok(uri, SHMRING_CREATE | SHMRING_CONSUMER, &other);
-	struct shmring *p = open_ok(uri, SHMRING_PRODUCER, NULL);
+	struct shmring *q = t_open_opts(uri, SHMRING_CREATE | SHMRING_CONSUMER, &other);
+	struct shmring *p = t_open_opts(uri, SHMRING_PRODUCER, NULL);
 	struct shmring_caps cp;
 	expect_rc(shmring_caps(q, &cp), 0, "caps");
 	cr_assert_eq(cp.max_msg, 100);
 	cr_assert_eq(cp.capacity, 500);
-	struct shmring_stats st = stats_of(p);
+	struct shmring_stats st = t_stats(p);
 	cr_assert_eq(st.kind, SHMRING_MPMC);
 	cr_assert_eq(st.max_msg, 100);
 	shmring_close(p);
@@ -888,11 +825,11 @@ Test(fallback, mq_end_of_stream_for_every_consumer_now_and_later, .timeout = 30)
 {
 	const char *uri = mq_uri("eos");
 	struct shmring_opts o = { .max_msg = 100, .capacity = 500 };
-	struct shmring *c = open_ok(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
+	struct shmring *c = t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
 	struct shmring *q[3];
 	for (int i = 0; i < 3; i++)
-		q[i] = open_ok(uri, SHMRING_CONSUMER, NULL);
-	struct shmring *p = open_ok(uri, SHMRING_PRODUCER, NULL);
+		q[i] = t_open_opts(uri, SHMRING_CONSUMER, NULL);
+	struct shmring *p = t_open_opts(uri, SHMRING_PRODUCER, NULL);
 	for (uint64_t k = 0; k < 5; k++)
 		send_key(p, 50, k, 0);
 	uint8_t buf[100];
@@ -901,7 +838,7 @@ Test(fallback, mq_end_of_stream_for_every_consumer_now_and_later, .timeout = 30)
 	uint64_t t0 = t_now_ns();
 	expect_rc(shmring_shutdown(p), 0, "shutdown on a full queue");
 	cr_assert_lt(t_now_ns() - t0, 500 * MS, "the shutdown waited");
-	cr_assert_eq(stats_of(c).shut_down, 1, "every handle sees it");
+	cr_assert_eq(t_stats(c).shut_down, 1, "every handle sees it");
 	/* everything sent before it is received, by someone, then the end */
 	recv_key(q[0], 50, 0, 0);
 	recv_key(q[1], 50, 1, 0);
@@ -912,9 +849,9 @@ Test(fallback, mq_end_of_stream_for_every_consumer_now_and_later, .timeout = 30)
 		expect_rc(shmring_recv(q[i], buf, sizeof(buf), SHMRING_FOREVER), -EPIPE, "end");
 		expect_rc(shmring_recv(q[i], buf, sizeof(buf), 0), -EPIPE, "and again");
 	}
-	struct shmring *late = open_ok(uri, SHMRING_CONSUMER, NULL);
+	struct shmring *late = t_open_opts(uri, SHMRING_CONSUMER, NULL);
 	expect_rc(shmring_recv(late, buf, sizeof(buf), 0), -EPIPE, "a consumer that comes later");
-	struct shmring *p2 = open_ok(uri, SHMRING_PRODUCER, NULL);
+	struct shmring *p2 = t_open_opts(uri, SHMRING_PRODUCER, NULL);
 	expect_rc(shmring_send(p2, buf, 10, 0), -EPIPE, "a producer that comes later");
 	shmring_close(p2);
 	shmring_close(late);
@@ -924,10 +861,10 @@ Test(fallback, mq_end_of_stream_for_every_consumer_now_and_later, .timeout = 30)
 	shmring_close(c);
 	/* a ring made again under the name is a new stream */
 	expect_rc(shmring_unlink(uri), 0, "unlink");
-	c = open_ok(uri, SHMRING_CREATE | SHMRING_EXCL | SHMRING_PRODUCER | SHMRING_CONSUMER, &o);
+	c = t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL | SHMRING_PRODUCER | SHMRING_CONSUMER, &o);
 	send_key(c, 20, 9, 0);
 	recv_key(c, 20, 9, 0);
-	cr_assert_eq(stats_of(c).shut_down, 0);
+	cr_assert_eq(t_stats(c).shut_down, 0);
 	shmring_close(c);
 }
 
@@ -948,9 +885,9 @@ Test(fallback, mq_other_producers_learn_of_the_shutdown, .timeout = 30)
 {
 	const char *uri = mq_uri("others");
 	struct shmring_opts o = { .max_msg = 100, .capacity = 300 };
-	struct shmring *c = open_ok(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
-	struct shmring *a = open_ok(uri, SHMRING_PRODUCER, NULL);
-	struct shmring *bb = open_ok(uri, SHMRING_PRODUCER, NULL);
+	struct shmring *c = t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
+	struct shmring *a = t_open_opts(uri, SHMRING_PRODUCER, NULL);
+	struct shmring *bb = t_open_opts(uri, SHMRING_PRODUCER, NULL);
 	send_key(a, 10, 1, 0);
 	send_key(bb, 10, 2, 0);
 	send_key(a, 10, 3, 0);
@@ -958,10 +895,10 @@ Test(fallback, mq_other_producers_learn_of_the_shutdown, .timeout = 30)
 	struct box *x = box_new(uri, NULL);
 	pid_t pid = t_spawn(blocked_producer, x);
 	wait_ready(x, 1);
-	sleep_ms(50);
+	t_sleep_ms(50);
 	expect_rc(shmring_shutdown(a), 0, "shutdown");
 	cr_assert_eq(t_wait(pid), 0, "the sleeping producer was not told");
-	sleep_ms(2);
+	t_sleep_ms(2);
 	uint8_t buf[10];
 	expect_rc(shmring_send(bb, buf, sizeof(buf), 0), -EPIPE, "another producer, later");
 	shmring_close(bb);
@@ -991,8 +928,8 @@ Test(fallback, pipe_forked_child_closing_its_copy_is_harmless, .timeout = 30)
 {
 	struct shmring_opts o = { .capacity = 1 << 20, .max_msg = 1 << 18 };
 	const char *uri = pipe_uri("fork");
-	struct shmring *q = open_ok(uri, SHMRING_CREATE | SHMRING_EXCL | SHMRING_CONSUMER, &o);
-	struct shmring *p = open_ok(uri, SHMRING_PRODUCER, &o);
+	struct shmring *q = t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL | SHMRING_CONSUMER, &o);
+	struct shmring *p = t_open_opts(uri, SHMRING_PRODUCER, &o);
 	for (uint64_t k = 0; k < 4; k++) {
 		send_key(p, 100000, k, 0);      /* through the vmsplice pool */
 		recv_key(q, 100000, k, 0);
@@ -1002,7 +939,7 @@ Test(fallback, pipe_forked_child_closing_its_copy_is_harmless, .timeout = 30)
 		send_key(p, 100000, k, 0);
 		recv_key(q, 100000, k, 0);
 	}
-	struct shmring_stats st = stats_of(p);
+	struct shmring_stats st = t_stats(p);
 	cr_assert_eq(st.producers, 1);
 	cr_assert_eq(st.consumers, 1);
 	shmring_close(p);
@@ -1013,12 +950,12 @@ Test(fallback, pipe_stats_count_roles_once, .timeout = 30)
 {
 	struct shmring_opts o = { .capacity = 65536, .max_msg = 1000 };
 	const char *uri = pipe_uri("count");
-	struct shmring *c = open_ok(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
-	struct shmring *both = open_ok(uri, SHMRING_PRODUCER | SHMRING_CONSUMER, &o);
-	struct shmring *p = open_ok(uri, SHMRING_PRODUCER, &o);
+	struct shmring *c = t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
+	struct shmring *both = t_open_opts(uri, SHMRING_PRODUCER | SHMRING_CONSUMER, &o);
+	struct shmring *p = t_open_opts(uri, SHMRING_PRODUCER, &o);
 	struct shmring *hs[] = { c, both, p };
 	for (int i = 0; i < 3; i++) {
-		struct shmring_stats st = stats_of(hs[i]);
+		struct shmring_stats st = t_stats(hs[i]);
 		cr_assert_eq(st.producers, 2, "handle %d: %u producers", i, st.producers);
 		cr_assert_eq(st.consumers, 1, "handle %d: %u consumers", i, st.consumers);
 	}
@@ -1045,7 +982,7 @@ static int batch_producer(void *arg)
 		}
 		int rc = shmring_send_batch(p, v, k, 0);  /* never waits to begin */
 		if (rc == -EAGAIN) {
-			sleep_ms(1);
+			t_sleep_ms(1);
 			continue;
 		}
 		if (rc <= 0)
@@ -1064,19 +1001,19 @@ Test(fallback, pipe_batches_with_one_producer, .timeout = 60)
 	 * writes as large as the pipe has room for */
 	struct shmring_opts o = { .capacity = 65536, .max_msg = 65536 };
 	const char *uri = pipe_uri("batch1");
-	struct shmring *q = open_ok(uri, SHMRING_CREATE | SHMRING_EXCL | SHMRING_CONSUMER, &o);
+	struct shmring *q = t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL | SHMRING_CONSUMER, &o);
 	struct box *x = box_new(uri, &o);
 	x->n = 200000;
 	pid_t pid = t_spawn(batch_producer, x);
 	for (uint64_t i = 0; i < x->n; i++) {
 		if (i % 20000 == 7)
-			sleep_ms(3);    /* the pipe runs full */
+			t_sleep_ms(3);    /* the pipe runs full */
 		recv_key(q, (size_t)(i * 31 % 300), i, 5000 * MS);
 	}
 	uint8_t buf[16];
 	expect_rc(shmring_recv(q, buf, sizeof(buf), 5000 * MS), -EPIPE, "end");
 	cr_assert_eq(t_wait(pid), 0, "producer");
-	cr_assert_eq(stats_of(q).msgs_dropped, 0);
+	cr_assert_eq(t_stats(q).msgs_dropped, 0);
 	shmring_close(q);
 	t_unshared(x, sizeof(*x));
 }

@@ -26,36 +26,14 @@
 
 #define MS 1000000ll
 
-static const char *made[64];
-static int nmade;
-
-static void cleanup(void)
-{
-	for (int i = 0; i < nmade; i++)
-		(void)shmring_unlink(made[i]);
-	nmade = 0;
-}
-
-TestSuite(mpmc, .fini = cleanup, .timeout = 240);
-
-static char uris[64][128];
-
-static const char *mk_uri(const char *tag)
-{
-	cr_assert_lt(nmade, 64);
-	snprintf(uris[nmade], sizeof(uris[0]), "%s", t_uri(tag));
-	made[nmade] = uris[nmade];
-	return uris[nmade++];
-}
+/* every ring a test names (t_ring_uri) is removed after it */
+TestSuite(mpmc, .fini = t_cleanup, .timeout = 240);
 
 static struct shmring *mk_ring(const char *uri, uint64_t cap, uint32_t max_msg, uint32_t stall_ms)
 {
 	struct shmring_opts o = { .kind = SHMRING_MPMC, .capacity = cap, .max_msg = max_msg,
 				  .stall_ms = stall_ms };
-	struct shmring *r = NULL;
-	int rc = shmring_open(uri, SHMRING_CREATE | SHMRING_EXCL, &o, &r);
-	cr_assert_eq(rc, 0, "create %s: %s", uri, shmring_strerror(rc));
-	return r;
+	return t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
 }
 
 static struct shmring *open_as(const char *uri, int oflags)
@@ -66,13 +44,6 @@ static struct shmring *open_as(const char *uri, int oflags)
 	return r;
 }
 
-static struct shmring_stats stats_of(struct shmring *r)
-{
-	struct shmring_stats st;
-	cr_assert_eq(shmring_stats(r, &st), 0);
-	return st;
-}
-
 /* ---- the API -------------------------------------------------------------- */
 
 /* Batches take the next ticket straight away while they can; everything
@@ -80,7 +51,7 @@ static struct shmring_stats stats_of(struct shmring *r)
  * must still come out as the one-by-one path would. */
 Test(mpmc, batches_at_the_edges)
 {
-	const char *uri = mk_uri("bedge");
+	const char *uri = t_ring_uri("bedge");
 	struct shmring *c = mk_ring(uri, 8192, 64, 0);     /* 64 slots */
 	struct shmring *p = open_as(uri, SHMRING_PRODUCER);
 	struct shmring *q = open_as(uri, SHMRING_CONSUMER);
@@ -144,7 +115,7 @@ Test(mpmc, batches_at_the_edges)
 		o[i] = (struct iovec){ out[i], 64 };
 	cr_assert_eq(shmring_recv_batch(q, o, 8, 0), 5);
 	cr_assert_eq(shmring_recv_batch(q, o, 8, 0), -EPIPE);
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.msgs_sent, 40 * 13 + 64 + 1 + 1 + 5);
 	cr_assert_eq(st.msgs_recv, st.msgs_sent);
 	shmring_close(q2);
@@ -155,9 +126,9 @@ Test(mpmc, batches_at_the_edges)
 
 Test(mpmc, geometry_and_caps)
 {
-	const char *uri = mk_uri("geo");
+	const char *uri = t_ring_uri("geo");
 	struct shmring *c = mk_ring(uri, 64 * 1024, 100, 0);
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.kind, SHMRING_MPMC);
 	cr_assert_eq(st.max_msg, 100);
 	/* slots of 100 + 16 bytes rounded to 128: a power of two of them */
@@ -176,9 +147,9 @@ Test(mpmc, geometry_and_caps)
 	/* bad options */
 	struct shmring *r = NULL;
 	struct shmring_opts o = { .kind = SHMRING_MPMC, .stall_ms = 3600001 };
-	cr_assert_eq(shmring_open(mk_uri("geo2"), SHMRING_CREATE, &o, &r), -EINVAL);
+	cr_assert_eq(shmring_open(t_ring_uri("geo2"), SHMRING_CREATE, &o, &r), -EINVAL);
 	o = (struct shmring_opts){ .kind = 3 };
-	cr_assert_eq(shmring_open(mk_uri("geo3"), SHMRING_CREATE, &o, &r), -EINVAL);
+	cr_assert_eq(shmring_open(t_ring_uri("geo3"), SHMRING_CREATE, &o, &r), -EINVAL);
 	char path[128];
 	snprintf(path, sizeof(path), "file:/tmp/%s", t_name("geof"));
 	o = (struct shmring_opts){ .kind = SHMRING_MPMC };
@@ -188,7 +159,7 @@ Test(mpmc, geometry_and_caps)
 
 Test(mpmc, send_recv_zero_copy_batch)
 {
-	const char *uri = mk_uri("api");
+	const char *uri = t_ring_uri("api");
 	struct shmring *c = mk_ring(uri, 8192, 64, 0);
 	struct shmring *p = open_as(uri, SHMRING_PRODUCER);
 	struct shmring *q = open_as(uri, SHMRING_CONSUMER);
@@ -247,7 +218,7 @@ Test(mpmc, send_recv_zero_copy_batch)
 	cr_assert_eq(shmring_send(q, "x", 1, 0), -EPERM);
 	cr_assert_eq(shmring_recv(p, buf, sizeof(buf), 0), -EPERM);
 
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.msgs_sent, 2 + 1 + 4 + 64);
 	cr_assert_eq(st.msgs_recv, 2 + 1 + 4 + 64);
 	cr_assert_eq(st.producers, 1);
@@ -269,7 +240,7 @@ Test(mpmc, send_recv_zero_copy_batch)
 
 Test(mpmc, many_handles_and_the_role_limit)
 {
-	const char *uri = mk_uri("lim");
+	const char *uri = t_ring_uri("lim");
 	struct shmring *c = mk_ring(uri, 8192, 32, 0);
 	struct shmring *ps[64];
 	for (int i = 0; i < 64; i++)
@@ -296,7 +267,7 @@ Test(mpmc, many_handles_and_the_role_limit)
 
 Test(mpmc, blocked_consumer_is_woken)
 {
-	const char *uri = mk_uri("wake");
+	const char *uri = t_ring_uri("wake");
 	struct shmring *c = mk_ring(uri, 8192, 64, 0);
 	pid_t kid = fork();
 	cr_assert_geq(kid, 0);
@@ -519,7 +490,7 @@ static void stream_run(const char *tag, unsigned np, unsigned nc, uint64_t total
 	uint64_t per = total / np;
 	size_t size = sizeof(struct stream) + np * ((per + 7) / 8) + 64;
 	struct stream *s = t_shared(size);
-	snprintf(s->uri, sizeof(s->uri), "%s", mk_uri(tag));
+	snprintf(s->uri, sizeof(s->uri), "%s", t_ring_uri(tag));
 	s->per_prod = per;
 	struct shmring *c = mk_ring(s->uri, 256 * 1024, S_MSG_MAX, 0);
 	struct s_worker w[S_MAXP + S_MAXP];
@@ -565,7 +536,7 @@ static void stream_run(const char *tag, unsigned np, unsigned nc, uint64_t total
 			if (!(atomic_load(&s_bitmap(s, i)[q / 8]) & (1u << (q % 8))))
 				cr_assert_fail("producer %u message %llu never delivered", i,
 					       (unsigned long long)q);
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.msgs_sent, per * np);
 	cr_assert_eq(st.msgs_recv, per * np);
 	cr_assert_eq(st.bytes_recv, atomic_load(&s->bytes));
@@ -634,7 +605,7 @@ struct trio {
 
 static struct trio trio_open(const char *tag, uint32_t stall_ms)
 {
-	const char *uri = mk_uri(tag);
+	const char *uri = t_ring_uri(tag);
 	struct trio t = { .c = small_ring(uri, stall_ms) };
 	t.p = open_as(uri, SHMRING_PRODUCER);
 	t.q = open_as(uri, SHMRING_CONSUMER);
@@ -688,7 +659,7 @@ static void fabricated_claim(const char *tag, uint32_t len, bool half_written)
 	cr_assert_eq(get_u64(q, 2000 * MS), 2, "the hole is skipped, nothing else");
 	uint64_t v;
 	cr_assert_eq(shmring_recv(q, &v, sizeof(v), 0), -EAGAIN);
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.holes_skipped, 1);
 	cr_assert_eq(st.msgs_dropped + st.stalls_skipped + st.commits_cancelled, 0);
 	cr_assert_eq(mw_state(atomic_load(word_of(c, 1))), MS_FREE, "freed for the next lap");
@@ -713,7 +684,7 @@ Test(mpmc, fabricated_dead_claim_blocks_a_producer_a_lap_later)
 	fabricate(c, 0, MS_WRITING, NOBODY, &c->mp.sh->prod_ticket);
 	put_range(p, 1, 17);                 /* the last one needs slot 0 */
 	get_range(q, 1, 17);
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.holes_skipped, 1);
 	trio_close(&t);
 }
@@ -728,7 +699,7 @@ Test(mpmc, fabricated_message_held_by_a_dead_consumer_is_dropped)
 	get_range(q, 1, 16);
 	put_range(p, 16, 17);                /* frees the dead consumer's slot */
 	get_range(q, 16, 17);
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.msgs_dropped, 1);
 	cr_assert_eq(st.holes_skipped + st.msgs_redelivered, 0);
 	trio_close(&t);
@@ -743,7 +714,7 @@ Test(mpmc, fabricated_orphan_of_a_dead_producer_is_freed)
 	put_range(p, 1, 17);                 /* ticket 16 is slot 0's next lap */
 	cr_assert_eq(atomic_load(word_of(c, 0)), mw_make(16, MS_READY, 0), "slot 0 in use again");
 	get_range(q, 1, 17);
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.stalls_skipped, 0);
 	trio_close(&t);
 }
@@ -817,7 +788,7 @@ Test(mpmc, slots_skipped_without_end_do_not_outlast_the_timeout, .timeout = 30)
 
 Test(mpmc, dead_owner_whose_pid_was_reused_is_dead)
 {
-	const char *uri = mk_uri("pid");
+	const char *uri = t_ring_uri("pid");
 	struct shmring *c = small_ring(uri, 60000);
 	/* a participant entry that says "active, pid = a live process" (this
 	 * one), but whose liveness lock nobody holds: its process died and
@@ -827,7 +798,7 @@ Test(mpmc, dead_owner_whose_pid_was_reused_is_dead)
 	part->start_ticks = 12345;
 	atomic_store(&part->roles, ROLE_PRODUCER);
 	atomic_store(&part->state, PART_ACTIVE);
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.producers, 0, "not counted as live");
 	atomic_store(word_of(c, 0), mw_make(0, MS_WRITING, 8));
 	atomic_store(&c->mp.sh->prod_ticket, 1);
@@ -863,7 +834,7 @@ static struct shmring *box_open(struct stop_box *b, int oflags)
 static struct stop_box *box_new(const char *tag, uint32_t stall_ms, struct shmring **c)
 {
 	struct stop_box *b = t_shared(sizeof(*b));
-	snprintf(b->uri, sizeof(b->uri), "%s", mk_uri(tag));
+	snprintf(b->uri, sizeof(b->uri), "%s", t_ring_uri(tag));
 	*c = small_ring(b->uri, stall_ms);
 	return b;
 }
@@ -942,7 +913,7 @@ Test(mpmc, stopped_producer_is_skipped_and_its_late_commit_refused)
 		put_u64(p, next_in++);
 		cr_assert_eq(get_u64(q, 0), next_out++);
 	}
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_geq(st.stalls_skipped, 2, "the claim, then every lap while stopped");
 	cr_assert_eq(st.commits_cancelled, 1);
 	cr_assert_eq(st.holes_skipped + st.msgs_dropped, 0);
@@ -994,7 +965,7 @@ Test(mpmc, stopped_consumer_keeps_its_message_while_producers_go_round)
 		put_u64(p, i);
 		cr_assert_eq(get_u64(q, 0), i);
 	}
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_geq(st.stalls_skipped, 1);
 	cr_assert_eq(st.msgs_dropped + st.holes_skipped, 0);
 	cr_assert_eq(st.msgs_recv, 1 + 100 + 40);
@@ -1026,7 +997,7 @@ Test(mpmc, consumer_killed_holding_a_message)
 		cr_assert_eq(shmring_send(p, &i, 8, 2000 * MS), 0);
 		cr_assert_eq(get_u64(q, 0), i);
 	}
-	struct shmring_stats st = stats_of(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.msgs_dropped, 1, "dropped, counted, not redelivered");
 	cr_assert_eq(st.msgs_redelivered, 0);
 	box_done(b, (struct trio){ c, p, q });
@@ -1082,7 +1053,7 @@ static void *share_lock(void *arg)
 
 Test(mpmc, control_lock_excludes_threads_sharing_a_handle)
 {
-	const char *uri = mk_uri("ctlthr");
+	const char *uri = t_ring_uri("ctlthr");
 	struct shmring *c = mk_ring(uri, 4096, 64, 0);
 	struct sharers s = { .r = open_as(uri, SHMRING_PRODUCER | SHMRING_CONSUMER) };
 	pthread_t t[4];
@@ -1093,7 +1064,7 @@ Test(mpmc, control_lock_excludes_threads_sharing_a_handle)
 	cr_assert_eq(atomic_load(&s.errors), 0);
 	cr_assert_eq(atomic_load(&s.overlaps), 0, "two threads inside at once");
 	cr_assert_eq(atomic_load(&c->ctl->busy), 0);
-	cr_assert_eq(stats_of(c).repairs, 0, "no holder died, no repair");
+	cr_assert_eq(t_stats(c).repairs, 0, "no holder died, no repair");
 	cr_assert_eq(shmring_close(s.r), 0);
 	shmring_close(c);
 }
@@ -1134,7 +1105,7 @@ static void *churn_main(void *arg)
 
 static void churn_run(int kind)
 {
-	const char *uri = mk_uri(kind == SHMRING_MPMC ? "churnm" : "churns");
+	const char *uri = t_ring_uri(kind == SHMRING_MPMC ? "churnm" : "churns");
 	struct shmring_opts o = { .kind = kind, .capacity = 8192 };
 	struct shmring *mon = NULL;
 	cr_assert_eq(shmring_open(uri, SHMRING_CREATE | SHMRING_EXCL, &o, &mon), 0);
@@ -1147,7 +1118,7 @@ static void churn_run(int kind)
 	cr_assert_eq(atomic_load(&c.errors), 0);
 	cr_assert_eq(atomic_load(&c.overlaps), 0, "two holders of one SPSC role");
 	cr_assert_gt(atomic_load(&c.opens), 0);
-	struct shmring_stats s = stats_of(mon);
+	struct shmring_stats s = t_stats(mon);
 	cr_assert_eq(s.repairs, 0, "repairs %llu", (unsigned long long)s.repairs);
 	cr_assert_eq(s.takeovers, 0);
 	cr_assert_eq(s.producers + s.consumers, 0);

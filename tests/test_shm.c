@@ -39,85 +39,10 @@
 #define MS (1000ll * 1000)
 #define NOBODY 65534
 
-/* ---- bookkeeping: every path a test makes is removed after it ---------- */
-
-static char made[16][160];
-static unsigned nmade;
-
-static const char *remember(const char *uri)
-{
-	if (nmade < 16)
-		snprintf(made[nmade++], sizeof(made[0]), "%s", uri);
-	return uri;
-}
-
-static const char *ring_uri(const char *tag)
-{
-	return remember(t_uri(tag));
-}
-
-static const char *path_of(const char *uri)
-{
-	static char path[8][256];
-	static unsigned next;
-	char *b = path[next++ % 8];
-	if (strncmp(uri, "shm:", 4) == 0)
-		uri += 4;
-	snprintf(b, sizeof(path[0]), "/dev/shm/%s", uri);
-	return b;
-}
-
-static void suite_fini(void)
-{
-	for (unsigned i = 0; i < nmade; i++) {
-		const char *p = path_of(made[i]);
-		if (unlink(p) < 0 && (errno == EISDIR || errno == EPERM))
-			(void)rmdir(p);
-	}
-	nmade = 0;
-}
-
-TestSuite(shm, .fini = suite_fini);
+/* every path a test names (t_ring_uri, t_remember) is removed after it */
+TestSuite(shm, .fini = t_cleanup);
 
 /* ---- helpers ----------------------------------------------------------- */
-
-static int exists(const char *path)
-{
-	struct stat st;
-	return lstat(path, &st) == 0;
-}
-
-static int try_open(const char *uri, int oflags, const struct shmring_opts *o)
-{
-	struct shmring *r = NULL;
-	int rc = shmring_open(uri, oflags, o, &r);
-	if (rc == 0)
-		shmring_close(r);
-	return rc;
-}
-
-static struct shmring *open_opts(const char *uri, int oflags, const struct shmring_opts *o)
-{
-	struct shmring *r = NULL;
-	int rc = shmring_open(uri, oflags, o, &r);
-	cr_assert_eq(rc, 0, "open %s 0x%x: %s", uri, oflags, shmring_strerror(rc));
-	return r;
-}
-
-static struct shmring_stats stats_of(struct shmring *r)
-{
-	struct shmring_stats st;
-	int rc = shmring_stats(r, &st);
-	cr_assert_eq(rc, 0, "stats: %s", shmring_strerror(rc));
-	return st;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 static void send_key(struct shmring *r, size_t len, uint64_t key)
 {
@@ -203,16 +128,6 @@ static void box_free(struct box *b)
 	t_unshared(b, sizeof(*b));
 }
 
-static int wait_flag(_Atomic int *f, int want, long max_ms)
-{
-	for (long i = 0; i < max_ms; i++) {
-		if (atomic_load(f) == want)
-			return 1;
-		sleep_ms(1);
-	}
-	return atomic_load(f) == want;
-}
-
 static void child_guard(void)
 {
 	alarm(20);
@@ -280,7 +195,7 @@ static void expect_open_rc(const char *uri, int want, const char *what)
 	const int how[] = { 0, SHMRING_PRODUCER, SHMRING_CONSUMER,
 			    SHMRING_PRODUCER | SHMRING_CONSUMER, SHMRING_CREATE | SHMRING_PRODUCER };
 	for (size_t i = 0; i < sizeof(how) / sizeof(how[0]); i++) {
-		int rc = try_open(uri, how[i], NULL);
+		int rc = t_try_open(uri, how[i], NULL);
 		cr_assert_eq(rc, want, "%s, oflags 0x%x: got %d (%s), want %d (%s)", what, how[i],
 			     rc, shmring_strerror(rc), want, shmring_strerror(want));
 	}
@@ -289,7 +204,7 @@ static void expect_open_rc(const char *uri, int want, const char *what)
 static void corrupt_and_check(const char *uri, const uint8_t *orig, const struct hdr_case *c,
 			      int fix_checksum)
 {
-	const char *path = path_of(uri);
+	const char *path = t_path_of(uri);
 	uint8_t raw[sizeof(struct seg_hdr)];
 	memcpy(raw, orig, sizeof(raw));
 	uint64_t v = c->xor ? get_field(raw, c->off, c->size) ^ c->value : c->value;
@@ -306,7 +221,7 @@ static void corrupt_and_check(const char *uri, const uint8_t *orig, const struct
 	expect_open_rc(uri, fix_checksum ? c->want : -EPROTO, what);
 	/* control: the untouched header opens again */
 	put_hdr(path, orig);
-	int rc = try_open(uri, SHMRING_PRODUCER | SHMRING_CONSUMER, NULL);
+	int rc = t_try_open(uri, SHMRING_PRODUCER | SHMRING_CONSUMER, NULL);
 	cr_assert_eq(rc, 0, "restored header after %s: %s", what, shmring_strerror(rc));
 }
 
@@ -378,10 +293,10 @@ static const struct hdr_case fixed_cases[] = {
 
 Test(shm, header_field_corrupt_stale_checksum_is_eproto, .timeout = 30)
 {
-	const char *uri = ring_uri("hdr1");
+	const char *uri = t_ring_uri("hdr1");
 	make_ring(uri, 4096, 1000);
 	uint8_t orig[sizeof(struct seg_hdr)];
-	get_hdr(path_of(uri), orig);
+	get_hdr(t_path_of(uri), orig);
 	cr_assert_eq(get_field(orig, 0, 8), SEG_MAGIC);
 	cr_assert_eq(checksum_of(orig), (uint32_t)get_field(orig, offsetof(struct seg_hdr, checksum), 4),
 		     "seg_checksum() agrees with the header the library wrote");
@@ -392,10 +307,10 @@ Test(shm, header_field_corrupt_stale_checksum_is_eproto, .timeout = 30)
 
 Test(shm, header_field_corrupt_fixed_checksum_is_eproto, .timeout = 30)
 {
-	const char *uri = ring_uri("hdr2");
+	const char *uri = t_ring_uri("hdr2");
 	make_ring(uri, 4096, 1000);
 	uint8_t orig[sizeof(struct seg_hdr)];
-	get_hdr(path_of(uri), orig);
+	get_hdr(t_path_of(uri), orig);
 	cr_assert_eq(get_field(orig, offsetof(struct seg_hdr, seg_size), 8), 24576);
 	cr_assert_eq(get_field(orig, offsetof(struct seg_hdr, capacity), 8), 4096);
 	for (size_t i = 0; i < sizeof(fixed_cases) / sizeof(fixed_cases[0]); i++)
@@ -407,9 +322,9 @@ Test(shm, header_every_byte_flip_is_refused, .timeout = 30)
 {
 	/* Every single bit flip in the checksummed header is caught (the
 	 * checksum alone guarantees it), and never crashes the opener. */
-	const char *uri = ring_uri("hdrflip");
+	const char *uri = t_ring_uri("hdrflip");
 	make_ring(uri, 4096, 1000);
-	const char *path = path_of(uri);
+	const char *path = t_path_of(uri);
 	uint8_t orig[sizeof(struct seg_hdr)], raw[sizeof(struct seg_hdr)];
 	get_hdr(path, orig);
 	for (size_t byte = 0; byte < sizeof(orig); byte++) {
@@ -417,13 +332,13 @@ Test(shm, header_every_byte_flip_is_refused, .timeout = 30)
 			memcpy(raw, orig, sizeof(raw));
 			raw[byte] ^= (uint8_t)(1u << bit);
 			put_hdr(path, raw);
-			int rc = try_open(uri, SHMRING_CONSUMER, NULL);
+			int rc = t_try_open(uri, SHMRING_CONSUMER, NULL);
 			cr_assert_eq(rc, -EPROTO, "byte %zu bit %d flipped: %s", byte, bit,
 				     shmring_strerror(rc));
 		}
 	}
 	put_hdr(path, orig);
-	cr_assert_eq(try_open(uri, SHMRING_CONSUMER, NULL), 0);
+	cr_assert_eq(t_try_open(uri, SHMRING_CONSUMER, NULL), 0);
 	cr_assert_eq(shmring_unlink(uri), 0);
 }
 
@@ -538,25 +453,25 @@ Test(shm, header_version_zero_refused_after_bounded_wait, .timeout = 20)
 {
 	/* version 0 is "being built": the opener waits (bounded) for a creator
 	 * that is not coming, then refuses */
-	const char *uri = ring_uri("hdrv0");
+	const char *uri = t_ring_uri("hdrv0");
 	make_ring(uri, 4096, 1000);
 	uint8_t raw[sizeof(struct seg_hdr)];
-	get_hdr(path_of(uri), raw);
+	get_hdr(t_path_of(uri), raw);
 	set_field(raw, offsetof(struct seg_hdr, version), 4, 0);
-	put_hdr(path_of(uri), raw);
+	put_hdr(t_path_of(uri), raw);
 	uint64_t t0 = t_now_ns();
-	int rc = try_open(uri, SHMRING_CONSUMER, NULL);
+	int rc = t_try_open(uri, SHMRING_CONSUMER, NULL);
 	uint64_t el = t_now_ns() - t0;
 	cr_assert_eq(rc, -EPROTO, "version 0: %s", shmring_strerror(rc));
 	cr_assert_lt(el, 5000 * MS, "bounded wait took %llu ns", (unsigned long long)el);
-	cr_assert_eq(unlink(path_of(uri)), 0);
+	cr_assert_eq(unlink(t_path_of(uri)), 0);
 }
 
 Test(shm, truncated_or_grown_file_is_eproto, .timeout = 20)
 {
-	const char *uri = ring_uri("trunc");
+	const char *uri = t_ring_uri("trunc");
 	make_ring(uri, 4096, 1000);
-	const char *path = path_of(uri);
+	const char *path = t_path_of(uri);
 	uint64_t size = file_size(path);
 	cr_assert_eq(size, SEG_DATA_OFF + 4096);
 	int fd = open_rw(path);
@@ -565,9 +480,9 @@ Test(shm, truncated_or_grown_file_is_eproto, .timeout = 20)
 	expect_open_rc(uri, -EPROTO, "truncated to one page");
 	cr_assert_eq(unlink(path), 0);
 
-	uri = ring_uri("grown");
+	uri = t_ring_uri("grown");
 	make_ring(uri, 4096, 1000);
-	path = path_of(uri);
+	path = t_path_of(uri);
 	fd = open_rw(path);
 	cr_assert_eq(ftruncate(fd, (off_t)size + 4096), 0);
 	close(fd);
@@ -581,15 +496,15 @@ Test(shm, truncated_or_grown_file_is_eproto, .timeout = 20)
 	fd = open_rw(path);
 	cr_assert_eq(ftruncate(fd, 50), 0);
 	close(fd);
-	cr_assert_eq(try_open(uri, SHMRING_CONSUMER, NULL), -EPROTO);
+	cr_assert_eq(t_try_open(uri, SHMRING_CONSUMER, NULL), -EPROTO);
 	cr_assert_eq(unlink(path), 0);
 }
 
 static const char *make_file(const char *tag, const void *data, size_t len)
 {
-	const char *uri = ring_uri(tag);
-	int fd = open(path_of(uri), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	cr_assert_geq(fd, 0, "create %s: %s", path_of(uri), strerror(errno));
+	const char *uri = t_ring_uri(tag);
+	int fd = open(t_path_of(uri), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0, "create %s: %s", t_path_of(uri), strerror(errno));
 	if (len)
 		cr_assert_eq(write(fd, data, len), (ssize_t)len);
 	close(fd);
@@ -600,12 +515,12 @@ static const char *make_file(const char *tag, const void *data, size_t len)
 static void refused_n_times(const char *uri, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
-		int rc = try_open(uri, SHMRING_CONSUMER, NULL);
+		int rc = t_try_open(uri, SHMRING_CONSUMER, NULL);
 		cr_assert_eq(rc, -EPROTO, "open %u: %s", i, shmring_strerror(rc));
 		rc = shmring_unlink(uri);
 		cr_assert_eq(rc, -EPROTO, "unlink %u: %s", i, shmring_strerror(rc));
 	}
-	cr_assert(exists(path_of(uri)), "shmring_unlink must not remove a non-ring");
+	cr_assert(t_exists(t_path_of(uri)), "shmring_unlink must not remove a non-ring");
 }
 
 Test(shm, unpublished_without_a_live_creator_is_refused_at_once, .timeout = 10)
@@ -616,16 +531,16 @@ Test(shm, unpublished_without_a_live_creator_is_refused_at_once, .timeout = 10)
 	static uint8_t zeros[SEG_DATA_OFF + 4096];
 	const char *uri = make_file("zeros", zeros, sizeof(zeros));
 	refused_n_times(uri, 20);
-	cr_assert_eq(unlink(path_of(uri)), 0);
+	cr_assert_eq(unlink(t_path_of(uri)), 0);
 
-	uri = ring_uri("unpub");
+	uri = t_ring_uri("unpub");
 	make_ring(uri, 4096, 1000);
 	uint8_t raw[sizeof(struct seg_hdr)];
-	get_hdr(path_of(uri), raw);
+	get_hdr(t_path_of(uri), raw);
 	set_field(raw, offsetof(struct seg_hdr, version), 4, 0);
-	put_hdr(path_of(uri), raw);
+	put_hdr(t_path_of(uri), raw);
 	refused_n_times(uri, 20);
-	cr_assert_eq(unlink(path_of(uri)), 0);
+	cr_assert_eq(unlink(t_path_of(uri)), 0);
 }
 
 struct publisher {
@@ -638,7 +553,7 @@ struct publisher {
 static void *publish_later(void *arg)
 {
 	struct publisher *pb = arg;
-	sleep_ms(200);
+	t_sleep_ms(200);
 	put_hdr(pb->path, pb->hdr);
 	atomic_store(&pb->published, 1);
 	close(pb->lock_fd);            /* the creator's lock goes with it */
@@ -649,9 +564,9 @@ Test(shm, unpublished_with_a_live_creator_is_waited_for, .timeout = 20)
 {
 	/* A creator that holds its lock is still building the ring: the
 	 * opener waits for the version, then attaches. */
-	const char *uri = ring_uri("building");
+	const char *uri = t_ring_uri("building");
 	make_ring(uri, 4096, 1000);
-	struct publisher pb = { .path = path_of(uri) };
+	struct publisher pb = { .path = t_path_of(uri) };
 	get_hdr(pb.path, pb.hdr);
 	uint8_t raw[sizeof(struct seg_hdr)];
 	memcpy(raw, pb.hdr, sizeof(raw));
@@ -676,15 +591,15 @@ Test(shm, zero_length_file_is_eproto, .timeout = 20)
 {
 	const char *uri = make_file("zero", NULL, 0);
 	uint64_t t0 = t_now_ns();
-	int rc = try_open(uri, SHMRING_CONSUMER, NULL);
+	int rc = t_try_open(uri, SHMRING_CONSUMER, NULL);
 	uint64_t el = t_now_ns() - t0;
 	cr_assert_eq(rc, -EPROTO, "zero-length file: %s", shmring_strerror(rc));
 	cr_assert_lt(el, 5000 * MS, "bounded wait took %llu ns", (unsigned long long)el);
 	/* not a ring: shmring_unlink leaves it alone */
 	rc = shmring_unlink(uri);
 	cr_assert_eq(rc, -EPROTO, "unlink of a non-ring: %s", shmring_strerror(rc));
-	cr_assert(exists(path_of(uri)));
-	cr_assert_eq(unlink(path_of(uri)), 0);
+	cr_assert(t_exists(t_path_of(uri)));
+	cr_assert_eq(unlink(t_path_of(uri)), 0);
 }
 
 Test(shm, random_bytes_file_is_eproto, .timeout = 20)
@@ -698,8 +613,8 @@ Test(shm, random_bytes_file_is_eproto, .timeout = 20)
 	const char *uri = make_file("junk", junk, sizeof(junk));
 	expect_open_rc(uri, -EPROTO, "random bytes");
 	cr_assert_eq(shmring_unlink(uri), -EPROTO);
-	cr_assert(exists(path_of(uri)), "shmring_unlink must not remove a non-ring");
-	cr_assert_eq(unlink(path_of(uri)), 0);
+	cr_assert(t_exists(t_path_of(uri)), "shmring_unlink must not remove a non-ring");
+	cr_assert_eq(unlink(t_path_of(uri)), 0);
 
 	/* the right magic and version in front of junk */
 	uint64_t magic = SEG_MAGIC;
@@ -708,24 +623,24 @@ Test(shm, random_bytes_file_is_eproto, .timeout = 20)
 	memcpy(junk + 8, &one, 4);
 	uri = make_file("junk2", junk, sizeof(junk));
 	expect_open_rc(uri, -EPROTO, "magic + version + random bytes");
-	cr_assert_eq(unlink(path_of(uri)), 0);
+	cr_assert_eq(unlink(t_path_of(uri)), 0);
 
 	/* a text file */
 	const char txt[] = "# not a ring\nkey=value\n";
 	uri = make_file("txt", txt, sizeof(txt) - 1);
-	cr_assert_eq(try_open(uri, SHMRING_CONSUMER, NULL), -EPROTO);
-	cr_assert_eq(unlink(path_of(uri)), 0);
+	cr_assert_eq(t_try_open(uri, SHMRING_CONSUMER, NULL), -EPROTO);
+	cr_assert_eq(unlink(t_path_of(uri)), 0);
 }
 
 Test(shm, directory_named_like_a_ring_is_an_error, .timeout = 10)
 {
-	const char *uri = ring_uri("dir");
-	const char *path = path_of(uri);
+	const char *uri = t_ring_uri("dir");
+	const char *path = t_path_of(uri);
 	cr_assert_eq(mkdir(path, 0700), 0, "mkdir: %s", strerror(errno));
 	const int how[] = { 0, SHMRING_CONSUMER, SHMRING_PRODUCER, SHMRING_CREATE,
 			    SHMRING_CREATE | SHMRING_EXCL };
 	for (size_t i = 0; i < sizeof(how) / sizeof(how[0]); i++) {
-		int rc = try_open(uri, how[i], NULL);
+		int rc = t_try_open(uri, how[i], NULL);
 		cr_assert_lt(rc, 0, "directory opened with 0x%x", how[i]);
 	}
 	int rc = shmring_unlink(uri);
@@ -738,42 +653,42 @@ Test(shm, directory_named_like_a_ring_is_an_error, .timeout = 10)
 
 Test(shm, fifo_named_like_a_ring_is_an_error, .timeout = 10)
 {
-	const char *uri = ring_uri("fifo");
-	cr_assert_eq(mkfifo(path_of(uri), 0600), 0);
-	int rc = try_open(uri, SHMRING_CONSUMER, NULL);
+	const char *uri = t_ring_uri("fifo");
+	cr_assert_eq(mkfifo(t_path_of(uri), 0600), 0);
+	int rc = t_try_open(uri, SHMRING_CONSUMER, NULL);
 	cr_assert_lt(rc, 0, "a FIFO opened as a ring");
-	rc = try_open(uri, SHMRING_CREATE, NULL);
+	rc = t_try_open(uri, SHMRING_CREATE, NULL);
 	cr_assert_lt(rc, 0, "a FIFO opened as a ring with CREATE");
-	cr_assert_eq(unlink(path_of(uri)), 0);
+	cr_assert_eq(unlink(t_path_of(uri)), 0);
 }
 
 Test(shm, symlink_to_valid_ring_is_refused, .timeout = 10)
 {
-	const char *target = ring_uri("symtgt");
+	const char *target = t_ring_uri("symtgt");
 	make_ring(target, 4096, 0);
-	const char *link = ring_uri("symlnk");
-	cr_assert_eq(symlink(path_of(target), path_of(link)), 0);
+	const char *link = t_ring_uri("symlnk");
+	cr_assert_eq(symlink(t_path_of(target), t_path_of(link)), 0);
 	const int how[] = { 0, SHMRING_CONSUMER, SHMRING_PRODUCER, SHMRING_CREATE };
 	for (size_t i = 0; i < sizeof(how) / sizeof(how[0]); i++) {
-		int rc = try_open(link, how[i], NULL);
+		int rc = t_try_open(link, how[i], NULL);
 		cr_assert_neq(rc, 0, "symlink opened with 0x%x", how[i]);
 		cr_assert(rc == -EACCES || rc == -ELOOP, "symlink, 0x%x: %s", how[i],
 			  shmring_strerror(rc));
 	}
-	int rc = try_open(link, SHMRING_CREATE | SHMRING_EXCL, NULL);
+	int rc = t_try_open(link, SHMRING_CREATE | SHMRING_EXCL, NULL);
 	cr_assert_eq(rc, -EEXIST, "CREATE|EXCL over a symlink: %s", shmring_strerror(rc));
 	rc = shmring_unlink(link);
 	cr_assert_neq(rc, 0, "shmring_unlink through a symlink");
-	cr_assert(exists(path_of(link)));
+	cr_assert(t_exists(t_path_of(link)));
 	/* the target is untouched and fine */
-	cr_assert_eq(try_open(target, SHMRING_PRODUCER | SHMRING_CONSUMER, NULL), 0);
+	cr_assert_eq(t_try_open(target, SHMRING_PRODUCER | SHMRING_CONSUMER, NULL), 0);
 	/* a dangling symlink too */
-	cr_assert_eq(unlink(path_of(link)), 0);
-	cr_assert_eq(symlink("/dev/shm/does-not-exist-shmring", path_of(link)), 0);
-	rc = try_open(link, SHMRING_CREATE | SHMRING_PRODUCER, NULL);
+	cr_assert_eq(unlink(t_path_of(link)), 0);
+	cr_assert_eq(symlink("/dev/shm/does-not-exist-shmring", t_path_of(link)), 0);
+	rc = t_try_open(link, SHMRING_CREATE | SHMRING_PRODUCER, NULL);
 	cr_assert_neq(rc, 0, "CREATE through a dangling symlink");
-	cr_assert(!exists("/dev/shm/does-not-exist-shmring"), "created through the symlink");
-	cr_assert_eq(unlink(path_of(link)), 0);
+	cr_assert(!t_exists("/dev/shm/does-not-exist-shmring"), "created through the symlink");
+	cr_assert_eq(unlink(t_path_of(link)), 0);
 	cr_assert_eq(shmring_unlink(target), 0);
 }
 
@@ -793,7 +708,7 @@ struct seg_view {
 static struct seg_view view_of(const char *uri)
 {
 	struct seg_view v;
-	v.base = map_seg(path_of(uri), &v.size);
+	v.base = map_seg(t_path_of(uri), &v.size);
 	v.sh = (struct spsc_shared *)(v.base + SEG_RING_OFF);
 	v.data = v.base + SEG_DATA_OFF;
 	cr_assert_eq(v.size, SEG_DATA_OFF + CAP);
@@ -820,7 +735,7 @@ static void put_rec(struct seg_view *v, uint64_t pos, uint32_t len, uint32_t tag
 
 Test(shm, impossible_indices_refuse_role_open, .timeout = 20)
 {
-	const char *uri = ring_uri("idx");
+	const char *uri = t_ring_uri("idx");
 	make_ring(uri, CAP, 1000);
 	struct seg_view v = view_of(uri);
 	/* The data area is all zero: no record is published.  prod_tail is
@@ -839,19 +754,19 @@ Test(shm, impossible_indices_refuse_role_open, .timeout = 20)
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		set_idx(&v, cases[i].tail, cases[i].head, cases[i].read);
-		int rc = try_open(uri, SHMRING_CONSUMER, NULL);
+		int rc = t_try_open(uri, SHMRING_CONSUMER, NULL);
 		cr_assert_eq(rc, cases[i].cons, "%s: consumer open %s", cases[i].what,
 			     shmring_strerror(rc));
-		rc = try_open(uri, SHMRING_PRODUCER, NULL);
+		rc = t_try_open(uri, SHMRING_PRODUCER, NULL);
 		cr_assert_eq(rc, cases[i].prod, "%s: producer open %s", cases[i].what,
 			     shmring_strerror(rc));
-		rc = try_open(uri, SHMRING_PRODUCER | SHMRING_CONSUMER, NULL);
+		rc = t_try_open(uri, SHMRING_PRODUCER | SHMRING_CONSUMER, NULL);
 		int both = cases[i].cons ? cases[i].cons : cases[i].prod;
 		cr_assert_eq(rc, both, "%s: both roles open %s", cases[i].what,
 			     shmring_strerror(rc));
 		/* a refused open takes no role */
-		struct shmring *mon = open_opts(uri, 0, NULL);
-		struct shmring_stats st = stats_of(mon);
+		struct shmring *mon = t_open_opts(uri, 0, NULL);
+		struct shmring_stats st = t_stats(mon);
 		cr_assert_eq(st.producers + st.consumers, 0, "%s: roles left behind", cases[i].what);
 		cr_assert_leq(st.used, CAP, "%s: used %llu", cases[i].what,
 			      (unsigned long long)st.used);
@@ -862,24 +777,24 @@ Test(shm, impossible_indices_refuse_role_open, .timeout = 20)
 	set_idx(&v, 0, 0, 0);
 	for (uint64_t pos = 0; pos < CAP; pos += 16)
 		put_rec(&v, pos, 8, SPSC_TAG_MSG);
-	cr_assert_eq(try_open(uri, SHMRING_PRODUCER, NULL), -EPROTO, "endless records");
+	cr_assert_eq(t_try_open(uri, SHMRING_PRODUCER, NULL), -EPROTO, "endless records");
 	memset(v.data, 0, CAP);
 	/* control: sane indices (anywhere in the 64-bit space) open fine */
 	set_idx(&v, 1ull << 40, 1ull << 40, 1ull << 40);
-	cr_assert_eq(try_open(uri, SHMRING_PRODUCER | SHMRING_CONSUMER, NULL), 0);
+	cr_assert_eq(t_try_open(uri, SHMRING_PRODUCER | SHMRING_CONSUMER, NULL), 0);
 	set_idx(&v, 0, 0, 0);
-	cr_assert_eq(try_open(uri, SHMRING_PRODUCER | SHMRING_CONSUMER, NULL), 0);
+	cr_assert_eq(t_try_open(uri, SHMRING_PRODUCER | SHMRING_CONSUMER, NULL), 0);
 	view_drop(&v);
 	cr_assert_eq(shmring_unlink(uri), 0);
 }
 
 Test(shm, prod_tail_is_only_a_hint, .timeout = 20)
 {
-	const char *uri = ring_uri("tailc");
+	const char *uri = t_ring_uri("tailc");
 	make_ring(uri, CAP, 1000);
 	struct seg_view v = view_of(uri);
-	struct shmring *p = open_opts(uri, SHMRING_PRODUCER, NULL);
-	struct shmring *q = open_opts(uri, SHMRING_CONSUMER, NULL);
+	struct shmring *p = t_open_opts(uri, SHMRING_PRODUCER, NULL);
+	struct shmring *q = t_open_opts(uri, SHMRING_CONSUMER, NULL);
 	send_key(p, 100, 1);
 	recv_key(q, 100, 1);                /* head = read = 112 */
 	uint64_t good = atomic_load(&v.sh->prod_tail);
@@ -892,7 +807,7 @@ Test(shm, prod_tail_is_only_a_hint, .timeout = 20)
 		atomic_store(&v.sh->prod_tail, bad[i]);
 		ssize_t n = shmring_recv(q, buf, sizeof(buf), 0);
 		cr_assert_eq(n, -EAGAIN, "prod_tail %llu: recv %zd", (unsigned long long)bad[i], n);
-		cr_assert_leq(stats_of(q).used, CAP);
+		cr_assert_leq(t_stats(q).used, CAP);
 		atomic_store(&v.sh->prod_tail, good);
 		send_key(p, 50, 10 + i);   /* the producer rewrites its hint */
 		atomic_store(&v.sh->prod_tail, bad[i]);
@@ -906,10 +821,10 @@ Test(shm, prod_tail_is_only_a_hint, .timeout = 20)
 
 Test(shm, corrupt_cons_head_under_open_producer_is_eproto, .timeout = 20)
 {
-	const char *uri = ring_uri("headc");
+	const char *uri = t_ring_uri("headc");
 	make_ring(uri, CAP, 1000);
 	struct seg_view v = view_of(uri);
-	struct shmring *p = open_opts(uri, SHMRING_PRODUCER, NULL);
+	struct shmring *p = t_open_opts(uri, SHMRING_PRODUCER, NULL);
 	/* fill it, so the producer must look at cons_head again */
 	int k = 0;
 	uint8_t buf[1000] = { 0 };
@@ -1033,7 +948,7 @@ static const struct rec_case rec_cases[] = {
 
 Test(shm, corrupt_record_headers_are_eproto, .timeout = 30)
 {
-	const char *uri = ring_uri("rec");
+	const char *uri = t_ring_uri("rec");
 	make_ring(uri, CAP, 1000);
 	struct seg_view v = view_of(uri);
 	uint8_t buf[4096];
@@ -1041,7 +956,7 @@ Test(shm, corrupt_record_headers_are_eproto, .timeout = 30)
 		const char *what = rec_cases[i].what;
 		set_idx(&v, 0, 0, 0);
 		memset(v.data, 0, CAP);
-		struct shmring *q = open_opts(uri, SHMRING_CONSUMER, NULL);
+		struct shmring *q = t_open_opts(uri, SHMRING_CONSUMER, NULL);
 		/* a well-formed record written by hand is delivered (control) */
 		put_rec(&v, 0, 8, SPSC_TAG_MSG);
 		memcpy(v.data + 8, "GOODMSG!", 8);
@@ -1050,7 +965,7 @@ Test(shm, corrupt_record_headers_are_eproto, .timeout = 30)
 		cr_assert_eq(n, 8, "%s: control recv %zd", what, n);
 		cr_assert_eq(memcmp(buf, "GOODMSG!", 8), 0);
 
-		uint64_t before = stats_of(q).msgs_recv;
+		uint64_t before = t_stats(q).msgs_recv;
 		rec_cases[i].setup(&v);
 		for (int again = 0; again < 2; again++) {
 			memset(buf, 0x5c, sizeof(buf));
@@ -1066,7 +981,7 @@ Test(shm, corrupt_record_headers_are_eproto, .timeout = 30)
 			n = shmring_recv(q, buf, sizeof(buf), 20 * MS);
 			cr_assert_eq(n, -EPROTO, "%s: recv with timeout %zd", what, n);
 		}
-		cr_assert_eq(stats_of(q).msgs_recv, before, "%s: nothing counted", what);
+		cr_assert_eq(t_stats(q).msgs_recv, before, "%s: nothing counted", what);
 		shmring_close(q);
 	}
 	view_drop(&v);
@@ -1077,11 +992,11 @@ Test(shm, corrupt_record_headers_are_eproto, .timeout = 30)
  * process with write access) is a damaged ring, not a bad argument. */
 Test(shm, header_overwritten_after_acquire_release_is_eproto, .timeout = 20)
 {
-	const char *uri = ring_uri("relhdr");
+	const char *uri = t_ring_uri("relhdr");
 	make_ring(uri, CAP, 1000);
 	struct seg_view v = view_of(uri);
-	struct shmring *p = open_opts(uri, SHMRING_PRODUCER, NULL);
-	struct shmring *q = open_opts(uri, SHMRING_CONSUMER, NULL);
+	struct shmring *p = t_open_opts(uri, SHMRING_PRODUCER, NULL);
+	struct shmring *q = t_open_opts(uri, SHMRING_CONSUMER, NULL);
 	cr_assert_eq(shmring_send(p, "GOODMSG!", 8, 0), 0);
 	struct shmring_msg m = { 0 };
 	cr_assert_eq(shmring_acquire(q, &m, 0), 0);
@@ -1103,7 +1018,7 @@ Test(shm, header_overwritten_after_acquire_release_is_eproto, .timeout = 20)
 
 Test(shm, record_running_past_end_of_data_area_is_eproto, .timeout = 20)
 {
-	const char *uri = ring_uri("edge");
+	const char *uri = t_ring_uri("edge");
 	make_ring(uri, CAP, 1000);
 	struct seg_view v = view_of(uri);
 	uint8_t buf[4096];
@@ -1111,7 +1026,7 @@ Test(shm, record_running_past_end_of_data_area_is_eproto, .timeout = 20)
 	/* control: the consumer sits 16 bytes before the end; a filler there
 	 * and a message at offset 0 is the legal wrap */
 	set_idx(&v, CAP - 16, CAP - 16, CAP - 16);
-	struct shmring *q = open_opts(uri, SHMRING_CONSUMER, NULL);
+	struct shmring *q = t_open_opts(uri, SHMRING_CONSUMER, NULL);
 	put_rec(&v, CAP - 16, 16, SPSC_TAG_PAD);
 	put_rec(&v, 0, 8, SPSC_TAG_MSG);
 	memcpy(v.data + 8, "WRAPPED!", 8);
@@ -1124,7 +1039,7 @@ Test(shm, record_running_past_end_of_data_area_is_eproto, .timeout = 20)
 	/* a message header 16 bytes before the end claiming 100 bytes: it
 	 * would be read across the end of the mapping */
 	set_idx(&v, CAP - 16, CAP - 16, CAP - 16);
-	q = open_opts(uri, SHMRING_CONSUMER, NULL);
+	q = t_open_opts(uri, SHMRING_CONSUMER, NULL);
 	put_rec(&v, CAP - 16, 100, SPSC_TAG_MSG);
 	atomic_store(&v.sh->prod_tail, CAP - 16 + spsc_rec_size(100));
 	n = shmring_recv(q, buf, sizeof(buf), 0);
@@ -1136,7 +1051,7 @@ Test(shm, record_running_past_end_of_data_area_is_eproto, .timeout = 20)
 
 	/* the same with the largest legal message at the last slot */
 	set_idx(&v, CAP - 8, CAP - 8, CAP - 8);
-	q = open_opts(uri, SHMRING_CONSUMER, NULL);
+	q = t_open_opts(uri, SHMRING_CONSUMER, NULL);
 	put_rec(&v, CAP - 8, 1000, SPSC_TAG_MSG);
 	atomic_store(&v.sh->prod_tail, CAP - 8 + spsc_rec_size(1000));
 	n = shmring_recv(q, buf, sizeof(buf), 0);
@@ -1208,7 +1123,7 @@ static int child_small_tmpfs(void *arg)
 
 Test(shm, full_dev_shm_is_enospc_not_sigbus, .timeout = 30)
 {
-	const char *uri = ring_uri("full");
+	const char *uri = t_ring_uri("full");
 	struct box *b = box_new(uri);
 	memset(b->rc, 0x7f, sizeof(b->rc));
 	int st = t_wait(t_spawn(child_small_tmpfs, b));
@@ -1230,7 +1145,7 @@ Test(shm, full_dev_shm_is_enospc_not_sigbus, .timeout = 30)
 	cr_assert_eq(b->rc[4], 0, "recv: %d", b->rc[4]);
 	cr_assert_eq(b->rc[5], 0, "unlink: %s", shmring_strerror(b->rc[5]));
 	/* nothing of this reached the real /dev/shm */
-	cr_assert(!exists(path_of(uri)), "the private mount leaked into /dev/shm");
+	cr_assert(!t_exists(t_path_of(uri)), "the private mount leaked into /dev/shm");
 	box_free(b);
 }
 
@@ -1247,7 +1162,7 @@ Test(shm, mode_bits_exact_despite_umask, .timeout = 10)
 	uint32_t got = 0;
 	int rc = 0;
 	for (size_t i = 0; i < sizeof(ask) / sizeof(ask[0]) && bad < 0; i++) {
-		const char *uri = ring_uri("mode");
+		const char *uri = t_ring_uri("mode");
 		struct shmring_opts o = { .capacity = 4096, .mode = ask[i] };
 		struct shmring *r = NULL;
 		rc = shmring_open(uri, SHMRING_CREATE | SHMRING_EXCL, &o, &r);
@@ -1257,7 +1172,7 @@ Test(shm, mode_bits_exact_despite_umask, .timeout = 10)
 		}
 		shmring_close(r);
 		struct stat st;
-		if (stat(path_of(uri), &st) < 0 || (st.st_mode & 07777) != want[i]) {
+		if (stat(t_path_of(uri), &st) < 0 || (st.st_mode & 07777) != want[i]) {
 			got = st.st_mode & 07777;
 			bad = (int)i;
 		}
@@ -1271,17 +1186,17 @@ Test(shm, mode_bits_exact_despite_umask, .timeout = 10)
 
 Test(shm, prefault_flag_creates_and_works, .timeout = 10)
 {
-	const char *uri = ring_uri("prefault");
+	const char *uri = t_ring_uri("prefault");
 	struct shmring_opts o = { .capacity = 1 << 20, .flags = SHMRING_PREFAULT };
-	struct shmring *c = open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
-	struct shmring *p = open_opts(uri, SHMRING_PRODUCER, &o);
-	struct shmring *q = open_opts(uri, SHMRING_CONSUMER, NULL);
+	struct shmring *c = t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
+	struct shmring *p = t_open_opts(uri, SHMRING_PRODUCER, &o);
+	struct shmring *q = t_open_opts(uri, SHMRING_CONSUMER, NULL);
 	for (uint64_t k = 0; k < 2000; k++) {
 		send_key(p, (size_t)(k * 31 % 4000), k);
 		recv_key(q, (size_t)(k * 31 % 4000), k);
 	}
 	uint8_t raw[sizeof(struct seg_hdr)];
-	get_hdr(path_of(uri), raw);
+	get_hdr(t_path_of(uri), raw);
 	cr_assert_eq(get_field(raw, offsetof(struct seg_hdr, flags), 4), SHMRING_PREFAULT);
 	shmring_close(p);
 	shmring_close(q);
@@ -1291,15 +1206,15 @@ Test(shm, prefault_flag_creates_and_works, .timeout = 10)
 
 Test(shm, mlock_flag_creates_and_works_or_fails_cleanly, .timeout = 10)
 {
-	const char *uri = ring_uri("mlock");
+	const char *uri = t_ring_uri("mlock");
 	struct shmring_opts o = { .capacity = 1 << 20, .flags = SHMRING_MLOCK | SHMRING_PREFAULT };
 	struct shmring *c = NULL;
 	int rc = shmring_open(uri, SHMRING_CREATE | SHMRING_EXCL, &o, &c);
 	cr_assert(rc == 0 || rc == -ENOMEM || rc == -EPERM, "MLOCK create: %s",
 		  shmring_strerror(rc));
 	if (rc == 0) {
-		struct shmring *p = open_opts(uri, SHMRING_PRODUCER, NULL);
-		struct shmring *q = open_opts(uri, SHMRING_CONSUMER, NULL);
+		struct shmring *p = t_open_opts(uri, SHMRING_PRODUCER, NULL);
+		struct shmring *q = t_open_opts(uri, SHMRING_CONSUMER, NULL);
 		for (uint64_t k = 0; k < 500; k++) {
 			send_key(p, 1000, k);
 			recv_key(q, 1000, k);
@@ -1328,16 +1243,16 @@ static int child_mlock_low_limit(void *arg)
 		b->rc[2] = shmring_send(r, "x", 1, 0);
 		shmring_close(r);
 	}
-	b->rc[1] = exists(path_of(b->uri));
+	b->rc[1] = t_exists(t_path_of(b->uri));
 	/* what a retry sees (informational) */
-	b->rc[3] = try_open(b->uri, SHMRING_CREATE | SHMRING_EXCL, NULL);
-	b->rc[4] = try_open(b->uri, SHMRING_PRODUCER, NULL);
+	b->rc[3] = t_try_open(b->uri, SHMRING_CREATE | SHMRING_EXCL, NULL);
+	b->rc[4] = t_try_open(b->uri, SHMRING_PRODUCER, NULL);
 	return 0;
 }
 
 Test(shm, mlock_under_low_rlimit_fails_cleanly, .timeout = 15)
 {
-	const char *uri = ring_uri("mlocklow");
+	const char *uri = t_ring_uri("mlocklow");
 	struct box *b = box_new(uri);
 	int st = t_wait(t_spawn(child_mlock_low_limit, b));
 	cr_assert_eq(st, 0, "child status %d (10/11: setup failed)", st);
@@ -1346,24 +1261,24 @@ Test(shm, mlock_under_low_rlimit_fails_cleanly, .timeout = 15)
 	if (b->rc[0] < 0)
 		cr_assert_eq(b->rc[1], 0, "a failed create (%s) left %s behind; then a retry "
 			     "with CREATE|EXCL gets %s and a plain producer open gets %s",
-			     shmring_strerror(b->rc[0]), path_of(uri), shmring_strerror(b->rc[3]),
+			     shmring_strerror(b->rc[0]), t_path_of(uri), shmring_strerror(b->rc[3]),
 			     shmring_strerror(b->rc[4]));
 	box_free(b);
-	(void)unlink(path_of(uri));
+	(void)unlink(t_path_of(uri));
 }
 
 Test(shm, unknown_opts_flags_are_einval, .timeout = 10)
 {
-	const char *uri = ring_uri("flags");
+	const char *uri = t_ring_uri("flags");
 	const uint32_t bad[] = { 0x4, 0x8, 0x100, 0x80000000u, 0xffffffffu };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct shmring_opts o = { .capacity = 4096, .flags = bad[i] };
-		int rc = try_open(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
+		int rc = t_try_open(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
 		cr_assert_eq(rc, -EINVAL, "flags 0x%x: %s", bad[i], shmring_strerror(rc));
-		rc = try_open(uri, SHMRING_CREATE, &o);
+		rc = t_try_open(uri, SHMRING_CREATE, &o);
 		cr_assert_eq(rc, -EINVAL, "flags 0x%x (no EXCL): %s", bad[i], shmring_strerror(rc));
 	}
-	cr_assert(!exists(path_of(uri)), "nothing created");
+	cr_assert(!t_exists(t_path_of(uri)), "nothing created");
 }
 
 /* The planner alone (creating these would take gigabytes): the limit
@@ -1400,15 +1315,15 @@ Test(shm, max_msg_limit_and_default_clamp, .timeout = 10)
 
 Test(shm, capacity_rounds_up_to_power_of_two, .timeout = 10)
 {
-	const char *uri = ring_uri("round");
+	const char *uri = t_ring_uri("round");
 	struct shmring_opts o = { .capacity = 5000 };
-	struct shmring *r = open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
-	struct shmring_stats st = stats_of(r);
+	struct shmring *r = t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
+	struct shmring_stats st = t_stats(r);
 	cr_assert_eq(st.capacity, 8192, "capacity 5000 -> %llu", (unsigned long long)st.capacity);
 	cr_assert_eq(st.max_msg, 2048, "default max_msg = capacity/4: %u", st.max_msg);
-	cr_assert_eq(file_size(path_of(uri)), SEG_DATA_OFF + 8192);
+	cr_assert_eq(file_size(t_path_of(uri)), SEG_DATA_OFF + 8192);
 	uint8_t raw[sizeof(struct seg_hdr)];
-	get_hdr(path_of(uri), raw);
+	get_hdr(t_path_of(uri), raw);
 	cr_assert_eq(get_field(raw, offsetof(struct seg_hdr, capacity), 8), 8192);
 	shmring_close(r);
 	cr_assert_eq(shmring_unlink(uri), 0);
@@ -1424,11 +1339,11 @@ Test(shm, large_max_msg_grows_capacity, .timeout = 10)
 		{ 65536, 100000, 262144 },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const char *uri = ring_uri("grow");
+		const char *uri = t_ring_uri("grow");
 		struct shmring_opts o = { .capacity = cases[i].cap, .max_msg = cases[i].max };
-		struct shmring *r = open_opts(uri, SHMRING_CREATE | SHMRING_EXCL |
+		struct shmring *r = t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL |
 					      SHMRING_PRODUCER | SHMRING_CONSUMER, &o);
-		struct shmring_stats st = stats_of(r);
+		struct shmring_stats st = t_stats(r);
 		cr_assert_eq(st.capacity, cases[i].want, "cap %llu max %u: capacity %llu",
 			     (unsigned long long)cases[i].cap, cases[i].max,
 			     (unsigned long long)st.capacity);
@@ -1464,7 +1379,7 @@ Test(shm, large_max_msg_grows_capacity, .timeout = 10)
 /* The control block of uri's file, mapped through a descriptor of our own. */
 static struct ctl_shared *ctl_map(const char *uri, int *fd)
 {
-	*fd = open(path_of(uri), O_RDWR | O_CLOEXEC);
+	*fd = open(t_path_of(uri), O_RDWR | O_CLOEXEC);
 	if (*fd < 0)
 		return NULL;
 	void *p = mmap(NULL, SEG_RING_OFF - SEG_CTL_OFF, PROT_READ | PROT_WRITE, MAP_SHARED, *fd,
@@ -1504,7 +1419,7 @@ static int child_lock_ctl_and_die(void *arg)
 
 Test(shm, control_lock_holder_killed_is_repaired, .timeout = 20)
 {
-	const char *uri = ring_uri("robust");
+	const char *uri = t_ring_uri("robust");
 	make_ring(uri, 4096, 0);
 	struct box *b = box_new(uri);
 	int st = t_wait(t_spawn(child_lock_ctl_and_die, b));
@@ -1520,15 +1435,15 @@ Test(shm, control_lock_holder_killed_is_repaired, .timeout = 20)
 	struct shmring *p = NULL;
 	int rc = shmring_open(uri, SHMRING_PRODUCER, NULL, &p);
 	cr_assert_eq(rc, 0, "producer open after the holder died: %s", shmring_strerror(rc));
-	struct shmring_stats s = stats_of(p);
+	struct shmring_stats s = t_stats(p);
 	cr_assert_eq(s.repairs, 1, "repairs %llu", (unsigned long long)s.repairs);
 	cr_assert_eq(s.producers, 1);
 	cr_assert_eq(atomic_load(&c->busy), 0);
 	/* the repair is done once: later locks are ordinary */
-	struct shmring *q = open_opts(uri, SHMRING_CONSUMER, NULL);
+	struct shmring *q = t_open_opts(uri, SHMRING_CONSUMER, NULL);
 	shmring_close(q);
-	q = open_opts(uri, SHMRING_CONSUMER, NULL);
-	s = stats_of(q);
+	q = t_open_opts(uri, SHMRING_CONSUMER, NULL);
+	s = t_stats(q);
 	cr_assert_eq(s.repairs, 1, "repairs after more opens %llu", (unsigned long long)s.repairs);
 	send_key(p, 100, 1);
 	recv_key(q, 100, 1);
@@ -1545,14 +1460,14 @@ static int hold_ctl_byte(void *arg)
 {
 	struct box *b = arg;
 	child_guard();
-	int fd = open(path_of(b->uri), O_RDWR | O_CLOEXEC);
+	int fd = open(t_path_of(b->uri), O_RDWR | O_CLOEXEC);
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = CTL_LOCK_CTL,
 			    .l_len = 1 };
 	if (fd < 0 || fcntl(fd, F_OFD_SETLK, &fl) < 0)
 		return 1;
 	atomic_store(&b->ready, 1);
 	while (!atomic_load(&b->go))
-		sleep_ms(5);
+		t_sleep_ms(5);
 	return 0;
 }
 
@@ -1563,30 +1478,30 @@ static int hold_ctl_byte(void *arg)
  * being given up are taken over. */
 Test(shm, control_lock_held_by_peer_times_out, .timeout = 40)
 {
-	const char *uri = ring_uri("squat");
+	const char *uri = t_ring_uri("squat");
 	make_ring(uri, 4096, 0);
-	struct shmring *p = open_opts(uri, SHMRING_PRODUCER, NULL);
-	struct shmring *q = open_opts(uri, SHMRING_CONSUMER, NULL);
+	struct shmring *p = t_open_opts(uri, SHMRING_PRODUCER, NULL);
+	struct shmring *q = t_open_opts(uri, SHMRING_CONSUMER, NULL);
 	struct box *b = box_new(uri);
 	pid_t h = t_spawn(hold_ctl_byte, b);
 	while (!atomic_load(&b->ready))
-		sleep_ms(1);
+		t_sleep_ms(1);
 
 	uint64_t t0 = t_now_ns();
-	int rc = try_open(uri, SHMRING_PRODUCER | SHMRING_CONSUMER, NULL);
+	int rc = t_try_open(uri, SHMRING_PRODUCER | SHMRING_CONSUMER, NULL);
 	cr_assert_eq(rc, -ETIMEDOUT, "open with roles while the byte is held: %s",
 		     shmring_strerror(rc));
 	/* a hang check, not a timing claim */
 	cr_assert_lt(t_now_ns() - t0, CTL_LOCK_TIMEOUT_NS + 8000 * MS, "waited past the bound");
-	cr_assert_eq(try_open(uri, 0, NULL), 0, "a role-less open takes no control lock");
+	cr_assert_eq(t_try_open(uri, 0, NULL), 0, "a role-less open takes no control lock");
 	send_key(p, 64, 7);
 	recv_key(q, 64, 7);
 	cr_assert_eq(shmring_close(q), 0, "close gives up waiting, and succeeds");
 
 	atomic_store(&b->go, 1);
 	cr_assert_eq(t_wait(h), 0);
-	q = open_opts(uri, SHMRING_CONSUMER, NULL);
-	struct shmring_stats s = stats_of(q);
+	q = t_open_opts(uri, SHMRING_CONSUMER, NULL);
+	struct shmring_stats s = t_stats(q);
 	cr_assert_eq(s.consumers, 1, "the closed consumer is gone");
 	cr_assert_eq(s.takeovers, 1, "its role was taken over: %llu",
 		     (unsigned long long)s.takeovers);
@@ -1674,7 +1589,7 @@ static int legit(void *arg)
  * or -ETIMEDOUT, never in a signal. */
 Test(shm, control_block_garbage_never_crashes, .timeout = 60)
 {
-	const char *uri = ring_uri("ctlgarb");
+	const char *uri = t_ring_uri("ctlgarb");
 	make_ring(uri, 4096, 0);
 	int fd;
 	struct ctl_shared *c = ctl_map(uri, &fd);
@@ -1695,7 +1610,7 @@ Test(shm, control_block_garbage_never_crashes, .timeout = 60)
 	atomic_store(&b->ready, 0);
 	pid_t s = t_spawn(scribbler, b);
 	pid_t l1 = t_spawn(legit, b), l2 = t_spawn(legit, b);
-	sleep_ms(1500);
+	t_sleep_ms(1500);
 	atomic_store(&b->go, 1);
 	int s1 = t_wait(l1), s2 = t_wait(l2);
 	cr_assert_eq(t_wait(s), 0);
@@ -1706,8 +1621,8 @@ Test(shm, control_block_garbage_never_crashes, .timeout = 60)
 		    atomic_load(&b->ready));
 	/* once the peer stops, the ring is whole again */
 	memset(c, 0, 72);
-	struct shmring *p = open_opts(uri, SHMRING_PRODUCER, NULL);
-	struct shmring *q = open_opts(uri, SHMRING_CONSUMER, NULL);
+	struct shmring *p = t_open_opts(uri, SHMRING_PRODUCER, NULL);
+	struct shmring *q = t_open_opts(uri, SHMRING_CONSUMER, NULL);
 	while (shmring_recv(q, (uint8_t[64]){ 0 }, 64, 0) >= 0)
 		;
 	send_key(p, 50, 3);
@@ -1754,7 +1669,7 @@ static int child_hold_role(void *arg)
 	}
 	atomic_store(&b->ready, 1);
 	while (!atomic_load(&b->go))
-		sleep_ms(1);
+		t_sleep_ms(1);
 	shmring_close(r);
 	return 0;
 }
@@ -1767,18 +1682,18 @@ static pid_t spawn_holder(struct box *b, int oflags, int64_t sends, int64_t acqu
 	atomic_store(&b->ready, 0);
 	atomic_store(&b->go, 0);
 	pid_t pid = t_spawn(child_hold_role, b);
-	cr_assert(wait_flag(&b->ready, 1, 10000), "holder not ready: open %s",
+	cr_assert(t_wait_flag(&b->ready, 1, 10000), "holder not ready: open %s",
 		  shmring_strerror(b->rc[0]));
 	return pid;
 }
 
 Test(shm, killed_producer_is_taken_over, .timeout = 20)
 {
-	const char *uri = ring_uri("takeover");
+	const char *uri = t_ring_uri("takeover");
 	make_ring(uri, 4096, 0);
 	struct box *b = box_new(uri);
 	pid_t pid = spawn_holder(b, SHMRING_PRODUCER, 3, 0);
-	int rc = try_open(uri, SHMRING_PRODUCER, NULL);
+	int rc = t_try_open(uri, SHMRING_PRODUCER, NULL);
 	cr_assert_eq(rc, -EBUSY, "while the holder lives: %s", shmring_strerror(rc));
 
 	kill(pid, SIGKILL);
@@ -1786,16 +1701,16 @@ Test(shm, killed_producer_is_taken_over, .timeout = 20)
 	struct shmring *p = NULL;
 	rc = shmring_open(uri, SHMRING_PRODUCER, NULL, &p);
 	cr_assert_eq(rc, 0, "producer after the holder was killed: %s", shmring_strerror(rc));
-	struct shmring_stats s = stats_of(p);
+	struct shmring_stats s = t_stats(p);
 	cr_assert_eq(s.takeovers, 1, "takeovers %llu", (unsigned long long)s.takeovers);
 	cr_assert_eq(s.producers, 1);
 	/* the new producer continues where the dead one stopped */
 	send_key(p, 50, 99);
-	struct shmring *q = open_opts(uri, SHMRING_CONSUMER, NULL);
+	struct shmring *q = t_open_opts(uri, SHMRING_CONSUMER, NULL);
 	for (uint64_t k = 0; k < 3; k++)
 		recv_key(q, 100, k);
 	recv_key(q, 50, 99);
-	cr_assert_eq(stats_of(q).takeovers, 1, "a fresh consumer is no takeover");
+	cr_assert_eq(t_stats(q).takeovers, 1, "a fresh consumer is no takeover");
 	shmring_close(p);
 	shmring_close(q);
 	box_free(b);
@@ -1804,17 +1719,17 @@ Test(shm, killed_producer_is_taken_over, .timeout = 20)
 
 Test(shm, killed_consumer_holding_message_is_redelivered, .timeout = 20)
 {
-	const char *uri = ring_uri("redeliver");
+	const char *uri = t_ring_uri("redeliver");
 	make_ring(uri, 4096, 0);
-	struct shmring *p = open_opts(uri, SHMRING_PRODUCER, NULL);
+	struct shmring *p = t_open_opts(uri, SHMRING_PRODUCER, NULL);
 	send_key(p, 100, 0);
 	send_key(p, 100, 1);
 	struct box *b = box_new(uri);
 	pid_t pid = spawn_holder(b, SHMRING_CONSUMER, 0, 1);
 	kill(pid, SIGKILL);
 	cr_assert_eq(t_wait(pid), 128 + SIGKILL);
-	struct shmring *q = open_opts(uri, SHMRING_CONSUMER, NULL);
-	struct shmring_stats s = stats_of(q);
+	struct shmring *q = t_open_opts(uri, SHMRING_CONSUMER, NULL);
+	struct shmring_stats s = t_stats(q);
 	cr_assert_eq(s.takeovers, 1);
 	cr_assert_eq(s.msgs_redelivered, 1, "redelivered %llu",
 		     (unsigned long long)s.msgs_redelivered);
@@ -1828,7 +1743,7 @@ Test(shm, killed_consumer_holding_message_is_redelivered, .timeout = 20)
 
 Test(shm, stopped_producer_is_alive, .timeout = 20)
 {
-	const char *uri = ring_uri("stopped");
+	const char *uri = t_ring_uri("stopped");
 	make_ring(uri, 4096, 0);
 	struct box *b = box_new(uri);
 	pid_t pid = spawn_holder(b, SHMRING_PRODUCER, 0, 0);
@@ -1837,10 +1752,10 @@ Test(shm, stopped_producer_is_alive, .timeout = 20)
 	cr_assert_eq(waitpid(pid, &wst, WUNTRACED), pid);
 	cr_assert(WIFSTOPPED(wst), "child stopped");
 
-	int rc = try_open(uri, SHMRING_PRODUCER, NULL);
+	int rc = t_try_open(uri, SHMRING_PRODUCER, NULL);
 	cr_assert_eq(rc, -EBUSY, "a stopped holder is alive: %s", shmring_strerror(rc));
-	struct shmring *mon = open_opts(uri, 0, NULL);
-	struct shmring_stats s = stats_of(mon);
+	struct shmring *mon = t_open_opts(uri, 0, NULL);
+	struct shmring_stats s = t_stats(mon);
 	cr_assert_eq(s.producers, 1);
 	cr_assert_eq(s.takeovers, 0);
 
@@ -1848,10 +1763,10 @@ Test(shm, stopped_producer_is_alive, .timeout = 20)
 	atomic_store(&b->go, 1);
 	int st = t_wait(pid);
 	cr_assert_eq(st, 0, "holder exit status %d", st);
-	s = stats_of(mon);
+	s = t_stats(mon);
 	cr_assert_eq(s.producers, 0);
-	struct shmring *p = open_opts(uri, SHMRING_PRODUCER, NULL);
-	s = stats_of(p);
+	struct shmring *p = t_open_opts(uri, SHMRING_PRODUCER, NULL);
+	s = t_stats(p);
 	cr_assert_eq(s.takeovers, 0, "a clean close is no takeover: %llu",
 		     (unsigned long long)s.takeovers);
 	shmring_close(p);
@@ -1862,7 +1777,7 @@ Test(shm, stopped_producer_is_alive, .timeout = 20)
 
 Test(shm, reused_pid_does_not_fake_liveness, .timeout = 20)
 {
-	const char *uri = ring_uri("pidreuse");
+	const char *uri = t_ring_uri("pidreuse");
 	make_ring(uri, 4096, 0);
 	struct box *b = box_new(uri);
 	pid_t pid = spawn_holder(b, SHMRING_PRODUCER | SHMRING_CONSUMER, 0, 0);
@@ -1871,7 +1786,7 @@ Test(shm, reused_pid_does_not_fake_liveness, .timeout = 20)
 
 	/* the dead participant's slot now names a live process: us */
 	size_t size;
-	uint8_t *base = map_seg(path_of(uri), &size);
+	uint8_t *base = map_seg(t_path_of(uri), &size);
 	struct ctl_shared *ctl = (struct ctl_shared *)(base + SEG_CTL_OFF);
 	int found = 0;
 	for (unsigned i = 0; i < CTL_MAX_PARTS; i++) {
@@ -1890,7 +1805,7 @@ Test(shm, reused_pid_does_not_fake_liveness, .timeout = 20)
 	struct shmring *q = NULL;
 	rc = shmring_open(uri, SHMRING_CONSUMER, NULL, &q);
 	cr_assert_eq(rc, 0, "consumer role behind a reused pid: %s", shmring_strerror(rc));
-	struct shmring_stats s = stats_of(p);
+	struct shmring_stats s = t_stats(p);
 	cr_assert_eq(s.takeovers, 2, "takeovers %llu", (unsigned long long)s.takeovers);
 	cr_assert_eq(s.producers, 1);
 	cr_assert_eq(s.consumers, 1);
@@ -1923,19 +1838,19 @@ static int child_producer_forks(void *arg)
 		b->rc[1] = shmring_send(r, "x", 1, 0);
 		atomic_store(&b->ready, 1);
 		while (!atomic_load(&b->go))
-			sleep_ms(1);
+			t_sleep_ms(1);
 		_exit(0);
 	}
 	b->val[0] = g;
 	while (!atomic_load(&b->ready))
-		sleep_ms(1);
+		t_sleep_ms(1);
 	raise(SIGKILL);
 	return 3;
 }
 
 Test(shm, forked_child_does_not_keep_dead_parents_role, .timeout = 20)
 {
-	const char *uri = ring_uri("forkrole");
+	const char *uri = t_ring_uri("forkrole");
 	make_ring(uri, 4096, 0);
 	struct box *b = box_new(uri);
 	int st = t_wait(t_spawn(child_producer_forks, b));

@@ -3,8 +3,8 @@
  * Suite `tool`: shmctl-tool run as a separate program (fork + exec, output
  * captured through pipes) against real segments made here: healthy ones,
  * corrupt ones, one whose owner was SIGKILLed, one held by a live process,
- * and files in /dev/shm that are not rings.  --json output is parsed by the
- * small parser below and asserted field by field; human output is checked
+ * and files in /dev/shm that are not rings.  --json output is parsed by jq
+ * (jparse below) and asserted field by field; human output is checked
  * for the key values.  gc is raced against a process that attaches and
  * detaches in a loop, and watch is driven under a pseudo-terminal.
  *
@@ -45,53 +45,18 @@
 /* bookkeeping                                                             */
 /* ======================================================================= */
 
-static char made[32][300];
-static unsigned nmade;
-
-/* Returns a copy that lives as long as the test. */
-static const char *remember_path(const char *path)
-{
-	cr_assert_lt(nmade, 32, "too many files for the bookkeeping");
-	snprintf(made[nmade], sizeof(made[0]), "%s", path);
-	return made[nmade++];
-}
-
-static void suite_fini(void)
-{
-	for (unsigned i = 0; i < nmade; i++)
-		(void)unlink(made[i]);
-	nmade = 0;
-}
-
-TestSuite(tool, .fini = suite_fini);
-
-static const char *path_of(const char *uri)
-{
-	static char buf[8][300];
-	static unsigned next;
-	char *b = buf[next++ % 8];
-	if (!strncmp(uri, "file:", 5))
-		snprintf(b, sizeof(buf[0]), "%s", uri + 5);
-	else
-		snprintf(b, sizeof(buf[0]), "/dev/shm/%s", strncmp(uri, "shm:", 4) ? uri : uri + 4);
-	return b;
-}
+/* every path a test names (new_uri, t_remember) is removed after it */
+TestSuite(tool, .fini = t_cleanup);
 
 static const char *name_of(const char *uri)
 {
 	return strncmp(uri, "shm:", 4) ? uri : uri + 4;
 }
 
-/* A fresh ring URI of this test, remembered for cleanup (t_uri() rotates
- * through a few static buffers: keep our own copy). */
+/* A fresh ring URI of this test, remembered for cleanup. */
 static const char *new_uri(const char *tag)
 {
-	static char uris[32][200];
-	static unsigned n;
-	cr_assert_lt(n, 32);
-	snprintf(uris[n], sizeof(uris[0]), "%s", t_uri(tag));
-	remember_path(path_of(uris[n]));
-	return uris[n++];
+	return t_ring_uri(tag);
 }
 
 /* The glob that matches every file this test process names. */
@@ -100,19 +65,6 @@ static const char *my_glob(void)
 	static char g[64];
 	snprintf(g, sizeof(g), "t-*-%d-*", (int)getpid());
 	return g;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-static bool exists(const char *path)
-{
-	struct stat st;
-	return lstat(path, &st) == 0;
 }
 
 static void make_ring(const char *uri, uint64_t cap, uint32_t max)
@@ -124,11 +76,6 @@ static void make_ring(const char *uri, uint64_t cap, uint32_t max)
 /* running the tool                                                        */
 /* ======================================================================= */
 
-struct run {
-	int status;              /* exit status, or 128 + signal */
-	char *out, *err;
-	size_t out_len, err_len;
-};
 
 static const char *tool_path(void)
 {
@@ -138,75 +85,15 @@ static const char *tool_path(void)
 	return p;
 }
 
-static void append(char **buf, size_t *len, const char *p, size_t n)
-{
-	char *nb = realloc(*buf, *len + n + 1);
-	cr_assert_not_null(nb);
-	memcpy(nb + *len, p, n);
-	*len += n;
-	nb[*len] = 0;
-	*buf = nb;
-}
-
 /* Run the tool with argv (NULL-terminated), capture stderr, and stdout
  * unless it goes to the file out_path (then r.out stays empty).  Killed
  * after limit_s seconds. */
-static struct run run_argv_to(char *const argv[], const char *out_path, unsigned limit_s)
+static struct t_run run_argv_to(char *const argv[], const char *out_path, unsigned limit_s)
 {
-	int po[2], pe[2];
-	cr_assert_eq(pipe2(po, O_CLOEXEC), 0);
-	cr_assert_eq(pipe2(pe, O_CLOEXEC), 0);
-	fflush(NULL);
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		/* with out_path, po[1] closes at exec: the parent sees EOF */
-		int out = out_path ? open(out_path, O_WRONLY | O_CLOEXEC) : po[1];
-		if (out < 0)
-			_exit(126);
-		dup2(out, 1);
-		dup2(pe[1], 2);
-		int null = open("/dev/null", O_RDONLY);
-		if (null >= 0)
-			dup2(null, 0);
-		execv(tool_path(), argv);
-		_exit(127);
-	}
-	close(po[1]);
-	close(pe[1]);
-	struct run r = { 0 };
-	r.out = calloc(1, 1);
-	r.err = calloc(1, 1);
-	struct pollfd pf[2] = { { .fd = po[0], .events = POLLIN }, { .fd = pe[0], .events = POLLIN } };
-	uint64_t deadline = t_now_ns() + limit_s * 1000ull * MS;
-	int open_fds = 2;
-	while (open_fds) {
-		if (t_now_ns() > deadline) {
-			kill(pid, SIGKILL);
-			t_wait(pid);
-			cr_assert_fail("%s %s: no end after %u s", argv[0], argv[1], limit_s);
-		}
-		if (poll(pf, 2, 200) <= 0)
-			continue;
-		for (int i = 0; i < 2; i++) {
-			if (pf[i].fd < 0 || !pf[i].revents)
-				continue;
-			char buf[4096];
-			ssize_t n = read(pf[i].fd, buf, sizeof(buf));
-			if (n > 0) {
-				append(i ? &r.err : &r.out, i ? &r.err_len : &r.out_len, buf, (size_t)n);
-			} else {
-				close(pf[i].fd);
-				pf[i].fd = -1;
-				open_fds--;
-			}
-		}
-	}
-	r.status = t_wait(pid);
-	return r;
+	return t_run_prog(tool_path(), argv, NULL, out_path, limit_s);
 }
 
-static struct run run_argv(char *const argv[])
+static struct t_run run_argv(char *const argv[])
 {
 	return run_argv_to(argv, NULL, 20);
 }
@@ -214,7 +101,7 @@ static struct run run_argv(char *const argv[])
 #define MAX_ARGS 24
 
 /* tool("list", "--json", NULL) */
-static struct run tool(const char *first, ...)
+static struct t_run tool(const char *first, ...)
 {
 	char *argv[MAX_ARGS];
 	int n = 0;
@@ -228,12 +115,6 @@ static struct run tool(const char *first, ...)
 	return run_argv(argv);
 }
 
-static void run_free(struct run *r)
-{
-	free(r->out);
-	free(r->err);
-}
-
 static int lines(const char *s)
 {
 	int n = 0;
@@ -243,7 +124,7 @@ static int lines(const char *s)
 }
 
 /* Exit status as expected, and stderr empty (0) or exactly one line. */
-static void expect(const struct run *r, int status, const char *what)
+static void expect(const struct t_run *r, int status, const char *what)
 {
 	cr_assert_eq(r->status, status, "%s: exit %d, want %d\nstdout: %s\nstderr: %s", what,
 		     r->status, status, r->out, r->err);
@@ -254,8 +135,31 @@ static void expect(const struct run *r, int status, const char *what)
 }
 
 /* ======================================================================= */
-/* a small JSON parser (tests only)                                        */
+/* JSON through jq                                                         */
 /* ======================================================================= */
+
+/*
+ * jq parses the document and writes it out again one value a line, in
+ * document order, the first character saying what the line holds:
+ *   O<n>  an object of n members, each a K<name> line and then its value
+ *   A<n>  an array of n items
+ *   S<s>  a string   N<text> a number   T / F true, false   Z null
+ * Names and strings have '\', newline and NUL escaped as "\\", "\n" and
+ * "\0".  The
+ * test keeps only this flat reading; jq refuses what is not exactly one
+ * JSON document.  jq 1.6 holds numbers as doubles: exact up to 2^53.
+ */
+static const char JQ_FLAT[] =
+	"if length != 1 then error(\"\\(length) documents, want one\") else .[0] end"
+	" | def esc: gsub(\"\\\\\\\\\"; \"\\\\\\\\\") | gsub(\"\\n\"; \"\\\\n\")"
+	" | gsub(\"\\u0000\"; \"\\\\0\");"
+	" def emit: if type == \"object\" then \"O\\(length)\","
+	"   (to_entries[] | \"K\\(.key | esc)\", (.value | emit))"
+	" elif type == \"array\" then \"A\\(length)\", (.[] | emit)"
+	" elif type == \"string\" then \"S\\(esc)\""
+	" elif type == \"number\" then \"N\\(tojson)\""
+	" elif type == \"boolean\" then (if . then \"T\" else \"F\" end)"
+	" else \"Z\" end; emit";
 
 enum jt { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
 
@@ -268,190 +172,70 @@ struct jv {
 	char **keys;             /* objects */
 };
 
-struct jp {
-	const char *p;
-	const char *err;
-};
-
-static void ws(struct jp *p)
+/* One line of jq's output without its first character, unescaped. */
+static char *unesc(const char *p, size_t len)
 {
-	while (*p->p == ' ' || *p->p == '\n' || *p->p == '\t' || *p->p == '\r')
-		p->p++;
-}
-
-static void put_utf8(char **b, size_t *n, unsigned cp)
-{
-	char tmp[4];
-	size_t k;
-	if (cp < 0x80)
-		tmp[0] = (char)cp, k = 1;
-	else if (cp < 0x800)
-		tmp[0] = (char)(0xc0 | cp >> 6), tmp[1] = (char)(0x80 | (cp & 63)), k = 2;
-	else
-		tmp[0] = (char)(0xe0 | cp >> 12), tmp[1] = (char)(0x80 | ((cp >> 6) & 63)),
-		tmp[2] = (char)(0x80 | (cp & 63)), k = 3;
-	append(b, n, tmp, k);
-}
-
-static char *jstring(struct jp *p)
-{
-	char *b = calloc(1, 1);
-	size_t n = 0;
-	p->p++;      /* opening quote */
-	while (*p->p != '"') {
-		unsigned char c = (unsigned char)*p->p;
-		if (c == 0 || c < 0x20) {
-			p->err = "bad character in string";
-			return b;
-		}
-		if (c != '\\') {
-			append(&b, &n, p->p++, 1);
-			continue;
-		}
-		char e = p->p[1];
-		p->p += 2;
-		switch (e) {
-		case '"': append(&b, &n, "\"", 1); break;
-		case '\\': append(&b, &n, "\\", 1); break;
-		case '/': append(&b, &n, "/", 1); break;
-		case 'n': append(&b, &n, "\n", 1); break;
-		case 't': append(&b, &n, "\t", 1); break;
-		case 'r': append(&b, &n, "\r", 1); break;
-		case 'b': append(&b, &n, "\b", 1); break;
-		case 'f': append(&b, &n, "\f", 1); break;
-		case 'u': {
-			unsigned cp = 0;
-			for (int i = 0; i < 4; i++) {
-				char h = *p->p++;
-				int v = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
-					: h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
-				if (v < 0) {
-					p->err = "bad \\u escape";
-					return b;
-				}
-				cp = cp * 16 + (unsigned)v;
-			}
-			put_utf8(&b, &n, cp);
-			break;
-		}
-		default:
-			p->err = "bad escape";
-			return b;
+	char *s = malloc(len + 1), *o = s;
+	cr_assert_not_null(s);
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] == '\\' && i + 1 < len) {
+			i++;
+			*o++ = p[i] == 'n' ? '\n' : p[i] == '0' ? '\0' : p[i];
+		} else {
+			*o++ = p[i];
 		}
 	}
-	p->p++;
-	return b;
+	*o = 0;
+	return s;
 }
 
-static struct jv *jvalue(struct jp *p, int depth);
-
-static struct jv *jnew(enum jt t)
+/* The next line of *pp as a value (with its members and items). */
+static struct jv *jread(const char **pp, const char *doc)
 {
+	const char *p = *pp, *nl = strchr(p, '\n');
+	cr_assert_not_null(nl, "jq output ends early for:\n%s", doc);
+	*pp = nl + 1;
 	struct jv *v = calloc(1, sizeof(*v));
 	cr_assert_not_null(v);
-	v->t = t;
+	switch (*p) {
+	case 'O':
+	case 'A': {
+		v->t = *p == 'O' ? J_OBJ : J_ARR;
+		v->n = strtoul(p + 1, NULL, 10);
+		v->items = calloc(v->n + 1, sizeof(*v->items));
+		v->keys = calloc(v->n + 1, sizeof(*v->keys));
+		cr_assert(v->items && v->keys);
+		for (size_t i = 0; i < v->n; i++) {
+			if (v->t == J_OBJ) {
+				const char *k = *pp, *knl = strchr(k, '\n');
+				cr_assert(*k == 'K' && knl, "jq: no member name for:\n%s", doc);
+				v->keys[i] = unesc(k + 1, (size_t)(knl - k - 1));
+				*pp = knl + 1;
+			}
+			v->items[i] = jread(pp, doc);
+		}
+		break;
+	}
+	case 'S': v->t = J_STR; v->s = unesc(p + 1, (size_t)(nl - p - 1)); break;
+	case 'N': v->t = J_NUM; v->s = strndup(p + 1, (size_t)(nl - p - 1)); break;
+	case 'T': v->t = J_BOOL; v->b = true; break;
+	case 'F': v->t = J_BOOL; break;
+	case 'Z': v->t = J_NULL; break;
+	default: cr_assert_fail("jq: unexpected line '%.*s' for:\n%s", (int)(nl - p), p, doc);
+	}
 	return v;
 }
 
-static void jpush(struct jv *v, char *key, struct jv *item)
-{
-	v->items = realloc(v->items, (v->n + 1) * sizeof(*v->items));
-	v->keys = realloc(v->keys, (v->n + 1) * sizeof(*v->keys));
-	cr_assert(v->items && v->keys);
-	v->items[v->n] = item;
-	v->keys[v->n] = key;
-	v->n++;
-}
-
-static struct jv *jcontainer(struct jp *p, int depth, bool obj)
-{
-	struct jv *v = jnew(obj ? J_OBJ : J_ARR);
-	p->p++;
-	ws(p);
-	if (*p->p == (obj ? '}' : ']')) {
-		p->p++;
-		return v;
-	}
-	for (;;) {
-		char *key = NULL;
-		ws(p);
-		if (obj) {
-			if (*p->p != '"') {
-				p->err = "expected a key";
-				return v;
-			}
-			key = jstring(p);
-			ws(p);
-			if (*p->p++ != ':') {
-				p->err = "expected ':'";
-				return v;
-			}
-		}
-		struct jv *item = jvalue(p, depth + 1);
-		jpush(v, key, item);
-		if (p->err)
-			return v;
-		ws(p);
-		if (*p->p == ',') {
-			p->p++;
-			continue;
-		}
-		if (*p->p == (obj ? '}' : ']')) {
-			p->p++;
-			return v;
-		}
-		p->err = "expected ',' or a closing bracket";
-		return v;
-	}
-}
-
-static struct jv *jvalue(struct jp *p, int depth)
-{
-	ws(p);
-	if (depth > 32) {
-		p->err = "too deep";
-		return jnew(J_NULL);
-	}
-	char c = *p->p;
-	if (c == '{' || c == '[')
-		return jcontainer(p, depth, c == '{');
-	if (c == '"') {
-		struct jv *v = jnew(J_STR);
-		v->s = jstring(p);
-		return v;
-	}
-	if (!strncmp(p->p, "true", 4) || !strncmp(p->p, "false", 5)) {
-		struct jv *v = jnew(J_BOOL);
-		v->b = c == 't';
-		p->p += v->b ? 4 : 5;
-		return v;
-	}
-	if (!strncmp(p->p, "null", 4)) {
-		p->p += 4;
-		return jnew(J_NULL);
-	}
-	if (c == '-' || (c >= '0' && c <= '9')) {
-		const char *s = p->p;
-		p->p += c == '-';
-		while ((*p->p >= '0' && *p->p <= '9') || *p->p == '.' || *p->p == 'e' ||
-		       *p->p == 'E' || *p->p == '+' || *p->p == '-')
-			p->p++;
-		struct jv *v = jnew(J_NUM);
-		v->s = strndup(s, (size_t)(p->p - s));
-		return v;
-	}
-	p->err = "unexpected character";
-	return jnew(J_NULL);
-}
-
-/* Parse one whole document: anything after it but white space fails. */
+/* Parse one whole document (jq fails on anything else). */
 static struct jv *jparse(const char *text)
 {
-	struct jp p = { .p = text };
-	struct jv *v = jvalue(&p, 0);
-	ws(&p);
-	cr_assert_null(p.err, "JSON: %s at offset %td in:\n%s", p.err, p.p - text, text);
-	cr_assert_eq(*p.p, 0, "JSON: text after the document at offset %td:\n%s", p.p - text, text);
+	char *argv[] = { "jq", "-r", "-s", (char *)JQ_FLAT, NULL };
+	struct t_run r = t_run_prog("jq", argv, text, NULL, 20);
+	cr_assert_eq(r.status, 0, "JSON: jq says %s in:\n%s", r.err, text);
+	const char *p = r.out;
+	struct jv *v = jread(&p, text);
+	cr_assert_eq(*p, 0, "jq: more than one value for:\n%s", text);
+	t_run_free(&r);
 	return v;
 }
 
@@ -503,7 +287,9 @@ static struct jv *jmust(struct jv *v, const char *path, enum jt t)
 
 static uint64_t ju64(struct jv *v, const char *path)
 {
-	return strtoull(jmust(v, path, J_NUM)->s, NULL, 10);
+	const char *s = jmust(v, path, J_NUM)->s;
+	/* jq writes a large number with an exponent */
+	return s[strspn(s, "0123456789")] ? (uint64_t)strtod(s, NULL) : strtoull(s, NULL, 10);
 }
 
 static double jdbl(struct jv *v, const char *path)
@@ -585,7 +371,7 @@ static int holder_main(void *arg)
 	}
 	atomic_store(&h->ready, 1);
 	while (!atomic_load(&h->quit))
-		sleep_ms(2);
+		t_sleep_ms(2);
 	shmring_close(r);
 	return 0;
 }
@@ -602,7 +388,7 @@ static struct holder *holder_start(const char *uri, int roles, int nsend, int nr
 	h->len = len;
 	*pid = t_spawn(holder_main, h);
 	for (int i = 0; i < 5000 && atomic_load(&h->ready) == 0; i++)
-		sleep_ms(1);
+		t_sleep_ms(1);
 	cr_assert_eq(atomic_load(&h->ready), 1, "holder on %s: %s", uri, shmring_strerror(h->rc));
 	return h;
 }
@@ -620,30 +406,14 @@ static void holder_stop(struct holder *h, pid_t pid)
 	t_unshared(h, sizeof(*h));
 }
 
-static void patch(const char *path, off_t off, const void *p, size_t n)
-{
-	int fd = open(path, O_RDWR | O_CLOEXEC);
-	cr_assert_geq(fd, 0, "open %s: %s", path, strerror(errno));
-	cr_assert_eq(pwrite(fd, p, n, off), (ssize_t)n, "pwrite %s", path);
-	close(fd);
-}
-
-static void peek(const char *path, off_t off, void *p, size_t n)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	cr_assert_geq(fd, 0, "open %s: %s", path, strerror(errno));
-	cr_assert_eq(pread(fd, p, n, off), (ssize_t)n, "pread %s", path);
-	close(fd);
-}
-
-static void patch_u64(const char *path, off_t off, uint64_t v) { patch(path, off, &v, 8); }
-static void patch_u32(const char *path, off_t off, uint32_t v) { patch(path, off, &v, 4); }
+static void patch_u64(const char *path, off_t off, uint64_t v) { t_patch(path, off, &v, 8); }
+static void patch_u32(const char *path, off_t off, uint32_t v) { t_patch(path, off, &v, 4); }
 
 /* Break the header checksum (the magic stays: still "ours"). */
 static void corrupt_checksum(const char *path)
 {
 	uint32_t cs;
-	peek(path, offsetof(struct seg_hdr, checksum), &cs, 4);
+	t_peek(path, offsetof(struct seg_hdr, checksum), &cs, 4);
 	patch_u32(path, offsetof(struct seg_hdr, checksum), cs ^ 0x5a5a5a5a);
 }
 
@@ -652,11 +422,11 @@ static void corrupt_checksum(const char *path)
 static void age_ring(const char *path, uint64_t ago_ns)
 {
 	struct seg_hdr h;
-	peek(path, 0, &h, sizeof(h));
+	t_peek(path, 0, &h, sizeof(h));
 	uint64_t then = (uint64_t)time(NULL) * 1000000000ull - ago_ns;
 	h.created_ns = then;
 	h.checksum = seg_checksum(&h);
-	patch(path, 0, &h, sizeof(h));
+	t_patch(path, 0, &h, sizeof(h));
 	patch_u64(path, SEG_CTL_OFF + offsetof(struct ctl_shared, last_attach_ns), then);
 	patch_u64(path, SEG_CTL_OFF + offsetof(struct ctl_shared, last_close_ns), then);
 }
@@ -670,7 +440,7 @@ static void set_mtime_ago(const char *path, time_t secs)
 /* A file in /dev/shm that is not a ring (no shmring magic). */
 static const char *make_foreign(const char *tag, size_t size)
 {
-	const char *path = remember_path(path_of(t_name(tag)));
+	const char *path = t_remember(t_path_of(t_name(tag)));
 	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	cr_assert_geq(fd, 0, "create %s: %s", path, strerror(errno));
 	char *buf = calloc(1, size);
@@ -700,10 +470,10 @@ Test(tool, list_json_and_table_show_each_kind_of_segment, .timeout = 30)
 	struct holder *lh = holder_start(live, SHMRING_PRODUCER, 5, 0, 100, &lp);
 	struct holder *dh = holder_start(dead, SHMRING_PRODUCER | SHMRING_CONSUMER, 2, 0, 64, &dp);
 	holder_kill(dp);
-	corrupt_checksum(path_of(bad));
+	corrupt_checksum(t_path_of(bad));
 	const char *foreign = make_foreign("foreign", 200000);
 
-	struct run r = tool("list", "--json", "--match", my_glob(), NULL);
+	struct t_run r = tool("list", "--json", "--match", my_glob(), NULL);
 	expect(&r, 1, "list with a corrupt segment");
 	cr_assert(strstr(r.err, "1 corrupt segment"), "stderr: %s", r.err);
 	struct jv *j = jparse(r.out);
@@ -716,7 +486,7 @@ Test(tool, list_json_and_table_show_each_kind_of_segment, .timeout = 30)
 	struct jv *s = jfind(segs, "name", name_of(live));
 	cr_assert_not_null(s);
 	cr_assert_str_eq(jstr(s, "uri"), live);
-	cr_assert_str_eq(jstr(s, "path"), path_of(live));
+	cr_assert_str_eq(jstr(s, "path"), t_path_of(live));
 	cr_assert_str_eq(jstr(s, "backend"), "shm");
 	cr_assert_str_eq(jstr(s, "status"), "ok");
 	cr_assert(jnull(s, "reason"));
@@ -758,7 +528,7 @@ Test(tool, list_json_and_table_show_each_kind_of_segment, .timeout = 30)
 	cr_assert_not(jbool(s, "in_use"));
 	cr_assert_str_eq(jstr(s, "last_activity_from"), "last close");
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 
 	/* the table: one row per ring, key values in it */
 	r = tool("list", "--match", my_glob(), NULL);
@@ -778,7 +548,7 @@ Test(tool, list_json_and_table_show_each_kind_of_segment, .timeout = 30)
 	row = strstr(r.out, name_of(bad));
 	cr_assert(!strncmp(strstr(row, "corrupt: header checksum"), "corrupt", 7));
 	cr_assert_null(strstr(r.out, "foreign"));
-	run_free(&r);
+	t_run_free(&r);
 
 	holder_stop(lh, lp);
 	t_unshared(dh, sizeof(*dh));
@@ -792,8 +562,8 @@ Test(tool, list_dir_finds_file_rings_and_skips_other_files, .timeout = 30)
 	snprintf(ring, sizeof(ring), "%s/%s", dir, t_name("fring"));
 	snprintf(junk, sizeof(junk), "%s/%s", dir, t_name("junk"));
 	snprintf(uri, sizeof(uri), "file:%s", ring);
-	remember_path(ring);
-	remember_path(junk);
+	t_remember(ring);
+	t_remember(junk);
 	make_ring(uri, 16384, 256);
 	int fd = open(junk, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	cr_assert_geq(fd, 0);
@@ -803,7 +573,7 @@ Test(tool, list_dir_finds_file_rings_and_skips_other_files, .timeout = 30)
 	/* the same directory three times over (and /dev/shm again): once */
 	char dir_slash[320];
 	snprintf(dir_slash, sizeof(dir_slash), "%s/", dir);
-	struct run r = tool("list", "--json", "--dir", dir, "--dir", dir_slash, "--dir", dir,
+	struct t_run r = tool("list", "--json", "--dir", dir, "--dir", dir_slash, "--dir", dir,
 			    "--dir", "/dev/shm/", "--match", my_glob(), NULL);
 	expect(&r, 0, "list --dir");
 	struct jv *j = jparse(r.out);
@@ -816,7 +586,7 @@ Test(tool, list_dir_finds_file_rings_and_skips_other_files, .timeout = 30)
 	cr_assert_str_eq(jstr(s, "status"), "ok");
 	cr_assert_eq(ju64(s, "capacity"), 16384);
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 
 	/* read-only commands take file: URIs */
 	r = tool("info", "--json", uri, NULL);
@@ -827,17 +597,17 @@ Test(tool, list_dir_finds_file_rings_and_skips_other_files, .timeout = 30)
 	cr_assert(jbool(j, "persist.this_boot"), "%s", r.out);
 	cr_assert_eq(ju64(j, "persist.durable_tail"), 0);
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 	r = tool("check", uri, NULL);
 	expect(&r, 0, "check file:");
-	run_free(&r);
+	t_run_free(&r);
 	/* gc --dir removes an idle file ring, never the junk next to it */
 	r = tool("gc", "--min-age", "0s", "--dir", dir, "--match", my_glob(), NULL);
 	expect(&r, 0, "gc --dir");
 	cr_assert(strstr(r.out, "removed") && strstr(r.out, ring), "%s", r.out);
-	cr_assert_not(exists(ring));
-	cr_assert(exists(junk));
-	run_free(&r);
+	cr_assert_not(t_exists(ring));
+	cr_assert(t_exists(junk));
+	t_run_free(&r);
 	unlink(junk);
 	rmdir(dir);
 }
@@ -855,7 +625,7 @@ Test(tool, info_shows_header_indices_participants_and_counters, .timeout = 30)
 	struct holder *ch = holder_start(uri, SHMRING_CONSUMER, 0, 1, 0, &cp);
 	holder_kill(cp);                  /* a consumer that died */
 
-	struct run r = tool("info", "--json", uri, NULL);
+	struct t_run r = tool("info", "--json", uri, NULL);
 	expect(&r, 0, "info");
 	struct jv *j = jparse(r.out);
 	cr_assert_str_eq(jstr(j, "status"), "ok");
@@ -911,7 +681,7 @@ Test(tool, info_shows_header_indices_participants_and_counters, .timeout = 30)
 	cr_assert_eq(ju64(j, "stats.holes_skipped"), 0);
 	cr_assert_eq(ju64(j, "wait.shutdown"), 0);
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 
 	r = tool("info", uri, NULL);
 	expect(&r, 0, "info (words)");
@@ -924,7 +694,7 @@ Test(tool, info_shows_header_indices_participants_and_counters, .timeout = 30)
 	cr_assert(strstr(r.out, "DEAD"), "%s", r.out);
 	snprintf(want, sizeof(want), " %d ", (int)pp);
 	cr_assert(strstr(r.out, want), "producer pid in the table: %s", r.out);
-	run_free(&r);
+	t_run_free(&r);
 
 	/* a takeover by a new consumer shows in the counters */
 	struct shmring *c = t_open(uri, SHMRING_CONSUMER);
@@ -935,7 +705,7 @@ Test(tool, info_shows_header_indices_participants_and_counters, .timeout = 30)
 	cr_assert_eq(ju64(j, "consumers.live"), 1);
 	cr_assert_eq(ju64(j, "consumers.dead"), 0);
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 	shmring_close(c);
 	holder_stop(ph, pp);
 	t_unshared(ch, sizeof(*ch));
@@ -945,8 +715,8 @@ Test(tool, info_of_corrupt_foreign_missing_and_bad_uri, .timeout = 30)
 {
 	const char *bad = new_uri("ibad");
 	make_ring(bad, 4096, 100);
-	corrupt_checksum(path_of(bad));
-	struct run r = tool("info", "--json", bad, NULL);
+	corrupt_checksum(t_path_of(bad));
+	struct t_run r = tool("info", "--json", bad, NULL);
 	expect(&r, 1, "info of a corrupt ring");
 	struct jv *j = jparse(r.out);
 	cr_assert_str_eq(jstr(j, "status"), "corrupt");
@@ -955,7 +725,7 @@ Test(tool, info_of_corrupt_foreign_missing_and_bad_uri, .timeout = 30)
 	cr_assert(jnull(j, "indices"));
 	cr_assert(jnull(j, "stats"));
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 
 	const char *foreign = make_foreign("iforeign", 4096);
 	const char *name = strrchr(foreign, '/') + 1;
@@ -963,20 +733,20 @@ Test(tool, info_of_corrupt_foreign_missing_and_bad_uri, .timeout = 30)
 	expect(&r, 1, "info of a foreign file");
 	cr_assert(strstr(r.err, "not a shmring segment") && strstr(r.err, foreign), "%s", r.err);
 	cr_assert_eq(r.out_len, 0);
-	run_free(&r);
+	t_run_free(&r);
 
 	r = tool("info", t_name("missing"), NULL);
 	expect(&r, 2, "info of a missing ring");
 	cr_assert(strstr(r.err, "No such file"), "%s", r.err);
-	run_free(&r);
+	t_run_free(&r);
 
 	r = tool("info", "shm:no/slash", NULL);
 	expect(&r, 2, "bad URI");
 	cr_assert(strstr(r.err, "invalid ring URI"), "%s", r.err);
-	run_free(&r);
+	t_run_free(&r);
 	r = tool("info", "mq:queue", NULL);
 	expect(&r, 2, "mq: URI");
-	run_free(&r);
+	t_run_free(&r);
 }
 
 /* ======================================================================= */
@@ -986,7 +756,7 @@ Test(tool, info_of_corrupt_foreign_missing_and_bad_uri, .timeout = 30)
 /* check must give exit 1 and a reason containing `want`. */
 static void expect_corrupt(const char *uri, const char *want, const char *status)
 {
-	struct run r = tool("check", "--json", uri, NULL);
+	struct t_run r = tool("check", "--json", uri, NULL);
 	expect(&r, 1, want);
 	struct jv *j = jparse(r.out);
 	cr_assert_not(jbool(j, "ok"));
@@ -994,11 +764,11 @@ static void expect_corrupt(const char *uri, const char *want, const char *status
 	cr_assert(strstr(jstr(j, "reason"), want), "reason '%s' lacks '%s'", jstr(j, "reason"), want);
 	cr_assert(strstr(r.err, want), "stderr: %s", r.err);
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 	r = tool("check", uri, NULL);
 	expect(&r, 1, want);
 	cr_assert(strstr(r.out, status) && strstr(r.out, want), "%s", r.out);
-	run_free(&r);
+	t_run_free(&r);
 }
 
 static const char *ring_with(const char *tag, int nmsg, uint32_t len)
@@ -1019,7 +789,7 @@ static const char *ring_with(const char *tag, int nmsg, uint32_t len)
 Test(tool, check_accepts_healthy_and_names_each_corruption, .timeout = 30)
 {
 	const char *ok = ring_with("cok", 3, 40);
-	struct run r = tool("check", "--json", ok, NULL);
+	struct t_run r = tool("check", "--json", ok, NULL);
 	expect(&r, 0, "healthy ring");
 	struct jv *j = jparse(r.out);
 	cr_assert(jbool(j, "ok"));
@@ -1030,70 +800,70 @@ Test(tool, check_accepts_healthy_and_names_each_corruption, .timeout = 30)
 	cr_assert_eq(ju64(j, "records.bytes"), 120);
 	cr_assert_eq(jmust(j, "warnings", J_ARR)->n, 0);
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 	r = tool("check", ok, NULL);
 	expect(&r, 0, "healthy ring (words)");
 	cr_assert(strstr(r.out, ": ok (spsc, capacity 4K, 3 messages queued, 120 bytes)"), "%s", r.out);
-	run_free(&r);
+	t_run_free(&r);
 
 	const char *u = ring_with("csum", 1, 8);
-	corrupt_checksum(path_of(u));
+	corrupt_checksum(t_path_of(u));
 	expect_corrupt(u, "checksum mismatch", "corrupt");
 
 	u = ring_with("ctrunc", 1, 8);
-	cr_assert_eq(truncate(path_of(u), 20480), 0);
+	cr_assert_eq(truncate(t_path_of(u), 20480), 0);
 	expect_corrupt(u, "file size 20480 differs", "corrupt");
 
 	u = ring_with("cver", 1, 8);
-	patch_u32(path_of(u), offsetof(struct seg_hdr, version), 0);
+	patch_u32(t_path_of(u), offsetof(struct seg_hdr, version), 0);
 	expect_corrupt(u, "not published", "incomplete");
 
 	u = ring_with("cstamp", 1, 8);
 	{
 		struct seg_hdr h;
-		peek(path_of(u), 0, &h, sizeof(h));
+		t_peek(t_path_of(u), 0, &h, sizeof(h));
 		h.stamp ^= 1;
 		h.checksum = seg_checksum(&h);
-		patch(path_of(u), 0, &h, sizeof(h));
+		t_patch(t_path_of(u), 0, &h, sizeof(h));
 	}
 	expect_corrupt(u, "incompatible build", "unsupported");
 
 	u = ring_with("chead", 2, 8);
-	patch_u64(path_of(u), SEG_RING_OFF + offsetof(struct spsc_shared, cons_head), 3);
+	patch_u64(t_path_of(u), SEG_RING_OFF + offsetof(struct spsc_shared, cons_head), 3);
 	expect_corrupt(u, "multiple of 8", "corrupt");
 
 	u = ring_with("cread", 2, 8);
-	patch_u64(path_of(u), SEG_RING_OFF + offsetof(struct spsc_shared, cons_read), 8);
+	patch_u64(t_path_of(u), SEG_RING_OFF + offsetof(struct spsc_shared, cons_read), 8);
 	expect_corrupt(u, "cons_read 8 is not on a record boundary", "corrupt");
 
 	u = ring_with("ctag", 3, 8);
-	patch_u64(path_of(u), SEG_DATA_OFF + 16, (uint64_t)0xdeadbeef << 32 | 8);
+	patch_u64(t_path_of(u), SEG_DATA_OFF + 16, (uint64_t)0xdeadbeef << 32 | 8);
 	expect_corrupt(u, "unknown record tag 0xdeadbeef at offset 16", "corrupt");
 
 	u = ring_with("clen", 2, 8);
-	patch_u64(path_of(u), SEG_DATA_OFF + 16, (uint64_t)SPSC_TAG_MSG << 32 | 1001);
+	patch_u64(t_path_of(u), SEG_DATA_OFF + 16, (uint64_t)SPSC_TAG_MSG << 32 | 1001);
 	expect_corrupt(u, "length 1001 > max_msg 1000", "corrupt");
 
 	u = ring_with("cpad", 1, 8);
-	patch_u64(path_of(u), SEG_DATA_OFF, (uint64_t)SPSC_TAG_PAD << 32 | 24);
+	patch_u64(t_path_of(u), SEG_DATA_OFF, (uint64_t)SPSC_TAG_PAD << 32 | 24);
 	expect_corrupt(u, "filler of 24 bytes at offset 0", "corrupt");
 
 	u = ring_with("cend", 2, 8);
 	/* no zero word after the records: the walk must stop, not loop */
 	for (uint64_t off = 32; off < 4096; off += 16)
-		patch_u64(path_of(u), SEG_DATA_OFF + (off_t)off, (uint64_t)SPSC_TAG_MSG << 32 | 8);
+		patch_u64(t_path_of(u), SEG_DATA_OFF + (off_t)off, (uint64_t)SPSC_TAG_MSG << 32 | 8);
 	expect_corrupt(u, "no end marker", "corrupt");
 
 	u = ring_with("cslot", 0, 8);
-	patch_u32(path_of(u), SEG_CTL_OFF + offsetof(struct ctl_shared, parts[7].state), 9);
+	patch_u32(t_path_of(u), SEG_CTL_OFF + offsetof(struct ctl_shared, parts[7].state), 9);
 	expect_corrupt(u, "slot 7 has state 9", "corrupt");
 
 	u = ring_with("cowner", 0, 8);
-	patch_u32(path_of(u), SEG_CTL_OFF + offsetof(struct ctl_shared, prod_owner), 1000);
+	patch_u32(t_path_of(u), SEG_CTL_OFF + offsetof(struct ctl_shared, prod_owner), 1000);
 	expect_corrupt(u, "producer owner 1000", "corrupt");
 
 	u = ring_with("ctail", 1, 8);
-	patch_u64(path_of(u), SEG_RING_OFF + offsetof(struct spsc_shared, prod_tail), 1ull << 40);
+	patch_u64(t_path_of(u), SEG_RING_OFF + offsetof(struct spsc_shared, prod_tail), 1ull << 40);
 	expect_corrupt(u, "more than capacity", "corrupt");
 
 	/* not ours at all */
@@ -1101,10 +871,10 @@ Test(tool, check_accepts_healthy_and_names_each_corruption, .timeout = 30)
 	r = tool("check", strrchr(f, '/') + 1, NULL);
 	expect(&r, 1, "check of a foreign file");
 	cr_assert(strstr(r.err, "not a shmring segment"));
-	run_free(&r);
+	t_run_free(&r);
 	r = tool("check", t_name("nothere"), NULL);
 	expect(&r, 2, "check of a missing ring");
-	run_free(&r);
+	t_run_free(&r);
 }
 
 Test(tool, check_warns_about_a_dead_holder_but_passes, .timeout = 30)
@@ -1114,7 +884,7 @@ Test(tool, check_warns_about_a_dead_holder_but_passes, .timeout = 30)
 	pid_t pid;
 	struct holder *h = holder_start(uri, SHMRING_PRODUCER, 2, 0, 10, &pid);
 	holder_kill(pid);
-	struct run r = tool("check", "--json", uri, NULL);
+	struct t_run r = tool("check", "--json", uri, NULL);
 	expect(&r, 0, "dead holder");
 	struct jv *j = jparse(r.out);
 	cr_assert(jbool(j, "ok"));
@@ -1123,7 +893,7 @@ Test(tool, check_warns_about_a_dead_holder_but_passes, .timeout = 30)
 	cr_assert(strstr(jstr(w, "0"), "dead and not yet cleaned up"), "%s", jstr(w, "0"));
 	cr_assert_eq(ju64(j, "records.messages"), 2);
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 	t_unshared(h, sizeof(*h));
 }
 
@@ -1137,8 +907,8 @@ Test(tool, check_warns_about_a_control_lock_holder_that_died, .timeout = 30)
 {
 	const char *uri = new_uri("cbusy");
 	make_ring(uri, 4096, 100);
-	patch_u32(path_of(uri), SEG_CTL_OFF + offsetof(struct ctl_shared, busy), 1);
-	struct run r = tool("check", "--json", uri, NULL);
+	patch_u32(t_path_of(uri), SEG_CTL_OFF + offsetof(struct ctl_shared, busy), 1);
+	struct t_run r = tool("check", "--json", uri, NULL);
 	expect(&r, 0, "busy word left set");
 	struct jv *j = jparse(r.out);
 	cr_assert(jbool(j, "ok"));
@@ -1146,15 +916,15 @@ Test(tool, check_warns_about_a_control_lock_holder_that_died, .timeout = 30)
 	cr_assert_eq(w->n, 1, "%s", r.out);
 	cr_assert(strstr(jstr(w, "0"), "died inside its section"), "%s", jstr(w, "0"));
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 
-	patch_u32(path_of(uri), SEG_CTL_OFF + offsetof(struct ctl_shared, busy), 0);
+	patch_u32(t_path_of(uri), SEG_CTL_OFF + offsetof(struct ctl_shared, busy), 0);
 	pid_t holder = t_spawn(lock_and_wait, (void *)uri);   /* sets busy, keeps the byte */
-	sleep_ms(100);
+	t_sleep_ms(100);
 	r = tool("check", uri, NULL);
 	expect(&r, 0, "a live holder");
 	cr_assert(!strstr(r.out, "died inside") && !strstr(r.err, "died inside"), "%s", r.out);
-	run_free(&r);
+	t_run_free(&r);
 	kill(holder, SIGKILL);
 	t_wait(holder);
 }
@@ -1168,7 +938,7 @@ static uint8_t *read_file(const char *path, size_t *n)
 	struct stat st;
 	cr_assert_eq(stat(path, &st), 0);
 	uint8_t *b = malloc((size_t)st.st_size);
-	peek(path, 0, b, (size_t)st.st_size);
+	t_peek(path, 0, b, (size_t)st.st_size);
 	*n = (size_t)st.st_size;
 	return b;
 }
@@ -1190,9 +960,9 @@ Test(tool, dump_shows_messages_and_changes_nothing, .timeout = 30)
 	cr_assert_eq(shmring_send(p, big, sizeof(big), 0), 0);
 	cr_assert_eq(shmring_send(p, "", 0, 0), 0);
 	size_t n0, n1;
-	uint8_t *before = read_file(path_of(uri), &n0);
+	uint8_t *before = read_file(t_path_of(uri), &n0);
 
-	struct run r = tool("dump", "--json", uri, NULL);
+	struct t_run r = tool("dump", "--json", uri, NULL);
 	expect(&r, 0, "dump --json");
 	struct jv *j = jparse(r.out);
 	cr_assert_eq(ju64(j, "count"), 3);
@@ -1215,7 +985,7 @@ Test(tool, dump_shows_messages_and_changes_nothing, .timeout = 30)
 	cr_assert_eq(ju64(m, "2.len"), 0);
 	cr_assert_str_eq(jstr(m, "2.text"), "");
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 
 	r = tool("dump", "--json", "--hex", "--bytes", "0", "--count", "2", uri, NULL);
 	expect(&r, 0, "dump --bytes 0 --count 2");
@@ -1226,7 +996,7 @@ Test(tool, dump_shows_messages_and_changes_nothing, .timeout = 30)
 	cr_assert_str_eq(jstr(j, "messages.1.hex"), hex);
 	cr_assert_null(jget(j, "messages.1.text"), "--hex: no text member");
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 
 	r = tool("dump", uri, NULL);
 	expect(&r, 0, "dump (words)");
@@ -1234,18 +1004,18 @@ Test(tool, dump_shows_messages_and_changes_nothing, .timeout = 30)
 	cr_assert(strstr(r.out, "len 600"), "%s", r.out);
 	cr_assert(strstr(r.out, "(256 of 600 bytes shown)"), "%s", r.out);
 	cr_assert(strstr(r.out, "3 messages, 613 bytes: end of the queue"), "%s", r.out);
-	run_free(&r);
+	t_run_free(&r);
 	r = tool("dump", "--hex", "--count", "1", uri, NULL);
 	expect(&r, 0, "dump --hex");
 	cr_assert(strstr(r.out, "68 65 6c 6c 6f 20 22 72  69 6e 67 22 0a"), "%s", r.out);
 	cr_assert(strstr(r.out, "|hello \"ring\".|"), "%s", r.out);
-	run_free(&r);
+	t_run_free(&r);
 	r = tool("dump", "--hex", "--text", uri, NULL);
 	expect(&r, 2, "--hex with --text");
-	run_free(&r);
+	t_run_free(&r);
 
 	/* not one byte of the segment changed, and nothing was consumed */
-	uint8_t *after = read_file(path_of(uri), &n1);
+	uint8_t *after = read_file(t_path_of(uri), &n1);
 	cr_assert_eq(n0, n1);
 	cr_assert_eq(memcmp(before, after, n0), 0, "dump changed the segment");
 	free(before);
@@ -1264,7 +1034,7 @@ Test(tool, dump_shows_messages_and_changes_nothing, .timeout = 30)
 	cr_assert_eq(ju64(j, "messages.0.len"), 600);
 	cr_assert_not(jbool(j, "messages.1.acquired"));
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 	cr_assert_eq(shmring_release(c, &msg), 0);
 	cr_assert_eq(shmring_recv(c, buf, sizeof(buf), 0), 0);
 	shmring_close(c);
@@ -1273,7 +1043,7 @@ Test(tool, dump_shows_messages_and_changes_nothing, .timeout = 30)
 
 	/* a corrupt record stops the dump with exit 1 */
 	const char *bad = ring_with("dbad", 3, 8);
-	patch_u64(path_of(bad), SEG_DATA_OFF + 16, (uint64_t)0x12345678 << 32 | 8);
+	patch_u64(t_path_of(bad), SEG_DATA_OFF + 16, (uint64_t)0x12345678 << 32 | 8);
 	r = tool("dump", "--json", bad, NULL);
 	expect(&r, 1, "dump of a corrupt record");
 	j = jparse(r.out);
@@ -1281,7 +1051,7 @@ Test(tool, dump_shows_messages_and_changes_nothing, .timeout = 30)
 	cr_assert_str_eq(jstr(j, "stopped"), "corrupt");
 	cr_assert(strstr(jstr(j, "reason"), "unknown record tag"));
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 }
 
 /* ======================================================================= */
@@ -1291,13 +1061,13 @@ Test(tool, dump_shows_messages_and_changes_nothing, .timeout = 30)
 Test(tool, create_and_rm, .timeout = 30)
 {
 	const char *uri = new_uri("create");
-	struct run r = tool("create", uri, "--capacity", "64K", "--max-msg", "1K", "--mode", "0640",
+	struct t_run r = tool("create", uri, "--capacity", "64K", "--max-msg", "1K", "--mode", "0640",
 			    NULL);
 	expect(&r, 0, "create");
 	cr_assert(strstr(r.out, "capacity 64K") && strstr(r.out, "mode 0640"), "%s", r.out);
-	run_free(&r);
+	t_run_free(&r);
 	struct stat st;
-	cr_assert_eq(stat(path_of(uri), &st), 0);
+	cr_assert_eq(stat(t_path_of(uri), &st), 0);
 	cr_assert_eq(st.st_mode & 07777, 0640);
 	r = tool("info", "--json", uri, NULL);
 	expect(&r, 0, "info of a created ring");
@@ -1306,53 +1076,53 @@ Test(tool, create_and_rm, .timeout = 30)
 	cr_assert_eq(ju64(j, "max_msg"), 1024);
 	cr_assert_str_eq(jstr(j, "header.mode"), "0640");
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 	struct shmring *h = t_open(uri, SHMRING_PRODUCER | SHMRING_CONSUMER);
 	shmring_close(h);
 
 	r = tool("create", uri, "--capacity", "64K", NULL);
 	expect(&r, 2, "create of an existing ring");
 	cr_assert(strstr(r.err, "already exists"), "%s", r.err);
-	run_free(&r);
+	t_run_free(&r);
 	/* MPMC rings exist on shm: only; the refusal leaves nothing behind */
 	char fpath[300], furi[320];
 	snprintf(fpath, sizeof(fpath), "/tmp/%s", t_name("fmpmc"));
 	snprintf(furi, sizeof(furi), "file:%s", fpath);
-	remember_path(fpath);
+	t_remember(fpath);
 	r = tool("create", furi, "--kind", "mpmc", NULL);
 	expect(&r, 2, "create mpmc on file:");
 	cr_assert(strstr(r.err, "mpmc") && strstr(r.err, "file:") && strstr(r.err, "shm:NAME"),
 		  "%s", r.err);
-	cr_assert_not(exists(fpath));
-	run_free(&r);
+	cr_assert_not(t_exists(fpath));
+	t_run_free(&r);
 
 	/* rm: idle ring */
 	r = tool("rm", uri, NULL);
 	expect(&r, 0, "rm");
 	cr_assert(strstr(r.out, "removed"));
-	cr_assert_not(exists(path_of(uri)));
-	run_free(&r);
+	cr_assert_not(t_exists(t_path_of(uri)));
+	t_run_free(&r);
 	r = tool("rm", uri, NULL);
 	expect(&r, 2, "rm of a missing ring");
-	run_free(&r);
+	t_run_free(&r);
 
 	/* rm: a foreign file is left alone */
 	const char *f = make_foreign("rmforeign", 100);
 	r = tool("rm", strrchr(f, '/') + 1, NULL);
 	expect(&r, 1, "rm of a foreign file");
 	cr_assert(strstr(r.err, "not a shmring segment") && strstr(r.err, "left alone"), "%s", r.err);
-	cr_assert(exists(f));
-	run_free(&r);
+	cr_assert(t_exists(f));
+	t_run_free(&r);
 
 	/* rm: a corrupt ring (magic present) is ours to remove */
 	const char *bad = new_uri("rmbad");
 	make_ring(bad, 4096, 100);
-	corrupt_checksum(path_of(bad));
+	corrupt_checksum(t_path_of(bad));
 	r = tool("rm", bad, NULL);
 	expect(&r, 0, "rm of a corrupt ring");
 	cr_assert(strstr(r.out, "corrupt"), "%s", r.out);
-	cr_assert_not(exists(path_of(bad)));
-	run_free(&r);
+	cr_assert_not(t_exists(t_path_of(bad)));
+	t_run_free(&r);
 
 	/* rm: in use needs --force */
 	const char *busy = new_uri("rmbusy");
@@ -1362,13 +1132,13 @@ Test(tool, create_and_rm, .timeout = 30)
 	r = tool("rm", busy, NULL);
 	expect(&r, 1, "rm of a ring in use");
 	cr_assert(strstr(r.err, "in use") && strstr(r.err, "--force"), "%s", r.err);
-	cr_assert(exists(path_of(busy)));
-	run_free(&r);
+	cr_assert(t_exists(t_path_of(busy)));
+	t_run_free(&r);
 	r = tool("rm", "--force", busy, NULL);
 	expect(&r, 0, "rm --force");
 	cr_assert(strstr(r.out, "still mapped"), "%s", r.out);
-	cr_assert_not(exists(path_of(busy)));
-	run_free(&r);
+	cr_assert_not(t_exists(t_path_of(busy)));
+	t_run_free(&r);
 	holder_stop(hh, pid);
 }
 
@@ -1409,29 +1179,29 @@ Test(tool, usage_errors_are_exit_2_with_one_line, .timeout = 30)
 		for (int k = 0; cases[i][k]; k++)
 			argv[n++] = (char *)cases[i][k];
 		argv[n] = NULL;
-		struct run r = run_argv(argv);
+		struct t_run r = run_argv(argv);
 		char what[128];
 		snprintf(what, sizeof(what), "case %zu (%s %s)", i, argv[1] ? argv[1] : "",
 			 argv[1] && argv[2] ? argv[2] : "");
 		expect(&r, 2, what);
 		cr_assert(!strncmp(r.err, "shmctl-tool: ", 13), "%s: %s", what, r.err);
-		run_free(&r);
+		t_run_free(&r);
 	}
-	struct run r = tool("--help", NULL);
+	struct t_run r = tool("--help", NULL);
 	expect(&r, 0, "--help");
 	cr_assert(strstr(r.out, "gc [--min-age DURATION]"));
-	run_free(&r);
+	t_run_free(&r);
 	/* sizes and durations in every spelling the man page promises */
 	const char *u = new_uri("sizes");
 	r = tool("create", u, "--capacity", "1M", "--max-msg", "16KiB", NULL);
 	expect(&r, 0, "create 1M");
-	run_free(&r);
+	t_run_free(&r);
 	r = tool("info", "--json", u, NULL);
 	struct jv *j = jparse(r.out);
 	cr_assert_eq(ju64(j, "capacity"), 1 << 20);
 	cr_assert_eq(ju64(j, "max_msg"), 16384);
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 	static const char *const ages[] = { "30s", "10m", "2h", "1d", "90", "1.5h", "500ms" };
 	for (size_t i = 0; i < sizeof(ages) / sizeof(ages[0]); i++) {
 		r = tool("gc", "--dry-run", "--json", "--min-age", ages[i], "--match", "x-none-*", NULL);
@@ -1440,7 +1210,7 @@ Test(tool, usage_errors_are_exit_2_with_one_line, .timeout = 30)
 		static const uint64_t want[] = { 30, 600, 7200, 86400, 90, 5400, 0 };
 		cr_assert_eq(ju64(j, "min_age_s"), want[i], "%s", ages[i]);
 		jfree(j);
-		run_free(&r);
+		t_run_free(&r);
 	}
 }
 
@@ -1473,25 +1243,25 @@ static void gc_scene(struct gc_scene *g)
 	struct holder *h = holder_start(g->dead_old, SHMRING_PRODUCER, 1, 0, 8, &pid);
 	holder_kill(pid);
 	t_unshared(h, sizeof(*h));
-	age_ring(path_of(g->dead_old), HOUR_NS);
+	age_ring(t_path_of(g->dead_old), HOUR_NS);
 	h = holder_start(g->dead_young, SHMRING_CONSUMER, 0, 0, 0, &pid);
 	holder_kill(pid);
 	t_unshared(h, sizeof(*h));
 	g->live = holder_start(g->live_old, SHMRING_PRODUCER, 1, 0, 8, &g->live_pid);
-	age_ring(path_of(g->live_old), HOUR_NS);
-	age_ring(path_of(g->idle_old), HOUR_NS);
-	corrupt_checksum(path_of(g->corrupt_old));
-	set_mtime_ago(path_of(g->corrupt_old), 3600);
-	patch_u32(path_of(g->unpub_old), offsetof(struct seg_hdr, version), 0);
-	set_mtime_ago(path_of(g->unpub_old), 3600);
-	corrupt_checksum(path_of(g->corrupt_young));
+	age_ring(t_path_of(g->live_old), HOUR_NS);
+	age_ring(t_path_of(g->idle_old), HOUR_NS);
+	corrupt_checksum(t_path_of(g->corrupt_old));
+	set_mtime_ago(t_path_of(g->corrupt_old), 3600);
+	patch_u32(t_path_of(g->unpub_old), offsetof(struct seg_hdr, version), 0);
+	set_mtime_ago(t_path_of(g->unpub_old), 3600);
+	corrupt_checksum(t_path_of(g->corrupt_young));
 	g->foreign = make_foreign("gforeign", 30000);
 	set_mtime_ago(g->foreign, 86400);
 }
 
 static void expect_action(struct jv *acts, const char *uri, const char *action, const char *why)
 {
-	struct jv *a = jfind(acts, "path", path_of(uri));
+	struct jv *a = jfind(acts, "path", t_path_of(uri));
 	cr_assert_not_null(a, "%s: no action reported", uri);
 	cr_assert_str_eq(jstr(a, "action"), action, "%s: %s (%s)", uri, jstr(a, "action"),
 			 jstr(a, "reason"));
@@ -1507,7 +1277,7 @@ Test(tool, gc_removes_dead_and_old_keeps_live_young_and_foreign, .timeout = 40)
 	const char *stay[] = { g.live_old, g.dead_young, g.corrupt_young };
 
 	/* --dry-run: the same verdicts, nothing removed */
-	struct run r = tool("gc", "--dry-run", "--json", "--match", my_glob(), NULL);
+	struct t_run r = tool("gc", "--dry-run", "--json", "--match", my_glob(), NULL);
 	expect(&r, 0, "gc --dry-run");
 	struct jv *j = jparse(r.out);
 	cr_assert(jbool(j, "dry_run"));
@@ -1526,38 +1296,38 @@ Test(tool, gc_removes_dead_and_old_keeps_live_young_and_foreign, .timeout = 40)
 	cr_assert_eq(ju64(j, "kept"), 3);
 	cr_assert_eq(ju64(j, "errors"), 0);
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 	for (size_t i = 0; i < 4; i++)
-		cr_assert(exists(path_of(gone[i])), "--dry-run removed %s", gone[i]);
+		cr_assert(t_exists(t_path_of(gone[i])), "--dry-run removed %s", gone[i]);
 
 	r = tool("gc", "--dry-run", "--match", my_glob(), NULL);
 	expect(&r, 0, "gc --dry-run (words)");
 	cr_assert_eq(lines(r.out), 4, "%s", r.out);
 	char want[300];
-	snprintf(want, sizeof(want), "would remove %s: ", path_of(g.dead_old));
+	snprintf(want, sizeof(want), "would remove %s: ", t_path_of(g.dead_old));
 	cr_assert(strstr(r.out, want), "%s", r.out);
-	run_free(&r);
+	t_run_free(&r);
 
 	/* the real thing */
 	r = tool("gc", "--match", my_glob(), NULL);
 	expect(&r, 0, "gc");
 	cr_assert_eq(lines(r.out), 4, "%s", r.out);
 	for (size_t i = 0; i < 4; i++) {
-		snprintf(want, sizeof(want), "removed %s: ", path_of(gone[i]));
+		snprintf(want, sizeof(want), "removed %s: ", t_path_of(gone[i]));
 		cr_assert(strstr(r.out, want), "%s lacks '%s'", r.out, want);
-		cr_assert_not(exists(path_of(gone[i])), "%s still there", gone[i]);
+		cr_assert_not(t_exists(t_path_of(gone[i])), "%s still there", gone[i]);
 	}
 	for (size_t i = 0; i < 3; i++)
-		cr_assert(exists(path_of(stay[i])), "%s was removed", stay[i]);
-	cr_assert(exists(g.foreign));
-	run_free(&r);
+		cr_assert(t_exists(t_path_of(stay[i])), "%s was removed", stay[i]);
+	cr_assert(t_exists(g.foreign));
+	t_run_free(&r);
 
 	/* --verbose shows what stays and why */
 	r = tool("gc", "--verbose", "--match", my_glob(), NULL);
 	expect(&r, 0, "gc --verbose");
-	snprintf(want, sizeof(want), "kept %s: in use", path_of(g.live_old));
+	snprintf(want, sizeof(want), "kept %s: in use", t_path_of(g.live_old));
 	cr_assert(strstr(r.out, want), "%s", r.out);
-	run_free(&r);
+	t_run_free(&r);
 
 	/* --min-age 0s: the young dead ones go too; the live one never */
 	r = tool("gc", "--json", "--min-age", "0s", "--match", my_glob(), NULL);
@@ -1569,9 +1339,9 @@ Test(tool, gc_removes_dead_and_old_keeps_live_young_and_foreign, .timeout = 40)
 	expect_action(acts, g.live_old, "kept", "in use");
 	cr_assert_eq(ju64(j, "removed"), 2);
 	jfree(j);
-	run_free(&r);
-	cr_assert(exists(path_of(g.live_old)));
-	cr_assert(exists(g.foreign));
+	t_run_free(&r);
+	cr_assert(t_exists(t_path_of(g.live_old)));
+	cr_assert(t_exists(g.foreign));
 
 	/* the live holder still works on the file it holds, under its name */
 	holder_stop(g.live, g.live_pid);
@@ -1728,10 +1498,10 @@ Test(tool, gc_never_unlinks_a_segment_being_attached, .timeout = 60)
 	cr_assert_geq(R->gc_runs, 10, "only %d gc runs", R->gc_runs);
 	cr_log_info("gc race: %d gc runs removed the segment %d times", R->gc_runs, R->gc_removed);
 	/* idle now: one more gc removes it */
-	struct run r = tool("gc", "--min-age", "0s", "--match", R->name, NULL);
+	struct t_run r = tool("gc", "--min-age", "0s", "--match", R->name, NULL);
 	expect(&r, 0, "final gc");
-	cr_assert_not(exists(path_of(R->uri)));
-	run_free(&r);
+	cr_assert_not(t_exists(t_path_of(R->uri)));
+	t_run_free(&r);
 	t_unshared(R, sizeof(*R));
 }
 
@@ -1837,9 +1607,9 @@ Test(tool, watch_on_a_terminal_shows_the_send_rate, .timeout = 40)
 	pid_t cons = t_spawn(drain_consumer, pc);
 	pid_t prod = t_spawn(pace_producer, pc);
 	for (int i = 0; i < 3000 && !atomic_load(&pc->started); i++)
-		sleep_ms(1);
+		t_sleep_ms(1);
 	cr_assert(atomic_load(&pc->started), "producer: %s", shmring_strerror(pc->rc));
-	sleep_ms(200);
+	t_sleep_ms(200);
 
 	int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
 	cr_assert_geq(master, 0, "posix_openpt: %s", strerror(errno));
@@ -1875,7 +1645,7 @@ Test(tool, watch_on_a_terminal_shows_the_send_rate, .timeout = 40)
 		ssize_t n = read(master, buf, sizeof(buf));
 		if (n <= 0)
 			break;                     /* EIO: the slave side closed */
-		append(&out, &len, buf, (size_t)n);
+		t_append(&out, &len, buf, (size_t)n);
 	}
 	int st = t_wait(w);
 	close(master);
@@ -1920,12 +1690,12 @@ Test(tool, watch_into_a_pipe_prints_lines, .timeout = 30)
 {
 	const char *uri = new_uri("wpipe");
 	make_ring(uri, 4096, 100);
-	struct run r = tool("watch", uri, "--interval", "50ms", "--count", "3", NULL);
+	struct t_run r = tool("watch", uri, "--interval", "50ms", "--count", "3", NULL);
 	expect(&r, 0, "watch | ...");
 	cr_assert_eq(lines(r.out), 4, "header + 3 lines:\n%s", r.out);
 	cr_assert(!strncmp(r.out, "TIME ", 5) && strstr(r.out, "IN_MSG/S"), "%s", r.out);
 	cr_assert_null(strchr(r.out, '\033'), "no escape sequences into a pipe");
-	run_free(&r);
+	t_run_free(&r);
 }
 
 Test(tool, output_write_errors_stop_the_tool, .timeout = 40)
@@ -1943,11 +1713,11 @@ Test(tool, output_write_errors_stop_the_tool, .timeout = 40)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		/* every write fails with ENOSPC: the tool must stop by itself,
 		 * exit 2 and say why once */
-		struct run r = run_argv_to(cases[i], "/dev/full", 10);
+		struct t_run r = run_argv_to(cases[i], "/dev/full", 10);
 		expect(&r, 2, cases[i][1]);
 		cr_assert(strstr(r.err, "standard output") && strstr(r.err, strerror(ENOSPC)),
 			  "%s: %s", cases[i][1], r.err);
-		run_free(&r);
+		t_run_free(&r);
 	}
 }
 
@@ -1965,10 +1735,10 @@ Test(tool, watch_json_streams_one_document_per_interval, .timeout = 40)
 	pid_t cons = t_spawn(drain_consumer, pc);
 	pid_t prod = t_spawn(pace_producer, pc);
 	for (int i = 0; i < 3000 && !atomic_load(&pc->started); i++)
-		sleep_ms(1);
+		t_sleep_ms(1);
 	cr_assert(atomic_load(&pc->started), "producer: %s", shmring_strerror(pc->rc));
-	sleep_ms(200);
-	struct run r = tool("watch", uri, "--json", "--interval", "500ms", "--count", "4", NULL);
+	t_sleep_ms(200);
+	struct t_run r = tool("watch", uri, "--json", "--interval", "500ms", "--count", "4", NULL);
 	expect(&r, 0, "watch --json");
 	cr_assert_null(strchr(r.out, '\033'), "no escape sequences");
 	/* split the stream at the top-level closing braces */
@@ -1990,7 +1760,7 @@ Test(tool, watch_json_streams_one_document_per_interval, .timeout = 40)
 	cr_assert_eq(docs, 4, "one document per interval:\n%s", r.out);
 	double avg = sum / 3;
 	cr_assert(avg > 2000 * 0.8 && avg < 2000 * 1.2, "in_msgs_per_s averaged %.1f for 2000/s", avg);
-	run_free(&r);
+	t_run_free(&r);
 	atomic_store(&pc->stop, 1);
 	t_wait(prod);
 	t_wait(cons);
@@ -2001,7 +1771,7 @@ static int lock_and_wait(void *arg)
 {
 	const char *uri = arg;
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	int fd = open(path_of(uri), O_RDWR | O_CLOEXEC);
+	int fd = open(t_path_of(uri), O_RDWR | O_CLOEXEC);
 	struct ctl_shared *c = mmap(NULL, sizeof(*c), PROT_READ | PROT_WRITE, MAP_SHARED, fd,
 				    SEG_CTL_OFF);
 	if (fd < 0 || c == MAP_FAILED || ctl_lock(c, NULL, fd, fd, NULL) != 0)
@@ -2018,8 +1788,8 @@ Test(tool, inspection_never_blocks_and_takes_no_lock, .timeout = 30)
 {
 	const char *uri = ring_with("nolock", 2, 16);
 	pid_t holder = t_spawn(lock_and_wait, (void *)uri);
-	sleep_ms(100);
-	int fd = open(path_of(uri), O_RDWR | O_CLOEXEC);
+	t_sleep_ms(100);
+	int fd = open(t_path_of(uri), O_RDWR | O_CLOEXEC);
 	cr_assert_geq(fd, 0);
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = CTL_LOCK_OPEN,
 			    .l_len = 1 };
@@ -2040,10 +1810,10 @@ Test(tool, inspection_never_blocks_and_takes_no_lock, .timeout = 30)
 		for (int k = 1; i && cmds[i][k]; k++)
 			argv[n++] = (char *)cmds[i][k];
 		argv[n] = NULL;
-		struct run r = run_argv(argv);
+		struct t_run r = run_argv(argv);
 		expect(&r, 0, cmds[i][0]);
 		cr_assert(strstr(r.out, name_of(uri)) || i == 4, "%s: %s", cmds[i][0], r.out);
-		run_free(&r);
+		t_run_free(&r);
 	}
 	cr_assert_lt(t_now_ns() - t0, 10000 * MS, "took too long");
 	fl.l_type = F_UNLCK;
@@ -2059,7 +1829,7 @@ Test(tool, inspection_never_blocks_and_takes_no_lock, .timeout = 30)
 		execv(tool_path(), argv);
 		_exit(127);
 	}
-	sleep_ms(500);
+	t_sleep_ms(500);
 	fl.l_type = F_WRLCK;
 	cr_assert_eq(fcntl(fd, F_OFD_SETLK, &fl), 0, "watch holds the in-use lock");
 	struct flock any = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = CTL_LOCK_BASE,
@@ -2113,10 +1883,10 @@ static void damage_loop(const char *uri, const uint8_t *orig, size_t size,
 			const struct area area[4], uint64_t (*value)(uint64_t *rnd), int iters,
 			int verdicts[3])
 {
-	const char *path = path_of(uri);
+	const char *path = t_path_of(uri);
 	uint64_t rnd = 0x5eedf00dull;
 	for (int it = 0; it < iters; it++) {
-		patch(path, 0, orig, size);                 /* restore, then damage */
+		t_patch(path, 0, orig, size);                 /* restore, then damage */
 		if (truncate(path, (off_t)size) < 0)
 			cr_assert_fail("truncate");
 		int hits = 1 + (int)(t_rand(&rnd) % 3);
@@ -2126,13 +1896,13 @@ static void damage_loop(const char *uri, const uint8_t *orig, size_t size,
 				a = 3;                      /* the header is less interesting */
 			off_t at = area[a].at + (off_t)((t_rand(&rnd) % area[a].len) & ~7ull);
 			uint64_t v = value(&rnd);
-			patch(path, at, &v, 8);
+			t_patch(path, at, &v, 8);
 			if (a == 0) {                       /* often keep the header believable */
 				struct seg_hdr hd;
-				peek(path, 0, &hd, sizeof(hd));
+				t_peek(path, 0, &hd, sizeof(hd));
 				if (t_rand(&rnd) % 3) {
 					hd.checksum = seg_checksum(&hd);
-					patch(path, 0, &hd, sizeof(hd));
+					t_patch(path, 0, &hd, sizeof(hd));
 				}
 			}
 		}
@@ -2153,7 +1923,7 @@ static void damage_loop(const char *uri, const uint8_t *orig, size_t size,
 			if (k == 1)
 				argv[n++] = (char *)uri;
 			argv[n] = NULL;
-			struct run r = run_argv(argv);
+			struct t_run r = run_argv(argv);
 			cr_assert(r.status == 0 || r.status == 1, "iteration %d, %s: exit %d\n%s\n%s",
 				  it, cmds[k][0], r.status, r.out, r.err);
 			cr_assert_leq(lines(r.err), 1, "iteration %d: %s", it, r.err);
@@ -2163,7 +1933,7 @@ static void damage_loop(const char *uri, const uint8_t *orig, size_t size,
 			}
 			if (k == 0)
 				verdicts[r.status]++;
-			run_free(&r);
+			t_run_free(&r);
 		}
 	}
 }
@@ -2171,7 +1941,7 @@ static void damage_loop(const char *uri, const uint8_t *orig, size_t size,
 Test(tool, random_damage_gives_a_verdict_never_a_crash, .timeout = 90)
 {
 	const char *uri = new_uri("fuzz");
-	const char *path = path_of(uri);
+	const char *path = t_path_of(uri);
 	struct shmring *r0 = t_create(uri, 4096, 1000);
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER), *c = t_open(uri, SHMRING_CONSUMER);
 	uint8_t buf[1000];
@@ -2188,9 +1958,9 @@ Test(tool, random_damage_gives_a_verdict_never_a_crash, .timeout = 90)
 	shmring_close(r0);
 	size_t size;
 	uint8_t *orig = read_file(path, &size);
-	struct run r = tool("check", "--json", uri, NULL);
+	struct t_run r = tool("check", "--json", uri, NULL);
 	expect(&r, 0, "the undamaged ring");
-	run_free(&r);
+	t_run_free(&r);
 
 	static const struct area area[] = {
 		{ 0, sizeof(struct seg_hdr) },
@@ -2211,36 +1981,9 @@ Test(tool, random_damage_gives_a_verdict_never_a_crash, .timeout = 90)
 
 #define NOBODY 65534
 
-static struct run run_as_nobody(char *const argv[])
+static struct t_run run_as_nobody(char *const argv[])
 {
-	int po[2], pe[2];
-	cr_assert_eq(pipe2(po, O_CLOEXEC), 0);
-	cr_assert_eq(pipe2(pe, O_CLOEXEC), 0);
-	fflush(NULL);
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		dup2(po[1], 1);
-		dup2(pe[1], 2);
-		if (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
-			_exit(126);
-		execv(tool_path(), argv);
-		_exit(127);
-	}
-	close(po[1]);
-	close(pe[1]);
-	struct run r = { 0 };
-	char buf[8192];
-	ssize_t n = read(po[0], buf, sizeof(buf) - 1);
-	r.out = strndup(buf, n > 0 ? (size_t)n : 0);
-	r.out_len = strlen(r.out);
-	n = read(pe[0], buf, sizeof(buf) - 1);
-	r.err = strndup(buf, n > 0 ? (size_t)n : 0);
-	r.err_len = strlen(r.err);
-	close(po[0]);
-	close(pe[0]);
-	r.status = t_wait(pid);
-	return r;
+	return t_run_prog_as(tool_path(), argv, NULL, NULL, 20, NOBODY);
 }
 
 Test(tool, gc_reports_what_it_may_not_remove, .timeout = 30)
@@ -2253,8 +1996,8 @@ Test(tool, gc_reports_what_it_may_not_remove, .timeout = 30)
 	char ring[300], ro[300], uri[320];
 	snprintf(ring, sizeof(ring), "%s/%s", dir, t_name("gperm"));
 	snprintf(ro, sizeof(ro), "%s/%s", dir, t_name("gro"));
-	remember_path(ring);
-	remember_path(ro);
+	t_remember(ring);
+	t_remember(ro);
 	snprintf(uri, sizeof(uri), "file:%s", ring);
 	make_ring(uri, 4096, 100);
 	cr_assert_eq(chown(ring, NOBODY, NOBODY), 0);   /* writable by nobody, not removable */
@@ -2265,14 +2008,14 @@ Test(tool, gc_reports_what_it_may_not_remove, .timeout = 30)
 	age_ring(ro, HOUR_NS);
 
 	char *argv[] = { "shmctl-tool", "gc", "--dir", dir, "--match", (char *)my_glob(), NULL };
-	struct run r = run_as_nobody(argv);
+	struct t_run r = run_as_nobody(argv);
 	if (r.status == 126)
 		cr_skip_test("cannot become nobody here");
 	cr_assert_eq(r.status, 1, "exit %d\n%s\n%s", r.status, r.out, r.err);
 	cr_assert_eq(lines(r.err), 1, "%s", r.err);
 	cr_assert(strstr(r.err, ring) && strstr(r.err, "unlink: Permission denied"), "%s", r.err);
-	cr_assert(exists(ring) && exists(ro));
-	run_free(&r);
+	cr_assert(t_exists(ring) && t_exists(ro));
+	t_run_free(&r);
 
 	char *argv2[] = { "shmctl-tool", "gc", "--json", "--dir", dir, "--match", (char *)my_glob(),
 			  NULL };
@@ -2291,7 +2034,7 @@ Test(tool, gc_reports_what_it_may_not_remove, .timeout = 30)
 	cr_assert(strstr(jstr(a, "reason"), "no write access"), "%s", jstr(a, "reason"));
 	cr_assert_eq(ju64(j, "errors"), 1);
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 	unlink(ring);
 	unlink(ro);
 	rmdir(dir);
@@ -2315,7 +2058,7 @@ static void make_mpmc(const char *uri, uint64_t cap, uint32_t max, uint32_t stal
 static struct mpmc_geom mpmc_geom_of(const char *path)
 {
 	struct seg_hdr h;
-	peek(path, 0, &h, sizeof(h));
+	t_peek(path, 0, &h, sizeof(h));
 	struct mpmc_geom g = { .max_msg = h.max_msg, .hdr = mpmc_hdr_for(h.max_msg),
 			       .stride = mpmc_stride_for(h.max_msg) };
 	g.nslots = h.capacity / g.stride;
@@ -2327,7 +2070,7 @@ static struct mpmc_geom mpmc_geom_of(const char *path)
  * tests/test_mpmc.c fabricates states. */
 static void set_word(const char *uri, uint64_t t, uint64_t w)
 {
-	const char *path = path_of(uri);
+	const char *path = t_path_of(uri);
 	struct mpmc_geom g = mpmc_geom_of(path);
 	struct stat st;
 	int fd = open(path, O_RDWR | O_CLOEXEC);
@@ -2376,16 +2119,16 @@ static struct jv *part_with(struct jv *info, const char *role)
 Test(tool, mpmc_create_list_info_dump_check_watch_rm, .timeout = 30)
 {
 	const char *uri = new_uri("mp");
-	struct run r = tool("create", uri, "--kind", "mpmc", "--capacity", "8K", "--max-msg", "100",
+	struct t_run r = tool("create", uri, "--kind", "mpmc", "--capacity", "8K", "--max-msg", "100",
 			    "--stall-ms", "750", NULL);
 	expect(&r, 0, "create --kind mpmc");
 	cr_assert(strstr(r.out, "mpmc, capacity 8K (64 slots of 128 bytes), stall timeout 750 ms"),
 		  "%s", r.out);
-	run_free(&r);
+	t_run_free(&r);
 	r = tool("create", uri, "--kind", "mpmc", NULL);
 	expect(&r, 2, "create of an existing MPMC ring");
 	cr_assert(strstr(r.err, "already exists"), "%s", r.err);
-	run_free(&r);
+	t_run_free(&r);
 
 	/* ticket 0 received, 1 acquired and held, 2 waiting */
 	struct shmring *p = t_open(uri, SHMRING_PRODUCER), *c = t_open(uri, SHMRING_CONSUMER);
@@ -2411,14 +2154,14 @@ Test(tool, mpmc_create_list_info_dump_check_watch_rm, .timeout = 30)
 	cr_assert_float_eq(jdbl(s, "fill_pct"), 100.0 * 128 / 8192, 0.01);
 	cr_assert_not(jbool(s, "shut_down"));
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 	r = tool("list", "--match", name_of(uri), NULL);
 	expect(&r, 0, "list (table)");
 	const char *row = strstr(r.out, name_of(uri));
 	cr_assert_not_null(row, "%s", r.out);
 	cr_assert(strstr(row, " mpmc ") && strstr(row, "8K") && strstr(row, "1.6%") &&
 		  strstr(row, "1/0") && strstr(row, "live"), "row: %s", row);
-	run_free(&r);
+	t_run_free(&r);
 
 	r = tool("info", "--json", uri, NULL);
 	expect(&r, 0, "info --json");
@@ -2448,7 +2191,7 @@ Test(tool, mpmc_create_list_info_dump_check_watch_rm, .timeout = 30)
 		    { "stats.stalls_skipped", 0 }, { "stats.commits_cancelled", 0 },
 		    { "stats.msgs_dropped", 0 });
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 	r = tool("info", uri, NULL);
 	expect(&r, 0, "info");
 	cr_assert(strstr(r.out, "ring (mpmc)"), "%s", r.out);
@@ -2461,7 +2204,7 @@ Test(tool, mpmc_create_list_info_dump_check_watch_rm, .timeout = 30)
 		 (int)getpid());
 	cr_assert(strstr(r.out, want), "holders: %s", r.out);
 	cr_assert(strstr(r.out, "0 stalls skipped, 0 commits cancelled"), "%s", r.out);
-	run_free(&r);
+	t_run_free(&r);
 
 	/* dump: the slots in use in ticket order, payloads as for SPSC */
 	r = tool("dump", "--json", uri, NULL);
@@ -2482,13 +2225,13 @@ Test(tool, mpmc_create_list_info_dump_check_watch_rm, .timeout = 30)
 		    { "messages.0.len", 10 }, { "messages.1.ticket", 1 },
 		    { "messages.1.owner", cslot }, { "messages.1.offset", 1 * 128 + 16 });
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 	r = tool("dump", "--count", "1", uri, NULL);
 	expect(&r, 0, "dump --count 1");
 	cr_assert(strstr(r.out, "#0  ticket 2  slot 2  READY  len 10"), "%s", r.out);
 	cr_assert(strstr(r.out, "\"hello \\\"m2\\\"\""), "%s", r.out);
 	cr_assert(strstr(r.out, "1 slot shown; more are in use"), "%s", r.out);
-	run_free(&r);
+	t_run_free(&r);
 
 	r = tool("check", "--json", uri, NULL);
 	expect(&r, 0, "check --json");
@@ -2500,18 +2243,18 @@ Test(tool, mpmc_create_list_info_dump_check_watch_rm, .timeout = 30)
 	EXPECT_NUMS(j, r.out, { "records.messages", 1 }, { "records.bytes", 10 },
 		    { "slots.total", 64 }, { "slots.reading", 1 }, { "slots.held_by_dead", 0 });
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 	r = tool("check", uri, NULL);
 	expect(&r, 0, "check");
 	cr_assert(strstr(r.out, ": ok (mpmc, 64 slots of 128 bytes, 1 message ready, 10 bytes, "
 			 "1 slot held)"), "%s", r.out);
-	run_free(&r);
+	t_run_free(&r);
 
 	r = tool("watch", uri, "--count", "1", NULL);
 	expect(&r, 0, "watch --count 1");
 	cr_assert_eq(lines(r.out), 2, "%s", r.out);
 	cr_assert(strstr(r.out, "1/0") && strstr(r.out, "1.6"), "%s", r.out);
-	run_free(&r);
+	t_run_free(&r);
 	r = tool("watch", uri, "--json", "--count", "1", NULL);
 	expect(&r, 0, "watch --json --count 1");
 	j = jparse(r.out);
@@ -2520,21 +2263,21 @@ Test(tool, mpmc_create_list_info_dump_check_watch_rm, .timeout = 30)
 	cr_assert_eq(ju64(j, "consumers_live"), 1);
 	cr_assert_float_eq(jdbl(j, "fill_pct"), 1.6, 0.05);
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 
 	/* rm: refused while mapped, then done */
 	r = tool("rm", uri, NULL);
 	expect(&r, 1, "rm of a ring in use");
 	cr_assert(strstr(r.err, "in use"), "%s", r.err);
-	run_free(&r);
+	t_run_free(&r);
 	cr_assert_eq(shmring_release(c, &held), 0);
 	shmring_close(c);
 	shmring_close(p);
 	r = tool("rm", uri, NULL);
 	expect(&r, 0, "rm");
 	cr_assert(strstr(r.out, "removed"), "%s", r.out);
-	cr_assert_not(exists(path_of(uri)));
-	run_free(&r);
+	cr_assert_not(t_exists(t_path_of(uri)));
+	t_run_free(&r);
 }
 
 Test(tool, mpmc_check_names_corrupt_slot_words, .timeout = 30)
@@ -2550,7 +2293,7 @@ Test(tool, mpmc_check_names_corrupt_slot_words, .timeout = 30)
 	set_word(uri, 7, mw_make(3, MS_READY, 0));             /* another slot's ticket */
 	set_word(uri, 8, mw_make(8 - 128, MS_READY, 0));       /* two laps behind */
 
-	struct run r = tool("check", "--json", uri, NULL);
+	struct t_run r = tool("check", "--json", uri, NULL);
 	expect(&r, 1, "check of corrupt slot words");
 	struct jv *j = jparse(r.out);
 	cr_assert_not(jbool(j, "ok"));
@@ -2570,13 +2313,13 @@ Test(tool, mpmc_check_names_corrupt_slot_words, .timeout = 30)
 	cr_assert(strstr(jstr(pr, "3"), "slot 8 ") && strstr(jstr(pr, "3"), "more than a lap "
 		  "behind"), "%s", jstr(pr, "3"));
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 	r = tool("check", uri, NULL);
 	expect(&r, 1, "check (words)");
 	cr_assert(strstr(r.out, "corrupt: slot 5 (word"), "%s", r.out);
 	cr_assert(strstr(r.out, "  problem: slot 8 "), "%s", r.out);
 	cr_assert(strstr(r.err, "slot 5") && strstr(r.err, "and 3 more problems"), "%s", r.err);
-	run_free(&r);
+	t_run_free(&r);
 
 	/* dump stops at the first bad word; info shows the count, exit 0 */
 	r = tool("dump", "--json", uri, NULL);
@@ -2586,17 +2329,17 @@ Test(tool, mpmc_check_names_corrupt_slot_words, .timeout = 30)
 	cr_assert_str_eq(jstr(j, "stopped"), "corrupt");
 	cr_assert(strstr(jstr(j, "reason"), "slot 5"), "%s", jstr(j, "reason"));
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 	r = tool("info", "--json", uri, NULL);
 	expect(&r, 0, "info of corrupt slot words");
 	j = jparse(r.out);
 	cr_assert_eq(ju64(j, "mpmc.slot_states.invalid"), 4);
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 	r = tool("info", uri, NULL);
 	expect(&r, 0, "info (words)");
 	cr_assert(strstr(r.out, "4 invalid words, the first at slot 5"), "%s", r.out);
-	run_free(&r);
+	t_run_free(&r);
 }
 
 /* Damage to an MPMC header or ring state that the tool must name: the
@@ -2617,30 +2360,30 @@ Test(tool, mpmc_geometry_damage_is_named, .timeout = 30)
 		const char *uri = new_uri("mpgeo");
 		make_mpmc(uri, 8192, 100, 0);
 		struct seg_hdr h;
-		peek(path_of(uri), 0, &h, sizeof(h));
+		t_peek(t_path_of(uri), 0, &h, sizeof(h));
 		h.capacity = cases[i].capacity;
 		h.max_msg = cases[i].max_msg;
 		h.checksum = seg_checksum(&h);
-		patch(path_of(uri), 0, &h, sizeof(h));
+		t_patch(t_path_of(uri), 0, &h, sizeof(h));
 		expect_corrupt(uri, cases[i].want, "corrupt");
 	}
 	const char *uri = new_uri("mpdata");
 	make_mpmc(uri, 8192, 100, 0);
 	struct seg_hdr h;
-	peek(path_of(uri), 0, &h, sizeof(h));
+	t_peek(t_path_of(uri), 0, &h, sizeof(h));
 	h.data_off = SEG_DATA_OFF;
 	h.checksum = seg_checksum(&h);
-	patch(path_of(uri), 0, &h, sizeof(h));
+	t_patch(t_path_of(uri), 0, &h, sizeof(h));
 	expect_corrupt(uri, "data 20480 (expected 4096 16384 40960)", "corrupt");
 
 	uri = new_uri("mpstall");
 	make_mpmc(uri, 8192, 100, 0);
-	patch_u32(path_of(uri), SEG_RING_OFF + offsetof(struct mpmc_shared, stall_ms), 0);
+	patch_u32(t_path_of(uri), SEG_RING_OFF + offsetof(struct mpmc_shared, stall_ms), 0);
 	expect_corrupt(uri, "stall timeout 0 ms out of range", "corrupt");
 
 	uri = new_uri("mptick");
 	make_mpmc(uri, 8192, 100, 0);
-	patch_u64(path_of(uri), SEG_RING_OFF + offsetof(struct mpmc_shared, cons_ticket), 1000);
+	patch_u64(t_path_of(uri), SEG_RING_OFF + offsetof(struct mpmc_shared, cons_ticket), 1000);
 	expect_corrupt(uri, "more than two laps", "corrupt");
 }
 
@@ -2655,14 +2398,14 @@ Test(tool, mpmc_check_flags_a_slot_held_by_a_dead_participant, .timeout = 30)
 	pid_t pid;
 	struct holder *h = holder_start(uri, SHMRING_CONSUMER, 0, 0, 0, &pid);
 	holder_kill(pid);
-	struct run r = tool("info", "--json", uri, NULL);
+	struct t_run r = tool("info", "--json", uri, NULL);
 	expect(&r, 0, "info");
 	struct jv *j = jparse(r.out);
 	struct jv *dead = part_with(j, "consumer");
 	cr_assert_not(jbool(dead, "alive"));
 	unsigned dslot = (unsigned)ju64(dead, "slot");
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 	/* the dead consumer had acquired ticket 1 */
 	set_word(uri, 1, mw_make(1, MS_READING, dslot + 1));
 
@@ -2678,12 +2421,12 @@ Test(tool, mpmc_check_flags_a_slot_held_by_a_dead_participant, .timeout = 30)
 	cr_assert_eq(ju64(j, "slots.held_by_dead"), 1);
 	cr_assert_eq(ju64(j, "slots.ready"), 2);
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 	r = tool("check", uri, NULL);
 	expect(&r, 1, "check (words)");
 	cr_assert(strstr(r.out, "needs-repair: slot 1 (ticket 1) is READING"), "%s", r.out);
 	cr_assert(strstr(r.err, "next producer or consumer to attach repairs it"), "%s", r.err);
-	run_free(&r);
+	t_run_free(&r);
 
 	r = tool("info", "--json", uri, NULL);
 	expect(&r, 0, "info shows the dead holder");
@@ -2694,16 +2437,16 @@ Test(tool, mpmc_check_flags_a_slot_held_by_a_dead_participant, .timeout = 30)
 	cr_assert_eq(ju64(holders, "0.pid"), (uint64_t)pid);
 	cr_assert_not(jbool(holders, "0.alive"));
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 	r = tool("info", uri, NULL);
 	snprintf(want, sizeof(want), "slot %u (pid %d, DEAD): 1", dslot, (int)pid);
 	cr_assert(strstr(r.out, want), "%s", r.out);
-	run_free(&r);
+	t_run_free(&r);
 	r = tool("dump", uri, NULL);
 	expect(&r, 0, "dump");
 	snprintf(want, sizeof(want), "READING by slot %u (pid %d, DEAD)", dslot, (int)pid);
 	cr_assert(strstr(r.out, want), "%s", r.out);
-	run_free(&r);
+	t_run_free(&r);
 
 	/* the same slot held by a participant slot that is free in the table:
 	 * no attach sweeps it, the data path frees it */
@@ -2712,7 +2455,7 @@ Test(tool, mpmc_check_flags_a_slot_held_by_a_dead_participant, .timeout = 30)
 	expect(&r, 1, "slot held by a free participant slot");
 	cr_assert(strstr(r.out, "participant slot 98, which is dead and no longer in the table"),
 		  "%s", r.out);
-	run_free(&r);
+	t_run_free(&r);
 
 	/* as promised: the next attach repairs what the dead participant held */
 	set_word(uri, 1, mw_make(1, MS_READING, dslot + 1));
@@ -2722,12 +2465,12 @@ Test(tool, mpmc_check_flags_a_slot_held_by_a_dead_participant, .timeout = 30)
 	j = jparse(r.out);
 	cr_assert_eq(ju64(j, "slots.held_by_dead"), 0);
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 	r = tool("info", "--json", uri, NULL);
 	j = jparse(r.out);
 	cr_assert_eq(ju64(j, "stats.msgs_dropped"), 1, "the held message was dropped");
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 	shmring_close(c);
 	shmring_close(p);
 	t_unshared(h, sizeof(*h));
@@ -2744,11 +2487,11 @@ Test(tool, mpmc_gc_removes_dead_and_old_keeps_live, .timeout = 30)
 	struct holder *h = holder_start(old_dead, SHMRING_PRODUCER, 2, 0, 8, &pid);
 	holder_kill(pid);
 	t_unshared(h, sizeof(*h));
-	age_ring(path_of(old_dead), HOUR_NS);
+	age_ring(t_path_of(old_dead), HOUR_NS);
 	struct holder *live = holder_start(old_live, SHMRING_CONSUMER, 0, 0, 0, &pid);
-	age_ring(path_of(old_live), HOUR_NS);
+	age_ring(t_path_of(old_live), HOUR_NS);
 
-	struct run r = tool("gc", "--dry-run", "--json", "--match", my_glob(), NULL);
+	struct t_run r = tool("gc", "--dry-run", "--json", "--match", my_glob(), NULL);
 	expect(&r, 0, "gc --dry-run");
 	struct jv *j = jparse(r.out);
 	struct jv *acts = jmust(j, "actions", J_ARR);
@@ -2757,15 +2500,15 @@ Test(tool, mpmc_gc_removes_dead_and_old_keeps_live, .timeout = 30)
 	expect_action(acts, old_live, "kept", "in use");
 	expect_action(acts, young, "kept", "younger than --min-age");
 	jfree(j);
-	run_free(&r);
-	cr_assert(exists(path_of(old_dead)));
+	t_run_free(&r);
+	cr_assert(t_exists(t_path_of(old_dead)));
 
 	r = tool("gc", "--match", my_glob(), NULL);
 	expect(&r, 0, "gc");
-	cr_assert(strstr(r.out, path_of(old_dead)), "%s", r.out);
-	cr_assert_not(exists(path_of(old_dead)));
-	cr_assert(exists(path_of(old_live)) && exists(path_of(young)));
-	run_free(&r);
+	cr_assert(strstr(r.out, t_path_of(old_dead)), "%s", r.out);
+	cr_assert_not(t_exists(t_path_of(old_dead)));
+	cr_assert(t_exists(t_path_of(old_live)) && t_exists(t_path_of(young)));
+	t_run_free(&r);
 	holder_stop(live, pid);
 	/* its last close is now: young again */
 	r = tool("gc", "--json", "--match", my_glob(), NULL);
@@ -2773,12 +2516,12 @@ Test(tool, mpmc_gc_removes_dead_and_old_keeps_live, .timeout = 30)
 	j = jparse(r.out);
 	expect_action(jmust(j, "actions", J_ARR), old_live, "kept", "last close");
 	jfree(j);
-	run_free(&r);
+	t_run_free(&r);
 	r = tool("gc", "--min-age", "0s", "--match", my_glob(), NULL);
 	expect(&r, 0, "gc --min-age 0s");
-	cr_assert_not(exists(path_of(old_live)));
-	cr_assert_not(exists(path_of(young)));
-	run_free(&r);
+	cr_assert_not(t_exists(t_path_of(old_live)));
+	cr_assert_not(t_exists(t_path_of(young)));
+	t_run_free(&r);
 }
 
 static uint64_t mpmc_value(uint64_t *rnd)
@@ -2806,10 +2549,10 @@ Test(tool, mpmc_random_damage_gives_a_verdict_never_a_crash, .timeout = 90)
 	shmring_close(c);
 	shmring_close(p);
 	size_t size;
-	uint8_t *orig = read_file(path_of(uri), &size);
-	struct run r = tool("check", "--json", uri, NULL);
+	uint8_t *orig = read_file(t_path_of(uri), &size);
+	struct t_run r = tool("check", "--json", uri, NULL);
 	expect(&r, 0, "the undamaged ring");
-	run_free(&r);
+	t_run_free(&r);
 	static const struct area area[] = {
 		{ 0, sizeof(struct seg_hdr) },
 		{ SEG_CTL_OFF + 64, 64 + 4 * 64 },
@@ -2832,16 +2575,16 @@ Test(tool, create_mode_takes_read_and_write_bits_only, .timeout = 30)
 	const char *uri = new_uri("xmode");
 	static const char *const bad[] = { "4777", "2666", "0777", "1666", "0700", "04600" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct run r = tool("create", uri, "--mode", bad[i], NULL);
+		struct t_run r = tool("create", uri, "--mode", bad[i], NULL);
 		expect(&r, 2, bad[i]);
 		cr_assert(strstr(r.err, "--mode") && strstr(r.err, "only read and write bits"),
 			  "%s: %s", bad[i], r.err);
-		cr_assert_not(exists(path_of(uri)), "--mode %s made %s", bad[i], path_of(uri));
-		run_free(&r);
+		cr_assert_not(t_exists(t_path_of(uri)), "--mode %s made %s", bad[i], t_path_of(uri));
+		t_run_free(&r);
 	}
-	struct run r = tool("create", uri, "--mode", "0666", NULL);
+	struct t_run r = tool("create", uri, "--mode", "0666", NULL);
 	expect(&r, 0, "create --mode 0666");
-	run_free(&r);
+	t_run_free(&r);
 }
 
 /* rm and gc remove a name only through its directory's descriptor, and
@@ -2853,28 +2596,28 @@ Test(tool, rm_and_gc_refuse_directories_others_can_rename_in, .timeout = 30)
 	cr_assert_not_null(mkdtemp(dir));
 	char ring[300], uri[320];
 	snprintf(ring, sizeof(ring), "%s/%s", dir, t_name("ww"));
-	remember_path(ring);
+	t_remember(ring);
 	snprintf(uri, sizeof(uri), "file:%s", ring);
 	make_ring(uri, 4096, 100);
 	age_ring(ring, HOUR_NS);
 	cr_assert_eq(chmod(dir, 0777), 0);
 
-	struct run r = tool("rm", uri, NULL);
+	struct t_run r = tool("rm", uri, NULL);
 	expect(&r, 2, "rm in a world-writable directory");
 	cr_assert(strstr(r.err, "not sticky"), "%s", r.err);
-	cr_assert(exists(ring));
-	run_free(&r);
+	cr_assert(t_exists(ring));
+	t_run_free(&r);
 	r = tool("gc", "--dir", dir, "--match", my_glob(), NULL);
 	expect(&r, 1, "gc in a world-writable directory");
 	cr_assert(strstr(r.err, ring) && strstr(r.err, "not sticky"), "%s", r.err);
-	cr_assert(exists(ring));
-	run_free(&r);
+	cr_assert(t_exists(ring));
+	t_run_free(&r);
 
 	cr_assert_eq(chmod(dir, 01777), 0);
 	r = tool("rm", uri, NULL);
 	expect(&r, 0, "rm in a sticky directory");
-	cr_assert_not(exists(ring));
-	run_free(&r);
+	cr_assert_not(t_exists(ring));
+	t_run_free(&r);
 	cr_assert_eq(rmdir(dir), 0);
 }
 
@@ -2902,15 +2645,15 @@ Test(tool, root_inspects_and_collects_another_users_ring, .timeout = 30)
 	cr_assert_eq(t_wait(t_spawn(create_as_nobody, (void *)uri)), 0);
 	struct shmring *h = NULL;
 	cr_assert_eq(shmring_open(uri, SHMRING_CONSUMER, NULL, &h), -EACCES);
-	struct run r = tool("info", uri, NULL);
+	struct t_run r = tool("info", uri, NULL);
 	expect(&r, 0, "info of nobody's ring");
-	run_free(&r);
+	t_run_free(&r);
 	r = tool("check", uri, NULL);
 	expect(&r, 0, "check of nobody's ring");
-	run_free(&r);
-	age_ring(path_of(uri), HOUR_NS);
+	t_run_free(&r);
+	age_ring(t_path_of(uri), HOUR_NS);
 	r = tool("gc", "--match", name_of(uri), NULL);
 	expect(&r, 0, "gc");
-	cr_assert_not(exists(path_of(uri)), "%s", r.out);
-	run_free(&r);
+	cr_assert_not(t_exists(t_path_of(uri)), "%s", r.out);
+	t_run_free(&r);
 }

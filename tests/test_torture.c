@@ -601,10 +601,7 @@ static struct shmring *mk_ring(const char *uri)
 {
 	struct shmring_opts o = { .kind = SHMRING_MPMC, .capacity = RING_CAP, .max_msg = MSG_MAX,
 				  .stall_ms = STALL_MS };
-	struct shmring *r = NULL;
-	int rc = shmring_open(uri, SHMRING_CREATE | SHMRING_EXCL, &o, &r);
-	cr_assert_eq(rc, 0, "create %s: %s", uri, shmring_strerror(rc));
-	return r;
+	return t_open_opts(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
 }
 
 static void run_init(struct run *u, const char *uri, uint32_t maxgen, uint32_t maxcons)
