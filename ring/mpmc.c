@@ -16,7 +16,8 @@ int mpmc_commit_lost(struct mpmc_h *h, uint64_t t, uint64_t w)
 			return -EINVAL;
 		/* Skipped while we stalled: nobody reads this claim any more
 		 * and nobody else may write the slot until we let it go.
-		 * release: our writes are over before the next claimer's. */
+		 * [M9] release: our writes are over before the next
+		 * claimer's; pairs with [M1]/[M2]. */
 		if (atomic_compare_exchange_strong_explicit(&s->word, &w,
 							    mw_next_free(w, h->g.nslots),
 							    memory_order_release,
@@ -36,7 +37,8 @@ int mpmc_release_lost(struct mpmc_h *h, uint64_t t, uint64_t w)
 		    mw_state(w) != MS_STUCK)
 			return -EINVAL;
 		/* Still ours; producers skipped laps while we held it.
-		 * seq_cst, as [M6]. */
+		 * [M10] seq_cst, as [M6]: our reads are done (release; pairs
+		 * with [M1]/[M2]), ordered before the sleeper check [K2]. */
 		if (atomic_compare_exchange_strong_explicit(&s->word, &w,
 							    mw_next_free(w, h->g.nslots),
 							    memory_order_seq_cst,
@@ -67,7 +69,8 @@ bool mpmc_recover_dead(struct mpmc_h *h, const struct mpmc_pos *p)
 	if (!held(st))
 		return false;
 	CRASH_POINT("mpmc.recover");
-	/* release: pairs with the next claimer's [M1]/[M2]; the dead writes nothing */
+	/* [M7] release: pairs with the next claimer's [M1]/[M2]; the dead
+	 * writes nothing more, and what it wrote is garbage for the next lap */
 	if (!atomic_compare_exchange_strong_explicit(&mpmc_slot(&h->g, p->t)->word, &w,
 						     mw_next_free(w, h->g.nslots),
 						     memory_order_release, memory_order_relaxed))
@@ -86,7 +89,8 @@ bool mpmc_skip_stalled(struct mpmc_h *h, const struct mpmc_pos *p)
 	 * ticket p->t, and for a producer the lap before it, are given up. */
 	unsigned ns = st == MS_WRITING ? MS_ORPHAN : st == MS_READING ? MS_STUCK : st;
 	uint64_t nw = mw_make(p->t, ns, mw_owner(w));
-	/* relaxed: no data changes hands; the holder's own CAS decides */
+	/* [M8] relaxed: no data changes hands (the holder keeps the slot);
+	 * the holder's own [M9]/[M10] CAS decides, and fails on this word */
 	if (!atomic_compare_exchange_strong_explicit(&mpmc_slot(&h->g, p->t)->word, &w, nw,
 						     memory_order_relaxed, memory_order_relaxed))
 		return false;
@@ -110,7 +114,7 @@ void mpmc_sweep(struct mpmc_shared *sh, const struct mpmc_geom *g,
 			if (((w >> MPMC_TSHIFT) & g->mask) != i)
 				break;           /* corrupt: the data path reports -EPROTO */
 			CRASH_POINT("mpmc.sweep");
-			/* release: as in mpmc_recover_dead() */
+			/* [M7] release: as in mpmc_recover_dead() */
 			if (atomic_compare_exchange_strong_explicit(&s->word, &w,
 								    mw_next_free(w, g->nslots),
 								    memory_order_release,

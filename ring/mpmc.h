@@ -33,13 +33,13 @@
  *   READY(T)     -> READING(T,c)    acquire                         [M5]
  *   READY(T)     -> FREE(T+N)       recv: copy first, then this CAS [M6]
  *   READING(T,c) -> FREE(T+N)       release                         [M6]
- *   WRITING(T,p) -> FREE(T+N)       p dead (a hole), or p cancels
- *   READING(T,c) -> FREE(T+N)       c dead (message dropped)
- *   WRITING(T,p) -> ORPHAN(U,p)     p stalled: U = T (consumer) or T+N (producer)
- *   READING(T,c) -> STUCK(T+N,c)    c stalled (producer)
- *   ORPHAN/STUCK(T) -> same(T+N)    later laps skipped at once
- *   ORPHAN(T,p)  -> FREE(T+N)       p's late commit, or p dead
- *   STUCK(T,c)   -> FREE(T+N)       c's release, or c dead
+ *   WRITING(T,p) -> FREE(T+N)       p dead (a hole), or p cancels   [M7]
+ *   READING(T,c) -> FREE(T+N)       c dead (message dropped)        [M7]
+ *   WRITING(T,p) -> ORPHAN(U,p)     p stalled: U = T (consumer) or T+N (producer) [M8]
+ *   READING(T,c) -> STUCK(T+N,c)    c stalled (producer)            [M8]
+ *   ORPHAN/STUCK(T) -> same(T+N)    later laps skipped at once      [M8]
+ *   ORPHAN(T,p)  -> FREE(T+N)       p's late commit [M9], or p dead [M7]
+ *   STUCK(T,c)   -> FREE(T+N)       c's release [M10], or c dead [M7]
  *
  * A ticket T is "done" for consumers once its slot is READING, ORPHAN or
  * STUCK at T, or at any later ticket; for producers once it is anything
@@ -58,6 +58,12 @@
  *   [M5] acquire CAS, acquire              <- pairs with [M3]
  *   [M6] release / recv CAS, seq_cst (release) -> pairs with [M1]/[M2];
  *        and orders it before [K2] (producers asleep on a full ring)
+ *   [M7] recovery CAS of a dead holder's slot (ring/mpmc.c), release
+ *        -> pairs with [M1]/[M2]; the dead holder writes nothing more
+ *   [M8] stall skip CAS, relaxed: no data changes hands, the live holder
+ *        keeps the slot and its own [M9]/[M10] decides
+ *   [M9] late commit of an ORPHAN claim, release -> pairs with [M1]/[M2]
+ *   [M10] release of a STUCK message, seq_cst as [M6]
  *   tickets: relaxed CAS, hints only; no data is published through them.
  *
  * Nothing here blocks or makes a system call; deciding that a holder is
