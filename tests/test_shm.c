@@ -35,6 +35,7 @@
 #include "ring/spsc.h"
 #include "shm/segment.h"
 #include "sync/ctl.h"
+#include "sync/lock.h"
 
 #define MS (1000ll * 1000)
 #define NOBODY 65534
@@ -1396,9 +1397,7 @@ static void ctl_unmap(struct ctl_shared *c, int fd)
 /* Is the control lock's byte free (as seen through fd)? */
 static bool ctl_byte_free(int fd)
 {
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = CTL_LOCK_CTL,
-			    .l_len = 1 };
-	return fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type == F_UNLCK;
+	return lock_held(fd, CTL_LOCK_CTL, 1) == -1;
 }
 
 static int child_lock_ctl_and_die(void *arg)

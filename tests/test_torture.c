@@ -64,6 +64,7 @@
 #include "api/handle.h"
 #include "ring/mpmc.h"
 #include "sync/crash.h"
+#include "sync/lock.h"
 
 #define MS 1000000ll
 #define MSG_MAX 100u             /* slots of 16 + 100 bytes, rounded to 128 */
@@ -497,10 +498,8 @@ static int locker_main(void *arg)
 /* What a dead holder left: `busy` set (1) and the lock byte free (2). */
 static int ctl_left(const struct shmring *mon)
 {
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = CTL_LOCK_CTL,
-			    .l_len = 1 };
 	int st = atomic_load(&mon->ctl->busy) != 0;
-	if (fcntl(mon->map->fd, F_OFD_GETLK, &fl) == 0 && fl.l_type == F_UNLCK)
+	if (lock_held(mon->map->fd, CTL_LOCK_CTL, 1) == -1)
 		st |= 2;
 	return st;
 }

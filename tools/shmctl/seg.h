@@ -115,7 +115,8 @@ static inline bool tseg_mpmc(const struct tseg *s)
 /* The entry of participant slot `slot` (ACTIVE or not), or NULL if free. */
 const struct tpart *tseg_part(const struct tseg *s, uint32_t slot);
 
-/* F_OFD_GETLK: 1 if any lock is held on [at, at+len), 0 if none, -errno. */
+/* 1 if any lock is held on [at, at+len), 0 if none, -EIO if the test failed
+ * (sync/lock.h lock_held). */
 int tseg_locked(int fd, off_t at, off_t len);
 
 /* Consistency of the copied ring state and participant table (TS_OK).
