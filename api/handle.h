@@ -8,8 +8,8 @@
 
 #include "../ring/mpmc.h"
 #include "../ring/spsc.h"
-#include "../sync/ctl.h"
-#include "registry.h"
+#include "../shm/ctl.h"
+#include "../shm/registry.h"
 #include "../fallback/fallback.h"
 #include "shmring.h"
 

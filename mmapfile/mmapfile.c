@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "../ring/spsc.h"
-#include "../sync/ctl.h"
+#include "../shm/ctl.h"
 
 #define PAGE 4096u
 

@@ -108,7 +108,7 @@ void mpmc_sweep(struct mpmc_shared *sh, const struct mpmc_geom *g,
 		/* a few laps: a dead claim may turn ORPHAN under us, still dead's */
 		for (unsigned lap = 0; lap < 8; lap++) {
 			unsigned o = mw_owner(w), st = mw_state(w);
-			if (o == 0 || o > CTL_MAX_PARTS || !held(st) ||
+			if (o == 0 || o > MPMC_MAX_PARTS || !held(st) ||
 			    !(dead[(o - 1) / 64] & (1ull << ((o - 1) % 64))))
 				break;
 			if (((w >> MPMC_TSHIFT) & g->mask) != i)
@@ -157,7 +157,7 @@ void mpmc_totals(const struct mpmc_shared *sh, struct mpmc_totals *t)
 	memset(t, 0, sizeof(*t));
 	/* relaxed throughout: a monitoring snapshot */
 #define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
-	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++) {
+	for (uint32_t i = 0; i < MPMC_MAX_PARTS; i++) {
 		const struct mpmc_part *p = &sh->parts[i];
 		t->msgs_sent += LD(p->msgs_sent);
 		t->bytes_sent += LD(p->bytes_sent);
@@ -195,7 +195,7 @@ const char *mw_explain(const struct mpmc_geom *g, uint64_t w, uint64_t t, char *
 		break;
 	case MWF_OWNER:
 		snprintf(buf, n, "%s with owner %u, which is not a participant (at most %u)",
-			 mpmc_state_name(st), o, CTL_MAX_PARTS);
+			 mpmc_state_name(st), o, MPMC_MAX_PARTS);
 		break;
 	case MWF_UNHELD_OWNER:
 		snprintf(buf, n, "%s with owner %u (only a held slot names one)",

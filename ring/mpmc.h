@@ -14,7 +14,7 @@
  * gap between two steps.
  *
  *   word = ticket (52 bits, mod 2^52) << 12 | state << 8 | owner
- *   owner = participant slot + 1 (sync/ctl.h), 0 for none
+ *   owner = participant slot + 1 (the segment's participant table), 0 for none
  *
  *   state      owner  meaning at ticket T
  *   FREE       0      producers may claim ticket T
@@ -85,7 +85,6 @@
 #include "copy.h"
 #include "../sync/clock.h"
 #include "../sync/crash.h"
-#include "../sync/ctl.h"
 
 #ifndef likely
 #define likely(x)   __builtin_expect(!!(x), 1)
@@ -102,6 +101,8 @@
 
 #define MPMC_LINE     128
 #define MPMC_TSHIFT   12
+#define MPMC_MAX_PARTS 130u          /* participant slots: 64 + 64 + 2 spare (the
+					 control block's table has as many) */
 #define MPMC_MASK_WORDS 3            /* sleeper bitmaps: one bit per participant */
 #define MPMC_PROBES   4096u          /* per call: CAS failures + tickets passed */
 #define MPMC_MAX_ROLE 64u            /* live producers, and live consumers */
@@ -109,8 +110,8 @@
 #define MPMC_WRITING_PAUSES 8u         /* a consumer's pause on a message being written */
 #define MPMC_STALL_MAX_MS (3600u * 1000u)
 
-_Static_assert(CTL_MAX_PARTS <= 64 * MPMC_MASK_WORDS, "a sleeper bit per participant");
-_Static_assert(CTL_MAX_PARTS < 256, "owner field is 8 bits");
+_Static_assert(MPMC_MAX_PARTS <= 64 * MPMC_MASK_WORDS, "a sleeper bit per participant");
+_Static_assert(MPMC_MAX_PARTS < 256, "owner field is 8 bits");
 
 enum mpmc_state {
 	MS_FREE = 0, MS_WRITING = 1, MS_READY = 2, MS_READING = 3, MS_ORPHAN = 4, MS_STUCK = 5,
@@ -143,7 +144,7 @@ struct mpmc_shared {
 	/* recovery counters, any process (relaxed adds, display only) */
 	_Atomic uint64_t holes, stalls, cancelled, dropped;
 	uint8_t pad3[MPMC_LINE - 32];
-	struct mpmc_part parts[CTL_MAX_PARTS];
+	struct mpmc_part parts[MPMC_MAX_PARTS];
 };
 _Static_assert(offsetof(struct mpmc_shared, cons_ticket) == MPMC_LINE, "consumer line");
 _Static_assert(offsetof(struct mpmc_shared, parts) == 4 * MPMC_LINE, "parts offset");
@@ -241,7 +242,7 @@ static inline enum mw_fault mw_fault(const struct mpmc_geom *g, uint64_t w, uint
 	unsigned s = mw_state(w), o = mw_owner(w);
 	if (s > MS_STUCK)
 		return MWF_STATE;
-	if (o > CTL_MAX_PARTS)
+	if (o > MPMC_MAX_PARTS)
 		return MWF_OWNER;
 	if ((s == MS_FREE || s == MS_READY) != (o == 0))
 		return o ? MWF_UNHELD_OWNER : MWF_NO_OWNER;

@@ -20,7 +20,7 @@
 #include "segment.h"
 #include "../ring/mpmc.h"
 #include "../ring/spsc.h"
-#include "../sync/ctl.h"
+#include "ctl.h"
 
 /* What a snapshot says of its segment, coarsely. */
 enum seg_verdict {

@@ -13,11 +13,13 @@
 #include "../ring/mpmc.h"
 #include "../ring/spsc.h"
 #include "../sync/clock.h"
-#include "../sync/ctl.h"
+#include "ctl.h"
 #include "../sync/lock.h"
 #include "../sync/wait.h"
 
 _Static_assert(sizeof(struct ctl_shared) <= SEG_RING_OFF - SEG_CTL_OFF, "control block fits");
+_Static_assert(CTL_MAX_PARTS == MPMC_MAX_PARTS && CTL_MASK_WORDS == MPMC_MASK_WORDS,
+	       "a ring word names a participant slot of the control block");
 _Static_assert(sizeof(struct spsc_shared) <= SEG_DATA_OFF - SEG_RING_OFF, "ring state fits");
 _Static_assert(SEG_DATA_OFF % 4096 == 0, "data area page aligned");
 _Static_assert(sizeof(struct mpmc_shared) <= SEG_MPMC_DATA_OFF - SEG_RING_OFF, "MPMC state fits");

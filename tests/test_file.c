@@ -26,7 +26,7 @@
 #include "mmapfile/mmapfile.h"
 #include "ring/spsc.h"
 #include "shm/segment.h"
-#include "sync/ctl.h"
+#include "shm/ctl.h"
 
 static char dir[128];
 

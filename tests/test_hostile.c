@@ -33,7 +33,7 @@
 #include "ring/mpmc.h"
 #include "ring/spsc.h"
 #include "shm/segment.h"
-#include "sync/ctl.h"
+#include "shm/ctl.h"
 
 #define MS (1000ll * 1000)
 #define OVER_BOUND_NS (2000 * MS)      /* past a call's own timeout */

@@ -22,7 +22,7 @@
 #include "common.h"
 #include "api/handle.h"
 #include "ring/mpmc.h"
-#include "sync/ctl.h"
+#include "shm/ctl.h"
 
 #define MS 1000000ll
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The process-local registry (api/registry.c): handles on one ring share a
+ * The process-local registry (shm/registry.c): handles on one ring share a
  * mapping, many threads open and close at once, and the last close unmaps.
  * Runs under ThreadSanitizer (make check SAN=thread).
  */

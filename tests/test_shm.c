@@ -34,7 +34,7 @@
 #include "ring/mpmc.h"
 #include "ring/spsc.h"
 #include "shm/segment.h"
-#include "sync/ctl.h"
+#include "shm/ctl.h"
 #include "sync/lock.h"
 
 #define MS (1000ll * 1000)
@@ -1374,7 +1374,7 @@ Test(shm, large_max_msg_grows_capacity, .timeout = 10)
 }
 
 /* ======================================================================= */
-/* control lock (sync/ctl.h)                                               */
+/* control lock (shm/ctl.h)                                               */
 /* ======================================================================= */
 
 /* The control block of uri's file, mapped through a descriptor of our own. */

@@ -36,7 +36,7 @@
 #include "ring/mpmc.h"
 #include "ring/spsc.h"
 #include "shm/segment.h"
-#include "sync/ctl.h"
+#include "shm/ctl.h"
 
 #define MS (1000ll * 1000)
 #define HOUR_NS (3600ull * 1000000000ull)

@@ -30,7 +30,7 @@
 #include "ring/spsc.h"
 #include "shm/inspect.h"
 #include "shm/segment.h"
-#include "sync/ctl.h"
+#include "shm/ctl.h"
 
 /* A snapshot's verdict (shm/inspect.h), and one verdict of check's own. */
 enum tstatus {

@@ -7,14 +7,14 @@
  * release unmaps it only after a grace period, so a thread that found the
  * entry while another closed it never touches unmapped memory.
  */
-#ifndef SHMRING_API_REGISTRY_H
-#define SHMRING_API_REGISTRY_H
+#ifndef SHMRING_SHM_REGISTRY_H
+#define SHMRING_SHM_REGISTRY_H
 
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "../shm/segment.h"
+#include "segment.h"
 
 struct seg_map {
 	dev_t dev;

@@ -8,10 +8,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
-#include "crash.h"
-#include "lock.h"
-#include "proc.h"
+#include "../sync/clock.h"
+#include "../sync/crash.h"
+#include "../sync/lock.h"
+#include "../sync/proc.h"
 
 int ctl_hold_open(int fd)
 {

@@ -21,8 +21,8 @@
  * description goes away, i.e. when the process dies, however it dies; pid
  * reuse cannot fake it.  pid and start time are kept for display only.
  */
-#ifndef SHMRING_SYNC_CTL_H
-#define SHMRING_SYNC_CTL_H
+#ifndef SHMRING_SHM_CTL_H
+#define SHMRING_SHM_CTL_H
 
 #include <pthread.h>
 #include <stddef.h>
@@ -145,4 +145,4 @@ void ctl_count(struct ctl_shared *c, int check_fd, uint32_t *prods, uint32_t *co
 __attribute__((visibility("hidden"))) int ctl_hold_open(int fd);
 __attribute__((visibility("hidden"))) int ctl_try_exclusive(int fd);
 
-#endif /* SHMRING_SYNC_CTL_H */
+#endif /* SHMRING_SHM_CTL_H */
