@@ -88,7 +88,7 @@ LDLIBS_SO    := -lurcu-bp -lurcu-cds -lpthread
 LDLIBS_LIB   := $(LDLIBS_SO) -ljemalloc
 LDFLAGS_ALL  := $(LDFLAGS) $(SANFLAGS)
 
-LIB_SRCS := $(wildcard api/*.c ring/*.c sync/*.c mem/*.c fs/*.c shm/*.c mmapfile/*.c fallback/*.c)
+LIB_SRCS := $(wildcard api/*.c backend/*.c ring/*.c sync/*.c mem/*.c fs/*.c shm/*.c mmapfile/*.c fallback/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 SONAME   := libshmring.so.$(VERSION_MAJOR)
 STATIC   := $(BUILD)/libshmring.a

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../backend/backend.h"
 #include "../shm/segment.h"
 
 int uri_name_ok(const char *name)
@@ -27,7 +28,7 @@ static int has_prefix(const char *s, const char *p)
 	return strncmp(s, p, strlen(p)) == 0;
 }
 
-int uri_parse(const char *uri, struct uri *u)
+static int parse(const char *uri, struct uri *u)
 {
 	if (!uri || !u)
 		return -EINVAL;
@@ -56,4 +57,20 @@ int uri_parse(const char *uri, struct uri *u)
 		return uri_name_ok(u->name) ? 0 : -EINVAL;
 	}
 	return -EINVAL;   /* unknown scheme */
+}
+
+/* A scheme's backend: adding a backend adds a row here. */
+static const struct shmring_backend *const backends[] = {
+	[URI_SHM] = &backend_shm, [URI_FILE] = &backend_file,
+	[URI_PIPE] = &backend_pipe, [URI_MQ] = &backend_mq,
+};
+
+int uri_parse(const char *uri, struct uri *u)
+{
+	int rc = parse(uri, u);
+	if (rc < 0)
+		return rc;
+	u->backend = backends[u->scheme];
+	u->where = u->scheme == URI_MQ ? u->name : u->path;
+	return 0;
 }

@@ -7,8 +7,12 @@
 
 enum uri_scheme { URI_SHM = 1, URI_FILE, URI_PIPE, URI_MQ };
 
+struct shmring_backend;
+
 struct uri {
 	enum uri_scheme scheme;
+	const struct shmring_backend *backend;   /* the scheme's backend */
+	const char *where;        /* what the backend opens: path (shm, file, pipe), NAME (mq) */
 	const char *name;         /* NAME or PATH part, inside the caller's string */
 	char path[PATH_MAX];      /* filesystem path of the segment (shm, file) */
 };

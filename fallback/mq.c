@@ -50,7 +50,7 @@
 #define MSGSIZE_MAX_DEFAULT 8192
 
 struct fb_handle {
-	uint32_t roles;
+	struct shmring head;         /* first: backend/backend.h */
 	mqd_t q;
 	mqd_t ctl;                  /* "/NAME:eos:INO": one message once the stream is over */
 	bool shut_seen;             /* the flag was up: it never comes down */
@@ -143,13 +143,21 @@ static int prod_ready(struct fb_handle *h)
 	return h->shut ? -EPIPE : 0;
 }
 
-static int q_send(struct fb_handle *h, const void *msg, size_t len, int64_t timeout_ns)
+/* A message of len may be sent now (or waited for). */
+static int msg_ready(struct fb_handle *h, size_t len)
 {
 	int rc = prod_ready(h);
+	if (rc == 0 && len > h->msgsize)
+		rc = -EMSGSIZE;
+	return rc;
+}
+
+static int q_send(struct shmring *r, const void *msg, size_t len, int64_t timeout_ns)
+{
+	struct fb_handle *h = fb_of(r);
+	int rc = msg_ready(h, len);
 	if (rc < 0)
 		return rc;
-	if (len > h->msgsize)
-		return -EMSGSIZE;
 	bool waited = false;
 	if ((rc = put(h, msg, len, fb_deadline(timeout_ns), &waited)) < 0)
 		return rc;
@@ -157,13 +165,12 @@ static int q_send(struct fb_handle *h, const void *msg, size_t len, int64_t time
 	return 0;
 }
 
-static int q_reserve(struct fb_handle *h, size_t len, struct shmring_msg *m, int64_t timeout_ns)
+static int q_reserve(struct shmring *r, size_t len, struct shmring_msg *m, int64_t timeout_ns)
 {
-	int rc = prod_ready(h);
+	struct fb_handle *h = fb_of(r);
+	int rc = msg_ready(h, len);
 	if (rc < 0)
 		return rc;
-	if (len > h->msgsize)
-		return -EMSGSIZE;
 	/* room now, so that commit does not wait: certain with one producer;
 	 * with several, another may take it first (see q_commit) */
 	uint64_t deadline = fb_deadline(timeout_ns);
@@ -190,8 +197,9 @@ static int q_reserve(struct fb_handle *h, size_t len, struct shmring_msg *m, int
 	return 0;
 }
 
-static int q_commit(struct fb_handle *h, struct shmring_msg *m)
+static int q_commit(struct shmring *r, struct shmring_msg *m)
 {
+	struct fb_handle *h = fb_of(r);
 	if (fb_resv_check(&h->resv, m) < 0)
 		return -EINVAL;
 	if (h->shut) {
@@ -216,8 +224,9 @@ static int q_commit(struct fb_handle *h, struct shmring_msg *m)
 	return 0;
 }
 
-static int q_send_batch(struct fb_handle *h, const struct iovec *msgs, unsigned n, int64_t timeout_ns)
+static int q_send_batch(struct shmring *r, const struct iovec *msgs, unsigned n, int64_t timeout_ns)
 {
+	struct fb_handle *h = fb_of(r);
 	int rc = prod_ready(h);
 	if (rc < 0)
 		return rc;
@@ -241,8 +250,9 @@ static int q_send_batch(struct fb_handle *h, const struct iovec *msgs, unsigned 
 	return i ? (int)i : rc;
 }
 
-static int q_shutdown(struct fb_handle *h)
+static int q_shutdown(struct shmring *r)
 {
+	struct fb_handle *h = fb_of(r);
 	h->shut = true;
 	if (flag_up(h))
 		return 0;               /* already over: harmless */
@@ -323,13 +333,15 @@ static ssize_t next_msg(struct fb_handle *h, void *buf, size_t cap, uint64_t dea
 	return n;
 }
 
-static ssize_t q_recv(struct fb_handle *h, void *buf, size_t cap, int64_t timeout_ns)
+static ssize_t q_recv(struct shmring *r, void *buf, size_t cap, int64_t timeout_ns)
 {
+	struct fb_handle *h = fb_of(r);
 	return fb_recv(h, &h->held, &h->st, next_msg, buf, cap, timeout_ns);
 }
 
-static int q_acquire(struct fb_handle *h, struct shmring_msg *m, int64_t timeout_ns)
+static int q_acquire(struct shmring *r, struct shmring_msg *m, int64_t timeout_ns)
 {
+	struct fb_handle *h = fb_of(r);
 	if (h->held.count == h->held.cap)
 		return -EINPROGRESS;
 	unsigned i = fb_held_tail(&h->held);
@@ -356,20 +368,23 @@ static int q_acquire(struct fb_handle *h, struct shmring_msg *m, int64_t timeout
 	return 0;
 }
 
-static int q_release(struct fb_handle *h, struct shmring_msg *m)
+static int q_release(struct shmring *r, struct shmring_msg *m)
 {
+	struct fb_handle *h = fb_of(r);
 	return fb_held_pop(&h->held, m, &h->st);
 }
 
-static int q_recv_batch(struct fb_handle *h, struct iovec *bufs, unsigned n, int64_t timeout_ns)
+static int q_recv_batch(struct shmring *r, struct iovec *bufs, unsigned n, int64_t timeout_ns)
 {
+	struct fb_handle *h = fb_of(r);
 	return fb_recv_batch(h, &h->held, &h->st, next_msg, bufs, n, timeout_ns);
 }
 
 /* ---- stats, caps, close ------------------------------------------------ */
 
-static int q_stats(struct fb_handle *h, struct shmring_stats *st)
+static int q_stats(struct shmring *r, struct shmring_stats *st)
 {
+	struct fb_handle *h = fb_of(r);
 	*st = h->st;
 	struct mq_attr a;
 	st->kind = SHMRING_MPMC;
@@ -380,16 +395,17 @@ static int q_stats(struct fb_handle *h, struct shmring_stats *st)
 	if (mq_getattr(h->q, &a) == 0 && a.mq_curmsgs > 0)
 		st->used = (uint64_t)a.mq_curmsgs * h->msgsize;
 	/* the kernel does not say who has the queue open: our own roles */
-	st->producers = (h->roles & SHMRING_PRODUCER) != 0;
-	st->consumers = (h->roles & SHMRING_CONSUMER) != 0;
+	st->producers = (h->head.roles & SHMRING_PRODUCER) != 0;
+	st->consumers = (h->head.roles & SHMRING_CONSUMER) != 0;
 	st->shut_down = flag_up(h);             /* the ring's, not only this handle's */
 	struct stat s;
 	st->unlinked = fstat(h->q, &s) == 0 && s.st_nlink == 0;
 	return 0;
 }
 
-static int q_caps(struct fb_handle *h, struct shmring_caps *caps)
+static int q_caps(struct shmring *r, struct shmring_caps *caps)
 {
+	struct fb_handle *h = fb_of(r);
 	/* messages stay in the kernel after every process has closed the
 	 * queue, until mq_unlink or a reboot */
 	caps->flags = SHMRING_CAP_MPMC | SHMRING_CAP_BLOCKING | SHMRING_CAP_PERSISTENT;
@@ -413,15 +429,17 @@ static void handle_free(struct fb_handle *h)
 	sr_free(h);
 }
 
-static int q_close(struct fb_handle *h)
+static int q_close(struct shmring *r)
 {
+	struct fb_handle *h = fb_of(r);
 	/* nothing waits in the handle: a commit either sent its message or
 	 * failed; what is in the queue stays there */
 	handle_free(h);
 	return 0;
 }
 
-static const struct fb_ops mq_ops = {
+static const struct shmring_backend_ops mq_ops = {
+	.name = "mq",
 	.send = q_send, .recv = q_recv, .reserve = q_reserve, .commit = q_commit,
 	.acquire = q_acquire, .release = q_release, .send_batch = q_send_batch,
 	.recv_batch = q_recv_batch, .shutdown = q_shutdown, .stats = q_stats,
@@ -530,11 +548,13 @@ static int ctl_open(const char *qn, mqd_t q, mqd_t *out)
 	return -EAGAIN;
 }
 
+static int mq_unlink_ring(const char *name);
+
 /* About 80 lines, kept whole: the create-or-open race loop and the
  * checks after it share one cleanup, which removes a queue we made (and
  * its flag) on any failure; split, each part would repeat it. */
-int fb_mq_open(const char *name, int oflags, const struct shmring_opts *opts,
-	       struct fb_handle **out, const struct fb_ops **ops)
+static int mq_open_ring(const char *name, int oflags, const struct shmring_opts *opts,
+			struct shmring **out)
 {
 	struct plan p = { .mode = 0600 };
 	int rc = (oflags & SHMRING_CREATE) ? plan_opts(opts, &p) : 0;
@@ -579,7 +599,7 @@ int fb_mq_open(const char *name, int oflags, const struct shmring_opts *opts,
 	} else {
 		h->q = q;
 		h->ctl = (mqd_t)-1;
-		h->roles = roles;
+		backend_head_init(&h->head, &mq_ops, roles, 0);
 		h->held.cap = HELD_MAX;
 		/* another user's queue: its messages are theirs to forge */
 		if (!created)
@@ -605,18 +625,17 @@ int fb_mq_open(const char *name, int oflags, const struct shmring_opts *opts,
 	}
 	if (rc < 0) {
 		if (created)
-			(void)fb_mq_unlink(name);       /* and its flag, if made */
+			(void)mq_unlink_ring(name);       /* and its flag, if made */
 		return rc;
 	}
 	/* a producer that opens a stream already over gets -EPIPE */
 	if ((roles & SHMRING_PRODUCER) && flag_up(h))
 		h->shut = true;
-	*out = h;
-	*ops = &mq_ops;
+	*out = &h->head;
 	return 0;
 }
 
-int fb_mq_unlink(const char *name)
+static int mq_unlink_ring(const char *name)
 {
 	char qn[256], cn[300];
 	struct stat st;
@@ -632,3 +651,7 @@ int fb_mq_unlink(const char *name)
 		(void)mq_unlink(cn);
 	return rc;
 }
+
+const struct shmring_backend backend_mq = {
+	.scheme = "mq", .open = mq_open_ring, .unlink = mq_unlink_ring,
+};

@@ -149,7 +149,7 @@ static int take_producer(struct fb_handle *h)
 static int attach(struct fb_handle *h, bool created, uint32_t mode)
 {
 	int rd = -1, rc = 0;
-	if (h->roles || created) {
+	if (h->head.roles || created) {
 		rd = lock_reopen(h->opath, O_RDONLY | O_NONBLOCK);
 		if (rd < 0)
 			return rd;
@@ -159,19 +159,19 @@ static int attach(struct fb_handle *h, bool created, uint32_t mode)
 		rc = -errno;
 	/* the consumer's role before any write end is opened: a refused
 	 * handle with both roles must not look like a writer come and gone */
-	if (rc == 0 && (h->roles & SHMRING_CONSUMER))
+	if (rc == 0 && (h->head.roles & SHMRING_CONSUMER))
 		rc = take_consumer(rd);
-	if (rc < 0 || !h->roles) {
+	if (rc < 0 || !h->head.roles) {
 		close_fd(&rd);
 		return rc;
 	}
-	if (h->roles & SHMRING_CONSUMER)
+	if (h->head.roles & SHMRING_CONSUMER)
 		h->rfd = rd;
 	else
 		h->own_rfd = rd;
 	/* either side may be first to open the pipe: both ask for its size */
 	set_pipe_size(rd, h->cap_req);
-	if (!(h->roles & SHMRING_PRODUCER))
+	if (!(h->head.roles & SHMRING_PRODUCER))
 		return 0;
 	/* cannot be ENXIO: we hold a read end */
 	h->wfd = lock_reopen(h->opath, O_WRONLY | O_NONBLOCK);
@@ -202,8 +202,9 @@ static int probe_fd(struct fb_handle *h, int *tmp)
 	return *tmp;
 }
 
-static int p_stats(struct fb_handle *h, struct shmring_stats *st)
+static int p_stats(struct shmring *r, struct shmring_stats *st)
 {
+	struct fb_handle *h = fb_of(r);
 	*st = h->st;
 	st->kind = SHMRING_SPSC;
 	st->max_msg = h->max_msg;
@@ -235,8 +236,9 @@ static int p_stats(struct fb_handle *h, struct shmring_stats *st)
 	return 0;
 }
 
-static int p_caps(struct fb_handle *h, struct shmring_caps *caps)
+static int p_caps(struct shmring *r, struct shmring_caps *caps)
 {
+	struct fb_handle *h = fb_of(r);
 	caps->flags = SHMRING_CAP_BLOCKING;
 	caps->max_producers = h->multi ? MULTI_SLOTS : 1;
 	caps->max_consumers = 1;
@@ -266,8 +268,9 @@ static void handle_free(struct fb_handle *h)
 	sr_free(h);
 }
 
-static int p_close(struct fb_handle *h)
+static int p_close(struct shmring *r)
 {
+	struct fb_handle *h = fb_of(r);
 	/* A frame written in part is finished if a consumer drains the pipe
 	 * within IDLE_NS (without a consumer, at once); else its rest is lost,
 	 * and the consumer drops the cut frame.  After a shutdown, the end is
@@ -286,7 +289,8 @@ static int p_close(struct fb_handle *h)
 	return 0;
 }
 
-static const struct fb_ops pipe_ops = {
+static const struct shmring_backend_ops pipe_ops = {
+	.name = "pipe",
 	.send = pipe_op_send, .recv = pipe_op_recv, .reserve = pipe_op_reserve, .commit = pipe_op_commit,
 	.acquire = pipe_op_acquire, .release = pipe_op_release, .send_batch = pipe_op_send_batch,
 	.recv_batch = pipe_op_recv_batch, .shutdown = pipe_op_shutdown, .stats = p_stats,
@@ -303,7 +307,7 @@ static struct fb_handle *handle_new(const struct plan *p, uint32_t roles)
 	h->opath = h->rfd = h->wfd = h->own_rfd = -1;
 	h->pend_slot = h->resv_slot = -1;
 	h->held.cap = HELD_MAX;
-	h->roles = roles;
+	backend_head_init(&h->head, &pipe_ops, roles, 0);
 	h->pid = getpid();
 	h->max_msg = p->max_msg;
 	h->frame_max = FR_OVERHEAD + (size_t)p->max_msg;
@@ -329,8 +333,8 @@ fail:
 	return NULL;
 }
 
-int fb_pipe_open(const char *path, int oflags, const struct shmring_opts *opts,
-		 struct fb_handle **out, const struct fb_ops **ops)
+static int pipe_open_ring(const char *path, int oflags, const struct shmring_opts *opts,
+			  struct shmring **out)
 {
 	struct plan p;
 	int rc = plan_opts(opts, &p);
@@ -348,33 +352,30 @@ int fb_pipe_open(const char *path, int oflags, const struct shmring_opts *opts,
 		handle_free(h);
 		/* a FIFO we made and cannot use must not stay behind under its
 		 * name — only if the name still refers to it */
-		const char *name;
-		int dfd = created ? pathat_dir(path, &name, false) : -1;
-		if (dfd >= 0) {
-			(void)pathat_unlink_same(dfd, name, &made);
-			close(dfd);
-		}
+		if (created)
+			pathat_undo_create(path, &made);
 		return rc;
 	}
 	if (h->wfd >= 0)
 		pipe_check_shut(h, true);    /* a stream already over: sends are -EPIPE */
-	*out = h;
-	*ops = &pipe_ops;
+	*out = &h->head;
 	return 0;
 }
 
-/* Look and remove through the directory's descriptor (fs/pathat.h). */
-int fb_pipe_unlink(const char *path)
+/* Only a FIFO is ours to remove (fs/pathat.h). */
+static int is_fifo(int dfd, const char *name, struct stat *st)
 {
-	const char *name;
-	int dfd = pathat_dir(path, &name, true);
-	if (dfd < 0)
-		return dfd;
-	struct stat st;
-	int rc = fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno
-		 : S_ISLNK(st.st_mode) ? -EACCES : S_ISDIR(st.st_mode) ? -EISDIR
-		 : !S_ISFIFO(st.st_mode) ? -EPROTO      /* not ours: never removed */
-		 : pathat_unlink_same(dfd, name, &st);
-	close(dfd);
-	return rc == -ESTALE ? -EAGAIN : rc;
+	return fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno
+	       : S_ISLNK(st->st_mode) ? -EACCES : S_ISDIR(st->st_mode) ? -EISDIR
+	       : !S_ISFIFO(st->st_mode) ? -EPROTO      /* not ours: never removed */
+	       : 0;
 }
+
+static int pipe_unlink_ring(const char *path)
+{
+	return pathat_unlink_checked(path, is_fifo);
+}
+
+const struct shmring_backend backend_pipe = {
+	.scheme = "pipe", .open = pipe_open_ring, .unlink = pipe_unlink_ring,
+};

@@ -98,7 +98,7 @@ struct fr_tail { uint32_t tag, ncheck; };
 _Static_assert(sizeof(struct fr_hdr) == FR_HDR && sizeof(struct fr_tail) == FR_TAIL, "frame layout");
 
 struct fb_handle {
-	uint32_t roles;
+	struct shmring head;         /* first: backend/backend.h */
 	pid_t pid;                  /* the opener: a forked child's close writes nothing */
 	int opath;                  /* O_PATH: identity; stats of a role-less handle */
 	int rfd, wfd;               /* consumer's read end, producer's write end */
@@ -178,19 +178,19 @@ FB_HIDDEN void pipe_check_shut(struct fb_handle *h, bool now);
 FB_HIDDEN int pipe_flush_idle(struct fb_handle *h, uint64_t deadline, bool *waited);
 /* The EOS frame, waiting for room until the deadline: 0 or -errno. */
 FB_HIDDEN int pipe_put_eos(struct fb_handle *h, uint64_t deadline);
-FB_HIDDEN int pipe_op_send(struct fb_handle *h, const void *msg, size_t len, int64_t timeout_ns);
-FB_HIDDEN int pipe_op_reserve(struct fb_handle *h, size_t len, struct shmring_msg *m,
+FB_HIDDEN int pipe_op_send(struct shmring *r, const void *msg, size_t len, int64_t timeout_ns);
+FB_HIDDEN int pipe_op_reserve(struct shmring *r, size_t len, struct shmring_msg *m,
 			      int64_t timeout_ns);
-FB_HIDDEN int pipe_op_commit(struct fb_handle *h, struct shmring_msg *m);
-FB_HIDDEN int pipe_op_send_batch(struct fb_handle *h, const struct iovec *msgs, unsigned n,
+FB_HIDDEN int pipe_op_commit(struct shmring *r, struct shmring_msg *m);
+FB_HIDDEN int pipe_op_send_batch(struct shmring *r, const struct iovec *msgs, unsigned n,
 				 int64_t timeout_ns);
-FB_HIDDEN int pipe_op_shutdown(struct fb_handle *h);
+FB_HIDDEN int pipe_op_shutdown(struct shmring *r);
 
 /* ---- pipe_recv.c ---- */
-FB_HIDDEN ssize_t pipe_op_recv(struct fb_handle *h, void *buf, size_t cap, int64_t timeout_ns);
-FB_HIDDEN int pipe_op_acquire(struct fb_handle *h, struct shmring_msg *m, int64_t timeout_ns);
-FB_HIDDEN int pipe_op_release(struct fb_handle *h, struct shmring_msg *m);
-FB_HIDDEN int pipe_op_recv_batch(struct fb_handle *h, struct iovec *bufs, unsigned n,
+FB_HIDDEN ssize_t pipe_op_recv(struct shmring *r, void *buf, size_t cap, int64_t timeout_ns);
+FB_HIDDEN int pipe_op_acquire(struct shmring *r, struct shmring_msg *m, int64_t timeout_ns);
+FB_HIDDEN int pipe_op_release(struct shmring *r, struct shmring_msg *m);
+FB_HIDDEN int pipe_op_recv_batch(struct shmring *r, struct iovec *bufs, unsigned n,
 				 int64_t timeout_ns);
 
 #endif

@@ -189,13 +189,15 @@ static ssize_t p_take(struct fb_handle *h, void *buf, size_t cap, uint64_t deadl
 	return (ssize_t)hd.len;
 }
 
-ssize_t pipe_op_recv(struct fb_handle *h, void *buf, size_t cap, int64_t timeout_ns)
+ssize_t pipe_op_recv(struct shmring *r, void *buf, size_t cap, int64_t timeout_ns)
 {
+	struct fb_handle *h = fb_of(r);
 	return fb_recv(h, &h->held, &h->st, p_take, buf, cap, timeout_ns);
 }
 
-int pipe_op_acquire(struct fb_handle *h, struct shmring_msg *m, int64_t timeout_ns)
+int pipe_op_acquire(struct shmring *r, struct shmring_msg *m, int64_t timeout_ns)
 {
+	struct fb_handle *h = fb_of(r);
 	if (h->held.count == h->held.cap)
 		return -EINPROGRESS;
 	struct fr_hdr hd;
@@ -210,12 +212,14 @@ int pipe_op_acquire(struct fb_handle *h, struct shmring_msg *m, int64_t timeout_
 	return 0;
 }
 
-int pipe_op_release(struct fb_handle *h, struct shmring_msg *m)
+int pipe_op_release(struct shmring *r, struct shmring_msg *m)
 {
+	struct fb_handle *h = fb_of(r);
 	return fb_held_pop(&h->held, m, &h->st);
 }
 
-int pipe_op_recv_batch(struct fb_handle *h, struct iovec *bufs, unsigned n, int64_t timeout_ns)
+int pipe_op_recv_batch(struct shmring *r, struct iovec *bufs, unsigned n, int64_t timeout_ns)
 {
+	struct fb_handle *h = fb_of(r);
 	return fb_recv_batch(h, &h->held, &h->st, p_take, bufs, n, timeout_ns);
 }

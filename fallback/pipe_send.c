@@ -292,17 +292,15 @@ static int send_begin(struct fb_handle *h, size_t len, uint64_t deadline, bool *
 	return flush_pending(h, deadline, waited);
 }
 
-int pipe_op_send(struct fb_handle *h, const void *msg, size_t len, int64_t timeout_ns)
+int pipe_op_send(struct shmring *r, const void *msg, size_t len, int64_t timeout_ns)
 {
+	struct fb_handle *h = fb_of(r);
 	uint64_t deadline = fb_deadline(timeout_ns);
 	bool waited = false;
 	int rc = send_begin(h, len, deadline, &waited);
-	if (rc < 0)
-		return rc;
-	if ((rc = put_msg(h, msg, len, deadline, &waited)) < 0)
-		return rc;
-	fb_count_sent(&h->st, len);
-	return 0;
+	if (rc == 0 && (rc = put_msg(h, msg, len, deadline, &waited)) == 0)
+		fb_count_sent(&h->st, len);
+	return rc;
 }
 
 /* Wait until a write would not block. */
@@ -325,14 +323,15 @@ static int wait_room(struct fb_handle *h, uint64_t deadline, bool *waited)
 	}
 }
 
-int pipe_op_reserve(struct fb_handle *h, size_t len, struct shmring_msg *m, int64_t timeout_ns)
+int pipe_op_reserve(struct shmring *r, size_t len, struct shmring_msg *m, int64_t timeout_ns)
 {
+	struct fb_handle *h = fb_of(r);
 	uint64_t deadline = fb_deadline(timeout_ns);
 	bool waited = false;
 	int rc = send_begin(h, len, deadline, &waited);
+	if (rc == 0)
+		rc = wait_room(h, deadline, &waited);
 	if (rc < 0)
-		return rc;
-	if ((rc = wait_room(h, deadline, &waited)) < 0)
 		return rc;
 	size_t total = FR_OVERHEAD + len;
 	if (deadline == FB_NOWAIT && total > PIPE_BUF && !room_for(h, total))
@@ -344,8 +343,9 @@ int pipe_op_reserve(struct fb_handle *h, size_t len, struct shmring_msg *m, int6
 	return 0;
 }
 
-int pipe_op_commit(struct fb_handle *h, struct shmring_msg *m)
+int pipe_op_commit(struct shmring *r, struct shmring_msg *m)
 {
+	struct fb_handle *h = fb_of(r);
 	if (fb_resv_check(&h->resv, m) < 0)
 		return -EINVAL;
 	if (h->shut || h->broken) {
@@ -400,14 +400,15 @@ static unsigned pack_small(struct fb_handle *h, const struct iovec *msgs, unsign
 	return j;
 }
 
-int pipe_op_send_batch(struct fb_handle *h, const struct iovec *msgs, unsigned n, int64_t timeout_ns)
+int pipe_op_send_batch(struct shmring *r, const struct iovec *msgs, unsigned n, int64_t timeout_ns)
 {
-	int rc = prod_ready(h);
-	if (rc < 0)
-		return rc;
+	struct fb_handle *h = fb_of(r);
 	uint64_t dl = fb_deadline(timeout_ns);   /* only the first message waits */
 	bool waited = false;
-	if ((rc = flush_pending(h, dl, &waited)) < 0)
+	int rc = prod_ready(h);
+	if (rc == 0)
+		rc = flush_pending(h, dl, &waited);
+	if (rc < 0)
 		return rc;
 	unsigned done = 0;
 	while (done < n) {
@@ -485,8 +486,9 @@ int pipe_put_eos(struct fb_handle *h, uint64_t deadline)
 	return 0;
 }
 
-int pipe_op_shutdown(struct fb_handle *h)
+int pipe_op_shutdown(struct shmring *r)
 {
+	struct fb_handle *h = fb_of(r);
 	h->shut = true;
 	if (h->eos_sent || h->broken)
 		return 0;

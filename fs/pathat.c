@@ -54,3 +54,28 @@ int pathat_unlink_same(int dirfd, const char *name, const struct stat *was)
 		return -ESTALE;
 	return unlinkat(dirfd, name, 0) < 0 ? -errno : 0;
 }
+
+int pathat_unlink_checked(const char *path,
+			  int (*check)(int dirfd, const char *name, struct stat *st))
+{
+	const char *name;
+	int dfd = pathat_dir(path, &name, true);
+	if (dfd < 0)
+		return dfd;
+	struct stat st;
+	int rc = check(dfd, name, &st);
+	if (rc == 0)
+		rc = pathat_unlink_same(dfd, name, &st);
+	close(dfd);
+	return rc == -ESTALE ? -EAGAIN : rc;
+}
+
+void pathat_undo_create(const char *path, const struct stat *made)
+{
+	const char *name;
+	int dfd = pathat_dir(path, &name, false);
+	if (dfd >= 0) {
+		(void)pathat_unlink_same(dfd, name, made);
+		close(dfd);
+	}
+}

@@ -37,4 +37,17 @@ int pathat_dir(const char *path, const char **name, bool strict);
 __attribute__((visibility("hidden")))
 int pathat_unlink_same(int dirfd, const char *name, const struct stat *was);
 
+/* Remove path only if `check` accepts what it names: check(dirfd, name,
+ * &st) looks at the file through the directory's descriptor, fills st and
+ * returns 0, or -errno (nothing removed).  Then pathat_unlink_same(); a
+ * file replaced meanwhile is -EAGAIN.  The directory is held to `strict`. */
+__attribute__((visibility("hidden")))
+int pathat_unlink_checked(const char *path,
+			  int (*check)(int dirfd, const char *name, struct stat *st));
+
+/* Undo a creation that cannot be used: remove path if it still names the
+ * file `made` (a retry with O_EXCL would otherwise get -EEXIST). */
+__attribute__((visibility("hidden")))
+void pathat_undo_create(const char *path, const struct stat *made);
+
 #endif

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "api/handle.h"
+#include "backend/mpmc.h"
 #include "ring/mpmc.h"
 #include "shm/ctl.h"
 
@@ -577,13 +577,13 @@ Test(mpmc, stream_4x4_threads) { stream_run("s44t", 4, 4, stream_msgs() / 4, tru
 static struct shmring *small_ring(const char *uri, uint32_t stall_ms)
 {
 	struct shmring *c = mk_ring(uri, 4096, 200, stall_ms);
-	cr_assert_eq(c->mp.g.nslots, 16);
+	cr_assert_eq(mph_of(c)->mp.g.nslots, 16);
 	return c;
 }
 
 static _Atomic uint64_t *word_of(struct shmring *c, uint64_t t)
 {
-	return &mpmc_slot(&c->mp.g, t)->word;
+	return &mpmc_slot(&mph_of(c)->mp.g, t)->word;
 }
 
 static void put_u64(struct shmring *p, uint64_t v)
@@ -651,9 +651,9 @@ static void fabricated_claim(const char *tag, uint32_t len, bool half_written)
 	put_u64(p, 1);                                   /* ticket 0 */
 	/* ticket 1: claimed by a producer that died before committing */
 	atomic_store(word_of(c, 1), mw_make(1, MS_WRITING, NOBODY));
-	atomic_store(&mpmc_slot(&c->mp.g, 1)->len, len);
+	atomic_store(&mpmc_slot(&mph_of(c)->mp.g, 1)->len, len);
 	if (half_written)
-		memset(mpmc_payload(&c->mp.g, 1), 0xee, 24);
+		memset(mpmc_payload(&mph_of(c)->mp.g, 1), 0xee, 24);
 	put_u64(p, 2);                                   /* goes to ticket 2 */
 	cr_assert_eq(get_u64(q, 0), 1);
 	cr_assert_eq(get_u64(q, 2000 * MS), 2, "the hole is skipped, nothing else");
@@ -681,7 +681,7 @@ Test(mpmc, fabricated_dead_claim_blocks_a_producer_a_lap_later)
 	struct shmring *c = t.c, *p = t.p, *q = t.q;
 	/* a dead claim at ticket 0 that no consumer has reached yet: the
 	 * producer coming round a lap later frees it itself */
-	fabricate(c, 0, MS_WRITING, NOBODY, &c->mp.sh->prod_ticket);
+	fabricate(c, 0, MS_WRITING, NOBODY, &mph_of(c)->mp.sh->prod_ticket);
 	put_range(p, 1, 17);                 /* the last one needs slot 0 */
 	get_range(q, 1, 17);
 	struct shmring_stats st = t_stats(c);
@@ -695,7 +695,7 @@ Test(mpmc, fabricated_message_held_by_a_dead_consumer_is_dropped)
 	struct shmring *c = t.c, *p = t.p, *q = t.q;
 	put_range(p, 0, 16);
 	/* ticket 0 acquired by a consumer that died holding it */
-	fabricate(c, 0, MS_READING, NOBODY, &c->mp.sh->cons_ticket);
+	fabricate(c, 0, MS_READING, NOBODY, &mph_of(c)->mp.sh->cons_ticket);
 	get_range(q, 1, 16);
 	put_range(p, 16, 17);                /* frees the dead consumer's slot */
 	get_range(q, 16, 17);
@@ -710,7 +710,7 @@ Test(mpmc, fabricated_orphan_of_a_dead_producer_is_freed)
 	struct trio t = trio_open("fab5", 60000);
 	struct shmring *c = t.c, *p = t.p, *q = t.q;
 	/* skipped once while its producer was stopped; the producer died since */
-	fabricate(c, 0, MS_ORPHAN, NOBODY, &c->mp.sh->prod_ticket);
+	fabricate(c, 0, MS_ORPHAN, NOBODY, &mph_of(c)->mp.sh->prod_ticket);
 	put_range(p, 1, 17);                 /* ticket 16 is slot 0's next lap */
 	cr_assert_eq(atomic_load(word_of(c, 0)), mw_make(16, MS_READY, 0), "slot 0 in use again");
 	get_range(q, 1, 17);
@@ -746,11 +746,11 @@ Test(mpmc, every_slot_ahead_of_a_stale_hint_is_passed_in_one_lap)
 	/* Hints at 0 while every slot stands FREE far ahead: plausible words
 	 * (a hint left behind by ages), to be passed with one lap of probes
 	 * instead of a ticket at a time until the probing gives up. */
-	const uint64_t lap = c->mp.g.nslots, far = lap << 36;
+	const uint64_t lap = mph_of(c)->mp.g.nslots, far = lap << 36;
 	for (uint64_t i = 0; i < lap; i++)
 		atomic_store(word_of(c, i), mw_make(far + i, MS_FREE, 0));
-	atomic_store(&c->mp.sh->prod_ticket, 0);
-	atomic_store(&c->mp.sh->cons_ticket, 0);
+	atomic_store(&mph_of(c)->mp.sh->prod_ticket, 0);
+	atomic_store(&mph_of(c)->mp.sh->cons_ticket, 0);
 	uint64_t v = 0;
 	cr_assert_eq(shmring_recv(q, &v, sizeof(v), 0), -EAGAIN, "empty, not corrupt");
 	put_u64(p, 42);
@@ -771,11 +771,11 @@ Test(mpmc, slots_skipped_without_end_do_not_outlast_the_timeout, .timeout = 30)
 	 * once (ORPHAN) a lap behind the producers: each attempt skips one
 	 * more lap and tries again, which never fills a slot.  The call ends
 	 * when its time is up. */
-	const uint64_t lap = c->mp.g.nslots;
+	const uint64_t lap = mph_of(c)->mp.g.nslots;
 	for (uint64_t i = 0; i < lap; i++)
-		atomic_store(word_of(c, i), mw_make(i, MS_ORPHAN, q->mp.me));
-	atomic_store(&c->mp.sh->prod_ticket, lap);
-	atomic_store(&c->mp.sh->cons_ticket, lap);
+		atomic_store(word_of(c, i), mw_make(i, MS_ORPHAN, mph_of(q)->mp.me));
+	atomic_store(&mph_of(c)->mp.sh->prod_ticket, lap);
+	atomic_store(&mph_of(c)->mp.sh->cons_ticket, lap);
 	uint64_t v = 7;
 	cr_assert_eq(shmring_send(p, &v, sizeof(v), 0), -EAGAIN);
 	cr_assert_eq(shmring_send(p, &v, sizeof(v), 20 * MS), -ETIMEDOUT);
@@ -793,7 +793,7 @@ Test(mpmc, dead_owner_whose_pid_was_reused_is_dead)
 	/* a participant entry that says "active, pid = a live process" (this
 	 * one), but whose liveness lock nobody holds: its process died and
 	 * the pid went to someone else */
-	struct ctl_part *part = &c->ctl->parts[7];
+	struct ctl_part *part = &segh_of(c)->ctl->parts[7];
 	part->pid = (int32_t)getpid();
 	part->start_ticks = 12345;
 	atomic_store(&part->roles, ROLE_PRODUCER);
@@ -801,7 +801,7 @@ Test(mpmc, dead_owner_whose_pid_was_reused_is_dead)
 	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.producers, 0, "not counted as live");
 	atomic_store(word_of(c, 0), mw_make(0, MS_WRITING, 8));
-	atomic_store(&c->mp.sh->prod_ticket, 1);
+	atomic_store(&mph_of(c)->mp.sh->prod_ticket, 1);
 	struct shmring *p = open_as(uri, SHMRING_PRODUCER);   /* its repair frees slot 7 */
 	cr_assert_eq(atomic_load(&part->state), PART_FREE);
 	cr_assert_eq(mw_state(atomic_load(word_of(c, 0))), MS_FREE, "swept before reuse");
@@ -1036,9 +1036,9 @@ struct sharers {
 static void *share_lock(void *arg)
 {
 	struct sharers *s = arg;
-	struct shmring *r = s->r;
+	struct mpmc_handle *r = mph_of(s->r);
 	for (int i = 0; i < 2000; i++) {
-		if (ctl_lock(r->ctl, &r->ctl_local, r->lock_fd, r->map->fd, &r->sweep) != 0) {
+		if (segh_lock(&r->seg, &r->sweep) != 0) {
 			atomic_fetch_add(&s->errors, 1);
 			continue;
 		}
@@ -1046,7 +1046,7 @@ static void *share_lock(void *arg)
 			atomic_fetch_add(&s->overlaps, 1);
 		sched_yield();
 		atomic_fetch_sub(&s->inside, 1);
-		ctl_unlock(r->ctl, &r->ctl_local, r->lock_fd);
+		segh_unlock(&r->seg);
 	}
 	return NULL;
 }
@@ -1063,7 +1063,7 @@ Test(mpmc, control_lock_excludes_threads_sharing_a_handle)
 		pthread_join(t[i], NULL);
 	cr_assert_eq(atomic_load(&s.errors), 0);
 	cr_assert_eq(atomic_load(&s.overlaps), 0, "two threads inside at once");
-	cr_assert_eq(atomic_load(&c->ctl->busy), 0);
+	cr_assert_eq(atomic_load(&segh_of(c)->ctl->busy), 0);
 	cr_assert_eq(t_stats(c).repairs, 0, "no holder died, no repair");
 	cr_assert_eq(shmring_close(s.r), 0);
 	shmring_close(c);

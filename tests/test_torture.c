@@ -61,7 +61,7 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "api/handle.h"
+#include "backend/seg.h"
 #include "ring/mpmc.h"
 #include "sync/crash.h"
 #include "sync/lock.h"
@@ -488,18 +488,18 @@ static int locker_main(void *arg)
 	char self[64];
 	if (shmring_open(L->uri, 0, NULL, &r))
 		return 50;
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", r->map->fd);
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", segh_of(r)->map->fd);
 	int fd = open(self, O_RDWR | O_CLOEXEC);
-	atomic_store(&L->locker_rc, fd < 0 ? -errno : ctl_lock(r->ctl, NULL, fd, r->map->fd, NULL));
+	atomic_store(&L->locker_rc, fd < 0 ? -errno : ctl_lock(segh_of(r)->ctl, NULL, fd, segh_of(r)->map->fd, NULL));
 	raise(SIGKILL);
 	return 51;
 }
 
 /* What a dead holder left: `busy` set (1) and the lock byte free (2). */
-static int ctl_left(const struct shmring *mon)
+static int ctl_left(struct shmring *mon)
 {
-	int st = atomic_load(&mon->ctl->busy) != 0;
-	if (lock_held(mon->map->fd, CTL_LOCK_CTL, 1) == -1)
+	int st = atomic_load(&segh_of(mon)->ctl->busy) != 0;
+	if (lock_held(segh_of(mon)->map->fd, CTL_LOCK_CTL, 1) == -1)
 		st |= 2;
 	return st;
 }

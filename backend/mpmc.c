@@ -15,8 +15,8 @@
  *    -ECANCELED).  The stall clock lives in the handle, so callers that
  *    poll with timeout 0 recover holes as well as sleepers do.
  *
- * The calls reach here through the same table as the fallback backends
- * (fallback/fallback.h), after api/ops.c checked the handle and its role.
+ * The calls reach here through the ops table (backend/backend.h), after
+ * api/ops.c checked the arguments and the handle's role.
  */
 #include <errno.h>
 #include <limits.h>
@@ -25,7 +25,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "handle.h"
 #include "mpmc.h"
 #include "../shm/inspect.h"
 #include "../sync/clock.h"
@@ -53,10 +52,6 @@
 
 enum { SIDE_PROD = 0, SIDE_CONS = 1 };
 
-static inline struct shmring *H(struct fb_handle *h)
-{
-	return (struct shmring *)(void *)h;
-}
 
 /* A participant's own counter: no locked instruction per message.  Exact
  * while one thread uses the handle; threads sharing an MPMC handle may
@@ -70,7 +65,7 @@ static inline void part_count(_Atomic uint64_t *ctr, uint64_t n)
 
 /* ---- wake-ups ------------------------------------------------------------ */
 
-static __attribute__((noinline)) void wake_slow(struct shmring *r, _Atomic uint64_t *mask,
+static __attribute__((noinline)) void wake_slow(struct mpmc_handle *r, _Atomic uint64_t *mask,
 						unsigned n)
 {
 	struct mpmc_shared *sh = r->mp.sh;
@@ -98,18 +93,18 @@ static __attribute__((noinline)) void wake_slow(struct shmring *r, _Atomic uint6
 
 /* After a publish (mask = consumers') or a free (producers'): wake up to n
  * sleeping participants.  Costs three loads of a read-mostly line when
- * nobody sleeps. */
-static inline void wake(struct shmring *r, _Atomic uint64_t *mask, unsigned n)
+ * nobody sleeps (one per mask word). */
+static inline void wake(struct mpmc_handle *r, _Atomic uint64_t *mask, unsigned n)
 {
 	/* [K2] seq_cst: after our slot CAS [M3]/[M6] in S */
-	uint64_t any = atomic_load_explicit(&mask[0], memory_order_seq_cst) |
-		       atomic_load_explicit(&mask[1], memory_order_seq_cst) |
-		       atomic_load_explicit(&mask[2], memory_order_seq_cst);
+	uint64_t any = 0;
+	for (unsigned k = 0; k < MPMC_MASK_WORDS; k++)
+		any |= atomic_load_explicit(&mask[k], memory_order_seq_cst);
 	if (unlikely(any))
 		wake_slow(r, mask, n);
 }
 
-static void wake_everyone(struct shmring *r)
+static void wake_everyone(struct mpmc_handle *r)
 {
 	wake_slow(r, r->mp.sh->cons_sleepers, UINT_MAX);
 	wake_slow(r, r->mp.sh->prod_sleepers, UINT_MAX);
@@ -118,7 +113,7 @@ static void wake_everyone(struct shmring *r)
 /* ---- recovery decisions ----------------------------------------------------- */
 
 /* Is the word at p a participant's hold that keeps this side waiting? */
-static bool holder_blocks(const struct shmring *r, const struct mpmc_pos *p, int side)
+static bool holder_blocks(const struct mpmc_handle *r, const struct mpmc_pos *p, int side)
 {
 	unsigned st = mw_state(p->w);
 	int64_t d = mw_diff(p->w, p->t);
@@ -138,7 +133,7 @@ static bool skipped_before(uint64_t w)
  * blocking slot (try again now); otherwise *next is when it wants to look
  * again (UINT64_MAX: only when the slot changes).
  */
-static bool unblock(struct shmring *r, int side, const struct mpmc_pos *p, uint64_t *next,
+static bool unblock(struct mpmc_handle *r, int side, const struct mpmc_pos *p, uint64_t *next,
 		    bool waited)
 {
 	*next = UINT64_MAX;
@@ -149,7 +144,7 @@ static bool unblock(struct shmring *r, int side, const struct mpmc_pos *p, uint6
 	if (skipped_before(p->w)) {
 		/* its holder was already found stalled: free it if it died
 		 * since, else skip this lap at once */
-		if (!ctl_owner_alive(r->ctl, r->map->fd, mw_owner(p->w)))
+		if (!ctl_owner_alive(r->seg.ctl, r->seg.map->fd, mw_owner(p->w)))
 			(void)mpmc_recover_dead(&r->mp, p);
 		else
 			(void)mpmc_skip_stalled(&r->mp, p);
@@ -187,7 +182,7 @@ static bool unblock(struct shmring *r, int side, const struct mpmc_pos *p, uint6
 	if (now - checked >= DEAD_CHECK_NS) {
 		checked = now;
 		atomic_store_explicit(&r->mp_checked[side], now, memory_order_relaxed);
-		if (!ctl_owner_alive(r->ctl, r->map->fd, mw_owner(p->w))) {
+		if (!ctl_owner_alive(r->seg.ctl, r->seg.map->fd, mw_owner(p->w))) {
 			if (mpmc_recover_dead(&r->mp, p))
 				wake_everyone(r);
 			return true;
@@ -248,12 +243,12 @@ static int again(struct call *c)
 /* Sleep (after a bounded spin) until the slot word at p changes, `until`
  * passes, or the stream ends.  0 or -ETIMEDOUT when the caller's own
  * deadline passed. */
-static int wait_at(struct shmring *r, int side, const struct mpmc_pos *p, uint64_t deadline,
+static int wait_at(struct mpmc_handle *r, int side, const struct mpmc_pos *p, uint64_t deadline,
 		   uint64_t next, uint64_t *spin_until)
 {
 	struct mpmc_shared *sh = r->mp.sh;
 	if (*spin_until == 0)
-		*spin_until = clock_mono_ns() + r->spin_ns;
+		*spin_until = clock_mono_ns() + r->seg.head.spin_ns;
 	struct slot_waiter w = {
 		.watch = &mpmc_slot(&r->mp.g, p->t)->word,
 		.seen = p->w,
@@ -278,7 +273,7 @@ static int wait_at(struct shmring *r, int side, const struct mpmc_pos *p, uint64
  * stalled holder, or wait (the first wait counts).  0: try again;
  * -EAGAIN (timeout 0), -ETIMEDOUT.
  */
-static int blocked(struct shmring *r, int side, const struct mpmc_pos *p, struct call *c)
+static int blocked(struct mpmc_handle *r, int side, const struct mpmc_pos *p, struct call *c)
 {
 	uint64_t next;
 	if (unblock(r, side, p, &next, c->waited))
@@ -297,7 +292,7 @@ static int blocked(struct shmring *r, int side, const struct mpmc_pos *p, struct
 /* Right after a claim CAS of ticket t: 0, or -EPIPE with the claim given
  * back.  [X1] seq_cst, after the claim CAS [M2] in S: a consumer that saw
  * the shutdown and then no claim here ([X2]) has answered -EPIPE. */
-static inline int claimed(struct shmring *r, uint64_t t)
+static inline int claimed(struct mpmc_handle *r, uint64_t t)
 {
 	if (unlikely(atomic_load_explicit(&r->mp.sh->shutdown, memory_order_seq_cst))) {
 		mpmc_cancel(&r->mp, t);
@@ -307,7 +302,7 @@ static inline int claimed(struct shmring *r, uint64_t t)
 }
 
 /* Claim a slot for a message of len bytes, waiting as timeout_ns says. */
-static int produce_begin(struct shmring *r, size_t len, struct mpmc_pos *p, int64_t timeout_ns)
+static int produce_begin(struct mpmc_handle *r, size_t len, struct mpmc_pos *p, int64_t timeout_ns)
 {
 	struct mpmc_shared *sh = r->mp.sh;
 	struct call c = { .timeout_ns = timeout_ns };
@@ -335,7 +330,7 @@ static int produce_begin(struct shmring *r, size_t len, struct mpmc_pos *p, int6
 	}
 }
 
-static int publish(struct shmring *r, uint64_t t, size_t len)
+static int publish(struct mpmc_handle *r, uint64_t t, size_t len)
 {
 	CRASH_POINT("mpmc.before_commit");
 	int rc = mpmc_commit(&r->mp, t, (uint32_t)len);
@@ -347,9 +342,9 @@ static int publish(struct shmring *r, uint64_t t, size_t len)
 	return 0;
 }
 
-static int mp_send(struct fb_handle *fh, const void *msg, size_t len, int64_t timeout_ns)
+static int mp_send(struct shmring *sr, const void *msg, size_t len, int64_t timeout_ns)
 {
-	struct shmring *r = H(fh);
+	struct mpmc_handle *r = mph_of(sr);
 	struct mpmc_pos p;
 	int rc = produce_begin(r, len, &p, timeout_ns);
 	if (unlikely(rc < 0))
@@ -369,9 +364,9 @@ static int mp_send(struct fb_handle *fh, const void *msg, size_t len, int64_t ti
 	return 0;
 }
 
-static int mp_reserve(struct fb_handle *fh, size_t len, struct shmring_msg *m, int64_t timeout_ns)
+static int mp_reserve(struct shmring *sr, size_t len, struct shmring_msg *m, int64_t timeout_ns)
 {
-	struct shmring *r = H(fh);
+	struct mpmc_handle *r = mph_of(sr);
 	struct mpmc_pos p;
 	int rc = produce_begin(r, len, &p, timeout_ns);
 	if (unlikely(rc < 0))
@@ -383,9 +378,9 @@ static int mp_reserve(struct fb_handle *fh, size_t len, struct shmring_msg *m, i
 	return 0;
 }
 
-static int mp_commit(struct fb_handle *fh, struct shmring_msg *m)
+static int mp_commit(struct shmring *sr, struct shmring_msg *m)
 {
-	struct shmring *r = H(fh);
+	struct mpmc_handle *r = mph_of(sr);
 	if (unlikely(m->len > m->priv[1] || m->priv[1] > r->mp.g.max_msg ||
 		     m->data != mpmc_payload(&r->mp.g, m->priv[0])))
 		return -EINVAL;
@@ -397,7 +392,7 @@ static int mp_commit(struct fb_handle *fh, struct shmring_msg *m)
 					 memory_order_relaxed) != w)
 			return -EINVAL;
 		mpmc_cancel(&r->mp, m->priv[0]);
-		atomic_fetch_add_explicit(&r->ctl->dropped, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&r->seg.ctl->dropped, 1, memory_order_relaxed);
 		m->data = NULL;
 		return -EPIPE;
 	}
@@ -409,10 +404,10 @@ static int mp_commit(struct fb_handle *fh, struct shmring_msg *m)
 	return rc;
 }
 
-static int mp_send_batch(struct fb_handle *fh, const struct iovec *msgs, unsigned n,
+static int mp_send_batch(struct shmring *sr, const struct iovec *msgs, unsigned n,
 			 int64_t timeout_ns)
 {
-	struct shmring *r = H(fh);
+	struct mpmc_handle *r = mph_of(sr);
 	struct mpmc_pos p = { 0, 0 };
 	unsigned i;
 	int rc = 0;
@@ -440,9 +435,9 @@ static int mp_send_batch(struct fb_handle *fh, const struct iovec *msgs, unsigne
 	return (int)i;
 }
 
-static int mp_shutdown(struct fb_handle *fh)
+static int mp_shutdown(struct shmring *sr)
 {
-	struct shmring *r = H(fh);
+	struct mpmc_handle *r = mph_of(sr);
 	/* [X0] seq_cst: pairs with [X1] and [X2] */
 	atomic_store_explicit(&r->mp.sh->shutdown, 1, memory_order_seq_cst);
 	wake_everyone(r);
@@ -453,7 +448,7 @@ static int mp_shutdown(struct fb_handle *fh)
 
 /* Find a READY message, waiting as timeout_ns says; -EPIPE once the stream
  * is shut down and nothing is left or being written. */
-static int consume_begin(struct shmring *r, struct mpmc_pos *p, struct call *c)
+static int consume_begin(struct mpmc_handle *r, struct mpmc_pos *p, struct call *c)
 {
 	struct mpmc_shared *sh = r->mp.sh;
 	unsigned busy = 0;
@@ -489,7 +484,7 @@ static int consume_begin(struct shmring *r, struct mpmc_pos *p, struct call *c)
 	}
 }
 
-static void consumed(struct shmring *r, unsigned n, uint64_t bytes)
+static void consumed(struct mpmc_handle *r, unsigned n, uint64_t bytes)
 {
 	part_count(&r->mp.part->msgs_recv, n);
 	part_count(&r->mp.part->bytes_recv, bytes);
@@ -502,7 +497,7 @@ static void consumed(struct shmring *r, unsigned n, uint64_t bytes)
  * killed mid-copy loses nothing.  Returns the length, -EAGAIN when another
  * consumer had it (look again), -EMSGSIZE (it stays) or -EPROTO.
  */
-static ssize_t copy_out(struct shmring *r, struct mpmc_pos *p, void *buf, size_t cap)
+static ssize_t copy_out(struct mpmc_handle *r, struct mpmc_pos *p, void *buf, size_t cap)
 {
 	int64_t len = mpmc_len(&r->mp, p);
 	if (len < 0)
@@ -534,7 +529,7 @@ static ssize_t copy_out(struct shmring *r, struct mpmc_pos *p, void *buf, size_t
 
 /* The next message, waiting as timeout_ns says, copied into buf; *p tells
  * which ticket it was.  Returns the length, or -errno. */
-static ssize_t take_copy(struct shmring *r, struct mpmc_pos *p, void *buf, size_t cap,
+static ssize_t take_copy(struct mpmc_handle *r, struct mpmc_pos *p, void *buf, size_t cap,
 			 struct call *c)
 {
 	for (;;) {
@@ -549,9 +544,9 @@ static ssize_t take_copy(struct shmring *r, struct mpmc_pos *p, void *buf, size_
 	}
 }
 
-static ssize_t mp_recv(struct fb_handle *fh, void *buf, size_t cap, int64_t timeout_ns)
+static ssize_t mp_recv(struct shmring *sr, void *buf, size_t cap, int64_t timeout_ns)
 {
-	struct shmring *r = H(fh);
+	struct mpmc_handle *r = mph_of(sr);
 	struct call c = { .timeout_ns = timeout_ns };
 	struct mpmc_pos p;
 	ssize_t len = take_copy(r, &p, buf, cap, &c);
@@ -560,9 +555,9 @@ static ssize_t mp_recv(struct fb_handle *fh, void *buf, size_t cap, int64_t time
 	return len;
 }
 
-static int mp_recv_batch(struct fb_handle *fh, struct iovec *bufs, unsigned n, int64_t timeout_ns)
+static int mp_recv_batch(struct shmring *sr, struct iovec *bufs, unsigned n, int64_t timeout_ns)
 {
-	struct shmring *r = H(fh);
+	struct mpmc_handle *r = mph_of(sr);
 	struct mpmc_pos p = { 0, 0 };
 	/* wait only for the first message */
 	struct call first = { .timeout_ns = timeout_ns }, rest = { .timeout_ns = 0 };
@@ -592,9 +587,9 @@ static int mp_recv_batch(struct fb_handle *fh, struct iovec *bufs, unsigned n, i
 	return (int)i;
 }
 
-static int mp_acquire(struct fb_handle *fh, struct shmring_msg *m, int64_t timeout_ns)
+static int mp_acquire(struct shmring *sr, struct shmring_msg *m, int64_t timeout_ns)
 {
-	struct shmring *r = H(fh);
+	struct mpmc_handle *r = mph_of(sr);
 	struct call c = { .timeout_ns = timeout_ns };
 	for (;;) {
 		struct mpmc_pos p;
@@ -621,9 +616,9 @@ static int mp_acquire(struct fb_handle *fh, struct shmring_msg *m, int64_t timeo
 	}
 }
 
-static int mp_release(struct fb_handle *fh, struct shmring_msg *m)
+static int mp_release(struct shmring *sr, struct shmring_msg *m)
 {
-	struct shmring *r = H(fh);
+	struct mpmc_handle *r = mph_of(sr);
 	if (m->len > m->priv[1] || m->data != mpmc_payload(&r->mp.g, m->priv[0]))
 		return -EINVAL;
 	int rc = mpmc_release(&r->mp, m->priv[0]);
@@ -637,44 +632,33 @@ static int mp_release(struct fb_handle *fh, struct shmring_msg *m)
 
 /* ---- the rest of the table ---------------------------------------------------------- */
 
-static int mp_stats(struct fb_handle *fh, struct shmring_stats *st)
+static int mp_caps(struct shmring *sr, struct shmring_caps *caps)
 {
-	struct shmring *r = H(fh);
-	seg_counters(&r->map->geom, r->ctl, r->mp.sh, st);
-	return 0;
-}
-
-static int mp_caps(struct fb_handle *fh, struct shmring_caps *caps)
-{
-	struct shmring *r = H(fh);
+	struct mpmc_handle *r = mph_of(sr);
 	caps->flags = SHMRING_CAP_ZEROCOPY | SHMRING_CAP_MPMC | SHMRING_CAP_RECOVERY |
 		      SHMRING_CAP_BLOCKING | SHMRING_CAP_PERSISTENT;
 	caps->max_producers = MPMC_MAX_ROLE;
 	caps->max_consumers = MPMC_MAX_ROLE;
 	caps->max_msg = r->mp.g.max_msg;
-	caps->capacity = r->map->geom.capacity;
+	caps->capacity = r->seg.map->geom.capacity;
 	return 0;
 }
 
-static int mp_close(struct fb_handle *fh)
-{
-	(void)fh;                     /* shmring_close() does the work */
-	return 0;
-}
-
-const struct fb_ops mpmc_ops = {
+static const struct shmring_backend_ops mph_ops = {
+	.name = "mpmc",
 	.send = mp_send, .recv = mp_recv,
 	.reserve = mp_reserve, .commit = mp_commit,
 	.acquire = mp_acquire, .release = mp_release,
 	.send_batch = mp_send_batch, .recv_batch = mp_recv_batch,
-	.shutdown = mp_shutdown, .stats = mp_stats, .caps = mp_caps, .close = mp_close,
+	.shutdown = mp_shutdown, .stats = segh_stats, .caps = mp_caps,
+	.fork_child = segh_fork_child, .close = segh_close,
 };
 
 /* ---- attach and detach ------------------------------------------------------------- */
 
 static void sweep_cb(void *arg, const uint64_t dead[CTL_MASK_WORDS])
 {
-	struct shmring *r = arg;
+	struct mpmc_handle *r = arg;
 	uint64_t gone[CTL_MASK_WORDS];
 	unsigned n = 0;
 	for (unsigned k = 0; k < CTL_MASK_WORDS; k++) {
@@ -685,70 +669,80 @@ static void sweep_cb(void *arg, const uint64_t dead[CTL_MASK_WORDS])
 	 * slot is a leftover too (a sweep that gave up on a busy word). */
 	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++)
 		/* relaxed: under the control lock */
-		if (atomic_load_explicit(&r->ctl->parts[i].state, memory_order_relaxed) == PART_FREE)
+		if (atomic_load_explicit(&r->seg.ctl->parts[i].state, memory_order_relaxed) == PART_FREE)
 			gone[i / 64] |= 1ull << (i % 64);
 	mpmc_sweep(r->mp.sh, &r->mp.g, gone);
 	/* relaxed: a counter.  Each dead participant's roles are freed here:
 	 * MPMC's takeover (a crash during the repair may count one twice). */
-	atomic_fetch_add_explicit(&r->ctl->takeovers, n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&r->seg.ctl->takeovers, n, memory_order_relaxed);
 }
 
-int mp_open(struct shmring *r)
+static int kind_init(struct seg_handle *s)
 {
-	const struct seg_geom *g = &r->map->geom;
-	struct mpmc_shared *sh = (struct mpmc_shared *)(r->map->base + g->ring_off);
+	struct mpmc_handle *r = (struct mpmc_handle *)s;
+	const struct seg_geom *g = &r->seg.map->geom;
+	struct mpmc_shared *sh = (struct mpmc_shared *)(r->seg.map->base + g->ring_off);
 	/* relaxed: written once by the creator before the version was
 	 * published (seg_map's acquire); copied, then validated */
 	uint32_t stall_ms = sh->stall_ms;
 	if (!seg_stall_valid(stall_ms))
 		return -EPROTO;
 	r->mp.sh = sh;
-	seg_mpmc_geom(g, r->map->base + g->data_off, &r->mp.g);
+	seg_mpmc_geom(g, r->seg.map->base + g->data_off, &r->mp.g);
 	r->stall_ns = (uint64_t)stall_ms * 1000000u;
 	r->sweep.fn = sweep_cb;
 	r->sweep.arg = r;
-	r->fb = &mpmc_ops;
-	r->fbh = (struct fb_handle *)(void *)r;
-	r->is_mpmc = true;
 	return 0;
 }
 
-int mp_attach(struct shmring *r, uint32_t roles)
+static int kind_attach(struct seg_handle *s, uint32_t roles)
 {
-	int rc = ctl_lock(r->ctl, &r->ctl_local, r->lock_fd, r->map->fd, &r->sweep);
+	struct mpmc_handle *r = (struct mpmc_handle *)s;
+	int rc = segh_lock(&r->seg, &r->sweep);
 	if (rc < 0)
 		return rc;
-	ctl_repair(r->ctl, r->map->fd, &r->sweep);
+	ctl_repair(r->seg.ctl, r->seg.map->fd, &r->sweep);
 	uint32_t np, nc;
-	ctl_count(r->ctl, r->map->fd, &np, &nc);
+	ctl_count(r->seg.ctl, r->seg.map->fd, &np, &nc);
 	if (((roles & ROLE_PRODUCER) && np >= MPMC_MAX_ROLE) ||
 	    ((roles & ROLE_CONSUMER) && nc >= MPMC_MAX_ROLE)) {
 		rc = -EUSERS;
 		goto out;
 	}
-	rc = ctl_join(r->ctl, r->lock_fd, roles);
+	rc = ctl_join(r->seg.ctl, r->seg.lock_fd, roles);
 	if (rc < 0)
 		goto out;
-	r->slot = rc;
+	r->seg.slot = rc;
 	r->mp.me = (uint32_t)rc + 1;
 	r->mp.part = &r->mp.sh->parts[rc];
-	r->roles = roles;
+	r->seg.head.roles = roles;
 	rc = 0;
 out:
-	ctl_unlock(r->ctl, &r->ctl_local, r->lock_fd);
+	segh_unlock(&r->seg);
 	return rc;
 }
 
-void mp_detach(struct shmring *r)
+static void kind_detach(struct seg_handle *s)
 {
-	if (ctl_lock(r->ctl, &r->ctl_local, r->lock_fd, r->map->fd, &r->sweep) < 0)
+	struct mpmc_handle *r = (struct mpmc_handle *)s;
+	if (segh_lock(&r->seg, &r->sweep) < 0)
 		return;     /* closing lock_fd still proves us gone; the next repair sweeps */
 	/* Whatever this handle still holds (an open reservation, acquired
 	 * messages) is given up now, as if we had died. */
-	uint64_t me[CTL_MASK_WORDS] = { 0 };
-	me[r->slot / 64] = 1ull << (r->slot % 64);
+	uint64_t me[MPMC_MASK_WORDS] = { 0 };
+	me[r->seg.slot / 64] = 1ull << (r->seg.slot % 64);
 	mpmc_sweep(r->mp.sh, &r->mp.g, me);
-	ctl_leave(r->ctl, r->lock_fd, (uint32_t)r->slot);
-	ctl_unlock(r->ctl, &r->ctl_local, r->lock_fd);
+	ctl_leave(r->seg.ctl, r->seg.lock_fd, (uint32_t)r->seg.slot);
+	segh_unlock(&r->seg);
 	wake_everyone(r);
 }
+
+const struct segh_kind segh_kind_mpmc = {
+	.kind = SHMRING_MPMC,
+	.handle_size = sizeof(struct mpmc_handle),
+	.in_files = false,          /* its reboot recovery does not exist */
+	.ops = &mph_ops,
+	.init = kind_init,
+	.attach = kind_attach,
+	.detach = kind_detach,
+};

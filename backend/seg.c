@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shm: and file: backends: find or create the segment, share this
+ * process's mapping of it, pick the ring kind its header names, take the
+ * roles; and what every kind's handle does alike (close, statistics,
+ * fork).
+ */
+#include "seg.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../fs/pathat.h"
+#include "../fs/trust.h"
+#include "../mem/alloc.h"
+#include "../mmapfile/mmapfile.h"
+#include "../shm/inspect.h"
+#include "../shm/segment.h"
+#include "../sync/clock.h"
+#include "../sync/lock.h"
+
+/* The ring kinds, by the header's kind. */
+static const struct segh_kind *const kinds[] = { &segh_kind_spsc, &segh_kind_mpmc };
+
+static const struct segh_kind *kind_of(uint32_t kind)
+{
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (kinds[i]->kind == kind)
+			return kinds[i];
+	return NULL;
+}
+
+/* ---- mapping ----------------------------------------------------------- */
+
+static int map_extra_flags(struct seg_map *m, uint32_t flags)
+{
+	if ((flags & SHMRING_MLOCK) && mlock(m->base, m->geom.size) < 0)
+		return -errno;
+#ifdef MADV_POPULATE_WRITE
+	if (flags & SHMRING_PREFAULT)
+		(void)madvise(m->base, m->geom.size, MADV_POPULATE_WRITE);
+#endif
+	return 0;
+}
+
+/* Map a new entry for fd (m->fd): hold the "in use" lock for the
+ * mapping's life.  If we get it exclusively, nobody else maps the file:
+ * the moment for a file: ring's recovery after a reboot (mmapfile/).
+ * Then make sure a gc did not unlink the file between our open() and the
+ * lock: if it did (-ESTALE), the caller opens the name again. */
+static int map_new(struct seg_map *m, uint32_t want_flags, bool is_file)
+{
+	struct stat st;
+	bool alone = ctl_try_exclusive(m->fd) == 0;
+	int rc = alone ? 0 : ctl_hold_open(m->fd);
+	if (rc == 0 && fstat(m->fd, &st) == 0 && st.st_nlink == 0)
+		rc = -ESTALE;
+	if (rc == 0)
+		rc = seg_read(m->fd, &m->geom);
+	/* PREFAULT and MLOCK are this process's choice for its own mapping:
+	 * another process's RLIMIT_MEMLOCK must not decide whether we can open */
+	if (rc == 0)
+		rc = seg_map(m->fd, &m->geom, want_flags, (void **)&m->base);
+	if (rc == 0 && alone && is_file)
+		rc = mf_recover_alone(m->base, &m->geom);
+	if (rc >= 0 && alone)
+		rc = ctl_hold_open(m->fd);     /* exclusive -> shared, atomically */
+	return rc < 0 ? rc : 0;
+}
+
+/* Share this process's mapping of the file behind fd, or make one.
+ * Consumes fd. */
+static int map_get(int fd, uint32_t want_flags, bool is_file, struct seg_map **out)
+{
+	struct stat st;
+	int rc = fstat(fd, &st) < 0 ? -errno : 0;
+	/* another user's ring is memory that user writes (fs/trust.h) */
+	if (rc == 0 && !trust_owner_ok(st.st_uid))
+		rc = -EACCES;
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	struct seg_map *m = reg_get(st.st_dev, st.st_ino);
+	if (m) {
+		close(fd);
+		rc = map_extra_flags(m, want_flags);
+		if (rc < 0) {
+			reg_release(m);
+			return rc;
+		}
+		*out = m;
+		return 0;
+	}
+	m = sr_zalloc(sizeof(*m));
+	if (!m) {
+		close(fd);
+		return -ENOMEM;
+	}
+	m->fd = fd;
+	m->dev = st.st_dev;
+	m->ino = st.st_ino;
+	atomic_init(&m->refs, 1);
+	if ((rc = map_new(m, want_flags, is_file)) < 0) {
+		reg_discard(m);
+		return rc;
+	}
+	struct seg_map *won = reg_put_new(m);
+	if (won != m)
+		reg_discard(m);
+	*out = won;
+	return 0;
+}
+
+/* ---- finding the segment ------------------------------------------------ */
+
+struct seg_req {
+	const char *path;
+	int oflags;
+	uint32_t map_flags;        /* opts->flags: this process's mapping */
+	bool is_file;
+	struct seg_geom plan;      /* what SHMRING_CREATE makes */
+	bool created;              /* this open made the file ... */
+	struct stat made;          /* ... this one */
+};
+
+/* Open (or create) the file.  Returns a descriptor. */
+static int req_fd(struct seg_req *q)
+{
+	q->created = false;
+	/* Bounded: each lap means another process created or unlinked the
+	 * segment between our two attempts. */
+	for (int lap = 0; lap < 100; lap++) {
+		int fd;
+		if (q->oflags & SHMRING_CREATE) {
+			fd = seg_create(q->path, &q->plan, q->plan.mode);
+			if (fd >= 0 && fstat(fd, &q->made) == 0)
+				q->created = true;
+			if (fd != -EEXIST)
+				return fd;
+			if (q->oflags & SHMRING_EXCL)
+				return -EEXIST;
+		}
+		fd = seg_open(q->path);
+		if (fd == -ENOENT && (q->oflags & SHMRING_CREATE))
+			continue;
+		if (fd == -ELOOP)
+			return -EACCES;     /* a symlink where a segment should be */
+		return fd;
+	}
+	return -EAGAIN;
+}
+
+/* The mapping of the segment the request names. */
+static int req_map(struct seg_req *q, struct seg_map **out)
+{
+	int fd = req_fd(q);
+	for (int lap = 0; fd >= 0; lap++) {
+		int rc = map_get(fd, q->map_flags, q->is_file, out);
+		if (rc != -ESTALE)
+			return rc;
+		/* removed by a gc while we opened it: look the name up again */
+		if (lap >= 10)
+			return -EAGAIN;
+		fd = req_fd(q);
+	}
+	return fd;
+}
+
+/* A ring we made and cannot use must not stay behind under its name (a
+ * retry with EXCL would get -EEXIST).  Only if the name still points to
+ * the file we made. */
+static void req_undo(const struct seg_req *q)
+{
+	if (q->created)
+		pathat_undo_create(q->path, &q->made);
+}
+
+/* ---- the handle -------------------------------------------------------- */
+
+int segh_lock(struct seg_handle *s, const struct ctl_sweep *sw)
+{
+	return ctl_lock(s->ctl, &s->ctl_local, s->lock_fd, s->map->fd, sw);
+}
+
+void segh_unlock(struct seg_handle *s)
+{
+	ctl_unlock(s->ctl, &s->ctl_local, s->lock_fd);
+}
+
+/* A handle of the kind the mapped header names. */
+static int handle_make(struct seg_map *m, bool is_file, struct seg_handle **out)
+{
+	const struct segh_kind *k = kind_of(m->geom.kind);
+	if (!k)
+		return -EPROTO;     /* seg_read() let through a kind we cannot run */
+	if (is_file && !k->in_files)
+		return -ENOTSUP;    /* its reboot recovery does not exist */
+	struct seg_handle *s = sr_zalloc(k->handle_size);
+	if (!s)
+		return -ENOMEM;
+	backend_head_init(&s->head, k->ops, 0, m->geom.spin_ns);
+	s->map = m;
+	s->ctl = (struct ctl_shared *)(m->base + m->geom.ctl_off);
+	s->lock_fd = -1;
+	s->slot = -1;
+	s->is_file = is_file;
+	s->kind = k;
+	pthread_mutex_init(&s->ctl_local, NULL);   /* default attributes: cannot fail */
+	int rc = k->init(s);
+	if (rc < 0) {
+		pthread_mutex_destroy(&s->ctl_local);
+		sr_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+static int handle_attach(struct seg_handle *s, uint32_t roles)
+{
+	/* A descriptor of our own open file description: the liveness lock
+	 * must not be shared with the registry's descriptor, through which
+	 * every handle of this process tests the others. */
+	int fd = lock_reopen(s->map->fd, O_RDWR);
+	if (fd < 0)
+		return fd;
+	s->lock_fd = fd;
+	return s->kind->attach(s, roles);
+}
+
+static int seg_backend_open(const char *path, bool is_file, int oflags,
+			    const struct shmring_opts *opts, struct shmring **out)
+{
+	struct seg_req q = {
+		.path = path, .oflags = oflags, .is_file = is_file,
+		.map_flags = opts ? opts->flags : 0,
+	};
+	/* MPMC rings in files would need their own reboot recovery */
+	if (is_file && (oflags & SHMRING_CREATE) && opts && opts->kind == SHMRING_MPMC)
+		return -ENOTSUP;
+	int rc = seg_plan((oflags & SHMRING_CREATE) ? opts : NULL, &q.plan);
+	struct seg_map *m = NULL;
+	if (rc == 0)
+		rc = req_map(&q, &m);
+	struct seg_handle *s = NULL;
+	if (rc == 0 && (rc = handle_make(m, is_file, &s)) < 0)
+		reg_release(m);
+	uint32_t roles = (uint32_t)oflags & HANDLE_ROLES;
+	if (rc == 0 && roles && (rc = handle_attach(s, roles)) < 0) {
+		if (s->lock_fd >= 0)
+			close(s->lock_fd);
+		reg_release(m);
+		pthread_mutex_destroy(&s->ctl_local);
+		sr_free(s);
+	}
+	if (rc < 0) {
+		req_undo(&q);
+		return rc;
+	}
+	*out = &s->head;
+	return 0;
+}
+
+int segh_close(struct shmring *r)
+{
+	struct seg_handle *s = (struct seg_handle *)r;
+	if (!r->forked && r->roles)
+		/* relaxed: a timestamp for the tool's gc, display only.  Only
+		 * role holders: a monitor that opens and closes to look must not
+		 * keep an abandoned ring "active" forever. */
+		atomic_store_explicit(&s->ctl->last_close_ns, clock_real_ns(), memory_order_relaxed);
+	if (!r->forked && s->slot >= 0)
+		s->kind->detach(s);
+	s->slot = -1;
+	r->roles = 0;
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
+	reg_release(s->map);
+	if (!r->forked)      /* a child may have inherited it locked: leave it be */
+		pthread_mutex_destroy(&s->ctl_local);
+	sr_free(s);
+	return 0;
+}
+
+int segh_stats(struct shmring *r, struct shmring_stats *st)
+{
+	struct seg_handle *s = (struct seg_handle *)r;
+	seg_counters(&s->map->geom, s->ctl, s->map->base + s->map->geom.ring_off, st);
+	ctl_count(s->ctl, s->map->fd, &st->producers, &st->consumers);
+	/* RemoveIPC=yes deletes a user's segments when their last session
+	 * ends, even while mapped: a later open by name finds nothing or a twin */
+	struct stat fst;
+	st->unlinked = fstat(s->map->fd, &fst) == 0 && fst.st_nlink == 0;
+	return 0;
+}
+
+void segh_fork_child(struct shmring *r)
+{
+	/* The child shares the parent's open file descriptions, hence its
+	 * liveness locks: close our copy so that the parent's death still
+	 * frees its slots. */
+	struct seg_handle *s = (struct seg_handle *)r;
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
+	s->lock_fd = -1;
+}
+
+/* Only remove what is a ring: read the header first, and then the name
+ * only if it still refers to the file read (fs/pathat.h). */
+static int is_segment(int dfd, const char *name, struct stat *st)
+{
+	struct seg_geom g;
+	int fd = openat(dfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	int rc = fd < 0 ? (errno == ELOOP ? -EACCES : -errno) : seg_read(fd, &g);
+	if (rc == -ENOTSUP)
+		rc = 0;         /* a ring of a kind this build cannot run */
+	if (rc == 0 && fstat(fd, st) < 0)
+		rc = -errno;
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+static int seg_backend_unlink(const char *path)
+{
+	return pathat_unlink_checked(path, is_segment);
+}
+
+static int shm_open_ring(const char *path, int oflags, const struct shmring_opts *opts,
+			 struct shmring **out)
+{
+	return seg_backend_open(path, false, oflags, opts, out);
+}
+
+static int file_open_ring(const char *path, int oflags, const struct shmring_opts *opts,
+			  struct shmring **out)
+{
+	return seg_backend_open(path, true, oflags, opts, out);
+}
+
+const struct shmring_backend backend_shm = {
+	.scheme = "shm", .open = shm_open_ring, .unlink = seg_backend_unlink,
+};
+const struct shmring_backend backend_file = {
+	.scheme = "file", .open = file_open_ring, .unlink = seg_backend_unlink,
+};

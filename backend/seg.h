@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Rings in a segment (shm: and file:): what every ring kind's handle
+ * shares -- the process's mapping, the control block, this handle's
+ * liveness descriptor and participant slot -- and the table of ring kinds
+ * (SPSC, MPMC) that backend/seg.c chooses from by the segment header's
+ * `kind`.
+ */
+#ifndef SHMRING_BACKEND_SEG_H
+#define SHMRING_BACKEND_SEG_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "../shm/ctl.h"
+#include "../shm/registry.h"
+
+_Static_assert(SHMRING_PRODUCER == ROLE_PRODUCER && SHMRING_CONSUMER == ROLE_CONSUMER,
+	       "oflags role bits are the participant role bits");
+
+struct seg_handle {
+	struct shmring head;
+	struct seg_map *map;       /* this process's mapping (shm/registry.h) */
+	struct ctl_shared *ctl;    /* the control block in it */
+	int lock_fd;               /* our own open file description: the liveness
+				      and control locks; -1 without a role */
+	int slot;                  /* participant slot, -1 without a role */
+	bool is_file;              /* file: ring */
+	const struct segh_kind *kind;
+	/* With lock_fd's OFD lock, the control lock (shm/ctl.h): threads that
+	 * share this handle share its open file description, which the kernel
+	 * does not tell apart.  Per handle, like lock_fd: a forked child never
+	 * takes a handle's control lock (its handles are disowned), so a
+	 * mutex inherited locked at fork() is never waited on. */
+	pthread_mutex_t ctl_local;
+};
+
+/* A ring kind on a segment: its handle type starts with struct seg_handle. */
+struct segh_kind {
+	uint32_t kind;             /* the header's kind: SHMRING_SPSC, SHMRING_MPMC */
+	size_t handle_size;
+	bool in_files;             /* may live in a file: ring (reboot recovery) */
+	const struct shmring_backend_ops *ops;
+	/* After mapping, before any role: copy and check the kind's geometry
+	 * and shared state into the handle.  0 or -EPROTO. */
+	int (*init)(struct seg_handle *s);
+	/* Take `roles` (lock_fd is open): join the participant table under
+	 * the control lock.  0 or -errno (-EBUSY, -EUSERS, -ETIMEDOUT, ...). */
+	int (*attach)(struct seg_handle *s, uint32_t roles);
+	/* Leave the table, giving up what the handle holds (its slot >= 0,
+	 * not forked).  Best effort: if the control lock times out, closing
+	 * lock_fd afterwards still proves us gone. */
+	void (*detach)(struct seg_handle *s);
+};
+
+static inline struct seg_handle *segh_of(struct shmring *r)
+{
+	return (struct seg_handle *)(void *)r;
+}
+
+BACKEND_HIDDEN extern const struct segh_kind segh_kind_spsc;    /* backend/spsc.c */
+BACKEND_HIDDEN extern const struct segh_kind segh_kind_mpmc;    /* backend/mpmc.c */
+
+/* For the kinds' ops: */
+/* Statistics every kind shares: counters, live participants, unlinked. */
+BACKEND_HIDDEN int segh_stats(struct shmring *r, struct shmring_stats *st);
+/* fork_child: close the liveness descriptor, so that the parent's death
+ * still frees its slots. */
+BACKEND_HIDDEN void segh_fork_child(struct shmring *r);
+/* close for every kind: leave (the kind's detach), release the mapping,
+ * free the handle. */
+BACKEND_HIDDEN int segh_close(struct shmring *r);
+/* Take and release the control lock for this handle. */
+BACKEND_HIDDEN int segh_lock(struct seg_handle *s, const struct ctl_sweep *sw);
+BACKEND_HIDDEN void segh_unlock(struct seg_handle *s);
+
+#endif

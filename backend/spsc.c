@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The SPSC ring kind: waiting when full or empty, batches, shutdown, the
+ * roles (one producer, one consumer, taken over from a dead holder), and
+ * the ops table.  The per-message calls are inline in backend/spsc.h.
+ */
+#include "spsc.h"
+
+#include <errno.h>
+
+#include "../mmapfile/mmapfile.h"
+#include "../sync/fence.h"
+
+/* ---- waiting ------------------------------------------------------------ */
+
+/* A peer that answers at once: look again for a few polls before reading
+ * any clock (the waiter below reads it three times, tens of nanoseconds
+ * each on a VM, which a round trip would pay).  Not with a spin time of 0:
+ * that asks to sleep at once. */
+#define PRE_SPIN_POLLS 64u
+
+static bool pre_spin(struct spsc_handle *h, _Atomic uint64_t *watch, uint64_t seen)
+{
+	if (h->seg.head.spin_ns == 0)
+		return false;
+	for (unsigned i = 0; i < PRE_SPIN_POLLS; i++) {
+		/* relaxed: a hint to look again; the ring re-reads with acquire */
+		if (atomic_load_explicit(watch, memory_order_relaxed) != seen ||
+		    atomic_load_explicit(&h->sh->shutdown, memory_order_relaxed))
+			return true;
+		cpu_relax();
+	}
+	return false;
+}
+
+/* The ring was full and the caller may wait. */
+__attribute__((noinline, cold))
+int sph_prod_wait(struct spsc_handle *h, size_t len, void **out, int64_t timeout_ns)
+{
+	int rc;
+	spsc_count(&h->sh->waits_full, 1);
+	if (pre_spin(h, &h->sh->cons_head, h->prod.cons_cache) &&
+	    (rc = sph_prod_try(h, len, out)) != -EAGAIN)
+		return rc;
+	struct waiter w = {
+		.watch = &h->sh->cons_head, .shut = &h->sh->shutdown,
+		.sleeping = &h->sh->prod_sleeping, .word = &h->sh->prod_wake,
+		.sleeps = &h->sh->prod_sleeps,
+		.spin_until = clock_mono_ns() + h->seg.head.spin_ns,
+	};
+	uint64_t deadline = clock_deadline(timeout_ns);
+	for (;;) {
+		if ((rc = wait_change(&w, h->prod.cons_cache, deadline)) < 0)
+			return rc;
+		if ((rc = sph_prod_try(h, len, out)) != -EAGAIN)
+			return rc;
+	}
+}
+
+/* The ring was empty and the caller may wait. */
+__attribute__((noinline, cold))
+int sph_cons_wait(struct spsc_handle *h, void **data, uint32_t *len, uint64_t *end,
+		  int64_t timeout_ns)
+{
+	int rc;
+	spsc_count(&h->sh->waits_empty, 1);
+	if (pre_spin(h, spsc_cons_watch(&h->cons), 0) &&
+	    (rc = sph_cons_try(h, data, len, end)) != -EAGAIN)
+		return rc;
+	/* an empty ring is a zero header word at our position: wait for it
+	 * to change (the position does not move while we wait) */
+	struct waiter w = {
+		.watch = spsc_cons_watch(&h->cons), .shut = &h->sh->shutdown,
+		.sleeping = &h->sh->cons_sleeping, .word = &h->sh->cons_wake,
+		.sleeps = &h->sh->cons_sleeps,
+		.spin_until = clock_mono_ns() + h->seg.head.spin_ns,
+	};
+	uint64_t deadline = clock_deadline(timeout_ns);
+	for (;;) {
+		if ((rc = wait_change(&w, 0, deadline)) < 0)
+			return rc;
+		if ((rc = sph_cons_try(h, data, len, end)) != -EAGAIN)
+			return rc;
+	}
+}
+
+/* ---- batches and shutdown ---------------------------------------------- */
+
+static int op_send_batch(struct shmring *r, const struct iovec *msgs, unsigned n,
+			 int64_t timeout_ns)
+{
+	struct spsc_handle *h = sph_of(r);
+	uint64_t bytes = 0;
+	void *at;
+	if (h->prod.resv_open)
+		return -EINPROGRESS;
+	/* relaxed: only stops further sends; nothing is read through it */
+	if (sph_shut(h, memory_order_relaxed))
+		return -EPIPE;
+	/* every message that fits, published at once */
+	int rc = spsc_send_many(&h->prod, msgs, n, &bytes);
+	if (likely(rc > 0)) {
+		sph_published(h, (unsigned)rc, bytes);   /* one fence and wake check */
+		return rc;
+	}
+	if (rc < 0)
+		return rc;
+	if (timeout_ns == 0)
+		return -EAGAIN;
+	/* full: wait for room for the first message only, then add what fits */
+	size_t len = msgs[0].iov_len;
+	if ((rc = sph_prod_wait(h, len, &at, timeout_ns)) < 0)
+		return rc;
+	ring_copy(at, msgs[0].iov_base, len);
+	spsc_commit(&h->prod, (uint32_t)len);
+	bytes = len;
+	rc = 1;
+	if (n > 1) {
+		uint64_t more = 0;
+		int k = spsc_send_many(&h->prod, msgs + 1, n - 1, &more);
+		if (k > 0) {
+			rc += k;
+			bytes += more;
+		}
+	}
+	sph_published(h, (unsigned)rc, bytes);
+	return rc;
+}
+
+static int op_recv_batch(struct shmring *r, struct iovec *bufs, unsigned n, int64_t timeout_ns)
+{
+	struct spsc_handle *h = sph_of(r);
+	void *data;
+	uint32_t len;
+	uint64_t end;
+	if (h->cons.read != h->cons.head)
+		return -EINPROGRESS;
+	if (!bufs[0].iov_base && bufs[0].iov_len)
+		return -EINVAL;
+	/* wait only for the first message; the rest are those already there */
+	int rc = sph_next(h, &data, &len, &end, timeout_ns);
+	if (rc < 0)
+		return rc;
+	if (len > bufs[0].iov_len)
+		return -EMSGSIZE;      /* the message stays at the head */
+	ring_copy(bufs[0].iov_base, data, len);
+	bufs[0].iov_len = len;
+	uint64_t bytes = len;
+	unsigned k = 1;
+	if (n > 1)
+		k += (unsigned)spsc_recv_more(&h->cons, &end, bufs + 1, n - 1, &bytes);
+	/* taken and released together, after the copies: a consumer killed
+	 * before this point has handed out nothing, and the next one starts
+	 * at the same first message */
+	spsc_take(&h->cons, end);
+	sph_release_to(h, end, k, bytes);
+	return (int)k;
+}
+
+static int op_shutdown(struct shmring *r)
+{
+	struct spsc_handle *h = sph_of(r);
+	/* [S1] seq_cst: after every publish of ours ([P2] is sequenced
+	 * before); pairs with the consumer's [S2] acquire */
+	atomic_store_explicit(&h->sh->shutdown, 1, memory_order_seq_cst);
+	/* unconditional: a consumer asleep must learn the stream is over */
+	wait_wake(NULL, &h->sh->cons_wake, &h->sh->prod_wakes);
+	return 0;
+}
+
+/* ---- the per-message ops: the inline functions, for callers of the table */
+
+static int op_send(struct shmring *r, const void *msg, size_t len, int64_t timeout_ns)
+{
+	return sph_send(sph_of(r), msg, len, timeout_ns);
+}
+
+static ssize_t op_recv(struct shmring *r, void *buf, size_t cap, int64_t timeout_ns)
+{
+	return sph_recv(sph_of(r), buf, cap, timeout_ns);
+}
+
+static int op_reserve(struct shmring *r, size_t len, struct shmring_msg *m, int64_t timeout_ns)
+{
+	return sph_reserve(sph_of(r), len, m, timeout_ns);
+}
+
+static int op_commit(struct shmring *r, struct shmring_msg *m)
+{
+	return sph_commit(sph_of(r), m);
+}
+
+static int op_acquire(struct shmring *r, struct shmring_msg *m, int64_t timeout_ns)
+{
+	return sph_acquire(sph_of(r), m, timeout_ns);
+}
+
+static int op_release(struct shmring *r, struct shmring_msg *m)
+{
+	return sph_release(sph_of(r), m);
+}
+
+/* ---- the rest of the handle -------------------------------------------- */
+
+static int op_caps(struct shmring *r, struct shmring_caps *caps)
+{
+	const struct seg_handle *s = &sph_of(r)->seg;
+	/* a shm: segment outlives its processes too (until unlink or reboot) */
+	caps->flags = SHMRING_CAP_ZEROCOPY | SHMRING_CAP_RECOVERY | SHMRING_CAP_BLOCKING |
+		      SHMRING_CAP_PERSISTENT | (s->is_file ? SHMRING_CAP_DURABLE : 0);
+	caps->max_producers = 1;
+	caps->max_consumers = 1;
+	caps->max_msg = s->map->geom.max_msg;
+	caps->capacity = s->map->geom.capacity;
+	return 0;
+}
+
+static int op_flush(struct shmring *r)
+{
+	struct spsc_handle *h = sph_of(r);
+	if (!h->seg.is_file)
+		return 0;               /* nothing of a shm: ring outlives a reboot anyway */
+	uint8_t *base = h->seg.map->base;
+	const struct seg_geom *g = &h->seg.map->geom;
+	int rc = 0;
+	if (r->roles & SHMRING_PRODUCER) {
+		if (h->prod.resv_open)
+			return -EINPROGRESS;
+		rc = mf_flush_records(base, g, &h->flushed, h->prod.tail);
+	}
+	if (rc == 0 && (r->roles & SHMRING_CONSUMER))
+		rc = mf_flush_position(base, g);
+	if (rc == 0 && !r->roles)
+		rc = mf_flush_all(base, g);
+	return rc;
+}
+
+const struct shmring_backend_ops sph_ops = {
+	.name = "spsc",
+	.send = op_send, .recv = op_recv,
+	.reserve = op_reserve, .commit = op_commit,
+	.acquire = op_acquire, .release = op_release,
+	.send_batch = op_send_batch, .recv_batch = op_recv_batch,
+	.shutdown = op_shutdown, .stats = segh_stats, .caps = op_caps, .flush = op_flush,
+	.fork_child = segh_fork_child, .close = segh_close,
+};
+
+/* ---- roles ------------------------------------------------------------- */
+
+static int kind_init(struct seg_handle *s)
+{
+	struct spsc_handle *h = (struct spsc_handle *)s;
+	h->sh = (struct spsc_shared *)(s->map->base + s->map->geom.ring_off);
+	return 0;
+}
+
+/* A new consumer takes over at the released position: what its
+ * predecessor had acquired but not released is delivered again. */
+static int take_consumer(struct spsc_handle *h, const struct spsc_geom *g, bool light)
+{
+	/* relaxed: the previous consumer is gone (dead or closed) */
+	uint64_t head = atomic_load_explicit(&h->sh->cons_head, memory_order_relaxed);
+	uint64_t read = atomic_load_explicit(&h->sh->cons_read, memory_order_relaxed);
+	if (read != head) {
+		int64_t n = spsc_count_records(g, head, read);
+		if (n < 0)
+			return -EPROTO;
+		/* relaxed: under the control lock; display only */
+		atomic_fetch_add_explicit(&h->seg.ctl->redelivered, (uint64_t)n,
+					  memory_order_relaxed);
+	}
+	return spsc_cons_init(&h->cons, h->sh, g, light);
+}
+
+/* With the control lock held and the table repaired. */
+static int attach_locked(struct spsc_handle *h, uint32_t roles)
+{
+	struct seg_handle *s = &h->seg;
+	struct ctl_shared *c = s->ctl;
+	if (((roles & ROLE_PRODUCER) && c->prod_owner) ||
+	    ((roles & ROLE_CONSUMER) && c->cons_owner))
+		return -EBUSY;       /* after repair, an owner is a live one */
+	/* registered receivers of the sleeper's membarrier may skip the full
+	 * fence on every publish (sync/fence.h) */
+	bool light = fence_register();
+	const struct seg_geom *sg = &s->map->geom;
+	struct spsc_geom g = {
+		.data = s->map->base + sg->data_off,
+		.cap = sg->capacity,
+		.mask = sg->capacity - 1,
+		.max_msg = sg->max_msg,
+	};
+	int rc;
+	if ((roles & ROLE_CONSUMER) && (rc = take_consumer(h, &g, light)) < 0)
+		return rc;
+	if ((roles & ROLE_PRODUCER) && (rc = spsc_prod_init(&h->prod, h->sh, &g, light)) < 0)
+		return rc;
+	h->flushed = h->prod.tail;
+	if ((rc = ctl_join(c, s->lock_fd, roles)) < 0)
+		return rc;
+	s->slot = rc;
+	/* A predecessor killed while asleep left its flag up: the peer would
+	 * make a FUTEX_WAKE per message for nobody.  relaxed: under the lock,
+	 * and a stale value costs one spurious wake at most. */
+	if (roles & ROLE_PRODUCER) {
+		c->prod_owner = (uint32_t)s->slot + 1;
+		atomic_store_explicit(&h->sh->prod_sleeping, 0, memory_order_relaxed);
+	}
+	if (roles & ROLE_CONSUMER) {
+		c->cons_owner = (uint32_t)s->slot + 1;
+		atomic_store_explicit(&h->sh->cons_sleeping, 0, memory_order_relaxed);
+	}
+	s->head.roles = roles;
+	return 0;
+}
+
+static int kind_attach(struct seg_handle *s, uint32_t roles)
+{
+	int rc = segh_lock(s, NULL);
+	if (rc < 0)
+		return rc;
+	ctl_repair(s->ctl, s->map->fd, NULL);
+	rc = attach_locked((struct spsc_handle *)s, roles);
+	segh_unlock(s);
+	return rc;
+}
+
+static void kind_detach(struct seg_handle *s)
+{
+	if (segh_lock(s, NULL) < 0)
+		return;
+	uint32_t me = (uint32_t)s->slot + 1;
+	if (s->ctl->prod_owner == me)
+		s->ctl->prod_owner = 0;
+	if (s->ctl->cons_owner == me)
+		s->ctl->cons_owner = 0;
+	ctl_leave(s->ctl, s->lock_fd, (uint32_t)s->slot);
+	segh_unlock(s);
+}
+
+const struct segh_kind segh_kind_spsc = {
+	.kind = SHMRING_SPSC,
+	.handle_size = sizeof(struct spsc_handle),
+	.in_files = true,
+	.ops = &sph_ops,
+	.init = kind_init,
+	.attach = kind_attach,
+	.detach = kind_detach,
+};

@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The SPSC ring kind's handle and its data path: send/recv,
+ * reserve/commit, acquire/release, batches and shutdown.  The ring work is
+ * the inline code of ring/spsc.h; what is here is waiting (sync/wait) and
+ * counting.  No system call and no allocation unless a side has to sleep
+ * or wake a sleeper.
+ *
+ * All static inline: api/ops.c calls these directly for an SPSC handle
+ * (the one kind whose per-message cost is a few nanoseconds, where an
+ * indirect call through the ops table would show); the ops table
+ * (backend/spsc.c) wraps the same functions.  Arguments and role are
+ * checked by the caller, as for every op.
+ */
+#ifndef SHMRING_BACKEND_SPSC_H
+#define SHMRING_BACKEND_SPSC_H
+
+#include <errno.h>
+
+#include "seg.h"
+#include "../ring/spsc.h"
+#include "../sync/clock.h"
+#include "../sync/wait.h"
+
+struct spsc_handle {
+	struct seg_handle seg;
+	struct spsc_prod prod;     /* valid with SHMRING_PRODUCER */
+	struct spsc_cons cons;     /* valid with SHMRING_CONSUMER */
+	struct spsc_shared *sh;    /* ring state in the mapping */
+	uint64_t flushed;          /* producer of a file: ring: records before it are durable */
+};
+
+BACKEND_HIDDEN extern const struct shmring_backend_ops sph_ops;
+
+static inline struct spsc_handle *sph_of(struct shmring *r)
+{
+	return (struct spsc_handle *)(void *)r;
+}
+
+/* The full and empty waits: out of the fast path's way (backend/spsc.c). */
+BACKEND_HIDDEN int sph_prod_wait(struct spsc_handle *h, size_t len, void **out,
+				 int64_t timeout_ns);
+BACKEND_HIDDEN int sph_cons_wait(struct spsc_handle *h, void **data, uint32_t *len,
+				 uint64_t *end, int64_t timeout_ns);
+
+static inline bool sph_shut(const struct spsc_handle *h, memory_order mo)
+{
+	return atomic_load_explicit(&h->sh->shutdown, mo) != 0;
+}
+
+/* ---- producer ---------------------------------------------------------- */
+
+static inline int sph_prod_try(struct spsc_handle *h, size_t len, void **out)
+{
+	/* relaxed: only stops further sends; nothing is read through it */
+	if (unlikely(sph_shut(h, memory_order_relaxed)))
+		return -EPIPE;
+	return spsc_reserve(&h->prod, len, out);
+}
+
+static inline int sph_room(struct spsc_handle *h, size_t len, void **out, int64_t timeout_ns)
+{
+	int rc = sph_prod_try(h, len, out);
+	if (likely(rc != -EAGAIN) || timeout_ns == 0)
+		return rc;
+	return sph_prod_wait(h, len, out, timeout_ns);
+}
+
+/* After commits: count, and wake the consumer if it sleeps. */
+static inline void sph_published(struct spsc_handle *h, uint64_t msgs, uint64_t bytes)
+{
+	spsc_count(&h->sh->msgs_sent, msgs);
+	spsc_count(&h->sh->bytes_sent, bytes);
+	if (spsc_published(&h->prod))
+		wait_wake(&h->sh->cons_sleeping, &h->sh->cons_wake, &h->sh->prod_wakes);
+}
+
+static inline int sph_send(struct spsc_handle *h, const void *msg, size_t len,
+			   int64_t timeout_ns)
+{
+	void *at;
+	int rc;
+	if (unlikely(h->prod.resv_open))
+		return -EINPROGRESS;
+	/* a short message that fits the room already known: copy it, write
+	 * its header; no reservation state (relaxed shutdown load: as in
+	 * sph_prod_try, it only stops further sends) */
+	if (likely(!sph_shut(h, memory_order_relaxed) && spsc_send_short(&h->prod, msg, len))) {
+		sph_published(h, 1, len);
+		return 0;
+	}
+	if (unlikely((rc = sph_room(h, len, &at, timeout_ns)) < 0))
+		return rc;
+	ring_copy(at, msg, len);
+	spsc_commit(&h->prod, (uint32_t)len);
+	sph_published(h, 1, len);
+	return 0;
+}
+
+static inline int sph_reserve(struct spsc_handle *h, size_t len, struct shmring_msg *m,
+			      int64_t timeout_ns)
+{
+	void *at;
+	int rc;
+	if (unlikely(h->prod.resv_open))
+		return -EINPROGRESS;
+	if (unlikely((rc = sph_room(h, len, &at, timeout_ns)) < 0))
+		return rc;
+	m->data = at;
+	m->len = len;
+	m->priv[0] = h->prod.tail;       /* where the group starts: ties commit to it */
+	m->priv[1] = len;                /* the most commit may publish */
+	return 0;
+}
+
+static inline int sph_commit(struct spsc_handle *h, struct shmring_msg *m)
+{
+	/* the payload pointer too: another ring's reservation may carry the
+	 * same position and length */
+	if (unlikely(!h->prod.resv_open || m->priv[0] != h->prod.tail ||
+		     m->len > m->priv[1] || m->priv[1] != h->prod.resv_len ||
+		     m->data != spsc_resv_data(&h->prod)))
+		return -EINVAL;
+	if (unlikely(sph_shut(h, memory_order_relaxed))) {
+		/* the stream ended while the frame was being written: drop it
+		 * rather than let it appear after consumers saw -EPIPE */
+		h->prod.resv_open = false;
+		/* relaxed: a counter, displayed only */
+		atomic_fetch_add_explicit(&h->seg.ctl->dropped, 1, memory_order_relaxed);
+		return -EPIPE;
+	}
+	spsc_commit(&h->prod, (uint32_t)m->len);
+	sph_published(h, 1, m->len);
+	m->data = NULL;
+	return 0;
+}
+
+/* ---- consumer ---------------------------------------------------------- */
+
+static inline int sph_cons_try(struct spsc_handle *h, void **data, uint32_t *len, uint64_t *end)
+{
+	int rc = spsc_peek(&h->cons, data, len, end);
+	/* [S2] acquire: pairs with [S1]; every message published before the
+	 * shutdown is then visible to the second look */
+	if (unlikely(rc == -EAGAIN) && sph_shut(h, memory_order_acquire)) {
+		rc = spsc_peek(&h->cons, data, len, end);
+		if (rc == -EAGAIN)
+			rc = -EPIPE;
+	}
+	return rc;
+}
+
+static inline int sph_next(struct spsc_handle *h, void **data, uint32_t *len, uint64_t *end,
+			   int64_t timeout_ns)
+{
+	int rc = sph_cons_try(h, data, len, end);
+	if (likely(rc != -EAGAIN) || timeout_ns == 0)
+		return rc;
+	return sph_cons_wait(h, data, len, end, timeout_ns);
+}
+
+static inline void sph_release_to(struct spsc_handle *h, uint64_t end, uint64_t msgs,
+				  uint64_t bytes)
+{
+	spsc_count(&h->sh->msgs_recv, msgs);
+	spsc_count(&h->sh->bytes_recv, bytes);
+	if (spsc_release_to(&h->cons, end))
+		wait_wake(&h->sh->prod_sleeping, &h->sh->prod_wake, &h->sh->cons_wakes);
+}
+
+static inline ssize_t sph_recv(struct spsc_handle *h, void *buf, size_t cap, int64_t timeout_ns)
+{
+	void *data;
+	uint32_t len;
+	uint64_t end;
+	int rc;
+	if (unlikely(h->cons.read != h->cons.head))
+		return -EINPROGRESS;   /* release acquired messages first */
+	if (unlikely((rc = sph_next(h, &data, &len, &end, timeout_ns)) < 0))
+		return rc;
+	if (unlikely(len > cap))
+		return -EMSGSIZE;      /* the message stays at the head */
+	spsc_take(&h->cons, end);      /* a crash from here on counts as a redelivery */
+	ring_copy(buf, data, len);
+	sph_release_to(h, end, 1, len);
+	return len;
+}
+
+static inline int sph_acquire(struct spsc_handle *h, struct shmring_msg *m, int64_t timeout_ns)
+{
+	void *data;
+	uint32_t len;
+	uint64_t end;
+	int rc;
+	uint64_t start = h->cons.read;
+	if (unlikely((rc = sph_next(h, &data, &len, &end, timeout_ns)) < 0))
+		return rc;
+	spsc_take(&h->cons, end);
+	m->data = data;
+	m->len = len;
+	m->priv[0] = start;    /* release must come in acquisition order */
+	m->priv[1] = end;
+	return 0;
+}
+
+static inline int sph_release(struct spsc_handle *h, struct shmring_msg *m)
+{
+	if (unlikely(m->priv[0] != h->cons.head || m->priv[1] <= m->priv[0] ||
+		     m->priv[1] > h->cons.read || m->len > m->priv[1] - m->priv[0]))
+		return -EINVAL;
+	/* priv[1] must be the end of the oldest acquired message, not any
+	 * position: a forged end would leave cons_head inside a record */
+	void *data;
+	uint32_t len;
+	uint64_t end;
+	/* acquire parsed this record; if it no longer parses, someone wrote
+	 * over a published header: the ring is damaged, not the argument */
+	if (unlikely(spsc_parse(&h->cons.g, h->cons.head, &data, &len, &end) < 0))
+		return -EPROTO;
+	if (unlikely(end != m->priv[1] || m->len != len || m->data != data))
+		return -EINVAL;
+	sph_release_to(h, m->priv[1], 1, m->len);
+	m->data = NULL;
+	return 0;
+}
+
+#endif
