@@ -149,6 +149,15 @@ int shmring_caps(struct shmring *r, struct shmring_caps *caps)
 	return r->ops->caps(r, caps);
 }
 
+int shmring_fd(struct shmring *r)
+{
+	if (!r)
+		return -EINVAL;
+	if (!r->roles)
+		return -EPERM;          /* no call of it can return -EAGAIN */
+	return r->ops->fd ? r->ops->fd(r) : -ENOTSUP;
+}
+
 int shmring_set_spin(struct shmring *r, uint32_t spin_ns)
 {
 	if (!r || spin_ns > 1000000000u)

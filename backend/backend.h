@@ -62,6 +62,9 @@ struct shmring_backend_ops {
 	 * give up what the child shares with the parent but must not use
 	 * (liveness locks).  NULL: nothing.  api/ clears roles itself. */
 	void (*fork_child)(struct shmring *r);
+	/* shmring_fd(): the handle's pollable descriptor, made on the first
+	 * call (r has a role). */
+	int (*fd)(struct shmring *r);
 	/* Leave, free everything, free r.  The handle is off the list. */
 	int (*close)(struct shmring *r);
 };

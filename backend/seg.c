@@ -22,7 +22,9 @@
 #include "../shm/inspect.h"
 #include "../shm/segment.h"
 #include "../sync/clock.h"
+#include "../sync/fence.h"
 #include "../sync/lock.h"
+#include "../sync/wait.h"
 
 /* The ring kinds, by the header's kind. */
 static const struct segh_kind *const kinds[] = { &segh_kind_spsc, &segh_kind_mpmc };
@@ -209,6 +211,8 @@ static int handle_make(struct seg_map *m, bool is_file, struct seg_handle **out)
 	s->ctl = (struct ctl_shared *)(m->base + m->geom.ctl_off);
 	s->lock_fd = -1;
 	s->slot = -1;
+	s->bell.fd = -1;
+	s->ring_sock = -1;
 	s->is_file = is_file;
 	s->kind = k;
 	pthread_mutex_init(&s->ctl_local, NULL);   /* default attributes: cannot fail */
@@ -281,6 +285,9 @@ int segh_close(struct shmring *r)
 	r->roles = 0;
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
+	bell_free(&s->bell);       /* after detach: no waker reads its id any more */
+	if (s->ring_sock >= 0)
+		close(s->ring_sock);
 	reg_release(s->map);
 	if (!r->forked)      /* a child may have inherited it locked: leave it be */
 		pthread_mutex_destroy(&s->ctl_local);
@@ -309,6 +316,71 @@ void segh_fork_child(struct shmring *r)
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
 	s->lock_fd = -1;
+	/* the doorbell stays the parent's: its file too (not removed here) */
+	if (s->bell.fd >= 0)
+		close(s->bell.fd);
+	s->bell.fd = -1;
+	if (s->ring_sock >= 0)
+		close(s->ring_sock);
+	s->ring_sock = -1;
+}
+
+/* ---- doorbells (shmring_fd) -------------------------------------------- */
+
+int segh_fd(struct shmring *r)
+{
+	struct seg_handle *s = segh_of(r);
+	if (s->bell.fd >= 0)
+		return s->bell.fd;
+	if (s->slot < 0 || (uint32_t)s->slot >= CTL_MAX_PARTS)
+		return -EPERM;
+	/* who may write the ring may ring us: its group and write bits */
+	struct stat st;
+	if (fstat(s->map->fd, &st) < 0)
+		return -errno;
+	int rc = bell_make(&s->bell, st.st_mode & 0777, st.st_gid);
+	if (rc < 0)
+		return rc;
+	/* [B0] release: the id is published before our first arming ([B1]
+	 * is sequenced after it); a waker's acquire in segh_ring() pairs */
+	atomic_store_explicit(&s->ctl->parts[s->slot].bell, s->bell.id, memory_order_release);
+	return s->bell.fd;
+}
+
+void segh_ring(struct seg_handle *s, uint32_t owner, _Atomic uint64_t *rung)
+{
+	if (owner == 0 || owner > CTL_MAX_PARTS)
+		return;                 /* none, or garbage: nobody to ring */
+	/* acquire: pairs with [B0]; the id is checked by its use only (a
+	 * name in BELL_DIR that nobody may be bound to) */
+	uint64_t id = atomic_load_explicit(&s->ctl->parts[owner - 1].bell, memory_order_acquire);
+	if (id == 0)
+		return;
+	if (bell_ring(&s->ring_sock, id) == 0)
+		/* relaxed: single writer (our role), display only */
+		atomic_store_explicit(rung, atomic_load_explicit(rung, memory_order_relaxed) + 1,
+				      memory_order_relaxed);
+}
+
+void segh_arm(struct seg_handle *s, _Atomic uint32_t *word, uint64_t done,
+	      _Atomic uint64_t *spurious)
+{
+	/* Empty the doorbell first: level-triggered pollers must see it
+	 * readable again only for a wake-up that comes after this arming. */
+	if (bell_drain(&s->bell) && done == s->armed_at)
+		/* woken, and no message moved since we armed */
+		atomic_store_explicit(spurious, atomic_load_explicit(spurious, memory_order_relaxed) + 1,
+				      memory_order_relaxed);
+	s->armed_at = done;
+	/* [B1] seq_cst RMW: announce the poller before the last look ([B3]);
+	 * the waker's exchange of the word ([W4]'s) takes it down */
+	atomic_fetch_or_explicit(word, WAIT_POLLING, memory_order_seq_cst);
+	/* The heavy half of the asymmetric fence, as for a sleeper
+	 * (sync/wait.c).  Refused by the kernel: the waker's store may not
+	 * be ordered before its load; ring ourselves, so that the poller
+	 * comes back and looks (busy, but never stuck). */
+	if (!fence_heavy())
+		(void)bell_ring(&s->ring_sock, s->bell.id);
 }
 
 /* Only remove what is a ring: read the header first, and then the name

@@ -16,6 +16,7 @@
 #include "backend.h"
 #include "../shm/ctl.h"
 #include "../shm/registry.h"
+#include "../sync/bell.h"
 
 _Static_assert(SHMRING_PRODUCER == ROLE_PRODUCER && SHMRING_CONSUMER == ROLE_CONSUMER,
 	       "oflags role bits are the participant role bits");
@@ -35,6 +36,12 @@ struct seg_handle {
 	 * takes a handle's control lock (its handles are disowned), so a
 	 * mutex inherited locked at fork() is never waited on. */
 	pthread_mutex_t ctl_local;
+	/* shmring_fd(): our doorbell (fd -1 until asked for), the socket we
+	 * ring others' with (-1 until needed), and our own messages counted
+	 * when we last armed (for the spurious-readiness counter) */
+	struct bell bell;
+	int ring_sock;
+	uint64_t armed_at;
 };
 
 /* A ring kind on a segment: its handle type starts with struct seg_handle. */
@@ -72,6 +79,17 @@ BACKEND_HIDDEN void segh_fork_child(struct shmring *r);
 /* close for every kind: leave (the kind's detach), release the mapping,
  * free the handle. */
 BACKEND_HIDDEN int segh_close(struct shmring *r);
+/* shmring_fd() for every kind. */
+BACKEND_HIDDEN int segh_fd(struct shmring *r);
+/* A waker took WAIT_POLLING down for participant `owner` (slot + 1, read
+ * from the segment: checked here): ring its doorbell, count in *rung. */
+BACKEND_HIDDEN void segh_ring(struct seg_handle *s, uint32_t owner, _Atomic uint64_t *rung);
+/* A call of a polling handle found nothing to do (-EAGAIN): empty the
+ * doorbell, count a wake-up that brought nothing (`done`: our messages so
+ * far) in *spurious, and arm: [B1] set WAIT_POLLING in *word.  The caller
+ * then looks at the ring once more ([B3], seq_cst) before -EAGAIN. */
+BACKEND_HIDDEN void segh_arm(struct seg_handle *s, _Atomic uint32_t *word, uint64_t done,
+			     _Atomic uint64_t *spurious);
 /* Take and release the control lock for this handle. */
 BACKEND_HIDDEN int segh_lock(struct seg_handle *s, const struct ctl_sweep *sw);
 BACKEND_HIDDEN void segh_unlock(struct seg_handle *s);

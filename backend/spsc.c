@@ -84,6 +84,42 @@ int sph_cons_wait(struct spsc_handle *h, void **data, uint32_t *len, uint64_t *e
 	}
 }
 
+/* ---- pollers (shmring_fd) ----------------------------------------------- */
+
+/* Messages this handle moved: a wake-up after which it moved none was
+ * spurious. */
+static uint64_t own_done(const struct spsc_handle *h)
+{
+	uint32_t roles = h->seg.head.roles;
+	/* relaxed: our own counters */
+	return ((roles & SHMRING_PRODUCER) ? atomic_load_explicit(&h->sh->msgs_sent,
+								   memory_order_relaxed) : 0) +
+	       ((roles & SHMRING_CONSUMER) ? atomic_load_explicit(&h->sh->msgs_recv,
+								   memory_order_relaxed) : 0);
+}
+
+int sph_prod_poll(struct spsc_handle *h, size_t len, void **out)
+{
+	segh_arm(&h->seg, &h->sh->prod_sleeping, own_done(h), &h->sh->prod_spurious);
+	/* [B3] seq_cst: the last look, after [B1]; pairs with the
+	 * consumer's [C2] store, [C3] load (Dekker, as [W3]) */
+	uint64_t head = atomic_load_explicit(&h->sh->cons_head, memory_order_seq_cst);
+	if (head == h->prod.cons_cache && !sph_shut(h, memory_order_seq_cst))
+		return -EAGAIN;
+	return sph_prod_try(h, len, out);
+}
+
+int sph_cons_poll(struct spsc_handle *h, void **data, uint32_t *len, uint64_t *end)
+{
+	segh_arm(&h->seg, &h->sh->cons_sleeping, own_done(h), &h->sh->cons_spurious);
+	/* [B3] seq_cst: the last look, after [B1]; pairs with the
+	 * producer's [P2] store, [P3] load (Dekker, as [W3]) */
+	if (atomic_load_explicit(spsc_cons_watch(&h->cons), memory_order_seq_cst) == 0 &&
+	    !sph_shut(h, memory_order_seq_cst))
+		return -EAGAIN;
+	return sph_cons_try(h, data, len, end);
+}
+
 /* ---- batches and shutdown ---------------------------------------------- */
 
 static int op_send_batch(struct shmring *r, const struct iovec *msgs, unsigned n,
@@ -105,11 +141,9 @@ static int op_send_batch(struct shmring *r, const struct iovec *msgs, unsigned n
 	}
 	if (rc < 0)
 		return rc;
-	if (timeout_ns == 0)
-		return -EAGAIN;
 	/* full: wait for room for the first message only, then add what fits */
 	size_t len = msgs[0].iov_len;
-	if ((rc = sph_prod_wait(h, len, &at, timeout_ns)) < 0)
+	if ((rc = sph_room(h, len, &at, timeout_ns)) < 0)
 		return rc;
 	ring_copy(at, msgs[0].iov_base, len);
 	spsc_commit(&h->prod, (uint32_t)len);
@@ -163,7 +197,13 @@ static int op_shutdown(struct shmring *r)
 	/* [S1] seq_cst: after every publish of ours ([P2] is sequenced
 	 * before); pairs with the consumer's [S2] acquire */
 	atomic_store_explicit(&h->sh->shutdown, 1, memory_order_seq_cst);
-	/* unconditional: a consumer asleep must learn the stream is over */
+	/* a poller must learn it too: take its arming down and ring; then
+	 * unconditionally: a consumer asleep must learn the stream is over */
+	if (atomic_exchange_explicit(&h->sh->cons_sleeping, 0, memory_order_seq_cst) &
+	    WAIT_POLLING)
+		/* relaxed: as in sph_wake() */
+		segh_ring(&h->seg, __atomic_load_n(&h->seg.ctl->cons_owner, __ATOMIC_RELAXED),
+			  &h->sh->prod_bells);
 	wait_wake(NULL, &h->sh->cons_wake, &h->sh->prod_wakes);
 	return 0;
 }
@@ -207,7 +247,8 @@ static int op_caps(struct shmring *r, struct shmring_caps *caps)
 	const struct seg_handle *s = &sph_of(r)->seg;
 	/* a shm: segment outlives its processes too (until unlink or reboot) */
 	caps->flags = SHMRING_CAP_ZEROCOPY | SHMRING_CAP_RECOVERY | SHMRING_CAP_BLOCKING |
-		      SHMRING_CAP_PERSISTENT | (s->is_file ? SHMRING_CAP_DURABLE : 0);
+		      SHMRING_CAP_PERSISTENT | SHMRING_CAP_POLL |
+		      (s->is_file ? SHMRING_CAP_DURABLE : 0);
 	caps->max_producers = 1;
 	caps->max_consumers = 1;
 	caps->max_msg = s->map->geom.max_msg;
@@ -242,7 +283,7 @@ const struct shmring_backend_ops sph_ops = {
 	.acquire = op_acquire, .release = op_release,
 	.send_batch = op_send_batch, .recv_batch = op_recv_batch,
 	.shutdown = op_shutdown, .stats = segh_stats, .caps = op_caps, .flush = op_flush,
-	.fork_child = segh_fork_child, .close = segh_close,
+	.fd = segh_fd, .fork_child = segh_fork_child, .close = segh_close,
 };
 
 /* ---- roles ------------------------------------------------------------- */

@@ -42,6 +42,11 @@ BACKEND_HIDDEN int sph_prod_wait(struct spsc_handle *h, size_t len, void **out,
 				 int64_t timeout_ns);
 BACKEND_HIDDEN int sph_cons_wait(struct spsc_handle *h, void **data, uint32_t *len,
 				 uint64_t *end, int64_t timeout_ns);
+/* The same for a handle with a doorbell (shmring_fd) and timeout 0: arm
+ * it, look once more; -EAGAIN or the call's result. */
+BACKEND_HIDDEN int sph_prod_poll(struct spsc_handle *h, size_t len, void **out);
+BACKEND_HIDDEN int sph_cons_poll(struct spsc_handle *h, void **data, uint32_t *len,
+				 uint64_t *end);
 
 static inline bool sph_shut(const struct spsc_handle *h, memory_order mo)
 {
@@ -61,18 +66,33 @@ static inline int sph_prod_try(struct spsc_handle *h, size_t len, void **out)
 static inline int sph_room(struct spsc_handle *h, size_t len, void **out, int64_t timeout_ns)
 {
 	int rc = sph_prod_try(h, len, out);
-	if (likely(rc != -EAGAIN) || timeout_ns == 0)
+	if (likely(rc != -EAGAIN))
 		return rc;
+	if (timeout_ns == 0)
+		return h->seg.bell.fd < 0 ? rc : sph_prod_poll(h, len, out);
 	return sph_prod_wait(h, len, out, timeout_ns);
 }
 
-/* After commits: count, and wake the consumer if it sleeps. */
+/* `sleeping` said somebody sleeps or polls: wake it, and ring the
+ * doorbell of `owner`'s participant (control block: slot + 1) if it polls. */
+static inline void sph_wake(struct spsc_handle *h, _Atomic uint32_t *sleeping,
+			    _Atomic uint32_t *word, _Atomic uint64_t *wakes,
+			    const uint32_t *owner, _Atomic uint64_t *rung)
+{
+	if (unlikely(wait_wake(sleeping, word, wakes) & WAIT_POLLING))
+		/* relaxed: written under the control lock at attach; a stale
+		 * owner names a doorbell nobody listens to (checked there) */
+		segh_ring(&h->seg, __atomic_load_n(owner, __ATOMIC_RELAXED), rung);
+}
+
+/* After commits: count, and wake the consumer if it sleeps or polls. */
 static inline void sph_published(struct spsc_handle *h, uint64_t msgs, uint64_t bytes)
 {
 	spsc_count(&h->sh->msgs_sent, msgs);
 	spsc_count(&h->sh->bytes_sent, bytes);
 	if (spsc_published(&h->prod))
-		wait_wake(&h->sh->cons_sleeping, &h->sh->cons_wake, &h->sh->prod_wakes);
+		sph_wake(h, &h->sh->cons_sleeping, &h->sh->cons_wake, &h->sh->prod_wakes,
+			 &h->seg.ctl->cons_owner, &h->sh->prod_bells);
 }
 
 static inline int sph_send(struct spsc_handle *h, const void *msg, size_t len,
@@ -154,8 +174,10 @@ static inline int sph_next(struct spsc_handle *h, void **data, uint32_t *len, ui
 			   int64_t timeout_ns)
 {
 	int rc = sph_cons_try(h, data, len, end);
-	if (likely(rc != -EAGAIN) || timeout_ns == 0)
+	if (likely(rc != -EAGAIN))
 		return rc;
+	if (timeout_ns == 0)
+		return h->seg.bell.fd < 0 ? rc : sph_cons_poll(h, data, len, end);
 	return sph_cons_wait(h, data, len, end, timeout_ns);
 }
 
@@ -165,7 +187,8 @@ static inline void sph_release_to(struct spsc_handle *h, uint64_t end, uint64_t 
 	spsc_count(&h->sh->msgs_recv, msgs);
 	spsc_count(&h->sh->bytes_recv, bytes);
 	if (spsc_release_to(&h->cons, end))
-		wait_wake(&h->sh->prod_sleeping, &h->sh->prod_wake, &h->sh->cons_wakes);
+		sph_wake(h, &h->sh->prod_sleeping, &h->sh->prod_wake, &h->sh->cons_wakes,
+			 &h->seg.ctl->prod_owner, &h->sh->cons_bells);
 }
 
 static inline ssize_t sph_recv(struct spsc_handle *h, void *buf, size_t cap, int64_t timeout_ns)

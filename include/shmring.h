@@ -135,7 +135,10 @@ struct shmring_stats {
 	uint64_t stalls_skipped;                /* MPMC: slots of live holders skipped after
 						   the stall timeout (opts.stall_ms) */
 	uint64_t commits_cancelled;             /* MPMC: late commits refused (-ECANCELED) */
-	uint64_t reserved[6];
+	uint64_t poll_wakes;                    /* doorbells rung: wake-ups of shmring_fd() pollers */
+	uint64_t poll_spurious;                 /* shmring_fd() readiness after which a call
+						   found nothing to do */
+	uint64_t reserved[4];
 };
 SHMRING_API SHMRING_MUST_USE
 int shmring_stats(struct shmring *r, struct shmring_stats *st);
@@ -167,6 +170,7 @@ struct shmring_caps {
 #define SHMRING_CAP_DURABLE    0x08u  /* shmring_flush() survives a reboot (file:) */
 #define SHMRING_CAP_RECOVERY   0x10u  /* dead holders' roles are taken over, counted */
 #define SHMRING_CAP_BLOCKING   0x20u  /* timeouts and SHMRING_FOREVER (all backends) */
+#define SHMRING_CAP_POLL       0x40u  /* shmring_fd() (all backends) */
 SHMRING_API SHMRING_MUST_USE int shmring_caps(struct shmring *r, struct shmring_caps *caps);
 
 /* Bounded spin, in nanoseconds, before a blocking call sleeps on a futex
@@ -177,6 +181,17 @@ SHMRING_API int shmring_set_spin(struct shmring *r, uint32_t spin_ns);
  * shmring_open() refuses with -EACCES a ring whose owner is not this
  * process's effective uid, root included.  0, -EINVAL, or -ENOSPC. */
 SHMRING_API int shmring_trust_owner(uid_t uid);
+
+/*
+ * A descriptor for poll/select/epoll/io_uring: readable when a call of this
+ * handle that returned -EAGAIN may now succeed (consumer: a message, or the
+ * end of the stream; producer: room for max_msg bytes, or shutdown).  Poll;
+ * when readable, call with timeout 0 until -EAGAIN, which re-arms it.
+ * Readiness may be spurious; a wake-up is never lost.  Owned by the handle
+ * (closed by shmring_close); the same descriptor on every call.  -EPERM for
+ * a handle without a role.  shmring_fd(3).
+ */
+SHMRING_API SHMRING_MUST_USE int shmring_fd(struct shmring *r);
 
 #ifdef __cplusplus
 }

@@ -87,20 +87,24 @@ struct spsc_shared {
 	uint8_t pad1[SPSC_LINE - 16];
 
 	/* written only when a side goes to sleep or the stream ends: read-mostly */
-	_Atomic uint32_t cons_sleeping;    /* consumer is about to sleep on cons_wake */
+	_Atomic uint32_t cons_sleeping;    /* WAIT_SLEEPING: consumer about to sleep on cons_wake;
+					      WAIT_POLLING: its doorbell wants ringing */
 	_Atomic uint32_t cons_wake;        /* futex word the consumer sleeps on */
-	_Atomic uint32_t prod_sleeping;    /* producer is about to sleep on prod_wake */
+	_Atomic uint32_t prod_sleeping;    /* the same for the producer */
 	_Atomic uint32_t prod_wake;        /* futex word the producer sleeps on */
 	_Atomic uint32_t shutdown;         /* 1 after shmring_shutdown */
 	uint8_t pad2[SPSC_LINE - 20];
 
 	/* counters written only by the producer role (relaxed, single writer) */
 	_Atomic uint64_t msgs_sent, bytes_sent, waits_full, prod_wakes, prod_sleeps;
-	uint8_t pad3[SPSC_LINE - 40];
+	_Atomic uint64_t prod_bells;       /* the consumer's doorbell rung */
+	_Atomic uint64_t prod_spurious;    /* this side's doorbell found nothing to do */
+	uint8_t pad3[SPSC_LINE - 56];
 
 	/* counters written only by the consumer role (relaxed, single writer) */
 	_Atomic uint64_t msgs_recv, bytes_recv, waits_empty, cons_wakes, cons_sleeps;
-	uint8_t pad4[SPSC_LINE - 40];
+	_Atomic uint64_t cons_bells, cons_spurious;
+	uint8_t pad4[SPSC_LINE - 56];
 };
 _Static_assert(offsetof(struct spsc_shared, cons_head) == SPSC_LINE, "consumer line");
 _Static_assert(offsetof(struct spsc_shared, cons_sleeping) == 2 * SPSC_LINE, "wait line");

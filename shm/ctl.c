@@ -162,6 +162,8 @@ int ctl_join(struct ctl_shared *c, int lock_fd, uint32_t roles)
 		p->gen++;
 		p->start_ticks = proc_start_ticks(0);
 		p->attach_ns = clock_real_ns();
+		/* relaxed: no doorbell yet; its owner publishes one ([B0]) */
+		atomic_store_explicit(&p->bell, 0, memory_order_relaxed);
 		CRASH_POINT("ctl.join");
 		/* [J1] release: the slot's fields are complete before anybody
 		 * sees it active; pairs with [J2] in ctl_count() */

@@ -47,7 +47,9 @@ struct ctl_part {                /* one per participant, 64 bytes */
 	uint32_t gen;            /* bumped each time the slot is taken */
 	uint64_t start_ticks;    /* /proc/PID/stat starttime, display only */
 	uint64_t attach_ns;      /* CLOCK_REALTIME at attach */
-	uint8_t pad[32];
+	_Atomic uint64_t bell;   /* its doorbell's id (sync/bell.h), 0: none; written
+				    by the participant before it first arms */
+	uint8_t pad[24];
 };
 _Static_assert(sizeof(struct ctl_part) == 64, "ctl_part is one cache line");
 

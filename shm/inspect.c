@@ -140,6 +140,8 @@ void seg_counters(const struct seg_geom *g, const struct ctl_shared *c, const vo
 		st->waits_empty = LD(r->waits_empty);
 		st->futex_wakes = LD(r->prod_wakes) + LD(r->cons_wakes);
 		st->futex_sleeps = LD(r->prod_sleeps) + LD(r->cons_sleeps);
+		st->poll_wakes = LD(r->prod_bells) + LD(r->cons_bells);
+		st->poll_spurious = LD(r->prod_spurious) + LD(r->cons_spurious);
 		st->holes_skipped = LD(c->holes);
 		st->msgs_dropped = LD(c->dropped);
 		st->shut_down = LD(r->shutdown) != 0;

@@ -30,8 +30,9 @@ int wait_change(struct waiter *w, uint64_t seen, uint64_t deadline)
 	if (now >= deadline)
 		return -ETIMEDOUT;
 
-	/* [W1] seq_cst RMW: announce the sleep before the last look */
-	atomic_exchange_explicit(w->sleeping, 1, memory_order_seq_cst);
+	/* [W1] seq_cst RMW: announce the sleep before the last look (a
+	 * poller's bit, WAIT_POLLING, stays as it is) */
+	atomic_fetch_or_explicit(w->sleeping, WAIT_SLEEPING, memory_order_seq_cst);
 	/* The heavy half of the asymmetric fence (sync/fence.h): every waker
 	 * that skipped its full fence has passed a barrier by now.  Without
 	 * it, a waker's store->load may still be reordered: sleep briefly. */
@@ -50,8 +51,9 @@ int wait_change(struct waiter *w, uint64_t seen, uint64_t deadline)
 				      atomic_load_explicit(w->sleeps, memory_order_relaxed) + 1,
 				      memory_order_relaxed);
 	}
-	/* relaxed: a stale 1 seen by the waker costs one spurious FUTEX_WAKE */
-	atomic_store_explicit(w->sleeping, 0, memory_order_relaxed);
+	/* relaxed: a stale bit seen by the waker costs one spurious
+	 * FUTEX_WAKE; an RMW, so that a poller's arming is not taken down */
+	atomic_fetch_and_explicit(w->sleeping, ~WAIT_SLEEPING, memory_order_relaxed);
 	if (clock_mono_ns() >= deadline && !moved(w, seen, memory_order_acquire))
 		return -ETIMEDOUT;
 	return 0;

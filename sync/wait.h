@@ -4,10 +4,11 @@
  * wake-up.  The protocol (docs/design.md, "Wake-ups") is a Dekker pair:
  *
  *   sleeper                              waker
- *   [W1] xchg(sleeping, 1)   seq_cst     [P2]/[C2] store(watched word) release
+ *   [W1] sleeping |= SLEEPING seq_cst    [P2]/[C2] store(watched word) release
  *        fence_heavy() (membarrier)           fence_waker() (compiler / full)
  *   [W2] seq = load(word)    seq_cst     [P3]/[C3] load(sleeping)
- *   [W3] load(watch) == seen seq_cst     if set: [W4] word++ ; FUTEX_WAKE
+ *   [W3] load(watch) == seen seq_cst     if set: xchg(sleeping, 0); [W4] word++ ;
+ *                                             FUTEX_WAKE
  *        futex_wait(word, seq)
  *
  * Either the waker's load of `sleeping` comes after [W1] is visible (it
@@ -38,6 +39,11 @@
 #define WAIT_SLICE_UNFENCED_NS (1000u * 1000u)
 #define WAIT_SPIN_DEFAULT_NS 20000u
 
+/* The bits of a side's `sleeping` word: a thread about to sleep on the
+ * futex, and a poller whose doorbell wants ringing (sync/bell.h). */
+#define WAIT_SLEEPING 1u
+#define WAIT_POLLING  2u
+
 struct waiter {
 	_Atomic uint64_t *watch;     /* the peer's index we wait to see move */
 	_Atomic uint32_t *shut;      /* stream-ended flag, or NULL */
@@ -56,18 +62,22 @@ __attribute__((visibility("hidden")))
 int wait_change(struct waiter *w, uint64_t seen, uint64_t deadline);
 
 /*
- * The waker's half, after its index store told it somebody may sleep.
- * Taking the flag down ourselves means one FUTEX_WAKE per sleep, not one
- * per message while the sleeper is still waking up.  sleeping == NULL:
- * wake unconditionally (shutdown).
+ * The waker's half, after its index store told it somebody may sleep or
+ * poll.  Taking the flag down ourselves means one wake-up per sleep (or
+ * arming), not one per message while the other side is still waking up.
+ * sleeping == NULL: wake the futex unconditionally (shutdown).  Returns
+ * the bits taken down: the caller rings the doorbell on WAIT_POLLING.
  */
-static inline void wait_wake(_Atomic uint32_t *sleeping, _Atomic uint32_t *word,
-			     _Atomic uint64_t *wakes)
+static inline uint32_t wait_wake(_Atomic uint32_t *sleeping, _Atomic uint32_t *word,
+				 _Atomic uint64_t *wakes)
 {
-	/* seq_cst RMW: only one waker claims a sleep; the sleeper looks at
-	 * the index again after any wake-up, so nothing is missed */
-	if (sleeping && !atomic_exchange_explicit(sleeping, 0, memory_order_seq_cst))
-		return;
+	/* seq_cst RMW: only one waker claims a sleep or an arming ([W1],
+	 * [B1]); the other side looks at the ring again after any wake-up,
+	 * so nothing is missed */
+	uint32_t was = sleeping ? atomic_exchange_explicit(sleeping, 0, memory_order_seq_cst)
+				: WAIT_SLEEPING;
+	if (!(was & WAIT_SLEEPING))
+		return was;
 	/* [W4] seq_cst: changes the futex word so that a sleeper between
 	 * [W2] and futex_wait returns at once (pairs with [W2]). */
 	atomic_fetch_add_explicit(word, 1, memory_order_seq_cst);
@@ -75,6 +85,7 @@ static inline void wait_wake(_Atomic uint32_t *sleeping, _Atomic uint32_t *word,
 	/* relaxed: counter with one writer per role, only displayed */
 	atomic_store_explicit(wakes, atomic_load_explicit(wakes, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
+	return was;
 }
 
 /*

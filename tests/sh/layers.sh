@@ -9,7 +9,8 @@ cd "${SRC:-.}"
 # folder (or header) -> what it may include, besides itself and shmring.h
 allowed() {
 	case $1 in
-	mem|fs|sync)          echo "" ;;
+	mem|fs)               echo "" ;;
+	sync)                 echo "fs" ;;
 	ring)                 echo "sync" ;;
 	shm)                  echo "ring sync mem" ;;
 	mmapfile)             echo "shm ring sync" ;;
