@@ -362,8 +362,7 @@ void segh_ring(struct seg_handle *s, uint32_t owner, _Atomic uint64_t *rung)
 				      memory_order_relaxed);
 }
 
-void segh_arm(struct seg_handle *s, _Atomic uint32_t *word, uint64_t done,
-	      _Atomic uint64_t *spurious)
+void segh_arm_prepare(struct seg_handle *s, uint64_t done, _Atomic uint64_t *spurious)
 {
 	/* Empty the doorbell first: level-triggered pollers must see it
 	 * readable again only for a wake-up that comes after this arming. */
@@ -372,9 +371,10 @@ void segh_arm(struct seg_handle *s, _Atomic uint32_t *word, uint64_t done,
 		atomic_store_explicit(spurious, atomic_load_explicit(spurious, memory_order_relaxed) + 1,
 				      memory_order_relaxed);
 	s->armed_at = done;
-	/* [B1] seq_cst RMW: announce the poller before the last look ([B3]);
-	 * the waker's exchange of the word ([W4]'s) takes it down */
-	atomic_fetch_or_explicit(word, WAIT_POLLING, memory_order_seq_cst);
+}
+
+void segh_arm_fence(struct seg_handle *s)
+{
 	/* The heavy half of the asymmetric fence, as for a sleeper
 	 * (sync/wait.c).  Refused by the kernel: the waker's store may not
 	 * be ordered before its load; ring ourselves, so that the poller

@@ -100,7 +100,11 @@ static uint64_t own_done(const struct spsc_handle *h)
 
 int sph_prod_poll(struct spsc_handle *h, size_t len, void **out)
 {
-	segh_arm(&h->seg, &h->sh->prod_sleeping, own_done(h), &h->sh->prod_spurious);
+	segh_arm_prepare(&h->seg, own_done(h), &h->sh->prod_spurious);
+	/* [B1] seq_cst RMW: announce the poller before the last look; the
+	 * consumer's exchange in wait_wake() takes it down */
+	atomic_fetch_or_explicit(&h->sh->prod_sleeping, WAIT_POLLING, memory_order_seq_cst);
+	segh_arm_fence(&h->seg);
 	/* [B3] seq_cst: the last look, after [B1]; pairs with the
 	 * consumer's [C2] store, [C3] load (Dekker, as [W3]) */
 	uint64_t head = atomic_load_explicit(&h->sh->cons_head, memory_order_seq_cst);
@@ -111,7 +115,10 @@ int sph_prod_poll(struct spsc_handle *h, size_t len, void **out)
 
 int sph_cons_poll(struct spsc_handle *h, void **data, uint32_t *len, uint64_t *end)
 {
-	segh_arm(&h->seg, &h->sh->cons_sleeping, own_done(h), &h->sh->cons_spurious);
+	segh_arm_prepare(&h->seg, own_done(h), &h->sh->cons_spurious);
+	/* [B1] seq_cst RMW: as above, the producer's exchange takes it down */
+	atomic_fetch_or_explicit(&h->sh->cons_sleeping, WAIT_POLLING, memory_order_seq_cst);
+	segh_arm_fence(&h->seg);
 	/* [B3] seq_cst: the last look, after [B1]; pairs with the
 	 * producer's [P2] store, [P3] load (Dekker, as [W3]) */
 	if (atomic_load_explicit(spsc_cons_watch(&h->cons), memory_order_seq_cst) == 0 &&
