@@ -377,11 +377,18 @@ static void kind_detach(struct seg_handle *s)
 {
 	if (segh_lock(s, NULL) < 0)
 		return;
+	struct spsc_handle *h = (struct spsc_handle *)s;
 	uint32_t me = (uint32_t)s->slot + 1;
-	if (s->ctl->prod_owner == me)
+	/* relaxed: our arming goes with us; a stale bit costs the peer one
+	 * failed sendto */
+	if (s->ctl->prod_owner == me) {
 		s->ctl->prod_owner = 0;
-	if (s->ctl->cons_owner == me)
+		atomic_fetch_and_explicit(&h->sh->prod_sleeping, ~WAIT_POLLING, memory_order_relaxed);
+	}
+	if (s->ctl->cons_owner == me) {
 		s->ctl->cons_owner = 0;
+		atomic_fetch_and_explicit(&h->sh->cons_sleeping, ~WAIT_POLLING, memory_order_relaxed);
+	}
 	ctl_leave(s->ctl, s->lock_fd, (uint32_t)s->slot);
 	segh_unlock(s);
 }
