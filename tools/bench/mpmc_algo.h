@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * shmring-bench: the MPMC ring's algorithm (ring/mpmc.h) driven directly,
- * without the API around it, compiled twice: t_mpmc_safe.c as the library
- * has it, t_mpmc_nosafety.c with MPMC_CRASH_SAFE=0 (commit and release as
- * plain stores instead of the CAS that lets a recoverer race the holder).
- * Same loop, same memory, one run: the difference is what crash safety
- * costs the algorithm.  Includer defines ALGO(x) and ALGO_NAME.
+ * without the API around it, included twice by t_mpmc_algo.c: with
+ * mpmc_commit() as the library has it, and with mpmc_nosafety.h's commit
+ * (a plain store instead of the CAS that lets a recoverer race the
+ * holder).  Same loop, same memory, one run: the difference is what crash
+ * safety costs the algorithm.  The includer defines ALGO(x) (the names'
+ * prefix) and ALGO_COMMIT (the commit to use).
  */
+#ifndef SHMRING_BENCH_MPMC_ALGO_H
+#define SHMRING_BENCH_MPMC_ALGO_H
+
 #include "bench.h"
 
 #include <errno.h>
@@ -14,12 +18,24 @@
 
 #include "ring/mpmc.h"
 
-struct algo_priv {
+#define ALGO_STATE_LEN ((sizeof(struct mpmc_shared) + 4095) & ~(size_t)4095)
+
+/* expand ALGO() before BENCH_LOOPS pastes */
+#define ALGO_LOOPS(n) BENCH_LOOPS(n)
+
+/* one transport of the variant whose names start with pfx */
+#define ALGO_T(pfx, nm, note, np, nc)                                           \
+	{ nm, "shmring", note, np, nc, 1, 64, 64, T_TPUT | T_POLLS, pfx##_create,  \
+	  pfx##_destroy, pfx##_attach, pfx##_detach,                            \
+	  { pfx##_l_produce, pfx##_l_consume, pfx##_l_ping, pfx##_l_pong },     \
+	  NULL, NULL, NULL }
+
+#endif /* SHMRING_BENCH_MPMC_ALGO_H */
+
+struct ALGO(priv) {
 	struct mpmc_h h;
 };
-END_PRIV(ALGO(P), struct algo_priv)
-
-#define ALGO_STATE_LEN ((sizeof(struct mpmc_shared) + 4095) & ~(size_t)4095)
+END_PRIV(ALGO(P), struct ALGO(priv))
 
 static int ALGO(create)(struct chan *ch, const struct geom *g)
 {
@@ -79,7 +95,7 @@ static inline void ALGO(l_tx)(struct end *e, unsigned k)
 			relax(&spins);
 		}
 		memcpy(mpmc_payload(&h->g, p.t), e->buf, e->size);
-		if ((rc = mpmc_commit(h, p.t, (uint32_t)e->size)) != 0)
+		if ((rc = ALGO_COMMIT(h, p.t, (uint32_t)e->size)) != 0)
 			fail_rc("mpmc_commit", rc);
 	}
 }
@@ -105,12 +121,4 @@ static inline unsigned ALGO(l_rx)(struct end *e)
 	}
 }
 
-/* expand ALGO() before BENCH_LOOPS pastes */
-#define ALGO_LOOPS(n) BENCH_LOOPS(n)
 ALGO_LOOPS(ALGO(l))
-
-#define ALGO_T(nm, note, np, nc)                                                \
-	{ nm, "shmring", note, np, nc, 1, 64, 64, T_TPUT | T_POLLS, ALGO(create),   \
-	  ALGO(destroy), ALGO(attach), ALGO(detach),                           \
-	  { ALGO(l_produce), ALGO(l_consume), ALGO(l_ping), ALGO(l_pong) },    \
-	  NULL, NULL, NULL }
