@@ -216,18 +216,14 @@ static void json_slots(struct jw *w, const struct check *c)
 
 int cmd_check(const struct opts *o)
 {
-	struct tseg *s = malloc(sizeof(*s));
-	struct check *c = calloc(1, sizeof(*c));
-	if (!s || !c) {
-		free(s);
-		free(c);
-		return fail(EXIT_ERROR, NULL, "out of memory");
-	}
-	int rc = open_target(o->uri, s, false, NULL);
-	if (rc) {
-		free(s);
-		free(c);
+	int rc;
+	struct tseg *s = open_target_new(o->uri, &rc);
+	if (!s)
 		return rc;
+	struct check *c = calloc(1, sizeof(*c));
+	if (!c) {
+		close_target(s);
+		return fail(EXIT_ERROR, NULL, "out of memory");
 	}
 	run_checks(s, c);
 	if (c->status != TS_OK && c->problems == 0) {
@@ -297,8 +293,7 @@ int cmd_check(const struct opts *o)
 		     c->reason, (unsigned long long)(c->problems - 1), c->problems == 2 ? "" : "s");
 	else if (!ok)
 		fail(rc, s->path, "%s: %s", tstatus_name(c->status), c->reason);
-	tseg_close(s);
-	free(s);
+	close_target(s);
 	free(c);
 	return finish_output(rc);
 }

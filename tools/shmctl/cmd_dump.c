@@ -213,14 +213,10 @@ static const char *stop_name(enum walk_stop st)
 
 int cmd_dump(const struct opts *o)
 {
-	struct tseg *s = malloc(sizeof(*s));
+	int rc;
+	struct tseg *s = open_target_new(o->uri, &rc);
 	if (!s)
-		return fail(EXIT_ERROR, NULL, "out of memory");
-	int rc = open_target(o->uri, s, false, NULL);
-	if (rc) {
-		free(s);
 		return rc;
-	}
 	if (s->status != TS_OK) {
 		rc = fail(EXIT_PROBLEM, s->path, "cannot read its records: %s: %s",
 			  tstatus_name(s->status), s->reason);
@@ -313,7 +309,6 @@ int cmd_dump(const struct opts *o)
 	else if (end.stop == WALK_NOMEM)
 		rc = fail(EXIT_ERROR, s->path, "out of memory for a message of the ring");
 out:
-	tseg_close(s);
-	free(s);
+	close_target(s);
 	return finish_output(rc);
 }

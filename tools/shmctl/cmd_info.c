@@ -102,35 +102,23 @@ static void json_mask(struct jw *w, const char *key, const _Atomic uint64_t *mas
 static void json_spsc_ring(struct jw *w, const struct tseg *s)
 {
 	const struct spsc_shared *r = &s->ring;
-	jw_obj(w, "indices");
-	jw_u64(w, "prod_tail", s->prod_tail);
-	jw_u64(w, "cons_head", s->cons_head);
-	jw_u64(w, "cons_read", s->cons_read);
-	jw_u64(w, "used", s->used);
-	jw_u64(w, "acquired", s->cons_read - s->cons_head <= s->g.capacity
-				      ? s->cons_read - s->cons_head : 0);
-	jw_obj_end(w);
+	uint64_t acquired = s->cons_read - s->cons_head;
+	JW_U64_OBJ(w, "indices", { "prod_tail", s->prod_tail }, { "cons_head", s->cons_head },
+		   { "cons_read", s->cons_read }, { "used", s->used },
+		   { "acquired", acquired <= s->g.capacity ? acquired : 0 });
 	/* relaxed throughout: private copies */
 #define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
-	jw_obj(w, "wait");
-	jw_u64(w, "prod_sleeping", LD(r->prod_sleeping));
-	jw_u64(w, "cons_sleeping", LD(r->cons_sleeping));
-	jw_u64(w, "prod_wake", LD(r->prod_wake));
-	jw_u64(w, "cons_wake", LD(r->cons_wake));
-	jw_u64(w, "shutdown", LD(r->shutdown));
-	jw_obj_end(w);
+	JW_U64_OBJ(w, "wait", { "prod_sleeping", LD(r->prod_sleeping) },
+		   { "cons_sleeping", LD(r->cons_sleeping) }, { "prod_wake", LD(r->prod_wake) },
+		   { "cons_wake", LD(r->cons_wake) }, { "shutdown", LD(r->shutdown) });
 #undef LD
 }
 
 static void json_mpmc_ring(struct jw *w, const struct tseg *s)
 {
 	const struct mpmc_shared *m = &s->mring;
-	jw_obj(w, "indices");
-	jw_u64(w, "prod_ticket", s->prod_ticket);
-	jw_u64(w, "cons_ticket", s->cons_ticket);
-	jw_u64(w, "queued", s->queued);
-	jw_u64(w, "used", s->used);
-	jw_obj_end(w);
+	JW_U64_OBJ(w, "indices", { "prod_ticket", s->prod_ticket },
+		   { "cons_ticket", s->cons_ticket }, { "queued", s->queued }, { "used", s->used });
 	jw_obj(w, "wait");
 	json_mask(w, "prod_sleepers", m->prod_sleepers);
 	json_mask(w, "cons_sleepers", m->cons_sleepers);
@@ -522,19 +510,14 @@ static void human(const struct tseg *s, const struct mpmc_view *v)
 
 int cmd_info(const struct opts *o)
 {
-	struct tseg *s = malloc(sizeof(*s));
+	int rc;
+	struct tseg *s = open_target_new(o->uri, &rc);
 	if (!s)
-		return fail(EXIT_ERROR, NULL, "out of memory");
+		return rc;
 	struct mpmc_view *v = calloc(1, sizeof(*v));
 	if (!v) {
-		free(s);
+		close_target(s);
 		return fail(EXIT_ERROR, NULL, "out of memory");
-	}
-	int rc = open_target(o->uri, s, false, NULL);
-	if (rc) {
-		free(s);
-		free(v);
-		return rc;
 	}
 	if (tseg_mpmc(s) && s->have_state)
 		mpmc_look(s, v);
@@ -554,8 +537,7 @@ int cmd_info(const struct opts *o)
 	rc = s->status == TS_OK ? EXIT_OK : EXIT_PROBLEM;
 	if (rc != EXIT_OK)
 		fail(rc, s->path, "%s: %s", tstatus_name(s->status), s->reason);
-	tseg_close(s);
-	free(s);
+	close_target(s);
 	free(v);
 	return finish_output(rc);
 }

@@ -232,14 +232,10 @@ static bool wait_next(uint64_t deadline, bool keys)
 
 int cmd_watch(const struct opts *o)
 {
-	struct tseg *s = malloc(sizeof(*s));
+	int rc;
+	struct tseg *s = open_target_new(o->uri, &rc);
 	if (!s)
-		return fail(EXIT_ERROR, NULL, "out of memory");
-	int rc = open_target(o->uri, s, false, NULL);
-	if (rc) {
-		free(s);
 		return rc;
-	}
 	bool tty = isatty(STDOUT_FILENO) && !o->json;
 	bool keys = tty && isatty(STDIN_FILENO);
 	struct termios saved;
@@ -313,7 +309,6 @@ int cmd_watch(const struct opts *o)
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
 	if (rc == EXIT_OK && problem)
 		rc = fail(EXIT_PROBLEM, s->path, "%s: %s", tstatus_name(s->status), s->reason);
-	tseg_close(s);
-	free(s);
+	close_target(s);
 	return out_broken ? rc : finish_output(rc);   /* reported once */
 }
