@@ -55,57 +55,58 @@ static void usage(FILE *f)
 		   "See shmctl-tool(1).\n");
 }
 
-static const struct option long_opts[] = {
-	{ "json", no_argument, NULL, 'j' },
-	{ "dir", required_argument, NULL, 'd' },
-	{ "match", required_argument, NULL, 'M' },
-	{ "interval", required_argument, NULL, 'i' },
-	{ "count", required_argument, NULL, 'n' },
-	{ "hex", no_argument, NULL, 'x' },
-	{ "text", no_argument, NULL, 't' },
-	{ "bytes", required_argument, NULL, 'b' },
-	{ "kind", required_argument, NULL, 'k' },
-	{ "capacity", required_argument, NULL, 'c' },
-	{ "max-msg", required_argument, NULL, 'm' },
-	{ "mode", required_argument, NULL, 'o' },
-	{ "stall-ms", required_argument, NULL, 'S' },
-	{ "force", no_argument, NULL, 'f' },
-	{ "min-age", required_argument, NULL, 'a' },
-	{ "dry-run", no_argument, NULL, 'D' },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
+/* Every option: its name, whether it takes a value, its getopt code and
+ * its bit in struct command's allowed. */
+static const struct opt_def {
+	const char *name;
+	int has_arg;
+	int val;
+	unsigned bit;
+} opt_defs[] = {
+	{ "json", no_argument, 'j', O_JSON },
+	{ "dir", required_argument, 'd', O_DIR },
+	{ "match", required_argument, 'M', O_MATCH },
+	{ "interval", required_argument, 'i', O_INTERVAL },
+	{ "count", required_argument, 'n', O_COUNT },
+	{ "hex", no_argument, 'x', O_HEX },
+	{ "text", no_argument, 't', O_TEXT },
+	{ "bytes", required_argument, 'b', O_BYTES },
+	{ "kind", required_argument, 'k', O_KIND },
+	{ "capacity", required_argument, 'c', O_CAPACITY },
+	{ "max-msg", required_argument, 'm', O_MAXMSG },
+	{ "mode", required_argument, 'o', O_MODE },
+	{ "stall-ms", required_argument, 'S', O_STALL },
+	{ "force", no_argument, 'f', O_FORCE },
+	{ "min-age", required_argument, 'a', O_MINAGE },
+	{ "dry-run", no_argument, 'D', O_DRYRUN },
+	{ "verbose", no_argument, 'v', O_VERBOSE },
+	{ "help", no_argument, 'h', 0 },
 };
+#define NOPTS (sizeof(opt_defs) / sizeof(opt_defs[0]))
+
+/* opt_defs as getopt_long() wants them, ended by a zero entry */
+static const struct option *long_opts(void)
+{
+	static struct option l[NOPTS + 1];
+	for (size_t i = 0; i < NOPTS; i++)
+		l[i] = (struct option){ opt_defs[i].name, opt_defs[i].has_arg, NULL,
+					opt_defs[i].val };
+	return l;
+}
 
 static unsigned opt_bit(int c)
 {
-	switch (c) {
-	case 'j': return O_JSON;
-	case 'd': return O_DIR;
-	case 'M': return O_MATCH;
-	case 'i': return O_INTERVAL;
-	case 'n': return O_COUNT;
-	case 'x': return O_HEX;
-	case 't': return O_TEXT;
-	case 'b': return O_BYTES;
-	case 'k': return O_KIND;
-	case 'c': return O_CAPACITY;
-	case 'm': return O_MAXMSG;
-	case 'o': return O_MODE;
-	case 'S': return O_STALL;
-	case 'f': return O_FORCE;
-	case 'a': return O_MINAGE;
-	case 'D': return O_DRYRUN;
-	case 'v': return O_VERBOSE;
-	}
+	for (size_t i = 0; i < NOPTS; i++)
+		if (opt_defs[i].val == c)
+			return opt_defs[i].bit;
 	return 0;
 }
 
 static const char *opt_name(int c)
 {
-	for (const struct option *l = long_opts; l->name; l++)
-		if (l->val == c)
-			return l->name;
+	for (size_t i = 0; i < NOPTS; i++)
+		if (opt_defs[i].val == c)
+			return opt_defs[i].name;
 	return "?";
 }
 
@@ -234,7 +235,7 @@ static int parse_args(const struct command *cmd, int argc, char **argv, struct o
 	opterr = 0;
 	optind = 1;
 	int c, rc;
-	while ((c = getopt_long(argc, argv, ":vh", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":vh", long_opts(), NULL)) != -1) {
 		if (c == 'h') {
 			printf("usage: %s %s\n", TOOL_NAME, cmd->synopsis);
 			exit(finish_output(EXIT_OK));
