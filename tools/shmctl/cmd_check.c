@@ -269,14 +269,11 @@ static void check_text(const struct tseg *s, const struct check *c, const char *
 int cmd_check(const struct opts *o)
 {
 	int rc;
-	struct tseg *s = open_target_new(o->uri, &rc);
+	void *scratch;
+	struct tseg *s = open_target_new(o->uri, &scratch, sizeof(struct check), &rc);
 	if (!s)
 		return rc;
-	struct check *c = calloc(1, sizeof(*c));
-	if (!c) {
-		close_target(s);
-		return fail(EXIT_ERROR, NULL, "out of memory");
-	}
+	struct check *c = scratch;
 	run_checks(s, c);
 	if (c->status != TS_OK && c->problems == 0) {
 		memcpy(c->problem[0], c->reason, sizeof(c->reason));

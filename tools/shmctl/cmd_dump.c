@@ -283,7 +283,7 @@ static void dump_tail(struct dump_ctx *c, const struct dump_end *end, bool mpmc,
 int cmd_dump(const struct opts *o)
 {
 	int rc;
-	struct tseg *s = open_target_new(o->uri, &rc);
+	struct tseg *s = open_target_new(o->uri, NULL, 0, &rc);
 	if (!s)
 		return rc;
 	if (s->status != TS_OK) {

@@ -541,14 +541,11 @@ static void human(const struct tseg *s, const struct mpmc_view *v)
 int cmd_info(const struct opts *o)
 {
 	int rc;
-	struct tseg *s = open_target_new(o->uri, &rc);
+	void *scratch;
+	struct tseg *s = open_target_new(o->uri, &scratch, sizeof(struct mpmc_view), &rc);
 	if (!s)
 		return rc;
-	struct mpmc_view *v = calloc(1, sizeof(*v));
-	if (!v) {
-		close_target(s);
-		return fail(EXIT_ERROR, NULL, "out of memory");
-	}
+	struct mpmc_view *v = scratch;
 	if (tseg_mpmc(s) && s->have_state)
 		mpmc_look(s, v);
 	if (o->json) {

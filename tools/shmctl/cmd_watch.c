@@ -258,7 +258,7 @@ static void catch_stop(void)
 int cmd_watch(const struct opts *o)
 {
 	int rc;
-	struct tseg *s = open_target_new(o->uri, &rc);
+	struct tseg *s = open_target_new(o->uri, NULL, 0, &rc);
 	if (!s)
 		return rc;
 	bool tty = isatty(STDOUT_FILENO) && !o->json;

@@ -22,18 +22,24 @@ int open_target(const char *uri, struct tseg *s, bool rw, const char *note)
 	return open_target_at(&u, s, AT_FDCWD, u.path, rw, note);
 }
 
-struct tseg *open_target_new(const char *uri, int *rc)
+struct tseg *open_target_new(const char *uri, void **scratch, size_t scratch_len, int *rc)
 {
 	struct tseg *s = malloc(sizeof(*s));
-	if (!s) {
+	void *x = scratch_len ? calloc(1, scratch_len) : NULL;
+	if (!s || (scratch_len && !x)) {
+		free(s);
+		free(x);
 		*rc = fail(EXIT_ERROR, NULL, "out of memory");
 		return NULL;
 	}
 	*rc = open_target(uri, s, false, NULL);
 	if (*rc) {
 		free(s);
+		free(x);
 		return NULL;
 	}
+	if (scratch)
+		*scratch = x;
 	return s;
 }
 
