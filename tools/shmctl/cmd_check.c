@@ -266,14 +266,12 @@ static void check_text(const struct tseg *s, const struct check *c, const char *
 		printf("  warning: %s\n", c->warn[i]);
 }
 
-int cmd_check(const struct opts *o)
+static int check_seg(const struct opts *o, struct tseg *s)
 {
 	int rc;
-	void *scratch;
-	struct tseg *s = open_target_new(o->uri, &scratch, sizeof(struct check), &rc);
-	if (!s)
-		return rc;
-	struct check *c = scratch;
+	struct check *c = calloc(1, sizeof(*c));
+	if (!c)
+		return fail(EXIT_ERROR, NULL, "out of memory");
 	run_checks(s, c);
 	if (c->status != TS_OK && c->problems == 0) {
 		memcpy(c->problem[0], c->reason, sizeof(c->reason));
@@ -292,7 +290,11 @@ int cmd_check(const struct opts *o)
 		     c->reason, (unsigned long long)(c->problems - 1), c->problems == 2 ? "" : "s");
 	else if (!ok)
 		fail(rc, s->path, "%s: %s", tstatus_name(c->status), c->reason);
-	close_target(s);
 	free(c);
 	return finish_output(rc);
+}
+
+int cmd_check(const struct opts *o)
+{
+	return with_target(o, check_seg);
 }

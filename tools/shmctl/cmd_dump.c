@@ -280,21 +280,14 @@ static void dump_tail(struct dump_ctx *c, const struct dump_end *end, bool mpmc,
 		       (unsigned long long)end->changed, end->changed == 1 ? "" : "s");
 }
 
-int cmd_dump(const struct opts *o)
+static int dump_seg(const struct opts *o, struct tseg *s)
 {
 	int rc;
-	struct tseg *s = open_target_new(o->uri, NULL, 0, &rc);
-	if (!s)
-		return rc;
-	if (s->status != TS_OK) {
-		rc = fail(EXIT_PROBLEM, s->path, "cannot read its records: %s: %s",
-			  tstatus_name(s->status), s->reason);
-		goto out;
-	}
-	if ((rc = tseg_map(s)) < 0) {
-		rc = fail(EXIT_ERROR, s->path, "mmap: %s", strerror(-rc));
-		goto out;
-	}
+	if (s->status != TS_OK)
+		return finish_output(fail(EXIT_PROBLEM, s->path, "cannot read its records: %s: %s",
+					  tstatus_name(s->status), s->reason));
+	if ((rc = tseg_map(s)) < 0)
+		return finish_output(fail(EXIT_ERROR, s->path, "mmap: %s", strerror(-rc)));
 	struct opts eff = *o;
 	if (!o->have_count)
 		eff.count = DUMP_DEFAULT_COUNT;
@@ -320,7 +313,10 @@ int cmd_dump(const struct opts *o)
 		rc = fail(EXIT_PROBLEM, s->path, "corrupt: %s", end.reason);
 	else if (end.stop == WALK_NOMEM)
 		rc = fail(EXIT_ERROR, s->path, "out of memory for a message of the ring");
-out:
-	close_target(s);
 	return finish_output(rc);
+}
+
+int cmd_dump(const struct opts *o)
+{
+	return with_target(o, dump_seg);
 }

@@ -538,14 +538,12 @@ static void human(const struct tseg *s, const struct mpmc_view *v)
 	human_counters(s);
 }
 
-int cmd_info(const struct opts *o)
+static int info_seg(const struct opts *o, struct tseg *s)
 {
 	int rc;
-	void *scratch;
-	struct tseg *s = open_target_new(o->uri, &scratch, sizeof(struct mpmc_view), &rc);
-	if (!s)
-		return rc;
-	struct mpmc_view *v = scratch;
+	struct mpmc_view *v = calloc(1, sizeof(*v));
+	if (!v)
+		return fail(EXIT_ERROR, NULL, "out of memory");
 	if (tseg_mpmc(s) && s->have_state)
 		mpmc_look(s, v);
 	if (o->json) {
@@ -564,7 +562,11 @@ int cmd_info(const struct opts *o)
 	rc = s->status == TS_OK ? EXIT_OK : EXIT_PROBLEM;
 	if (rc != EXIT_OK)
 		fail(rc, s->path, "%s: %s", tstatus_name(s->status), s->reason);
-	close_target(s);
 	free(v);
 	return finish_output(rc);
+}
+
+int cmd_info(const struct opts *o)
+{
+	return with_target(o, info_seg);
 }

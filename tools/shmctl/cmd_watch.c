@@ -255,12 +255,9 @@ static void catch_stop(void)
 	sigaction(SIGHUP, &sa, NULL);
 }
 
-int cmd_watch(const struct opts *o)
+static int watch_seg(const struct opts *o, struct tseg *s)
 {
 	int rc;
-	struct tseg *s = open_target_new(o->uri, NULL, 0, &rc);
-	if (!s)
-		return rc;
 	bool tty = isatty(STDOUT_FILENO) && !o->json;
 	struct termios saved;
 	bool keys = tty && isatty(STDIN_FILENO) && keys_raw(&saved);
@@ -318,6 +315,10 @@ int cmd_watch(const struct opts *o)
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
 	if (rc == EXIT_OK && problem)
 		rc = fail(EXIT_PROBLEM, s->path, "%s: %s", tstatus_name(s->status), s->reason);
-	close_target(s);
 	return out_broken ? rc : finish_output(rc);   /* reported once */
+}
+
+int cmd_watch(const struct opts *o)
+{
+	return with_target(o, watch_seg);
 }

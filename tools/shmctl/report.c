@@ -22,31 +22,18 @@ int open_target(const char *uri, struct tseg *s, bool rw, const char *note)
 	return open_target_at(&u, s, AT_FDCWD, u.path, rw, note);
 }
 
-struct tseg *open_target_new(const char *uri, void **scratch, size_t scratch_len, int *rc)
+int with_target(const struct opts *o, int (*fn)(const struct opts *o, struct tseg *s))
 {
 	struct tseg *s = malloc(sizeof(*s));
-	void *x = scratch_len ? calloc(1, scratch_len) : NULL;
-	if (!s || (scratch_len && !x)) {
-		free(s);
-		free(x);
-		*rc = fail(EXIT_ERROR, NULL, "out of memory");
-		return NULL;
+	if (!s)
+		return fail(EXIT_ERROR, NULL, "out of memory");
+	int rc = open_target(o->uri, s, false, NULL);
+	if (rc == 0) {
+		rc = fn(o, s);
+		tseg_close(s);
 	}
-	*rc = open_target(uri, s, false, NULL);
-	if (*rc) {
-		free(s);
-		free(x);
-		return NULL;
-	}
-	if (scratch)
-		*scratch = x;
-	return s;
-}
-
-void close_target(struct tseg *s)
-{
-	tseg_close(s);
 	free(s);
+	return rc;
 }
 
 int open_target_at(const struct uri *u, struct tseg *s, int dirfd, const char *name, bool rw,

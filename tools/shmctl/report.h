@@ -22,12 +22,10 @@ struct uri;
 int open_target_at(const struct uri *u, struct tseg *s, int dirfd, const char *name, bool rw,
 		   const char *note);
 
-/* open_target(uri, s, false, NULL) into a segment allocated here, and
- * with scratch_len > 0 a zeroed block of that size for the command in
- * *scratch (the caller frees it): the segment, or NULL with *rc the exit
- * status (its message printed).  close_target() closes and frees it. */
-struct tseg *open_target_new(const char *uri, void **scratch, size_t scratch_len, int *rc);
-void close_target(struct tseg *s);
+/* A read-only command on o->uri's segment: open it (open_target(), no
+ * note), run fn on it, close it.  fn's exit status, or open_target's. */
+struct opts;
+int with_target(const struct opts *o, int (*fn)(const struct opts *o, struct tseg *s));
 
 double fill_pct(const struct tseg *s);
 /* "producer", "consumer", "producer+consumer", "none" */
