@@ -244,7 +244,7 @@ $(BUILD)/bench-peers.stamp: FORCE
 	@echo '$(BENCH_HAVE)' | cmp -s - $@ || echo '$(BENCH_HAVE)' > $@
 
 # the MPMC algorithm transports include ring/mpmc.h (private)
-$(BUILD)/tools/bench/t_mpmc_algo.o: CPPFLAGS_ALL += -I.
+$(BUILD)/tools/bench/t_mpmc_safe.o $(BUILD)/tools/bench/t_mpmc_nosafety.o: CPPFLAGS_ALL += -I.
 
 $(BUILD)/shmring-bench: $(BENCH_OBJS) $(STATIC)
 	@$(if $(Q),echo "  LD      $@")

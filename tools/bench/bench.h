@@ -354,7 +354,8 @@ static void name##_pong(struct end *tx, struct end *rx, uint64_t n)             
 	extern const struct transport bench_##f##_transports[];                 \
 	extern const unsigned bench_##f##_count
 BENCH_FAMILY(shmring);
-BENCH_FAMILY(mpmc_algo);
+BENCH_FAMILY(mpmc_safe);
+BENCH_FAMILY(mpmc_nosafety);
 BENCH_FAMILY(kernel);
 BENCH_FAMILY(dpdk);
 BENCH_FAMILY(ck);

@@ -33,7 +33,8 @@ static void add_family(const struct transport *ts, unsigned n)
 static void collect_transports(void)
 {
 	add_family(bench_shmring_transports, bench_shmring_count);
-	add_family(bench_mpmc_algo_transports, bench_mpmc_algo_count);
+	add_family(bench_mpmc_safe_transports, bench_mpmc_safe_count);
+	add_family(bench_mpmc_nosafety_transports, bench_mpmc_nosafety_count);
 #ifdef BENCH_HAVE_DPDK
 	add_family(bench_dpdk_transports, bench_dpdk_count);
 #else

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * shmring-bench: the MPMC ring's algorithm (ring/mpmc.h) driven directly,
- * without the API around it, included twice by t_mpmc_algo.c: with
- * mpmc_commit() as the library has it, and with mpmc_nosafety.h's commit
+ * without the API around it, compiled twice, each in its own translation
+ * unit so that both get the same inlining: t_mpmc_safe.c with mpmc_commit()
+ * as the library has it, t_mpmc_nosafety.c with mpmc_nosafety.h's commit
  * (a plain store instead of the CAS that lets a recoverer race the
  * holder).  Same loop, same memory, one run: the difference is what crash
  * safety costs the algorithm.  The includer defines ALGO(x) (the names'
- * prefix) and ALGO_COMMIT (the commit to use).
+ * prefix), ALGO_COMMIT (the commit to use), ALGO_NAME and ALGO_NOTE(pxc)
+ * (the transports' name and note), then says ALGO_FAMILY(f) to define
+ * bench_<f>_transports.
  */
 #ifndef SHMRING_BENCH_MPMC_ALGO_H
 #define SHMRING_BENCH_MPMC_ALGO_H
@@ -23,12 +26,18 @@
 /* expand ALGO() before BENCH_LOOPS pastes */
 #define ALGO_LOOPS(n) BENCH_LOOPS(n)
 
-/* one transport of the variant whose names start with pfx */
-#define ALGO_T(pfx, nm, note, np, nc)                                           \
-	{ nm, "shmring", note, np, nc, 1, 64, 64, T_TPUT | T_POLLS, pfx##_create,  \
-	  pfx##_destroy, pfx##_attach, pfx##_detach,                            \
-	  { pfx##_l_produce, pfx##_l_consume, pfx##_l_ping, pfx##_l_pong },     \
+/* the includer's two transports, 1x1 and 2x2, as bench_<f>_transports */
+#define ALGO_T(nm, note, np, nc)                                                \
+	{ nm, "shmring", note, np, nc, 1, 64, 64, T_TPUT | T_POLLS, ALGO(create),   \
+	  ALGO(destroy), ALGO(attach), ALGO(detach),                           \
+	  { ALGO(l_produce), ALGO(l_consume), ALGO(l_ping), ALGO(l_pong) },    \
 	  NULL, NULL, NULL }
+#define ALGO_FAMILY(f)                                                          \
+	const struct transport bench_##f##_transports[] = {                     \
+		ALGO_T(ALGO_NAME, ALGO_NOTE("1x1"), 1, 1),                      \
+		ALGO_T(ALGO_NAME "-2x2", ALGO_NOTE("2x2"), 2, 2),               \
+	};                                                                      \
+	const unsigned bench_##f##_count = 2;
 
 #endif /* SHMRING_BENCH_MPMC_ALGO_H */
 

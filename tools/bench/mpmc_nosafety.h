@@ -16,10 +16,11 @@
 static inline int mpmc_commit_nosafety(struct mpmc_h *h, uint64_t t, uint32_t len)
 {
 	struct mpmc_slot *s = mpmc_slot(&h->g, t);
+	uint64_t mine = mw_make(t, MS_WRITING, h->me);
 	__builtin_prefetch(&s->word, 1);        /* as mpmc_commit() does */
 	/* relaxed: our own claim's word, still checked as the library does */
 	uint64_t now = atomic_load_explicit(&s->word, memory_order_relaxed);
-	if (unlikely(now != mw_make(t, MS_WRITING, h->me)))
+	if (unlikely(now != mine))
 		return mpmc_commit_lost(h, t, now);
 	/* relaxed: ordered before the consumer's read by the store below */
 	atomic_store_explicit(&s->len, len, memory_order_relaxed);
