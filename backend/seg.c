@@ -359,6 +359,11 @@ int segh_fd(struct shmring *r)
 	pthread_mutex_unlock(&s->ctl_local);
 	if (!won)
 		bell_free(&b);
+	else
+		/* Nothing is armed yet, and messages may be waiting: start
+		 * readable, so that the loop's first call finds them (or its
+		 * -EAGAIN arms).  Counted as spurious if there are none. */
+		(void)bell_ring(&s->ring_sock, b.id);
 	return s->bell.fd;
 }
 
