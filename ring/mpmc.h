@@ -91,14 +91,6 @@
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #endif
 
-/* Benchmarks only: 0 compiles the same algorithm without what recovery
- * needs from the holder (commit and release become plain release stores,
- * which a recoverer could race with).  The library is always built with 1;
- * shmring-bench measures both in one run to show what crash safety costs. */
-#ifndef MPMC_CRASH_SAFE
-#define MPMC_CRASH_SAFE 1
-#endif
-
 #define MPMC_LINE     128
 #define MPMC_TSHIFT   12
 #define MPMC_MAX_PARTS 130u          /* participant slots: 64 + 64 + 2 spare (the
@@ -124,7 +116,10 @@ struct mpmc_part {
 	_Atomic uint64_t msgs_sent, bytes_sent, msgs_recv, bytes_recv;
 	_Atomic uint64_t waits_full, waits_empty, sleeps, wakes;
 	_Atomic uint32_t wake;           /* futex word this participant sleeps on */
-	uint8_t pad[MPMC_LINE - 68];
+	uint32_t pad0;
+	_Atomic uint64_t bells;          /* doorbells it rang (shmring_fd pollers) */
+	_Atomic uint64_t spurious;       /* its own doorbell found nothing to do */
+	uint8_t pad[MPMC_LINE - 88];
 };
 _Static_assert(sizeof(struct mpmc_part) == MPMC_LINE, "mpmc_part is two lines");
 
@@ -140,7 +135,11 @@ struct mpmc_shared {
 	_Atomic uint64_t prod_sleepers[MPMC_MASK_WORDS];
 	_Atomic uint32_t shutdown;
 	uint32_t stall_ms;               /* set by the creator; validated on open */
-	uint8_t pad2[MPMC_LINE - 56];
+	/* a bit per participant whose doorbell (shmring_fd) wants ringing:
+	 * set by the poller, cleared by the one waker that rings it */
+	_Atomic uint64_t cons_pollers[MPMC_MASK_WORDS];
+	_Atomic uint64_t prod_pollers[MPMC_MASK_WORDS];
+	uint8_t pad2[MPMC_LINE - 104];
 	/* recovery counters, any process (relaxed adds, display only) */
 	_Atomic uint64_t holes, stalls, cancelled, dropped;
 	uint8_t pad3[MPMC_LINE - 32];
@@ -438,10 +437,6 @@ static inline int mpmc_commit(struct mpmc_h *h, uint64_t t, uint32_t len)
 		return mpmc_commit_lost(h, t, now);
 	/* relaxed: ordered before the consumer's read by [M3] */
 	atomic_store_explicit(&s->len, len, memory_order_relaxed);
-#if !MPMC_CRASH_SAFE
-	atomic_store_explicit(&s->word, mw_make(t, MS_READY, 0), memory_order_release);
-	return 0;
-#endif
 	/* [M3] seq_cst CAS: releases payload and len (pairs with [M4]/[M5]);
 	 * seq_cst so that the sleeper-mask load after it cannot pass it */
 	if (likely(atomic_compare_exchange_strong_explicit(&s->word, &w, mw_make(t, MS_READY, 0),
@@ -591,11 +586,6 @@ int mpmc_release_lost(struct mpmc_h *h, uint64_t t, uint64_t w);
 static inline int mpmc_release(struct mpmc_h *h, uint64_t t)
 {
 	uint64_t w = mw_make(t, MS_READING, h->me);
-#if !MPMC_CRASH_SAFE
-	atomic_store_explicit(&mpmc_slot(&h->g, t)->word, mw_next_free(w, h->g.nslots),
-			      memory_order_release);
-	return 0;
-#endif
 	/* [M6] seq_cst CAS, as in mpmc_consume() */
 	if (likely(atomic_compare_exchange_strong_explicit(&mpmc_slot(&h->g, t)->word, &w,
 							   mw_next_free(w, h->g.nslots),
@@ -640,6 +630,7 @@ struct mpmc_totals {
 	uint64_t msgs_sent, bytes_sent, msgs_recv, bytes_recv;
 	uint64_t waits_full, waits_empty, sleeps, wakes;
 	uint64_t holes, stalls, cancelled, dropped;
+	uint64_t bells, spurious;
 };
 __attribute__((visibility("hidden")))
 void mpmc_totals(const struct mpmc_shared *sh, struct mpmc_totals *t);
