@@ -173,6 +173,7 @@ Test(examples, bad_arguments_exit_2, .timeout = 30)
 		{ (char *)example("event_loop"), "--produce", "-1", NULL },
 		{ (char *)example("event_loop"), "--stats-ms", NULL, NULL },
 		{ (char *)example("event_loop"), "--edge", "--bogus", NULL },
+		{ (char *)example("event_loop"), "--backend", "tcp", NULL },
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -186,16 +187,42 @@ Test(examples, bad_arguments_exit_2, .timeout = 30)
 
 /* ---- event_loop: the epoll gateway ------------------------------------- */
 
+/* The gateway's rings on a backend: their URIs and the files behind them. */
+struct el_backend {
+	const char *name;       /* --backend */
+	const char *uri;        /* printf format: pid, ring */
+	const char *path;
+};
+
+static const struct el_backend el_shm = { "shm", "shm:event-loop-%ld-%u",
+					  "/dev/shm/event-loop-%ld-%u" };
+static const struct el_backend el_mpmc = { "mpmc", "shm:event-loop-%ld-%u",
+					   "/dev/shm/event-loop-%ld-%u" };
+static const struct el_backend el_pipe = { "pipe", "pipe:/tmp/event-loop-%ld-%u",
+					   "/tmp/event-loop-%ld-%u" };
+static const struct el_backend el_mq = { "mq", "mq:event-loop-%ld-%u",
+					 "/dev/mqueue/event-loop-%ld-%u" };
+
 /*
- * Read the gateway's output until every string of want[] is in it (30
- * seconds at most); then send it `sig`, read the rest and collect it.
- * Returns its exit status, its output in *out.  A gateway that does not
- * get there is killed, and its rings removed.
+ * Run the gateway on backend b with `rings` rings and the options in
+ * opt[] (at most 6), read its output until every string of want[] is in
+ * it (30 seconds at most), then send it SIGTERM, read the rest and
+ * collect it.  Returns its exit status, its output in *out; checks that
+ * it removed its rings.  A gateway that does not get there is killed,
+ * and its rings removed.
  */
-static int gateway(char *const argv[], const char *const want[], int sig, char **out)
+static int gateway(const struct el_backend *b, unsigned rings, const char *const opt[],
+		   const char *const want[], char **out)
 {
+	char nrings[16];
+	char *argv[16] = { (char *)example("event_loop"), "--backend", (char *)b->name,
+			   "--rings", nrings, "--stats-ms", "50" };
 	struct output o = { 0 };
-	int fd;
+	int fd, k = 7;
+
+	snprintf(nrings, sizeof(nrings), "%u", rings);
+	for (size_t i = 0; opt[i] && k < 14; i++)
+		argv[k++] = (char *)opt[i];
 	pid_t pid = start(argv, &fd);
 	bool got = false;
 	time_t end = time(NULL) + 30;
@@ -205,44 +232,31 @@ static int gateway(char *const argv[], const char *const want[], int sig, char *
 		for (size_t i = 0; got && want[i]; i++)
 			got = strstr(o.buf, want[i]) != NULL;
 	}
-	kill(pid, got ? sig : SIGKILL);
+	kill(pid, got ? SIGTERM : SIGKILL);
 	while (read_some(fd, &o, 30000) > 0)
 		;
 	close(fd);
 	int rc = finish(pid);
-	if (!got)
-		for (unsigned i = 0; i < 64; i++) {
-			char uri[64];
-			snprintf(uri, sizeof(uri), "shm:event-loop-%ld-%u", (long)pid, i);
-			(void)shmring_unlink(uri);
-		}
+	for (unsigned i = 0; i < rings; i++) {
+		char name[96];
+		snprintf(name, sizeof(name), b->path, (long)pid, i);
+		if (got)
+			cr_expect_neq(access(name, F_OK), 0, "%s is left", name);
+		snprintf(name, sizeof(name), b->uri, (long)pid, i);
+		(void)shmring_unlink(name);
+	}
 	*out = o.buf;
 	cr_expect(got, "event_loop never printed what was awaited:\n%s", o.buf ? o.buf : "");
 	return rc;
 }
 
-/* Each of the gateway's rings is gone after it stopped. */
-static void expect_rings_removed(const char *out, unsigned rings)
+/* Producers that finish: every message of every ring, in order. */
+static void gateway_delivers_all(const struct el_backend *b, const char *edge)
 {
-	long pid = 0;
-	const char *g = strstr(out, "gateway ");
-
-	cr_assert_not_null(g, "%s", out);
-	cr_assert_eq(sscanf(g, "gateway %ld:", &pid), 1, "%s", out);
-	for (unsigned i = 0; i < rings; i++) {
-		char path[96];
-		snprintf(path, sizeof(path), "/dev/shm/event-loop-%ld-%u", pid, i);
-		cr_expect_neq(access(path, F_OK), 0, "%s is left", path);
-	}
-}
-
-static void gateway_delivers_all(const char *edge)
-{
-	char *argv[] = { (char *)example("event_loop"), "--rings", "4", "--produce", "20000",
-			 "--stats-ms", "50", (char *)edge, NULL };
+	const char *const opt[] = { "--produce", "20000", edge, NULL };
 	const char *const want[] = { "all 4 rings ended", "stats: ", NULL };
 	char *out;
-	int rc = gateway(argv, want, SIGTERM, &out);
+	int rc = gateway(b, 4, opt, want, &out);
 
 	cr_expect_eq(rc, 0, "event_loop exited %d:\n%s", rc, out);
 	cr_expect_not_null(strstr(out, edge ? "edge-triggered" : "level-triggered"), "%s", out);
@@ -255,34 +269,54 @@ static void gateway_delivers_all(const char *edge)
 			   out);
 	cr_expect_not_null(strstr(out, "Terminated: stopping"), "%s", out);
 	cr_expect_null(strstr(out, "FAILED"), "%s", out);
-	expect_rings_removed(out, 4);
 	free(out);
-}
-
-Test(examples, event_loop_level_triggered_receives_all, .timeout = 90)
-{
-	gateway_delivers_all(NULL);
-}
-
-Test(examples, event_loop_edge_triggered_receives_all, .timeout = 90)
-{
-	gateway_delivers_all("--edge");
 }
 
 /* SIGTERM while the producers still send: they are stopped, and what
  * came is complete and in order. */
-Test(examples, event_loop_sigterm_mid_stream_stops_cleanly, .timeout = 90)
+static void gateway_stops_mid_stream(const struct el_backend *b)
 {
-	char *argv[] = { (char *)example("event_loop"), "--rings", "4", "--produce", "0",
-			 "--stats-ms", "50", NULL };
+	const char *const opt[] = { "--produce", "0", NULL };
 	const char *const want[] = { "stats: ", NULL };
 	char *out;
-	int rc = gateway(argv, want, SIGTERM, &out);
+	int rc = gateway(b, 4, opt, want, &out);
 
 	cr_expect_eq(rc, 0, "event_loop exited %d:\n%s", rc, out);
 	cr_expect_not_null(strstr(out, "0/4 rings ended"), "%s", out);
 	cr_expect_not_null(strstr(out, "on 4 rings, 0 out of order or damaged"), "%s", out);
 	cr_expect_null(strstr(out, "FAILED"), "%s", out);
-	expect_rings_removed(out, 4);
 	free(out);
+}
+
+Test(examples, event_loop_level_triggered_receives_all, .timeout = 90)
+{
+	gateway_delivers_all(&el_shm, NULL);
+}
+
+Test(examples, event_loop_edge_triggered_receives_all, .timeout = 90)
+{
+	gateway_delivers_all(&el_shm, "--edge");
+}
+
+Test(examples, event_loop_sigterm_mid_stream_stops_cleanly, .timeout = 90)
+{
+	gateway_stops_mid_stream(&el_shm);
+}
+
+Test(examples, event_loop_mpmc_rings, .timeout = 90)
+{
+	gateway_delivers_all(&el_mpmc, "--edge");
+	gateway_stops_mid_stream(&el_mpmc);
+}
+
+Test(examples, event_loop_pipe_rings, .timeout = 90)
+{
+	gateway_delivers_all(&el_pipe, NULL);
+	gateway_stops_mid_stream(&el_pipe);
+}
+
+Test(examples, event_loop_mq_rings, .timeout = 90)
+{
+	gateway_delivers_all(&el_mq, "--edge");
+	gateway_stops_mid_stream(&el_mq);
 }

@@ -4,9 +4,12 @@
  * signals in one epoll set.
  *
  *   event_loop [--rings N] [--produce MSGS] [--stats-ms MS] [--edge]
+ *              [--backend shm|mpmc|pipe|mq]
  *
- * The gateway (this process) creates N SPSC rings, shm:event-loop-PID-I,
- * and consumes them all from one thread: each ring's shmring_fd(), a
+ * The gateway (this process) creates N rings -- SPSC rings
+ * shm:event-loop-PID-I by default; --backend mpmc makes them MPMC,
+ * pipe and mq use the fallbacks pipe:/tmp/event-loop-PID-I and
+ * mq:event-loop-PID-I -- and consumes them all from one thread: each ring's shmring_fd(), a
  * timerfd that prints a stats line every --stats-ms milliseconds, and a
  * signalfd for SIGTERM and SIGINT sit in one epoll set (level-triggered,
  * or edge-triggered with --edge).  When a ring's descriptor is readable
@@ -64,6 +67,7 @@ struct msg {
 };
 
 struct args {
+	const char *backend;    /* shm, mpmc, pipe, mq */
 	unsigned rings;
 	uint64_t produce;       /* messages per producer; 0: until stopped */
 	bool producers;         /* --produce given */
@@ -120,10 +124,10 @@ static int send_polled(struct shmring *p, int fd, const struct msg *m, size_t le
 	}
 }
 
-static int produce(const char *uri, unsigned ring, uint64_t count)
+static int produce(const char *uri, const struct shmring_opts *o, unsigned ring, uint64_t count)
 {
 	struct shmring *p;
-	int rc = shmring_open(uri, SHMRING_PRODUCER, NULL, &p);
+	int rc = shmring_open(uri, SHMRING_PRODUCER, o, &p);  /* pipe: needs the same opts */
 	if (rc < 0) {
 		fprintf(stderr, "producer %u: open %s: %s\n", ring, uri, shmring_strerror(rc));
 		return 1;
@@ -301,7 +305,8 @@ static int usage(const char *why)
 {
 	fprintf(stderr, "event_loop: %s\n", why);
 	fprintf(stderr,
-		"usage: event_loop [--rings 1-%d] [--produce MSGS] [--stats-ms MS] [--edge]\n",
+		"usage: event_loop [--rings 1-%d] [--produce MSGS] [--stats-ms MS] [--edge]\n"
+		"                  [--backend shm|mpmc|pipe|mq]\n",
 		MAX_RINGS);
 	return 2;
 }
@@ -321,7 +326,7 @@ static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
 
 static int parse(int argc, char **argv, struct args *a)
 {
-	*a = (struct args){ .rings = 4, .stats_ms = 1000 };
+	*a = (struct args){ .backend = "shm", .rings = 4, .stats_ms = 1000 };
 	for (int i = 1; i < argc; i++) {
 		uint64_t v;
 		if (!strcmp(argv[i], "--rings")) {
@@ -337,6 +342,11 @@ static int parse(int argc, char **argv, struct args *a)
 			if (i + 1 >= argc || !parse_u64(argv[++i], 3600000, &v) || v == 0)
 				return usage("--stats-ms wants 1 to 3600000");
 			a->stats_ms = (unsigned)v;
+		} else if (!strcmp(argv[i], "--backend")) {
+			const char *b = i + 1 < argc ? argv[++i] : "";
+			if (strcmp(b, "shm") && strcmp(b, "mpmc") && strcmp(b, "pipe") && strcmp(b, "mq"))
+				return usage("--backend wants shm, mpmc, pipe or mq");
+			a->backend = b;
 		} else if (!strcmp(argv[i], "--edge")) {
 			a->edge = true;
 		} else {
@@ -402,11 +412,18 @@ int main(int argc, char **argv)
 	sigset_t sigs = stop_signals();
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
 
-	struct shmring_opts o = { .capacity = 64 << 10, .max_msg = sizeof(struct msg) };
+	/* mq: a queue of 8 messages, within the default fs.mqueue.msg_max */
+	bool mq = !strcmp(a.backend, "mq");
+	struct shmring_opts o = { .capacity = mq ? 8 * sizeof(struct msg) : 64 << 10,
+				  .max_msg = sizeof(struct msg) };
+	if (!strcmp(a.backend, "mpmc"))
+		o.kind = SHMRING_MPMC;
+	const char *fmt = !strcmp(a.backend, "pipe") ? "pipe:/tmp/event-loop-%ld-%u"
+			  : mq ? "mq:event-loop-%ld-%u" : "shm:event-loop-%ld-%u";
 	unsigned made = 0;
 	for (; made < a.rings && rc == 0; made++) {
 		struct ring *r = &g[made];
-		snprintf(r->uri, sizeof(r->uri), "shm:event-loop-%ld-%u", (long)getpid(), made);
+		snprintf(r->uri, sizeof(r->uri), fmt, (long)getpid(), made);
 		rc = shmring_open(r->uri, SHMRING_CREATE | SHMRING_EXCL | SHMRING_CONSUMER, &o,
 				  &r->r);
 		if (rc == 0 && (r->fd = shmring_fd(r->r)) < 0) {
@@ -438,14 +455,14 @@ int main(int argc, char **argv)
 			sigprocmask(SIG_UNBLOCK, &sigs, NULL);
 			for (unsigned j = 0; j < made; j++)
 				shmring_close(g[j].r);  /* the gateway's handles: no role here */
-			int st = produce(g[i].uri, i, a.produce);
+			int st = produce(g[i].uri, &o, i, a.produce);
 			fflush(NULL);
 			_exit(st);
 		}
 	}
 	if (rc == 0) {
-		printf("gateway %ld: %u rings, stats every %u ms, %s-triggered\n", (long)gateway,
-		       a.rings, a.stats_ms, a.edge ? "edge" : "level");
+		printf("gateway %ld: %u %s rings, stats every %u ms, %s-triggered\n", (long)gateway,
+		       a.rings, a.backend, a.stats_ms, a.edge ? "edge" : "level");
 		rc = serve(g, &a);
 	}
 	int fail = reap(g, made);
