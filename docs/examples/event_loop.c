@@ -6,17 +6,18 @@
  *   event_loop [--rings N] [--produce MSGS] [--stats-ms MS] [--edge]
  *              [--backend shm|mpmc|pipe|mq]
  *
- * The gateway (this process) creates N rings -- SPSC rings
- * shm:event-loop-PID-I by default; --backend mpmc makes them MPMC,
- * pipe and mq use the fallbacks pipe:/tmp/event-loop-PID-I and
- * mq:event-loop-PID-I -- and consumes them all from one thread: each ring's shmring_fd(), a
- * timerfd that prints a stats line every --stats-ms milliseconds, and a
- * signalfd for SIGTERM and SIGINT sit in one epoll set (level-triggered,
- * or edge-triggered with --edge).  When a ring's descriptor is readable
- * the gateway receives with timeout 0 until -EAGAIN, which re-arms the
- * descriptor; a ring whose stream ends (-EPIPE) leaves the set.  On
- * SIGTERM or SIGINT it stops its producers, closes and removes its rings,
- * prints what each ring delivered and exits.
+ * The gateway (this process) creates N rings and consumes them all from
+ * one thread: each ring's shmring_fd(), a timerfd that prints a stats
+ * line every --stats-ms milliseconds, and a signalfd for SIGTERM and
+ * SIGINT sit in one epoll set (level-triggered, or edge-triggered with
+ * --edge).  The rings are SPSC rings shm:event-loop-PID-I; --backend mpmc
+ * makes them MPMC, pipe and mq use the fallbacks pipe:/tmp/event-loop-PID-I
+ * and mq:event-loop-PID-I: the loop is the same for all.
+ *
+ * When a ring's descriptor is readable the gateway receives with timeout
+ * 0 until -EAGAIN, which re-arms the descriptor; a ring whose stream ends
+ * (-EPIPE) leaves the set.  On SIGTERM or SIGINT it stops its producers,
+ * closes and removes its rings, prints what each ring delivered and exits.
  *
  * --produce MSGS forks one producer per ring that sends MSGS messages
  * (0: until stopped) in bursts with pauses, then shuts its ring down.  A
@@ -134,7 +135,7 @@ static int produce(const char *uri, const struct shmring_opts *o, unsigned ring,
 	}
 	/* A backend without a descriptor: block in shmring_send instead. */
 	int fd = shmring_fd(p);
-	uint64_t seed = now_ns() ^ ((uint64_t)getpid() << 32) ^ ring;
+	uint64_t seed = (now_ns() ^ ((uint64_t)getpid() << 32) ^ ring) | 1;  /* never 0 */
 	struct msg m = { .ring = ring };
 	for (uint64_t seq = 1; rc >= 0 && (count == 0 || seq <= count); seq++) {
 		m.seq = seq;
