@@ -333,7 +333,7 @@ static int blocked(struct mpmc_handle *r, int side, const struct mpmc_pos *p, st
 	if (unblock(r, side, p, &next, c->waited))
 		return again(c);
 	if (c->timeout_ns == 0)
-		return r->seg.bell.fd < 0 ? -EAGAIN : poll_arm(r, side, p);
+		return !segh_polls(&r->seg) ? -EAGAIN : poll_arm(r, side, p);
 	if (!c->waited) {
 		c->waited = true;
 		mpmc_count(side == SIDE_PROD ? &r->mp.part->waits_full : &r->mp.part->waits_empty, 1);

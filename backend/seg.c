@@ -331,7 +331,7 @@ void segh_fork_child(struct shmring *r)
 int segh_fd(struct shmring *r)
 {
 	struct seg_handle *s = segh_of(r);
-	if (s->bell.fd >= 0)
+	if (segh_polls(s))
 		return s->bell.fd;
 	if (s->slot < 0 || (uint32_t)s->slot >= CTL_MAX_PARTS)
 		return -EPERM;
@@ -339,12 +339,26 @@ int segh_fd(struct shmring *r)
 	struct stat st;
 	if (fstat(s->map->fd, &st) < 0)
 		return -errno;
-	int rc = bell_make(&s->bell, st.st_mode & 0777, st.st_gid);
+	struct bell b;
+	int rc = bell_make(&b, st.st_mode & 0777, st.st_gid);
 	if (rc < 0)
 		return rc;
-	/* [B0] release: the id is published before our first arming ([B1]
-	 * is sequenced after it); a waker's acquire in segh_ring() pairs */
-	atomic_store_explicit(&s->ctl->parts[s->slot].bell, s->bell.id, memory_order_release);
+	/* threads sharing the handle: the first one's doorbell stays */
+	pthread_mutex_lock(&s->ctl_local);
+	bool won = !segh_polls(s);
+	if (won) {
+		s->bell.id = b.id;
+		s->bell.dev = b.dev;
+		s->bell.ino = b.ino;
+		/* [B0] release: the id is published before our first arming
+		 * ([B1] is sequenced after it); a waker's acquire in
+		 * segh_ring() pairs */
+		atomic_store_explicit(&s->ctl->parts[s->slot].bell, b.id, memory_order_release);
+		__atomic_store_n(&s->bell.fd, b.fd, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&s->ctl_local);
+	if (!won)
+		bell_free(&b);
 	return s->bell.fd;
 }
 
@@ -367,11 +381,12 @@ void segh_arm_prepare(struct seg_handle *s, uint64_t done, _Atomic uint64_t *spu
 {
 	/* Empty the doorbell first: level-triggered pollers must see it
 	 * readable again only for a wake-up that comes after this arming. */
-	if (bell_drain(&s->bell) && done == s->armed_at)
+	/* relaxed: armed_at is ours, a hint for the counter */
+	if (bell_drain(&s->bell) && done == __atomic_load_n(&s->armed_at, __ATOMIC_RELAXED))
 		/* woken, and no message moved since we armed */
 		atomic_store_explicit(spurious, atomic_load_explicit(spurious, memory_order_relaxed) + 1,
 				      memory_order_relaxed);
-	s->armed_at = done;
+	__atomic_store_n(&s->armed_at, done, __ATOMIC_RELAXED);
 }
 
 void segh_arm_fence(struct seg_handle *s)

@@ -36,9 +36,11 @@ struct seg_handle {
 	 * takes a handle's control lock (its handles are disowned), so a
 	 * mutex inherited locked at fork() is never waited on. */
 	pthread_mutex_t ctl_local;
-	/* shmring_fd(): our doorbell (fd -1 until asked for), the socket we
-	 * ring others' with (-1 until needed), and our own messages counted
-	 * when we last armed (for the spurious-readiness counter) */
+	/* shmring_fd(): our doorbell (fd -1 until asked for; published with
+	 * a release store, read with segh_polls()), the socket we ring
+	 * others' with (-1 until needed), and our own messages counted when we
+	 * last armed (the spurious-readiness counter; threads sharing an MPMC
+	 * handle may miscount, as its other counters) */
 	struct bell bell;
 	int ring_sock;
 	uint64_t armed_at;
@@ -79,6 +81,14 @@ BACKEND_HIDDEN void segh_fork_child(struct shmring *r);
 /* close for every kind: leave (the kind's detach), release the mapping,
  * free the handle. */
 BACKEND_HIDDEN int segh_close(struct shmring *r);
+/* Has this handle a doorbell?  (Threads sharing an MPMC handle: one may
+ * make it while another calls.) */
+static inline bool segh_polls(const struct seg_handle *s)
+{
+	/* acquire: pairs with segh_fd()'s release of bell.fd, after its id */
+	return __atomic_load_n(&s->bell.fd, __ATOMIC_ACQUIRE) >= 0;
+}
+
 /* shmring_fd() for every kind. */
 BACKEND_HIDDEN int segh_fd(struct shmring *r);
 /* A waker took WAIT_POLLING down for participant `owner` (slot + 1, read

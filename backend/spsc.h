@@ -69,7 +69,7 @@ static inline int sph_room(struct spsc_handle *h, size_t len, void **out, int64_
 	if (likely(rc != -EAGAIN))
 		return rc;
 	if (timeout_ns == 0)
-		return h->seg.bell.fd < 0 ? rc : sph_prod_poll(h, len, out);
+		return !segh_polls(&h->seg) ? rc : sph_prod_poll(h, len, out);
 	return sph_prod_wait(h, len, out, timeout_ns);
 }
 
@@ -177,7 +177,7 @@ static inline int sph_next(struct spsc_handle *h, void **data, uint32_t *len, ui
 	if (likely(rc != -EAGAIN))
 		return rc;
 	if (timeout_ns == 0)
-		return h->seg.bell.fd < 0 ? rc : sph_cons_poll(h, data, len, end);
+		return !segh_polls(&h->seg) ? rc : sph_cons_poll(h, data, len, end);
 	return sph_cons_wait(h, data, len, end, timeout_ns);
 }
 

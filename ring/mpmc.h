@@ -83,6 +83,7 @@
 #include <string.h>
 
 #include "copy.h"
+#include "shmring.h"
 #include "../sync/clock.h"
 #include "../sync/crash.h"
 
@@ -624,16 +625,11 @@ void mpmc_sweep(struct mpmc_shared *sh, const struct mpmc_geom *g,
 __attribute__((visibility("hidden")))
 void mpmc_init(struct mpmc_shared *sh, const struct mpmc_geom *g, uint32_t stall_ms);
 
-/* Every counter of the ring, summed over participants: a snapshot (the
- * library's shmring_stats and shmctl-tool read the same sums). */
-struct mpmc_totals {
-	uint64_t msgs_sent, bytes_sent, msgs_recv, bytes_recv;
-	uint64_t waits_full, waits_empty, sleeps, wakes;
-	uint64_t holes, stalls, cancelled, dropped;
-	uint64_t bells, spurious;
-};
+/* Add every counter of the ring, summed over participants, to *st: a
+ * snapshot (the library's shmring_stats and shmctl-tool read the same
+ * sums). */
 __attribute__((visibility("hidden")))
-void mpmc_totals(const struct mpmc_shared *sh, struct mpmc_totals *t);
+void mpmc_totals(const struct mpmc_shared *sh, struct shmring_stats *st);
 
 /* "FREE" ... "STUCK", "?" for a value that is not a slot state. */
 __attribute__((visibility("hidden"))) const char *mpmc_state_name(unsigned state);

@@ -115,15 +115,23 @@ unsigned bell_drain(const struct bell *b)
 
 int bell_ring(int *sock, uint64_t id)
 {
-	if (*sock < 0) {
-		*sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (*sock < 0)
+	/* threads sharing a handle may race to make it: one wins */
+	int fd = __atomic_load_n(sock, __ATOMIC_ACQUIRE);
+	if (fd < 0) {
+		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
 			return -errno;
+		int none = -1;
+		if (!__atomic_compare_exchange_n(sock, &none, fd, false, __ATOMIC_ACQ_REL,
+						 __ATOMIC_ACQUIRE)) {
+			close(fd);
+			fd = none;
+		}
 	}
 	struct sockaddr_un a;
 	socklen_t len;
 	bell_addr(id, &a, &len);
-	if (sendto(*sock, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&a, len) == 1)
+	if (sendto(fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&a, len) == 1)
 		return 0;
 	if (errno == ECONNREFUSED || errno == ENOENT)
 		return 1;

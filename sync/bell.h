@@ -51,7 +51,8 @@ __attribute__((visibility("hidden"))) unsigned bell_drain(const struct bell *b);
 
 /*
  * Ring the doorbell named by id, through *sock (an unbound datagram
- * socket of the caller's, made on first use; -1 before).  Never blocks.
+ * socket of the caller's, made on first use, by one of the threads that
+ * race to; -1 before).  Never blocks.
  * 0 sent, 1 nobody listens there (its owner is gone: nothing to do),
  * or -errno (EAGAIN: its queue is full, so it is readable anyway).
  */

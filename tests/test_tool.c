@@ -2657,3 +2657,84 @@ Test(tool, root_inspects_and_collects_another_users_ring, .timeout = 30)
 	cr_assert_not(t_exists(t_path_of(uri)), "%s", r.out);
 	t_run_free(&r);
 }
+
+/* ======================================================================= */
+/* doorbells (shmring_fd)                                                  */
+/* ======================================================================= */
+
+/* A consumer of uri in a child that armed its doorbell and waits; the
+ * child's pid.  Killed by the caller. */
+static pid_t armed_poller(const char *uri)
+{
+	int p[2];
+	cr_assert_eq(pipe(p), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct shmring *c;
+		char b[64], ok = 1;
+		if (shmring_open(uri, SHMRING_CONSUMER, NULL, &c) || shmring_fd(c) < 0 ||
+		    shmring_recv(c, b, sizeof(b), 0) != -EAGAIN)
+			ok = 0;
+		if (write(p[1], &ok, 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	char ok = 0;
+	close(p[1]);
+	cr_assert_eq(read(p[0], &ok, 1), 1);
+	close(p[0]);
+	cr_assert_eq(ok, 1, "the poller could not arm");
+	return pid;
+}
+
+/* The doorbell path of the participant of `pid` in info --json's list. */
+static char *doorbell_of(const char *uri, pid_t pid)
+{
+	struct t_run r = tool("info", "--json", uri, NULL);
+	expect(&r, 0, "info");
+	struct jv *j = jparse(r.out);
+	struct jv *parts = jmust(j, "participants", J_ARR);
+	char *path = NULL;
+	for (size_t i = 0; i < parts->n; i++)
+		if ((pid_t)ju64(parts->items[i], "pid") == pid)
+			path = strdup(jstr(parts->items[i], "doorbell"));
+	cr_assert_not_null(path, "no doorbell for pid %d in %s", (int)pid, r.out);
+	jfree(j);
+	t_run_free(&r);
+	return path;
+}
+
+Test(tool, gc_removes_doorbells_of_dead_pollers_only, .timeout = 30)
+{
+	const char *uri = new_uri("bell");
+	make_ring(uri, 4096, 100);
+	pid_t dead = armed_poller(uri);
+	char *dead_bell = doorbell_of(uri, dead);
+	cr_assert_eq(kill(dead, SIGKILL), 0);
+	cr_assert_eq(waitpid(dead, NULL, 0), dead);
+	cr_assert(t_exists(dead_bell), "a killed poller leaves its doorbell file");
+	pid_t live = armed_poller(uri);      /* takes the dead consumer's role over */
+	char *live_bell = doorbell_of(uri, live);
+
+	struct t_run r = tool("gc", "--json", "--match", "shmring-bell.*", NULL);
+	expect(&r, 0, "gc");
+	struct jv *j = jparse(r.out), *acts = jmust(j, "actions", J_ARR);
+	cr_assert_null(jfind(acts, "path", live_bell), "%s", r.out);
+	struct jv *a = jfind(acts, "path", dead_bell);
+	cr_assert(a && !strcmp(jstr(a, "action"), "removed") &&
+		  !strcmp(jstr(a, "backend"), "doorbell"), "%s", r.out);
+	cr_assert(!t_exists(dead_bell), "gc removed the dead poller's doorbell");
+	cr_assert(t_exists(live_bell), "gc kept the live poller's doorbell");
+	jfree(j);
+	t_run_free(&r);
+
+	kill(live, SIGKILL);
+	waitpid(live, NULL, 0);
+	/* and unlinking the ring takes the doorbells its table names */
+	cr_assert_eq(shmring_unlink(uri), 0);
+	cr_assert(!t_exists(live_bell), "shmring_unlink removed the dead poller's doorbell");
+	free(dead_bell);
+	free(live_bell);
+}

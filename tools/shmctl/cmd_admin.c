@@ -94,7 +94,7 @@ static int rm_library(const struct opts *o, const char *what)
 }
 
 /* The directory of the ring's name, opened once: every later look and the
- * unlink go through it (api/pathat.h).  A descriptor, or minus the exit
+ * unlink go through it (fs/pathat.h).  A descriptor, or minus the exit
  * status after a message. */
 static int rm_dir(const struct uri *u, const char **name)
 {

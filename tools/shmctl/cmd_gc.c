@@ -15,9 +15,16 @@
  *   3. unlink, and only then close (which drops the lock).
  * A process that opened the file before step 3 gets the shared lock after
  * our close, sees st_nlink == 0 and opens the name again.
+ *
+ * Then the doorbells of shmring_fd() (sync/bell.h) in /dev/shm that nobody
+ * listens on: their poller died without closing.  Nothing can bind a name
+ * that exists, so one that refuses a connection stays dead.
  */
+#include <dirent.h>
+#include <stdio.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +32,7 @@
 #include <unistd.h>
 
 #include "fs/pathat.h"
+#include "sync/bell.h"
 #include "report.h"
 #include "scan.h"
 #include "shmctl.h"
@@ -194,7 +202,7 @@ static void gc_one(void *arg, int dirfd, const char *path, const char *name, con
 	if (!judged_garbage(c, s, why, sizeof(why)))
 		goto out;
 	/* anybody may rename files in such a directory: what we checked may
-	 * not be what unlinkat would remove (api/pathat.h) */
+	 * not be what unlinkat would remove (fs/pathat.h) */
 	struct stat dst;
 	if (fstat(dirfd, &dst) < 0 || pathat_dir_unsafe(&dst)) {
 		report(c, s, ACT_ERROR, "not removed: its directory is writable by other users and "
@@ -215,6 +223,53 @@ out:
 	tseg_close(s);
 }
 
+static void report_bell(struct gc_ctx *c, const char *name, enum action a, const char *reason)
+{
+	if (a == ACT_ERROR)
+		c->errors++;
+	else
+		c->removed++;
+	if (c->o->json) {
+		char path[64];
+		snprintf(path, sizeof(path), BELL_DIR "%s", name);
+		jw_obj(&c->jw, NULL);
+		jw_str(&c->jw, "name", name);
+		jw_str(&c->jw, "path", path);
+		jw_str(&c->jw, "backend", "doorbell");
+		jw_str(&c->jw, "action", action_name(a));
+		jw_str(&c->jw, "reason", reason);
+		jw_obj_end(&c->jw);
+	} else if (a == ACT_ERROR) {
+		warnx_line(name, "%s", reason);
+	} else {
+		printf("%s " BELL_DIR "%s: %s\n", a == ACT_REMOVED ? "removed" : "would remove",
+		       name, reason);
+	}
+}
+
+/* The doorbells nobody listens on. */
+static void gc_bells(struct gc_ctx *c)
+{
+	DIR *d = opendir(BELL_DIR);
+	struct dirent *e;
+	if (!d)
+		return;                     /* no /dev/shm: no doorbells either */
+	while ((e = readdir(d))) {
+		uint64_t id = bell_id_of(e->d_name);
+		if (!id || (e->d_type != DT_SOCK && e->d_type != DT_UNKNOWN) ||
+		    (c->o->match && fnmatch(c->o->match, e->d_name, FNM_PERIOD) != 0) ||
+		    bell_alive(id))
+			continue;
+		static const char why[] = "a doorbell nobody listens on (its poller died)";
+		int rc = c->o->dry_run ? 1 : bell_remove_dead(id);
+		if (rc > 0)
+			report_bell(c, e->d_name, c->o->dry_run ? ACT_WOULD : ACT_REMOVED, why);
+		else if (rc < 0)
+			report_bell(c, e->d_name, ACT_ERROR, strerror(-rc));
+	}
+	closedir(d);
+}
+
 int cmd_gc(const struct opts *o)
 {
 	struct gc_ctx c = { .o = o };
@@ -229,6 +284,7 @@ int cmd_gc(const struct opts *o)
 		jw_arr(&c.jw, "actions");
 	}
 	int rc = scan_dirs(o, gc_one, &c);
+	gc_bells(&c);
 	if (o->json) {
 		jw_arr_end(&c.jw);
 		jw_u64(&c.jw, o->dry_run ? "would_remove" : "removed", c.removed);

@@ -7,6 +7,7 @@
 
 #include "mmapfile/mmapfile.h"
 #include "report.h"
+#include "sync/bell.h"
 #include "shmctl.h"
 #include "table.h"
 #include "sync/proc.h"
@@ -261,6 +262,13 @@ static void json_participants(struct jw *w, const struct tseg *s)
 		jw_u64(w, "attached_ns", p->attach_ns);
 		jw_str(w, "attached", fmt_time_utc(p->attach_ns, buf, sizeof(buf)));
 		jw_bool(w, "pid_matches", pid_matches(p));
+		if (p->bell) {
+			snprintf(buf, sizeof(buf), BELL_DIR BELL_PREFIX "%016llx",
+				 (unsigned long long)p->bell);
+			jw_str(w, "doorbell", buf);
+		} else {
+			jw_null(w, "doorbell");
+		}
 		jw_obj_end(w);
 	}
 	jw_arr_end(w);
@@ -463,9 +471,9 @@ static void human_participants(const struct tseg *s)
 	if (!s->nparts)
 		return;
 	static const char *const heads[] = { "SLOT", "PID", "ROLE", "ALIVE", "OWNER",
-					     "STARTED", "ATTACHED" };
+					     "STARTED", "ATTACHED", "POLLS" };
 	struct table t;
-	tbl_init(&t, "rrllll" "l", heads);
+	tbl_init(&t, "rrllll" "ll", heads);
 	for (unsigned i = 0; i < s->nparts; i++) {
 		const struct tpart *p = &s->parts[i];
 		tbl_cellf(&t, "%u", p->slot);
@@ -475,6 +483,7 @@ static void human_participants(const struct tseg *s)
 		tbl_cell(&t, owner_of(p));
 		tbl_cell(&t, fmt_time(ticks_to_real_ns(p->start_ticks), a, sizeof(a)));
 		tbl_cell(&t, fmt_time(p->attach_ns, b, sizeof(b)));
+		tbl_cell(&t, p->bell ? "yes" : "no");   /* has a shmring_fd() doorbell */
 	}
 	tbl_print(&t, stdout, "  ");
 	tbl_free(&t);

@@ -118,6 +118,7 @@ static void liveness(struct tseg *s)
 		t->pid = p->pid;
 		t->start_ticks = p->start_ticks;
 		t->attach_ns = p->attach_ns;
+		t->bell = atomic_load_explicit(&p->bell, memory_order_relaxed);
 		t->alive = s->slot_locked && tseg_locked(s->fd, CTL_LOCK_BASE + (off_t)i, 1) != 0;
 		t->owns_prod = s->ctl.prod_owner == i + 1;
 		t->owns_cons = s->ctl.cons_owner == i + 1;

@@ -45,6 +45,7 @@ struct tpart {
 	uint32_t slot, state, roles, gen;
 	int32_t pid;
 	uint64_t start_ticks, attach_ns;
+	uint64_t bell;          /* its doorbell's id (shmring_fd), 0: none */
 	bool alive;             /* its liveness lock is held now */
 	bool owns_prod, owns_cons;
 };
