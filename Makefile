@@ -119,7 +119,7 @@ ifeq ($(SAN),thread)
 TESTS := $(TSAN_TESTS)
 endif
 RUN_TESTS := $(TESTS)
-EXAMPLES := $(BUILD)/readme_example $(BUILD)/durable_queue
+EXAMPLES := $(BUILD)/readme_example $(BUILD)/durable_queue $(BUILD)/event_loop
 
 # Criterion runs tests in parallel; two cores, heavy multi-process suites.
 CRITERION_JOBS ?= 2
