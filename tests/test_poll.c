@@ -1,0 +1,621 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Suite `poll`: shmring_fd(), the descriptor an event loop waits on.
+ *
+ * Real processes on both sides, real SIGKILL, the kernel's own event
+ * loops (epoll edge- and level-triggered, poll(2), io_uring poll
+ * requests): a lost wake-up shows as a ring that holds data while its
+ * descriptor stays quiet, and is reported as such, at its sequence
+ * number.  The only clock-based assertion is the issue's CPU bound for an
+ * idle consumer.
+ *
+ * Every test runs for each backend (shm: SPSC, shm: MPMC, file:, pipe:,
+ * mq:); one whose shmring_fd() answers -ENOTSUP is skipped, saying so.
+ * SHMRING_POLL_MSGS sets the length of the lost-wake-up streams (`make
+ * torture` runs 10 million).
+ */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifdef SHMRING_HAVE_LIBURING
+#include <liburing.h>
+#endif
+
+#include "common.h"
+
+/* ---- backends ---------------------------------------------------------- */
+
+struct backend {
+	char name[8];
+	char fmt[24];           /* the URI, from a t_name() */
+	int kind;
+};
+
+static const struct backend backends[] = {
+	{ "shm", "shm:%s", SHMRING_SPSC },
+	{ "mpmc", "shm:%s", SHMRING_MPMC },
+	{ "file", "file:/tmp/%s.ring", SHMRING_SPSC },
+	{ "pipe", "pipe:/tmp/%s.fifo", SHMRING_SPSC },
+	{ "mq", "mq:%s", SHMRING_SPSC },
+};
+#define NB (sizeof(backends) / sizeof(backends[0]))
+
+#define WATCH_MS 10000          /* silence that means a lost wake-up */
+#define MAX_MSG 64u
+
+TestSuite(poll, .fini = t_cleanup);
+
+/* A fresh URI of backend b, removed after the test. */
+static const char *uri_of(const struct backend *b, const char *tag)
+{
+	char u[200];
+	snprintf(u, sizeof(u), b->fmt, t_name(tag));
+	return t_remember(u);
+}
+
+/* opts for rings of `cap` bytes (a POSIX queue: as many messages as the
+ * system lets one queue hold, up to 64) and messages up to MAX_MSG. */
+static struct shmring_opts opts_of(const struct backend *b, uint64_t cap)
+{
+	struct shmring_opts o = { .kind = (enum shmring_kind)b->kind, .capacity = cap,
+				  .max_msg = MAX_MSG, .mode = 0600 };
+	if (strcmp(b->name, "mq") == 0) {
+		uint64_t depth = t_sysctl_u64("/proc/sys/fs/mqueue/msg_max", 10);
+		o.capacity = (depth < 64 ? depth : 64) * MAX_MSG;
+	}
+	return o;
+}
+
+static struct shmring *open_b(const char *uri, int oflags, const struct shmring_opts *o)
+{
+	return t_open_opts(uri, oflags, o);
+}
+
+/* shmring_fd(h), skipping the test while the backend has none. */
+static int fd_or_skip(const struct backend *b, struct shmring *h)
+{
+	int fd = shmring_fd(h);
+	if (fd == -ENOTSUP)
+		cr_skip_test("[%s] shmring_fd() is -ENOTSUP on this backend for now", b->name);
+	cr_assert_geq(fd, 0, "[%s] shmring_fd: %s", b->name, shmring_strerror(fd));
+	return fd;
+}
+
+/* For tests whose pollers are other processes: skip here, before any of
+ * them starts, when a consumer of backend b has no descriptor. */
+static void need_fd(const struct backend *b)
+{
+	const char *uri = uri_of(b, "probe");
+	struct shmring_opts o = opts_of(b, 4096);
+	struct shmring *c = open_b(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
+	struct shmring *q = open_b(uri, SHMRING_CONSUMER, &o);
+	int fd = shmring_fd(q);
+	shmring_close(q);
+	shmring_close(c);
+	cr_assert_eq(shmring_unlink(uri), 0);
+	if (fd == -ENOTSUP)
+		cr_skip_test("[%s] shmring_fd() is -ENOTSUP on this backend for now", b->name);
+	cr_assert_geq(fd, 0, "[%s] shmring_fd: %s", b->name, shmring_strerror(fd));
+}
+
+/* ---- what a child process tells the test ------------------------------- */
+
+struct note {
+	_Atomic int flag[4];
+	char why[512];
+};
+
+/* Record why a child fails; returns code (its exit status). */
+__attribute__((format(printf, 3, 4)))
+static int failf(struct note *n, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(n->why, sizeof(n->why), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/* Wait for a child; assert it succeeded, quoting what it noted. */
+static void reap(pid_t pid, const struct note *n, const char *who)
+{
+	int st = t_wait(pid);
+	cr_assert_eq(st, 0, "%s exited %d: %s", who, st, n->why[0] ? n->why : "(no note)");
+}
+
+/* ---- messages: a sequence number, then bytes derived from it ----------- */
+
+static uint32_t msg_len(uint64_t seq)
+{
+	return 8 + (uint32_t)((seq * 2654435761u) >> 7) % (MAX_MSG - 7);
+}
+
+static uint32_t make_msg(uint8_t *buf, uint64_t seq)
+{
+	uint32_t len = msg_len(seq);
+	memcpy(buf, &seq, 8);
+	t_fill(buf + 8, len - 8, seq);
+	return len;
+}
+
+/* 1 if buf, n bytes, is message seq. */
+static int is_msg(const uint8_t *buf, ssize_t n, uint64_t seq)
+{
+	uint64_t got;
+	if (n != (ssize_t)msg_len(seq))
+		return 0;
+	memcpy(&got, buf, 8);
+	return got == seq && t_check(buf + 8, (size_t)n - 8, seq);
+}
+
+static uint64_t poll_msgs(void)
+{
+	const char *e = getenv("SHMRING_POLL_MSGS");
+	if (e && *e)
+		return strtoull(e, NULL, 10);
+	const char *b = getenv("SHMRING_TEST_BUILD");
+	return b && strstr(b, "address") ? 50000 : 200000;
+}
+
+/* ---- event loops --------------------------------------------------------- */
+
+enum loop { LOOP_EPOLL_ET, LOOP_EPOLL_LT, LOOP_POLL, LOOP_URING, NLOOPS };
+static const char *const loop_names[] = { "epoll-ET", "epoll-LT", "poll", "io_uring" };
+
+/* One descriptor, waited on the way `loop` says. */
+struct waiter {
+	enum loop loop;
+	int fd, ep;
+	int pending;            /* io_uring: a poll request is in flight */
+#ifdef SHMRING_HAVE_LIBURING
+	struct io_uring ring;
+#endif
+};
+
+static void waiter_init(struct waiter *w, enum loop loop, int fd)
+{
+	memset(w, 0, sizeof(*w));
+	w->loop = loop;
+	w->fd = fd;
+	w->ep = -1;
+	if (loop == LOOP_EPOLL_ET || loop == LOOP_EPOLL_LT) {
+		w->ep = epoll_create1(EPOLL_CLOEXEC);
+		cr_assert_geq(w->ep, 0, "epoll_create1: %s", strerror(errno));
+		struct epoll_event ev = { .events = EPOLLIN | (loop == LOOP_EPOLL_ET ? EPOLLET : 0) };
+		cr_assert_eq(epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev), 0, "epoll_ctl: %s",
+			     strerror(errno));
+	} else if (loop == LOOP_URING) {
+#ifdef SHMRING_HAVE_LIBURING
+		int rc = io_uring_queue_init(4, &w->ring, 0);
+		if (rc < 0)
+			cr_skip_test("io_uring_queue_init: %s (io_uring not allowed here)",
+				     strerror(-rc));
+#else
+		cr_skip_test("built without liburing (Debian: liburing-dev): no io_uring loop");
+#endif
+	}
+}
+
+/* Wait until the descriptor is readable (1) or max_ms went by (0). */
+static int waiter_wait(struct waiter *w, int max_ms)
+{
+	switch (w->loop) {
+	case LOOP_EPOLL_ET:
+	case LOOP_EPOLL_LT: {
+		struct epoll_event ev;
+		int n;
+		while ((n = epoll_wait(w->ep, &ev, 1, max_ms)) < 0 && errno == EINTR)
+			;
+		cr_assert_geq(n, 0, "epoll_wait: %s", strerror(errno));
+		cr_assert(n == 0 || (ev.events & EPOLLIN), "epoll events 0x%x", ev.events);
+		return n;
+	}
+	case LOOP_POLL: {
+		struct pollfd p = { .fd = w->fd, .events = POLLIN };
+		int n;
+		while ((n = poll(&p, 1, max_ms)) < 0 && errno == EINTR)
+			;
+		cr_assert_geq(n, 0, "poll: %s", strerror(errno));
+		cr_assert(n == 0 || (p.revents & POLLIN), "poll revents 0x%x", p.revents);
+		return n;
+	}
+	case LOOP_URING: {
+#ifdef SHMRING_HAVE_LIBURING
+		/* one-shot requests: a new one after each completion */
+		if (!w->pending) {
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+			cr_assert_not_null(sqe);
+			io_uring_prep_poll_add(sqe, w->fd, POLLIN);
+			int rc = io_uring_submit(&w->ring);
+			cr_assert_eq(rc, 1, "io_uring_submit: %s", strerror(-rc));
+			w->pending = 1;
+		}
+		struct __kernel_timespec ts = { max_ms / 1000, (max_ms % 1000) * 1000000ll };
+		struct io_uring_cqe *cqe;
+		int rc;
+		while ((rc = io_uring_wait_cqe_timeout(&w->ring, &cqe, &ts)) == -EINTR)
+			;
+		if (rc == -ETIME)
+			return 0;
+		cr_assert_eq(rc, 0, "io_uring_wait_cqe_timeout: %s", strerror(-rc));
+		int res = cqe->res;
+		io_uring_cqe_seen(&w->ring, cqe);
+		w->pending = 0;
+		cr_assert(res > 0 && (res & POLLIN), "io_uring poll completion %d", res);
+		return 1;
+#endif
+	}
+	default:
+		cr_assert_fail("no loop %d", w->loop);
+	}
+	return 0;
+}
+
+static void waiter_fini(struct waiter *w)
+{
+	if (w->ep >= 0)
+		close(w->ep);
+#ifdef SHMRING_HAVE_LIBURING
+	if (w->loop == LOOP_URING)
+		io_uring_queue_exit(&w->ring);
+#endif
+}
+
+/* ---- 1. no lost wake-up -------------------------------------------------- */
+
+struct stream {
+	char uri[200];
+	struct shmring_opts o;
+	uint64_t n, seed;
+	struct note note;
+};
+
+/* Random bursts, random pauses; a full ring is waited on through the
+ * producer's own descriptor (readable: room again). */
+static int stream_producer(void *arg)
+{
+	struct stream *x = arg;
+	struct shmring *p = NULL;
+	int rc = shmring_open(x->uri, SHMRING_PRODUCER, &x->o, &p);
+	if (rc)
+		return failf(&x->note, 10, "producer open: %s", shmring_strerror(rc));
+	int fd = shmring_fd(p);
+	if (fd < 0)
+		return failf(&x->note, 11, "producer shmring_fd: %s", shmring_strerror(fd));
+	uint64_t rnd = x->seed, seq = 0;
+	uint8_t buf[MAX_MSG];
+	while (seq < x->n) {
+		uint64_t burst = 1 + t_rand(&rnd) % 512;
+		for (uint64_t k = 0; k < burst && seq < x->n;) {
+			uint32_t len = make_msg(buf, seq);
+			rc = shmring_send(p, buf, len, 0);
+			if (rc == 0) {
+				seq++;
+				k++;
+				continue;
+			}
+			if (rc != -EAGAIN)
+				return failf(&x->note, 12, "send of %lu: %s", (unsigned long)seq,
+					     shmring_strerror(rc));
+			/* full: -EAGAIN armed the descriptor */
+			struct pollfd pf = { .fd = fd, .events = POLLIN };
+			int n;
+			while ((n = poll(&pf, 1, WATCH_MS)) < 0 && errno == EINTR)
+				;
+			if (n == 0 && shmring_send(p, buf, len, 0) == 0)
+				return failf(&x->note, 13,
+					     "producer: lost wake-up: room at message %lu, descriptor "
+					     "quiet for %d ms", (unsigned long)seq, WATCH_MS);
+		}
+		uint64_t r = t_rand(&rnd);
+		if (r & 3)              /* three in four bursts end with a pause */
+			usleep((useconds_t)(r >> 8) % 200);
+	}
+	rc = shmring_shutdown(p);
+	if (rc)
+		return failf(&x->note, 14, "shutdown: %s", shmring_strerror(rc));
+	shmring_close(p);
+	return 0;
+}
+
+struct pcase {
+	int b;                  /* index in backends */
+	int loop;
+};
+
+ParameterizedTestParameters(poll, no_lost_wakeup)
+{
+	static struct pcase cases[NB * NLOOPS];
+	for (unsigned i = 0; i < NB * NLOOPS; i++)
+		cases[i] = (struct pcase){ .b = (int)(i / NLOOPS), .loop = (int)(i % NLOOPS) };
+	return cr_make_param_array(struct pcase, cases, NB * NLOOPS);
+}
+
+/* The consumer drains with timeout 0 until -EAGAIN, then waits on its
+ * descriptor; every message arrives, in order, intact. */
+ParameterizedTest(struct pcase *pc, poll, no_lost_wakeup, .timeout = 1200)
+{
+	const struct backend *b = &backends[pc->b];
+	const char *ln = loop_names[pc->loop];
+	struct stream *x = t_shared(sizeof(*x));
+	snprintf(x->uri, sizeof(x->uri), "%s", uri_of(b, "lost"));
+	x->o = opts_of(b, 4096);
+	x->n = poll_msgs();
+	x->seed = 0x9011u + (uint64_t)pc->b * 16 + (uint64_t)pc->loop;
+	struct shmring *own = open_b(x->uri, SHMRING_CREATE | SHMRING_EXCL, &x->o);
+	struct shmring *c = open_b(x->uri, SHMRING_CONSUMER, &x->o);
+	struct waiter w;
+	waiter_init(&w, (enum loop)pc->loop, fd_or_skip(b, c));
+	pid_t pid = t_spawn(stream_producer, x);
+
+	uint64_t seq = 0, wakes = 0, rnd = x->seed ^ 0xc0ffee;
+	unsigned quiet = 0;
+	uint8_t buf[4096];
+	for (;;) {
+		ssize_t n = shmring_recv(c, buf, sizeof(buf), 0);
+		if (n >= 0) {
+			cr_assert(is_msg(buf, n, seq), "[%s %s] message %lu: wrong (length %zd)",
+				  b->name, ln, (unsigned long)seq, n);
+			seq++;
+			/* now and then a slow consumer: the producer fills the ring */
+			if ((t_rand(&rnd) & 2047) == 0)
+				usleep(300);
+			continue;
+		}
+		if (n == -EPIPE)
+			break;
+		cr_assert_eq(n, -EAGAIN, "[%s %s] recv at %lu: %s", b->name, ln,
+			     (unsigned long)seq, shmring_strerror((int)n));
+		if (waiter_wait(&w, WATCH_MS)) {
+			wakes++;
+			quiet = 0;
+			continue;
+		}
+		/* silence: data there means a lost wake-up */
+		n = shmring_recv(c, buf, sizeof(buf), 0);
+		cr_assert(n == -EAGAIN,
+			  "[%s %s] LOST WAKE-UP: message %lu of %lu was there (recv %zd) while "
+			  "the descriptor stayed quiet %d ms (%lu wake-ups before)",
+			  b->name, ln, (unsigned long)seq, (unsigned long)x->n, n, WATCH_MS,
+			  (unsigned long)wakes);
+		int st;
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			cr_assert_fail("[%s %s] producer ended (status 0x%x) at %lu of %lu: %s",
+				       b->name, ln, st, (unsigned long)seq, (unsigned long)x->n,
+				       x->note.why);
+		cr_assert_lt(++quiet, 6u, "[%s %s] nothing for %d s at message %lu", b->name, ln,
+			     6 * WATCH_MS / 1000, (unsigned long)seq);
+	}
+	reap(pid, &x->note, "producer");
+	cr_assert_eq(seq, x->n, "[%s %s] got %lu of %lu", b->name, ln, (unsigned long)seq,
+		     (unsigned long)x->n);
+	struct shmring_stats st = t_stats(c);
+	cr_log_info("[%s %s] %lu messages, %lu wake-ups, %lu doorbells, %lu spurious", b->name, ln,
+		    (unsigned long)seq, (unsigned long)wakes, (unsigned long)st.poll_wakes,
+		    (unsigned long)st.poll_spurious);
+	waiter_fini(&w);
+	shmring_close(c);
+	shmring_close(own);
+	t_unshared(x, sizeof(*x));
+}
+
+/* ---- 2. many rings, one loop -------------------------------------------- */
+
+#define NRINGS 64
+#define NPROD 8
+
+struct many {
+	char uri[NRINGS][200];
+	struct shmring_opts o;
+	uint64_t per_prod;                      /* messages each producer sends */
+	_Atomic uint64_t sent[NRINGS];          /* by the producers */
+	uint64_t got[NRINGS];                   /* by the consumer */
+	uint64_t ticks, signals;
+	struct note note;
+};
+
+/* Consumer of all the rings: one epoll set with the rings (edge-triggered),
+ * a timerfd and a signalfd.  Ends once every ring said end of stream, the
+ * timer fired and SIGUSR1 came. */
+static int many_consumer(void *arg)
+{
+	struct many *x = arg;
+	sigset_t ss;
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
+		return failf(&x->note, 10, "sigprocmask: %s", strerror(errno));
+	int sfd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
+	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct itimerspec its = { { 0, 20000000 }, { 0, 20000000 } };
+	if (sfd < 0 || tfd < 0 || ep < 0 || timerfd_settime(tfd, 0, &its, NULL) < 0)
+		return failf(&x->note, 11, "signalfd/timerfd/epoll: %s", strerror(errno));
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = NRINGS };
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev) < 0)
+		return failf(&x->note, 12, "epoll_ctl timerfd: %s", strerror(errno));
+	ev.data.u32 = NRINGS + 1;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev) < 0)
+		return failf(&x->note, 12, "epoll_ctl signalfd: %s", strerror(errno));
+	struct shmring *q[NRINGS];
+	int live[NRINGS];
+	for (int i = 0; i < NRINGS; i++) {
+		int rc = shmring_open(x->uri[i], SHMRING_CONSUMER, &x->o, &q[i]);
+		if (rc)
+			return failf(&x->note, 13, "open ring %d: %s", i, shmring_strerror(rc));
+		int fd = shmring_fd(q[i]);
+		if (fd < 0)
+			return failf(&x->note, 14, "shmring_fd ring %d: %s", i, shmring_strerror(fd));
+		ev = (struct epoll_event){ .events = EPOLLIN | EPOLLET, .data.u32 = (uint32_t)i };
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+			return failf(&x->note, 15, "epoll_ctl ring %d: %s", i, strerror(errno));
+		live[i] = 1;
+	}
+	atomic_store(&x->note.flag[0], 1);      /* ready: producers may start */
+	int open = NRINGS;
+	uint8_t buf[4096];
+	uint64_t deadline = t_now_ns() + 120ull * 1000000000u;
+	/* the first round looks at every ring: that arms them all */
+	int first = 1;
+	while (open > 0 || !x->ticks || !x->signals) {
+		struct epoll_event evs[16];
+		int n = 0;
+		if (first) {
+			for (int i = 0; i < 16 && i < NRINGS; i++)
+				evs[i].data.u32 = (uint32_t)i;
+		} else {
+			while ((n = epoll_wait(ep, evs, 16, 1000)) < 0 && errno == EINTR)
+				;
+			if (n < 0)
+				return failf(&x->note, 16, "epoll_wait: %s", strerror(errno));
+		}
+		for (int e = 0; e < (first ? NRINGS : n); e++) {
+			uint32_t i = first ? (uint32_t)e : evs[e].data.u32;
+			if (i == NRINGS) {
+				uint64_t t;
+				if (read(tfd, &t, sizeof(t)) == (ssize_t)sizeof(t))
+					x->ticks += t;
+				continue;
+			}
+			if (i == NRINGS + 1) {
+				struct signalfd_siginfo si;
+				while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+					if (si.ssi_signo == SIGUSR1)
+						x->signals++;
+				continue;
+			}
+			if (i > NRINGS || !live[i])
+				continue;
+			ssize_t m;
+			while ((m = shmring_recv(q[i], buf, sizeof(buf), 0)) >= 0) {
+				if (!is_msg(buf, m, x->got[i]))
+					return failf(&x->note, 17, "ring %u: message %lu wrong (length %zd)",
+						     i, (unsigned long)x->got[i], m);
+				x->got[i]++;
+			}
+			if (m == -EPIPE) {
+				live[i] = 0;
+				open--;
+				shmring_close(q[i]);
+			} else if (m != -EAGAIN) {
+				return failf(&x->note, 18, "ring %u recv: %s", i,
+					     shmring_strerror((int)m));
+			}
+		}
+		first = 0;
+		if (t_now_ns() > deadline) {
+			/* a ring that holds data now was not reported: lost */
+			for (int i = 0; i < NRINGS; i++) {
+				ssize_t m = live[i] ? shmring_recv(q[i], buf, sizeof(buf), 0) : -EAGAIN;
+				if (m >= 0)
+					return failf(&x->note, 19,
+						     "LOST WAKE-UP: ring %d holds message %lu, not reported",
+						     i, (unsigned long)x->got[i]);
+			}
+			return failf(&x->note, 20, "no end after 120 s: %d rings open, %lu ticks, "
+				     "%lu signals", open, (unsigned long)x->ticks,
+				     (unsigned long)x->signals);
+		}
+	}
+	return 0;
+}
+
+/* Producer k: rings k*8 .. k*8+7, a random one for each message, in
+ * bursts with pauses; blocking sends when a ring is full. */
+static int many_producer(void *arg)
+{
+	struct many *x = arg;
+	int k = atomic_fetch_add(&x->note.flag[1], 1);
+	int per = NRINGS / NPROD;
+	struct shmring *p[NRINGS / NPROD];
+	for (int j = 0; j < per; j++) {
+		int rc = shmring_open(x->uri[k * per + j], SHMRING_PRODUCER, &x->o, &p[j]);
+		if (rc)
+			return failf(&x->note, 30, "producer %d open: %s", k, shmring_strerror(rc));
+	}
+	uint64_t rnd = 0xabcdu + (uint64_t)k * 7919;
+	uint8_t buf[MAX_MSG];
+	for (uint64_t s = 0; s < x->per_prod; s++) {
+		int j = (int)(t_rand(&rnd) % (uint64_t)per);
+		int i = k * per + j;
+		uint64_t seq = atomic_load(&x->sent[i]);
+		uint32_t len = make_msg(buf, seq);
+		int rc = shmring_send(p[j], buf, len, SHMRING_FOREVER);
+		if (rc)
+			return failf(&x->note, 31, "ring %d send %lu: %s", i, (unsigned long)seq,
+				     shmring_strerror(rc));
+		atomic_store(&x->sent[i], seq + 1);
+		uint64_t r = t_rand(&rnd);
+		if ((r & 255) == 0)
+			usleep((useconds_t)(r >> 8) % 300);
+	}
+	for (int j = 0; j < per; j++) {
+		if (shmring_shutdown(p[j]))
+			return failf(&x->note, 32, "shutdown");
+		shmring_close(p[j]);
+	}
+	return 0;
+}
+
+ParameterizedTestParameters(poll, many_rings_one_loop)
+{
+	return cr_make_param_array(struct backend, (void *)backends, NB);
+}
+
+ParameterizedTest(const struct backend *b, poll, many_rings_one_loop, .timeout = 300)
+{
+	need_fd(b);
+	struct many *x = t_shared(sizeof(*x));
+	x->o = opts_of(b, 4096);
+	uint64_t total = poll_msgs();
+	x->per_prod = total / NPROD;
+	struct shmring *own[NRINGS];
+	for (int i = 0; i < NRINGS; i++) {
+		snprintf(x->uri[i], sizeof(x->uri[i]), "%s", uri_of(b, "many"));
+		own[i] = open_b(x->uri[i], SHMRING_CREATE | SHMRING_EXCL, &x->o);
+	}
+	pid_t cons = t_spawn(many_consumer, x);
+	cr_assert(t_wait_flag(&x->note.flag[0], 1, 30000), "[%s] consumer not ready: %s", b->name,
+		  x->note.why);
+	pid_t prod[NPROD];
+	for (int k = 0; k < NPROD; k++)
+		prod[k] = t_spawn(many_producer, x);
+	cr_assert_eq(kill(cons, SIGUSR1), 0);
+	for (int k = 0; k < NPROD; k++)
+		reap(prod[k], &x->note, "producer");
+	reap(cons, &x->note, "consumer");
+	uint64_t sum = 0;
+	for (int i = 0; i < NRINGS; i++) {
+		cr_assert_eq(x->got[i], atomic_load(&x->sent[i]), "[%s] ring %d: got %lu of %lu",
+			     b->name, i, (unsigned long)x->got[i],
+			     (unsigned long)atomic_load(&x->sent[i]));
+		sum += x->got[i];
+		shmring_close(own[i]);
+	}
+	cr_assert_eq(sum, x->per_prod * NPROD);
+	cr_assert_gt(x->ticks, 0, "[%s] the timer never fired", b->name);
+	cr_assert_eq(x->signals, 1, "[%s] SIGUSR1 seen %lu times", b->name,
+		     (unsigned long)x->signals);
+	t_unshared(x, sizeof(*x));
+}
