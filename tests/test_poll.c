@@ -22,6 +22,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -96,8 +97,10 @@ static struct shmring *open_b(const char *uri, int oflags, const struct shmring_
 static int fd_or_skip(const struct backend *b, struct shmring *h)
 {
 	int fd = shmring_fd(h);
-	if (fd == -ENOTSUP)
+	if (fd == -ENOTSUP) {
+		t_cleanup();    /* a skipped test's .fini does not run */
 		cr_skip_test("[%s] shmring_fd() is -ENOTSUP on this backend for now", b->name);
+	}
 	cr_assert_geq(fd, 0, "[%s] shmring_fd: %s", b->name, shmring_strerror(fd));
 	return fd;
 }
@@ -618,4 +621,254 @@ ParameterizedTest(const struct backend *b, poll, many_rings_one_loop, .timeout =
 	cr_assert_eq(x->signals, 1, "[%s] SIGUSR1 seen %lu times", b->name,
 		     (unsigned long)x->signals);
 	t_unshared(x, sizeof(*x));
+}
+
+/* ---- 3. idle costs nothing ---------------------------------------------- */
+
+struct idle {
+	char uri[NRINGS][200];
+	struct shmring_opts o;
+	uint64_t cpu_ns, elapsed_ns, events;
+	struct note note;
+};
+
+static uint64_t cpu_ns(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000u +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000u;
+}
+
+/* 64 consumers armed in one epoll set; then about a second in
+ * epoll_wait, measured by getrusage. */
+static int idle_consumer(void *arg)
+{
+	struct idle *x = arg;
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
+		return failf(&x->note, 10, "epoll_create1: %s", strerror(errno));
+	struct shmring *q[NRINGS];
+	for (int i = 0; i < NRINGS; i++) {
+		int rc = shmring_open(x->uri[i], SHMRING_CONSUMER, &x->o, &q[i]);
+		if (rc)
+			return failf(&x->note, 11, "open ring %d: %s", i, shmring_strerror(rc));
+		int fd = shmring_fd(q[i]);
+		if (fd < 0)
+			return failf(&x->note, 12, "shmring_fd ring %d: %s", i, shmring_strerror(fd));
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+			return failf(&x->note, 13, "epoll_ctl: %s", strerror(errno));
+		uint8_t buf[MAX_MSG];
+		ssize_t n = shmring_recv(q[i], buf, sizeof(buf), 0);   /* arms */
+		if (n != -EAGAIN)
+			return failf(&x->note, 14, "ring %d: recv %zd on an idle ring", i, n);
+	}
+	uint64_t c0 = cpu_ns(), t0 = t_now_ns(), now;
+	while ((now = t_now_ns()) - t0 < 1000000000u) {
+		struct epoll_event evs[NRINGS];
+		int ms = (int)((1000000000u - (now - t0)) / 1000000u) + 1;
+		int n = epoll_wait(ep, evs, NRINGS, ms);
+		if (n > 0)
+			x->events += (uint64_t)n;
+	}
+	x->cpu_ns = cpu_ns() - c0;
+	x->elapsed_ns = t_now_ns() - t0;
+	for (int i = 0; i < NRINGS; i++)
+		shmring_close(q[i]);
+	return 0;
+}
+
+ParameterizedTestParameters(poll, idle_consumer_costs_nothing)
+{
+	return cr_make_param_array(struct backend, (void *)backends, NB);
+}
+
+/* The bound: < 1 ms of CPU per second, idle producers attached. */
+ParameterizedTest(const struct backend *b, poll, idle_consumer_costs_nothing, .timeout = 60)
+{
+	need_fd(b);
+	struct idle *x = t_shared(sizeof(*x));
+	x->o = opts_of(b, 4096);
+	struct shmring *own[NRINGS], *p[NRINGS];
+	for (int i = 0; i < NRINGS; i++) {
+		snprintf(x->uri[i], sizeof(x->uri[i]), "%s", uri_of(b, "idle"));
+		own[i] = open_b(x->uri[i], SHMRING_CREATE | SHMRING_EXCL, &x->o);
+		p[i] = open_b(x->uri[i], SHMRING_PRODUCER, &x->o);
+	}
+	reap(t_spawn(idle_consumer, x), &x->note, "consumer");
+	cr_log_info("[%s] 64 idle rings: %lu us CPU in %lu ms, %lu events", b->name,
+		    (unsigned long)(x->cpu_ns / 1000), (unsigned long)(x->elapsed_ns / 1000000),
+		    (unsigned long)x->events);
+	cr_assert_lt(x->cpu_ns * 1000, x->elapsed_ns,
+		     "[%s] idle consumer of 64 rings used %lu us CPU in %lu ms (bound: 1 ms/s)",
+		     b->name, (unsigned long)(x->cpu_ns / 1000),
+		     (unsigned long)(x->elapsed_ns / 1000000));
+	for (int i = 0; i < NRINGS; i++) {
+		shmring_close(p[i]);
+		shmring_close(own[i]);
+	}
+	t_unshared(x, sizeof(*x));
+}
+
+/* Bursts of BURST messages; the next burst starts once the consumer has
+ * taken the last one (it then drains, re-arms and sleeps in epoll). */
+#define BURSTS 200
+#define BURST 500
+
+struct bursts {
+	char uri[200];
+	struct shmring_opts o;
+	_Atomic uint64_t taken;
+	int poller;             /* the consumer polls (1) or spins with timeout 0 (0) */
+	struct note note;
+};
+
+static int burst_producer(void *arg)
+{
+	struct bursts *x = arg;
+	struct shmring *p = NULL;
+	int rc = shmring_open(x->uri, SHMRING_PRODUCER, &x->o, &p);
+	if (rc)
+		return failf(&x->note, 10, "producer open: %s", shmring_strerror(rc));
+	uint8_t buf[MAX_MSG];
+	uint64_t seq = 0;
+	unsigned spins = 0;
+	for (int k = 0; k < BURSTS; k++) {
+		for (int i = 0; i < BURST;) {
+			uint32_t len = make_msg(buf, seq);
+			rc = shmring_send(p, buf, len, 0);
+			if (rc == -EAGAIN) {
+				if ((++spins & 63) == 0)
+					sched_yield();
+				continue;
+			}
+			if (rc)
+				return failf(&x->note, 11, "send %lu: %s", (unsigned long)seq,
+					     shmring_strerror(rc));
+			seq++;
+			i++;
+		}
+		/* the consumer catches up before the next burst */
+		while (atomic_load(&x->taken) < seq)
+			sched_yield();
+	}
+	rc = shmring_shutdown(p);
+	shmring_close(p);
+	return rc ? failf(&x->note, 12, "shutdown: %s", shmring_strerror(rc)) : 0;
+}
+
+/* What a consumer does with a message, slower than a send.  A consumer
+ * that outruns its producer catches up and re-arms every few messages, and
+ * each arming costs one wake-up, by design; at a burst's start the two
+ * may go in lockstep for some tens of messages (the doorbell's sendto
+ * slows the producer to the woken consumer's pace) until the producer
+ * pulls ahead. */
+#define WORK 2000
+static void work(unsigned n)
+{
+	for (volatile unsigned i = 0; i < n; i++)
+		;
+}
+
+/* Receive BURSTS * BURST messages: through epoll, or spinning.  Returns
+ * the counters' change until the last message (not the shutdown's
+ * wake-up); *eagain: how often the consumer's receive said -EAGAIN. */
+static struct shmring_stats run_bursts(const struct backend *b, int poller, uint64_t *eagain)
+{
+	struct bursts *x = t_shared(sizeof(*x));
+	snprintf(x->uri, sizeof(x->uri), "%s", uri_of(b, "burst"));
+	/* room for a whole burst: the producer never waits for the consumer */
+	x->o = opts_of(b, 1u << 17);
+	x->poller = poller;
+	struct shmring *own = open_b(x->uri, SHMRING_CREATE | SHMRING_EXCL, &x->o);
+	struct shmring *c = open_b(x->uri, SHMRING_CONSUMER, &x->o);
+	struct waiter w = { .ep = -1 };
+	if (poller)
+		waiter_init(&w, LOOP_EPOLL_ET, fd_or_skip(b, c));
+	struct shmring_stats s0 = t_stats(c), s1 = s0;
+	pid_t pid = t_spawn(burst_producer, x);
+	uint8_t buf[4096];
+	uint64_t seq = 0;
+	unsigned spins = 0, quiet = 0;
+	uint64_t armings = 0;
+	for (;;) {
+		ssize_t n = shmring_recv(c, buf, sizeof(buf), 0);
+		if (n >= 0) {
+			cr_assert(is_msg(buf, n, seq), "[%s] message %lu wrong", b->name,
+				  (unsigned long)seq);
+			work(WORK);
+			atomic_store(&x->taken, ++seq);
+			if (seq == (uint64_t)BURSTS * BURST)
+				s1 = t_stats(c);        /* before shutdown's own wake-up */
+			continue;
+		}
+		if (n == -EPIPE)
+			break;
+		cr_assert_eq(n, -EAGAIN, "[%s] recv: %s", b->name, shmring_strerror((int)n));
+		armings++;
+		if (!poller) {
+			if ((++spins & 63) == 0)
+				sched_yield();
+			continue;
+		}
+		if (waiter_wait(&w, WATCH_MS)) {
+			quiet = 0;
+			continue;
+		}
+		n = shmring_recv(c, buf, sizeof(buf), 0);
+		cr_assert(n == -EAGAIN, "[%s] LOST WAKE-UP in bursts at message %lu", b->name,
+			  (unsigned long)seq);
+		cr_assert_lt(++quiet, 6u, "[%s] nothing for a minute at %lu: %s", b->name,
+			     (unsigned long)seq, x->note.why);
+	}
+	reap(pid, &x->note, "producer");
+	cr_assert_eq(seq, (uint64_t)BURSTS * BURST);
+	struct shmring_stats d = s1;
+	d.futex_wakes -= s0.futex_wakes;
+	d.poll_wakes -= s0.poll_wakes;
+	d.msgs_recv -= s0.msgs_recv;
+	*eagain = armings;
+	if (poller)
+		waiter_fini(&w);
+	shmring_close(c);
+	shmring_close(own);
+	t_unshared(x, sizeof(*x));
+	return d;
+}
+
+ParameterizedTestParameters(poll, data_flowing_to_a_poller_costs_few_wakeups)
+{
+	return cr_make_param_array(struct backend, (void *)backends, NB);
+}
+
+/* A poller kept busy by bursts is woken about once a burst, not once a
+ * message: doorbells far below one per message. */
+ParameterizedTest(const struct backend *b, poll, data_flowing_to_a_poller_costs_few_wakeups,
+		  .timeout = 120)
+{
+	uint64_t eagain;
+	struct shmring_stats d = run_bursts(b, 1, &eagain);
+	cr_log_info("[%s] %lu messages in bursts of %d: %lu -EAGAIN, %lu doorbells, %lu futex wakes",
+		    b->name, (unsigned long)d.msgs_recv, BURST, (unsigned long)eagain,
+		    (unsigned long)d.poll_wakes, (unsigned long)d.futex_wakes);
+	cr_assert_leq(d.poll_wakes, d.msgs_recv / 10,
+		      "[%s] %lu doorbells for %lu messages in bursts of %d", b->name,
+		      (unsigned long)d.poll_wakes, (unsigned long)d.msgs_recv, BURST);
+}
+
+ParameterizedTestParameters(poll, nobody_polling_costs_no_wakeup)
+{
+	return cr_make_param_array(struct backend, (void *)backends, NB);
+}
+
+/* A consumer that neither polls nor sleeps: not one wake-up call. */
+ParameterizedTest(const struct backend *b, poll, nobody_polling_costs_no_wakeup, .timeout = 120)
+{
+	uint64_t eagain;
+	struct shmring_stats d = run_bursts(b, 0, &eagain);
+	cr_assert_eq(d.futex_wakes + d.poll_wakes, 0,
+		     "[%s] %lu futex wakes and %lu doorbells for %lu messages, nobody waiting",
+		     b->name, (unsigned long)d.futex_wakes, (unsigned long)d.poll_wakes,
+		     (unsigned long)d.msgs_recv);
 }
