@@ -67,6 +67,14 @@ static const struct backend backends[] = {
 
 TestSuite(poll, .fini = t_cleanup);
 
+/* Test `test` once for each backend, as `const struct backend *b`. */
+#define BACKEND_TEST(test, ...)                                                 \
+	ParameterizedTestParameters(poll, test)                                 \
+	{                                                                       \
+		return cr_make_param_array(struct backend, (void *)backends, NB); \
+	}                                                                       \
+	ParameterizedTest(const struct backend *b, poll, test, __VA_ARGS__)
+
 /* A fresh URI of backend b, removed after the test. */
 static const char *uri_of(const struct backend *b, const char *tag)
 {
@@ -428,6 +436,17 @@ ParameterizedTest(struct pcase *pc, poll, no_lost_wakeup, .timeout = 1200)
 #define NRINGS 64
 #define NPROD 8
 
+/* NRINGS rings of backend b, named in uri[], made with o (the creators'
+ * handles, without a role, in own[]). */
+static void make_rings(const struct backend *b, const char *tag, char (*uri)[200],
+		       const struct shmring_opts *o, struct shmring **own)
+{
+	for (int i = 0; i < NRINGS; i++) {
+		snprintf(uri[i], 200, "%s", uri_of(b, tag));
+		own[i] = open_b(uri[i], SHMRING_CREATE | SHMRING_EXCL, o);
+	}
+}
+
 struct many {
 	char uri[NRINGS][200];
 	struct shmring_opts o;
@@ -437,6 +456,25 @@ struct many {
 	uint64_t ticks, signals;
 	struct note note;
 };
+
+/* A child's consumers of the NRINGS rings, each descriptor in epoll set
+ * ep with `events` and its index as data.u32: 0, or failf()'s code. */
+static int open_pollers(char (*uri)[200], const struct shmring_opts *o, struct shmring **q,
+			int ep, uint32_t events, struct note *note)
+{
+	for (int i = 0; i < NRINGS; i++) {
+		int rc = shmring_open(uri[i], SHMRING_CONSUMER, o, &q[i]);
+		if (rc)
+			return failf(note, 13, "open ring %d: %s", i, shmring_strerror(rc));
+		int fd = shmring_fd(q[i]);
+		if (fd < 0)
+			return failf(note, 14, "shmring_fd ring %d: %s", i, shmring_strerror(fd));
+		struct epoll_event ev = { .events = events, .data.u32 = (uint32_t)i };
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+			return failf(note, 15, "epoll_ctl ring %d: %s", i, strerror(errno));
+	}
+	return 0;
+}
 
 /* Consumer of all the rings: one epoll set with the rings (edge-triggered),
  * a timerfd and a signalfd.  Ends once every ring said end of stream, the
@@ -463,18 +501,11 @@ static int many_consumer(void *arg)
 		return failf(&x->note, 12, "epoll_ctl signalfd: %s", strerror(errno));
 	struct shmring *q[NRINGS];
 	int live[NRINGS];
-	for (int i = 0; i < NRINGS; i++) {
-		int rc = shmring_open(x->uri[i], SHMRING_CONSUMER, &x->o, &q[i]);
-		if (rc)
-			return failf(&x->note, 13, "open ring %d: %s", i, shmring_strerror(rc));
-		int fd = shmring_fd(q[i]);
-		if (fd < 0)
-			return failf(&x->note, 14, "shmring_fd ring %d: %s", i, shmring_strerror(fd));
-		ev = (struct epoll_event){ .events = EPOLLIN | EPOLLET, .data.u32 = (uint32_t)i };
-		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
-			return failf(&x->note, 15, "epoll_ctl ring %d: %s", i, strerror(errno));
+	int rc = open_pollers(x->uri, &x->o, q, ep, EPOLLIN | EPOLLET, &x->note);
+	if (rc)
+		return rc;
+	for (int i = 0; i < NRINGS; i++)
 		live[i] = 1;
-	}
 	atomic_store(&x->note.flag[0], 1);      /* ready: producers may start */
 	int open = NRINGS;
 	uint8_t buf[4096];
@@ -581,12 +612,7 @@ static int many_producer(void *arg)
 	return 0;
 }
 
-ParameterizedTestParameters(poll, many_rings_one_loop)
-{
-	return cr_make_param_array(struct backend, (void *)backends, NB);
-}
-
-ParameterizedTest(const struct backend *b, poll, many_rings_one_loop, .timeout = 300)
+BACKEND_TEST(many_rings_one_loop, .timeout = 300)
 {
 	need_fd(b);
 	struct many *x = t_shared(sizeof(*x));
@@ -594,10 +620,7 @@ ParameterizedTest(const struct backend *b, poll, many_rings_one_loop, .timeout =
 	uint64_t total = poll_msgs();
 	x->per_prod = total / NPROD;
 	struct shmring *own[NRINGS];
-	for (int i = 0; i < NRINGS; i++) {
-		snprintf(x->uri[i], sizeof(x->uri[i]), "%s", uri_of(b, "many"));
-		own[i] = open_b(x->uri[i], SHMRING_CREATE | SHMRING_EXCL, &x->o);
-	}
+	make_rings(b, "many", x->uri, &x->o, own);
 	pid_t cons = t_spawn(many_consumer, x);
 	cr_assert(t_wait_flag(&x->note.flag[0], 1, 30000), "[%s] consumer not ready: %s", b->name,
 		  x->note.why);
@@ -649,16 +672,10 @@ static int idle_consumer(void *arg)
 	if (ep < 0)
 		return failf(&x->note, 10, "epoll_create1: %s", strerror(errno));
 	struct shmring *q[NRINGS];
+	int rc = open_pollers(x->uri, &x->o, q, ep, EPOLLIN, &x->note);
+	if (rc)
+		return rc;
 	for (int i = 0; i < NRINGS; i++) {
-		int rc = shmring_open(x->uri[i], SHMRING_CONSUMER, &x->o, &q[i]);
-		if (rc)
-			return failf(&x->note, 11, "open ring %d: %s", i, shmring_strerror(rc));
-		int fd = shmring_fd(q[i]);
-		if (fd < 0)
-			return failf(&x->note, 12, "shmring_fd ring %d: %s", i, shmring_strerror(fd));
-		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
-		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
-			return failf(&x->note, 13, "epoll_ctl: %s", strerror(errno));
 		uint8_t buf[MAX_MSG];
 		ssize_t n = shmring_recv(q[i], buf, sizeof(buf), 0);   /* arms */
 		if (n != -EAGAIN)
@@ -679,23 +696,16 @@ static int idle_consumer(void *arg)
 	return 0;
 }
 
-ParameterizedTestParameters(poll, idle_consumer_costs_nothing)
-{
-	return cr_make_param_array(struct backend, (void *)backends, NB);
-}
-
 /* The bound: < 1 ms of CPU per second, idle producers attached. */
-ParameterizedTest(const struct backend *b, poll, idle_consumer_costs_nothing, .timeout = 60)
+BACKEND_TEST(idle_consumer_costs_nothing, .timeout = 60)
 {
 	need_fd(b);
 	struct idle *x = t_shared(sizeof(*x));
 	x->o = opts_of(b, 4096);
 	struct shmring *own[NRINGS], *p[NRINGS];
-	for (int i = 0; i < NRINGS; i++) {
-		snprintf(x->uri[i], sizeof(x->uri[i]), "%s", uri_of(b, "idle"));
-		own[i] = open_b(x->uri[i], SHMRING_CREATE | SHMRING_EXCL, &x->o);
+	make_rings(b, "idle", x->uri, &x->o, own);
+	for (int i = 0; i < NRINGS; i++)
 		p[i] = open_b(x->uri[i], SHMRING_PRODUCER, &x->o);
-	}
 	reap(t_spawn(idle_consumer, x), &x->note, "consumer");
 	cr_log_info("[%s] 64 idle rings: %lu us CPU in %lu ms, %lu events", b->name,
 		    (unsigned long)(x->cpu_ns / 1000), (unsigned long)(x->elapsed_ns / 1000000),
@@ -837,15 +847,9 @@ static struct shmring_stats run_bursts(const struct backend *b, int poller, uint
 	return d;
 }
 
-ParameterizedTestParameters(poll, data_flowing_to_a_poller_costs_few_wakeups)
-{
-	return cr_make_param_array(struct backend, (void *)backends, NB);
-}
-
 /* A poller kept busy by bursts is woken about once a burst, not once a
  * message: doorbells far below one per message. */
-ParameterizedTest(const struct backend *b, poll, data_flowing_to_a_poller_costs_few_wakeups,
-		  .timeout = 120)
+BACKEND_TEST(data_flowing_to_a_poller_costs_few_wakeups, .timeout = 120)
 {
 	uint64_t eagain;
 	struct shmring_stats d = run_bursts(b, 1, &eagain);
@@ -857,13 +861,8 @@ ParameterizedTest(const struct backend *b, poll, data_flowing_to_a_poller_costs_
 		      (unsigned long)d.poll_wakes, (unsigned long)d.msgs_recv, BURST);
 }
 
-ParameterizedTestParameters(poll, nobody_polling_costs_no_wakeup)
-{
-	return cr_make_param_array(struct backend, (void *)backends, NB);
-}
-
 /* A consumer that neither polls nor sleeps: not one wake-up call. */
-ParameterizedTest(const struct backend *b, poll, nobody_polling_costs_no_wakeup, .timeout = 120)
+BACKEND_TEST(nobody_polling_costs_no_wakeup, .timeout = 120)
 {
 	uint64_t eagain;
 	struct shmring_stats d = run_bursts(b, 0, &eagain);
@@ -871,4 +870,244 @@ ParameterizedTest(const struct backend *b, poll, nobody_polling_costs_no_wakeup,
 		     "[%s] %lu futex wakes and %lu doorbells for %lu messages, nobody waiting",
 		     b->name, (unsigned long)d.futex_wakes, (unsigned long)d.poll_wakes,
 		     (unsigned long)d.msgs_recv);
+}
+
+/* ---- 4. a poller killed while armed -------------------------------------- */
+
+struct crash {
+	char uri[200];
+	struct shmring_opts o;
+	char bell[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	uint64_t first, n;      /* the taker's messages: first, how many */
+	struct note note;
+};
+
+/* The path a doorbell descriptor is bound to, or "" (a backend that
+ * hands out another kind of descriptor). */
+static void bell_path(int fd, char *out, size_t cap)
+{
+	struct sockaddr_un a;
+	socklen_t len = sizeof(a);
+	out[0] = 0;
+	if (getsockname(fd, (struct sockaddr *)&a, &len) == 0 && a.sun_family == AF_UNIX &&
+	    len > offsetof(struct sockaddr_un, sun_path) && a.sun_path[0])
+		snprintf(out, cap, "%.*s", (int)(len - offsetof(struct sockaddr_un, sun_path)),
+			 a.sun_path);
+}
+
+/* Arms, says so, and waits in epoll until killed. */
+static int armed_poller(void *arg)
+{
+	struct crash *x = arg;
+	struct shmring *q = NULL;
+	int rc = shmring_open(x->uri, SHMRING_CONSUMER, &x->o, &q);
+	if (rc)
+		return failf(&x->note, 10, "open: %s", shmring_strerror(rc));
+	int fd = shmring_fd(q);
+	if (fd < 0)
+		return failf(&x->note, 11, "shmring_fd: %s", shmring_strerror(fd));
+	bell_path(fd, x->bell, sizeof(x->bell));
+	uint8_t buf[MAX_MSG];
+	ssize_t n = shmring_recv(q, buf, sizeof(buf), 0);
+	if (n != -EAGAIN)
+		return failf(&x->note, 12, "recv on an empty ring: %zd", n);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET };
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return failf(&x->note, 13, "epoll: %s", strerror(errno));
+	atomic_store(&x->note.flag[0], 1);
+	for (;;)
+		epoll_wait(ep, &ev, 1, -1);
+}
+
+/* The consumer after the crash: takes the role over, receives what was
+ * sent, arms and is woken by one more message. */
+static int taker(void *arg)
+{
+	struct crash *x = arg;
+	struct shmring *q = NULL;
+	int rc = shmring_open(x->uri, SHMRING_CONSUMER, &x->o, &q);
+	if (rc)
+		return failf(&x->note, 20, "take over: %s", shmring_strerror(rc));
+	int fd = shmring_fd(q);
+	if (fd < 0)
+		return failf(&x->note, 21, "shmring_fd: %s", shmring_strerror(fd));
+	uint8_t buf[4096];
+	uint64_t seq = x->first;
+	ssize_t n;
+	while ((n = shmring_recv(q, buf, sizeof(buf), 0)) >= 0) {
+		if (!is_msg(buf, n, seq))
+			return failf(&x->note, 22, "message %lu wrong", (unsigned long)seq);
+		seq++;
+	}
+	if (n != -EAGAIN || seq != x->first + x->n)
+		return failf(&x->note, 23, "recv %zd after %lu of %lu", n,
+			     (unsigned long)(seq - x->first), (unsigned long)x->n);
+	atomic_store(&x->note.flag[1], 1);      /* armed: send one more */
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+	for (;;) {
+		if (poll(&pf, 1, WATCH_MS) != 1)
+			return failf(&x->note, 24, "not woken in %d ms (recv now: %zd)", WATCH_MS,
+				     shmring_recv(q, buf, sizeof(buf), 0));
+		n = shmring_recv(q, buf, sizeof(buf), 0);
+		if (n >= 0)
+			break;
+		if (n != -EAGAIN)
+			return failf(&x->note, 25, "recv: %s", shmring_strerror((int)n));
+	}
+	if (!is_msg(buf, n, seq))
+		return failf(&x->note, 26, "message %lu wrong", (unsigned long)seq);
+	shmring_close(q);
+	return 0;
+}
+
+/* The producer's next 1000 sends after the kill ring at most one
+ * doorbell (the dead poller's arming, taken down), as with no poller. */
+BACKEND_TEST(killed_poller_costs_nothing_and_is_replaced, .timeout = 60)
+{
+	need_fd(b);
+	struct crash *x = t_shared(sizeof(*x));
+	snprintf(x->uri, sizeof(x->uri), "%s", uri_of(b, "crash"));
+	x->o = opts_of(b, 1u << 17);
+	struct shmring *own = open_b(x->uri, SHMRING_CREATE | SHMRING_EXCL, &x->o);
+	pid_t pid = t_spawn(armed_poller, x);
+	cr_assert(t_wait_flag(&x->note.flag[0], 1, 30000), "[%s] poller not armed: %s", b->name,
+		  x->note.why);
+	struct shmring *p = open_b(x->uri, SHMRING_PRODUCER, &x->o);
+	if (x->bell[0])
+		t_remember(x->bell);    /* a killed poller leaves its doorbell file */
+	cr_assert_eq(kill(pid, SIGKILL), 0);
+	cr_assert_eq(t_wait(pid), 128 + SIGKILL);
+
+	struct shmring_stats s0 = t_stats(p);
+	uint8_t buf[MAX_MSG];
+	uint64_t sent = 0;
+	for (int i = 0; i < 1000; i++) {
+		int rc = shmring_send(p, buf, make_msg(buf, sent), 0);
+		if (rc == 0)
+			sent++;
+		else    /* a POSIX queue holds fewer: the calls count all the same */
+			cr_assert_eq(rc, -EAGAIN, "[%s] send: %s", b->name, shmring_strerror(rc));
+	}
+	struct shmring_stats s1 = t_stats(p);
+	cr_log_info("[%s] 1000 sends after the kill (%lu taken): %lu doorbells, %lu futex wakes",
+		    b->name, (unsigned long)sent, (unsigned long)(s1.poll_wakes - s0.poll_wakes),
+		    (unsigned long)(s1.futex_wakes - s0.futex_wakes));
+	cr_assert_gt(sent, 0);
+	cr_assert_leq(s1.poll_wakes - s0.poll_wakes, 1, "[%s] %lu doorbells rung for a dead poller",
+		      b->name, (unsigned long)(s1.poll_wakes - s0.poll_wakes));
+	cr_assert_leq(s1.futex_wakes - s0.futex_wakes, 1, "[%s] %lu futex wakes, nobody asleep",
+		      b->name, (unsigned long)(s1.futex_wakes - s0.futex_wakes));
+
+	x->first = 0;
+	x->n = sent;
+	pid = t_spawn(taker, x);
+	if (!t_wait_flag(&x->note.flag[1], 1, 30000)) {
+		kill(pid, SIGKILL);
+		reap(pid, &x->note, "new consumer");
+	}
+	cr_assert_eq(shmring_send(p, buf, make_msg(buf, sent), 0), 0);
+	reap(pid, &x->note, "new consumer");
+	shmring_close(p);
+	shmring_close(own);
+	t_unshared(x, sizeof(*x));
+}
+
+/* ---- 6. the descriptor's own rules ----------------------------------------- */
+
+/* The socket inode behind fd, or 0 if fd is not open. */
+static ino_t fd_ino(int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+
+BACKEND_TEST(descriptor_rules, .timeout = 30)
+{
+	const char *uri = uri_of(b, "rules");
+	struct shmring_opts o = opts_of(b, 4096);
+	struct shmring *own = open_b(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
+	cr_assert_eq(shmring_fd(NULL), -EINVAL);
+	int rc = shmring_fd(own);
+	cr_assert(rc == -EPERM || rc == -ENOTSUP, "[%s] role-less handle: %d, want -EPERM",
+		  b->name, rc);
+	struct shmring *q = open_b(uri, SHMRING_CONSUMER, &o);
+	int fd = fd_or_skip(b, q);
+	cr_assert_eq(shmring_fd(own), -EPERM, "[%s] role-less handle", b->name);
+	cr_assert_eq(shmring_fd(q), fd, "[%s] the same descriptor on every call", b->name);
+	cr_assert_eq(shmring_fd(q), fd);
+	ino_t ino = fd_ino(fd);
+	cr_assert_neq(ino, 0);
+	char bell[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	bell_path(fd, bell, sizeof(bell));
+	if (bell[0])
+		cr_assert(t_exists(bell), "[%s] doorbell %s missing while open", b->name, bell);
+	shmring_close(q);
+	cr_assert_neq(fd_ino(fd), ino, "[%s] shmring_close left descriptor %d open", b->name, fd);
+	if (bell[0])
+		cr_assert_not(t_exists(bell), "[%s] doorbell %s left after close", b->name, bell);
+	shmring_close(own);
+}
+
+static int forked_child(void *arg)
+{
+	struct shmring *q = arg;
+	int rc = shmring_fd(q);
+	shmring_close(q);
+	return rc == -EPERM ? 0 : 100 + (rc < 0 ? -rc : 99);
+}
+
+struct one {
+	char uri[200];
+	struct shmring_opts o;
+	struct note note;
+};
+
+static int send_one(void *arg)
+{
+	struct one *x = arg;
+	struct shmring *p = NULL;
+	int rc = shmring_open(x->uri, SHMRING_PRODUCER, &x->o, &p);
+	if (rc)
+		return failf(&x->note, 10, "open: %s", shmring_strerror(rc));
+	uint8_t buf[MAX_MSG];
+	rc = shmring_send(p, buf, make_msg(buf, 0), SHMRING_FOREVER);
+	if (rc)
+		return failf(&x->note, 11, "send: %s", shmring_strerror(rc));
+	shmring_close(p);
+	return 0;
+}
+
+/* After fork() the child's copy has no role (-EPERM) and closing it takes
+ * nothing from the parent, whose descriptor still wakes. */
+BACKEND_TEST(fork_child_has_no_descriptor, .timeout = 30)
+{
+	struct one *x = t_shared(sizeof(*x));
+	snprintf(x->uri, sizeof(x->uri), "%s", uri_of(b, "fork"));
+	x->o = opts_of(b, 4096);
+	struct shmring *own = open_b(x->uri, SHMRING_CREATE | SHMRING_EXCL, &x->o);
+	struct shmring *q = open_b(x->uri, SHMRING_CONSUMER, &x->o);
+	int fd = fd_or_skip(b, q);
+	char bell[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	bell_path(fd, bell, sizeof(bell));
+	cr_assert_eq(t_wait(t_spawn(forked_child, q)), 0, "[%s] forked child's shmring_fd",
+		     b->name);
+	if (bell[0])
+		cr_assert(t_exists(bell), "[%s] the child's close removed the parent's doorbell",
+			  b->name);
+	uint8_t buf[4096];
+	cr_assert_eq(shmring_recv(q, buf, sizeof(buf), 0), -EAGAIN);   /* arms */
+	pid_t pid = t_spawn(send_one, x);
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+	ssize_t n = -EAGAIN;
+	while (n == -EAGAIN) {
+		cr_assert_eq(poll(&pf, 1, WATCH_MS), 1, "[%s] parent not woken after the fork",
+			     b->name);
+		n = shmring_recv(q, buf, sizeof(buf), 0);
+	}
+	cr_assert(is_msg(buf, n, 0), "[%s] recv %zd", b->name, n);
+	reap(pid, &x->note, "producer");
+	shmring_close(q);
+	shmring_close(own);
+	t_unshared(x, sizeof(*x));
 }
