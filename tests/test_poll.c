@@ -155,6 +155,25 @@ static void reap(pid_t pid, const struct note *n, const char *who)
 	cr_assert_eq(st, 0, "%s exited %d: %s", who, st, n->why[0] ? n->why : "(no note)");
 }
 
+/* What a child needs to open the test's ring, and to say what failed. */
+struct shared {
+	char uri[200];
+	struct shmring_opts o;
+	struct note note;
+};
+
+/* A child's open of the test's ring, and with fd its descriptor: 0, or
+ * failf()'s code. */
+static int child_open(struct shared *x, int oflags, struct shmring **r, int *fd)
+{
+	int rc = shmring_open(x->uri, oflags, &x->o, r);
+	if (rc)
+		return failf(&x->note, 9, "open 0x%x: %s", oflags, shmring_strerror(rc));
+	if (fd && (*fd = shmring_fd(*r)) < 0)
+		return failf(&x->note, 8, "shmring_fd (open 0x%x): %s", oflags, shmring_strerror(*fd));
+	return 0;
+}
+
 /* ---- messages: a sequence number, then bytes derived from it ----------- */
 
 static uint32_t msg_len(uint64_t seq)
@@ -296,10 +315,8 @@ static void waiter_fini(struct waiter *w)
 /* ---- 1. no lost wake-up -------------------------------------------------- */
 
 struct stream {
-	char uri[200];
-	struct shmring_opts o;
+	struct shared s;
 	uint64_t n, seed;
-	struct note note;
 };
 
 /* Random bursts, random pauses; a full ring is waited on through the
@@ -307,15 +324,12 @@ struct stream {
 static int stream_producer(void *arg)
 {
 	struct stream *x = arg;
-	struct shmring *p = NULL;
-	int rc = shmring_open(x->uri, SHMRING_PRODUCER, &x->o, &p);
-	if (rc)
-		return failf(&x->note, 10, "producer open: %s", shmring_strerror(rc));
-	int fd = shmring_fd(p);
-	if (fd < 0)
-		return failf(&x->note, 11, "producer shmring_fd: %s", shmring_strerror(fd));
 	uint64_t rnd = x->seed, seq = 0;
 	uint8_t buf[MAX_MSG];
+	struct shmring *p = NULL;
+	int fd, rc = child_open(&x->s, SHMRING_PRODUCER, &p, &fd);
+	if (rc)
+		return rc;
 	while (seq < x->n) {
 		uint64_t burst = 1 + t_rand(&rnd) % 512;
 		for (uint64_t k = 0; k < burst && seq < x->n;) {
@@ -327,7 +341,7 @@ static int stream_producer(void *arg)
 				continue;
 			}
 			if (rc != -EAGAIN)
-				return failf(&x->note, 12, "send of %lu: %s", (unsigned long)seq,
+				return failf(&x->s.note, 12, "send of %lu: %s", (unsigned long)seq,
 					     shmring_strerror(rc));
 			/* full: -EAGAIN armed the descriptor */
 			struct pollfd pf = { .fd = fd, .events = POLLIN };
@@ -335,7 +349,7 @@ static int stream_producer(void *arg)
 			while ((n = poll(&pf, 1, WATCH_MS)) < 0 && errno == EINTR)
 				;
 			if (n == 0 && shmring_send(p, buf, len, 0) == 0)
-				return failf(&x->note, 13,
+				return failf(&x->s.note, 13,
 					     "producer: lost wake-up: room at message %lu, descriptor "
 					     "quiet for %d ms", (unsigned long)seq, WATCH_MS);
 		}
@@ -345,7 +359,7 @@ static int stream_producer(void *arg)
 	}
 	rc = shmring_shutdown(p);
 	if (rc)
-		return failf(&x->note, 14, "shutdown: %s", shmring_strerror(rc));
+		return failf(&x->s.note, 14, "shutdown: %s", shmring_strerror(rc));
 	shmring_close(p);
 	return 0;
 }
@@ -370,12 +384,12 @@ ParameterizedTest(struct pcase *pc, poll, no_lost_wakeup, .timeout = 1200)
 	const struct backend *b = &backends[pc->b];
 	const char *ln = loop_names[pc->loop];
 	struct stream *x = t_shared(sizeof(*x));
-	snprintf(x->uri, sizeof(x->uri), "%s", uri_of(b, "lost"));
-	x->o = opts_of(b, 4096);
+	snprintf(x->s.uri, sizeof(x->s.uri), "%s", uri_of(b, "lost"));
+	x->s.o = opts_of(b, 4096);
 	x->n = poll_msgs();
 	x->seed = 0x9011u + (uint64_t)pc->b * 16 + (uint64_t)pc->loop;
-	struct shmring *own = open_b(x->uri, SHMRING_CREATE | SHMRING_EXCL, &x->o);
-	struct shmring *c = open_b(x->uri, SHMRING_CONSUMER, &x->o);
+	struct shmring *own = open_b(x->s.uri, SHMRING_CREATE | SHMRING_EXCL, &x->s.o);
+	struct shmring *c = open_b(x->s.uri, SHMRING_CONSUMER, &x->s.o);
 	struct waiter w;
 	waiter_init(&w, (enum loop)pc->loop, fd_or_skip(b, c));
 	pid_t pid = t_spawn(stream_producer, x);
@@ -414,11 +428,11 @@ ParameterizedTest(struct pcase *pc, poll, no_lost_wakeup, .timeout = 1200)
 		if (waitpid(pid, &st, WNOHANG) == pid)
 			cr_assert_fail("[%s %s] producer ended (status 0x%x) at %lu of %lu: %s",
 				       b->name, ln, st, (unsigned long)seq, (unsigned long)x->n,
-				       x->note.why);
+				       x->s.note.why);
 		cr_assert_lt(++quiet, 6u, "[%s %s] nothing for %d s at message %lu", b->name, ln,
 			     6 * WATCH_MS / 1000, (unsigned long)seq);
 	}
-	reap(pid, &x->note, "producer");
+	reap(pid, &x->s.note, "producer");
 	cr_assert_eq(seq, x->n, "[%s %s] got %lu of %lu", b->name, ln, (unsigned long)seq,
 		     (unsigned long)x->n);
 	struct shmring_stats st = t_stats(c);
@@ -727,20 +741,18 @@ BACKEND_TEST(idle_consumer_costs_nothing, .timeout = 60)
 #define BURST 500
 
 struct bursts {
-	char uri[200];
-	struct shmring_opts o;
+	struct shared s;
 	_Atomic uint64_t taken;
 	int poller;             /* the consumer polls (1) or spins with timeout 0 (0) */
-	struct note note;
 };
 
 static int burst_producer(void *arg)
 {
 	struct bursts *x = arg;
 	struct shmring *p = NULL;
-	int rc = shmring_open(x->uri, SHMRING_PRODUCER, &x->o, &p);
+	int rc = child_open(&x->s, SHMRING_PRODUCER, &p, NULL);
 	if (rc)
-		return failf(&x->note, 10, "producer open: %s", shmring_strerror(rc));
+		return rc;
 	uint8_t buf[MAX_MSG];
 	uint64_t seq = 0;
 	unsigned spins = 0;
@@ -754,7 +766,7 @@ static int burst_producer(void *arg)
 				continue;
 			}
 			if (rc)
-				return failf(&x->note, 11, "send %lu: %s", (unsigned long)seq,
+				return failf(&x->s.note, 11, "send %lu: %s", (unsigned long)seq,
 					     shmring_strerror(rc));
 			seq++;
 			i++;
@@ -765,7 +777,7 @@ static int burst_producer(void *arg)
 	}
 	rc = shmring_shutdown(p);
 	shmring_close(p);
-	return rc ? failf(&x->note, 12, "shutdown: %s", shmring_strerror(rc)) : 0;
+	return rc ? failf(&x->s.note, 12, "shutdown: %s", shmring_strerror(rc)) : 0;
 }
 
 /* What a consumer does with a message, slower than a send.  A consumer
@@ -787,12 +799,12 @@ static void work(unsigned n)
 static struct shmring_stats run_bursts(const struct backend *b, int poller, uint64_t *eagain)
 {
 	struct bursts *x = t_shared(sizeof(*x));
-	snprintf(x->uri, sizeof(x->uri), "%s", uri_of(b, "burst"));
+	snprintf(x->s.uri, sizeof(x->s.uri), "%s", uri_of(b, "burst"));
 	/* room for a whole burst: the producer never waits for the consumer */
-	x->o = opts_of(b, 1u << 17);
+	x->s.o = opts_of(b, 1u << 17);
 	x->poller = poller;
-	struct shmring *own = open_b(x->uri, SHMRING_CREATE | SHMRING_EXCL, &x->o);
-	struct shmring *c = open_b(x->uri, SHMRING_CONSUMER, &x->o);
+	struct shmring *own = open_b(x->s.uri, SHMRING_CREATE | SHMRING_EXCL, &x->s.o);
+	struct shmring *c = open_b(x->s.uri, SHMRING_CONSUMER, &x->s.o);
 	struct waiter w = { .ep = -1 };
 	if (poller)
 		waiter_init(&w, LOOP_EPOLL_ET, fd_or_skip(b, c));
@@ -830,9 +842,9 @@ static struct shmring_stats run_bursts(const struct backend *b, int poller, uint
 		cr_assert(n == -EAGAIN, "[%s] LOST WAKE-UP in bursts at message %lu", b->name,
 			  (unsigned long)seq);
 		cr_assert_lt(++quiet, 6u, "[%s] nothing for a minute at %lu: %s", b->name,
-			     (unsigned long)seq, x->note.why);
+			     (unsigned long)seq, x->s.note.why);
 	}
-	reap(pid, &x->note, "producer");
+	reap(pid, &x->s.note, "producer");
 	cr_assert_eq(seq, (uint64_t)BURSTS * BURST);
 	struct shmring_stats d = s1;
 	d.futex_wakes -= s0.futex_wakes;
@@ -875,11 +887,9 @@ BACKEND_TEST(nobody_polling_costs_no_wakeup, .timeout = 120)
 /* ---- 4. a poller killed while armed -------------------------------------- */
 
 struct crash {
-	char uri[200];
-	struct shmring_opts o;
+	struct shared s;
 	char bell[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	uint64_t first, n;      /* the taker's messages: first, how many */
-	struct note note;
 };
 
 /* The path a doorbell descriptor is bound to, or "" (a backend that
@@ -900,22 +910,20 @@ static int armed_poller(void *arg)
 {
 	struct crash *x = arg;
 	struct shmring *q = NULL;
-	int rc = shmring_open(x->uri, SHMRING_CONSUMER, &x->o, &q);
+	int fd;
+	int rc = child_open(&x->s, SHMRING_CONSUMER, &q, &fd);
 	if (rc)
-		return failf(&x->note, 10, "open: %s", shmring_strerror(rc));
-	int fd = shmring_fd(q);
-	if (fd < 0)
-		return failf(&x->note, 11, "shmring_fd: %s", shmring_strerror(fd));
+		return rc;
 	bell_path(fd, x->bell, sizeof(x->bell));
 	uint8_t buf[MAX_MSG];
 	ssize_t n = shmring_recv(q, buf, sizeof(buf), 0);
 	if (n != -EAGAIN)
-		return failf(&x->note, 12, "recv on an empty ring: %zd", n);
+		return failf(&x->s.note, 12, "recv on an empty ring: %zd", n);
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLET };
 	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
-		return failf(&x->note, 13, "epoll: %s", strerror(errno));
-	atomic_store(&x->note.flag[0], 1);
+		return failf(&x->s.note, 13, "epoll: %s", strerror(errno));
+	atomic_store(&x->s.note.flag[0], 1);
 	for (;;)
 		epoll_wait(ep, &ev, 1, -1);
 }
@@ -925,38 +933,35 @@ static int armed_poller(void *arg)
 static int taker(void *arg)
 {
 	struct crash *x = arg;
-	struct shmring *q = NULL;
-	int rc = shmring_open(x->uri, SHMRING_CONSUMER, &x->o, &q);
-	if (rc)
-		return failf(&x->note, 20, "take over: %s", shmring_strerror(rc));
-	int fd = shmring_fd(q);
-	if (fd < 0)
-		return failf(&x->note, 21, "shmring_fd: %s", shmring_strerror(fd));
 	uint8_t buf[4096];
 	uint64_t seq = x->first;
 	ssize_t n;
+	struct shmring *q = NULL;
+	int fd, rc = child_open(&x->s, SHMRING_CONSUMER, &q, &fd);
+	if (rc)
+		return rc;
 	while ((n = shmring_recv(q, buf, sizeof(buf), 0)) >= 0) {
 		if (!is_msg(buf, n, seq))
-			return failf(&x->note, 22, "message %lu wrong", (unsigned long)seq);
+			return failf(&x->s.note, 22, "message %lu wrong", (unsigned long)seq);
 		seq++;
 	}
 	if (n != -EAGAIN || seq != x->first + x->n)
-		return failf(&x->note, 23, "recv %zd after %lu of %lu", n,
+		return failf(&x->s.note, 23, "recv %zd after %lu of %lu", n,
 			     (unsigned long)(seq - x->first), (unsigned long)x->n);
-	atomic_store(&x->note.flag[1], 1);      /* armed: send one more */
+	atomic_store(&x->s.note.flag[1], 1);      /* armed: send one more */
 	struct pollfd pf = { .fd = fd, .events = POLLIN };
 	for (;;) {
 		if (poll(&pf, 1, WATCH_MS) != 1)
-			return failf(&x->note, 24, "not woken in %d ms (recv now: %zd)", WATCH_MS,
+			return failf(&x->s.note, 24, "not woken in %d ms (recv now: %zd)", WATCH_MS,
 				     shmring_recv(q, buf, sizeof(buf), 0));
 		n = shmring_recv(q, buf, sizeof(buf), 0);
 		if (n >= 0)
 			break;
 		if (n != -EAGAIN)
-			return failf(&x->note, 25, "recv: %s", shmring_strerror((int)n));
+			return failf(&x->s.note, 25, "recv: %s", shmring_strerror((int)n));
 	}
 	if (!is_msg(buf, n, seq))
-		return failf(&x->note, 26, "message %lu wrong", (unsigned long)seq);
+		return failf(&x->s.note, 26, "message %lu wrong", (unsigned long)seq);
 	shmring_close(q);
 	return 0;
 }
@@ -967,13 +972,13 @@ BACKEND_TEST(killed_poller_costs_nothing_and_is_replaced, .timeout = 60)
 {
 	need_fd(b);
 	struct crash *x = t_shared(sizeof(*x));
-	snprintf(x->uri, sizeof(x->uri), "%s", uri_of(b, "crash"));
-	x->o = opts_of(b, 1u << 17);
-	struct shmring *own = open_b(x->uri, SHMRING_CREATE | SHMRING_EXCL, &x->o);
+	snprintf(x->s.uri, sizeof(x->s.uri), "%s", uri_of(b, "crash"));
+	x->s.o = opts_of(b, 1u << 17);
+	struct shmring *own = open_b(x->s.uri, SHMRING_CREATE | SHMRING_EXCL, &x->s.o);
 	pid_t pid = t_spawn(armed_poller, x);
-	cr_assert(t_wait_flag(&x->note.flag[0], 1, 30000), "[%s] poller not armed: %s", b->name,
-		  x->note.why);
-	struct shmring *p = open_b(x->uri, SHMRING_PRODUCER, &x->o);
+	cr_assert(t_wait_flag(&x->s.note.flag[0], 1, 30000), "[%s] poller not armed: %s", b->name,
+		  x->s.note.why);
+	struct shmring *p = open_b(x->s.uri, SHMRING_PRODUCER, &x->s.o);
 	if (x->bell[0])
 		t_remember(x->bell);    /* a killed poller leaves its doorbell file */
 	cr_assert_eq(kill(pid, SIGKILL), 0);
@@ -1002,12 +1007,12 @@ BACKEND_TEST(killed_poller_costs_nothing_and_is_replaced, .timeout = 60)
 	x->first = 0;
 	x->n = sent;
 	pid = t_spawn(taker, x);
-	if (!t_wait_flag(&x->note.flag[1], 1, 30000)) {
+	if (!t_wait_flag(&x->s.note.flag[1], 1, 30000)) {
 		kill(pid, SIGKILL);
-		reap(pid, &x->note, "new consumer");
+		reap(pid, &x->s.note, "new consumer");
 	}
 	cr_assert_eq(shmring_send(p, buf, make_msg(buf, sent), 0), 0);
-	reap(pid, &x->note, "new consumer");
+	reap(pid, &x->s.note, "new consumer");
 	shmring_close(p);
 	shmring_close(own);
 	t_unshared(x, sizeof(*x));
@@ -1057,19 +1062,13 @@ static int forked_child(void *arg)
 	return rc == -EPERM ? 0 : 100 + (rc < 0 ? -rc : 99);
 }
 
-struct one {
-	char uri[200];
-	struct shmring_opts o;
-	struct note note;
-};
-
 static int send_one(void *arg)
 {
-	struct one *x = arg;
+	struct shared *x = arg;
 	struct shmring *p = NULL;
-	int rc = shmring_open(x->uri, SHMRING_PRODUCER, &x->o, &p);
+	int rc = child_open(x, SHMRING_PRODUCER, &p, NULL);
 	if (rc)
-		return failf(&x->note, 10, "open: %s", shmring_strerror(rc));
+		return rc;
 	uint8_t buf[MAX_MSG];
 	rc = shmring_send(p, buf, make_msg(buf, 0), SHMRING_FOREVER);
 	if (rc)
@@ -1082,7 +1081,7 @@ static int send_one(void *arg)
  * nothing from the parent, whose descriptor still wakes. */
 BACKEND_TEST(fork_child_has_no_descriptor, .timeout = 30)
 {
-	struct one *x = t_shared(sizeof(*x));
+	struct shared *x = t_shared(sizeof(*x));
 	snprintf(x->uri, sizeof(x->uri), "%s", uri_of(b, "fork"));
 	x->o = opts_of(b, 4096);
 	struct shmring *own = open_b(x->uri, SHMRING_CREATE | SHMRING_EXCL, &x->o);
