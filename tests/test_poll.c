@@ -1110,3 +1110,180 @@ BACKEND_TEST(fork_child_has_no_descriptor, .timeout = 30)
 	shmring_close(own);
 	t_unshared(x, sizeof(*x));
 }
+
+/* ---- 5. permissions: the ring's group, and nobody else -------------------- */
+
+/* Made-up users and groups (no passwd entries needed): A makes the ring
+ * for group GID_A; B, of primary group GID_B, is in GID_A as well; C is
+ * in neither. */
+#define UID_A 51001
+#define GID_A 52000
+#define UID_B 51002
+#define GID_B 52001
+#define UID_C 51003
+#define GID_C 53000
+#define PERM_MSGS 200
+
+struct perms {
+	struct shared s;
+	char bell[sizeof(((struct sockaddr_un *)0)->sun_path)];   /* B's */
+	int c_open, c_open_p, c_sendto, c_connect;       /* what C met: -errno */
+};
+
+enum { P_CREATED, P_ARMED, P_GO, P_DONE };      /* note.flag[] */
+
+static int become(uid_t uid, gid_t gid, gid_t extra)
+{
+	gid_t g[1] = { extra };
+	if (setgroups(extra ? 1 : 0, g) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+		return -1;
+	return geteuid() == uid ? 0 : -1;
+}
+
+/* A: creates the ring mode 0660 as producer; sends once told to; removes
+ * the ring once B has everything. */
+static int user_a(void *arg)
+{
+	struct perms *x = arg;
+	if (become(UID_A, GID_A, 0) < 0)
+		return failf(&x->s.note, 40, "A: cannot become %d: %s", UID_A, strerror(errno));
+	struct shmring *p = NULL;
+	int rc = child_open(&x->s, SHMRING_CREATE | SHMRING_EXCL | SHMRING_PRODUCER, &p, NULL);
+	if (rc)
+		return rc;
+	atomic_store(&x->s.note.flag[P_CREATED], 1);
+	if (!t_wait_flag(&x->s.note.flag[P_GO], 1, 60000))
+		return failf(&x->s.note, 41, "A: never told to send");
+	uint8_t buf[MAX_MSG];
+	for (uint64_t seq = 0; seq < PERM_MSGS; seq++) {
+		rc = shmring_send(p, buf, make_msg(buf, seq), SHMRING_FOREVER);
+		if (rc)
+			return failf(&x->s.note, 42, "A: send %lu: %s", (unsigned long)seq,
+				     shmring_strerror(rc));
+		if (seq % 16 == 0)
+			usleep(500);    /* B goes back to sleep now and then */
+	}
+	if ((rc = shmring_shutdown(p)) != 0)
+		return failf(&x->s.note, 43, "A: shutdown: %s", shmring_strerror(rc));
+	shmring_close(p);
+	if (!t_wait_flag(&x->s.note.flag[P_DONE], 1, 60000))
+		return failf(&x->s.note, 44, "A: B never finished");
+	rc = shmring_unlink(x->s.uri);
+	return rc ? failf(&x->s.note, 45, "A: unlink: %s", shmring_strerror(rc)) : 0;
+}
+
+/* B: trusts A, consumes through its descriptor, woken by A's sends. */
+static int user_b(void *arg)
+{
+	struct perms *x = arg;
+	if (become(UID_B, GID_B, GID_A) < 0)
+		return failf(&x->s.note, 50, "B: cannot become %d: %s", UID_B, strerror(errno));
+	int rc = shmring_trust_owner(UID_A);
+	if (rc)
+		return failf(&x->s.note, 51, "B: trust: %s", shmring_strerror(rc));
+	struct shmring *q = NULL;
+	int fd;
+	if ((rc = child_open(&x->s, SHMRING_CONSUMER, &q, &fd)) != 0)
+		return rc;
+	bell_path(fd, x->bell, sizeof(x->bell));
+	uint8_t buf[4096];
+	ssize_t n = shmring_recv(q, buf, sizeof(buf), 0);
+	if (n != -EAGAIN)
+		return failf(&x->s.note, 52, "B: recv on an empty ring: %zd", n);
+	atomic_store(&x->s.note.flag[P_ARMED], 1);
+	uint64_t seq = 0;
+	for (;;) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		if (poll(&pf, 1, WATCH_MS) != 1) {
+			n = shmring_recv(q, buf, sizeof(buf), 0);
+			return failf(&x->s.note, 53, "B: %s at message %lu (recv now: %zd)",
+				     n >= 0 ? "LOST WAKE-UP" : "nothing", (unsigned long)seq, n);
+		}
+		while ((n = shmring_recv(q, buf, sizeof(buf), 0)) >= 0) {
+			if (!is_msg(buf, n, seq))
+				return failf(&x->s.note, 54, "B: message %lu wrong", (unsigned long)seq);
+			seq++;
+		}
+		if (n == -EPIPE)
+			break;
+		if (n != -EAGAIN)
+			return failf(&x->s.note, 55, "B: recv: %s", shmring_strerror((int)n));
+	}
+	shmring_close(q);
+	return seq == PERM_MSGS ? 0 : failf(&x->s.note, 56, "B: got %lu of %d",
+					     (unsigned long)seq, PERM_MSGS);
+}
+
+/* C: outside the group; even trusting A, neither the ring nor B's
+ * doorbell is within reach. */
+static int user_c(void *arg)
+{
+	struct perms *x = arg;
+	if (become(UID_C, GID_C, 0) < 0)
+		return failf(&x->s.note, 60, "C: cannot become %d: %s", UID_C, strerror(errno));
+	(void)shmring_trust_owner(UID_A);       /* refused by the mode, not by trust */
+	x->c_open = t_try_open(x->s.uri, SHMRING_CONSUMER, &x->s.o);
+	x->c_open_p = t_try_open(x->s.uri, SHMRING_PRODUCER, &x->s.o);
+	if (!x->bell[0])
+		return 0;
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", x->bell);
+	int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return failf(&x->s.note, 61, "C: socket: %s", strerror(errno));
+	x->c_sendto = sendto(s, "", 0, MSG_DONTWAIT, (struct sockaddr *)&a, sizeof(a)) < 0 ? -errno : 0;
+	x->c_connect = connect(s, (struct sockaddr *)&a, sizeof(a)) < 0 ? -errno : 0;
+	close(s);
+	return 0;
+}
+
+BACKEND_TEST(group_poller_works_outsider_is_refused, .timeout = 120)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root to act as other users");
+	need_fd(b);
+	struct perms *x = t_shared(sizeof(*x));
+	snprintf(x->s.uri, sizeof(x->s.uri), "%s", uri_of(b, "perm"));
+	x->s.o = opts_of(b, 4096);
+	x->s.o.mode = 0660;
+	pid_t a = t_spawn(user_a, x);
+	cr_assert(t_wait_flag(&x->s.note.flag[P_CREATED], 1, 30000), "[%s] A did not create: %s",
+		  b->name, x->s.note.why);
+	pid_t pb = t_spawn(user_b, x);
+	cr_assert(t_wait_flag(&x->s.note.flag[P_ARMED], 1, 30000), "[%s] B not armed: %s",
+		  b->name, x->s.note.why);
+	if (x->bell[0]) {
+		t_remember(x->bell);    /* if B dies, its doorbell file stays */
+		struct stat st;
+		cr_assert_eq(lstat(x->bell, &st), 0, "[%s] B's doorbell %s: %s", b->name, x->bell,
+			     strerror(errno));
+		cr_assert(S_ISSOCK(st.st_mode) && st.st_uid == UID_B,
+			  "[%s] %s: mode 0%o owner %d, want B's socket", b->name, x->bell,
+			  (unsigned)st.st_mode, (int)st.st_uid);
+		cr_assert(st.st_gid == GID_A && (st.st_mode & S_IWGRP) && !(st.st_mode & S_IWOTH),
+			  "[%s] B's doorbell: group %d mode 0%o, want the ring's group %d, "
+			  "group-writable only", b->name, (int)st.st_gid, (unsigned)(st.st_mode & 07777),
+			  GID_A);
+	}
+	reap(t_spawn(user_c, x), &x->s.note, "C");
+	cr_assert_eq(x->c_open, -EACCES, "[%s] C opens the 0660 ring as consumer: %s", b->name,
+		     shmring_strerror(x->c_open));
+	cr_assert_eq(x->c_open_p, -EACCES, "[%s] C opens the 0660 ring as producer: %s", b->name,
+		     shmring_strerror(x->c_open_p));
+	if (x->bell[0]) {
+		cr_assert_eq(x->c_sendto, -EACCES, "[%s] C's sendto B's doorbell: %s", b->name,
+			     strerror(-x->c_sendto));
+		cr_assert_eq(x->c_connect, -EACCES, "[%s] C's connect to B's doorbell: %s", b->name,
+			     strerror(-x->c_connect));
+	}
+	atomic_store(&x->s.note.flag[P_GO], 1);
+	reap(pb, &x->s.note, "B");
+	atomic_store(&x->s.note.flag[P_DONE], 1);
+	reap(a, &x->s.note, "A");
+	if (x->bell[0])
+		cr_assert_not(t_exists(x->bell), "[%s] B closed, its doorbell %s stays", b->name,
+			      x->bell);
+	cr_assert_eq(t_try_open(x->s.uri, 0, &x->s.o), -ENOENT, "[%s] A's unlink left the ring",
+		     b->name);
+	t_unshared(x, sizeof(*x));
+}
