@@ -65,6 +65,10 @@ struct shmring_backend_ops {
 	/* shmring_fd(): the handle's pollable descriptor, made on the first
 	 * call (r has a role). */
 	int (*fd)(struct shmring *r);
+	/* After a call of a handle with a descriptor ended in -EAGAIN: re-arm
+	 * it; true if something happened since the last re-arm, and the call
+	 * is made once more.  NULL: the calls arm it themselves (segments). */
+	bool (*rearm)(struct shmring *r);
 	/* Leave, free everything, free r.  The handle is off the list. */
 	int (*close)(struct shmring *r);
 };

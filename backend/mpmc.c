@@ -65,10 +65,16 @@ static inline void part_count(_Atomic uint64_t *ctr, uint64_t n)
 
 /* ---- wake-ups ------------------------------------------------------------ */
 
-static __attribute__((noinline)) void wake_slow(struct mpmc_handle *r, _Atomic uint64_t *mask,
-						unsigned n)
+/* Take up to n bits of mask down and wake their owners: a sleeper through
+ * its futex word, a poller (pollers) through its doorbell.  Returns how
+ * many of n are left. */
+static unsigned wake_bits(struct mpmc_handle *r, _Atomic uint64_t *mask, unsigned n,
+			  bool pollers)
 {
 	struct mpmc_shared *sh = r->mp.sh;
+	_Atomic uint64_t *counter = pollers ? &sh->parts[0].bells : &sh->parts[0].wakes;
+	if (r->mp.part)
+		counter = pollers ? &r->mp.part->bells : &r->mp.part->wakes;
 	for (unsigned k = 0; k < MPMC_MASK_WORDS && n; k++) {
 		uint64_t m = atomic_load_explicit(&mask[k], memory_order_seq_cst);
 		while (m && n) {
@@ -80,34 +86,53 @@ static __attribute__((noinline)) void wake_slow(struct mpmc_handle *r, _Atomic u
 			unsigned idx = k * 64 + (unsigned)__builtin_ctzll(bit);
 			if (idx >= CTL_MAX_PARTS)
 				continue;
+			n--;
+			if (pollers) {
+				segh_ring(&r->seg, idx + 1, counter);
+				continue;
+			}
 			_Atomic uint32_t *word = &sh->parts[idx].wake;
-			/* seq_cst: a sleeper between [W2] and futex_wait returns at once */
+			/* seq_cst: a sleeper between [K5] and futex_wait returns at once */
 			atomic_fetch_add_explicit(word, 1, memory_order_seq_cst);
 			futex_wake(word, INT_MAX);
 			if (r->mp.part)
-				mpmc_count(&r->mp.part->wakes, 1);
-			n--;
+				mpmc_count(counter, 1);
 		}
 	}
+	return n;
 }
 
-/* After a publish (mask = consumers') or a free (producers'): wake up to n
- * sleeping participants.  Costs three loads of a read-mostly line when
- * nobody sleeps (one per mask word). */
-static inline void wake(struct mpmc_handle *r, _Atomic uint64_t *mask, unsigned n)
+static __attribute__((noinline)) void wake_slow(struct mpmc_handle *r, int side, unsigned n)
 {
-	/* [K2] seq_cst: after our slot CAS [M3]/[M6] in S */
+	struct mpmc_shared *sh = r->mp.sh;
+	/* sleepers first: they answer soonest */
+	n = wake_bits(r, side == SIDE_CONS ? sh->cons_sleepers : sh->prod_sleepers, n, false);
+	if (n)
+		(void)wake_bits(r, side == SIDE_CONS ? sh->cons_pollers : sh->prod_pollers, n, true);
+}
+
+/* After a publish (side = consumers) or a free (producers): wake up to n
+ * sleeping or polling participants.  Costs six loads of read-mostly words
+ * when nobody waits (one per mask word). */
+static inline void wake(struct mpmc_handle *r, int side, unsigned n)
+{
+	struct mpmc_shared *sh = r->mp.sh;
+	_Atomic uint64_t *s = side == SIDE_CONS ? sh->cons_sleepers : sh->prod_sleepers;
+	_Atomic uint64_t *p = side == SIDE_CONS ? sh->cons_pollers : sh->prod_pollers;
+	/* [K2] seq_cst: after our slot CAS [M3]/[M6] in S; pairs with [K1]
+	 * (sleepers) and [B1] (pollers) */
 	uint64_t any = 0;
 	for (unsigned k = 0; k < MPMC_MASK_WORDS; k++)
-		any |= atomic_load_explicit(&mask[k], memory_order_seq_cst);
+		any |= atomic_load_explicit(&s[k], memory_order_seq_cst) |
+		       atomic_load_explicit(&p[k], memory_order_seq_cst);
 	if (unlikely(any))
-		wake_slow(r, mask, n);
+		wake_slow(r, side, n);
 }
 
 static void wake_everyone(struct mpmc_handle *r)
 {
-	wake_slow(r, r->mp.sh->cons_sleepers, UINT_MAX);
-	wake_slow(r, r->mp.sh->prod_sleepers, UINT_MAX);
+	wake_slow(r, SIDE_CONS, UINT_MAX);
+	wake_slow(r, SIDE_PROD, UINT_MAX);
 }
 
 /* ---- recovery decisions ----------------------------------------------------- */
@@ -268,6 +293,34 @@ static int wait_at(struct mpmc_handle *r, int side, const struct mpmc_pos *p, ui
 	return 0;
 }
 
+/* Messages this participant moved: a wake-up after which it moved none
+ * was spurious. */
+static uint64_t own_done(const struct mpmc_handle *r)
+{
+	/* relaxed: our own counters */
+	return atomic_load_explicit(&r->mp.part->msgs_sent, memory_order_relaxed) +
+	       atomic_load_explicit(&r->mp.part->msgs_recv, memory_order_relaxed);
+}
+
+/* A polling handle's call with timeout 0 is blocked at p: arm its
+ * doorbell for this side and look once more.  -EAGAIN, or 0: try again. */
+static int poll_arm(struct mpmc_handle *r, int side, const struct mpmc_pos *p)
+{
+	struct mpmc_shared *sh = r->mp.sh;
+	segh_arm_prepare(&r->seg, own_done(r), &r->mp.part->spurious);
+	uint32_t bit = r->mp.me - 1;
+	_Atomic uint64_t *mask = side == SIDE_CONS ? sh->cons_pollers : sh->prod_pollers;
+	/* [B1] seq_cst RMW: announce the poller before the last look; pairs
+	 * with the waker's [K2] load and [K4] exchange of the bit */
+	atomic_fetch_or_explicit(&mask[bit / 64], 1ull << (bit % 64), memory_order_seq_cst);
+	/* [B3] seq_cst: the last look, after [B1] in S: either the waker's
+	 * [K2] sees our bit, or we see its slot CAS ([M3]/[M6]) here */
+	if (atomic_load_explicit(&mpmc_slot(&r->mp.g, p->t)->word, memory_order_seq_cst) == p->w &&
+	    !atomic_load_explicit(&sh->shutdown, memory_order_seq_cst))
+		return -EAGAIN;
+	return 0;
+}
+
 /*
  * An attempt of this side was blocked at p: recover or skip a dead or
  * stalled holder, or wait (the first wait counts).  0: try again;
@@ -279,7 +332,7 @@ static int blocked(struct mpmc_handle *r, int side, const struct mpmc_pos *p, st
 	if (unblock(r, side, p, &next, c->waited))
 		return again(c);
 	if (c->timeout_ns == 0)
-		return -EAGAIN;
+		return r->seg.bell.fd < 0 ? -EAGAIN : poll_arm(r, side, p);
 	if (!c->waited) {
 		c->waited = true;
 		mpmc_count(side == SIDE_PROD ? &r->mp.part->waits_full : &r->mp.part->waits_empty, 1);
@@ -360,7 +413,7 @@ static int mp_send(struct shmring *sr, const void *msg, size_t len, int64_t time
 #endif
 	if ((rc = publish(r, p.t, len)) < 0)
 		return rc;
-	wake(r, r->mp.sh->cons_sleepers, 1);
+	wake(r, SIDE_CONS, 1);
 	return 0;
 }
 
@@ -400,7 +453,7 @@ static int mp_commit(struct shmring *sr, struct shmring_msg *m)
 	if (rc == 0 || rc == -ECANCELED)
 		m->data = NULL;       /* either way the reservation is over */
 	if (rc == 0)
-		wake(r, r->mp.sh->cons_sleepers, 1);
+		wake(r, SIDE_CONS, 1);
 	return rc;
 }
 
@@ -431,7 +484,7 @@ static int mp_send_batch(struct shmring *sr, const struct iovec *msgs, unsigned 
 	}
 	if (i == 0)
 		return rc;
-	wake(r, r->mp.sh->cons_sleepers, i);
+	wake(r, SIDE_CONS, i);
 	return (int)i;
 }
 
@@ -488,7 +541,7 @@ static void consumed(struct mpmc_handle *r, unsigned n, uint64_t bytes)
 {
 	part_count(&r->mp.part->msgs_recv, n);
 	part_count(&r->mp.part->bytes_recv, bytes);
-	wake(r, r->mp.sh->prod_sleepers, n);
+	wake(r, SIDE_PROD, n);
 }
 
 /*
@@ -636,7 +689,7 @@ static int mp_caps(struct shmring *sr, struct shmring_caps *caps)
 {
 	struct mpmc_handle *r = mph_of(sr);
 	caps->flags = SHMRING_CAP_ZEROCOPY | SHMRING_CAP_MPMC | SHMRING_CAP_RECOVERY |
-		      SHMRING_CAP_BLOCKING | SHMRING_CAP_PERSISTENT;
+		      SHMRING_CAP_BLOCKING | SHMRING_CAP_PERSISTENT | SHMRING_CAP_POLL;
 	caps->max_producers = MPMC_MAX_ROLE;
 	caps->max_consumers = MPMC_MAX_ROLE;
 	caps->max_msg = r->mp.g.max_msg;
@@ -645,6 +698,7 @@ static int mp_caps(struct shmring *sr, struct shmring_caps *caps)
 }
 
 static const struct shmring_backend_ops mph_ops = {
+	.fd = segh_fd,
 	.name = "mpmc",
 	.send = mp_send, .recv = mp_recv,
 	.reserve = mp_reserve, .commit = mp_commit,

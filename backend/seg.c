@@ -8,6 +8,7 @@
 #include "seg.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -362,8 +363,7 @@ void segh_ring(struct seg_handle *s, uint32_t owner, _Atomic uint64_t *rung)
 				      memory_order_relaxed);
 }
 
-void segh_arm(struct seg_handle *s, _Atomic uint32_t *word, uint64_t done,
-	      _Atomic uint64_t *spurious)
+void segh_arm_prepare(struct seg_handle *s, uint64_t done, _Atomic uint64_t *spurious)
 {
 	/* Empty the doorbell first: level-triggered pollers must see it
 	 * readable again only for a wake-up that comes after this arming. */
@@ -372,9 +372,10 @@ void segh_arm(struct seg_handle *s, _Atomic uint32_t *word, uint64_t done,
 		atomic_store_explicit(spurious, atomic_load_explicit(spurious, memory_order_relaxed) + 1,
 				      memory_order_relaxed);
 	s->armed_at = done;
-	/* [B1] seq_cst RMW: announce the poller before the last look ([B3]);
-	 * the waker's exchange of the word ([W4]'s) takes it down */
-	atomic_fetch_or_explicit(word, WAIT_POLLING, memory_order_seq_cst);
+}
+
+void segh_arm_fence(struct seg_handle *s)
+{
 	/* The heavy half of the asymmetric fence, as for a sleeper
 	 * (sync/wait.c).  Refused by the kernel: the waker's store may not
 	 * be ordered before its load; ring ourselves, so that the poller
@@ -385,11 +386,30 @@ void segh_arm(struct seg_handle *s, _Atomic uint32_t *word, uint64_t done,
 
 /* Only remove what is a ring: read the header first, and then the name
  * only if it still refers to the file read (fs/pathat.h). */
+/* The doorbells (sync/bell.h) its participant table names, of pollers
+ * that died without closing: they go with the ring.  Live ones belong to
+ * their pollers, who remove them when they close. */
+static void sweep_bells(int fd, const struct seg_geom *g)
+{
+	struct ctl_part parts[CTL_MAX_PARTS];
+	off_t at = (off_t)(g->ctl_off + offsetof(struct ctl_shared, parts));
+	if (pread(fd, parts, sizeof(parts), at) != (ssize_t)sizeof(parts))
+		return;
+	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++) {
+		/* relaxed: a snapshot of the file; any id is only a name to try */
+		uint64_t id = atomic_load_explicit(&parts[i].bell, memory_order_relaxed);
+		if (id)
+			(void)bell_remove_dead(id);
+	}
+}
+
 static int is_segment(int dfd, const char *name, struct stat *st)
 {
 	struct seg_geom g;
 	int fd = openat(dfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	int rc = fd < 0 ? (errno == ELOOP ? -EACCES : -errno) : seg_read(fd, &g);
+	if (rc == 0)
+		sweep_bells(fd, &g);
 	if (rc == -ENOTSUP)
 		rc = 0;         /* a ring of a kind this build cannot run */
 	if (rc == 0 && fstat(fd, st) < 0)

@@ -84,12 +84,15 @@ BACKEND_HIDDEN int segh_fd(struct shmring *r);
 /* A waker took WAIT_POLLING down for participant `owner` (slot + 1, read
  * from the segment: checked here): ring its doorbell, count in *rung. */
 BACKEND_HIDDEN void segh_ring(struct seg_handle *s, uint32_t owner, _Atomic uint64_t *rung);
-/* A call of a polling handle found nothing to do (-EAGAIN): empty the
- * doorbell, count a wake-up that brought nothing (`done`: our messages so
- * far) in *spurious, and arm: [B1] set WAIT_POLLING in *word.  The caller
- * then looks at the ring once more ([B3], seq_cst) before -EAGAIN. */
-BACKEND_HIDDEN void segh_arm(struct seg_handle *s, _Atomic uint32_t *word, uint64_t done,
-			     _Atomic uint64_t *spurious);
+/* A call of a polling handle found nothing to do (-EAGAIN): before it
+ * arms ([B1]), empty the doorbell and count a wake-up that brought
+ * nothing (`done`: this handle's messages so far) in *spurious.  After
+ * [B1] the caller looks at the ring once more ([B3], seq_cst). */
+BACKEND_HIDDEN void segh_arm_prepare(struct seg_handle *s, uint64_t done,
+				     _Atomic uint64_t *spurious);
+/* After [B1], when the waker may have used the light fence (SPSC): the
+ * heavy half (sync/fence.h). */
+BACKEND_HIDDEN void segh_arm_fence(struct seg_handle *s);
 /* Take and release the control lock for this handle. */
 BACKEND_HIDDEN int segh_lock(struct seg_handle *s, const struct ctl_sweep *sw);
 BACKEND_HIDDEN void segh_unlock(struct seg_handle *s);

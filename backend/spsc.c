@@ -100,7 +100,11 @@ static uint64_t own_done(const struct spsc_handle *h)
 
 int sph_prod_poll(struct spsc_handle *h, size_t len, void **out)
 {
-	segh_arm(&h->seg, &h->sh->prod_sleeping, own_done(h), &h->sh->prod_spurious);
+	segh_arm_prepare(&h->seg, own_done(h), &h->sh->prod_spurious);
+	/* [B1] seq_cst RMW: announce the poller before the last look; the
+	 * consumer's exchange in wait_wake() takes it down */
+	atomic_fetch_or_explicit(&h->sh->prod_sleeping, WAIT_POLLING, memory_order_seq_cst);
+	segh_arm_fence(&h->seg);
 	/* [B3] seq_cst: the last look, after [B1]; pairs with the
 	 * consumer's [C2] store, [C3] load (Dekker, as [W3]) */
 	uint64_t head = atomic_load_explicit(&h->sh->cons_head, memory_order_seq_cst);
@@ -111,7 +115,10 @@ int sph_prod_poll(struct spsc_handle *h, size_t len, void **out)
 
 int sph_cons_poll(struct spsc_handle *h, void **data, uint32_t *len, uint64_t *end)
 {
-	segh_arm(&h->seg, &h->sh->cons_sleeping, own_done(h), &h->sh->cons_spurious);
+	segh_arm_prepare(&h->seg, own_done(h), &h->sh->cons_spurious);
+	/* [B1] seq_cst RMW: as above, the producer's exchange takes it down */
+	atomic_fetch_or_explicit(&h->sh->cons_sleeping, WAIT_POLLING, memory_order_seq_cst);
+	segh_arm_fence(&h->seg);
 	/* [B3] seq_cst: the last look, after [B1]; pairs with the
 	 * producer's [P2] store, [P3] load (Dekker, as [W3]) */
 	if (atomic_load_explicit(spsc_cons_watch(&h->cons), memory_order_seq_cst) == 0 &&
@@ -370,11 +377,18 @@ static void kind_detach(struct seg_handle *s)
 {
 	if (segh_lock(s, NULL) < 0)
 		return;
+	struct spsc_handle *h = (struct spsc_handle *)s;
 	uint32_t me = (uint32_t)s->slot + 1;
-	if (s->ctl->prod_owner == me)
+	/* relaxed: our arming goes with us; a stale bit costs the peer one
+	 * failed sendto */
+	if (s->ctl->prod_owner == me) {
 		s->ctl->prod_owner = 0;
-	if (s->ctl->cons_owner == me)
+		atomic_fetch_and_explicit(&h->sh->prod_sleeping, ~WAIT_POLLING, memory_order_relaxed);
+	}
+	if (s->ctl->cons_owner == me) {
 		s->ctl->cons_owner = 0;
+		atomic_fetch_and_explicit(&h->sh->cons_sleeping, ~WAIT_POLLING, memory_order_relaxed);
+	}
 	ctl_leave(s->ctl, s->lock_fd, (uint32_t)s->slot);
 	segh_unlock(s);
 }

@@ -2,6 +2,8 @@
 #include "common.h"
 
 #include <errno.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 void fb_held_push(struct fb_heldq *q, void *data, size_t len, struct shmring_msg *m)
 {
@@ -80,4 +82,38 @@ int fb_recv_batch(struct fb_handle *h, const struct fb_heldq *q, struct shmring_
 		dl = FB_NOWAIT;
 	}
 	return i ? (int)i : (int)rc;
+}
+
+int fb_poll_fd(int *epfd, const struct fb_watch *w, unsigned n)
+{
+	if (*epfd >= 0)
+		return *epfd;
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
+		return -errno;
+	for (unsigned i = 0; i < n; i++) {
+		if (w[i].fd < 0)
+			continue;
+		struct epoll_event ev = { .events = w[i].events | EPOLLET };
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, w[i].fd, &ev) < 0) {
+			int rc = -errno;
+			close(ep);
+			return rc;
+		}
+	}
+	*epfd = ep;
+	return ep;
+}
+
+bool fb_poll_rearm(int epfd)
+{
+	struct epoll_event ev[8];
+	bool any = false;
+	int n;
+	while ((n = epoll_wait(epfd, ev, 8, 0)) > 0) {
+		any = true;
+		if (n < 8)
+			break;
+	}
+	return any;
 }

@@ -88,4 +88,20 @@ FB_HIDDEN int fb_recv_batch(struct fb_handle *h, const struct fb_heldq *q,
 			    struct shmring_stats *st, fb_take_fn *take,
 			    struct iovec *bufs, unsigned n, int64_t timeout_ns);
 
+/*
+ * shmring_fd() of a fallback backend: an epoll instance watching the
+ * backend's own descriptors, edge-triggered.  An epoll descriptor is
+ * itself readable while events wait in it, so it is what the user polls.
+ * A call that ends in -EAGAIN takes the waiting events out (fb_poll_rearm,
+ * through the rearm op) and is made once more: what came before that is
+ * seen by the second call, what comes after makes a new edge.
+ */
+struct fb_watch { int fd; uint32_t events; };
+
+/* The descriptor, made on the first call (*epfd -1 before) watching the
+ * n descriptors of w (EPOLLET added).  *epfd or -errno. */
+FB_HIDDEN int fb_poll_fd(int *epfd, const struct fb_watch *w, unsigned n);
+/* Take the waiting events out: true if there were any (call again). */
+FB_HIDDEN bool fb_poll_rearm(int epfd);
+
 #endif

@@ -29,6 +29,7 @@
  * (-EMSGSIZE) until a call with room takes it.
  */
 #include <errno.h>
+#include <sys/epoll.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <mqueue.h>
@@ -53,6 +54,7 @@ struct fb_handle {
 	struct shmring head;         /* first: backend/backend.h */
 	mqd_t q;
 	mqd_t ctl;                  /* "/NAME:eos:INO": one message once the stream is over */
+	int epfd;                   /* shmring_fd(), -1 until asked for */
 	bool shut_seen;             /* the flag was up: it never comes down */
 	size_t msgsize;
 	long maxmsg;
@@ -408,7 +410,8 @@ static int q_caps(struct shmring *r, struct shmring_caps *caps)
 	struct fb_handle *h = fb_of(r);
 	/* messages stay in the kernel after every process has closed the
 	 * queue, until mq_unlink or a reboot */
-	caps->flags = SHMRING_CAP_MPMC | SHMRING_CAP_BLOCKING | SHMRING_CAP_PERSISTENT;
+	caps->flags = SHMRING_CAP_MPMC | SHMRING_CAP_BLOCKING | SHMRING_CAP_PERSISTENT |
+		      SHMRING_CAP_POLL;
 	caps->max_producers = UINT32_MAX;       /* no limit */
 	caps->max_consumers = UINT32_MAX;
 	caps->max_msg = (uint32_t)h->msgsize;
@@ -422,6 +425,8 @@ static void handle_free(struct fb_handle *h)
 		mq_close(h->q);
 	if (h->ctl != (mqd_t)-1)
 		mq_close(h->ctl);
+	if (h->epfd >= 0)
+		close(h->epfd);
 	sr_free(h->wbuf);
 	sr_free(h->pbuf);
 	for (int i = 0; i < HELD_MAX; i++)
@@ -438,7 +443,25 @@ static int q_close(struct shmring *r)
 	return 0;
 }
 
+/* Readable: a message (consumer), room (producer), or the stream's end
+ * flag (a message in the ctl queue). */
+static int q_fd(struct shmring *r)
+{
+	struct fb_handle *h = fb_of(r);
+	uint32_t ev = ((r->roles & SHMRING_CONSUMER) ? EPOLLIN : 0) |
+		      ((r->roles & SHMRING_PRODUCER) ? EPOLLOUT : 0);
+	const struct fb_watch w[] = { { h->q, ev }, { h->ctl, EPOLLIN } };
+	return fb_poll_fd(&h->epfd, w, 2);
+}
+
+static bool q_rearm(struct shmring *r)
+{
+	struct fb_handle *h = fb_of(r);
+	return h->epfd >= 0 && fb_poll_rearm(h->epfd);
+}
+
 static const struct shmring_backend_ops mq_ops = {
+	.fd = q_fd, .rearm = q_rearm,
 	.name = "mq",
 	.send = q_send, .recv = q_recv, .reserve = q_reserve, .commit = q_commit,
 	.acquire = q_acquire, .release = q_release, .send_batch = q_send_batch,
@@ -599,6 +622,7 @@ static int mq_open_ring(const char *name, int oflags, const struct shmring_opts 
 	} else {
 		h->q = q;
 		h->ctl = (mqd_t)-1;
+		h->epfd = -1;
 		backend_head_init(&h->head, &mq_ops, roles, 0);
 		h->held.cap = HELD_MAX;
 		/* another user's queue: its messages are theirs to forge */

@@ -4,6 +4,7 @@
  * open and close.  How the backend works: pipe.h.
  */
 #include <errno.h>
+#include <sys/epoll.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -239,7 +240,7 @@ static int p_stats(struct shmring *r, struct shmring_stats *st)
 static int p_caps(struct shmring *r, struct shmring_caps *caps)
 {
 	struct fb_handle *h = fb_of(r);
-	caps->flags = SHMRING_CAP_BLOCKING;
+	caps->flags = SHMRING_CAP_BLOCKING | SHMRING_CAP_POLL;
 	caps->max_producers = h->multi ? MULTI_SLOTS : 1;
 	caps->max_consumers = 1;
 	caps->max_msg = h->max_msg;
@@ -258,6 +259,7 @@ static void handle_free(struct fb_handle *h)
 	close_fd(&h->wfd);
 	close_fd(&h->own_rfd);
 	close_fd(&h->opath);
+	close_fd(&h->epfd);
 	/* a forked child has no pool (MADV_DONTFORK): whatever it mapped at
 	 * that address since is not ours to unmap */
 	if (h->pool && h->pid == getpid())
@@ -289,7 +291,23 @@ static int p_close(struct shmring *r)
 	return 0;
 }
 
+/* Readable: the consumer's read end has bytes or the last writer left; the
+ * producer's write end has room, or the consumer left (error). */
+static int p_fd(struct shmring *r)
+{
+	struct fb_handle *h = fb_of(r);
+	const struct fb_watch w[] = { { h->rfd, EPOLLIN }, { h->wfd, EPOLLOUT } };
+	return fb_poll_fd(&h->epfd, w, 2);
+}
+
+static bool p_rearm(struct shmring *r)
+{
+	struct fb_handle *h = fb_of(r);
+	return h->epfd >= 0 && fb_poll_rearm(h->epfd);
+}
+
 static const struct shmring_backend_ops pipe_ops = {
+	.fd = p_fd, .rearm = p_rearm,
 	.name = "pipe",
 	.send = pipe_op_send, .recv = pipe_op_recv, .reserve = pipe_op_reserve, .commit = pipe_op_commit,
 	.acquire = pipe_op_acquire, .release = pipe_op_release, .send_batch = pipe_op_send_batch,
@@ -304,7 +322,7 @@ static struct fb_handle *handle_new(const struct plan *p, uint32_t roles)
 	struct fb_handle *h = sr_zalloc(sizeof(*h));
 	if (!h)
 		return NULL;
-	h->opath = h->rfd = h->wfd = h->own_rfd = -1;
+	h->opath = h->rfd = h->wfd = h->own_rfd = h->epfd = -1;
 	h->pend_slot = h->resv_slot = -1;
 	h->held.cap = HELD_MAX;
 	backend_head_init(&h->head, &pipe_ops, roles, 0);

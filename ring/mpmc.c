@@ -128,6 +128,8 @@ void mpmc_sweep(struct mpmc_shared *sh, const struct mpmc_geom *g,
 		/* relaxed: a stale sleeper bit costs one spurious wake */
 		atomic_fetch_and_explicit(&sh->cons_sleepers[k], ~dead[k], memory_order_relaxed);
 		atomic_fetch_and_explicit(&sh->prod_sleepers[k], ~dead[k], memory_order_relaxed);
+		atomic_fetch_and_explicit(&sh->cons_pollers[k], ~dead[k], memory_order_relaxed);
+		atomic_fetch_and_explicit(&sh->prod_pollers[k], ~dead[k], memory_order_relaxed);
 	}
 }
 
@@ -167,6 +169,8 @@ void mpmc_totals(const struct mpmc_shared *sh, struct mpmc_totals *t)
 		t->waits_empty += LD(p->waits_empty);
 		t->sleeps += LD(p->sleeps);
 		t->wakes += LD(p->wakes);
+		t->bells += LD(p->bells);
+		t->spurious += LD(p->spurious);
 	}
 	t->holes = LD(sh->holes);
 	t->stalls = LD(sh->stalls);

@@ -124,7 +124,10 @@ struct mpmc_part {
 	_Atomic uint64_t msgs_sent, bytes_sent, msgs_recv, bytes_recv;
 	_Atomic uint64_t waits_full, waits_empty, sleeps, wakes;
 	_Atomic uint32_t wake;           /* futex word this participant sleeps on */
-	uint8_t pad[MPMC_LINE - 68];
+	uint32_t pad0;
+	_Atomic uint64_t bells;          /* doorbells it rang (shmring_fd pollers) */
+	_Atomic uint64_t spurious;       /* its own doorbell found nothing to do */
+	uint8_t pad[MPMC_LINE - 88];
 };
 _Static_assert(sizeof(struct mpmc_part) == MPMC_LINE, "mpmc_part is two lines");
 
@@ -140,7 +143,11 @@ struct mpmc_shared {
 	_Atomic uint64_t prod_sleepers[MPMC_MASK_WORDS];
 	_Atomic uint32_t shutdown;
 	uint32_t stall_ms;               /* set by the creator; validated on open */
-	uint8_t pad2[MPMC_LINE - 56];
+	/* a bit per participant whose doorbell (shmring_fd) wants ringing:
+	 * set by the poller, cleared by the one waker that rings it */
+	_Atomic uint64_t cons_pollers[MPMC_MASK_WORDS];
+	_Atomic uint64_t prod_pollers[MPMC_MASK_WORDS];
+	uint8_t pad2[MPMC_LINE - 104];
 	/* recovery counters, any process (relaxed adds, display only) */
 	_Atomic uint64_t holes, stalls, cancelled, dropped;
 	uint8_t pad3[MPMC_LINE - 32];
@@ -640,6 +647,7 @@ struct mpmc_totals {
 	uint64_t msgs_sent, bytes_sent, msgs_recv, bytes_recv;
 	uint64_t waits_full, waits_empty, sleeps, wakes;
 	uint64_t holes, stalls, cancelled, dropped;
+	uint64_t bells, spurious;
 };
 __attribute__((visibility("hidden")))
 void mpmc_totals(const struct mpmc_shared *sh, struct mpmc_totals *t);

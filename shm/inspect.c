@@ -123,6 +123,8 @@ void seg_counters(const struct seg_geom *g, const struct ctl_shared *c, const vo
 		st->waits_empty = t.waits_empty;
 		st->futex_sleeps = t.sleeps;
 		st->futex_wakes = t.wakes;
+		st->poll_wakes = t.bells;
+		st->poll_spurious = t.spurious;
 		st->stalls_skipped = t.stalls;
 		st->commits_cancelled = t.cancelled;
 		st->holes_skipped = t.holes;

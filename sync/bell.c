@@ -144,6 +144,27 @@ bool bell_alive(uint64_t id)
 	return alive;
 }
 
+int bell_remove_dead(uint64_t id)
+{
+	if (bell_alive(id))
+		return 0;
+	char name[64];
+	snprintf(name, sizeof(name), BELL_PREFIX "%016llx", (unsigned long long)id);
+	int dfd = open(BELL_DIR, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_RDONLY);
+	if (dfd < 0)
+		return -errno;
+	struct stat st;
+	int rc;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		rc = errno == ENOENT ? 0 : -errno;
+	else if (!S_ISSOCK(st.st_mode))
+		rc = -EPROTO;           /* not a doorbell: never removed */
+	else
+		rc = pathat_unlink_same(dfd, name, &st) == 0 ? 1 : -EAGAIN;
+	close(dfd);
+	return rc;
+}
+
 uint64_t bell_id_of(const char *name)
 {
 	size_t n = strlen(BELL_PREFIX);

@@ -61,6 +61,11 @@ __attribute__((visibility("hidden"))) int bell_ring(int *sock, uint64_t id);
  * listens on is left over from a dead poller. */
 __attribute__((visibility("hidden"))) bool bell_alive(uint64_t id);
 
+/* Remove the doorbell file of id if nobody listens on it (its owner died
+ * without closing): 1 removed, 0 alive or absent, -errno (EPERM: another
+ * user's, in the sticky /dev/shm). */
+__attribute__((visibility("hidden"))) int bell_remove_dead(uint64_t id);
+
 /* id from a file name in BELL_DIR ("shmring-bell.<hex>"), or 0. */
 __attribute__((visibility("hidden"))) uint64_t bell_id_of(const char *name);
 

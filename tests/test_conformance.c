@@ -126,6 +126,7 @@ static void rig_roles(struct rig *g, const struct backend *b, const char *tag, u
 	int rc = shmring_caps(g->p ? g->p : g->q ? g->q : g->c, &g->caps);
 	cr_assert_eq(rc, 0, "[%s] caps: %s", BN, shmring_strerror(rc));
 	cr_assert(g->caps.flags & SHMRING_CAP_BLOCKING, "[%s] every backend blocks", BN);
+	cr_assert(g->caps.flags & SHMRING_CAP_POLL, "[%s] every backend has shmring_fd", BN);
 	cr_assert_geq(g->caps.max_msg, 1);
 }
 

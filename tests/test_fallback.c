@@ -408,7 +408,7 @@ Test(fallback, pipe_roles_by_frame_size, .timeout = 30)
 	struct shmring *p1 = t_open_opts(uri, SHMRING_PRODUCER, &small);
 	struct shmring *p2 = t_open_opts(uri, SHMRING_PRODUCER, &small);
 	expect_rc(shmring_caps(p1, &cp), 0, "caps");
-	cr_assert_eq(cp.flags, SHMRING_CAP_BLOCKING, "a pipe is neither zero-copy nor MPMC");
+	cr_assert_eq(cp.flags, SHMRING_CAP_BLOCKING | SHMRING_CAP_POLL, "a pipe is neither zero-copy nor MPMC");
 	cr_assert_eq(cp.max_producers, 64);
 	cr_assert_eq(cp.max_consumers, 1);
 	cr_assert_eq(cp.max_msg, 4096 - 24);
@@ -792,7 +792,8 @@ Test(fallback, mq_system_limits_give_clear_errors, .timeout = 30)
 	uint64_t want = msgsize_max < 262144 ? msgsize_max : 262144;
 	cr_assert_eq(cp.max_msg, want, "default max_msg %u", cp.max_msg);
 	cr_assert_leq(cp.capacity / cp.max_msg, msg_max, "default depth");
-	cr_assert_eq(cp.flags, SHMRING_CAP_MPMC | SHMRING_CAP_BLOCKING | SHMRING_CAP_PERSISTENT);
+	cr_assert_eq(cp.flags, SHMRING_CAP_MPMC | SHMRING_CAP_BLOCKING | SHMRING_CAP_PERSISTENT |
+			       SHMRING_CAP_POLL);
 	shmring_close(r);
 	/* the kind is a hint: SPSC and MPMC both make a queue; others are invalid */
 	o = (struct shmring_opts){ .kind = SHMRING_MPMC, .max_msg = 100, .capacity = 500 };
