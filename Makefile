@@ -93,7 +93,13 @@ LDFLAGS_ALL  := $(LDFLAGS) $(SANFLAGS)
 LIB_SRCS := $(wildcard api/*.c backend/*.c ring/*.c sync/*.c mem/*.c fs/*.c shm/*.c mmapfile/*.c fallback/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 SONAME   := libshmring.so.$(VERSION_MAJOR)
+# libshmring.a, the archive installed, is one object in which only the
+# shmring_* functions are global (see its rule); the white-box tests and the
+# tools, which call internal functions, link INTERNAL: the same objects, one
+# per member, their internal names still global.
 STATIC   := $(BUILD)/libshmring.a
+INTERNAL := $(BUILD)/internal/libshmring.a
+OBJCOPY  ?= objcopy
 SHARED   := $(BUILD)/$(SONAME)
 
 # cron reads /etc/cron.d only: a system-wide install puts its file there,
@@ -166,7 +172,21 @@ $(BUILD)/%.o: %.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c $< -o $@
 
-$(STATIC): $(LIB_OBJS)
+# A partial link (-r) makes every library object one, then objcopy makes
+# local every name the sources left hidden: a program linking libshmring.a
+# statically may define its own lock_set() or seg_open() without a clash.
+# The libjemalloc references of mem/alloc.c stay undefined and weak.
+$(BUILD)/libshmring.o: $(LIB_OBJS)
+	@$(if $(Q),echo "  LD -r   $@")
+	$(Q)$(CC) -r -nostdlib -o $@.tmp $^
+	$(Q)$(OBJCOPY) --localize-hidden $@.tmp $@ && rm -f $@.tmp
+
+$(STATIC): $(BUILD)/libshmring.o
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(INTERNAL): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
@@ -248,9 +268,9 @@ $(BUILD)/bench-peers.stamp: FORCE
 # the MPMC algorithm transports include ring/mpmc.h (private)
 $(BUILD)/tools/bench/t_mpmc_safe.o $(BUILD)/tools/bench/t_mpmc_nosafety.o: CPPFLAGS_ALL += -I.
 
-$(BUILD)/shmring-bench: $(BENCH_OBJS) $(STATIC)
+$(BUILD)/shmring-bench: $(BENCH_OBJS) $(INTERNAL)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) -o $@ $(BENCH_OBJS) $(STATIC) $(LDFLAGS_ALL) $(BENCH_LIBS) $(LDLIBS_LIB) -lm
+	$(Q)$(CC) -o $@ $(BENCH_OBJS) $(INTERNAL) $(LDFLAGS_ALL) $(BENCH_LIBS) $(LDLIBS_LIB) -lm
 
 ifneq ($(SAN),thread)
 all: $(BUILD)/market_data $(BUILD)/video_frames
@@ -271,9 +291,9 @@ $(BUILD)/tools/shmctl/%.o: tools/shmctl/%.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS_ALL) -I. $(CFLAGS_ALL) -c $< -o $@
 
-$(BUILD)/shmctl-tool: $(SHMCTL_OBJS) $(STATIC)
+$(BUILD)/shmctl-tool: $(SHMCTL_OBJS) $(INTERNAL)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) -o $@ $(SHMCTL_OBJS) $(STATIC) $(LDFLAGS_ALL) $(LDLIBS_LIB)
+	$(Q)$(CC) -o $@ $(SHMCTL_OBJS) $(INTERNAL) $(LDFLAGS_ALL) $(LDLIBS_LIB)
 
 $(BUILD)/%: $(BUILD)/docs/examples/%.o $(STATIC)
 	@$(if $(Q),echo "  LD      $@")
@@ -297,9 +317,9 @@ $(BUILD)/tests/test_poll.o: CPPFLAGS_ALL += -DSHMRING_HAVE_LIBURING
 $(BUILD)/tests/test_poll: TEST_LIBS += -luring
 endif
 
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COMMON_OBJS) $(STATIC)
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COMMON_OBJS) $(INTERNAL)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) -o $@ $< $(TEST_COMMON_OBJS) $(STATIC) $(LDFLAGS_ALL) $(TEST_LIBS) $(LDLIBS_LIB) -lm
+	$(Q)$(CC) -o $@ $< $(TEST_COMMON_OBJS) $(INTERNAL) $(LDFLAGS_ALL) $(TEST_LIBS) $(LDLIBS_LIB) -lm
 
 # Test objects see the private headers (white-box tests of ring/ and shm/).
 $(BUILD)/tests/%.o: tests/%.c
@@ -457,8 +477,8 @@ ifeq ($(SAN),)
 check: fuzz-short
 endif
 
-$(BUILD)/mkcorpus: $(BUILD)/tests/fuzz/mkcorpus.o $(STATIC)
-	$(Q)$(CC) -o $@ $< $(STATIC) $(LDFLAGS_ALL) $(LDLIBS_LIB)
+$(BUILD)/mkcorpus: $(BUILD)/tests/fuzz/mkcorpus.o $(INTERNAL)
+	$(Q)$(CC) -o $@ $< $(INTERNAL) $(LDFLAGS_ALL) $(LDLIBS_LIB)
 
 fuzz-corpus: $(BUILD)/mkcorpus
 	$(Q)rm -rf tests/fuzz/corpus/fuzz_ring tests/fuzz/corpus/fuzz_tool

@@ -124,12 +124,15 @@ int shmring_unlink(const char *uri)
 	return u.backend->unlink(u.where);
 }
 
+/* stats and caps: the backend fills a zeroed struct */
 int shmring_stats(struct shmring *r, struct shmring_stats *st)
 {
-	if (!r || !st)
-		return -EINVAL;
-	memset(st, 0, sizeof(*st));
-	return r->ops->stats(r, st);
+	return !r || !st ? -EINVAL : r->ops->stats(r, memset(st, 0, sizeof(*st)));
+}
+
+int shmring_caps(struct shmring *r, struct shmring_caps *caps)
+{
+	return !r || !caps ? -EINVAL : r->ops->caps(r, memset(caps, 0, sizeof(*caps)));
 }
 
 int shmring_flush(struct shmring *r)
@@ -139,14 +142,6 @@ int shmring_flush(struct shmring *r)
 	if (r->forked || !r->ops->flush)
 		return 0;               /* nothing of these outlives a reboot anyway */
 	return r->ops->flush(r);
-}
-
-int shmring_caps(struct shmring *r, struct shmring_caps *caps)
-{
-	if (!r || !caps)
-		return -EINVAL;
-	memset(caps, 0, sizeof(*caps));
-	return r->ops->caps(r, caps);
 }
 
 int shmring_fd(struct shmring *r)

@@ -92,7 +92,8 @@ static unsigned wake_bits(struct mpmc_handle *r, _Atomic uint64_t *mask, unsigne
 				continue;
 			}
 			_Atomic uint32_t *word = &sh->parts[idx].wake;
-			/* seq_cst: a sleeper between [K5] and futex_wait returns at once */
+			/* [K6] seq_cst: a sleeper between [K5] and futex_wait
+			 * returns at once (pairs with [K5]) */
 			atomic_fetch_add_explicit(word, 1, memory_order_seq_cst);
 			futex_wake(word, INT_MAX);
 			if (r->mp.part)

@@ -84,8 +84,9 @@ int fb_recv_batch(struct fb_handle *h, const struct fb_heldq *q, struct shmring_
 	return i ? (int)i : (int)rc;
 }
 
-int fb_poll_fd(int *epfd, const struct fb_watch *w, unsigned n)
+int fb_poll_fd(struct shmring *r, const struct fb_watch *w, unsigned n)
 {
+	int *epfd = &fb_base_of(r)->epfd;
 	if (*epfd >= 0)
 		return *epfd;
 	int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -105,11 +106,14 @@ int fb_poll_fd(int *epfd, const struct fb_watch *w, unsigned n)
 	return ep;
 }
 
-bool fb_poll_rearm(int epfd)
+bool fb_rearm(struct shmring *r)
 {
+	int epfd = fb_base_of(r)->epfd;
 	struct epoll_event ev[8];
 	bool any = false;
 	int n;
+	if (epfd < 0)
+		return false;           /* nobody asked for a descriptor */
 	while ((n = epoll_wait(epfd, ev, 8, 0)) > 0) {
 		any = true;
 		if (n < 8)

@@ -98,10 +98,11 @@ FB_HIDDEN int fb_recv_batch(struct fb_handle *h, const struct fb_heldq *q,
  */
 struct fb_watch { int fd; uint32_t events; };
 
-/* The descriptor, made on the first call (*epfd -1 before) watching the
- * n descriptors of w (EPOLLET added).  *epfd or -errno. */
-FB_HIDDEN int fb_poll_fd(int *epfd, const struct fb_watch *w, unsigned n);
-/* Take the waiting events out: true if there were any (call again). */
-FB_HIDDEN bool fb_poll_rearm(int epfd);
+/* The descriptor of r, made on the first call watching the n descriptors
+ * of w (EPOLLET added).  The descriptor or -errno. */
+FB_HIDDEN int fb_poll_fd(struct shmring *r, const struct fb_watch *w, unsigned n);
+/* The rearm op of every fallback: take the waiting events out; true if
+ * there were any (call again), false without a descriptor. */
+FB_HIDDEN bool fb_rearm(struct shmring *r);
 
 #endif

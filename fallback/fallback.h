@@ -13,11 +13,34 @@
 
 #include "../backend/backend.h"
 
-struct fb_handle;      /* backend-private; starts with struct shmring */
+/* What every fallback handle starts with. */
+struct fb_base {
+	struct shmring head;
+	int epfd;              /* shmring_fd(): fallback/common.h; -1 until asked for */
+};
+
+struct fb_handle;      /* backend-private; starts with struct fb_base */
 
 static inline struct fb_handle *fb_of(struct shmring *r)
 {
 	return (struct fb_handle *)(void *)r;
 }
+
+static inline struct fb_base *fb_base_of(struct shmring *r)
+{
+	return (struct fb_base *)(void *)r;
+}
+
+/* A fallback backend's ops table: its calls are named P_send, P_recv, ...
+ * (P = the prefix given) and it re-arms its descriptor with fb_rearm. */
+#define FB_OPS(name_, P)                                                       \
+	{                                                                      \
+		.name = name_, .send = P##_send, .recv = P##_recv,             \
+		.reserve = P##_reserve, .commit = P##_commit,                  \
+		.acquire = P##_acquire, .release = P##_release,                \
+		.send_batch = P##_send_batch, .recv_batch = P##_recv_batch,    \
+		.shutdown = P##_shutdown, .stats = P##_stats, .caps = P##_caps, \
+		.fd = P##_fd, .rearm = fb_rearm, .close = P##_close,           \
+	}
 
 #endif

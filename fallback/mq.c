@@ -51,10 +51,9 @@
 #define MSGSIZE_MAX_DEFAULT 8192
 
 struct fb_handle {
-	struct shmring head;         /* first: backend/backend.h */
+	struct fb_base base;         /* first: fallback/fallback.h */
 	mqd_t q;
 	mqd_t ctl;                  /* "/NAME:eos:INO": one message once the stream is over */
-	int epfd;                   /* shmring_fd(), -1 until asked for */
 	bool shut_seen;             /* the flag was up: it never comes down */
 	size_t msgsize;
 	long maxmsg;
@@ -154,7 +153,7 @@ static int msg_ready(struct fb_handle *h, size_t len)
 	return rc;
 }
 
-static int q_send(struct shmring *r, const void *msg, size_t len, int64_t timeout_ns)
+static int mq_op_send(struct shmring *r, const void *msg, size_t len, int64_t timeout_ns)
 {
 	struct fb_handle *h = fb_of(r);
 	int rc = msg_ready(h, len);
@@ -167,14 +166,14 @@ static int q_send(struct shmring *r, const void *msg, size_t len, int64_t timeou
 	return 0;
 }
 
-static int q_reserve(struct shmring *r, size_t len, struct shmring_msg *m, int64_t timeout_ns)
+static int mq_op_reserve(struct shmring *r, size_t len, struct shmring_msg *m, int64_t timeout_ns)
 {
 	struct fb_handle *h = fb_of(r);
 	int rc = msg_ready(h, len);
 	if (rc < 0)
 		return rc;
 	/* room now, so that commit does not wait: certain with one producer;
-	 * with several, another may take it first (see q_commit) */
+	 * with several, another may take it first (see mq_op_commit) */
 	uint64_t deadline = fb_deadline(timeout_ns);
 	bool waited = false;
 	for (;;) {
@@ -199,7 +198,7 @@ static int q_reserve(struct shmring *r, size_t len, struct shmring_msg *m, int64
 	return 0;
 }
 
-static int q_commit(struct shmring *r, struct shmring_msg *m)
+static int mq_op_commit(struct shmring *r, struct shmring_msg *m)
 {
 	struct fb_handle *h = fb_of(r);
 	if (fb_resv_check(&h->resv, m) < 0)
@@ -226,7 +225,7 @@ static int q_commit(struct shmring *r, struct shmring_msg *m)
 	return 0;
 }
 
-static int q_send_batch(struct shmring *r, const struct iovec *msgs, unsigned n, int64_t timeout_ns)
+static int mq_op_send_batch(struct shmring *r, const struct iovec *msgs, unsigned n, int64_t timeout_ns)
 {
 	struct fb_handle *h = fb_of(r);
 	int rc = prod_ready(h);
@@ -252,7 +251,7 @@ static int q_send_batch(struct shmring *r, const struct iovec *msgs, unsigned n,
 	return i ? (int)i : rc;
 }
 
-static int q_shutdown(struct shmring *r)
+static int mq_op_shutdown(struct shmring *r)
 {
 	struct fb_handle *h = fb_of(r);
 	h->shut = true;
@@ -335,13 +334,13 @@ static ssize_t next_msg(struct fb_handle *h, void *buf, size_t cap, uint64_t dea
 	return n;
 }
 
-static ssize_t q_recv(struct shmring *r, void *buf, size_t cap, int64_t timeout_ns)
+static ssize_t mq_op_recv(struct shmring *r, void *buf, size_t cap, int64_t timeout_ns)
 {
 	struct fb_handle *h = fb_of(r);
 	return fb_recv(h, &h->held, &h->st, next_msg, buf, cap, timeout_ns);
 }
 
-static int q_acquire(struct shmring *r, struct shmring_msg *m, int64_t timeout_ns)
+static int mq_op_acquire(struct shmring *r, struct shmring_msg *m, int64_t timeout_ns)
 {
 	struct fb_handle *h = fb_of(r);
 	if (h->held.count == h->held.cap)
@@ -370,13 +369,13 @@ static int q_acquire(struct shmring *r, struct shmring_msg *m, int64_t timeout_n
 	return 0;
 }
 
-static int q_release(struct shmring *r, struct shmring_msg *m)
+static int mq_op_release(struct shmring *r, struct shmring_msg *m)
 {
 	struct fb_handle *h = fb_of(r);
 	return fb_held_pop(&h->held, m, &h->st);
 }
 
-static int q_recv_batch(struct shmring *r, struct iovec *bufs, unsigned n, int64_t timeout_ns)
+static int mq_op_recv_batch(struct shmring *r, struct iovec *bufs, unsigned n, int64_t timeout_ns)
 {
 	struct fb_handle *h = fb_of(r);
 	return fb_recv_batch(h, &h->held, &h->st, next_msg, bufs, n, timeout_ns);
@@ -384,7 +383,7 @@ static int q_recv_batch(struct shmring *r, struct iovec *bufs, unsigned n, int64
 
 /* ---- stats, caps, close ------------------------------------------------ */
 
-static int q_stats(struct shmring *r, struct shmring_stats *st)
+static int mq_op_stats(struct shmring *r, struct shmring_stats *st)
 {
 	struct fb_handle *h = fb_of(r);
 	*st = h->st;
@@ -397,15 +396,15 @@ static int q_stats(struct shmring *r, struct shmring_stats *st)
 	if (mq_getattr(h->q, &a) == 0 && a.mq_curmsgs > 0)
 		st->used = (uint64_t)a.mq_curmsgs * h->msgsize;
 	/* the kernel does not say who has the queue open: our own roles */
-	st->producers = (h->head.roles & SHMRING_PRODUCER) != 0;
-	st->consumers = (h->head.roles & SHMRING_CONSUMER) != 0;
+	st->producers = (h->base.head.roles & SHMRING_PRODUCER) != 0;
+	st->consumers = (h->base.head.roles & SHMRING_CONSUMER) != 0;
 	st->shut_down = flag_up(h);             /* the ring's, not only this handle's */
 	struct stat s;
 	st->unlinked = fstat(h->q, &s) == 0 && s.st_nlink == 0;
 	return 0;
 }
 
-static int q_caps(struct shmring *r, struct shmring_caps *caps)
+static int mq_op_caps(struct shmring *r, struct shmring_caps *caps)
 {
 	struct fb_handle *h = fb_of(r);
 	/* messages stay in the kernel after every process has closed the
@@ -425,8 +424,8 @@ static void handle_free(struct fb_handle *h)
 		mq_close(h->q);
 	if (h->ctl != (mqd_t)-1)
 		mq_close(h->ctl);
-	if (h->epfd >= 0)
-		close(h->epfd);
+	if (h->base.epfd >= 0)
+		close(h->base.epfd);
 	sr_free(h->wbuf);
 	sr_free(h->pbuf);
 	for (int i = 0; i < HELD_MAX; i++)
@@ -434,7 +433,7 @@ static void handle_free(struct fb_handle *h)
 	sr_free(h);
 }
 
-static int q_close(struct shmring *r)
+static int mq_op_close(struct shmring *r)
 {
 	struct fb_handle *h = fb_of(r);
 	/* nothing waits in the handle: a commit either sent its message or
@@ -445,29 +444,16 @@ static int q_close(struct shmring *r)
 
 /* Readable: a message (consumer), room (producer), or the stream's end
  * flag (a message in the ctl queue). */
-static int q_fd(struct shmring *r)
+static int mq_op_fd(struct shmring *r)
 {
 	struct fb_handle *h = fb_of(r);
 	uint32_t ev = ((r->roles & SHMRING_CONSUMER) ? EPOLLIN : 0) |
 		      ((r->roles & SHMRING_PRODUCER) ? EPOLLOUT : 0);
 	const struct fb_watch w[] = { { h->q, ev }, { h->ctl, EPOLLIN } };
-	return fb_poll_fd(&h->epfd, w, 2);
+	return fb_poll_fd(r, w, 2);
 }
 
-static bool q_rearm(struct shmring *r)
-{
-	struct fb_handle *h = fb_of(r);
-	return h->epfd >= 0 && fb_poll_rearm(h->epfd);
-}
-
-static const struct shmring_backend_ops mq_ops = {
-	.fd = q_fd, .rearm = q_rearm,
-	.name = "mq",
-	.send = q_send, .recv = q_recv, .reserve = q_reserve, .commit = q_commit,
-	.acquire = q_acquire, .release = q_release, .send_batch = q_send_batch,
-	.recv_batch = q_recv_batch, .shutdown = q_shutdown, .stats = q_stats,
-	.caps = q_caps, .close = q_close,
-};
+static const struct shmring_backend_ops mq_ops = FB_OPS("mq", mq_op);
 
 /* ---- open, unlink ------------------------------------------------------ */
 
@@ -622,8 +608,8 @@ static int mq_open_ring(const char *name, int oflags, const struct shmring_opts 
 	} else {
 		h->q = q;
 		h->ctl = (mqd_t)-1;
-		h->epfd = -1;
-		backend_head_init(&h->head, &mq_ops, roles, 0);
+		h->base.epfd = -1;
+		backend_head_init(&h->base.head, &mq_ops, roles, 0);
 		h->held.cap = HELD_MAX;
 		/* another user's queue: its messages are theirs to forge */
 		if (!created)
@@ -655,7 +641,7 @@ static int mq_open_ring(const char *name, int oflags, const struct shmring_opts 
 	/* a producer that opens a stream already over gets -EPIPE */
 	if ((roles & SHMRING_PRODUCER) && flag_up(h))
 		h->shut = true;
-	*out = &h->head;
+	*out = &h->base.head;
 	return 0;
 }
 

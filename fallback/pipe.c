@@ -150,7 +150,7 @@ static int take_producer(struct fb_handle *h)
 static int attach(struct fb_handle *h, bool created, uint32_t mode)
 {
 	int rd = -1, rc = 0;
-	if (h->head.roles || created) {
+	if (h->base.head.roles || created) {
 		rd = lock_reopen(h->opath, O_RDONLY | O_NONBLOCK);
 		if (rd < 0)
 			return rd;
@@ -160,19 +160,19 @@ static int attach(struct fb_handle *h, bool created, uint32_t mode)
 		rc = -errno;
 	/* the consumer's role before any write end is opened: a refused
 	 * handle with both roles must not look like a writer come and gone */
-	if (rc == 0 && (h->head.roles & SHMRING_CONSUMER))
+	if (rc == 0 && (h->base.head.roles & SHMRING_CONSUMER))
 		rc = take_consumer(rd);
-	if (rc < 0 || !h->head.roles) {
+	if (rc < 0 || !h->base.head.roles) {
 		close_fd(&rd);
 		return rc;
 	}
-	if (h->head.roles & SHMRING_CONSUMER)
+	if (h->base.head.roles & SHMRING_CONSUMER)
 		h->rfd = rd;
 	else
 		h->own_rfd = rd;
 	/* either side may be first to open the pipe: both ask for its size */
 	set_pipe_size(rd, h->cap_req);
-	if (!(h->head.roles & SHMRING_PRODUCER))
+	if (!(h->base.head.roles & SHMRING_PRODUCER))
 		return 0;
 	/* cannot be ENXIO: we hold a read end */
 	h->wfd = lock_reopen(h->opath, O_WRONLY | O_NONBLOCK);
@@ -203,7 +203,7 @@ static int probe_fd(struct fb_handle *h, int *tmp)
 	return *tmp;
 }
 
-static int p_stats(struct shmring *r, struct shmring_stats *st)
+static int pipe_op_stats(struct shmring *r, struct shmring_stats *st)
 {
 	struct fb_handle *h = fb_of(r);
 	*st = h->st;
@@ -237,7 +237,7 @@ static int p_stats(struct shmring *r, struct shmring_stats *st)
 	return 0;
 }
 
-static int p_caps(struct shmring *r, struct shmring_caps *caps)
+static int pipe_op_caps(struct shmring *r, struct shmring_caps *caps)
 {
 	struct fb_handle *h = fb_of(r);
 	caps->flags = SHMRING_CAP_BLOCKING | SHMRING_CAP_POLL;
@@ -259,7 +259,7 @@ static void handle_free(struct fb_handle *h)
 	close_fd(&h->wfd);
 	close_fd(&h->own_rfd);
 	close_fd(&h->opath);
-	close_fd(&h->epfd);
+	close_fd(&h->base.epfd);
 	/* a forked child has no pool (MADV_DONTFORK): whatever it mapped at
 	 * that address since is not ours to unmap */
 	if (h->pool && h->pid == getpid())
@@ -270,7 +270,7 @@ static void handle_free(struct fb_handle *h)
 	sr_free(h);
 }
 
-static int p_close(struct shmring *r)
+static int pipe_op_close(struct shmring *r)
 {
 	struct fb_handle *h = fb_of(r);
 	/* A frame written in part is finished if a consumer drains the pipe
@@ -293,27 +293,14 @@ static int p_close(struct shmring *r)
 
 /* Readable: the consumer's read end has bytes or the last writer left; the
  * producer's write end has room, or the consumer left (error). */
-static int p_fd(struct shmring *r)
+static int pipe_op_fd(struct shmring *r)
 {
 	struct fb_handle *h = fb_of(r);
 	const struct fb_watch w[] = { { h->rfd, EPOLLIN }, { h->wfd, EPOLLOUT } };
-	return fb_poll_fd(&h->epfd, w, 2);
+	return fb_poll_fd(r, w, 2);
 }
 
-static bool p_rearm(struct shmring *r)
-{
-	struct fb_handle *h = fb_of(r);
-	return h->epfd >= 0 && fb_poll_rearm(h->epfd);
-}
-
-static const struct shmring_backend_ops pipe_ops = {
-	.fd = p_fd, .rearm = p_rearm,
-	.name = "pipe",
-	.send = pipe_op_send, .recv = pipe_op_recv, .reserve = pipe_op_reserve, .commit = pipe_op_commit,
-	.acquire = pipe_op_acquire, .release = pipe_op_release, .send_batch = pipe_op_send_batch,
-	.recv_batch = pipe_op_recv_batch, .shutdown = pipe_op_shutdown, .stats = p_stats,
-	.caps = p_caps, .close = p_close,
-};
+static const struct shmring_backend_ops pipe_ops = FB_OPS("pipe", pipe_op);
 
 /* ---- open, unlink ------------------------------------------------------ */
 
@@ -322,10 +309,10 @@ static struct fb_handle *handle_new(const struct plan *p, uint32_t roles)
 	struct fb_handle *h = sr_zalloc(sizeof(*h));
 	if (!h)
 		return NULL;
-	h->opath = h->rfd = h->wfd = h->own_rfd = h->epfd = -1;
+	h->opath = h->rfd = h->wfd = h->own_rfd = h->base.epfd = -1;
 	h->pend_slot = h->resv_slot = -1;
 	h->held.cap = HELD_MAX;
-	backend_head_init(&h->head, &pipe_ops, roles, 0);
+	backend_head_init(&h->base.head, &pipe_ops, roles, 0);
 	h->pid = getpid();
 	h->max_msg = p->max_msg;
 	h->frame_max = FR_OVERHEAD + (size_t)p->max_msg;
@@ -376,7 +363,7 @@ static int pipe_open_ring(const char *path, int oflags, const struct shmring_opt
 	}
 	if (h->wfd >= 0)
 		pipe_check_shut(h, true);    /* a stream already over: sends are -EPIPE */
-	*out = &h->head;
+	*out = &h->base.head;
 	return 0;
 }
 

@@ -98,10 +98,9 @@ struct fr_tail { uint32_t tag, ncheck; };
 _Static_assert(sizeof(struct fr_hdr) == FR_HDR && sizeof(struct fr_tail) == FR_TAIL, "frame layout");
 
 struct fb_handle {
-	struct shmring head;         /* first: backend/backend.h */
+	struct fb_base base;         /* first: fallback/fallback.h */
 	pid_t pid;                  /* the opener: a forked child's close writes nothing */
 	int opath;                  /* O_PATH: identity; stats of a role-less handle */
-	int epfd;                   /* shmring_fd(), -1 until asked for */
 	int rfd, wfd;               /* consumer's read end, producer's write end */
 	int own_rfd;                /* producer: a read end of its own, never read */
 	uint32_t max_msg;

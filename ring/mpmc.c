@@ -154,28 +154,27 @@ uint64_t mpmc_queued(const struct mpmc_shared *sh, const struct mpmc_geom *g)
 	return n > g->nslots ? g->nslots : n;
 }
 
-void mpmc_totals(const struct mpmc_shared *sh, struct mpmc_totals *t)
+void mpmc_totals(const struct mpmc_shared *sh, struct shmring_stats *st)
 {
-	memset(t, 0, sizeof(*t));
 	/* relaxed throughout: a monitoring snapshot */
 #define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 	for (uint32_t i = 0; i < MPMC_MAX_PARTS; i++) {
 		const struct mpmc_part *p = &sh->parts[i];
-		t->msgs_sent += LD(p->msgs_sent);
-		t->bytes_sent += LD(p->bytes_sent);
-		t->msgs_recv += LD(p->msgs_recv);
-		t->bytes_recv += LD(p->bytes_recv);
-		t->waits_full += LD(p->waits_full);
-		t->waits_empty += LD(p->waits_empty);
-		t->sleeps += LD(p->sleeps);
-		t->wakes += LD(p->wakes);
-		t->bells += LD(p->bells);
-		t->spurious += LD(p->spurious);
+		st->msgs_sent += LD(p->msgs_sent);
+		st->bytes_sent += LD(p->bytes_sent);
+		st->msgs_recv += LD(p->msgs_recv);
+		st->bytes_recv += LD(p->bytes_recv);
+		st->waits_full += LD(p->waits_full);
+		st->waits_empty += LD(p->waits_empty);
+		st->futex_sleeps += LD(p->sleeps);
+		st->futex_wakes += LD(p->wakes);
+		st->poll_wakes += LD(p->bells);
+		st->poll_spurious += LD(p->spurious);
 	}
-	t->holes = LD(sh->holes);
-	t->stalls = LD(sh->stalls);
-	t->cancelled = LD(sh->cancelled);
-	t->dropped = LD(sh->dropped);
+	st->holes_skipped += LD(sh->holes);
+	st->stalls_skipped += LD(sh->stalls);
+	st->commits_cancelled += LD(sh->cancelled);
+	st->msgs_dropped += LD(sh->dropped);
 #undef LD
 }
 

@@ -83,20 +83,13 @@
 #include <string.h>
 
 #include "copy.h"
+#include "shmring.h"
 #include "../sync/clock.h"
 #include "../sync/crash.h"
 
 #ifndef likely
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
-#endif
-
-/* Benchmarks only: 0 compiles the same algorithm without what recovery
- * needs from the holder (commit and release become plain release stores,
- * which a recoverer could race with).  The library is always built with 1;
- * shmring-bench measures both in one run to show what crash safety costs. */
-#ifndef MPMC_CRASH_SAFE
-#define MPMC_CRASH_SAFE 1
 #endif
 
 #define MPMC_LINE     128
@@ -445,10 +438,6 @@ static inline int mpmc_commit(struct mpmc_h *h, uint64_t t, uint32_t len)
 		return mpmc_commit_lost(h, t, now);
 	/* relaxed: ordered before the consumer's read by [M3] */
 	atomic_store_explicit(&s->len, len, memory_order_relaxed);
-#if !MPMC_CRASH_SAFE
-	atomic_store_explicit(&s->word, mw_make(t, MS_READY, 0), memory_order_release);
-	return 0;
-#endif
 	/* [M3] seq_cst CAS: releases payload and len (pairs with [M4]/[M5]);
 	 * seq_cst so that the sleeper-mask load after it cannot pass it */
 	if (likely(atomic_compare_exchange_strong_explicit(&s->word, &w, mw_make(t, MS_READY, 0),
@@ -598,11 +587,6 @@ int mpmc_release_lost(struct mpmc_h *h, uint64_t t, uint64_t w);
 static inline int mpmc_release(struct mpmc_h *h, uint64_t t)
 {
 	uint64_t w = mw_make(t, MS_READING, h->me);
-#if !MPMC_CRASH_SAFE
-	atomic_store_explicit(&mpmc_slot(&h->g, t)->word, mw_next_free(w, h->g.nslots),
-			      memory_order_release);
-	return 0;
-#endif
 	/* [M6] seq_cst CAS, as in mpmc_consume() */
 	if (likely(atomic_compare_exchange_strong_explicit(&mpmc_slot(&h->g, t)->word, &w,
 							   mw_next_free(w, h->g.nslots),
@@ -641,16 +625,11 @@ void mpmc_sweep(struct mpmc_shared *sh, const struct mpmc_geom *g,
 __attribute__((visibility("hidden")))
 void mpmc_init(struct mpmc_shared *sh, const struct mpmc_geom *g, uint32_t stall_ms);
 
-/* Every counter of the ring, summed over participants: a snapshot (the
- * library's shmring_stats and shmctl-tool read the same sums). */
-struct mpmc_totals {
-	uint64_t msgs_sent, bytes_sent, msgs_recv, bytes_recv;
-	uint64_t waits_full, waits_empty, sleeps, wakes;
-	uint64_t holes, stalls, cancelled, dropped;
-	uint64_t bells, spurious;
-};
+/* Add every counter of the ring, summed over participants, to *st: a
+ * snapshot (the library's shmring_stats and shmctl-tool read the same
+ * sums). */
 __attribute__((visibility("hidden")))
-void mpmc_totals(const struct mpmc_shared *sh, struct mpmc_totals *t);
+void mpmc_totals(const struct mpmc_shared *sh, struct shmring_stats *st);
 
 /* "FREE" ... "STUCK", "?" for a value that is not a slot state. */
 __attribute__((visibility("hidden"))) const char *mpmc_state_name(unsigned state);

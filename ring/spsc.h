@@ -252,12 +252,9 @@ static inline int spsc_prod_init(struct spsc_prod *p, struct spsc_shared *sh,
 	}
 	if (pos - head > g->cap)
 		return -EPROTO;
-	memset(p, 0, sizeof(*p));
-	p->sh = sh;
-	p->g = *g;
-	p->tail = pos;
-	p->cons_cache = head;
-	p->light = light;
+	/* no reservation open; the rest from the ring as it is */
+	*p = (struct spsc_prod){ .sh = sh, .g = *g, .tail = pos, .cons_cache = head,
+				 .light = light };
 	/* relaxed: a hint for stats; only this producer writes it */
 	atomic_store_explicit(&sh->prod_tail, pos, memory_order_relaxed);
 	return 0;
@@ -500,12 +497,8 @@ static inline int spsc_cons_init(struct spsc_cons *c, struct spsc_shared *sh,
 	uint64_t head = atomic_load_explicit(&sh->cons_head, memory_order_relaxed);
 	if (head & 7u)
 		return -EPROTO;
-	memset(c, 0, sizeof(*c));
-	c->sh = sh;
-	c->g = *g;
-	c->head = head;
-	c->read = head;
-	c->light = light;
+	/* nothing handed out: read == head */
+	*c = (struct spsc_cons){ .sh = sh, .g = *g, .head = head, .read = head, .light = light };
 	/* relaxed: cons_read is read only by a takeover, after this consumer
 	 * is proven dead (the kernel's lock release orders it) */
 	atomic_store_explicit(&sh->cons_read, head, memory_order_relaxed);

@@ -112,24 +112,10 @@ void seg_counters(const struct seg_geom *g, const struct ctl_shared *c, const vo
 	if (g->kind == SHMRING_MPMC) {
 		const struct mpmc_shared *m = ring;
 		struct mpmc_geom mg;
-		struct mpmc_totals t;
 		seg_mpmc_geom(g, NULL, &mg);
-		mpmc_totals(m, &t);
-		st->msgs_sent = t.msgs_sent;
-		st->bytes_sent = t.bytes_sent;
-		st->msgs_recv = t.msgs_recv;
-		st->bytes_recv = t.bytes_recv;
-		st->waits_full = t.waits_full;
-		st->waits_empty = t.waits_empty;
-		st->futex_sleeps = t.sleeps;
-		st->futex_wakes = t.wakes;
-		st->poll_wakes = t.bells;
-		st->poll_spurious = t.spurious;
-		st->stalls_skipped = t.stalls;
-		st->commits_cancelled = t.cancelled;
-		st->holes_skipped = t.holes;
+		mpmc_totals(m, st);
 		/* commit-after-shutdown drops count in the control block */
-		st->msgs_dropped = t.dropped + LD(c->dropped);
+		st->msgs_dropped += LD(c->dropped);
 		st->shut_down = LD(m->shutdown) != 0;
 		st->used = mpmc_queued(m, &mg) * mg.stride;
 	} else {

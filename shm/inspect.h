@@ -57,8 +57,8 @@ static inline bool seg_stall_valid(uint32_t stall_ms)
 
 /* Counters, shut_down, used, capacity, max_msg and kind of a segment of
  * geometry g, from its control block and ring state (struct spsc_shared or
- * struct mpmc_shared, by g->kind): a relaxed snapshot.  Leaves the other
- * fields alone. */
+ * struct mpmc_shared, by g->kind), into a zeroed *st: a relaxed snapshot
+ * (MPMC sums are added).  Leaves the other fields alone. */
 __attribute__((visibility("hidden")))
 void seg_counters(const struct seg_geom *g, const struct ctl_shared *c, const void *ring,
 		  struct shmring_stats *st);

@@ -259,45 +259,51 @@ int seg_validate(const struct seg_hdr *h, uint64_t file_size, uid_t file_uid,
 	return 0;
 }
 
-/* Worded for shmctl-tool, which reports them (shm/inspect.c). */
-const char *seg_explain(enum seg_fault f, const struct seg_hdr *h, uint64_t file_size,
-			uid_t file_uid, char *buf, size_t n)
+typedef unsigned long long ull;
+
+/* seg_explain() for the faults of the header's identity: false for others */
+static bool explain_header(enum seg_fault f, const struct seg_hdr *h, char *buf, size_t n)
 {
-	typedef unsigned long long ull;
 	/* relaxed: h is a private copy */
 	uint32_t version = atomic_load_explicit(&h->version, memory_order_relaxed);
-	uint64_t stride = mpmc_stride_for(h->max_msg), data_off = data_off_for(h->kind);
 	switch (f) {
-	case SEG_SOUND:
-		snprintf(buf, n, "%s", "");
-		break;
 	case SEG_F_MAGIC:
 		snprintf(buf, n, "not a shmring segment (magic 0x%016llx)", (ull)h->magic);
-		break;
+		return true;
 	case SEG_F_UNPUBLISHED:
 		snprintf(buf, n, "not published (version 0): being created, or its creator died");
-		break;
+		return true;
 	case SEG_F_VERSION:
 		snprintf(buf, n, "layout version %u (this tool reads version %u)", version,
 			 SEG_VERSION);
-		break;
+		return true;
 	case SEG_F_HDR_SIZE:
 		snprintf(buf, n, "header size %u (expected %zu)", h->hdr_size, sizeof(*h));
-		break;
+		return true;
 	case SEG_F_CHECKSUM:
 		snprintf(buf, n, "header checksum mismatch (stored 0x%08x, computed 0x%08x)",
 			 h->checksum, seg_checksum(h));
-		break;
+		return true;
 	case SEG_F_STAMP:
 		snprintf(buf, n, "format stamp 0x%016llx differs from this build's 0x%016llx "
 			 "(made by an incompatible build)", (ull)h->stamp, (ull)seg_stamp());
-		break;
+		return true;
 	case SEG_F_KIND:
 		snprintf(buf, n, "unknown kind %u", h->kind);
-		break;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* seg_explain() for the faults of the ring's geometry: false for others */
+static bool explain_geometry(enum seg_fault f, const struct seg_hdr *h, char *buf, size_t n)
+{
+	uint64_t stride = mpmc_stride_for(h->max_msg), data_off = data_off_for(h->kind);
+	switch (f) {
 	case SEG_F_MAX_MSG:
 		snprintf(buf, n, "max_msg 0 (expected at least 1)");
-		break;
+		return true;
 	case SEG_F_CAPACITY:
 		if (h->kind == SHMRING_MPMC)
 			snprintf(buf, n, "capacity %llu is above %llu", (ull)h->capacity,
@@ -305,32 +311,44 @@ const char *seg_explain(enum seg_fault f, const struct seg_hdr *h, uint64_t file
 		else
 			snprintf(buf, n, "capacity %llu is not a power of two in [%llu, %llu]",
 				 (ull)h->capacity, (ull)SEG_MIN_CAP, (ull)SEG_MAX_CAP);
-		break;
+		return true;
 	case SEG_F_SLOT_SIZE:
 		snprintf(buf, n, "capacity %llu is not a whole number of %llu-byte slots "
 			 "(max_msg %u)", (ull)h->capacity, (ull)stride, h->max_msg);
-		break;
+		return true;
 	case SEG_F_SLOT_COUNT:
 		snprintf(buf, n, "capacity %llu makes %llu slots of %llu bytes (expected a power "
 			 "of two in [2, %llu])", (ull)h->capacity, (ull)(h->capacity / stride),
 			 (ull)stride, (ull)SEG_MPMC_MAX_SLOTS);
-		break;
+		return true;
 	case SEG_F_SPSC_MAX_MSG:
 		snprintf(buf, n, "max_msg %u out of range [1, %llu] for capacity %llu", h->max_msg,
 			 (ull)spsc_max_msg_for(h->capacity), (ull)h->capacity);
-		break;
+		return true;
 	case SEG_F_OFFSETS:
 		snprintf(buf, n, "offsets ctl %llu ring %llu data %llu (expected %u %u %llu)",
 			 (ull)h->ctl_off, (ull)h->ring_off, (ull)h->data_off, SEG_CTL_OFF,
 			 SEG_RING_OFF, (ull)data_off);
-		break;
+		return true;
 	case SEG_F_SEG_SIZE:
 		snprintf(buf, n, "segment size %llu in the header (expected %llu)",
 			 (ull)h->seg_size, (ull)(data_off + h->capacity));
-		break;
+		return true;
 	case SEG_F_FLAGS:
 		snprintf(buf, n, "unknown flags 0x%x", h->flags);
-		break;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Worded for shmctl-tool, which reports them (shm/inspect.c). */
+const char *seg_explain(enum seg_fault f, const struct seg_hdr *h, uint64_t file_size,
+			uid_t file_uid, char *buf, size_t n)
+{
+	if (explain_header(f, h, buf, n) || explain_geometry(f, h, buf, n))
+		return buf;
+	switch (f) {
 	case SEG_F_FILE_SIZE:
 		snprintf(buf, n, "file size %llu differs from the header's %llu (truncated or grown)",
 			 (ull)file_size, (ull)h->seg_size);
@@ -338,6 +356,11 @@ const char *seg_explain(enum seg_fault f, const struct seg_hdr *h, uint64_t file
 	case SEG_F_OWNER:
 		snprintf(buf, n, "file owner uid %u differs from the creator uid %u",
 			 (unsigned)file_uid, h->creator_uid);
+		break;
+	case SEG_SOUND:
+		snprintf(buf, n, "%s", "");
+		break;
+	default:   /* explained above */
 		break;
 	}
 	return buf;
@@ -381,52 +404,39 @@ int seg_map(int fd, const struct seg_geom *g, uint32_t flags, void **base)
 	return 0;
 }
 
-int seg_create(const char *path, const struct seg_geom *g, uint32_t mode)
+/* seg_create(), on the new empty file: the creator's lock, the mode, the
+ * magic and the space.  0 or -errno. */
+static int create_reserve(int fd, const struct seg_geom *g, uint32_t mode)
 {
-	/* 0600 first: the umask can only narrow it, and nobody else can open
-	 * the file before fchmod sets the mode actually asked for. */
-	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
 	/* Before the file grows past 0 bytes: openers wait for an unpublished
 	 * header only while this lock is held (seg_read). */
 	int rc = lock_set(fd, F_WRLCK, SEG_LOCK_CREATE);
 	if (rc < 0)
-		goto fail;
-	if (fchmod(fd, mode) < 0) {
-		rc = -errno;
-		goto fail;
-	}
+		return rc;
+	if (fchmod(fd, mode) < 0)
+		return -errno;
 	/* The magic first, with version 0: a creator killed from here on
 	 * leaves a file that says "an unfinished ring" (seg_read refuses it
 	 * once the creator's lock is gone; shmctl-tool gc can recognise and
 	 * collect it). */
 	uint64_t magic = SEG_MAGIC;
-	if (pwrite(fd, &magic, sizeof(magic), 0) != (ssize_t)sizeof(magic)) {
-		rc = errno ? -errno : -EIO;
-		goto fail;
-	}
+	if (pwrite(fd, &magic, sizeof(magic), 0) != (ssize_t)sizeof(magic))
+		return errno ? -errno : -EIO;
 	/* posix_fallocate, not ftruncate: on tmpfs ftruncate reserves nothing
 	 * and a full /dev/shm would kill us with SIGBUS at the first touch. */
 	do
 		rc = posix_fallocate(fd, 0, (off_t)g->size);
 	while (rc == EINTR);
-	if (rc) {
-		rc = rc == EFBIG ? -ENOSPC : -rc;
-		goto fail;
-	}
-	void *p = mmap(NULL, g->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED) {
-		rc = -errno;
-		goto fail;
-	}
+	if (rc)
+		return rc == EFBIG ? -ENOSPC : -rc;
+	return 0;
+}
+
+/* seg_create(), on the mapped segment p: initialise the ring, then write
+ * the header and publish it. */
+static void create_publish(void *p, const struct seg_geom *g, uint32_t mode, uid_t uid)
+{
 	struct seg_hdr *h = p;
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		munmap(p, g->size);
-		goto fail;
-	}
 	/* The control block is zero from posix_fallocate: nobody inside its
 	 * section, no participant.  SPSC: the ring state and data area are zero from posix_fallocate,
 	 * and a ring with every position at 0 is empty and valid.  MPMC: each
@@ -442,7 +452,7 @@ int seg_create(const char *path, const struct seg_geom *g, uint32_t mode)
 		.kind = g->kind, .flags = g->flags, .seg_size = g->size,
 		.capacity = g->capacity, .max_msg = g->max_msg, .spin_ns = g->spin_ns,
 		.ctl_off = g->ctl_off, .ring_off = g->ring_off, .data_off = g->data_off,
-		.creator_uid = (uint32_t)st.st_uid, .creator_pid = (int32_t)getpid(),
+		.creator_uid = (uint32_t)uid, .creator_pid = (int32_t)getpid(),
 		.created_ns = clock_real_ns(), .mode = mode,
 	};
 	atomic_init(&tmp.version, SEG_VERSION);
@@ -455,6 +465,30 @@ int seg_create(const char *path, const struct seg_geom *g, uint32_t mode)
 	 * the segment is ready; pairs with [H2] in seg_map and the pread in
 	 * seg_read */
 	atomic_store_explicit(&h->version, SEG_VERSION, memory_order_release);
+}
+
+int seg_create(const char *path, const struct seg_geom *g, uint32_t mode)
+{
+	/* 0600 first: the umask can only narrow it, and nobody else can open
+	 * the file before fchmod sets the mode actually asked for. */
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	int rc = create_reserve(fd, g, mode);
+	if (rc < 0)
+		goto fail;
+	void *p = mmap(NULL, g->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		rc = -errno;
+		goto fail;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		munmap(p, g->size);
+		goto fail;
+	}
+	create_publish(p, g, mode, st.st_uid);
 	munmap(p, g->size);
 	(void)lock_set(fd, F_UNLCK, SEG_LOCK_CREATE);   /* published: openers go on */
 	return fd;

@@ -85,7 +85,8 @@ int wait_slot(struct slot_waiter *w, uint64_t until)
 	uint64_t bit = 1ull << (w->bit % 64);
 	/* [K1] seq_cst RMW: announce the sleep before the last look */
 	atomic_fetch_or_explicit(mw, bit, memory_order_seq_cst);
-	/* [W2] seq_cst: the value the kernel compares against */
+	/* [K5] seq_cst: the value the kernel compares against; a waker's [K6]
+	 * bump after it makes futex_wait return at once */
 	uint32_t seq = atomic_load_explicit(w->word, memory_order_seq_cst);
 	/* [K3] seq_cst: the last look, after [K1] in S */
 	if (!slot_moved(w, memory_order_seq_cst)) {

@@ -96,15 +96,16 @@ static inline uint32_t wait_wake(_Atomic uint32_t *sleeping, _Atomic uint32_t *w
  *
  *   sleeper                                waker
  *   [K1] fetch_or(mask, bit)  seq_cst      [M3]/[M6] CAS of a slot word, seq_cst
- *   [W2] seq = load(word)     seq_cst      [K2] load(mask)             seq_cst
+ *   [K5] seq = load(word)     seq_cst      [K2] load(mask)             seq_cst
  *   [K3] load(slot word) == seen seq_cst   if a bit: [K4] fetch_and(mask, ~bit)
- *        futex_wait(word, seq)                 word++ ; FUTEX_WAKE(word)
+ *        futex_wait(word, seq)                 [K6] word++ ; FUTEX_WAKE(word)
  *
  * Both sides are seq_cst read-modify-writes or loads, so in C11's total
- * order S either [K2] sees [K1] (the waker takes the bit, bumps the word:
- * futex_wait returns at once or is woken) or [K3] sees the CAS (no
- * sleep).  Only a waker clears a bit, and it always wakes what it cleared,
- * so threads sharing one handle (one bit) cannot strand each other.
+ * order S either [K2] sees [K1] (the waker takes the bit, bumps the word
+ * with [K6]: futex_wait, which compares it with [K5]'s value, returns at
+ * once or is woken) or [K3] sees the CAS (no sleep).  Only a waker clears
+ * a bit, and it always wakes what it cleared, so threads sharing one
+ * handle (one bit) cannot strand each other.
  */
 struct slot_waiter {
 	_Atomic uint64_t *watch;     /* the slot word we wait to see change */

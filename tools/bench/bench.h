@@ -348,21 +348,18 @@ static void name##_pong(struct end *tx, struct end *rx, uint64_t n)             
 
 #define LOOPS(name) { name##_produce, name##_consume, name##_ping, name##_pong }
 
-/* the transports of each file; peers only when built in */
-extern const struct transport bench_shmring_transports[];
-extern const unsigned bench_shmring_count;
-extern const struct transport bench_mpmc_safe_transports[];
-extern const unsigned bench_mpmc_safe_count;
-extern const struct transport bench_mpmc_nosafety_transports[];
-extern const unsigned bench_mpmc_nosafety_count;
-extern const struct transport bench_kernel_transports[];
-extern const unsigned bench_kernel_count;
-extern const struct transport bench_dpdk_transports[];
-extern const unsigned bench_dpdk_count;
-extern const struct transport bench_ck_transports[];
-extern const unsigned bench_ck_count;
-extern const struct transport bench_iceoryx_transports[];
-extern const unsigned bench_iceoryx_count;
+/* the transports of each file (bench_<f>_transports[], bench_<f>_count);
+ * peers only when built in */
+#define BENCH_FAMILY(f)                                                         \
+	extern const struct transport bench_##f##_transports[];                 \
+	extern const unsigned bench_##f##_count
+BENCH_FAMILY(shmring);
+BENCH_FAMILY(mpmc_safe);
+BENCH_FAMILY(mpmc_nosafety);
+BENCH_FAMILY(kernel);
+BENCH_FAMILY(dpdk);
+BENCH_FAMILY(ck);
+BENCH_FAMILY(iceoryx);
 
 /* ---------------------------------------------------------------------- */
 /* shared helpers for transports (harness.c)                                */

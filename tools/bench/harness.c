@@ -555,14 +555,11 @@ static void stream(struct end *e, bool producer, uint64_t n, atomic_uint *done,
 	sp->last = now_ns();
 }
 
-static noreturn void child_main(unsigned proc, const struct transport *t, const struct geom *g,
-				bool tput, bool lat, struct ctl *ctl)
+/* A child's process settings: default signals, the watchdog, its CPU. */
+static void child_setup(unsigned proc, const struct transport *t, const struct geom *g)
 {
-	struct end e_main, e_back;              /* the stream channel; B->A for round trips */
 	bool producer = proc < g->nprod;
-	struct report *rp = &ctl->rep[proc];
 	struct sigaction sa;
-	static struct hist hist;
 
 	g_child = true;
 	peer_log_redirect(t);
@@ -577,7 +574,64 @@ static noreturn void child_main(unsigned proc, const struct transport *t, const 
 	pin_to(g_cpu[producer ? proc % 2 : (proc - g->nprod + 1) % 2]);
 	if (g->nprod > 1 || g->ncons > 1)
 		g_yield_in_spins = true;        /* two spinners share each CPU */
+}
 
+/* The throughput phase: a warm-up stream, then the timed one with its
+ * CPU time and system calls. */
+static void child_tput(unsigned proc, const struct geom *g, struct end *e, struct ctl *ctl)
+{
+	bool producer = proc < g->nprod;
+	struct report *rp = &ctl->rep[proc];
+
+	stream(e, producer, warmup_msgs(g->size), &ctl->warm_done, &rp->span[0]);
+	barrier_wait(ctl);              /* warm-up over everywhere */
+	if (proc == 0 && ctl->tput_n == 0)
+		ctl->tput_n = tput_count(span_rate(ctl, g->nprod, ctl->nproc, 0, NULL), g->nprod);
+	int pfd = perf_open_syscalls();
+	barrier_wait(ctl);              /* the timed stream starts */
+	e->full = e->empty = 0;
+	uint64_t c0 = cpu_time_ns();
+	perf_ctl(pfd, PERF_EVENT_IOC_ENABLE);
+	stream(e, producer, ctl->tput_n, &ctl->prod_done, &rp->span[1]);
+	perf_ctl(pfd, PERF_EVENT_IOC_DISABLE);
+	rp->cpu_ns = cpu_time_ns() - c0;
+	rp->syscalls = perf_read(pfd);
+	rp->full = e->full;
+	rp->empty = e->empty;
+}
+
+/* The latency phase: warm-up round trips, then the timed ones; the
+ * producer (ping) keeps the histogram. */
+static void child_lat(bool producer, const struct transport *t, const struct geom *g,
+		      struct end *e_main, struct end *e_back, struct ctl *ctl)
+{
+	static struct hist hist;
+	uint64_t wn = warmup_rtts(g->size);
+
+	if (producer) {
+		h_reset(&hist);
+		t->loops.ping(e_main, e_back, wn, &hist);
+		if (!ctl->lat_n)
+			ctl->lat_n = lat_count(ctl->lat_total, &hist);
+		barrier_wait(ctl);
+		h_reset(&hist);
+		t->loops.ping(e_main, e_back, ctl->lat_n, &hist);
+		memcpy(&ctl->hist, &hist, sizeof(hist));
+	} else {
+		t->loops.pong(e_back, e_main, wn);
+		barrier_wait(ctl);
+		t->loops.pong(e_back, e_main, ctl->lat_n);
+	}
+}
+
+static noreturn void child_main(unsigned proc, const struct transport *t, const struct geom *g,
+				bool tput, bool lat, struct ctl *ctl)
+{
+	struct end e_main, e_back;              /* the stream channel; B->A for round trips */
+	bool producer = proc < g->nprod;
+	struct report *rp = &ctl->rep[proc];
+
+	child_setup(proc, t, g);
 	end_init(&e_main, t, g, &g_chans[0], producer ? END_TX : END_RX,
 		 producer ? proc : 0);
 	if (lat) {
@@ -591,41 +645,10 @@ static noreturn void child_main(unsigned proc, const struct transport *t, const 
 			close_fd(claim_fd(&g_chans[c], i));
 	barrier_wait(ctl);                     /* everyone attached */
 
-	if (tput) {
-		stream(&e_main, producer, warmup_msgs(g->size), &ctl->warm_done, &rp->span[0]);
-		barrier_wait(ctl);              /* warm-up over everywhere */
-		if (proc == 0 && ctl->tput_n == 0)
-			ctl->tput_n = tput_count(span_rate(ctl, g->nprod, ctl->nproc, 0, NULL), g->nprod);
-		int pfd = perf_open_syscalls();
-		barrier_wait(ctl);              /* the timed stream starts */
-		e_main.full = e_main.empty = 0;
-		uint64_t c0 = cpu_time_ns();
-		perf_ctl(pfd, PERF_EVENT_IOC_ENABLE);
-		stream(&e_main, producer, ctl->tput_n, &ctl->prod_done, &rp->span[1]);
-		perf_ctl(pfd, PERF_EVENT_IOC_DISABLE);
-		rp->cpu_ns = cpu_time_ns() - c0;
-		rp->syscalls = perf_read(pfd);
-		rp->full = e_main.full;
-		rp->empty = e_main.empty;
-	}
-
-	if (lat) {
-		uint64_t wn = warmup_rtts(g->size);
-		if (producer) {
-			h_reset(&hist);
-			t->loops.ping(&e_main, &e_back, wn, &hist);
-			if (!ctl->lat_n)
-				ctl->lat_n = lat_count(ctl->lat_total, &hist);
-			barrier_wait(ctl);
-			h_reset(&hist);
-			t->loops.ping(&e_main, &e_back, ctl->lat_n, &hist);
-			memcpy(&ctl->hist, &hist, sizeof(hist));
-		} else {
-			t->loops.pong(&e_back, &e_main, wn);
-			barrier_wait(ctl);
-			t->loops.pong(&e_back, &e_main, ctl->lat_n);
-		}
-	}
+	if (tput)
+		child_tput(proc, g, &e_main, ctl);
+	if (lat)
+		child_lat(producer, t, g, &e_main, &e_back, ctl);
 
 	if (producer) {
 		rp->sent = e_main.tx_seq;
@@ -757,6 +780,90 @@ static void check_conservation(const struct case_result *cr, const struct ctl *c
 	}
 }
 
+/* The rep's channels (g->nchans).  0; or -ENOTSUP with none left
+ * (the library refused: the case is n/a); any other failure is fatal. */
+static int create_chans(const struct case_result *cr, struct geom *g)
+{
+	const struct transport *t = cr->t;
+
+	g_nchans = 0;
+	for (unsigned i = 0; i < g->nchans; i++) {
+		struct chan *ch = &g_chans[i];
+		memset(ch, 0, sizeof(*ch));
+		for (int k = 0; k < 4; k++)
+			ch->fd[k] = -1;
+		g->index = i;
+		g_nchans = i + 1;
+		int rc = t->create(ch, g);
+		if (rc < 0) {
+			g_nchans = i;
+			for (unsigned k = 0; k < g_nchans; k++)
+				t->destroy(&g_chans[k], NULL);
+			g_cur = NULL;
+			g_nchans = 0;
+			if (rc == -ENOTSUP)
+				return rc;
+			fail("%s %zu B: creating the channel: %s", t->name, cr->size, strerror(-rc));
+		}
+	}
+	return 0;
+}
+
+/* The rep's throughput figures, summed over its processes, into cr. */
+static void add_tput(struct case_result *cr, struct ctl *ctl, unsigned nproc)
+{
+	const struct transport *t = cr->t;
+	uint64_t n = 0, cpu = 0;
+	int64_t sys = 0;
+
+	for (unsigned q = 0; q < nproc; q++) {
+		const struct report *r = &ctl->rep[q];
+		cpu += r->cpu_ns;
+		sys = sys < 0 || r->syscalls < 0 ? -1 : sys + r->syscalls;
+		if (q < t->nprod)
+			cr->full += r->full;
+		else
+			cr->empty += r->empty;
+	}
+	double rate = span_rate(ctl, t->nprod, nproc, 1, &n);
+	cr->has_tput = true;
+	cr->rate[cr->reps] = rate;
+	cr->streamed += n;
+	cr->cpu_ns += (double)cpu;
+	if (sys < 0 || cr->syscalls < 0)
+		cr->syscalls = -1;
+	else
+		cr->syscalls += (double)sys;
+	/* the warm-up is short and may have hit a slow spell: size the
+	 * next rep from this one */
+	cr->tput_n = cfg.msgs ? ctl->tput_n : tput_count(rate, t->nprod);
+}
+
+/* Remove the channels; a shmring ring's own counters must agree with
+ * what the bench moved (a warning if not) and are kept in cr. */
+static void destroy_chans(struct case_result *cr, const struct ctl *ctl)
+{
+	const struct transport *t = cr->t;
+	struct shmring_stats st;
+
+	memset(&st, 0, sizeof(st));
+	for (unsigned i = 0; i < g_nchans; i++)
+		t->destroy(&g_chans[i], i == 0 && (t->flags & T_SHMRING) ? &st : NULL);
+	g_nchans = 0;
+	g_cur = NULL;
+	if ((t->flags & T_SHMRING) && !(t->flags & T_NOSTATS)) {
+		uint64_t moved = 0;
+		for (unsigned p = 0; p < t->nprod; p++)
+			moved += ctl->rep[p].sent;
+		if (st.msgs_sent != moved || st.msgs_recv != moved)
+			fprintf(stderr, "shmring-bench: warning: %s %zu B: the ring counted %" PRIu64
+				" sent and %" PRIu64 " received, the bench moved %" PRIu64 "\n",
+				t->name, cr->size, st.msgs_sent, st.msgs_recv, moved);
+		add_stats(cr, &st);
+		cr->stat_msgs += moved;
+	}
+}
+
 /* One rep of a case: fresh processes and fresh channels. */
 void run_rep(struct case_result *cr, bool tput, bool lat)
 {
@@ -766,32 +873,13 @@ void run_rep(struct case_result *cr, bool tput, bool lat)
 		.nchans = lat ? 2 : 1,
 	};
 	unsigned nproc = t->nprod + t->ncons;
-	struct shmring_stats st;
 	struct ctl *ctl;
 
 	g_case_no++;
 	g_cur = t;
-	g_nchans = 0;
-	for (unsigned i = 0; i < g.nchans; i++) {
-		struct chan *ch = &g_chans[i];
-		memset(ch, 0, sizeof(*ch));
-		for (int k = 0; k < 4; k++)
-			ch->fd[k] = -1;
-		g.index = i;
-		g_nchans = i + 1;
-		int rc = t->create(ch, &g);
-		if (rc < 0) {
-			g_nchans = i;
-			for (unsigned k = 0; k < g_nchans; k++)
-				t->destroy(&g_chans[k], NULL);
-			g_cur = NULL;
-			g_nchans = 0;
-			if (rc == -ENOTSUP) {
-				cr->na = "n/a (ENOTSUP)";
-				return;
-			}
-			fail("%s %zu B: creating the channel: %s", t->name, cr->size, strerror(-rc));
-		}
+	if (create_chans(cr, &g) == -ENOTSUP) {
+		cr->na = "n/a (ENOTSUP)";
+		return;
 	}
 
 	ctl = map_shared(sizeof(*ctl));
@@ -826,31 +914,8 @@ void run_rep(struct case_result *cr, bool tput, bool lat)
 	}
 	check_conservation(cr, ctl, &g);
 
-	if (tput) {
-		uint64_t n = 0, cpu = 0;
-		int64_t sys = 0;
-		for (unsigned q = 0; q < nproc; q++) {
-			const struct report *r = &ctl->rep[q];
-			cpu += r->cpu_ns;
-			sys = sys < 0 || r->syscalls < 0 ? -1 : sys + r->syscalls;
-			if (q < t->nprod)
-				cr->full += r->full;
-			else
-				cr->empty += r->empty;
-		}
-		double rate = span_rate(ctl, t->nprod, nproc, 1, &n);
-		cr->has_tput = true;
-		cr->rate[cr->reps] = rate;
-		cr->streamed += n;
-		cr->cpu_ns += (double)cpu;
-		if (sys < 0 || cr->syscalls < 0)
-			cr->syscalls = -1;
-		else
-			cr->syscalls += (double)sys;
-		/* the warm-up is short and may have hit a slow spell: size the
-		 * next rep from this one */
-		cr->tput_n = cfg.msgs ? ctl->tput_n : tput_count(rate, t->nprod);
-	}
+	if (tput)
+		add_tput(cr, ctl, nproc);
 	if (lat) {
 		if (!cr->has_lat)
 			h_reset(&cr->hist);
@@ -859,23 +924,7 @@ void run_rep(struct case_result *cr, bool tput, bool lat)
 		cr->lat_n = cfg.msgs ? ctl->lat_n : lat_count(cr->lat_total, &ctl->hist);
 	}
 	cr->reps++;
-
-	memset(&st, 0, sizeof(st));
-	for (unsigned i = 0; i < g_nchans; i++)
-		t->destroy(&g_chans[i], i == 0 && (t->flags & T_SHMRING) ? &st : NULL);
-	g_nchans = 0;
-	g_cur = NULL;
-	if ((t->flags & T_SHMRING) && !(t->flags & T_NOSTATS)) {
-		uint64_t moved = 0;
-		for (unsigned p = 0; p < t->nprod; p++)
-			moved += ctl->rep[p].sent;
-		if (st.msgs_sent != moved || st.msgs_recv != moved)
-			fprintf(stderr, "shmring-bench: warning: %s %zu B: the ring counted %" PRIu64
-				" sent and %" PRIu64 " received, the bench moved %" PRIu64 "\n",
-				t->name, cr->size, st.msgs_sent, st.msgs_recv, moved);
-		add_stats(cr, &st);
-		cr->stat_msgs += moved;
-	}
+	destroy_chans(cr, ctl);
 	if (munmap(ctl, sizeof(*ctl)) != 0)
 		fail_errno("munmap");
 }

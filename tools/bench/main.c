@@ -204,7 +204,9 @@ static int strace_run(uint64_t n)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* The command line into cfg and g_use[]; returns --strace-run's N (0: a
+ * normal run).  Usage errors exit 2; --help and --transports help exit 0. */
+static uint64_t parse_options(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "quick", no_argument, NULL, 'q' },
@@ -225,11 +227,6 @@ int main(int argc, char **argv)
 	bool sizes_given = false, lat_given = false;
 	uint64_t strace_n = 0;
 	int c;
-
-	collect_transports();
-	cfg.reps = 3;
-	for (unsigned i = 0; i < g_nt; i++)
-		g_use[i] = true;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -255,7 +252,7 @@ int main(int argc, char **argv)
 			lat_given = true;
 			break;
 		case 'S': strace_n = parse_count(optarg, "--strace-run", 2, 1000000000000ull); break;
-		case 'h': usage(); return 0;
+		case 'h': usage(); exit(0);
 		case ':':
 			usage_error("option '%s' needs an argument", argv[optind - 1]);
 		default:
@@ -274,17 +271,18 @@ int main(int argc, char **argv)
 	}
 	if (!lat_given)
 		cfg.lat_samples = cfg.quick ? 0 : 1000000;
+	return strace_n;
+}
 
-	cfg.rep_s = cfg.quick ? 0.04 : 0.25;
-	cfg.lat_s = cfg.quick ? 0.04 : 0.5;
-	/* a stuck case is a bug to report, not a reason to hang `make demo` */
-	cfg.watchdog_s = cfg.msgs || strace_n ? 3600 : cfg.quick ? 20 : 180;
-
+/* --plot: gnuplot there and the file writable, found out now rather than
+ * after the whole run.  0, or 2 after a message. */
+static int check_plot(void)
+{
 	if (cfg.plot && !plot_available()) {
 		fprintf(stderr, "shmring-bench: --plot needs gnuplot (apt-get install gnuplot-nox)\n");
 		return 2;
 	}
-	if (cfg.plot) {                 /* find out now, not after the whole run */
+	if (cfg.plot) {
 		FILE *f = fopen(cfg.plot, "a");
 		if (!f) {
 			fprintf(stderr, "shmring-bench: --plot %s: %s\n", cfg.plot, strerror(errno));
@@ -292,19 +290,13 @@ int main(int argc, char **argv)
 		}
 		fclose(f);
 	}
-	bench_init();
-	peer_log_open();
-	for (unsigned i = 0; i < g_nt; i++) {
-		if (!g_use[i] && !strace_n)
-			continue;
-		bench_register(g_t[i]);
-		if (g_t[i]->setup)
-			g_t[i]->setup();
-	}
-	if (strace_n)
-		return strace_run(strace_n);
+	return 0;
+}
 
-	static struct case_result results[MAX_TRANSPORTS * MAX_SIZES];
+/* The cases to run: each chosen transport at each size it carries, once.
+ * Returns how many, written to results[]. */
+static unsigned plan_cases(struct case_result *results)
+{
 	unsigned n_res = 0;
 
 	for (unsigned ti = 0; ti < g_nt; ti++) {
@@ -334,11 +326,13 @@ int main(int argc, char **argv)
 			cr->na = why;           /* the peer cannot run here at all */
 		}
 	}
+	return n_res;
+}
 
-	struct machine m;
-	machine_describe(&m);
-	if (!cfg.json)
-		print_header(&m);
+/* Every rep of every case, the cases taken in turn (goal order, reversed
+ * every other rep); progress on stderr when it is a terminal. */
+static void run_cases(struct case_result *results, unsigned n_res)
+{
 	bool tty = isatty(STDERR_FILENO);
 	static unsigned order[MAX_TRANSPORTS * MAX_SIZES];
 	goal_run_order(results, n_res, order);
@@ -358,6 +352,41 @@ int main(int argc, char **argv)
 	}
 	if (tty)
 		fprintf(stderr, "\r%50s\r", "");
+}
+
+int main(int argc, char **argv)
+{
+	collect_transports();
+	cfg.reps = 3;
+	for (unsigned i = 0; i < g_nt; i++)
+		g_use[i] = true;
+	uint64_t strace_n = parse_options(argc, argv);
+
+	cfg.rep_s = cfg.quick ? 0.04 : 0.25;
+	cfg.lat_s = cfg.quick ? 0.04 : 0.5;
+	/* a stuck case is a bug to report, not a reason to hang `make demo` */
+	cfg.watchdog_s = cfg.msgs || strace_n ? 3600 : cfg.quick ? 20 : 180;
+	if (check_plot() != 0)
+		return 2;
+	bench_init();
+	peer_log_open();
+	for (unsigned i = 0; i < g_nt; i++) {
+		if (!g_use[i] && !strace_n)
+			continue;
+		bench_register(g_t[i]);
+		if (g_t[i]->setup)
+			g_t[i]->setup();
+	}
+	if (strace_n)
+		return strace_run(strace_n);
+
+	static struct case_result results[MAX_TRANSPORTS * MAX_SIZES];
+	unsigned n_res = plan_cases(results);
+	struct machine m;
+	machine_describe(&m);
+	if (!cfg.json)
+		print_header(&m);
+	run_cases(results, n_res);
 	for (unsigned k = 0; k < n_res; k++)
 		finish_case(&results[k]);
 	machine_load(m.load_end, sizeof(m.load_end));

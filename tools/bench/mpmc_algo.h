@@ -1,12 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * shmring-bench: the MPMC ring's algorithm (ring/mpmc.h) driven directly,
- * without the API around it, compiled twice: t_mpmc_safe.c as the library
- * has it, t_mpmc_nosafety.c with MPMC_CRASH_SAFE=0 (commit and release as
- * plain stores instead of the CAS that lets a recoverer race the holder).
- * Same loop, same memory, one run: the difference is what crash safety
- * costs the algorithm.  Includer defines ALGO(x) and ALGO_NAME.
+ * without the API around it, compiled twice, each in its own translation
+ * unit so that both get the same inlining: t_mpmc_safe.c with mpmc_commit()
+ * as the library has it, t_mpmc_nosafety.c with mpmc_nosafety.h's commit
+ * (a plain store instead of the CAS that lets a recoverer race the
+ * holder).  Same loop, same memory, one run: the difference is what crash
+ * safety costs the algorithm.  The includer defines ALGO(x) (the names'
+ * prefix), ALGO_COMMIT (the commit to use), ALGO_NAME and ALGO_NOTE(pxc)
+ * (the transports' name and note), then says ALGO_FAMILY(f) to define
+ * bench_<f>_transports.
  */
+#ifndef SHMRING_BENCH_MPMC_ALGO_H
+#define SHMRING_BENCH_MPMC_ALGO_H
+
 #include "bench.h"
 
 #include <errno.h>
@@ -14,12 +21,30 @@
 
 #include "ring/mpmc.h"
 
-struct algo_priv {
+#define ALGO_STATE_LEN ((sizeof(struct mpmc_shared) + 4095) & ~(size_t)4095)
+
+/* expand ALGO() before BENCH_LOOPS pastes */
+#define ALGO_LOOPS(n) BENCH_LOOPS(n)
+
+/* the includer's two transports, 1x1 and 2x2, as bench_<f>_transports */
+#define ALGO_T(nm, note, np, nc)                                                \
+	{ nm, "shmring", note, np, nc, 1, 64, 64, T_TPUT | T_POLLS, ALGO(create),   \
+	  ALGO(destroy), ALGO(attach), ALGO(detach),                           \
+	  { ALGO(l_produce), ALGO(l_consume), ALGO(l_ping), ALGO(l_pong) },    \
+	  NULL, NULL, NULL }
+#define ALGO_FAMILY(f)                                                          \
+	const struct transport bench_##f##_transports[] = {                     \
+		ALGO_T(ALGO_NAME, ALGO_NOTE("1x1"), 1, 1),                      \
+		ALGO_T(ALGO_NAME "-2x2", ALGO_NOTE("2x2"), 2, 2),               \
+	};                                                                      \
+	const unsigned bench_##f##_count = 2;
+
+#endif /* SHMRING_BENCH_MPMC_ALGO_H */
+
+struct ALGO(priv) {
 	struct mpmc_h h;
 };
-END_PRIV(ALGO(P), struct algo_priv)
-
-#define ALGO_STATE_LEN ((sizeof(struct mpmc_shared) + 4095) & ~(size_t)4095)
+END_PRIV(ALGO(P), struct ALGO(priv))
 
 static int ALGO(create)(struct chan *ch, const struct geom *g)
 {
@@ -79,7 +104,7 @@ static inline void ALGO(l_tx)(struct end *e, unsigned k)
 			relax(&spins);
 		}
 		memcpy(mpmc_payload(&h->g, p.t), e->buf, e->size);
-		if ((rc = mpmc_commit(h, p.t, (uint32_t)e->size)) != 0)
+		if ((rc = ALGO_COMMIT(h, p.t, (uint32_t)e->size)) != 0)
 			fail_rc("mpmc_commit", rc);
 	}
 }
@@ -105,12 +130,4 @@ static inline unsigned ALGO(l_rx)(struct end *e)
 	}
 }
 
-/* expand ALGO() before BENCH_LOOPS pastes */
-#define ALGO_LOOPS(n) BENCH_LOOPS(n)
 ALGO_LOOPS(ALGO(l))
-
-#define ALGO_T(nm, note, np, nc)                                                \
-	{ nm, "shmring", note, np, nc, 1, 64, 64, T_TPUT | T_POLLS, ALGO(create),   \
-	  ALGO(destroy), ALGO(attach), ALGO(detach),                           \
-	  { ALGO(l_produce), ALGO(l_consume), ALGO(l_ping), ALGO(l_pong) },    \
-	  NULL, NULL, NULL }

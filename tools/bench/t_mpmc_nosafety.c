@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* The MPMC algorithm with its crash-safety bookkeeping compiled out
- * (MPMC_CRASH_SAFE=0; see mpmc_algo.h).  Never in the library. */
-#define MPMC_CRASH_SAFE 0
+/* The MPMC algorithm with mpmc_nosafety.h's commit, without what recovery
+ * needs from the holder (see mpmc_algo.h).  Never in the library. */
+#include "mpmc_nosafety.h"
+
 #define ALGO(x) nosafety_##x
+#define ALGO_COMMIT mpmc_commit_nosafety
+#define ALGO_NAME "mpmc-algo-nosafety"
+#define ALGO_NOTE(pxc) "ring/mpmc.h, MPMC_CRASH_SAFE=0, " pxc
 #include "mpmc_algo.h"
 
-const struct transport bench_mpmc_nosafety_transports[] = {
-	ALGO_T("mpmc-algo-nosafety", "ring/mpmc.h, MPMC_CRASH_SAFE=0, 1x1", 1, 1),
-	ALGO_T("mpmc-algo-nosafety-2x2", "ring/mpmc.h, MPMC_CRASH_SAFE=0, 2x2", 2, 2),
-};
-const unsigned bench_mpmc_nosafety_count =
-	sizeof(bench_mpmc_nosafety_transports) / sizeof(bench_mpmc_nosafety_transports[0]);
+ALGO_FAMILY(mpmc_nosafety)

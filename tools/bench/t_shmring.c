@@ -43,27 +43,29 @@ static struct shmring_opts ring_opts(const struct geom *g, enum shmring_kind kin
 	return o;
 }
 
-static int ring_create(struct chan *ch, const struct geom *g, enum shmring_kind kind,
-		       const char *scheme)
+/* Where a transport's rings live: the ring kind, and the URI made of the
+ * bench's pid, the case number and the channel's index. */
+enum ring_at { AT_SHM_SPSC, AT_SHM_MPMC, AT_FILE_TMPFS, AT_FILE_DISK, AT_PIPE, AT_MQ };
+static const struct {
+	enum shmring_kind kind;
+	const char *uri_fmt;
+} ring_at[] = {
+	[AT_SHM_SPSC] = { SHMRING_SPSC, "shm:bench-%ld-%u-%u" },
+	[AT_SHM_MPMC] = { SHMRING_MPMC, "shm:bench-%ld-%u-%u" },
+	[AT_FILE_TMPFS] = { SHMRING_SPSC, "file:/dev/shm/shmring-bench-%ld-%u-%u.ring" },
+	[AT_FILE_DISK] = { SHMRING_SPSC, "file:/tmp/shmring-bench-%ld-%u-%u.ring" },
+	[AT_PIPE] = { SHMRING_SPSC, "pipe:/tmp/shmring-bench-%ld-%u-%u.fifo" },
+	[AT_MQ] = { SHMRING_SPSC, "mq:shmring-bench-%ld-%u-%u" },
+};
+
+static int ring_create(struct chan *ch, const struct geom *g, enum ring_at at)
 {
-	struct shmring_opts o = ring_opts(g, kind);
-	long pid = (long)getpid();
-	unsigned n = bench_case_no();
+	struct shmring_opts o = ring_opts(g, ring_at[at].kind);
 	int rc;
 
-	if (strcmp(scheme, "shm") == 0) {
-		snprintf(ch->name, sizeof(ch->name), "shm:bench-%ld-%u-%u", pid, n, g->index);
-	} else if (strcmp(scheme, "file-tmpfs") == 0) {
-		snprintf(ch->name, sizeof(ch->name), "file:/dev/shm/shmring-bench-%ld-%u-%u.ring",
-			 pid, n, g->index);
-	} else if (strcmp(scheme, "file-disk") == 0) {
-		snprintf(ch->name, sizeof(ch->name), "file:/tmp/shmring-bench-%ld-%u-%u.ring",
-			 pid, n, g->index);
-	} else if (strcmp(scheme, "pipe") == 0) {
-		snprintf(ch->name, sizeof(ch->name), "pipe:/tmp/shmring-bench-%ld-%u-%u.fifo",
-			 pid, n, g->index);
-	} else {
-		snprintf(ch->name, sizeof(ch->name), "mq:shmring-bench-%ld-%u-%u", pid, n, g->index);
+	snprintf(ch->name, sizeof(ch->name), ring_at[at].uri_fmt, (long)getpid(), bench_case_no(),
+		 g->index);
+	if (at == AT_MQ) {
 		/* a queue of the depth the system allows */
 		o.max_msg = (uint32_t)g->size;
 		o.capacity = g->size * (uint64_t)(g_mq_msg_max < 64 ? g_mq_msg_max : 64);
@@ -85,18 +87,18 @@ static int ring_create(struct chan *ch, const struct geom *g, enum shmring_kind 
 	return 0;
 }
 
-static int create_spsc(struct chan *ch, const struct geom *g)
-{ return ring_create(ch, g, SHMRING_SPSC, "shm"); }
-static int create_mpmc(struct chan *ch, const struct geom *g)
-{ return ring_create(ch, g, SHMRING_MPMC, "shm"); }
-static int create_file_tmpfs(struct chan *ch, const struct geom *g)
-{ return ring_create(ch, g, SHMRING_SPSC, "file-tmpfs"); }
-static int create_file_disk(struct chan *ch, const struct geom *g)
-{ return ring_create(ch, g, SHMRING_SPSC, "file-disk"); }
-static int create_pipe_ring(struct chan *ch, const struct geom *g)
-{ return ring_create(ch, g, SHMRING_SPSC, "pipe"); }
-static int create_mq_ring(struct chan *ch, const struct geom *g)
-{ return ring_create(ch, g, SHMRING_SPSC, "mq"); }
+/* create_AT_SHM_SPSC() ...: struct transport's create for each place */
+#define RING_CREATE(at)                                                         \
+	static int create_##at(struct chan *ch, const struct geom *g)           \
+	{                                                                       \
+		return ring_create(ch, g, at);                                  \
+	}
+RING_CREATE(AT_SHM_SPSC)
+RING_CREATE(AT_SHM_MPMC)
+RING_CREATE(AT_FILE_TMPFS)
+RING_CREATE(AT_FILE_DISK)
+RING_CREATE(AT_PIPE)
+RING_CREATE(AT_MQ)
 
 static void ring_destroy(struct chan *ch, struct shmring_stats *st)
 {
@@ -284,33 +286,33 @@ BENCH_LOOPS(zc)
 
 const struct transport bench_shmring_transports[] = {
 	SR("shmring-poll", "shm: SPSC, send/recv, timeout 0, retry (busy-poll)",
-	   1, 1, 1, 0, TL | T_POLLS, create_spsc, ring_attach, poll),
+	   1, 1, 1, 0, TL | T_POLLS, create_AT_SHM_SPSC, ring_attach, poll),
 	SR("shmring-poll-b32", "shm: SPSC, send_batch/recv_batch of 32, timeout 0",
-	   1, 1, 32, 64 * KIB, T_TPUT | T_POLLS, create_spsc, ring_attach, poll),
+	   1, 1, 32, 64 * KIB, T_TPUT | T_POLLS, create_AT_SHM_SPSC, ring_attach, poll),
 	SR("shmring-block", "shm: SPSC, SHMRING_FOREVER (default spin, then futex)",
-	   1, 1, 1, 0, TL, create_spsc, ring_attach, block),
+	   1, 1, 1, 0, TL, create_AT_SHM_SPSC, ring_attach, block),
 	SR("shmring-sleep", "shm: SPSC, SHMRING_FOREVER with shmring_set_spin(0): futex at once",
-	   1, 1, 1, KIB, TL, create_spsc, ring_attach_sleep, block),
+	   1, 1, 1, KIB, TL, create_AT_SHM_SPSC, ring_attach_sleep, block),
 	SR("shmring-zc", "shm: SPSC, reserve/commit + acquire/release, in place",
-	   1, 1, 1, 0, TL | T_POLLS, create_spsc, ring_attach, zc),
+	   1, 1, 1, 0, TL | T_POLLS, create_AT_SHM_SPSC, ring_attach, zc),
 	SR("shmring-mpmc", "shm: MPMC 1x1, send/recv, timeout 0",
-	   1, 1, 1, 64 * KIB, TL | T_POLLS, create_mpmc, ring_attach, poll),
+	   1, 1, 1, 64 * KIB, TL | T_POLLS, create_AT_SHM_MPMC, ring_attach, poll),
 	SR("shmring-mpmc-b32", "shm: MPMC 1x1, batches of 32, timeout 0",
-	   1, 1, 32, 64 * KIB, T_TPUT | T_POLLS, create_mpmc, ring_attach, poll),
+	   1, 1, 32, 64 * KIB, T_TPUT | T_POLLS, create_AT_SHM_MPMC, ring_attach, poll),
 	SR("shmring-mpmc-block", "shm: MPMC 1x1, SHMRING_FOREVER",
-	   1, 1, 1, 64 * KIB, TL, create_mpmc, ring_attach, block),
+	   1, 1, 1, 64 * KIB, TL, create_AT_SHM_MPMC, ring_attach, block),
 	SR("shmring-mpmc-2x2", "shm: MPMC 2 producers x 2 consumers, timeout 0",
-	   2, 2, 1, KIB, T_TPUT | T_POLLS, create_mpmc, ring_attach, poll),
+	   2, 2, 1, KIB, T_TPUT | T_POLLS, create_AT_SHM_MPMC, ring_attach, poll),
 	SR("shmring-mpmc-2x2-b32", "shm: MPMC 2x2, batches of 32, timeout 0",
-	   2, 2, 32, KIB, T_TPUT | T_POLLS, create_mpmc, ring_attach, poll),
+	   2, 2, 32, KIB, T_TPUT | T_POLLS, create_AT_SHM_MPMC, ring_attach, poll),
 	SR("file-tmpfs", "file: ring in /dev/shm (tmpfs), send/recv, timeout 0, no flush",
-	   1, 1, 1, MIB, TL | T_POLLS, create_file_tmpfs, ring_attach, poll),
+	   1, 1, 1, MIB, TL | T_POLLS, create_AT_FILE_TMPFS, ring_attach, poll),
 	SR("file-disk", "file: ring in /tmp (the root filesystem), send/recv, timeout 0",
-	   1, 1, 1, MIB, TL | T_POLLS, create_file_disk, ring_attach, poll),
+	   1, 1, 1, MIB, TL | T_POLLS, create_AT_FILE_DISK, ring_attach, poll),
 	SR("pipe-ring", "pipe: backend (named FIFO, framed), send/recv, SHMRING_FOREVER",
-	   1, 1, 1, MIB, TL | T_NOSTATS, create_pipe_ring, ring_attach, block),
+	   1, 1, 1, MIB, TL | T_NOSTATS, create_AT_PIPE, ring_attach, block),
 	{ "mq-ring", "shmring", "mq: backend (POSIX queue), send/recv, SHMRING_FOREVER",
-	  1, 1, 1, 0, 0, TL | T_SHMRING | T_NOSTATS, create_mq_ring, ring_destroy, ring_attach,
+	  1, 1, 1, 0, 0, TL | T_SHMRING | T_NOSTATS, create_AT_MQ, ring_destroy, ring_attach,
 	  ring_detach, LOOPS(block), mq_skip, NULL, NULL },
 };
 const unsigned bench_shmring_count =

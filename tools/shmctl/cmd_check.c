@@ -200,105 +200,101 @@ static void json_slots(struct jw *w, const struct check *c)
 	uint64_t dead = 0;
 	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++)
 		dead += m->held_dead[i];
-	jw_obj(w, "slots");
-	jw_u64(w, "total", c->s->mg.nslots);
-	jw_u64(w, "free", m->states[MS_FREE]);
-	jw_u64(w, "writing", m->states[MS_WRITING]);
-	jw_u64(w, "ready", m->states[MS_READY]);
-	jw_u64(w, "reading", m->states[MS_READING]);
-	jw_u64(w, "orphan", m->states[MS_ORPHAN]);
-	jw_u64(w, "stuck", m->states[MS_STUCK]);
-	jw_u64(w, "invalid", m->invalid);
-	jw_u64(w, "changed", m->changed);
-	jw_u64(w, "held_by_dead", dead);
-	jw_obj_end(w);
+	JW_U64_OBJ(w, "slots", { "total", c->s->mg.nslots }, { "free", m->states[MS_FREE] },
+		   { "writing", m->states[MS_WRITING] }, { "ready", m->states[MS_READY] },
+		   { "reading", m->states[MS_READING] }, { "orphan", m->states[MS_ORPHAN] },
+		   { "stuck", m->states[MS_STUCK] }, { "invalid", m->invalid },
+		   { "changed", m->changed }, { "held_by_dead", dead });
 }
 
-int cmd_check(const struct opts *o)
+static void check_json(const struct tseg *s, const struct check *c, const char *uri, bool ok)
 {
-	struct tseg *s = malloc(sizeof(*s));
+	struct jw w;
+	jw_init(&w, stdout);
+	jw_obj(&w, NULL);
+	jw_str(&w, "uri", uri);
+	jw_str(&w, "path", s->path);
+	jw_bool(&w, "ok", ok);
+	jw_str(&w, "status", tstatus_name(c->status));
+	jw_str(&w, "reason", ok ? NULL : c->reason);
+	jw_arr(&w, "problems");
+	for (unsigned i = 0; i < c->nproblems; i++)
+		jw_str(&w, NULL, c->problem[i]);
+	jw_arr_end(&w);
+	jw_u64(&w, "problems_total", c->problems);
+	jw_arr(&w, "warnings");
+	for (unsigned i = 0; i < c->nwarn; i++)
+		jw_str(&w, NULL, c->warn[i]);
+	jw_arr_end(&w);
+	jw_obj(&w, "records");
+	jw_bool(&w, "verified", c->walked);
+	jw_u64(&w, "messages", c->msgs);
+	jw_u64(&w, "bytes", c->bytes);
+	jw_obj_end(&w);
+	json_slots(&w, c);
+	jw_obj_end(&w);
+	jw_done(&w);
+}
+
+static void check_text(const struct tseg *s, const struct check *c, const char *uri, bool ok)
+{
+	char safe[PATH_MAX + 16], a[32];
+	fmt_safe(uri, safe, sizeof(safe));
+	if (ok && c->mpmc_walked)
+		printf("%s: ok (mpmc, %llu slots of %llu bytes, %llu message%s ready, %llu "
+		       "bytes, %llu slot%s held)\n", safe, (unsigned long long)s->mg.nslots,
+		       (unsigned long long)s->mg.stride, (unsigned long long)c->msgs,
+		       c->msgs == 1 ? "" : "s", (unsigned long long)c->bytes,
+		       (unsigned long long)held_slots(&c->mw), held_slots(&c->mw) == 1 ? "" : "s");
+	else if (ok && c->walked)
+		printf("%s: ok (%s, capacity %s, %llu message%s queued, %llu bytes)\n", safe,
+		       kind_name(s->g.kind), fmt_size(s->g.capacity, a, sizeof(a)),
+		       (unsigned long long)c->msgs, c->msgs == 1 ? "" : "s",
+		       (unsigned long long)c->bytes);
+	else if (ok)
+		printf("%s: ok (%s, capacity %s)\n", safe, kind_name(s->g.kind),
+		       fmt_size(s->g.capacity, a, sizeof(a)));
+	else
+		printf("%s: %s: %s\n", safe, tstatus_name(c->status), c->reason);
+	for (unsigned i = 0; i < c->nproblems; i++)
+		if (strcmp(c->problem[i], c->reason))
+			printf("  problem: %s\n", c->problem[i]);
+	if (c->problems > c->nproblems)
+		printf("  ... %llu more problems\n",
+		       (unsigned long long)(c->problems - c->nproblems));
+	for (unsigned i = 0; i < c->nwarn; i++)
+		printf("  warning: %s\n", c->warn[i]);
+}
+
+static int check_seg(const struct opts *o, struct tseg *s)
+{
+	int rc;
 	struct check *c = calloc(1, sizeof(*c));
-	if (!s || !c) {
-		free(s);
-		free(c);
+	if (!c)
 		return fail(EXIT_ERROR, NULL, "out of memory");
-	}
-	int rc = open_target(o->uri, s, false, NULL);
-	if (rc) {
-		free(s);
-		free(c);
-		return rc;
-	}
 	run_checks(s, c);
 	if (c->status != TS_OK && c->problems == 0) {
 		memcpy(c->problem[0], c->reason, sizeof(c->reason));
 		c->nproblems = c->problems = 1;
 	}
-	char uri[PATH_MAX + 8], a[32];
+	char uri[PATH_MAX + 8];
 	tseg_uri(s, uri, sizeof(uri));
 	bool ok = c->status == TS_OK;
-	if (o->json) {
-		struct jw w;
-		jw_init(&w, stdout);
-		jw_obj(&w, NULL);
-		jw_str(&w, "uri", uri);
-		jw_str(&w, "path", s->path);
-		jw_bool(&w, "ok", ok);
-		jw_str(&w, "status", tstatus_name(c->status));
-		jw_str(&w, "reason", ok ? NULL : c->reason);
-		jw_arr(&w, "problems");
-		for (unsigned i = 0; i < c->nproblems; i++)
-			jw_str(&w, NULL, c->problem[i]);
-		jw_arr_end(&w);
-		jw_u64(&w, "problems_total", c->problems);
-		jw_arr(&w, "warnings");
-		for (unsigned i = 0; i < c->nwarn; i++)
-			jw_str(&w, NULL, c->warn[i]);
-		jw_arr_end(&w);
-		jw_obj(&w, "records");
-		jw_bool(&w, "verified", c->walked);
-		jw_u64(&w, "messages", c->msgs);
-		jw_u64(&w, "bytes", c->bytes);
-		jw_obj_end(&w);
-		json_slots(&w, c);
-		jw_obj_end(&w);
-		jw_done(&w);
-	} else {
-		char safe[PATH_MAX + 16];
-		fmt_safe(uri, safe, sizeof(safe));
-		if (ok && c->mpmc_walked)
-			printf("%s: ok (mpmc, %llu slots of %llu bytes, %llu message%s ready, %llu "
-			       "bytes, %llu slot%s held)\n", safe, (unsigned long long)s->mg.nslots,
-			       (unsigned long long)s->mg.stride, (unsigned long long)c->msgs,
-			       c->msgs == 1 ? "" : "s", (unsigned long long)c->bytes,
-			       (unsigned long long)held_slots(&c->mw), held_slots(&c->mw) == 1 ? "" : "s");
-		else if (ok && c->walked)
-			printf("%s: ok (%s, capacity %s, %llu message%s queued, %llu bytes)\n", safe,
-			       kind_name(s->g.kind), fmt_size(s->g.capacity, a, sizeof(a)),
-			       (unsigned long long)c->msgs, c->msgs == 1 ? "" : "s",
-			       (unsigned long long)c->bytes);
-		else if (ok)
-			printf("%s: ok (%s, capacity %s)\n", safe, kind_name(s->g.kind),
-			       fmt_size(s->g.capacity, a, sizeof(a)));
-		else
-			printf("%s: %s: %s\n", safe, tstatus_name(c->status), c->reason);
-		for (unsigned i = 0; i < c->nproblems; i++)
-			if (strcmp(c->problem[i], c->reason))
-				printf("  problem: %s\n", c->problem[i]);
-		if (c->problems > c->nproblems)
-			printf("  ... %llu more problems\n",
-			       (unsigned long long)(c->problems - c->nproblems));
-		for (unsigned i = 0; i < c->nwarn; i++)
-			printf("  warning: %s\n", c->warn[i]);
-	}
+	if (o->json)
+		check_json(s, c, uri, ok);
+	else
+		check_text(s, c, uri, ok);
 	rc = ok ? EXIT_OK : EXIT_PROBLEM;
 	if (!ok && c->problems > 1)
 		fail(rc, s->path, "%s: %s (and %llu more problem%s)", tstatus_name(c->status),
 		     c->reason, (unsigned long long)(c->problems - 1), c->problems == 2 ? "" : "s");
 	else if (!ok)
 		fail(rc, s->path, "%s: %s", tstatus_name(c->status), c->reason);
-	tseg_close(s);
-	free(s);
 	free(c);
 	return finish_output(rc);
+}
+
+int cmd_check(const struct opts *o)
+{
+	return with_target(o, check_seg);
 }

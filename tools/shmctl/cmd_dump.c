@@ -211,45 +211,23 @@ static const char *stop_name(enum walk_stop st)
 	return "?";
 }
 
-int cmd_dump(const struct opts *o)
+/* What precedes the entries: the JSON document's head, or one line. */
+static void dump_head(struct dump_ctx *c, const struct tseg *s, bool mpmc)
 {
-	struct tseg *s = malloc(sizeof(*s));
-	if (!s)
-		return fail(EXIT_ERROR, NULL, "out of memory");
-	int rc = open_target(o->uri, s, false, NULL);
-	if (rc) {
-		free(s);
-		return rc;
-	}
-	if (s->status != TS_OK) {
-		rc = fail(EXIT_PROBLEM, s->path, "cannot read its records: %s: %s",
-			  tstatus_name(s->status), s->reason);
-		goto out;
-	}
-	if ((rc = tseg_map(s)) < 0) {
-		rc = fail(EXIT_ERROR, s->path, "mmap: %s", strerror(-rc));
-		goto out;
-	}
-	struct opts eff = *o;
-	if (!o->have_count)
-		eff.count = DUMP_DEFAULT_COUNT;
-	uint64_t bytes = o->bytes == UINT64_MAX ? DUMP_DEFAULT_BYTES : o->bytes;
-	struct dump_ctx c = { .o = &eff };
 	char uri[PATH_MAX + 8], safe[PATH_MAX + 16];
 	tseg_uri(s, uri, sizeof(uri));
-	bool mpmc = tseg_mpmc(s);
-	if (o->json) {
-		jw_init(&c.jw, stdout);
-		jw_obj(&c.jw, NULL);
-		jw_str(&c.jw, "uri", uri);
-		jw_str(&c.jw, "path", s->path);
-		jw_str(&c.jw, "kind", kind_name(s->g.kind));
-		jw_u64(&c.jw, "max_msg", s->g.max_msg);
+	if (c->o->json) {
+		jw_init(&c->jw, stdout);
+		jw_obj(&c->jw, NULL);
+		jw_str(&c->jw, "uri", uri);
+		jw_str(&c->jw, "path", s->path);
+		jw_str(&c->jw, "kind", kind_name(s->g.kind));
+		jw_u64(&c->jw, "max_msg", s->g.max_msg);
 		if (mpmc) {
-			jw_u64(&c.jw, "cons_ticket", s->cons_ticket);
-			jw_u64(&c.jw, "prod_ticket", s->prod_ticket);
+			jw_u64(&c->jw, "cons_ticket", s->cons_ticket);
+			jw_u64(&c->jw, "prod_ticket", s->prod_ticket);
 		}
-		jw_arr(&c.jw, "messages");
+		jw_arr(&c->jw, "messages");
 	} else if (mpmc) {
 		printf("%s: slots in use from cons_ticket %llu (prod_ticket %llu, %llu queued)\n",
 		       fmt_safe(uri, safe, sizeof(safe)), (unsigned long long)s->cons_ticket,
@@ -259,6 +237,64 @@ int cmd_dump(const struct opts *o)
 		       fmt_safe(uri, safe, sizeof(safe)), (unsigned long long)s->cons_head,
 		       (unsigned long long)s->used);
 	}
+}
+
+/* What follows the entries: counts and why the walk stopped. */
+static void dump_tail(struct dump_ctx *c, const struct dump_end *end, bool mpmc, bool bad)
+{
+	const char *what = mpmc ? "slot" : "message";
+	if (c->o->json) {
+		jw_arr_end(&c->jw);
+		jw_u64(&c->jw, "count", c->shown);
+		jw_u64(&c->jw, "bytes", c->bytes);
+		if (mpmc)
+			jw_u64(&c->jw, "changed", end->changed);
+		jw_str(&c->jw, "stopped", stop_name(end->stop));
+		jw_str(&c->jw, "reason", bad ? end->reason : NULL);
+		jw_obj_end(&c->jw);
+		jw_done(&c->jw);
+		return;
+	}
+	const char *pl = c->shown == 1 ? "" : "s";
+	switch (end->stop) {
+	case WALK_END:
+		printf("%llu %s%s, %llu bytes: end of the %s\n", (unsigned long long)c->shown,
+		       mpmc ? "slot" : "message", pl, (unsigned long long)c->bytes,
+		       mpmc ? "slots in use" : "queue");
+		break;
+	case WALK_COUNT:
+		printf("%llu %s%s shown; more are %s (--count 0 shows all)\n",
+		       (unsigned long long)c->shown, what, pl, mpmc ? "in use" : "queued");
+		break;
+	case WALK_MOVED:
+		printf("%llu %s%s shown; the consumer took the next one meanwhile\n",
+		       (unsigned long long)c->shown, what, pl);
+		break;
+	default:
+		printf("stopped after %llu %s%s: %s\n", (unsigned long long)c->shown, what, pl,
+		       end->reason);
+		break;
+	}
+	if (end->changed)
+		printf("%llu slot%s changed while read (not shown)\n",
+		       (unsigned long long)end->changed, end->changed == 1 ? "" : "s");
+}
+
+static int dump_seg(const struct opts *o, struct tseg *s)
+{
+	int rc;
+	if (s->status != TS_OK)
+		return finish_output(fail(EXIT_PROBLEM, s->path, "cannot read its records: %s: %s",
+					  tstatus_name(s->status), s->reason));
+	if ((rc = tseg_map(s)) < 0)
+		return finish_output(fail(EXIT_ERROR, s->path, "mmap: %s", strerror(-rc)));
+	struct opts eff = *o;
+	if (!o->have_count)
+		eff.count = DUMP_DEFAULT_COUNT;
+	uint64_t bytes = o->bytes == UINT64_MAX ? DUMP_DEFAULT_BYTES : o->bytes;
+	struct dump_ctx c = { .o = &eff };
+	bool mpmc = tseg_mpmc(s);
+	dump_head(&c, s, mpmc);
 	struct twalk w;
 	struct tmwalk mw;
 	struct dump_end end = { 0 };
@@ -270,50 +306,17 @@ int cmd_dump(const struct opts *o)
 		end = (struct dump_end){ w.stop, w.reason, 0 };
 	}
 	bool bad = end.stop == WALK_CORRUPT || end.stop == WALK_FAULT;
-	const char *what = mpmc ? "slot" : "message";
-	if (o->json) {
-		jw_arr_end(&c.jw);
-		jw_u64(&c.jw, "count", c.shown);
-		jw_u64(&c.jw, "bytes", c.bytes);
-		if (mpmc)
-			jw_u64(&c.jw, "changed", end.changed);
-		jw_str(&c.jw, "stopped", stop_name(end.stop));
-		jw_str(&c.jw, "reason", bad ? end.reason : NULL);
-		jw_obj_end(&c.jw);
-		jw_done(&c.jw);
-	} else {
-		const char *pl = c.shown == 1 ? "" : "s";
-		switch (end.stop) {
-		case WALK_END:
-			printf("%llu %s%s, %llu bytes: end of the %s\n", (unsigned long long)c.shown,
-			       mpmc ? "slot" : "message", pl, (unsigned long long)c.bytes,
-			       mpmc ? "slots in use" : "queue");
-			break;
-		case WALK_COUNT:
-			printf("%llu %s%s shown; more are %s (--count 0 shows all)\n",
-			       (unsigned long long)c.shown, what, pl, mpmc ? "in use" : "queued");
-			break;
-		case WALK_MOVED:
-			printf("%llu %s%s shown; the consumer took the next one meanwhile\n",
-			       (unsigned long long)c.shown, what, pl);
-			break;
-		default:
-			printf("stopped after %llu %s%s: %s\n", (unsigned long long)c.shown, what, pl,
-			       end.reason);
-			break;
-		}
-		if (end.changed)
-			printf("%llu slot%s changed while read (not shown)\n",
-			       (unsigned long long)end.changed, end.changed == 1 ? "" : "s");
-	}
+	dump_tail(&c, &end, mpmc, bad);
 	free(c.hexbuf);
 	rc = EXIT_OK;
 	if (bad)
 		rc = fail(EXIT_PROBLEM, s->path, "corrupt: %s", end.reason);
 	else if (end.stop == WALK_NOMEM)
 		rc = fail(EXIT_ERROR, s->path, "out of memory for a message of the ring");
-out:
-	tseg_close(s);
-	free(s);
 	return finish_output(rc);
+}
+
+int cmd_dump(const struct opts *o)
+{
+	return with_target(o, dump_seg);
 }

@@ -127,6 +127,32 @@ static void look_readonly(struct gc_ctx *c, int dirfd, const char *path, const c
 	tseg_close(s);
 }
 
+/* "what: strerror(err)", reported as an error */
+static void report_error(struct gc_ctx *c, const struct tseg *s, const char *what, int err)
+{
+	char why[160];
+	snprintf(why, sizeof(why), "%s: %s", what, strerror(err));
+	report(c, s, ACT_ERROR, why);
+}
+
+/* Read the segment (again) and judge it.  true: a shmring segment that is
+ * to go, why saying why; false: not ours, or kept or failed (reported). */
+static bool judged_garbage(struct gc_ctx *c, struct tseg *s, char *why, size_t n)
+{
+	int rc = tseg_read(s);
+	if (rc < 0) {
+		report_error(c, s, "read", -rc);
+		return false;
+	}
+	if (!s->ours)
+		return false;               /* not a shmring segment: never touched */
+	if (judge(c->o, s, why, n)) {
+		report(c, s, ACT_KEPT, why);
+		return false;
+	}
+	return true;
+}
+
 static void gc_one(void *arg, int dirfd, const char *path, const char *name, const char *backend)
 {
 	struct gc_ctx *c = arg;
@@ -142,21 +168,11 @@ static void gc_one(void *arg, int dirfd, const char *path, const char *name, con
 		return;
 	}
 	if (rc < 0) {
-		snprintf(why, sizeof(why), "open: %s", strerror(-rc));
-		report(c, s, ACT_ERROR, why);
+		report_error(c, s, "open", -rc);
 		return;
 	}
-	if ((rc = tseg_read(s)) < 0) {
-		snprintf(why, sizeof(why), "read: %s", strerror(-rc));
-		report(c, s, ACT_ERROR, why);
+	if (!judged_garbage(c, s, why, sizeof(why)))
 		goto out;
-	}
-	if (!s->ours)
-		goto out;                   /* not a shmring segment: never touched */
-	if (judge(c->o, s, why, sizeof(why))) {
-		report(c, s, ACT_KEPT, why);
-		goto out;
-	}
 
 	/* 1. nobody maps it, and nobody can attach while we hold this */
 	rc = ctl_try_exclusive(s->fd);
@@ -165,8 +181,7 @@ static void gc_one(void *arg, int dirfd, const char *path, const char *name, con
 		goto out;
 	}
 	if (rc < 0) {
-		snprintf(why, sizeof(why), "lock: %s", strerror(-rc));
-		report(c, s, ACT_ERROR, why);
+		report_error(c, s, "lock", -rc);
 		goto out;
 	}
 	/* 2. the name still refers to this file, which is still linked ... */
@@ -176,17 +191,8 @@ static void gc_one(void *arg, int dirfd, const char *path, const char *name, con
 	    byname.st_dev != s->st.st_dev || byname.st_ino != s->st.st_ino)
 		goto out;                   /* removed or replaced by someone else meanwhile */
 	/* ... and, read again under the lock, it still deserves to go */
-	if ((rc = tseg_read(s)) < 0) {
-		snprintf(why, sizeof(why), "read: %s", strerror(-rc));
-		report(c, s, ACT_ERROR, why);
+	if (!judged_garbage(c, s, why, sizeof(why)))
 		goto out;
-	}
-	if (!s->ours)
-		goto out;
-	if (judge(c->o, s, why, sizeof(why))) {
-		report(c, s, ACT_KEPT, why);
-		goto out;
-	}
 	/* anybody may rename files in such a directory: what we checked may
 	 * not be what unlinkat would remove (api/pathat.h) */
 	struct stat dst;
@@ -201,8 +207,7 @@ static void gc_one(void *arg, int dirfd, const char *path, const char *name, con
 	}
 	/* 3. unlink under the lock; closing below drops it */
 	if (unlinkat(dirfd, name, 0) < 0) {
-		snprintf(why, sizeof(why), "unlink: %s", strerror(errno));
-		report(c, s, ACT_ERROR, why);
+		report_error(c, s, "unlink", errno);
 		goto out;
 	}
 	report(c, s, ACT_REMOVED, why);

@@ -102,35 +102,23 @@ static void json_mask(struct jw *w, const char *key, const _Atomic uint64_t *mas
 static void json_spsc_ring(struct jw *w, const struct tseg *s)
 {
 	const struct spsc_shared *r = &s->ring;
-	jw_obj(w, "indices");
-	jw_u64(w, "prod_tail", s->prod_tail);
-	jw_u64(w, "cons_head", s->cons_head);
-	jw_u64(w, "cons_read", s->cons_read);
-	jw_u64(w, "used", s->used);
-	jw_u64(w, "acquired", s->cons_read - s->cons_head <= s->g.capacity
-				      ? s->cons_read - s->cons_head : 0);
-	jw_obj_end(w);
+	uint64_t acquired = s->cons_read - s->cons_head;
+	JW_U64_OBJ(w, "indices", { "prod_tail", s->prod_tail }, { "cons_head", s->cons_head },
+		   { "cons_read", s->cons_read }, { "used", s->used },
+		   { "acquired", acquired <= s->g.capacity ? acquired : 0 });
 	/* relaxed throughout: private copies */
 #define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
-	jw_obj(w, "wait");
-	jw_u64(w, "prod_sleeping", LD(r->prod_sleeping));
-	jw_u64(w, "cons_sleeping", LD(r->cons_sleeping));
-	jw_u64(w, "prod_wake", LD(r->prod_wake));
-	jw_u64(w, "cons_wake", LD(r->cons_wake));
-	jw_u64(w, "shutdown", LD(r->shutdown));
-	jw_obj_end(w);
+	JW_U64_OBJ(w, "wait", { "prod_sleeping", LD(r->prod_sleeping) },
+		   { "cons_sleeping", LD(r->cons_sleeping) }, { "prod_wake", LD(r->prod_wake) },
+		   { "cons_wake", LD(r->cons_wake) }, { "shutdown", LD(r->shutdown) });
 #undef LD
 }
 
 static void json_mpmc_ring(struct jw *w, const struct tseg *s)
 {
 	const struct mpmc_shared *m = &s->mring;
-	jw_obj(w, "indices");
-	jw_u64(w, "prod_ticket", s->prod_ticket);
-	jw_u64(w, "cons_ticket", s->cons_ticket);
-	jw_u64(w, "queued", s->queued);
-	jw_u64(w, "used", s->used);
-	jw_obj_end(w);
+	JW_U64_OBJ(w, "indices", { "prod_ticket", s->prod_ticket },
+		   { "cons_ticket", s->cons_ticket }, { "queued", s->queued }, { "used", s->used });
 	jw_obj(w, "wait");
 	json_mask(w, "prod_sleepers", m->prod_sleepers);
 	json_mask(w, "cons_sleepers", m->cons_sleepers);
@@ -228,23 +216,9 @@ static void json_header(struct jw *w, const struct tseg *s)
 	jw_obj_end(w);
 }
 
-static void json_state(struct jw *w, const struct tseg *s)
+/* "roles": which participant slots own the producer and consumer roles */
+static void json_roles(struct jw *w, const struct tseg *s)
 {
-	char buf[64];
-	if (!s->have_state) {
-		jw_null(w, "indices");
-		jw_null(w, "wait");
-		jw_null(w, "roles");
-		jw_arr(w, "participants");
-		jw_arr_end(w);
-		jw_null(w, "persist");
-		jw_null(w, "stats");
-		return;
-	}
-	if (tseg_mpmc(s))
-		json_mpmc_ring(w, s);
-	else
-		json_spsc_ring(w, s);
 	/* relaxed throughout: private copies */
 #define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 	jw_obj(w, "roles");
@@ -260,6 +234,11 @@ static void json_state(struct jw *w, const struct tseg *s)
 	jw_u64(w, "last_close_ns", LD(s->ctl.last_close_ns));
 	jw_obj_end(w);
 #undef LD
+}
+
+static void json_participants(struct jw *w, const struct tseg *s)
+{
+	char buf[64];
 	jw_arr(w, "participants");
 	for (unsigned i = 0; i < s->nparts; i++) {
 		const struct tpart *p = &s->parts[i];
@@ -285,7 +264,12 @@ static void json_state(struct jw *w, const struct tseg *s)
 		jw_obj_end(w);
 	}
 	jw_arr_end(w);
-	/* file: rings' durability record (mmapfile/), also kept in shm: rings */
+}
+
+/* "persist": file: rings' durability record (mmapfile/), also kept in
+ * shm: rings */
+static void json_persist(struct jw *w, const struct tseg *s)
+{
 	uint8_t now_id[16];
 	static const uint8_t zero[16];
 	bool known = mf_boot_id(now_id) == 0;
@@ -302,25 +286,43 @@ static void json_state(struct jw *w, const struct tseg *s)
 	jw_u64(w, "durable_tail", atomic_load_explicit(&s->ctl.persist.durable_tail,
 						       memory_order_relaxed));
 	jw_obj_end(w);
+}
+
+static void json_stats(struct jw *w, const struct tseg *s)
+{
 	struct shmring_stats st;
 	tseg_stats(s, &st);
-	jw_obj(w, "stats");
-	jw_u64(w, "msgs_sent", st.msgs_sent);
-	jw_u64(w, "bytes_sent", st.bytes_sent);
-	jw_u64(w, "msgs_recv", st.msgs_recv);
-	jw_u64(w, "bytes_recv", st.bytes_recv);
-	jw_u64(w, "waits_full", st.waits_full);
-	jw_u64(w, "waits_empty", st.waits_empty);
-	jw_u64(w, "futex_wakes", st.futex_wakes);
-	jw_u64(w, "futex_sleeps", st.futex_sleeps);
-	jw_u64(w, "holes_skipped", st.holes_skipped);
-	jw_u64(w, "msgs_redelivered", st.msgs_redelivered);
-	jw_u64(w, "msgs_dropped", st.msgs_dropped);
-	jw_u64(w, "repairs", st.repairs);
-	jw_u64(w, "takeovers", st.takeovers);
-	jw_u64(w, "stalls_skipped", st.stalls_skipped);
-	jw_u64(w, "commits_cancelled", st.commits_cancelled);
-	jw_obj_end(w);
+	JW_U64_OBJ(w, "stats", { "msgs_sent", st.msgs_sent }, { "bytes_sent", st.bytes_sent },
+		   { "msgs_recv", st.msgs_recv }, { "bytes_recv", st.bytes_recv },
+		   { "waits_full", st.waits_full }, { "waits_empty", st.waits_empty },
+		   { "futex_wakes", st.futex_wakes }, { "futex_sleeps", st.futex_sleeps },
+		   { "holes_skipped", st.holes_skipped },
+		   { "msgs_redelivered", st.msgs_redelivered },
+		   { "msgs_dropped", st.msgs_dropped }, { "repairs", st.repairs },
+		   { "takeovers", st.takeovers }, { "stalls_skipped", st.stalls_skipped },
+		   { "commits_cancelled", st.commits_cancelled });
+}
+
+static void json_state(struct jw *w, const struct tseg *s)
+{
+	if (!s->have_state) {
+		jw_null(w, "indices");
+		jw_null(w, "wait");
+		jw_null(w, "roles");
+		jw_arr(w, "participants");
+		jw_arr_end(w);
+		jw_null(w, "persist");
+		jw_null(w, "stats");
+		return;
+	}
+	if (tseg_mpmc(s))
+		json_mpmc_ring(w, s);
+	else
+		json_spsc_ring(w, s);
+	json_roles(w, s);
+	json_participants(w, s);
+	json_persist(w, s);
+	json_stats(w, s);
 }
 
 /* ---- words ------------------------------------------------------------- */
@@ -416,10 +418,10 @@ static void human_mpmc_ring(const struct tseg *s, const struct mpmc_view *v)
 	human_holders(s, v);
 }
 
-static void human(const struct tseg *s, const struct mpmc_view *v)
+/* The file and its header: status, owner, format, geometry, creation. */
+static void human_file(const struct tseg *s, uint64_t now)
 {
 	char a[64], b[64], c[64], safe[PATH_MAX + 16];
-	uint64_t now = now_real_ns();
 	const struct seg_hdr *h = &s->hdr;
 	char uri[PATH_MAX + 8];
 	printf("%s", fmt_safe(tseg_uri(s, uri, sizeof(uri)), safe, sizeof(safe)));
@@ -431,70 +433,55 @@ static void human(const struct tseg *s, const struct mpmc_view *v)
 		   s->in_use ? " (in use)" : "");
 	kv("file", "%llu bytes, owner %s, mode %s", (unsigned long long)s->st.st_size,
 	   user_name((uint32_t)s->st.st_uid, a, sizeof(a)), mode_str((uint32_t)s->st.st_mode, b, sizeof(b)));
-	if (s->hdr_bytes >= sizeof(*h)) {
-		/* relaxed: private copy */
-		uint32_t ver = atomic_load_explicit(&h->version, memory_order_relaxed);
-		kv("format", "version %u, header %u bytes, stamp %s%s, checksum 0x%08x%s", ver,
-		   h->hdr_size, hex64(h->stamp, a, sizeof(a)),
-		   h->stamp == seg_stamp() ? "" : " (not this build's)", h->checksum,
-		   h->checksum == seg_checksum(h) ? " ok" : " WRONG");
-		kv("kind", "%s (%u)", kind_name(h->kind), h->kind);
-		kv("capacity", "%llu (%s), max_msg %u (%s)", (unsigned long long)h->capacity,
-		   fmt_size(h->capacity, a, sizeof(a)), h->max_msg, fmt_size(h->max_msg, b, sizeof(b)));
-		kv("layout", "segment %llu bytes: control at %llu, ring at %llu, data at %llu",
-		   (unsigned long long)h->seg_size, (unsigned long long)h->ctl_off,
-		   (unsigned long long)h->ring_off, (unsigned long long)h->data_off);
-		kv("flags", "%s, spin %u ns", flags_str(h->flags, a, sizeof(a)), h->spin_ns);
-		kv("created", "%s (%s ago) by pid %d, uid %u, mode %s",
-		   fmt_time(h->created_ns, a, sizeof(a)),
-		   fmt_age(now > h->created_ns ? now - h->created_ns : 0, b, sizeof(b)),
-		   h->creator_pid, h->creator_uid, mode_str(h->mode, c, sizeof(c)));
-	}
-	kv("last activity", "%s (%s ago, %s)", fmt_time(s->last_activity_ns, a, sizeof(a)),
-	   fmt_age(now > s->last_activity_ns ? now - s->last_activity_ns : 0, b, sizeof(b)),
-	   s->activity_from);
-	if (!s->have_state)
+	if (s->hdr_bytes < sizeof(*h))
 		return;
+	/* relaxed: private copy */
+	uint32_t ver = atomic_load_explicit(&h->version, memory_order_relaxed);
+	kv("format", "version %u, header %u bytes, stamp %s%s, checksum 0x%08x%s", ver,
+	   h->hdr_size, hex64(h->stamp, a, sizeof(a)),
+	   h->stamp == seg_stamp() ? "" : " (not this build's)", h->checksum,
+	   h->checksum == seg_checksum(h) ? " ok" : " WRONG");
+	kv("kind", "%s (%u)", kind_name(h->kind), h->kind);
+	kv("capacity", "%llu (%s), max_msg %u (%s)", (unsigned long long)h->capacity,
+	   fmt_size(h->capacity, a, sizeof(a)), h->max_msg, fmt_size(h->max_msg, b, sizeof(b)));
+	kv("layout", "segment %llu bytes: control at %llu, ring at %llu, data at %llu",
+	   (unsigned long long)h->seg_size, (unsigned long long)h->ctl_off,
+	   (unsigned long long)h->ring_off, (unsigned long long)h->data_off);
+	kv("flags", "%s, spin %u ns", flags_str(h->flags, a, sizeof(a)), h->spin_ns);
+	kv("created", "%s (%s ago) by pid %d, uid %u, mode %s",
+	   fmt_time(h->created_ns, a, sizeof(a)),
+	   fmt_age(now > h->created_ns ? now - h->created_ns : 0, b, sizeof(b)),
+	   h->creator_pid, h->creator_uid, mode_str(h->mode, c, sizeof(c)));
+}
 
-	if (tseg_mpmc(s))
-		human_mpmc_ring(s, v);
-	else
-		human_spsc_ring(s);
-	/* relaxed throughout: private copies */
-#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
-	if (!strcmp(s->backend, "file")) {
-		uint8_t now_id[16];
-		bool same = mf_boot_id(now_id) == 0 && !memcmp(now_id, s->ctl.persist.boot_id, 16);
-		kv("durable", "records up to %llu flushed to disk; last used %s",
-		   (unsigned long long)LD(s->ctl.persist.durable_tail),
-		   same ? "in this boot" : "before the last reboot (recovered at the next open)");
-	}
-	kv("last attach", "%s", fmt_time(LD(s->ctl.last_attach_ns), a, sizeof(a)));
-	kv("last close", "%s", fmt_time(LD(s->ctl.last_close_ns), a, sizeof(a)));
-#undef LD
-
+static void human_participants(const struct tseg *s)
+{
+	char a[64], b[64];
 	printf("participants: %u live producer%s, %u dead; %u live consumer%s, %u dead\n",
 	       s->prod_live, s->prod_live == 1 ? "" : "s", s->prod_dead,
 	       s->cons_live, s->cons_live == 1 ? "" : "s", s->cons_dead);
-	if (s->nparts) {
-		static const char *const heads[] = { "SLOT", "PID", "ROLE", "ALIVE", "OWNER",
-						     "STARTED", "ATTACHED" };
-		struct table t;
-		tbl_init(&t, "rrllll" "l", heads);
-		for (unsigned i = 0; i < s->nparts; i++) {
-			const struct tpart *p = &s->parts[i];
-			tbl_cellf(&t, "%u", p->slot);
-			tbl_cellf(&t, "%d%s", p->pid, p->alive && !pid_matches(p) ? "?" : "");
-			tbl_cell(&t, roles_str(p->roles));
-			tbl_cell(&t, p->alive ? "yes" : "DEAD");
-			tbl_cell(&t, owner_of(p));
-			tbl_cell(&t, fmt_time(ticks_to_real_ns(p->start_ticks), a, sizeof(a)));
-			tbl_cell(&t, fmt_time(p->attach_ns, b, sizeof(b)));
-		}
-		tbl_print(&t, stdout, "  ");
-		tbl_free(&t);
+	if (!s->nparts)
+		return;
+	static const char *const heads[] = { "SLOT", "PID", "ROLE", "ALIVE", "OWNER",
+					     "STARTED", "ATTACHED" };
+	struct table t;
+	tbl_init(&t, "rrllll" "l", heads);
+	for (unsigned i = 0; i < s->nparts; i++) {
+		const struct tpart *p = &s->parts[i];
+		tbl_cellf(&t, "%u", p->slot);
+		tbl_cellf(&t, "%d%s", p->pid, p->alive && !pid_matches(p) ? "?" : "");
+		tbl_cell(&t, roles_str(p->roles));
+		tbl_cell(&t, p->alive ? "yes" : "DEAD");
+		tbl_cell(&t, owner_of(p));
+		tbl_cell(&t, fmt_time(ticks_to_real_ns(p->start_ticks), a, sizeof(a)));
+		tbl_cell(&t, fmt_time(p->attach_ns, b, sizeof(b)));
 	}
+	tbl_print(&t, stdout, "  ");
+	tbl_free(&t);
+}
 
+static void human_counters(const struct tseg *s)
+{
 	struct shmring_stats st;
 	tseg_stats(s, &st);
 	printf("counters\n");
@@ -520,22 +507,43 @@ static void human(const struct tseg *s, const struct mpmc_view *v)
 		   (unsigned long long)st.msgs_dropped, (unsigned long long)st.holes_skipped);
 }
 
-int cmd_info(const struct opts *o)
+static void human(const struct tseg *s, const struct mpmc_view *v)
 {
-	struct tseg *s = malloc(sizeof(*s));
-	if (!s)
-		return fail(EXIT_ERROR, NULL, "out of memory");
+	char a[64], b[64];
+	uint64_t now = now_real_ns();
+	human_file(s, now);
+	kv("last activity", "%s (%s ago, %s)", fmt_time(s->last_activity_ns, a, sizeof(a)),
+	   fmt_age(now > s->last_activity_ns ? now - s->last_activity_ns : 0, b, sizeof(b)),
+	   s->activity_from);
+	if (!s->have_state)
+		return;
+
+	if (tseg_mpmc(s))
+		human_mpmc_ring(s, v);
+	else
+		human_spsc_ring(s);
+	/* relaxed throughout: private copies */
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+	if (!strcmp(s->backend, "file")) {
+		uint8_t now_id[16];
+		bool same = mf_boot_id(now_id) == 0 && !memcmp(now_id, s->ctl.persist.boot_id, 16);
+		kv("durable", "records up to %llu flushed to disk; last used %s",
+		   (unsigned long long)LD(s->ctl.persist.durable_tail),
+		   same ? "in this boot" : "before the last reboot (recovered at the next open)");
+	}
+	kv("last attach", "%s", fmt_time(LD(s->ctl.last_attach_ns), a, sizeof(a)));
+	kv("last close", "%s", fmt_time(LD(s->ctl.last_close_ns), a, sizeof(a)));
+#undef LD
+	human_participants(s);
+	human_counters(s);
+}
+
+static int info_seg(const struct opts *o, struct tseg *s)
+{
+	int rc;
 	struct mpmc_view *v = calloc(1, sizeof(*v));
-	if (!v) {
-		free(s);
+	if (!v)
 		return fail(EXIT_ERROR, NULL, "out of memory");
-	}
-	int rc = open_target(o->uri, s, false, NULL);
-	if (rc) {
-		free(s);
-		free(v);
-		return rc;
-	}
 	if (tseg_mpmc(s) && s->have_state)
 		mpmc_look(s, v);
 	if (o->json) {
@@ -554,8 +562,11 @@ int cmd_info(const struct opts *o)
 	rc = s->status == TS_OK ? EXIT_OK : EXIT_PROBLEM;
 	if (rc != EXIT_OK)
 		fail(rc, s->path, "%s: %s", tstatus_name(s->status), s->reason);
-	tseg_close(s);
-	free(s);
 	free(v);
 	return finish_output(rc);
+}
+
+int cmd_info(const struct opts *o)
+{
+	return with_target(o, info_seg);
 }

@@ -230,29 +230,22 @@ static bool wait_next(uint64_t deadline, bool keys)
 	}
 }
 
-int cmd_watch(const struct opts *o)
+/* The terminal on stdin without line buffering or echo, so that 'q' is
+ * seen at once; the settings before into *saved.  false: left as it was. */
+static bool keys_raw(struct termios *saved)
 {
-	struct tseg *s = malloc(sizeof(*s));
-	if (!s)
-		return fail(EXIT_ERROR, NULL, "out of memory");
-	int rc = open_target(o->uri, s, false, NULL);
-	if (rc) {
-		free(s);
-		return rc;
-	}
-	bool tty = isatty(STDOUT_FILENO) && !o->json;
-	bool keys = tty && isatty(STDIN_FILENO);
-	struct termios saved;
-	if (keys && tcgetattr(STDIN_FILENO, &saved) == 0) {
-		struct termios raw = saved;
-		raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
-		raw.c_cc[VMIN] = 0;
-		raw.c_cc[VTIME] = 0;
-		if (tcsetattr(STDIN_FILENO, TCSANOW, &raw) < 0)
-			keys = false;
-	} else {
-		keys = false;
-	}
+	if (tcgetattr(STDIN_FILENO, saved) != 0)
+		return false;
+	struct termios raw = *saved;
+	raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+	raw.c_cc[VMIN] = 0;
+	raw.c_cc[VTIME] = 0;
+	return tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+}
+
+/* SIGINT, SIGTERM and SIGHUP end the watch after the current sample. */
+static void catch_stop(void)
+{
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
@@ -260,6 +253,15 @@ int cmd_watch(const struct opts *o)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+}
+
+static int watch_seg(const struct opts *o, struct tseg *s)
+{
+	int rc;
+	bool tty = isatty(STDOUT_FILENO) && !o->json;
+	struct termios saved;
+	bool keys = tty && isatty(STDIN_FILENO) && keys_raw(&saved);
+	catch_stop();
 
 	char uri[PATH_MAX + 8], safe[PATH_MAX + 16];
 	fmt_safe(tseg_uri(s, uri, sizeof(uri)), safe, sizeof(safe));
@@ -313,7 +315,10 @@ int cmd_watch(const struct opts *o)
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
 	if (rc == EXIT_OK && problem)
 		rc = fail(EXIT_PROBLEM, s->path, "%s: %s", tstatus_name(s->status), s->reason);
-	tseg_close(s);
-	free(s);
 	return out_broken ? rc : finish_output(rc);   /* reported once */
+}
+
+int cmd_watch(const struct opts *o)
+{
+	return with_target(o, watch_seg);
 }

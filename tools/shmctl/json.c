@@ -167,3 +167,11 @@ void jw_done(struct jw *w)
 {
 	fputc('\n', w->f);
 }
+
+void jw_u64_obj(struct jw *w, const char *key, const struct jw_u64_field *f, size_t n)
+{
+	jw_obj(w, key);
+	for (size_t i = 0; i < n; i++)
+		jw_u64(w, f[i].key, f[i].v);
+	jw_obj_end(w);
+}

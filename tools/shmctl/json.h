@@ -33,6 +33,16 @@ void jw_i64(struct jw *w, const char *key, int64_t v);
 void jw_dbl(struct jw *w, const char *key, double v, int decimals);
 void jw_bool(struct jw *w, const char *key, bool v);
 void jw_null(struct jw *w, const char *key);
+/* key: an object of n unsigned members, in the order given */
+struct jw_u64_field {
+	const char *key;
+	uint64_t v;
+};
+void jw_u64_obj(struct jw *w, const char *key, const struct jw_u64_field *f, size_t n);
+#define JW_U64_OBJ(w, key, ...)                                                 \
+	jw_u64_obj(w, key, (const struct jw_u64_field[]){ __VA_ARGS__ },        \
+		   sizeof((const struct jw_u64_field[]){ __VA_ARGS__ }) /          \
+			   sizeof(struct jw_u64_field))
 /* Ends the document with a newline. */
 void jw_done(struct jw *w);
 

@@ -55,63 +55,175 @@ static void usage(FILE *f)
 		   "See shmctl-tool(1).\n");
 }
 
-static const struct option long_opts[] = {
-	{ "json", no_argument, NULL, 'j' },
-	{ "dir", required_argument, NULL, 'd' },
-	{ "match", required_argument, NULL, 'M' },
-	{ "interval", required_argument, NULL, 'i' },
-	{ "count", required_argument, NULL, 'n' },
-	{ "hex", no_argument, NULL, 'x' },
-	{ "text", no_argument, NULL, 't' },
-	{ "bytes", required_argument, NULL, 'b' },
-	{ "kind", required_argument, NULL, 'k' },
-	{ "capacity", required_argument, NULL, 'c' },
-	{ "max-msg", required_argument, NULL, 'm' },
-	{ "mode", required_argument, NULL, 'o' },
-	{ "stall-ms", required_argument, NULL, 'S' },
-	{ "force", no_argument, NULL, 'f' },
-	{ "min-age", required_argument, NULL, 'a' },
-	{ "dry-run", no_argument, NULL, 'D' },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
+/* Every option: its name, whether it takes a value, its getopt code and
+ * its bit in struct command's allowed. */
+static const struct opt_def {
+	const char *name;
+	int has_arg;
+	int val;
+	unsigned bit;
+} opt_defs[] = {
+	{ "json", no_argument, 'j', O_JSON },
+	{ "dir", required_argument, 'd', O_DIR },
+	{ "match", required_argument, 'M', O_MATCH },
+	{ "interval", required_argument, 'i', O_INTERVAL },
+	{ "count", required_argument, 'n', O_COUNT },
+	{ "hex", no_argument, 'x', O_HEX },
+	{ "text", no_argument, 't', O_TEXT },
+	{ "bytes", required_argument, 'b', O_BYTES },
+	{ "kind", required_argument, 'k', O_KIND },
+	{ "capacity", required_argument, 'c', O_CAPACITY },
+	{ "max-msg", required_argument, 'm', O_MAXMSG },
+	{ "mode", required_argument, 'o', O_MODE },
+	{ "stall-ms", required_argument, 'S', O_STALL },
+	{ "force", no_argument, 'f', O_FORCE },
+	{ "min-age", required_argument, 'a', O_MINAGE },
+	{ "dry-run", no_argument, 'D', O_DRYRUN },
+	{ "verbose", no_argument, 'v', O_VERBOSE },
+	{ "help", no_argument, 'h', 0 },
 };
+#define NOPTS (sizeof(opt_defs) / sizeof(opt_defs[0]))
+
+/* opt_defs as getopt_long() wants them, ended by a zero entry */
+static const struct option *long_opts(void)
+{
+	static struct option l[NOPTS + 1];
+	for (size_t i = 0; i < NOPTS; i++)
+		l[i] = (struct option){ opt_defs[i].name, opt_defs[i].has_arg, NULL,
+					opt_defs[i].val };
+	return l;
+}
 
 static unsigned opt_bit(int c)
 {
-	switch (c) {
-	case 'j': return O_JSON;
-	case 'd': return O_DIR;
-	case 'M': return O_MATCH;
-	case 'i': return O_INTERVAL;
-	case 'n': return O_COUNT;
-	case 'x': return O_HEX;
-	case 't': return O_TEXT;
-	case 'b': return O_BYTES;
-	case 'k': return O_KIND;
-	case 'c': return O_CAPACITY;
-	case 'm': return O_MAXMSG;
-	case 'o': return O_MODE;
-	case 'S': return O_STALL;
-	case 'f': return O_FORCE;
-	case 'a': return O_MINAGE;
-	case 'D': return O_DRYRUN;
-	case 'v': return O_VERBOSE;
-	}
+	for (size_t i = 0; i < NOPTS; i++)
+		if (opt_defs[i].val == c)
+			return opt_defs[i].bit;
 	return 0;
 }
 
 static const char *opt_name(int c)
 {
-	for (const struct option *l = long_opts; l->name; l++)
-		if (l->val == c)
-			return l->name;
+	for (size_t i = 0; i < NOPTS; i++)
+		if (opt_defs[i].val == c)
+			return opt_defs[i].name;
 	return "?";
 }
 
 static int bad_value(const struct command *cmd, int c, const char *arg, const char *want)
 {
 	return fail(EXIT_ERROR, cmd->name, "--%s '%s': %s", opt_name(c), arg, want);
+}
+
+/* The create command's ring options (--kind, --capacity, --max-msg,
+ * --mode, --stall-ms): 0, or the exit status after a message. */
+static int set_ring_option(const struct command *cmd, int c, struct opts *o)
+{
+	switch (c) {
+	case 'k':
+		if (!strcmp(optarg, "spsc"))
+			o->kind = SHMRING_SPSC;
+		else if (!strcmp(optarg, "mpmc"))
+			o->kind = SHMRING_MPMC;
+		else
+			return bad_value(cmd, c, optarg, "expected spsc or mpmc");
+		o->have_kind = true;
+		break;
+	case 'c':
+		if (parse_size(optarg, &o->capacity) < 0 || o->capacity == 0)
+			return bad_value(cmd, c, optarg, "expected a size, e.g. 64K, 16M or 1G");
+		o->have_capacity = true;
+		break;
+	case 'm':
+		if (parse_size(optarg, &o->max_msg) < 0 || o->max_msg == 0)
+			return bad_value(cmd, c, optarg, "expected a size, e.g. 4K");
+		o->have_max_msg = true;
+		break;
+	case 'o':
+		if (parse_mode(optarg, &o->mode) < 0)
+			return bad_value(cmd, c, optarg, "expected octal permission bits, e.g. 0600");
+		if (o->mode & ~0666u)
+			return bad_value(cmd, c, optarg, "only read and write bits (at most 0666): "
+					 "no execute, setuid, setgid or sticky bit");
+		o->have_mode = true;
+		break;
+	case 'S': {
+		uint64_t ms;
+		if (parse_count(optarg, &ms) < 0)
+			return bad_value(cmd, c, optarg, "expected milliseconds, e.g. 1000");
+		if (ms < 1 || ms > MPMC_STALL_MAX_MS)
+			return bad_value(cmd, c, optarg, "must be between 1 and 3600000 (1 hour)");
+		o->stall_ms = (uint32_t)ms;
+		o->have_stall = true;
+		break;
+	}
+	}
+	return 0;
+}
+
+/* One option the command allows, with its value in optarg: 0, or the exit
+ * status after a message. */
+static int set_option(const struct command *cmd, int c, struct opts *o)
+{
+	switch (c) {
+	case 'j': o->json = true; break;
+	case 'x': o->hex = true; break;
+	case 't': o->text = true; break;
+	case 'f': o->force = true; break;
+	case 'D': o->dry_run = true; break;
+	case 'v': o->verbose = true; break;
+	case 'M': o->match = optarg; break;
+	case 'd':
+		if (o->ndirs >= MAX_DIRS)
+			return fail(EXIT_ERROR, cmd->name, "at most %d --dir options", MAX_DIRS);
+		if (!*optarg)
+			return bad_value(cmd, c, optarg, "empty directory name");
+		o->dirs[o->ndirs++] = optarg;
+		break;
+	case 'i':
+		if (parse_duration(optarg, &o->interval_ns) < 0)
+			return bad_value(cmd, c, optarg, "expected seconds, e.g. 1, 0.5 or 500ms");
+		if (o->interval_ns < 10000000ull || o->interval_ns > 3600000000000ull)
+			return bad_value(cmd, c, optarg, "must be between 10ms and 1h");
+		break;
+	case 'n':
+		if (parse_count(optarg, &o->count) < 0)
+			return bad_value(cmd, c, optarg, "expected a whole number");
+		o->have_count = true;
+		break;
+	case 'b':
+		if (parse_size(optarg, &o->bytes) < 0 || o->bytes == UINT64_MAX)
+			return bad_value(cmd, c, optarg, "expected a size, e.g. 256 or 4K");
+		break;
+	case 'a':
+		if (parse_duration(optarg, &o->min_age_ns) < 0)
+			return bad_value(cmd, c, optarg, "expected a duration, e.g. 30s, 10m or 2h");
+		break;
+	default:
+		return set_ring_option(cmd, c, o);
+	}
+	return 0;
+}
+
+/* After the options: the combinations refused, then the URI operand. */
+static int check_operands(const struct command *cmd, int argc, char **argv, struct opts *o)
+{
+	if (o->hex && o->text)
+		return fail(EXIT_ERROR, cmd->name, "--hex and --text exclude each other");
+	if (o->have_stall && o->kind != SHMRING_MPMC)
+		return fail(EXIT_ERROR, cmd->name, "--stall-ms applies to --kind mpmc only");
+	int left = argc - optind;
+	if (cmd->takes_uri) {
+		if (left < 1)
+			return fail(EXIT_ERROR, cmd->name, "missing URI; usage: %s %s", TOOL_NAME,
+				    cmd->synopsis);
+		o->uri = argv[optind++];
+		left--;
+	}
+	if (left > 0)
+		return fail(EXIT_ERROR, cmd->name, "unexpected argument '%s'; usage: %s %s",
+			    argv[optind], TOOL_NAME, cmd->synopsis);
+	return 0;
 }
 
 static int parse_args(const struct command *cmd, int argc, char **argv, struct opts *o)
@@ -122,8 +234,8 @@ static int parse_args(const struct command *cmd, int argc, char **argv, struct o
 	o->bytes = UINT64_MAX;                        /* dump's default */
 	opterr = 0;
 	optind = 1;
-	int c;
-	while ((c = getopt_long(argc, argv, ":vh", long_opts, NULL)) != -1) {
+	int c, rc;
+	while ((c = getopt_long(argc, argv, ":vh", long_opts(), NULL)) != -1) {
 		if (c == 'h') {
 			printf("usage: %s %s\n", TOOL_NAME, cmd->synopsis);
 			exit(finish_output(EXIT_OK));
@@ -141,95 +253,10 @@ static int parse_args(const struct command *cmd, int argc, char **argv, struct o
 		if (!(cmd->allowed & bit))
 			return fail(EXIT_ERROR, cmd->name, "option --%s is not valid for %s; "
 				    "usage: %s %s", opt_name(c), cmd->name, TOOL_NAME, cmd->synopsis);
-		switch (c) {
-		case 'j': o->json = true; break;
-		case 'x': o->hex = true; break;
-		case 't': o->text = true; break;
-		case 'f': o->force = true; break;
-		case 'D': o->dry_run = true; break;
-		case 'v': o->verbose = true; break;
-		case 'M': o->match = optarg; break;
-		case 'd':
-			if (o->ndirs >= MAX_DIRS)
-				return fail(EXIT_ERROR, cmd->name, "at most %d --dir options", MAX_DIRS);
-			if (!*optarg)
-				return bad_value(cmd, c, optarg, "empty directory name");
-			o->dirs[o->ndirs++] = optarg;
-			break;
-		case 'i':
-			if (parse_duration(optarg, &o->interval_ns) < 0)
-				return bad_value(cmd, c, optarg, "expected seconds, e.g. 1, 0.5 or 500ms");
-			if (o->interval_ns < 10000000ull || o->interval_ns > 3600000000000ull)
-				return bad_value(cmd, c, optarg, "must be between 10ms and 1h");
-			break;
-		case 'n':
-			if (parse_count(optarg, &o->count) < 0)
-				return bad_value(cmd, c, optarg, "expected a whole number");
-			o->have_count = true;
-			break;
-		case 'b':
-			if (parse_size(optarg, &o->bytes) < 0 || o->bytes == UINT64_MAX)
-				return bad_value(cmd, c, optarg, "expected a size, e.g. 256 or 4K");
-			break;
-		case 'k':
-			if (!strcmp(optarg, "spsc"))
-				o->kind = SHMRING_SPSC;
-			else if (!strcmp(optarg, "mpmc"))
-				o->kind = SHMRING_MPMC;
-			else
-				return bad_value(cmd, c, optarg, "expected spsc or mpmc");
-			o->have_kind = true;
-			break;
-		case 'c':
-			if (parse_size(optarg, &o->capacity) < 0 || o->capacity == 0)
-				return bad_value(cmd, c, optarg, "expected a size, e.g. 64K, 16M or 1G");
-			o->have_capacity = true;
-			break;
-		case 'm':
-			if (parse_size(optarg, &o->max_msg) < 0 || o->max_msg == 0)
-				return bad_value(cmd, c, optarg, "expected a size, e.g. 4K");
-			o->have_max_msg = true;
-			break;
-		case 'o':
-			if (parse_mode(optarg, &o->mode) < 0)
-				return bad_value(cmd, c, optarg, "expected octal permission bits, e.g. 0600");
-			if (o->mode & ~0666u)
-				return bad_value(cmd, c, optarg, "only read and write bits (at most 0666): "
-						 "no execute, setuid, setgid or sticky bit");
-			o->have_mode = true;
-			break;
-		case 'S': {
-			uint64_t ms;
-			if (parse_count(optarg, &ms) < 0)
-				return bad_value(cmd, c, optarg, "expected milliseconds, e.g. 1000");
-			if (ms < 1 || ms > MPMC_STALL_MAX_MS)
-				return bad_value(cmd, c, optarg, "must be between 1 and 3600000 (1 hour)");
-			o->stall_ms = (uint32_t)ms;
-			o->have_stall = true;
-			break;
-		}
-		case 'a':
-			if (parse_duration(optarg, &o->min_age_ns) < 0)
-				return bad_value(cmd, c, optarg, "expected a duration, e.g. 30s, 10m or 2h");
-			break;
-		}
+		if ((rc = set_option(cmd, c, o)) != 0)
+			return rc;
 	}
-	if (o->hex && o->text)
-		return fail(EXIT_ERROR, cmd->name, "--hex and --text exclude each other");
-	if (o->have_stall && o->kind != SHMRING_MPMC)
-		return fail(EXIT_ERROR, cmd->name, "--stall-ms applies to --kind mpmc only");
-	int left = argc - optind;
-	if (cmd->takes_uri) {
-		if (left < 1)
-			return fail(EXIT_ERROR, cmd->name, "missing URI; usage: %s %s", TOOL_NAME,
-				    cmd->synopsis);
-		o->uri = argv[optind++];
-		left--;
-	}
-	if (left > 0)
-		return fail(EXIT_ERROR, cmd->name, "unexpected argument '%s'; usage: %s %s",
-			    argv[optind], TOOL_NAME, cmd->synopsis);
-	return 0;
+	return check_operands(cmd, argc, argv, o);
 }
 
 int main(int argc, char **argv)

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/uri.h"
@@ -19,6 +20,20 @@ int open_target(const char *uri, struct tseg *s, bool rw, const char *note)
 		return fail(EXIT_ERROR, uri, "not a shared-memory ring: this tool handles shm: and "
 			    "file: rings");
 	return open_target_at(&u, s, AT_FDCWD, u.path, rw, note);
+}
+
+int with_target(const struct opts *o, int (*fn)(const struct opts *o, struct tseg *s))
+{
+	struct tseg *s = malloc(sizeof(*s));
+	if (!s)
+		return fail(EXIT_ERROR, NULL, "out of memory");
+	int rc = open_target(o->uri, s, false, NULL);
+	if (rc == 0) {
+		rc = fn(o, s);
+		tseg_close(s);
+	}
+	free(s);
+	return rc;
 }
 
 int open_target_at(const struct uri *u, struct tseg *s, int dirfd, const char *name, bool rw,
@@ -90,14 +105,8 @@ void json_summary(struct jw *w, const struct tseg *s)
 	if (s->have_state) {
 		jw_u64(w, "used", s->used);
 		jw_dbl(w, "fill_pct", fill_pct(s), 2);
-		jw_obj(w, "producers");
-		jw_u64(w, "live", s->prod_live);
-		jw_u64(w, "dead", s->prod_dead);
-		jw_obj_end(w);
-		jw_obj(w, "consumers");
-		jw_u64(w, "live", s->cons_live);
-		jw_u64(w, "dead", s->cons_dead);
-		jw_obj_end(w);
+		JW_U64_OBJ(w, "producers", { "live", s->prod_live }, { "dead", s->prod_dead });
+		JW_U64_OBJ(w, "consumers", { "live", s->cons_live }, { "dead", s->cons_dead });
 		jw_bool(w, "shut_down", s->shut_down);
 	} else {
 		jw_null(w, "used");

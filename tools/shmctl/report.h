@@ -22,6 +22,11 @@ struct uri;
 int open_target_at(const struct uri *u, struct tseg *s, int dirfd, const char *name, bool rw,
 		   const char *note);
 
+/* A read-only command on o->uri's segment: open it (open_target(), no
+ * note), run fn on it, close it.  fn's exit status, or open_target's. */
+struct opts;
+int with_target(const struct opts *o, int (*fn)(const struct opts *o, struct tseg *s));
+
 double fill_pct(const struct tseg *s);
 /* "producer", "consumer", "producer+consumer", "none" */
 const char *roles_str(uint32_t roles);

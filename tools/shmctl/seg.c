@@ -489,6 +489,10 @@ struct walk_ctx {
 	struct twalk *out;
 	uint8_t *buf;
 	size_t buf_cap;
+	/* walk_body's snapshot, for the steps of each record */
+	struct spsc_geom g;
+	uint64_t head, read;            /* cons_head and cons_read when we looked */
+	bool read_ok;                   /* cons_read within a capacity of head */
 };
 
 static const struct spsc_shared *mapped_ring(const struct tseg *s)
@@ -506,12 +510,90 @@ static bool moved_past(const struct tseg *s, uint64_t head, uint64_t pos)
 	return now - head > pos - head;
 }
 
+/* The record at pos (spsc_parse() said rc; it ends at end) does not
+ * parse, runs past capacity or straddles cons_read: the walk stops there,
+ * moved on or corrupt.  true if it stopped. */
+static bool walk_refused(struct walk_ctx *w, uint64_t pos, int rc, uint64_t end)
+{
+	struct tseg *s = w->s;
+	struct twalk *o = w->out;
+	uint64_t head = w->head, read = w->read;
+	if (rc < 0 || end - head > w->g.cap) {
+		if (moved_past(s, head, pos)) {
+			o->stop = WALK_MOVED;
+			return true;
+		}
+		o->stop = WALK_CORRUPT;
+		if (rc < 0) {
+			char why[200];
+			explain(&w->g, pos, why, sizeof(why));
+			snprintf(o->reason, sizeof(o->reason), "record at position %llu: %s",
+				 (unsigned long long)pos, why);
+		} else {
+			snprintf(o->reason, sizeof(o->reason), "record at position %llu runs "
+				 "past capacity from cons_head", (unsigned long long)pos);
+		}
+		return true;
+	}
+	if (w->read_ok && read != head && read - head > pos - head && read - head < end - head) {
+		if (moved_past(s, head, pos)) {
+			o->stop = WALK_MOVED;
+			return true;
+		}
+		o->stop = WALK_CORRUPT;
+		snprintf(o->reason, sizeof(o->reason), "cons_read %llu is not on a record "
+			 "boundary", (unsigned long long)read);
+		return true;
+	}
+	return false;
+}
+
+/* Count the record at pos and hand a copy of it (up to copy_max bytes) to
+ * the callback.  true: the walk stops before it (--count reached, out of
+ * memory, or consumed while we looked). */
+static bool walk_emit(struct walk_ctx *w, uint64_t pos, void *data, uint32_t len)
+{
+	struct twalk *o = w->out;
+	if (w->max_msgs && o->msgs >= w->max_msgs) {
+		o->stop = WALK_COUNT;
+		return true;
+	}
+	uint32_t want = w->copy_max && w->copy_max < len ? (uint32_t)w->copy_max : len;
+	if (w->cb && want > w->buf_cap) {
+		uint8_t *nb = realloc(w->buf, want);
+		if (!nb) {
+			o->stop = WALK_NOMEM;
+			return true;
+		}
+		w->buf = nb;
+		w->buf_cap = want;
+	}
+	if (w->cb && want)
+		memcpy(w->buf, data, want);
+	if (moved_past(w->s, w->head, pos)) {
+		o->stop = WALK_MOVED;       /* consumed while we looked: not shown */
+		return true;
+	}
+	if (w->cb) {
+		struct trec r = {
+			.index = o->msgs, .pos = pos,
+			.off = (uint64_t)((uint8_t *)data - w->g.data), .len = len,
+			.copy = w->buf, .copied = want,
+			.acquired = w->read_ok && w->read - w->head > pos - w->head,
+		};
+		w->cb(w->arg, &r);
+	}
+	o->msgs++;
+	o->bytes += len;
+	return false;
+}
+
 static int walk_body(void *arg)
 {
 	struct walk_ctx *w = arg;
 	struct tseg *s = w->s;
 	struct twalk *o = w->out;
-	struct spsc_geom g = {
+	w->g = (struct spsc_geom){
 		.data = (uint8_t *)(uintptr_t)(s->base + s->g.data_off),
 		.cap = s->g.capacity, .mask = s->g.capacity - 1, .max_msg = s->g.max_msg,
 	};
@@ -520,6 +602,8 @@ static int walk_body(void *arg)
 	uint64_t head = atomic_load_explicit(&mapped_ring(s)->cons_head, memory_order_acquire);
 	uint64_t read = atomic_load_explicit(&mapped_ring(s)->cons_read, memory_order_relaxed);
 	uint64_t pos = head;
+	w->head = head;
+	w->read = read;
 	o->head = o->end = head;
 	if (head & 7u) {
 		o->stop = WALK_CORRUPT;
@@ -527,84 +611,29 @@ static int walk_body(void *arg)
 			 (unsigned long long)head);
 		return 0;
 	}
-	bool read_ok = read - head <= g.cap;     /* otherwise check_state says so */
-	for (uint64_t step = 0; step <= g.cap / 8; step++) {
+	w->read_ok = read - head <= w->g.cap;     /* otherwise check_state says so */
+	for (uint64_t step = 0; step <= w->g.cap / 8; step++) {
 		void *data;
 		uint32_t len;
-		uint64_t end;
-		if (pos - head >= g.cap) {
+		uint64_t end = 0;       /* read by walk_refused() only after a parse */
+		if (pos - head >= w->g.cap) {
 			o->stop = moved_past(s, head, head) ? WALK_MOVED : WALK_CORRUPT;
 			snprintf(o->reason, sizeof(o->reason), "records from cons_head %llu fill the "
 				 "whole ring with no end marker", (unsigned long long)head);
 			return 0;
 		}
-		int rc = spsc_parse(&g, pos, &data, &len, &end);
+		int rc = spsc_parse(&w->g, pos, &data, &len, &end);
 		if (rc == -EAGAIN) {
 			o->stop = WALK_END;
 			break;
 		}
-		if (rc < 0 || end - head > g.cap) {
-			if (moved_past(s, head, pos)) {
-				o->stop = WALK_MOVED;
-				return 0;
-			}
-			o->stop = WALK_CORRUPT;
-			if (rc < 0) {
-				char why[200];
-				explain(&g, pos, why, sizeof(why));
-				snprintf(o->reason, sizeof(o->reason), "record at position %llu: %s",
-					 (unsigned long long)pos, why);
-			} else {
-				snprintf(o->reason, sizeof(o->reason), "record at position %llu runs "
-					 "past capacity from cons_head", (unsigned long long)pos);
-			}
+		if (walk_refused(w, pos, rc, end) || walk_emit(w, pos, data, len))
 			return 0;
-		}
-		if (read_ok && read != head && read - head > pos - head && read - head < end - head) {
-			if (moved_past(s, head, pos)) {
-				o->stop = WALK_MOVED;
-				return 0;
-			}
-			o->stop = WALK_CORRUPT;
-			snprintf(o->reason, sizeof(o->reason), "cons_read %llu is not on a record "
-				 "boundary", (unsigned long long)read);
-			return 0;
-		}
-		if (w->max_msgs && o->msgs >= w->max_msgs) {
-			o->stop = WALK_COUNT;
-			return 0;
-		}
-		uint32_t want = w->copy_max && w->copy_max < len ? (uint32_t)w->copy_max : len;
-		if (w->cb && want > w->buf_cap) {
-			uint8_t *nb = realloc(w->buf, want);
-			if (!nb) {
-				o->stop = WALK_NOMEM;
-				return 0;
-			}
-			w->buf = nb;
-			w->buf_cap = want;
-		}
-		if (w->cb && want)
-			memcpy(w->buf, data, want);
-		if (moved_past(s, head, pos)) {
-			o->stop = WALK_MOVED;       /* consumed while we looked: not shown */
-			return 0;
-		}
-		if (w->cb) {
-			struct trec r = {
-				.index = o->msgs, .pos = pos,
-				.off = (uint64_t)((uint8_t *)data - g.data), .len = len,
-				.copy = w->buf, .copied = want,
-				.acquired = read_ok && read - head > pos - head,
-			};
-			w->cb(w->arg, &r);
-		}
-		o->msgs++;
-		o->bytes += len;
 		pos = end;
 		o->end = pos;
 	}
-	if (o->stop == WALK_END && read_ok && read - head > pos - head && !moved_past(s, head, pos)) {
+	if (o->stop == WALK_END && w->read_ok && read - head > pos - head &&
+	    !moved_past(s, head, pos)) {
 		o->stop = WALK_CORRUPT;
 		snprintf(o->reason, sizeof(o->reason), "cons_read %llu is beyond the last record "
 			 "(ends at %llu)", (unsigned long long)read, (unsigned long long)pos);

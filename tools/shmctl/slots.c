@@ -216,15 +216,9 @@ void tmpmc_walk(struct tseg *s, uint64_t start, uint64_t max_shown, uint64_t cop
 		free(c);
 		return;
 	}
-	c->s = s;
-	c->g = s->mg;
+	*c = (struct mwalk_ctx){ .s = s, .g = s->mg, .max_shown = max_shown, .copy_max = copy_max,
+				 .keep_going = keep_going, .cb = cb, .arg = arg, .out = out };
 	c->g.data = (uint8_t *)(uintptr_t)(s->base + s->g.data_off);
-	c->max_shown = max_shown;
-	c->copy_max = copy_max;
-	c->keep_going = keep_going;
-	c->cb = cb;
-	c->arg = arg;
-	c->out = out;
 	if (tseg_guarded(walk_slots, c) == -EFAULT) {
 		out->stop = WALK_FAULT;
 		snprintf(out->reason, sizeof(out->reason),
