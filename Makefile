@@ -76,6 +76,8 @@ ICEORYX_INC  := $(firstword $(foreach d,$(call cc_include_dirs), \
 	$(wildcard $(d)/iceoryx/v*/iceoryx_binding_c/runtime.h)))
 HAVE_ICEORYX := $(if $(ICEORYX_INC),y)
 HAVE_GNUPLOT := $(shell command -v $(GNUPLOT) >/dev/null 2>&1 && echo y)
+# liburing: tests/test_poll.c's io_uring loop (skipped without it)
+HAVE_LIBURING := $(call have_lib,liburing.h,-luring)
 
 OPT    ?= -O2
 CFLAGS ?= $(OPT) -g
@@ -129,7 +131,7 @@ TEST_ENV := ASAN_OPTIONS=detect_leaks=1:leak_check_at_exit=0:abort_on_error=0 \
 	SHMRING_TEST_BUILD=$(BUILD)
 
 DEB_PKGS := build-essential pkg-config liburcu-dev libcriterion-dev libjemalloc-dev \
-	util-linux mandoc jq
+	util-linux mandoc jq liburing-dev
 
 # Before compiling anything: name the missing packages, not a compiler
 # error.  Goals that build nothing themselves skip it (`make check` installs
@@ -309,6 +311,12 @@ TEST_INC :=
 TEST_LIBS := -lcriterion
 endif
 
+# test_poll's io_uring event loop, when liburing is there
+ifeq ($(HAVE_LIBURING),y)
+$(BUILD)/tests/test_poll.o: CPPFLAGS_ALL += -DSHMRING_HAVE_LIBURING
+$(BUILD)/tests/test_poll: TEST_LIBS += -luring
+endif
+
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COMMON_OBJS) $(INTERNAL)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -o $@ $< $(TEST_COMMON_OBJS) $(INTERNAL) $(LDFLAGS_ALL) $(TEST_LIBS) $(LDLIBS_LIB) -lm
@@ -374,6 +382,7 @@ probe:
 	@echo "  dpdk: $(if $(HAVE_DPDK),yes,no) (libdpdk-dev)"
 	@echo "  iceoryx: $(if $(HAVE_ICEORYX),yes,no) (iceoryx libiceoryx-binding-c-dev)"
 	@echo "  gnuplot: $(if $(HAVE_GNUPLOT),yes,no) (gnuplot-nox)"
+	@echo "  liburing: $(if $(HAVE_LIBURING),yes,no) (liburing-dev; make deps installs it)"
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory all
@@ -391,12 +400,13 @@ check-sh: tests
 
 # The long crash runs: 5000 SIGKILLs of SPSC producers and consumers and
 # 5000 of MPMC ones (make check runs 200 each), and 50 million messages per
-# stream test.
+# stream test; 10 million per lost-wake-up case of test_poll.
 torture: deps
 	$(Q)$(MAKE) --no-print-directory tests
 	$(TEST_ENV) SHMRING_CRASH_KILLS=5000 $(BUILD)/tests/test_crash --verbose
 	$(TEST_ENV) SHMRING_MPMC_KILLS=5000 SHMRING_CRASH_NMAX=20 $(BUILD)/tests/test_torture --verbose --jobs 1
 	$(TEST_ENV) SHMRING_STREAM_MSGS=50000000 $(BUILD)/tests/test_stream --jobs 1
+	$(TEST_ENV) SHMRING_POLL_MSGS=10000000 $(BUILD)/tests/test_poll --jobs 1
 
 # ---- fuzzing: make fuzz [FUZZ_SECONDS=N]; make check runs fuzz-short ----
 # libFuzzer targets (tests/fuzz/), built with clang, ASan and UBSan in their

@@ -177,7 +177,7 @@ uint64_t t_sysctl_u64(const char *path, uint64_t dflt)
 
 /* ---- bookkeeping ------------------------------------------------------- */
 
-#define MADE_MAX 64
+#define MADE_MAX 256
 
 static char made[MADE_MAX][320];
 static unsigned nmade;

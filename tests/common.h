@@ -52,7 +52,7 @@ uint64_t t_sysctl_u64(const char *path, uint64_t dflt);
 
 /* Remember a ring URI ("shm:NAME", a bare NAME, "file:PATH", "pipe:PATH",
  * "mq:NAME") or an absolute path for t_cleanup(); returns a copy that
- * lives until then.  At most 64 between two t_cleanup() calls. */
+ * lives until then.  At most 256 between two t_cleanup() calls. */
 const char *t_remember(const char *uri);
 /* t_remember(t_uri(tag)) and t_remember(t_name(tag)). */
 const char *t_ring_uri(const char *tag);
