@@ -250,6 +250,7 @@ struct loops {
 #define T_POLLS    0x04u        /* spins on full/empty: the tries are counted */
 #define T_SHMRING  0x08u        /* a shmring ring: counters from shmring_stats */
 #define T_NOSTATS  0x10u        /* shmring fallback: counters are per handle */
+#define T_FDWAIT   0x20u        /* waits in epoll: only perf counts its system calls */
 
 struct transport {
 	const char *name;
@@ -357,12 +358,26 @@ extern const struct transport bench_mpmc_nosafety_transports[];
 extern const unsigned bench_mpmc_nosafety_count;
 extern const struct transport bench_kernel_transports[];
 extern const unsigned bench_kernel_count;
+extern const struct transport bench_poll_transports[];         /* t_poll.c */
+extern const unsigned bench_poll_count;
+extern const struct transport bench_poll_floor_transports[];
+extern const unsigned bench_poll_floor_count;
 extern const struct transport bench_dpdk_transports[];
 extern const unsigned bench_dpdk_count;
 extern const struct transport bench_ck_transports[];
 extern const unsigned bench_ck_count;
 extern const struct transport bench_iceoryx_transports[];
 extern const unsigned bench_iceoryx_count;
+
+/* t_shmring.c's SPSC shm: ring and the end of it, reused by t_poll.c:
+ * an end's priv starts with struct sr_priv */
+struct sr_priv {
+	struct shmring *r;
+};
+int sr_create_spsc(struct chan *ch, const struct geom *g);
+void ring_destroy(struct chan *ch, struct shmring_stats *st);
+void ring_attach(struct end *e, struct chan *ch);
+void ring_detach(struct end *e);
 
 /* ---------------------------------------------------------------------- */
 /* shared helpers for transports (harness.c)                                */
