@@ -273,6 +273,18 @@ struct transport {
 	void (*cleanup)(void);          /* once, in the parent, at exit (also on failure) */
 };
 
+/* the state t_shmring.c's attach leaves in e->priv; t_poll.c reuses the
+ * rings of shmring-block, so its state starts with this */
+struct sr_priv {
+	struct shmring *r;
+};
+
+/* t_poll.c: shmring-epoll; the floors eventfd-pingpong, eventfd-epoll */
+extern const struct transport bench_poll_transports[];
+extern const unsigned bench_poll_count;
+extern const struct transport bench_poll_floor_transports[];
+extern const unsigned bench_poll_floor_count;
+
 /*
  * The loops, expanded per transport over its inline functions:
  *   name##_tx(e, k)  sends k (1..batch) messages, blocking or spinning as
@@ -358,26 +370,12 @@ extern const struct transport bench_mpmc_nosafety_transports[];
 extern const unsigned bench_mpmc_nosafety_count;
 extern const struct transport bench_kernel_transports[];
 extern const unsigned bench_kernel_count;
-extern const struct transport bench_poll_transports[];         /* t_poll.c */
-extern const unsigned bench_poll_count;
-extern const struct transport bench_poll_floor_transports[];
-extern const unsigned bench_poll_floor_count;
 extern const struct transport bench_dpdk_transports[];
 extern const unsigned bench_dpdk_count;
 extern const struct transport bench_ck_transports[];
 extern const unsigned bench_ck_count;
 extern const struct transport bench_iceoryx_transports[];
 extern const unsigned bench_iceoryx_count;
-
-/* t_shmring.c's SPSC shm: ring and the end of it, reused by t_poll.c:
- * an end's priv starts with struct sr_priv */
-struct sr_priv {
-	struct shmring *r;
-};
-int sr_create_spsc(struct chan *ch, const struct geom *g);
-void ring_destroy(struct chan *ch, struct shmring_stats *st);
-void ring_attach(struct end *e, struct chan *ch);
-void ring_detach(struct end *e);
 
 /* ---------------------------------------------------------------------- */
 /* shared helpers for transports (harness.c)                                */

@@ -53,30 +53,49 @@ static void ep_wait(int ep)
 /* shmring-epoll                                                            */
 
 struct ep_priv {
-	struct sr_priv sr;              /* first: ring_attach() fills it */
+	struct sr_priv sr;              /* first: shmring-block's attach fills it */
 	int ep;                         /* receiving end: epoll set; else -1 */
 };
 END_PRIV(EP, struct ep_priv)
 
-/* the ring of t_shmring.c, if this backend hands out a descriptor */
+/* shmring-block's rings (t_shmring.c): the same ring, the same ends;
+ * only how the consumer waits differs */
+static const struct transport *block_t(void)
+{
+	static const struct transport *t;
+
+	for (unsigned i = 0; !t && i < bench_shmring_count; i++)
+		if (strcmp(bench_shmring_transports[i].name, "shmring-block") == 0)
+			t = &bench_shmring_transports[i];
+	if (!t)
+		fail("shmring-epoll: shmring-block's rings are not built in");
+	return t;
+}
+
+/* a ring whose backend hands out a descriptor: -ENOTSUP ("n/a") if not */
 static int create_epoll(struct chan *ch, const struct geom *g)
 {
 	struct shmring_caps caps;
-	int rc = sr_create_spsc(ch, g);
+	int rc = block_t()->create(ch, g);
 
 	if (rc < 0)
 		return rc;
 	rc = shmring_caps(ch->ring, &caps);
 	if (rc < 0 || !(caps.flags & SHMRING_CAP_POLL)) {
-		ring_destroy(ch, NULL);
+		block_t()->destroy(ch, NULL);
 		return rc < 0 ? rc : -ENOTSUP;
 	}
 	return 0;
 }
 
+static void epoll_destroy(struct chan *ch, struct shmring_stats *st)
+{
+	block_t()->destroy(ch, st);
+}
+
 static void epoll_attach(struct end *e, struct chan *ch)
 {
-	ring_attach(e, ch);
+	block_t()->attach(e, ch);
 	EP(e)->ep = -1;
 	if (e->dir == END_RX) {
 		int fd = shmring_fd(EP(e)->sr.r);
@@ -89,7 +108,7 @@ static void epoll_attach(struct end *e, struct chan *ch)
 static void epoll_detach(struct end *e)
 {
 	close_fd(EP(e)->ep);
-	ring_detach(e);
+	block_t()->detach(e);
 }
 
 static inline void ep_tx(struct end *e, unsigned k)
@@ -212,7 +231,7 @@ const struct transport bench_poll_transports[] = {
 	{ "shmring-epoll", "shmring",
 	  "shm: SPSC, consumer: timeout 0 until -EAGAIN, then epoll_wait on shmring_fd()",
 	  1, 1, 1, 0, 64 * KIB, T_TPUT | T_LAT | T_SHMRING | T_FDWAIT, create_epoll,
-	  ring_destroy, epoll_attach, epoll_detach, LOOPS(ep), NULL, NULL, NULL },
+	  epoll_destroy, epoll_attach, epoll_detach, LOOPS(ep), NULL, NULL, NULL },
 };
 const unsigned bench_poll_count =
 	sizeof(bench_poll_transports) / sizeof(bench_poll_transports[0]);

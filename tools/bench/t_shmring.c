@@ -82,7 +82,7 @@ static int ring_create(struct chan *ch, const struct geom *g, enum shmring_kind 
 	return 0;
 }
 
-int sr_create_spsc(struct chan *ch, const struct geom *g)
+static int create_spsc(struct chan *ch, const struct geom *g)
 { return ring_create(ch, g, SHMRING_SPSC, "shm"); }
 static int create_mpmc(struct chan *ch, const struct geom *g)
 { return ring_create(ch, g, SHMRING_MPMC, "shm"); }
@@ -95,7 +95,7 @@ static int create_pipe_ring(struct chan *ch, const struct geom *g)
 static int create_mq_ring(struct chan *ch, const struct geom *g)
 { return ring_create(ch, g, SHMRING_SPSC, "mq"); }
 
-void ring_destroy(struct chan *ch, struct shmring_stats *st)
+static void ring_destroy(struct chan *ch, struct shmring_stats *st)
 {
 	if (ch->ring && st) {
 		int rc = shmring_stats(ch->ring, st);
@@ -114,7 +114,7 @@ void ring_destroy(struct chan *ch, struct shmring_stats *st)
 	ch->ring = NULL;
 }
 
-void ring_attach(struct end *e, struct chan *ch)
+static void ring_attach(struct end *e, struct chan *ch)
 {
 	struct shmring_opts o;
 	int role = e->dir == END_TX ? SHMRING_PRODUCER : SHMRING_CONSUMER;
@@ -141,7 +141,7 @@ static void ring_attach_sleep(struct end *e, struct chan *ch)
 		fail_rc("shmring_set_spin", rc);
 }
 
-void ring_detach(struct end *e)
+static void ring_detach(struct end *e)
 {
 	int rc = shmring_close(P(e)->r);
 
@@ -281,15 +281,15 @@ BENCH_LOOPS(zc)
 
 const struct transport bench_shmring_transports[] = {
 	SR("shmring-poll", "shm: SPSC, send/recv, timeout 0, retry (busy-poll)",
-	   1, 1, 1, 0, TL | T_POLLS, sr_create_spsc, ring_attach, poll),
+	   1, 1, 1, 0, TL | T_POLLS, create_spsc, ring_attach, poll),
 	SR("shmring-poll-b32", "shm: SPSC, send_batch/recv_batch of 32, timeout 0",
-	   1, 1, 32, 64 * KIB, T_TPUT | T_POLLS, sr_create_spsc, ring_attach, poll),
+	   1, 1, 32, 64 * KIB, T_TPUT | T_POLLS, create_spsc, ring_attach, poll),
 	SR("shmring-block", "shm: SPSC, SHMRING_FOREVER (default spin, then futex)",
-	   1, 1, 1, 0, TL, sr_create_spsc, ring_attach, block),
+	   1, 1, 1, 0, TL, create_spsc, ring_attach, block),
 	SR("shmring-sleep", "shm: SPSC, SHMRING_FOREVER with shmring_set_spin(0): futex at once",
-	   1, 1, 1, KIB, TL, sr_create_spsc, ring_attach_sleep, block),
+	   1, 1, 1, KIB, TL, create_spsc, ring_attach_sleep, block),
 	SR("shmring-zc", "shm: SPSC, reserve/commit + acquire/release, in place",
-	   1, 1, 1, 0, TL | T_POLLS, sr_create_spsc, ring_attach, zc),
+	   1, 1, 1, 0, TL | T_POLLS, create_spsc, ring_attach, zc),
 	SR("shmring-mpmc", "shm: MPMC 1x1, send/recv, timeout 0",
 	   1, 1, 1, 64 * KIB, TL | T_POLLS, create_mpmc, ring_attach, poll),
 	SR("shmring-mpmc-b32", "shm: MPMC 1x1, batches of 32, timeout 0",
