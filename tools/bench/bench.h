@@ -250,6 +250,7 @@ struct loops {
 #define T_POLLS    0x04u        /* spins on full/empty: the tries are counted */
 #define T_SHMRING  0x08u        /* a shmring ring: counters from shmring_stats */
 #define T_NOSTATS  0x10u        /* shmring fallback: counters are per handle */
+#define T_FDWAIT   0x20u        /* waits in epoll: only perf counts its system calls */
 
 struct transport {
 	const char *name;
@@ -271,6 +272,18 @@ struct transport {
 	void (*setup)(void);            /* once, in the parent, before any case */
 	void (*cleanup)(void);          /* once, in the parent, at exit (also on failure) */
 };
+
+/* the state t_shmring.c's attach leaves in e->priv; t_poll.c reuses the
+ * rings of shmring-block, so its state starts with this */
+struct sr_priv {
+	struct shmring *r;
+};
+
+/* t_poll.c: shmring-epoll; the floors eventfd-pingpong, eventfd-epoll */
+extern const struct transport bench_poll_transports[];
+extern const unsigned bench_poll_count;
+extern const struct transport bench_poll_floor_transports[];
+extern const unsigned bench_poll_floor_count;
 
 /*
  * The loops, expanded per transport over its inline functions:

@@ -761,6 +761,8 @@ static void add_stats(struct case_result *cr, const struct shmring_stats *st)
 	cr->st.waits_empty += st->waits_empty;
 	cr->st.futex_wakes += st->futex_wakes;
 	cr->st.futex_sleeps += st->futex_sleeps;
+	cr->st.poll_wakes += st->poll_wakes;
+	cr->st.poll_spurious += st->poll_spurious;
 }
 
 /* exactly once: what the producers sent is what the consumers received */

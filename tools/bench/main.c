@@ -33,6 +33,7 @@ static void add_family(const struct transport *ts, unsigned n)
 static void collect_transports(void)
 {
 	add_family(bench_shmring_transports, bench_shmring_count);
+	add_family(bench_poll_transports, bench_poll_count);
 	add_family(bench_mpmc_safe_transports, bench_mpmc_safe_count);
 	add_family(bench_mpmc_nosafety_transports, bench_mpmc_nosafety_count);
 #ifdef BENCH_HAVE_DPDK
@@ -55,6 +56,7 @@ static void collect_transports(void)
 		"libiceoryx-binding-c-dev)";
 #endif
 	add_family(bench_kernel_transports, bench_kernel_count);
+	add_family(bench_poll_floor_transports, bench_poll_floor_count);
 }
 
 static void usage(void)

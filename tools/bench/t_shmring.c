@@ -18,9 +18,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-struct sr_priv {
-	struct shmring *r;
-};
 END_PRIV(P, struct sr_priv)
 
 /* ---------------------------------------------------------------------- */
