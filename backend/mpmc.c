@@ -236,6 +236,7 @@ struct call {
 	uint64_t spin_until;    /* 0 until the first wait */
 	unsigned retries;       /* immediate retries so far */
 	bool waited;            /* a wait was counted */
+	struct seg_handle *seg; /* the caller's handle */
 };
 
 static uint64_t call_deadline(struct call *c)
@@ -255,8 +256,16 @@ static int again(struct call *c)
 {
 	uint64_t now = clock_mono_ns();
 	uint64_t deadline = c->timeout_ns < 0 ? UINT64_MAX : call_deadline(c);
-	if (now >= deadline)
-		return c->timeout_ns == 0 ? -EAGAIN : -ETIMEDOUT;
+	if (now >= deadline && c->timeout_ns != 0)
+		return -ETIMEDOUT;
+	if (now >= deadline) {
+		/* Out of tries, not blocked where a waker would look: a
+		 * poller's doorbell is not armed.  Ring it ourselves, so that
+		 * its loop comes back (spurious, but never stuck). */
+		if (segh_polls(c->seg))
+			segh_ring_self(c->seg);
+		return -EAGAIN;
+	}
 	if (c->timeout_ns != 0 && ++c->retries % RETRY_BURST == 0) {
 		uint64_t until = deadline - now > RETRY_PAUSE_NS ? now + RETRY_PAUSE_NS : deadline;
 		struct timespec ts = clock_ts(until);
@@ -319,6 +328,10 @@ static int poll_arm(struct mpmc_handle *r, int side, const struct mpmc_pos *p)
 	if (atomic_load_explicit(&mpmc_slot(&r->mp.g, p->t)->word, memory_order_seq_cst) == p->w &&
 	    !atomic_load_explicit(&sh->shutdown, memory_order_seq_cst))
 		return -EAGAIN;
+	/* the call goes on and arms again at its next -EAGAIN: take the bit
+	 * down, so that no waker rings for nobody (relaxed: ours; a waker
+	 * that took it first rang, and the next arming drains that) */
+	atomic_fetch_and_explicit(&mask[bit / 64], ~(1ull << (bit % 64)), memory_order_relaxed);
 	return 0;
 }
 
@@ -359,7 +372,7 @@ static inline int claimed(struct mpmc_handle *r, uint64_t t)
 static int produce_begin(struct mpmc_handle *r, size_t len, struct mpmc_pos *p, int64_t timeout_ns)
 {
 	struct mpmc_shared *sh = r->mp.sh;
-	struct call c = { .timeout_ns = timeout_ns };
+	struct call c = { .timeout_ns = timeout_ns, .seg = &r->seg };
 	unsigned busy = 0;
 	if (unlikely(len > r->mp.g.max_msg))
 		return -EMSGSIZE;
@@ -601,7 +614,7 @@ static ssize_t take_copy(struct mpmc_handle *r, struct mpmc_pos *p, void *buf, s
 static ssize_t mp_recv(struct shmring *sr, void *buf, size_t cap, int64_t timeout_ns)
 {
 	struct mpmc_handle *r = mph_of(sr);
-	struct call c = { .timeout_ns = timeout_ns };
+	struct call c = { .timeout_ns = timeout_ns, .seg = &r->seg };
 	struct mpmc_pos p;
 	ssize_t len = take_copy(r, &p, buf, cap, &c);
 	if (len >= 0)
@@ -644,7 +657,7 @@ static int mp_recv_batch(struct shmring *sr, struct iovec *bufs, unsigned n, int
 static int mp_acquire(struct shmring *sr, struct shmring_msg *m, int64_t timeout_ns)
 {
 	struct mpmc_handle *r = mph_of(sr);
-	struct call c = { .timeout_ns = timeout_ns };
+	struct call c = { .timeout_ns = timeout_ns, .seg = &r->seg };
 	for (;;) {
 		struct mpmc_pos p;
 		int rc = consume_begin(r, &p, &c);

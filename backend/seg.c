@@ -363,7 +363,7 @@ int segh_fd(struct shmring *r)
 		/* Nothing is armed yet, and messages may be waiting: start
 		 * readable, so that the loop's first call finds them (or its
 		 * -EAGAIN arms).  Counted as spurious if there are none. */
-		(void)bell_ring(&s->ring_sock, b.id);
+		segh_ring_self(s);
 	return s->bell.fd;
 }
 
@@ -394,6 +394,11 @@ void segh_arm_prepare(struct seg_handle *s, uint64_t done, _Atomic uint64_t *spu
 	__atomic_store_n(&s->armed_at, done, __ATOMIC_RELAXED);
 }
 
+void segh_ring_self(struct seg_handle *s)
+{
+	(void)bell_ring(&s->ring_sock, s->bell.id);
+}
+
 void segh_arm_fence(struct seg_handle *s)
 {
 	/* The heavy half of the asymmetric fence, as for a sleeper
@@ -401,7 +406,7 @@ void segh_arm_fence(struct seg_handle *s)
 	 * be ordered before its load; ring ourselves, so that the poller
 	 * comes back and looks (busy, but never stuck). */
 	if (!fence_heavy())
-		(void)bell_ring(&s->ring_sock, s->bell.id);
+		segh_ring_self(s);
 }
 
 /* Only remove what is a ring: read the header first, and then the name

@@ -100,6 +100,8 @@ BACKEND_HIDDEN void segh_ring(struct seg_handle *s, uint32_t owner, _Atomic uint
  * [B1] the caller looks at the ring once more ([B3], seq_cst). */
 BACKEND_HIDDEN void segh_arm_prepare(struct seg_handle *s, uint64_t done,
 				     _Atomic uint64_t *spurious);
+/* Ring our own doorbell: the loop comes back and calls again. */
+BACKEND_HIDDEN void segh_ring_self(struct seg_handle *s);
 /* After [B1], when the waker may have used the light fence (SPSC): the
  * heavy half (sync/fence.h). */
 BACKEND_HIDDEN void segh_arm_fence(struct seg_handle *s);

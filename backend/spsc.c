@@ -98,6 +98,15 @@ static uint64_t own_done(const struct spsc_handle *h)
 								   memory_order_relaxed) : 0);
 }
 
+/* The last look found work: the call goes on instead of waiting, and
+ * will arm again at its next -EAGAIN; until then a ring would be for
+ * nobody.  relaxed: the bit is ours to take down; if the waker took it
+ * first, its ring waits in the doorbell and the next arming drains it. */
+static void disarm(_Atomic uint32_t *word)
+{
+	atomic_fetch_and_explicit(word, ~WAIT_POLLING, memory_order_relaxed);
+}
+
 int sph_prod_poll(struct spsc_handle *h, size_t len, void **out)
 {
 	segh_arm_prepare(&h->seg, own_done(h), &h->sh->prod_spurious);
@@ -110,6 +119,7 @@ int sph_prod_poll(struct spsc_handle *h, size_t len, void **out)
 	uint64_t head = atomic_load_explicit(&h->sh->cons_head, memory_order_seq_cst);
 	if (head == h->prod.cons_cache && !sph_shut(h, memory_order_seq_cst))
 		return -EAGAIN;
+	disarm(&h->sh->prod_sleeping);
 	return sph_prod_try(h, len, out);
 }
 
@@ -124,6 +134,7 @@ int sph_cons_poll(struct spsc_handle *h, void **data, uint32_t *len, uint64_t *e
 	if (atomic_load_explicit(spsc_cons_watch(&h->cons), memory_order_seq_cst) == 0 &&
 	    !sph_shut(h, memory_order_seq_cst))
 		return -EAGAIN;
+	disarm(&h->sh->cons_sleeping);
 	return sph_cons_try(h, data, len, end);
 }
 

@@ -1070,6 +1070,27 @@ BACKEND_TEST(descriptor_rules, .timeout = 30)
 	shmring_close(own);
 }
 
+/* Messages already in the ring when the descriptor is made: it starts
+ * readable, so a loop that waits first does not wait for good. */
+BACKEND_TEST(new_descriptor_is_readable_with_messages_waiting, .timeout = 30)
+{
+	const char *uri = uri_of(b, "first");
+	struct shmring_opts o = opts_of(b, 4096);
+	struct shmring *p = t_open_opts(uri, SHMRING_CREATE | SHMRING_PRODUCER, &o);
+	struct shmring *q = t_open_opts(uri, SHMRING_CONSUMER, &o);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(shmring_send(p, "abc", 3, 0), 0);
+	struct pollfd pf = { .fd = fd_or_skip(b, q), .events = POLLIN };
+	cr_assert_eq(poll(&pf, 1, 5000), 1, "[%s] a new descriptor with 3 messages waiting "
+		     "is not readable", b->name);
+	char buf[8];
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(shmring_recv(q, buf, sizeof(buf), 0), 3, "[%s] message %d", b->name, i);
+	cr_assert_eq(shmring_recv(q, buf, sizeof(buf), 0), -EAGAIN);
+	shmring_close(q);
+	shmring_close(p);
+}
+
 static int forked_child(void *arg)
 {
 	struct shmring *q = arg;

@@ -155,7 +155,7 @@ static const struct goal goals[] = {
 	{ "64 B rtt p50, shmring-block / shmring-poll", "shmring-block", "shmring-poll", 64, M_P50, false, 1.2 },
 	{ "64 B streaming syscalls/msg, shmring-block", "shmring-block", NULL, 64, M_SYSCALLS, false, 0.001 },
 	{ "64 B rtt p50, shmring-epoll / eventfd-pingpong", "shmring-epoll", "eventfd-pingpong", 64, M_P50, false, 1.2 },
-	{ "64 B rtt p50, shmring-epoll / shmring-block", "shmring-epoll", "shmring-block", 64, M_P50, false, 1.2 },
+	{ "64 B rtt p50, shmring-epoll / shmring-sleep", "shmring-epoll", "shmring-sleep", 64, M_P50, false, 1.2 },
 	{ "64 B msgs/s, shmring-epoll / shmring-block", "shmring-epoll", "shmring-block", 64, M_RATE, true, 0.8 },
 	{ "64 B streaming syscalls/msg, shmring-epoll", "shmring-epoll", NULL, 64, M_SYSCALLS, false, 0.01 },
 	{ "64 B msgs/s, shmring-poll / pipe", "shmring-poll", "pipe", 64, M_RATE, true, 20 },
