@@ -236,7 +236,7 @@ struct call {
 	uint64_t spin_until;    /* 0 until the first wait */
 	unsigned retries;       /* immediate retries so far */
 	bool waited;            /* a wait was counted */
-	struct seg_handle *seg; /* the caller's handle */
+	struct seg_handle *seg; /* the caller's handle; NULL: never ring it */
 };
 
 static uint64_t call_deadline(struct call *c)
@@ -262,7 +262,7 @@ static int again(struct call *c)
 		/* Out of tries, not blocked where a waker would look: a
 		 * poller's doorbell is not armed.  Ring it ourselves, so that
 		 * its loop comes back (spurious, but never stuck). */
-		if (segh_polls(c->seg))
+		if (c->seg && segh_polls(c->seg))
 			segh_ring_self(c->seg);
 		return -EAGAIN;
 	}
@@ -627,7 +627,10 @@ static int mp_recv_batch(struct shmring *sr, struct iovec *bufs, unsigned n, int
 	struct mpmc_handle *r = mph_of(sr);
 	struct mpmc_pos p = { 0, 0 };
 	/* wait only for the first message */
-	struct call first = { .timeout_ns = timeout_ns }, rest = { .timeout_ns = 0 };
+	/* the rest of a batch ends it at -EAGAIN: the call has an answer,
+	 * and rings nothing */
+	struct call first = { .timeout_ns = timeout_ns, .seg = &r->seg };
+	struct call rest = { .timeout_ns = 0 };
 	uint64_t bytes = 0;
 	unsigned i;
 	ssize_t rc = 0;
