@@ -10,14 +10,21 @@
 #include "../backend/backend.h"
 #include "../backend/spsc.h"
 
-/* 0 if r may make a call of `role` with arguments that are usable. */
-static inline int may(const struct shmring *r, uint32_t role, bool args_ok)
+/* 0 if r may make a call of `role`, -EINVAL or -EPERM. */
+static int may(const struct shmring *r, uint32_t role)
 {
-	if (unlikely(!r))
+	if (!r)
 		return -EINVAL;
-	if (unlikely(!(r->roles & role)))
-		return -EPERM;
-	return likely(args_ok) ? 0 : -EINVAL;
+	return r->roles & role ? 0 : -EPERM;
+}
+
+/* An SPSC handle holding `role`: one load and one test of its roles
+ * word, which carries HANDLE_SPSC while the handle holds a role of an
+ * SPSC ring (backend/backend.h).  Every other case, and every bad
+ * argument, takes the checked way through the ops table. */
+static inline bool spsc_as(const struct shmring *r, uint32_t role)
+{
+	return likely(r != NULL) && likely((r->roles & (HANDLE_SPSC | role)) == (HANDLE_SPSC | role));
 }
 
 /* A call of a backend whose descriptor is re-armed apart from its calls
@@ -29,87 +36,95 @@ static inline bool again_after_rearm(struct shmring *r, long rc, unsigned *laps)
 	return unlikely(rc == -EAGAIN) && r->ops->rearm && (*laps)++ < 2 && r->ops->rearm(r);
 }
 
-/* The call `fn` of r's backend: inline for an SPSC ring, else its op. */
-#define DISPATCH(r, fn, ...)                                                   \
-	(likely((r)->ops == &sph_ops) ? sph_##fn(sph_of(r), __VA_ARGS__)       \
-				      : by_op_##fn(r, __VA_ARGS__))
-
-/* by_op_NAME(r, args): the op, re-armed and called again as above. */
-#define BY_OP(type, fn, params, args)                                          \
-	static type by_op_##fn params                                          \
+/* by_op_NAME(r, args): the checked way: role (and `valid`, the call's
+ * argument test) first, then the op, re-armed and called again as above. */
+#define BY_OP(type, fn, role, valid, params, args)                             \
+	static __attribute__((noinline)) type by_op_##fn params                \
 	{                                                                      \
 		unsigned laps = 0;                                             \
-		type rc;                                                       \
+		type rc = may(r, role);                                        \
+		if (rc < 0)                                                    \
+			return rc;                                             \
+		if (!(valid))                                                  \
+			return -EINVAL;                                        \
 		do                                                             \
 			rc = r->ops->fn args;                                  \
 		while (again_after_rearm(r, rc, &laps));                       \
 		return rc;                                                     \
 	}
 
-BY_OP(int, send, (struct shmring *r, const void *msg, size_t len, int64_t t),
-      (r, msg, len, t))
-BY_OP(int, reserve, (struct shmring *r, size_t len, struct shmring_msg *m, int64_t t),
-      (r, len, m, t))
-BY_OP(int, commit, (struct shmring *r, struct shmring_msg *m), (r, m))
-BY_OP(int, send_batch, (struct shmring *r, const struct iovec *v, unsigned n, int64_t t),
-      (r, v, n, t))
-BY_OP(ssize_t, recv, (struct shmring *r, void *buf, size_t cap, int64_t t), (r, buf, cap, t))
-BY_OP(int, acquire, (struct shmring *r, struct shmring_msg *m, int64_t t), (r, m, t))
-BY_OP(int, release, (struct shmring *r, struct shmring_msg *m), (r, m))
-BY_OP(int, recv_batch, (struct shmring *r, struct iovec *v, unsigned n, int64_t t),
-      (r, v, n, t))
+BY_OP(int, send, SHMRING_PRODUCER, msg || !len,
+      (struct shmring *r, const void *msg, size_t len, int64_t t), (r, msg, len, t))
+BY_OP(int, reserve, SHMRING_PRODUCER, m, (struct shmring *r, size_t len, struct shmring_msg *m,
+      int64_t t), (r, len, m, t))
+BY_OP(int, commit, SHMRING_PRODUCER, 1, (struct shmring *r, struct shmring_msg *m), (r, m))
+BY_OP(int, send_batch, SHMRING_PRODUCER, v && n, (struct shmring *r, const struct iovec *v,
+      unsigned n, int64_t t), (r, v, n, t))
+BY_OP(ssize_t, recv, SHMRING_CONSUMER, buf || !cap,
+      (struct shmring *r, void *buf, size_t cap, int64_t t), (r, buf, cap, t))
+BY_OP(int, acquire, SHMRING_CONSUMER, m, (struct shmring *r, struct shmring_msg *m, int64_t t),
+      (r, m, t))
+BY_OP(int, release, SHMRING_CONSUMER, m, (struct shmring *r, struct shmring_msg *m), (r, m))
+BY_OP(int, recv_batch, SHMRING_CONSUMER, v && n, (struct shmring *r, struct iovec *v,
+      unsigned n, int64_t t), (r, v, n, t))
 
 int shmring_send(struct shmring *r, const void *msg, size_t len, int64_t timeout_ns)
 {
-	int rc = may(r, SHMRING_PRODUCER, msg || !len);
-	return unlikely(rc < 0) ? rc : DISPATCH(r, send, msg, len, timeout_ns);
+	if (spsc_as(r, SHMRING_PRODUCER) && likely(msg || !len))
+		return sph_send(sph_of(r), msg, len, timeout_ns);
+	return by_op_send(r, msg, len, timeout_ns);
 }
 
 int shmring_reserve(struct shmring *r, size_t len, struct shmring_msg *m, int64_t timeout_ns)
 {
-	int rc = may(r, SHMRING_PRODUCER, m != NULL);
-	return unlikely(rc < 0) ? rc : DISPATCH(r, reserve, len, m, timeout_ns);
+	if (spsc_as(r, SHMRING_PRODUCER) && likely(m != NULL))
+		return sph_reserve(sph_of(r), len, m, timeout_ns);
+	return by_op_reserve(r, len, m, timeout_ns);
 }
 
 int shmring_commit(struct shmring *r, struct shmring_msg *m)
 {
-	int rc = !r || !m ? -EINVAL : may(r, SHMRING_PRODUCER, true);
-	return unlikely(rc < 0) ? rc : DISPATCH(r, commit, m);
+	if (unlikely(!m))
+		return -EINVAL;         /* before the role: as it always was */
+	if (spsc_as(r, SHMRING_PRODUCER))
+		return sph_commit(sph_of(r), m);
+	return by_op_commit(r, m);
 }
 
 int shmring_send_batch(struct shmring *r, const struct iovec *msgs, unsigned n,
 		       int64_t timeout_ns)
 {
-	int rc = may(r, SHMRING_PRODUCER, msgs && n);
-	return rc < 0 ? rc : by_op_send_batch(r, msgs, n, timeout_ns);
+	return by_op_send_batch(r, msgs, n, timeout_ns);
 }
 
 int shmring_shutdown(struct shmring *r)
 {
-	int rc = may(r, SHMRING_PRODUCER, true);
+	int rc = may(r, SHMRING_PRODUCER);
 	return rc < 0 ? rc : r->ops->shutdown(r);
 }
 
 ssize_t shmring_recv(struct shmring *r, void *buf, size_t cap, int64_t timeout_ns)
 {
-	int rc = may(r, SHMRING_CONSUMER, buf || !cap);
-	return unlikely(rc < 0) ? rc : DISPATCH(r, recv, buf, cap, timeout_ns);
+	if (spsc_as(r, SHMRING_CONSUMER) && likely(buf || !cap))
+		return sph_recv(sph_of(r), buf, cap, timeout_ns);
+	return by_op_recv(r, buf, cap, timeout_ns);
 }
 
 int shmring_acquire(struct shmring *r, struct shmring_msg *m, int64_t timeout_ns)
 {
-	int rc = may(r, SHMRING_CONSUMER, m != NULL);
-	return unlikely(rc < 0) ? rc : DISPATCH(r, acquire, m, timeout_ns);
+	if (spsc_as(r, SHMRING_CONSUMER) && likely(m != NULL))
+		return sph_acquire(sph_of(r), m, timeout_ns);
+	return by_op_acquire(r, m, timeout_ns);
 }
 
 int shmring_release(struct shmring *r, struct shmring_msg *m)
 {
-	int rc = may(r, SHMRING_CONSUMER, m != NULL);
-	return unlikely(rc < 0) ? rc : DISPATCH(r, release, m);
+	if (spsc_as(r, SHMRING_CONSUMER) && likely(m != NULL))
+		return sph_release(sph_of(r), m);
+	return by_op_release(r, m);
 }
 
 int shmring_recv_batch(struct shmring *r, struct iovec *bufs, unsigned n, int64_t timeout_ns)
 {
-	int rc = may(r, SHMRING_CONSUMER, bufs && n);
-	return rc < 0 ? rc : by_op_recv_batch(r, bufs, n, timeout_ns);
+	return by_op_recv_batch(r, bufs, n, timeout_ns);
 }

@@ -26,6 +26,9 @@
 
 /* The role bits of a handle: the oflags bits of shmring_open(). */
 #define HANDLE_ROLES (SHMRING_PRODUCER | SHMRING_CONSUMER)
+/* In a handle's roles beside its role bits while it holds a role of an
+ * SPSC ring: api/ops.c's inline way in, one test of one word. */
+#define HANDLE_SPSC 0x100u
 
 struct shmring_backend_ops;
 
@@ -33,8 +36,8 @@ struct shmring_backend_ops;
  * a backend's handle type has this as its first member). */
 struct shmring {
 	const struct shmring_backend_ops *ops;
-	uint32_t roles;            /* SHMRING_PRODUCER/CONSUMER this handle may use;
-				      0 in a forked child */
+	uint32_t roles;            /* SHMRING_PRODUCER/CONSUMER this handle may use
+				      (and HANDLE_SPSC); 0 in a forked child */
 	uint32_t spin_ns;          /* shmring_set_spin() */
 	bool forked;               /* inherited across fork(): shared state is not ours */
 	struct shmring *next, *prev;   /* api/: every open handle of the process */

@@ -369,7 +369,7 @@ static int attach_locked(struct spsc_handle *h, uint32_t roles)
 		c->cons_owner = (uint32_t)s->slot + 1;
 		atomic_store_explicit(&h->sh->cons_sleeping, 0, memory_order_relaxed);
 	}
-	s->head.roles = roles;
+	s->head.roles = roles | HANDLE_SPSC;
 	return 0;
 }
 

@@ -86,7 +86,7 @@ static inline void sph_wake(struct spsc_handle *h, _Atomic uint32_t *sleeping,
 }
 
 /* After commits: count, and wake the consumer if it sleeps or polls. */
-static inline void sph_published(struct spsc_handle *h, uint64_t msgs, uint64_t bytes)
+static inline __attribute__((always_inline)) void sph_published(struct spsc_handle *h, uint64_t msgs, uint64_t bytes)
 {
 	spsc_count(&h->sh->msgs_sent, msgs);
 	spsc_count(&h->sh->bytes_sent, bytes);
@@ -181,7 +181,7 @@ static inline int sph_next(struct spsc_handle *h, void **data, uint32_t *len, ui
 	return sph_cons_wait(h, data, len, end, timeout_ns);
 }
 
-static inline void sph_release_to(struct spsc_handle *h, uint64_t end, uint64_t msgs,
+static inline __attribute__((always_inline)) void sph_release_to(struct spsc_handle *h, uint64_t end, uint64_t msgs,
 				  uint64_t bytes)
 {
 	spsc_count(&h->sh->msgs_recv, msgs);
