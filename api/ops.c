@@ -11,7 +11,7 @@
 #include "../backend/spsc.h"
 
 /* 0 if r may make a call of `role`, -EINVAL or -EPERM. */
-static int may(const struct shmring *r, uint32_t role)
+static inline int may(const struct shmring *r, uint32_t role)
 {
 	if (!r)
 		return -EINVAL;
@@ -37,20 +37,27 @@ static inline bool again_after_rearm(struct shmring *r, long rc, unsigned *laps)
 }
 
 /* by_op_NAME(r, args): the checked way: role (and `valid`, the call's
- * argument test) first, then the op, re-armed and called again as above. */
+ * argument test) first, then the op -- a tail call, or for a backend that
+ * re-arms its descriptor apart from its calls, rearm_NAME: the op,
+ * re-armed and called again as above. */
 #define BY_OP(type, fn, role, valid, params, args)                             \
-	static __attribute__((noinline)) type by_op_##fn params                \
+	static __attribute__((noinline)) type rearm_##fn params                \
 	{                                                                      \
 		unsigned laps = 0;                                             \
-		type rc = may(r, role);                                        \
-		if (rc < 0)                                                    \
-			return rc;                                             \
-		if (!(valid))                                                  \
-			return -EINVAL;                                        \
+		type rc;                                                       \
 		do                                                             \
 			rc = r->ops->fn args;                                  \
 		while (again_after_rearm(r, rc, &laps));                       \
 		return rc;                                                     \
+	}                                                                      \
+	static __attribute__((noinline)) type by_op_##fn params                \
+	{                                                                      \
+		int rc = may(r, role);                                         \
+		if (rc < 0)                                                    \
+			return rc;                                             \
+		if (!(valid))                                                  \
+			return -EINVAL;                                        \
+		return r->ops->rearm ? rearm_##fn args : r->ops->fn args;      \
 	}
 
 BY_OP(int, send, SHMRING_PRODUCER, msg || !len,
