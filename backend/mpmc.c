@@ -106,10 +106,12 @@ static unsigned wake_bits(struct mpmc_handle *r, _Atomic uint64_t *mask, unsigne
 static __attribute__((noinline)) void wake_slow(struct mpmc_handle *r, int side, unsigned n)
 {
 	struct mpmc_shared *sh = r->mp.sh;
-	/* sleepers first: they answer soonest */
-	n = wake_bits(r, side == SIDE_CONS ? sh->cons_sleepers : sh->prod_sleepers, n, false);
-	if (n)
-		(void)wake_bits(r, side == SIDE_CONS ? sh->cons_pollers : sh->prod_pollers, n, true);
+	/* Up to n of each: a sleeper's bit may be stale (it timed out and
+	 * left), and a sleeper looks again within its slice anyway, but a
+	 * poller has no slice -- it must not go without its ring because a
+	 * stale sleeper bit took the wake-up. */
+	(void)wake_bits(r, side == SIDE_CONS ? sh->cons_sleepers : sh->prod_sleepers, n, false);
+	(void)wake_bits(r, side == SIDE_CONS ? sh->cons_pollers : sh->prod_pollers, n, true);
 }
 
 /* After a publish (side = consumers) or a free (producers): wake up to n

@@ -109,18 +109,25 @@ static void disarm(_Atomic uint32_t *word)
 
 int sph_prod_poll(struct spsc_handle *h, size_t len, void **out)
 {
-	segh_arm_prepare(&h->seg, own_done(h), &h->sh->prod_spurious);
-	/* [B1] seq_cst RMW: announce the poller before the last look; the
-	 * consumer's exchange in wait_wake() takes it down */
-	atomic_fetch_or_explicit(&h->sh->prod_sleeping, WAIT_POLLING, memory_order_seq_cst);
-	segh_arm_fence(&h->seg);
-	/* [B3] seq_cst: the last look, after [B1]; pairs with the
-	 * consumer's [C2] store, [C3] load (Dekker, as [W3]) */
-	uint64_t head = atomic_load_explicit(&h->sh->cons_head, memory_order_seq_cst);
-	if (head == h->prod.cons_cache && !sph_shut(h, memory_order_seq_cst))
-		return -EAGAIN;
-	disarm(&h->sh->prod_sleeping);
-	return sph_prod_try(h, len, out);
+	/* Bounded by the consumer: each lap needs a release since the last
+	 * look, yet not room enough for len. */
+	for (;;) {
+		segh_arm_prepare(&h->seg, own_done(h), &h->sh->prod_spurious);
+		/* [B1] seq_cst RMW: announce the poller before the last look;
+		 * the consumer's exchange in wait_wake() takes it down */
+		atomic_fetch_or_explicit(&h->sh->prod_sleeping, WAIT_POLLING, memory_order_seq_cst);
+		segh_arm_fence(&h->seg);
+		/* [B3] seq_cst: the last look, after [B1]; pairs with the
+		 * consumer's [C2] store, [C3] load (Dekker, as [W3]) */
+		uint64_t head = atomic_load_explicit(&h->sh->cons_head, memory_order_seq_cst);
+		if (head == h->prod.cons_cache && !sph_shut(h, memory_order_seq_cst))
+			return -EAGAIN;
+		disarm(&h->sh->prod_sleeping);
+		int rc = sph_prod_try(h, len, out);
+		if (rc != -EAGAIN)
+			return rc;
+		/* some room, not enough: arm again before answering */
+	}
 }
 
 int sph_cons_poll(struct spsc_handle *h, void **data, uint32_t *len, uint64_t *end)

@@ -1324,3 +1324,57 @@ BACKEND_TEST(group_poller_works_outsider_is_refused, .timeout = 120)
 		     b->name);
 	t_unshared(x, sizeof(*x));
 }
+
+/* ---- a producer woken for room that comes in steps ----------------------- */
+
+struct steps {
+	char uri[200];
+	long n;
+};
+
+static int slow_consumer(void *arg)
+{
+	struct steps *x = arg;
+	struct shmring *q = NULL;
+	if (shmring_open(x->uri, SHMRING_CONSUMER, NULL, &q))
+		return 1;
+	char buf[4096];
+	for (long i = 0; i < x->n; i++) {
+		if (shmring_recv(q, buf, sizeof(buf), SHMRING_FOREVER) < 0)
+			return 2;
+		usleep(200);             /* room comes back a message at a time */
+	}
+	shmring_close(q);
+	return 0;
+}
+
+/* Big and small messages in turn: a release of a small one moves the
+ * consumer but leaves too little room for the next big one.  The
+ * producer's poll must stay armed through that, or it waits for good. */
+Test(poll, producer_woken_when_room_comes_in_steps, .timeout = 120)
+{
+	struct steps *x = t_shared(sizeof(*x));
+	snprintf(x->uri, sizeof(x->uri), "%s", t_ring_uri("steps"));
+	x->n = 400;
+	struct shmring_opts o = { .kind = SHMRING_SPSC, .capacity = 8192, .max_msg = 3000 };
+	struct shmring *p = t_open_opts(x->uri, SHMRING_CREATE | SHMRING_PRODUCER, &o);
+	pid_t pid = t_spawn(slow_consumer, x);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET };
+	cr_assert_eq(epoll_ctl(ep, EPOLL_CTL_ADD, shmring_fd(p), &ev), 0);
+	static char buf[3000];
+	for (long i = 0; i < x->n;) {
+		int rc = shmring_send(p, buf, i % 2 ? 3000 : 8, 0);
+		if (rc == 0) {
+			i++;
+			continue;
+		}
+		cr_assert_eq(rc, -EAGAIN, "send %ld: %s", i, shmring_strerror(rc));
+		cr_assert_eq(epoll_wait(ep, &ev, 1, 10000), 1,
+			     "the producer was not woken for room at message %ld", i);
+	}
+	cr_assert_eq(t_wait(pid), 0);
+	close(ep);
+	shmring_close(p);
+	t_unshared(x, sizeof(*x));
+}
