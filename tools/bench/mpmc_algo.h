@@ -115,8 +115,11 @@ static inline unsigned ALGO(l_rx)(struct end *e)
 	for (;;) {
 		struct mpmc_pos p;
 		int rc = mpmc_peek(h, &p);
-		if (rc == -EAGAIN || rc == -EBUSY)
+		if (rc == -EAGAIN)
 			return 0;
+		if (rc == -EBUSY)
+			continue;       /* not empty, only probed past busy slots: the
+					 * consume loop would take a 0 for the end */
 		if (rc < 0)
 			fail_rc("mpmc_peek", rc);
 		int64_t len = mpmc_len(h, &p);
