@@ -114,9 +114,11 @@ int sph_prod_poll(struct spsc_handle *h, size_t len, void **out)
 	for (;;) {
 		segh_arm_prepare(&h->seg, own_done(h), &h->sh->prod_spurious);
 		/* [B1] seq_cst RMW: announce the poller before the last look;
-		 * the consumer's exchange in wait_wake() takes it down */
-		atomic_fetch_or_explicit(&h->sh->prod_sleeping, WAIT_POLLING, memory_order_seq_cst);
-		segh_arm_fence(&h->seg);
+		 * the consumer's exchange in wait_wake() takes it down.  No
+		 * membarrier while that waker fences every publish ([F1]). */
+		if (!(atomic_fetch_or_explicit(&h->sh->prod_sleeping, WAIT_POLLING,
+					       memory_order_seq_cst) & WAIT_FENCED))
+			segh_arm_fence(&h->seg);
 		/* [B3] seq_cst: the last look, after [B1]; pairs with the
 		 * consumer's [C2] store, [C3] load (Dekker, as [W3]) */
 		uint64_t head = atomic_load_explicit(&h->sh->cons_head, memory_order_seq_cst);
@@ -134,8 +136,9 @@ int sph_cons_poll(struct spsc_handle *h, void **data, uint32_t *len, uint64_t *e
 {
 	segh_arm_prepare(&h->seg, own_done(h), &h->sh->cons_spurious);
 	/* [B1] seq_cst RMW: as above, the producer's exchange takes it down */
-	atomic_fetch_or_explicit(&h->sh->cons_sleeping, WAIT_POLLING, memory_order_seq_cst);
-	segh_arm_fence(&h->seg);
+	if (!(atomic_fetch_or_explicit(&h->sh->cons_sleeping, WAIT_POLLING, memory_order_seq_cst) &
+	      WAIT_FENCED))
+		segh_arm_fence(&h->seg);
 	/* [B3] seq_cst: the last look, after [B1]; pairs with the
 	 * producer's [P2] store, [P3] load (Dekker, as [W3]) */
 	if (atomic_load_explicit(spsc_cons_watch(&h->cons), memory_order_seq_cst) == 0 &&
@@ -224,12 +227,12 @@ static int op_shutdown(struct shmring *r)
 	atomic_store_explicit(&h->sh->shutdown, 1, memory_order_seq_cst);
 	/* a poller must learn it too: take its arming down and ring; then
 	 * unconditionally: a consumer asleep must learn the stream is over */
-	if (atomic_exchange_explicit(&h->sh->cons_sleeping, 0, memory_order_seq_cst) &
+	if (atomic_fetch_and_explicit(&h->sh->cons_sleeping, ~WAIT_WAITERS, memory_order_seq_cst) &
 	    WAIT_POLLING)
 		/* relaxed: as in sph_wake() */
 		segh_ring(&h->seg, __atomic_load_n(&h->seg.ctl->cons_owner, __ATOMIC_RELAXED),
 			  &h->sh->prod_bells);
-	wait_wake(NULL, &h->sh->cons_wake, &h->sh->prod_wakes);
+	wait_wake(NULL, &h->sh->cons_wake, &h->sh->prod_wakes, NULL);
 	return 0;
 }
 
@@ -367,14 +370,15 @@ static int attach_locked(struct spsc_handle *h, uint32_t roles)
 	s->slot = rc;
 	/* A predecessor killed while asleep left its flag up: the peer would
 	 * make a FUTEX_WAKE per message for nobody.  relaxed: under the lock,
-	 * and a stale value costs one spurious wake at most. */
+	 * and a stale value costs one spurious wake at most.  WAIT_FENCED is
+	 * the peer's (its waker role): it stays. */
 	if (roles & ROLE_PRODUCER) {
 		c->prod_owner = (uint32_t)s->slot + 1;
-		atomic_store_explicit(&h->sh->prod_sleeping, 0, memory_order_relaxed);
+		atomic_fetch_and_explicit(&h->sh->prod_sleeping, ~WAIT_WAITERS, memory_order_relaxed);
 	}
 	if (roles & ROLE_CONSUMER) {
 		c->cons_owner = (uint32_t)s->slot + 1;
-		atomic_store_explicit(&h->sh->cons_sleeping, 0, memory_order_relaxed);
+		atomic_fetch_and_explicit(&h->sh->cons_sleeping, ~WAIT_WAITERS, memory_order_relaxed);
 	}
 	s->head.roles = roles | HANDLE_SPSC;
 	return 0;

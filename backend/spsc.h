@@ -81,9 +81,9 @@ static inline __attribute__((always_inline)) int sph_room(struct spsc_handle *h,
  * doorbell of `owner`'s participant (control block: slot + 1) if it polls. */
 static inline void sph_wake(struct spsc_handle *h, _Atomic uint32_t *sleeping,
 			    _Atomic uint32_t *word, _Atomic uint64_t *wakes,
-			    const uint32_t *owner, _Atomic uint64_t *rung)
+			    const uint32_t *owner, _Atomic uint64_t *rung, struct wait_fence *f)
 {
-	if (unlikely(wait_wake(sleeping, word, wakes) & WAIT_POLLING))
+	if (unlikely(wait_wake(sleeping, word, wakes, f) & WAIT_POLLING))
 		/* relaxed: written under the control lock at attach; a stale
 		 * owner names a doorbell nobody listens to (checked there) */
 		segh_ring(&h->seg, __atomic_load_n(owner, __ATOMIC_RELAXED), rung);
@@ -96,7 +96,7 @@ static inline __attribute__((always_inline)) void sph_published(struct spsc_hand
 	spsc_count(&h->sh->bytes_sent, bytes);
 	if (spsc_published(&h->prod))
 		sph_wake(h, &h->sh->cons_sleeping, &h->sh->cons_wake, &h->sh->prod_wakes,
-			 &h->seg.ctl->cons_owner, &h->sh->prod_bells);
+			 &h->seg.ctl->cons_owner, &h->sh->prod_bells, &h->prod.wf);
 }
 
 static inline int sph_send(struct spsc_handle *h, const void *msg, size_t len,
@@ -192,7 +192,7 @@ static inline __attribute__((always_inline)) void sph_release_to(struct spsc_han
 	spsc_count(&h->sh->bytes_recv, bytes);
 	if (spsc_release_to(&h->cons, end))
 		sph_wake(h, &h->sh->prod_sleeping, &h->sh->prod_wake, &h->sh->cons_wakes,
-			 &h->seg.ctl->prod_owner, &h->sh->cons_bells);
+			 &h->seg.ctl->prod_owner, &h->sh->cons_bells, &h->cons.wf);
 }
 
 static inline ssize_t sph_recv(struct spsc_handle *h, void *buf, size_t cap, int64_t timeout_ns)

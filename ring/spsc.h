@@ -33,10 +33,10 @@
  * Memory orders, each tagged and paired (docs/design.md lists them all):
  *   [P1] producer acquire-loads cons_head          <- pairs with [C2]
  *   [P2] producer release-stores a group's first header -> pairs with [C1]
- *   [P3] producer loads cons_sleeping after fence_waker(): Dekker with [W1]
+ *   [P3] producer loads cons_sleeping after its fence (wait_look): Dekker with [W1]
  *   [C1] consumer acquire-loads the header at its position <- pairs with [P2]
  *   [C2] consumer release-stores cons_head          -> pairs with [P1]
- *   [C3] consumer loads prod_sleeping after fence_waker(): Dekker with [W1]
+ *   [C3] consumer loads prod_sleeping after its fence (wait_look): Dekker with [W1]
  *
  * Nothing here blocks: -EAGAIN goes back to the caller (api/), which spins
  * or sleeps.  Every value read from shared memory is checked against the
@@ -54,7 +54,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
-#include "../sync/fence.h"
+#include "../sync/wait.h"
 #include "copy.h"
 
 #ifndef likely
@@ -129,7 +129,7 @@ struct spsc_prod {
 	uint64_t resv_skip;
 	uint32_t resv_len;
 	bool resv_open;
-	bool light;             /* fence_waker(): may the asymmetric fence be used */
+	struct wait_fence wf;   /* our fence as the consumer's waker (sync/wait.h) */
 };
 
 struct spsc_cons {
@@ -137,7 +137,7 @@ struct spsc_cons {
 	struct spsc_geom g;
 	uint64_t head;          /* private copy of cons_head (released) */
 	uint64_t read;          /* handed out, not yet released */
-	bool light;
+	struct wait_fence wf;   /* our fence as the producer's waker */
 };
 
 static inline uint64_t spsc_rec_size(uint64_t len)
@@ -254,7 +254,7 @@ static inline int spsc_prod_init(struct spsc_prod *p, struct spsc_shared *sh,
 		return -EPROTO;
 	/* no reservation open; the rest from the ring as it is */
 	*p = (struct spsc_prod){ .sh = sh, .g = *g, .tail = pos, .cons_cache = head,
-				 .light = light };
+				 .wf = wait_fence_adopt(&sh->cons_sleeping, light) };
 	/* relaxed: a hint for stats; only this producer writes it */
 	atomic_store_explicit(&sh->prod_tail, pos, memory_order_relaxed);
 	return 0;
@@ -481,9 +481,8 @@ static inline bool spsc_published(struct spsc_prod *p)
 {
 	/* relaxed: a hint for stats and tools, single writer */
 	atomic_store_explicit(&p->sh->prod_tail, p->tail, memory_order_relaxed);
-	fence_waker(p->light);
 	/* [P3] after the fence: the load half of the Dekker pair with [W1] */
-	return atomic_load_explicit(&p->sh->cons_sleeping, memory_order_relaxed) != 0;
+	return wait_look(&p->wf, &p->sh->cons_sleeping);
 }
 
 /* ---- consumer ---------------------------------------------------------- */
@@ -498,7 +497,8 @@ static inline int spsc_cons_init(struct spsc_cons *c, struct spsc_shared *sh,
 	if (head & 7u)
 		return -EPROTO;
 	/* nothing handed out: read == head */
-	*c = (struct spsc_cons){ .sh = sh, .g = *g, .head = head, .read = head, .light = light };
+	*c = (struct spsc_cons){ .sh = sh, .g = *g, .head = head, .read = head,
+				 .wf = wait_fence_adopt(&sh->prod_sleeping, light) };
 	/* relaxed: cons_read is read only by a takeover, after this consumer
 	 * is proven dead (the kernel's lock release orders it) */
 	atomic_store_explicit(&sh->cons_read, head, memory_order_relaxed);
@@ -570,9 +570,8 @@ static inline bool spsc_release_to(struct spsc_cons *c, uint64_t end)
 	/* [C2] release: our reads of the released records are complete before
 	 * the producer can see the space; pairs with [P1] */
 	atomic_store_explicit(&c->sh->cons_head, end, memory_order_release);
-	fence_waker(c->light);
 	/* [C3] after the fence: the load half of the Dekker pair with [W1] */
-	return atomic_load_explicit(&c->sh->prod_sleeping, memory_order_relaxed) != 0;
+	return wait_look(&c->wf, &c->sh->prod_sleeping);
 }
 
 /* Bytes queued, for stats; tolerant of a lagging or torn view. */

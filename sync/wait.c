@@ -32,11 +32,13 @@ int wait_change(struct waiter *w, uint64_t seen, uint64_t deadline)
 
 	/* [W1] seq_cst RMW: announce the sleep before the last look (a
 	 * poller's bit, WAIT_POLLING, stays as it is) */
-	atomic_fetch_or_explicit(w->sleeping, WAIT_SLEEPING, memory_order_seq_cst);
+	uint32_t was = atomic_fetch_or_explicit(w->sleeping, WAIT_SLEEPING, memory_order_seq_cst);
 	/* The heavy half of the asymmetric fence (sync/fence.h): every waker
-	 * that skipped its full fence has passed a barrier by now.  Without
-	 * it, a waker's store->load may still be reordered: sleep briefly. */
-	uint64_t slice = fence_heavy() ? WAIT_SLICE_NS : WAIT_SLICE_UNFENCED_NS;
+	 * that skipped its full fence has passed a barrier by now -- unless
+	 * the waker fences every publish for now ([F1]).  Without either, a
+	 * waker's store->load may still be reordered: sleep briefly. */
+	bool fenced = (was & WAIT_FENCED) || fence_heavy();
+	uint64_t slice = fenced ? WAIT_SLICE_NS : WAIT_SLICE_UNFENCED_NS;
 	/* [W2] seq_cst: the word's value the kernel compares against */
 	uint32_t seq = atomic_load_explicit(w->word, memory_order_seq_cst);
 	/* [W3] seq_cst: the last look, ordered after [W1] in S */
@@ -57,6 +59,18 @@ int wait_change(struct waiter *w, uint64_t seen, uint64_t deadline)
 	if (clock_mono_ns() >= deadline && !moved(w, seen, memory_order_acquire))
 		return -ETIMEDOUT;
 	return 0;
+}
+
+bool wait_unfence(struct wait_fence *f, _Atomic uint32_t *sleeping)
+{
+	f->on = false;
+	f->quiet = 0;
+	/* [F2] seq_cst RMW: later publishes use the light fence; a sleeper
+	 * or poller whose [W1]/[B1] came before this in the word's order saw
+	 * WAIT_FENCED and may have skipped its membarrier: its bit is here,
+	 * and it is woken (the caller's wait_wake) */
+	return (atomic_fetch_and_explicit(sleeping, ~WAIT_FENCED, memory_order_seq_cst) &
+		WAIT_WAITERS) != 0;
 }
 
 static bool slot_moved(struct slot_waiter *w, memory_order mo)

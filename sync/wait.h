@@ -21,6 +21,30 @@
  * seq_cst accesses give the same two cases in C11's total order S.  So no
  * wake-up is lost, and the waker makes a system call only when the flag
  * says somebody is, or is about to be, asleep.
+ *
+ * The membarrier makes the kernel interrupt every CPU that runs a
+ * registered process, and waits for each: cheap when the peer is idle,
+ * an inter-processor interrupt (several microseconds, tens in a virtual
+ * machine) when the peer is running -- which is when a request/response
+ * pair arms: right after sending.  So a waker that has just woken
+ * somebody switches to the symmetric form for a while:
+ *
+ *   [F1] the waking exchange leaves WAIT_FENCED up: from now on this
+ *        waker puts a full fence between every publish and its [P3]/[C3]
+ *   [F2] after WAIT_QUIET_MAX publishes in a row that found nobody, a
+ *        seq_cst fetch_and takes WAIT_FENCED down; if it finds a sleeper
+ *        or poller bit it wakes that one (it may have skipped its
+ *        membarrier), and the light fence is used again
+ *
+ * A sleeper whose [W1] (a poller's [B1]) RMW returns WAIT_FENCED skips the
+ * membarrier: every publish that can race with its last look is then
+ * fenced (it follows [F1], precedes [F2] in this waker's program order),
+ * and [F2], being later than [W1] in the word's modification order, sees
+ * its bit.  A sleeper whose RMW does not see the bit comes after [F2] (or
+ * before any [F1]) and pays the membarrier as above.  The bit belongs to
+ * the waker role: an attaching waker adopts it as it finds it.  A garbled
+ * bit written by a peer can only cost the writer's own peer wake-ups that
+ * peer could have withheld anyway.
  */
 #ifndef SHMRING_SYNC_WAIT_H
 #define SHMRING_SYNC_WAIT_H
@@ -30,6 +54,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "fence.h"
 #include "futex.h"
 
 /* Longest single futex sleep: every wait on another process is bounded, so a
@@ -40,9 +65,54 @@
 #define WAIT_SPIN_DEFAULT_NS 20000u
 
 /* The bits of a side's `sleeping` word: a thread about to sleep on the
- * futex, and a poller whose doorbell wants ringing (sync/bell.h). */
+ * futex, and a poller whose doorbell wants ringing (sync/bell.h); and the
+ * waker's, WAIT_FENCED ([F1], [F2] above). */
 #define WAIT_SLEEPING 1u
 #define WAIT_POLLING  2u
+#define WAIT_FENCED   4u
+#define WAIT_WAITERS  (WAIT_SLEEPING | WAIT_POLLING)
+/* fenced publishes that found nobody before the waker goes light again */
+#define WAIT_QUIET_MAX 64u
+
+/* The waker's side of the fence (private to the handle). */
+struct wait_fence {
+	bool light;                  /* fence_register(): may go light at all */
+	bool on;                     /* WAIT_FENCED is up: fence every publish */
+	uint32_t quiet;              /* fenced publishes in a row for nobody */
+};
+
+/* The waker's fence state on attach: the bit as the last holder of the
+ * role left it (we hold the role now: nobody else changes it). */
+static inline struct wait_fence wait_fence_adopt(_Atomic uint32_t *sleeping, bool light)
+{
+	/* relaxed: only the waker role writes the bit, and that is us */
+	uint32_t s = atomic_load_explicit(sleeping, memory_order_relaxed);
+	return (struct wait_fence){ .light = light, .on = (s & WAIT_FENCED) != 0 };
+}
+
+/* [F2], out of line: go light again.  True when somebody must be woken. */
+__attribute__((visibility("hidden")))
+bool wait_unfence(struct wait_fence *f, _Atomic uint32_t *sleeping);
+
+/*
+ * The waker's look after its publish ([P3]/[C3]): true when somebody
+ * sleeps or polls and must be woken (wait_wake).
+ */
+static inline bool wait_look(struct wait_fence *f, _Atomic uint32_t *sleeping)
+{
+	if (f->on)
+		fence_full();
+	else
+		fence_waker(f->light);
+	/* relaxed, after the fence: the load half of the Dekker pair with
+	 * [W1]/[B1] */
+	uint32_t s = atomic_load_explicit(sleeping, memory_order_relaxed);
+	if (__builtin_expect((s & WAIT_WAITERS) != 0, 0))
+		return true;
+	if (__builtin_expect(f->on, 0) && ++f->quiet >= WAIT_QUIET_MAX)
+		return wait_unfence(f, sleeping);
+	return false;
+}
 
 struct waiter {
 	_Atomic uint64_t *watch;     /* the peer's index we wait to see move */
@@ -65,17 +135,23 @@ int wait_change(struct waiter *w, uint64_t seen, uint64_t deadline);
  * The waker's half, after its index store told it somebody may sleep or
  * poll.  Taking the flag down ourselves means one wake-up per sleep (or
  * arming), not one per message while the other side is still waking up.
- * sleeping == NULL: wake the futex unconditionally (shutdown).  Returns
- * the bits taken down: the caller rings the doorbell on WAIT_POLLING.
+ * sleeping == NULL: wake the futex unconditionally (shutdown; f unused).
+ * Returns the bits taken down: the caller rings the doorbell on
+ * WAIT_POLLING.
  */
 static inline uint32_t wait_wake(_Atomic uint32_t *sleeping, _Atomic uint32_t *word,
-				 _Atomic uint64_t *wakes)
+				 _Atomic uint64_t *wakes, struct wait_fence *f)
 {
-	/* seq_cst RMW: only one waker claims a sleep or an arming ([W1],
-	 * [B1]); the other side looks at the ring again after any wake-up,
-	 * so nothing is missed */
-	uint32_t was = sleeping ? atomic_exchange_explicit(sleeping, 0, memory_order_seq_cst)
-				: WAIT_SLEEPING;
+	uint32_t was = WAIT_SLEEPING;
+	if (sleeping) {
+		/* [F1] seq_cst RMW: only one waker claims a sleep or an
+		 * arming ([W1], [B1]); the other side looks at the ring again
+		 * after any wake-up, so nothing is missed.  WAIT_FENCED stays
+		 * up: this waker fences its publishes from here on. */
+		f->on = true;
+		f->quiet = 0;
+		was = atomic_exchange_explicit(sleeping, WAIT_FENCED, memory_order_seq_cst);
+	}
 	if (!(was & WAIT_SLEEPING))
 		return was;
 	/* [W4] seq_cst: changes the futex word so that a sleeper between

@@ -1378,3 +1378,132 @@ Test(poll, producer_woken_when_room_comes_in_steps, .timeout = 120)
 	shmring_close(p);
 	t_unshared(x, sizeof(*x));
 }
+
+/* ---- request and response ------------------------------------------------ */
+
+/* Each side sends, then waits for the other: every arming races with the
+ * other side's next publish, which is where a waker that fences for a
+ * while after a wake-up ([F1], sync/wait.h) lets the armer skip its
+ * membarrier, and where it goes light again after WAIT_QUIET_MAX quiet
+ * publishes ([F2]).  Bursts of 1 to 150 messages cross that bound both
+ * ways; the responder waits in its event loop, or asleep on the futex
+ * with no spin (shmring_set_spin 0), in turns. */
+struct rr {
+	struct shared s;        /* s.uri: requests */
+	char resp[200];
+	long rounds;
+	uint64_t max_burst;     /* both rings hold a burst: nobody waits for room */
+};
+
+#define RR_MAX_BURST 150
+
+/* mostly single messages (the race is at every arming), one round in
+ * eight a burst that crosses WAIT_QUIET_MAX */
+static uint64_t rr_burst(uint64_t *rnd, uint64_t max)
+{
+	uint64_t r = t_rand(rnd);
+	return r % 8 ? 1 : 1 + (r >> 8) % max;
+}
+
+/* recv one message, seq, from r: its descriptor when fd >= 0, else asleep */
+static int rr_recv(struct shmring *r, int fd, uint64_t seq, struct note *note)
+{
+	uint8_t buf[MAX_MSG];
+	for (unsigned quiet = 0;;) {
+		ssize_t n = shmring_recv(r, buf, sizeof(buf), fd >= 0 ? 0 : WATCH_MS * 1000000ll);
+		if (n >= 0)
+			return is_msg(buf, n, seq) ? 0 : failf(note, 20, "message %lu garbled",
+							      (unsigned long)seq);
+		if (n == -ETIMEDOUT)
+			return failf(note, 21, "asleep: no message %lu for %d ms", (unsigned long)seq,
+				     WATCH_MS);
+		if (n != -EAGAIN)
+			return failf(note, 22, "recv %lu: %s", (unsigned long)seq,
+				     shmring_strerror((int)n));
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		int k;
+		while ((k = poll(&pf, 1, WATCH_MS)) < 0 && errno == EINTR)
+			;
+		if (k == 0) {
+			n = shmring_recv(r, buf, sizeof(buf), 0);
+			if (n >= 0 || ++quiet > 3)
+				return failf(note, 23, "LOST WAKE-UP: message %lu %s while the "
+					     "descriptor stayed quiet %d ms", (unsigned long)seq,
+					     n >= 0 ? "was there" : "never came", WATCH_MS);
+		}
+	}
+}
+
+static int rr_send(struct shmring *r, uint64_t seq, struct note *note)
+{
+	uint8_t buf[MAX_MSG];
+	int rc = shmring_send(r, buf, make_msg(buf, seq), SHMRING_FOREVER);
+	return rc ? failf(note, 24, "send %lu: %s", (unsigned long)seq, shmring_strerror(rc)) : 0;
+}
+
+static int rr_responder(void *arg)
+{
+	struct rr *x = arg;
+	struct shmring *in = NULL, *out = NULL;
+	int fd, rc = child_open(&x->s, SHMRING_CONSUMER, &in, &fd);
+	if (rc)
+		return rc;
+	if ((rc = shmring_open(x->resp, SHMRING_PRODUCER, &x->s.o, &out)) != 0)
+		return failf(&x->s.note, 9, "open %s: %s", x->resp, shmring_strerror(rc));
+	shmring_set_spin(in, 0);
+	uint64_t seq = 0, rnd = 0x5eed;
+	for (long i = 0; i < x->rounds; i++) {
+		uint64_t burst = rr_burst(&rnd, x->max_burst);
+		int by_fd = i % 3 != 2;
+		for (uint64_t k = 0; k < burst; k++, seq++)
+			if ((rc = rr_recv(in, by_fd ? fd : -1, seq, &x->s.note)) != 0 ||
+			    (rc = rr_send(out, seq, &x->s.note)) != 0)
+				return rc;
+	}
+	shmring_close(out);
+	shmring_close(in);
+	return 0;
+}
+
+/* rounds: SHMRING_POLL_MSGS / 4 (`make torture`), else 20000; a
+ * quarter on pipe:, mq: */
+static long rr_rounds(const struct backend *b)
+{
+	const char *e = getenv("SHMRING_POLL_MSGS");
+	if (e && *e)
+		return strtol(e, NULL, 10) / 4 / (long)slow(b);
+	return 20000 / (long)slow(b);
+}
+
+BACKEND_TEST(request_response_never_loses_a_wakeup, .timeout = 300)
+{
+	need_fd(b);
+	struct rr *x = t_shared(sizeof(*x));
+	snprintf(x->s.uri, sizeof(x->s.uri), "%s", uri_of(b, "rq"));
+	snprintf(x->resp, sizeof(x->resp), "%s", uri_of(b, "rs"));
+	x->s.o = opts_of(b, 64 * 1024);
+	x->rounds = rr_rounds(b);
+	x->max_burst = x->s.o.capacity / (2 * (MAX_MSG + 8));
+	if (x->max_burst > RR_MAX_BURST)
+		x->max_burst = RR_MAX_BURST;
+	struct shmring *req = t_open_opts(x->s.uri, SHMRING_CREATE | SHMRING_EXCL |
+					  SHMRING_PRODUCER, &x->s.o);
+	struct shmring *resp = t_open_opts(x->resp, SHMRING_CREATE | SHMRING_EXCL |
+					   SHMRING_CONSUMER, &x->s.o);
+	int fd = fd_or_skip(b, resp);
+	pid_t pid = t_spawn(rr_responder, x);
+	struct note me = { 0 };
+	uint64_t seq = 0, rnd = 0x5eed;
+	for (long i = 0; i < x->rounds; i++) {
+		uint64_t burst = rr_burst(&rnd, x->max_burst);
+		for (uint64_t k = 0; k < burst; k++)
+			cr_assert_eq(rr_send(req, seq + k, &me), 0, "[%s] %s", b->name, me.why);
+		for (uint64_t k = 0; k < burst; k++, seq++)
+			cr_assert_eq(rr_recv(resp, fd, seq, &me), 0, "[%s] round %ld: %s", b->name,
+				     i, me.why);
+	}
+	reap(pid, &x->s.note, "responder");
+	shmring_close(resp);
+	shmring_close(req);
+	t_unshared(x, sizeof(*x));
+}

@@ -585,6 +585,65 @@ static uint64_t thread_msgs(void)
 	return b && strstr(b, "thread") ? 100000 : 1000000;
 }
 
+/* The waker's fence (sync/wait.h [F1], [F2]): after a wake-up it fences
+ * every publish and says so in the sleeping word, so that the other
+ * side's next arming needs no membarrier; WAIT_QUIET_MAX publishes for
+ * nobody take it back. */
+Test(spsc, waker_fences_after_a_wake_until_quiet)
+{
+	_Atomic uint32_t sleeping = 0, word = 0;
+	_Atomic uint64_t wakes = 0;
+	struct wait_fence f = wait_fence_adopt(&sleeping, true);
+	cr_assert(!f.on);
+	cr_assert(!wait_look(&f, &sleeping), "nobody waits");
+	atomic_store(&sleeping, WAIT_POLLING);
+	cr_assert(wait_look(&f, &sleeping));
+	cr_assert_eq(wait_wake(&sleeping, &word, &wakes, &f), WAIT_POLLING);
+	cr_assert(f.on);
+	cr_assert_eq(atomic_load(&sleeping), WAIT_FENCED, "the bit the armer reads");
+	for (unsigned i = 1; i < WAIT_QUIET_MAX; i++)
+		cr_assert(!wait_look(&f, &sleeping));
+	cr_assert(f.on, "still fenced after %u quiet publishes", WAIT_QUIET_MAX - 1);
+	cr_assert(!wait_look(&f, &sleeping));
+	cr_assert(!f.on);
+	cr_assert_eq(atomic_load(&sleeping), 0, "light again, and the word says so");
+	/* a sleeper's own bits never turn the fence on */
+	atomic_store(&sleeping, WAIT_SLEEPING);
+	cr_assert(wait_look(&f, &sleeping));
+	cr_assert(!f.on);
+}
+
+/* Whoever armed while the bit was up may have skipped its membarrier:
+ * taking the bit down finds it and wakes it. */
+Test(spsc, going_light_wakes_who_armed_while_fenced)
+{
+	_Atomic uint32_t sleeping = WAIT_FENCED | WAIT_POLLING;
+	struct wait_fence f = { .light = true, .on = true, .quiet = WAIT_QUIET_MAX - 1 };
+	cr_assert(wait_unfence(&f, &sleeping), "the poller must be woken");
+	cr_assert(!f.on);
+	cr_assert_eq(atomic_load(&sleeping), WAIT_POLLING);
+	atomic_store(&sleeping, WAIT_FENCED);
+	f.on = true;
+	cr_assert(!wait_unfence(&f, &sleeping), "nobody to wake");
+}
+
+/* A waker role taken over finds the bit its predecessor left, and keeps
+ * fencing until it may take it down itself. */
+Test(spsc, takeover_adopts_the_fence)
+{
+	struct region r;
+	region_init(&r, 0, 64);
+	cr_assert(!r.p.wf.on);
+	cr_assert(!r.c.wf.on);
+	atomic_store(&r.sh->cons_sleeping, WAIT_FENCED);
+	atomic_store(&r.sh->prod_sleeping, WAIT_FENCED | WAIT_SLEEPING);
+	cr_assert_eq(spsc_prod_init(&r.p, r.sh, &r.g, true), 0);
+	cr_assert_eq(spsc_cons_init(&r.c, r.sh, &r.g, true), 0);
+	cr_assert(r.p.wf.on);
+	cr_assert(r.c.wf.on);
+	region_free(&r);
+}
+
 Test(spsc, threads_busy_poll, .timeout = 120) { run_threads(0, thread_msgs()); }
 Test(spsc, threads_blocking, .timeout = 120) { run_threads(1, thread_msgs()); }
 Test(spsc, threads_zero_copy, .timeout = 120) { run_threads(2, thread_msgs()); }

@@ -11,6 +11,7 @@
 #include "shmctl.h"
 #include "table.h"
 #include "sync/proc.h"
+#include "sync/wait.h"
 
 static const char *flags_str(uint32_t f, char *buf, size_t n)
 {
@@ -359,8 +360,8 @@ static void human_spsc_ring(const struct tseg *s)
 	kv("cons_read", "%llu (handed out)", (unsigned long long)s->cons_read);
 	kv("used", "%llu bytes (%.1f%%)", (unsigned long long)s->used, fill_pct(s));
 	kv("shut down", "%s", LD(r->shutdown) ? "yes" : "no");
-	kv("sleeping", "producer %s, consumer %s", LD(r->prod_sleeping) ? "yes" : "no",
-	   LD(r->cons_sleeping) ? "yes" : "no");
+	kv("sleeping", "producer %s, consumer %s", (LD(r->prod_sleeping) & WAIT_WAITERS) ? "yes" : "no",
+	   (LD(r->cons_sleeping) & WAIT_WAITERS) ? "yes" : "no");
 	kv("owners", "producer %s, consumer %s",
 	   s->ctl.prod_owner ? (snprintf(a, sizeof(a), "slot %u", s->ctl.prod_owner - 1), a) : "none",
 	   s->ctl.cons_owner ? (snprintf(b, sizeof(b), "slot %u", s->ctl.cons_owner - 1), b) : "none");

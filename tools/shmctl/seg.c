@@ -14,6 +14,7 @@
 
 #include "shmctl.h"
 #include "sync/lock.h"
+#include "sync/wait.h"
 
 void tseg_init(struct tseg *s)
 {
@@ -339,9 +340,11 @@ static void spsc_warnings(const struct tseg *s, struct warns *w)
 	uint32_t shut = atomic_load_explicit(&r->shutdown, memory_order_relaxed);
 	if (shut > 1)
 		warnf(w, "shutdown flag holds %u (only 0 and 1 are written)", shut);
-	if (atomic_load_explicit(&r->cons_sleeping, memory_order_relaxed) && !s->cons_live)
+	if ((atomic_load_explicit(&r->cons_sleeping, memory_order_relaxed) & WAIT_WAITERS) &&
+	    !s->cons_live)
 		warnf(w, "consumer sleeping flag up with no live consumer: cleared at the next attach");
-	if (atomic_load_explicit(&r->prod_sleeping, memory_order_relaxed) && !s->prod_live)
+	if ((atomic_load_explicit(&r->prod_sleeping, memory_order_relaxed) & WAIT_WAITERS) &&
+	    !s->prod_live)
 		warnf(w, "producer sleeping flag up with no live producer: cleared at the next attach");
 }
 
