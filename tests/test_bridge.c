@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmring-bridge through a real nats-server (started here on 127.0.0.1, on
+ * a free port, with its store in a temporary directory): a producer's ring,
+ * the outbound bridge, NATS, the inbound bridge, a consumer's ring.  The
+ * producer writes a seeded random stream; the consumer regenerates it, so
+ * it knows the length and every byte of each message (its sequence number
+ * first, then bytes derived from it): a lost, duplicated, reordered or torn
+ * message fails at its sequence number.
+ *
+ * Short forms run in make check; SHMRING_BRIDGE_LONG=1 (make
+ * check-bridge-long) runs the long ones: a million messages of 1 B..256 KiB,
+ * 20 + 20 kill -9 of the bridges and 5 restarts of the server.
+ * Skipped, with a message, when nats-server is not installed.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common.h"
+
+static int long_run(void)
+{
+	const char *s = getenv("SHMRING_BRIDGE_LONG");
+	return s && *s && strcmp(s, "0");
+}
+
+static const char *bridge_path(void)
+{
+	static char path[512];
+	const char *b = getenv("SHMRING_TEST_BUILD");
+	snprintf(path, sizeof(path), "%s/shmring-bridge", b ? b : "build");
+	return path;
+}
+
+static const char *server_path(void)
+{
+	static const char *const dirs[] = {"/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"};
+	static char path[256];
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s/nats-server", dirs[i]);
+		if (access(path, X_OK) == 0)
+			return path;
+	}
+	return NULL;
+}
+
+/* ---- the server ----------------------------------------------------------- */
+
+struct server {
+	pid_t pid;
+	int port;
+	char dir[64];             /* store and log */
+	char url[64];             /* nats://127.0.0.1:PORT */
+};
+
+/* the servers' directories, removed by the suite's .fini */
+static char dirs[8][64];
+static unsigned ndirs;
+
+static int rm_one(const char *path, const struct stat *st, int type, struct FTW *f)
+{
+	(void)st; (void)type; (void)f;
+	remove(path);
+	return 0;
+}
+
+static int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert(fd >= 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof(a);
+	cr_assert(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	cr_assert(getsockname(fd, (struct sockaddr *)&a, &al) == 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static int port_open(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	close(fd);
+	return ok;
+}
+
+static void server_init(struct server *s)
+{
+	const char *ns = server_path();
+	if (!ns)
+		cr_skip_test("nats-server is not installed (Debian: nats-server; make bridge-deps)");
+	memset(s, 0, sizeof(*s));
+	snprintf(s->dir, sizeof(s->dir), "/tmp/shmring-nats.XXXXXX");
+	cr_assert(mkdtemp(s->dir));
+	if (ndirs < sizeof(dirs) / sizeof(dirs[0]))
+		snprintf(dirs[ndirs++], sizeof(dirs[0]), "%s", s->dir);
+	s->port = free_port();
+	snprintf(s->url, sizeof(s->url), "nats://127.0.0.1:%d", s->port);
+}
+
+/* fork and exec path with argv, its stdout and stderr appended to log */
+static pid_t spawn_logged(const char *path, char *const argv[], const char *log)
+{
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execv(path, argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static void server_start(struct server *s)
+{
+	char port[16], store[96], log[96];
+	snprintf(port, sizeof(port), "%d", s->port);
+	snprintf(store, sizeof(store), "%s/store", s->dir);
+	snprintf(log, sizeof(log), "%s/server.log", s->dir);
+	char *argv[] = {"nats-server", "-js", "-a", "127.0.0.1", "-p", port, "-sd", store, NULL};
+	s->pid = spawn_logged(server_path(), argv, log);
+	for (int i = 0; i < 1000 && !port_open(s->port); i++)
+		t_sleep_ms(10);
+	cr_assert(port_open(s->port), "nats-server did not start (see %s)", log);
+}
+
+static void server_stop(struct server *s)
+{
+	if (s->pid > 0) {
+		kill(s->pid, SIGTERM);
+		t_wait(s->pid);
+	}
+	s->pid = 0;
+}
+
+/* ---- the bridges ------------------------------------------------------------ */
+
+/* Start shmring-bridge with args (NULL-terminated), its output into log. */
+static pid_t bridge_start(const char *log, const char *const *args)
+{
+	char *argv[32];
+	int n = 0;
+	argv[n++] = "shmring-bridge";
+	for (; *args && n < 31; args++)
+		argv[n++] = (char *)*args;
+	argv[n] = NULL;
+	return spawn_logged(bridge_path(), argv, log);
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return strdup("");
+	char *buf = NULL;
+	size_t len = 0;
+	char chunk[4096];
+	size_t k;
+	while ((k = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		t_append(&buf, &len, chunk, k);
+	fclose(f);
+	return buf ? buf : strdup("");
+}
+
+/* ---- the stream of messages ------------------------------------------------ */
+
+struct gen {
+	uint64_t rnd;
+	uint32_t max;              /* largest message */
+	uint32_t big_every;        /* every so many, a frame of big bytes (0: none) */
+	uint32_t big;
+};
+
+/* log-uniform 1..max: every size class equally often */
+static uint32_t gen_len(struct gen *g, uint64_t seq)
+{
+	uint64_t r = t_rand(&g->rnd);
+	if (g->big_every && seq % g->big_every == g->big_every - 1)
+		return g->big - (uint32_t)(r % 64);
+	unsigned bits = 0;
+	while ((1ull << bits) < g->max)
+		bits++;
+	unsigned b = (unsigned)(r % (bits + 1));
+	uint64_t hi = (1ull << b), v = hi + ((r >> 16) % hi);
+	if (v > g->max)
+		v = g->max;
+	return (uint32_t)(v - (v > 1 ? (r >> 40) % 2 : 0));
+}
+
+static void make_msg(uint8_t *buf, uint32_t len, uint64_t seq)
+{
+	t_fill(buf, len, seq);
+	memcpy(buf, &seq, len < 8 ? len : 8);
+}
+
+struct prod_arg {
+	const char *uri;
+	uint64_t n;
+	struct gen g;
+	unsigned pause_every;      /* a short sleep every so many messages (0: never) */
+};
+
+static int producer(void *p)
+{
+	struct prod_arg *a = p;
+	struct shmring *r;
+	if (shmring_open(a->uri, SHMRING_PRODUCER, NULL, &r) < 0)
+		return 10;
+	uint8_t *buf = malloc(a->g.big > a->g.max ? a->g.big : a->g.max);
+	struct gen g = a->g;
+	for (uint64_t i = 0; i < a->n; i++) {
+		uint32_t len = gen_len(&g, i);
+		make_msg(buf, len, i);
+		int rc = shmring_send(r, buf, len, SHMRING_FOREVER);
+		if (rc < 0)
+			return 11;
+		if (a->pause_every && i % a->pause_every == 0)
+			usleep(1000);
+	}
+	if (shmring_shutdown(r) < 0)
+		return 12;
+	shmring_close(r);
+	free(buf);
+	return 0;
+}
+
+struct result {
+	_Atomic uint64_t got;      /* messages checked so far */
+	_Atomic int done;          /* 1: end of stream seen; 2: failed */
+	uint64_t bad_seq;
+	char why[200];
+};
+
+struct cons_arg {
+	const char *uri;
+	uint64_t n;
+	struct gen g;
+	unsigned slow_every;       /* sleep 1 ms every so many messages (0: never) */
+	struct result *res;
+};
+
+static int consumer(void *p)
+{
+	struct cons_arg *a = p;
+	struct result *res = a->res;
+	struct shmring *r;
+	int rc = shmring_open(a->uri, SHMRING_CONSUMER, NULL, &r);
+	if (rc < 0) {
+		snprintf(res->why, sizeof(res->why), "open %s: %s", a->uri, shmring_strerror(rc));
+		res->done = 2;
+		return 1;
+	}
+	uint32_t cap = a->g.big > a->g.max ? a->g.big : a->g.max;
+	uint8_t *buf = malloc(cap), *want = malloc(cap);
+	struct gen g = a->g;
+	for (uint64_t i = 0;; i++) {
+		ssize_t len = shmring_recv(r, buf, cap, SHMRING_FOREVER);
+		if (len == -EPIPE) {
+			if (i != a->n) {
+				snprintf(res->why, sizeof(res->why), "end of stream after %llu of %llu",
+					 (unsigned long long)i, (unsigned long long)a->n);
+				res->done = 2;
+				return 1;
+			}
+			res->done = 1;
+			return 0;
+		}
+		uint32_t wl = gen_len(&g, i);
+		uint64_t seq = ~0ull;
+		if (len >= 8)
+			memcpy(&seq, buf, 8);
+		make_msg(want, wl, i);
+		if (len < 0 || i >= a->n || (uint32_t)len != wl || memcmp(buf, want, wl)) {
+			res->bad_seq = i;
+			snprintf(res->why, sizeof(res->why),
+				 "message %llu: got %zd bytes (seq %lld), want %u bytes",
+				 (unsigned long long)i, len, (long long)seq, wl);
+			res->done = 2;
+			return 1;
+		}
+		atomic_store(&res->got, i + 1);
+		if (a->slow_every && i % a->slow_every == 0)
+			usleep(1000);
+	}
+}
+
+/* ---- one run ----------------------------------------------------------------- */
+
+struct run {
+	struct server s;
+	char src[64], dst[64];     /* ring URIs */
+	char subject[64], addr[128];
+	char out_log[128], in_log[128];
+	pid_t out, in, prod, cons;
+	struct result *res;
+	struct prod_arg pa;
+	struct cons_arg ca;
+};
+
+static struct run *run_new(const char *tag, uint64_t n, struct gen g, uint64_t src_cap,
+			   uint32_t src_max)
+{
+	struct run *u = calloc(1, sizeof(*u));
+	server_init(&u->s);
+	snprintf(u->src, sizeof(u->src), "%s", t_ring_uri(tag));
+	snprintf(u->dst, sizeof(u->dst), "%s", t_ring_uri(tag));
+	snprintf(u->subject, sizeof(u->subject), "t.%s.%d", tag, getpid());
+	snprintf(u->addr, sizeof(u->addr), "%s/%s", u->s.url, u->subject);
+	snprintf(u->out_log, sizeof(u->out_log), "%s/out.log", u->s.dir);
+	snprintf(u->in_log, sizeof(u->in_log), "%s/in.log", u->s.dir);
+	/* the bridges' records beside the rings */
+	char p[256];
+	snprintf(p, sizeof(p), "/dev/shm/.shmring-bridge-out.%s", u->src + 4);
+	t_remember(p);
+	snprintf(p, sizeof(p), "/dev/shm/.shmring-bridge-in.%s", u->dst + 4);
+	t_remember(p);
+	shmring_close(t_create(u->src, src_cap, src_max));
+	u->res = t_shared(sizeof(*u->res));
+	u->pa = (struct prod_arg){.uri = u->src, .n = n, .g = g};
+	u->ca = (struct cons_arg){.uri = u->dst, .n = n, .g = g, .res = u->res};
+	return u;
+}
+
+static void run_dump(struct run *u)
+{
+	char *o = slurp(u->out_log), *i = slurp(u->in_log);
+	fprintf(stderr, "---- outbound log\n%s---- inbound log\n%s----\n", o, i);
+	free(o);
+	free(i);
+}
+
+/* Wait for the consumer to see the end of the stream (or fail). */
+static void run_finish(struct run *u)
+{
+	int st = t_wait(u->cons);
+	if (u->res->done != 1)
+		run_dump(u);
+	cr_assert_eq(u->res->done, 1, "consumer: %s (status %d)", u->res->why, st);
+	cr_assert_eq(t_wait(u->prod), 0);
+}
+
+static void run_free(struct run *u)
+{
+	server_stop(&u->s);
+	t_unshared(u->res, sizeof(*u->res));
+	free(u);
+}
+
+static int stat_of(const char *log, const char *key, uint64_t *out)
+{
+	char *t = slurp(log), *p = NULL, *q = t;
+	char pat[64];
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	while ((q = strstr(q, pat)))           /* the last line's */
+		p = q++;
+	int ok = p != NULL;
+	if (p)
+		*out = strtoull(p + strlen(pat), NULL, 10);
+	free(t);
+	return ok;
+}
+
+static void teardown(void)
+{
+	t_cleanup();
+	for (unsigned i = 0; i < ndirs; i++)
+		nftw(dirs[i], rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	ndirs = 0;
+}
+
+TestSuite(bridge, .fini = teardown);
+
+/* ---- core NATS: boundaries, order, big frames in pieces ---------------------- */
+
+Test(bridge, core_keeps_order_and_boundaries, .timeout = 600)
+{
+	uint64_t n = long_run() ? 1000000 : 20000;
+	struct gen g = {.rnd = 42, .max = 256 << 10, .big_every = 5000, .big = 3 << 20};
+	struct run *u = run_new("bc", n, g, 64 << 20, 4 << 20);
+	server_start(&u->s);
+	const char *in[] = {u->addr, u->dst, "--capacity", "64M", "--max-msg", "4M", "--json",
+			    NULL};
+	u->in = bridge_start(u->in_log, in);
+	u->cons = -1;
+	/* the consumer once the inbound bridge made the ring, and subscribed */
+	for (int i = 0; i < 500 && !t_exists(t_path_of(u->dst)); i++)
+		t_sleep_ms(10);
+	t_sleep_ms(300);
+	u->cons = t_spawn(consumer, &u->ca);
+	const char *out[] = {u->src, u->addr, "--json", NULL};
+	u->out = bridge_start(u->out_log, out);
+	u->prod = t_spawn(producer, &u->pa);
+	run_finish(u);
+	/* the end of the stream stops both bridges by themselves */
+	cr_assert_eq(t_wait(u->out), 0);
+	cr_assert_eq(t_wait(u->in), 0);
+	uint64_t msgs = 0, lost = 1, frags = 0;
+	cr_assert(stat_of(u->in_log, "msgs", &msgs) && stat_of(u->in_log, "lost", &lost));
+	cr_assert(stat_of(u->out_log, "fragments", &frags));
+	cr_assert_eq(msgs, n);
+	cr_assert_eq(lost, 0);
+	cr_assert_gt(frags, 0, "the 3 MiB frames travelled in pieces");
+	run_free(u);
+}
