@@ -65,9 +65,18 @@ struct server {
 	char url[64];             /* nats://127.0.0.1:PORT */
 };
 
-/* the servers' directories, removed by the suite's .fini */
+/* the servers' directories, removed by the suite's .fini, and every
+ * process started, killed by it if a failed test left it running */
 static char dirs[8][64];
 static unsigned ndirs;
+static pid_t pids[256];
+static unsigned npids;
+
+static void track(pid_t pid)
+{
+	if (npids < sizeof(pids) / sizeof(pids[0]))
+		pids[npids++] = pid;
+}
 
 static int rm_one(const char *path, const struct stat *st, int type, struct FTW *f)
 {
@@ -126,6 +135,7 @@ static pid_t spawn_logged(const char *path, char *const argv[], const char *log)
 		execv(path, argv);
 		_exit(127);
 	}
+	track(pid);
 	return pid;
 }
 
@@ -347,14 +357,56 @@ static void run_dump(struct run *u)
 	free(i);
 }
 
-/* Wait for the consumer to see the end of the stream (or fail). */
+/* A bridge that exited before its time: its status, or -1 while it runs. */
+static pid_t spawn_fn(int (*fn)(void *), void *arg)
+{
+	pid_t pid = t_spawn(fn, arg);
+	track(pid);
+	return pid;
+}
+
+static int exited(pid_t *pid)
+{
+	int st;
+	if (*pid <= 0 || waitpid(*pid, &st, WNOHANG) != *pid)
+		return -1;
+	*pid = 0;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Wait for the consumer to see the end of the stream (or fail, or a bridge
+ * to stop on its own before the stream is over). */
 static void run_finish(struct run *u)
 {
+	while (u->res->done == 0) {
+		t_sleep_ms(20);
+		int bad = exited(&u->out);
+		const char *who = "outbound";
+		if (bad <= 0) {
+			bad = exited(&u->in);
+			who = "inbound";
+		}
+		if (bad > 0) {
+			t_sleep_ms(500);           /* the consumer may still finish */
+			if (u->res->done == 0) {
+				run_dump(u);
+				cr_assert_fail("the %s bridge exited with %d before the end of the "
+					       "stream (consumer at %llu)", who, bad,
+					       (unsigned long long)u->res->got);
+			}
+		}
+	}
 	int st = t_wait(u->cons);
 	if (u->res->done != 1)
 		run_dump(u);
 	cr_assert_eq(u->res->done, 1, "consumer: %s (status %d)", u->res->why, st);
 	cr_assert_eq(t_wait(u->prod), 0);
+}
+
+/* The bridge's exit status (0 if run_finish saw it end already). */
+static int bridge_wait(pid_t pid)
+{
+	return pid > 0 ? t_wait(pid) : 0;
 }
 
 static void run_free(struct run *u)
@@ -380,6 +432,12 @@ static int stat_of(const char *log, const char *key, uint64_t *out)
 
 static void teardown(void)
 {
+	for (unsigned i = 0; i < npids; i++)
+		if (waitpid(pids[i], NULL, WNOHANG) == 0) {
+			kill(pids[i], SIGKILL);
+			waitpid(pids[i], NULL, 0);
+		}
+	npids = 0;
 	t_cleanup();
 	for (unsigned i = 0; i < ndirs; i++)
 		nftw(dirs[i], rm_one, 16, FTW_DEPTH | FTW_PHYS);
@@ -404,19 +462,99 @@ Test(bridge, core_keeps_order_and_boundaries, .timeout = 600)
 	for (int i = 0; i < 500 && !t_exists(t_path_of(u->dst)); i++)
 		t_sleep_ms(10);
 	t_sleep_ms(300);
-	u->cons = t_spawn(consumer, &u->ca);
+	u->cons = spawn_fn(consumer, &u->ca);
 	const char *out[] = {u->src, u->addr, "--json", NULL};
 	u->out = bridge_start(u->out_log, out);
-	u->prod = t_spawn(producer, &u->pa);
+	u->prod = spawn_fn(producer, &u->pa);
 	run_finish(u);
 	/* the end of the stream stops both bridges by themselves */
-	cr_assert_eq(t_wait(u->out), 0);
-	cr_assert_eq(t_wait(u->in), 0);
+	cr_assert_eq(bridge_wait(u->out), 0);
+	cr_assert_eq(bridge_wait(u->in), 0);
 	uint64_t msgs = 0, lost = 1, frags = 0;
 	cr_assert(stat_of(u->in_log, "msgs", &msgs) && stat_of(u->in_log, "lost", &lost));
 	cr_assert(stat_of(u->out_log, "fragments", &frags));
 	cr_assert_eq(msgs, n);
 	cr_assert_eq(lost, 0);
 	cr_assert_gt(frags, 0, "the 3 MiB frames travelled in pieces");
+	run_free(u);
+}
+
+/* ---- JetStream: kill -9 of either bridge, restarts of the server -------------- */
+
+static void start_out(struct run *u, const char *stream)
+{
+	const char *out[] = {u->src, u->addr, "--stream", stream, "--json", NULL};
+	u->out = bridge_start(u->out_log, out);
+}
+
+static void start_in(struct run *u, const char *stream, const char *dst_max)
+{
+	const char *in[] = {u->addr, u->dst, "--stream", stream, "--capacity", "32M",
+			    "--max-msg", dst_max, "--json", NULL};
+	u->in = bridge_start(u->in_log, in);
+}
+
+static void wait_ring(const char *uri)
+{
+	for (int i = 0; i < 3000 && !t_exists(t_path_of(uri)); i++)
+		t_sleep_ms(10);
+	cr_assert(t_exists(t_path_of(uri)), "%s was not created", uri);
+}
+
+Test(bridge, js_kill9_and_server_restarts_exactly_once, .timeout = 1800)
+{
+	int lng = long_run();
+	uint64_t n = lng ? 200000 : 30000;
+	int kills_in = lng ? 20 : 3, kills_out = lng ? 20 : 3, restarts = lng ? 5 : 1;
+	struct gen g = {.rnd = 7, .max = 16 << 10, .big_every = 4000, .big = 5 << 19};
+	struct run *u = run_new("bk", n, g, 32 << 20, 4 << 20);
+	u->pa.pause_every = 8;             /* the stream lasts while the kills come */
+	char stream[32];
+	snprintf(stream, sizeof(stream), "BK%d", getpid());
+	server_start(&u->s);
+	start_in(u, stream, "4M");
+	wait_ring(u->dst);
+	u->cons = spawn_fn(consumer, &u->ca);
+	start_out(u, stream);
+	u->prod = spawn_fn(producer, &u->pa);
+	uint64_t rnd = 99;
+	int left_in = kills_in, left_out = kills_out, left_srv = restarts;
+	while ((left_in || left_out || left_srv) && u->res->done == 0) {
+		t_sleep_ms(100 + (long)(t_rand(&rnd) % 300));
+		uint64_t pick = t_rand(&rnd) % (uint64_t)(left_in + left_out + left_srv);
+		if (pick < (uint64_t)left_in) {
+			kill(u->in, SIGKILL);
+			t_wait(u->in);
+			start_in(u, stream, "4M");
+			left_in--;
+		} else if (pick < (uint64_t)(left_in + left_out)) {
+			kill(u->out, SIGKILL);
+			t_wait(u->out);
+			start_out(u, stream);
+			left_out--;
+		} else {
+			server_stop(&u->s);
+			t_sleep_ms(200);
+			server_start(&u->s);
+			left_srv--;
+		}
+	}
+	cr_log_info("kills left when the stream ended: in %d, out %d, server %d (of %d %d %d)",
+		    left_in, left_out, left_srv, kills_in, kills_out, restarts);
+	run_finish(u);
+	cr_assert_eq(bridge_wait(u->out), 0);
+	cr_assert_eq(bridge_wait(u->in), 0);
+	uint64_t replayed = 1, lost = 1, dups = 0, redel = 0, resyncs = 0, retries = 0;
+	cr_assert(stat_of(u->in_log, "replayed", &replayed) && stat_of(u->in_log, "lost", &lost));
+	stat_of(u->in_log, "dups_skipped", &dups);
+	stat_of(u->in_log, "redeliveries", &redel);
+	stat_of(u->in_log, "resyncs", &resyncs);
+	stat_of(u->out_log, "retries", &retries);
+	cr_log_info("%llu messages; last inbound run: %llu duplicates skipped, %llu redeliveries, "
+		    "%llu resyncs; last outbound run: %llu publishes retried",
+		    (unsigned long long)n, (unsigned long long)dups, (unsigned long long)redel,
+		    (unsigned long long)resyncs, (unsigned long long)retries);
+	cr_assert_eq(replayed, 0);
+	cr_assert_eq(lost, 0);
 	run_free(u);
 }

@@ -55,6 +55,7 @@ struct br_stats {
 	uint64_t lost;             /* core NATS: messages missing in the sequence (at most once) */
 	uint64_t dropped;          /* core NATS: NATS messages the client dropped (slow consumer) */
 	uint64_t retries;          /* JetStream publishes retried after a timeout or error */
+	uint64_t resyncs;          /* JetStream: consumer restarted at the first sequence not applied */
 	uint64_t reconnects, disconnects;
 	uint64_t full_waits;       /* the destination ring was full: stopped taking */
 	uint64_t lag;              /* outbound: bytes queued in the source ring;
@@ -80,8 +81,9 @@ struct br_link {
  * --connect-timeout, or SIGTERM).  0, or an exit status. */
 int br_connect(struct br_link *l, const struct br_conf *c, struct br_stats *st);
 void br_disconnect(struct br_link *l);
-/* JetStream: the stream exists (created for the subject if missing). */
-int br_stream_ensure(struct br_link *l, const struct br_conf *c, int64_t *created);
+/* JetStream: the stream exists (created for the subject if missing);
+ * *single: it holds this subject only (its sequence numbers have no gaps). */
+int br_stream_ensure(struct br_link *l, const struct br_conf *c, int64_t *created, bool *single);
 
 /* What the records kept beside a ring belong to: stream and subject. */
 uint64_t br_ident(const struct br_conf *c);

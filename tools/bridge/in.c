@@ -20,6 +20,7 @@
 
 #define IN_RECS 4096           /* most messages in one batch we accept */
 #define IN_STOPPED 100         /* deliver(): SIGTERM while the ring was full */
+#define IN_RESYNC 101          /* JetStream: a gap; fetch again from the first missing */
 
 /* The inbound record, words of the mark file. */
 enum {
@@ -41,6 +42,11 @@ struct in {
 	bool have_pub;
 	uint64_t pub_id, next;     /* publisher, and position of its next message */
 	uint64_t applied;          /* JetStream: stream sequence fully applied */
+	uint64_t seen;             /* JetStream: stream sequence handled last (applied, or
+				      a piece kept for a message not complete yet) */
+	bool single;               /* the stream holds our subject only: no gaps */
+	bool gap_ok;               /* a gap right after a resync is a real hole */
+	char durable[160];
 	unsigned char *asm_buf;    /* a message arriving as pieces */
 	uint32_t asm_total, asm_off;
 	uint64_t asm_seq;
@@ -154,6 +160,8 @@ static int handle(struct in *n, const unsigned char *p, size_t len, bool *done, 
 		n->st.lost++;
 		return 0;              /* not ours, or damaged: counted, skipped */
 	}
+	if (n->c->stream && n->have_pub && h.pub_id == n->pub_id && h.seq > n->next && !n->gap_ok)
+		return IN_RESYNC;       /* JetStream delivered past a message: fetch it */
 	uint64_t skip = place(n, h.pub_id, h.seq);
 	if (h.flags & FR_END) {
 		if (skip) {
@@ -331,6 +339,7 @@ static int js_recover(struct in *n)
 	return 0;
 }
 
+/* the durable consumer's name: --durable, or from the ring's URI */
 static void durable_of(const struct br_conf *c, char *buf, size_t cap)
 {
 	if (c->durable) {
@@ -344,39 +353,115 @@ static void durable_of(const struct br_conf *c, char *buf, size_t cap)
 			*p = '_';
 }
 
-static int run_js(struct in *n)
+/* (Re)subscribe: the durable consumer is made again to deliver from the
+ * first stream sequence not applied, so that what it delivers follows
+ * what the ring holds without a gap (a consumer whose client was killed
+ * delivers new messages first, and the unacknowledged ones only later). */
+static int js_subscribe(struct in *n)
 {
+	uint64_t start = n->applied + 1;
 	const struct br_conf *c = n->c;
-	int rc;
-	if ((rc = br_stream_ensure(&n->l, c, &n->created)) || br_stop)
-		return rc;
-	if ((rc = js_recover(n)))
-		return rc;
-	char durable[160];
-	durable_of(c, durable, sizeof(durable));
+	if (n->sub) {
+		natsSubscription_Destroy(n->sub);
+		n->sub = NULL;
+	}
 	jsSubOptions so;
 	jsSubOptions_Init(&so);
 	so.Stream = c->stream;
 	so.Config.AckPolicy = js_AckAll;
-	/* what a killed bridge had fetched comes again after this long */
+	/* a message fetched and neither applied nor acknowledged (the
+	 * bridge was killed) comes again after this long */
 	so.Config.AckWait = (int64_t)3 * 1000000000;
 	so.Config.MaxAckPending = 20000;
-	so.Config.DeliverPolicy = js_DeliverAll;
-	for (;;) {
+	so.Config.DeliverPolicy = start > 1 ? js_DeliverByStartSequence : js_DeliverAll;
+	so.Config.OptStartSeq = start > 1 ? start : 0;
+	while (!br_stop) {
 		jsErrCode je = 0;
-		natsStatus s = js_PullSubscribe(&n->sub, n->l.js, c->subject, durable, NULL, &so, &je);
+		natsStatus s = js_DeleteConsumer(n->l.js, c->stream, n->durable, NULL, &je);
+		if (s == NATS_NOT_FOUND)
+			s = NATS_OK;
 		if (s == NATS_OK)
-			break;
-		if (br_stop)
+			s = js_PullSubscribe(&n->sub, n->l.js, c->subject, n->durable, NULL, &so, &je);
+		if (s == NATS_OK)
 			return 0;
 		if (s != NATS_TIMEOUT && s != NATS_NO_RESPONDERS && s != NATS_CONNECTION_DISCONNECTED &&
-		    s != NATS_IO_ERROR) {
-			br_err("consumer %s on stream %s: %s (%s)", durable, c->stream,
+		    s != NATS_IO_ERROR && s != NATS_ERR) {
+			br_err("consumer %s on stream %s: %s (%s)", n->durable, c->stream,
 			       natsStatus_GetText(s), nats_GetLastError(NULL));
 			return BR_USAGE;
 		}
-		br_sleep_ns(200000000);
+		br_sleep_ns(200000000);          /* the server is not back yet */
 	}
+	return 0;
+}
+
+/* Where to start: after what the ring holds (the mark), or else after
+ * what the durable consumer has acknowledged. */
+static int js_start(struct in *n)
+{
+	const struct br_conf *c = n->c;
+	if (!n->applied) {
+		jsConsumerInfo *ci = NULL;
+		jsErrCode je = 0;
+		if (js_GetConsumerInfo(&ci, n->l.js, c->stream, n->durable, NULL, &je) == NATS_OK) {
+			n->applied = ci->AckFloor.Stream;
+			jsConsumerInfo_Destroy(ci);
+		}
+	}
+	n->seen = n->applied;
+	return js_subscribe(n);
+}
+
+/* One fetched message.  0, IN_STOPPED, an exit status, or IN_RESYNC. */
+static int js_one(struct in *n, natsMsg *m, bool *ackable, bool *end)
+{
+	jsMsgMetaData *md = NULL;
+	uint64_t sseq = 0;
+	*ackable = false;
+	if (natsMsg_GetMetaData(&md, m) == NATS_OK) {
+		if (md->NumDelivered > 1)
+			n->st.redeliveries++;
+		n->st.lag = md->NumPending;
+		sseq = md->Sequence.Stream;
+		jsMsgMetaData_Destroy(md);
+	}
+	if (sseq && sseq <= n->seen) {
+		n->st.dups_skipped++;            /* handled before: a redelivery */
+		*ackable = !n->asm_on;
+		return 0;
+	}
+	if (sseq && n->single && n->seen && sseq != n->seen + 1) {
+		if (!n->gap_ok)
+			return IN_RESYNC;        /* something before it did not come (yet) */
+		n->st.lost += sseq - n->seen - 1;   /* not in the stream any more */
+	}
+	bool done = true;
+	n->cur = m;
+	int rc = handle(n, (const unsigned char *)natsMsg_GetData(m),
+			(size_t)natsMsg_GetDataLength(m), &done, end);
+	n->cur = NULL;
+	if (rc)
+		return rc;
+	n->gap_ok = false;
+	if (sseq)
+		n->seen = sseq;
+	if (done && sseq) {
+		n->applied = sseq;
+		in_mark(n, 0);
+	}
+	*ackable = done && !n->asm_on;
+	return 0;
+}
+
+static int run_js(struct in *n)
+{
+	const struct br_conf *c = n->c;
+	int rc;
+	if ((rc = br_stream_ensure(&n->l, c, &n->created, &n->single)) || br_stop)
+		return rc;
+	durable_of(c, n->durable, sizeof(n->durable));
+	if ((rc = js_recover(n)) || (rc = js_start(n)) || br_stop)
+		return rc;
 	while (!br_stop) {
 		natsMsgList list = {0};
 		jsFetchRequest fr;
@@ -396,36 +481,26 @@ static int run_js(struct in *n)
 		bool end = false;
 		rc = 0;
 		for (int i = 0; i < list.Count && !rc && !end; i++) {
-			natsMsg *m = list.Msgs[i];
-			jsMsgMetaData *md = NULL;
-			uint64_t sseq = 0;
-			if (natsMsg_GetMetaData(&md, m) == NATS_OK) {
-				if (md->NumDelivered > 1)
-					n->st.redeliveries++;
-				n->st.lag = md->NumPending;
-				sseq = md->Sequence.Stream;
-				jsMsgMetaData_Destroy(md);
-			}
-			bool done = true;
-			if (sseq && sseq <= n->applied) {
-				n->st.dups_skipped++;            /* applied before: a redelivery */
-			} else {
-				n->cur = m;
-				rc = handle(n, (const unsigned char *)natsMsg_GetData(m),
-					    (size_t)natsMsg_GetDataLength(m), &done, &end);
-				n->cur = NULL;
-				if (!rc && done && sseq) {
-					n->applied = sseq;
-					in_mark(n, 0);
-				}
-			}
-			if (!rc && done && !n->asm_on)
-				ackable = m;
+			bool ok;
+			rc = js_one(n, list.Msgs[i], &ok, &end);
+			if (ok)
+				ackable = list.Msgs[i];
 		}
 		if (ackable && natsMsg_Ack(ackable, NULL) == NATS_OK)
 			n->st.acks++;
 		natsMsgList_Destroy(&list);
 		br_stats_tick(c, &n->st);
+		if (rc == IN_RESYNC) {
+			/* start again at the first sequence not handled; a
+			 * message being assembled starts again at its first piece */
+			n->st.resyncs++;
+			n->asm_on = false;
+			n->seen = n->applied;
+			n->gap_ok = true;
+			if ((rc = js_subscribe(n)))
+				return rc;
+			continue;
+		}
 		if (rc == IN_STOPPED)
 			return 0;
 		if (rc || end)

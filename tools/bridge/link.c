@@ -44,7 +44,7 @@ void br_err(const char *fmt, ...)
 
 /* ---- counters ------------------------------------------------------------ */
 #define BR_FIELDS(X) X(msgs) X(bytes) X(publishes) X(fragments) X(acks) X(redeliveries) \
-	X(dups_skipped) X(replayed) X(lost) X(dropped) X(retries) X(reconnects) X(disconnects) \
+	X(dups_skipped) X(replayed) X(lost) X(dropped) X(retries) X(resyncs) X(reconnects) X(disconnects) \
 	X(full_waits) X(lag)
 
 void br_stats_print(const struct br_conf *c, const struct br_stats *s, bool final)
@@ -224,7 +224,7 @@ void br_disconnect(struct br_link *l)
 
 /* The stream for the subject, created if missing; a stream of that name
  * that does not take the subject is an error (exit 2). */
-int br_stream_ensure(struct br_link *l, const struct br_conf *c, int64_t *created)
+int br_stream_ensure(struct br_link *l, const struct br_conf *c, int64_t *created, bool *single)
 {
 	jsStreamInfo *si = NULL;
 	jsErrCode je = 0;
@@ -260,6 +260,7 @@ int br_stream_ensure(struct br_link *l, const struct br_conf *c, int64_t *create
 	for (int i = 0; si->Config && i < si->Config->SubjectsLen; i++)
 		takes |= !strcmp(si->Config->Subjects[i], c->subject);
 	*created = si->Created;
+	*single = takes && si->Config->SubjectsLen == 1;
 	jsStreamInfo_Destroy(si);
 	if (!takes) {
 		br_err("stream '%s' exists but does not take subject '%s'", c->stream, c->subject);

@@ -321,7 +321,8 @@ int br_outbound(const struct br_conf *c)
 		goto out;
 	if (c->stream) {
 		int64_t created;
-		if ((rc = br_stream_ensure(&o->l, c, &created)) || br_stop)
+		bool single;
+		if ((rc = br_stream_ensure(&o->l, c, &created, &single)) || br_stop)
 			goto out;
 		jsOptions jo;
 		jsOptions_Init(&jo);
@@ -341,7 +342,8 @@ int br_outbound(const struct br_conf *c)
 	} else if (getrandom(&o->pub_id, sizeof(o->pub_id), 0) != sizeof(o->pub_id)) {
 		o->pub_id = br_now_ns();
 	}
-	size_t maxp = o->l.max_payload > 0 ? (size_t)o->l.max_payload : 1u << 20;
+	/* the server's max_payload counts the headers too (Nats-Msg-Id) */
+	size_t maxp = o->l.max_payload > 4096 ? (size_t)o->l.max_payload - 1024 : 3072;
 	o->piece_cap = maxp;
 	o->batch_cap = c->batch_bytes < maxp ? c->batch_bytes : maxp;
 	o->buf = malloc(o->piece_cap);
