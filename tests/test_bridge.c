@@ -163,15 +163,21 @@ static void server_stop(struct server *s)
 
 /* ---- the bridges ------------------------------------------------------------ */
 
-/* Start shmring-bridge with args (NULL-terminated), its output into log. */
-static pid_t bridge_start(const char *log, const char *const *args)
+/* argv for shmring-bridge with args (NULL-terminated) */
+static void bridge_argv(char *argv[32], const char *const *args)
 {
-	char *argv[32];
 	int n = 0;
 	argv[n++] = "shmring-bridge";
 	for (; *args && n < 31; args++)
 		argv[n++] = (char *)*args;
 	argv[n] = NULL;
+}
+
+/* Start shmring-bridge with args, its output into log. */
+static pid_t bridge_start(const char *log, const char *const *args)
+{
+	char *argv[32];
+	bridge_argv(argv, args);
 	return spawn_logged(bridge_path(), argv, log);
 }
 
@@ -556,5 +562,241 @@ Test(bridge, js_kill9_and_server_restarts_exactly_once, .timeout = 1800)
 		    (unsigned long long)resyncs, (unsigned long long)retries);
 	cr_assert_eq(replayed, 0);
 	cr_assert_eq(lost, 0);
+	run_free(u);
+}
+
+/* ---- back-pressure: a slow consumer, no loss, bounded memory ------------------ */
+
+static uint64_t rss_peak_kb(pid_t pid)
+{
+	char path[64], line[256];
+	uint64_t kb = 0;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmHWM:", 6))
+			kb = strtoull(line + 6, NULL, 10);
+	fclose(f);
+	return kb;
+}
+
+Test(bridge, js_slow_consumer_no_loss_bounded_memory, .timeout = 600)
+{
+	uint64_t n = long_run() ? 200000 : 20000;
+	struct gen g = {.rnd = 3, .max = 8 << 10};
+	struct run *u = run_new("bs", n, g, 8 << 20, 1 << 20);
+	u->ca.slow_every = 8;
+	char stream[32];
+	snprintf(stream, sizeof(stream), "BS%d", getpid());
+	server_start(&u->s);
+	const char *in[] = {u->addr, u->dst, "--stream", stream, "--capacity", "64K",
+			    "--max-msg", "16K", "--json", NULL};
+	u->in = bridge_start(u->in_log, in);
+	wait_ring(u->dst);
+	u->cons = spawn_fn(consumer, &u->ca);
+	start_out(u, stream);
+	u->prod = spawn_fn(producer, &u->pa);
+	uint64_t peak_in = 0, peak_out = 0;
+	while (u->res->done == 0 && u->in > 0 && u->out > 0) {
+		uint64_t a = rss_peak_kb(u->in), b = rss_peak_kb(u->out);
+		peak_in = a > peak_in ? a : peak_in;
+		peak_out = b > peak_out ? b : peak_out;
+		t_sleep_ms(50);
+		if (exited(&u->out) > 0 || exited(&u->in) > 0)
+			break;
+	}
+	run_finish(u);
+	cr_assert_eq(bridge_wait(u->out), 0);
+	cr_assert_eq(bridge_wait(u->in), 0);
+	uint64_t full = 0, lost = 1;
+	cr_assert(stat_of(u->in_log, "full_waits", &full) && stat_of(u->in_log, "lost", &lost));
+	cr_log_info("peak RSS: inbound %llu KiB, outbound %llu KiB; the ring was full %llu times",
+		    (unsigned long long)peak_in, (unsigned long long)peak_out,
+		    (unsigned long long)full);
+	cr_assert_gt(full, 0, "the destination ring filled up");
+	cr_assert_eq(lost, 0);
+	cr_assert_lt(peak_in, 256 * 1024, "the inbound bridge held %llu KiB", (unsigned long long)peak_in);
+	cr_assert_lt(peak_out, 256 * 1024, "the outbound bridge held %llu KiB", (unsigned long long)peak_out);
+	run_free(u);
+}
+
+/* ---- a server that is down at start ------------------------------------------- */
+
+Test(bridge, waits_for_a_server_down_at_start, .timeout = 300)
+{
+	uint64_t n = 5000;
+	struct gen g = {.rnd = 5, .max = 4 << 10};
+	struct run *u = run_new("bw", n, g, 8 << 20, 1 << 20);
+	char stream[32];
+	snprintf(stream, sizeof(stream), "BW%d", getpid());
+	/* both bridges first: they wait for the server */
+	start_in(u, stream, "1M");
+	wait_ring(u->dst);
+	u->cons = spawn_fn(consumer, &u->ca);
+	start_out(u, stream);
+	u->prod = spawn_fn(producer, &u->pa);
+	t_sleep_ms(1500);
+	cr_assert_eq(u->res->got, 0);
+	cr_assert_eq(exited(&u->in), -1, "the inbound bridge waits");
+	cr_assert_eq(exited(&u->out), -1, "the outbound bridge waits");
+	server_start(&u->s);
+	run_finish(u);
+	cr_assert_eq(bridge_wait(u->out), 0);
+	cr_assert_eq(bridge_wait(u->in), 0);
+	char *log = slurp(u->in_log);
+	cr_assert(strstr(log, "waiting for a NATS server"), "%s", log);
+	free(log);
+	run_free(u);
+}
+
+/* ---- bad input: a clear message, exit status 2, nothing lost ------------------ */
+
+static struct t_run bridge_run(const char *const *args, unsigned limit_s)
+{
+	char *argv[32];
+	bridge_argv(argv, args);
+	return t_run_prog(bridge_path(), argv, NULL, NULL, limit_s);
+}
+
+static void expect_usage(const char *const *args, const char *says)
+{
+	struct t_run r = bridge_run(args, 30);
+	cr_expect_eq(r.status, 2, "%s %s: status %d, stderr: %s", args[0], args[1], r.status, r.err);
+	cr_expect(strstr(r.err, says), "%s %s: no '%s' in: %s", args[0], args[1], says, r.err);
+	t_run_free(&r);
+}
+
+Test(bridge, bad_input_exits_2_and_keeps_the_source, .timeout = 120)
+{
+	if (!server_path())
+		cr_skip_test("nats-server is not installed (Debian: nats-server; make bridge-deps)");
+	const char *src = t_ring_uri("bb");
+	struct shmring *r = t_create(src, 1 << 16, 1024);
+	struct shmring *p = t_open(src, SHMRING_PRODUCER);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(shmring_send(p, "keep", 4, 0), 0);
+	int port = free_port();           /* nobody listens there */
+	char closed[64];
+	snprintf(closed, sizeof(closed), "nats://127.0.0.1:%d/md.feed", port);
+	expect_usage((const char *[]){src, "nats://127.0.0.1:99999/md.feed", NULL}, "bad port");
+	expect_usage((const char *[]){src, "nats://127.0.0.1/md feed", NULL}, "space");
+	expect_usage((const char *[]){src, "nats://127.0.0.1/md..feed", NULL}, "empty token");
+	expect_usage((const char *[]){src, "nats://127.0.0.1/md.*", NULL}, "wildcards");
+	expect_usage((const char *[]){src, "nats://127.0.0.1", NULL}, "no /SUBJECT");
+	expect_usage((const char *[]){src, "nats:/127.0.0.1/x", NULL}, "not a nats://");
+	expect_usage((const char *[]){src, "nats:///x", NULL}, "host");
+	expect_usage((const char *[]){src, "shm:other", NULL}, "one address must be a ring");
+	expect_usage((const char *[]){src, "nats://no-such-host.invalid/md.feed", NULL},
+		     "cannot resolve");
+	expect_usage((const char *[]){src, closed, "--connect-timeout", "1", NULL},
+		     "no NATS server answers");
+	expect_usage((const char *[]){src, closed, "--capacity", "lots", NULL}, "--capacity");
+	expect_usage((const char *[]){src, closed, "--stream", "a b", NULL}, "stream name");
+	expect_usage((const char *[]){src, closed, "--creds", "/nonexistent/creds", NULL},
+		     "credentials");
+	expect_usage((const char *[]){"shm:t-bb-no-such-ring", closed, NULL}, "source ring");
+	/* the source ring still holds its three messages */
+	struct shmring_stats st = t_stats(r);
+	cr_assert_eq(st.msgs_recv, 0);
+	cr_assert_eq(st.msgs_sent, 3);
+	shmring_close(p);
+	shmring_close(r);
+}
+
+Test(bridge, js_frame_too_big_for_the_ring_exits_2_and_stays_in_the_stream, .timeout = 300)
+{
+	struct server s;
+	server_init(&s);
+	server_start(&s);
+	const char *src = t_ring_uri("bf"), *dst = t_ring_uri("bf"), *dst2 = t_ring_uri("bf");
+	char p[256], addr[128], stream[32], log[128];
+	for (int i = 0; i < 3; i++) {
+		const char *u = i == 0 ? src : i == 1 ? dst : dst2;
+		snprintf(p, sizeof(p), "/dev/shm/.shmring-bridge-%s.%s", i ? "in" : "out", u + 4);
+		t_remember(p);
+	}
+	snprintf(addr, sizeof(addr), "%s/t.bf.%d", s.url, getpid());
+	snprintf(stream, sizeof(stream), "BF%d", getpid());
+	snprintf(log, sizeof(log), "%s/bridges.log", s.dir);
+	shmring_close(t_create(src, 1 << 20, 128 << 10));
+	struct shmring *prod = t_open(src, SHMRING_PRODUCER);
+	static uint8_t buf[64 << 10];
+	for (uint64_t i = 0; i < 21; i++) {
+		uint32_t len = i == 10 ? sizeof(buf) : 100;
+		make_msg(buf, len, i);
+		cr_assert_eq(shmring_send(prod, buf, len, 0), 0);
+	}
+	cr_assert_eq(shmring_shutdown(prod), 0);
+	shmring_close(prod);
+	const char *out[] = {src, addr, "--stream", stream, "--quiet", NULL};
+	struct t_run o = bridge_run(out, 60);
+	cr_assert_eq(o.status, 0, "%s", o.err);
+	t_run_free(&o);
+	/* a ring whose messages are at most 4 KiB: the 64 KiB one stops it */
+	const char *in[] = {addr, dst, "--stream", stream, "--durable", "bf", "--capacity", "64K",
+			    "--max-msg", "4K", "--quiet", NULL};
+	struct t_run i1 = bridge_run(in, 60);
+	cr_assert_eq(i1.status, 2, "%s", i1.err);
+	cr_assert(strstr(i1.err, "does not fit the destination ring"), "%s", i1.err);
+	t_run_free(&i1);
+	struct shmring *c = t_open(dst, SHMRING_CONSUMER);
+	for (uint64_t i = 0; i < 10; i++) {
+		cr_assert_eq(shmring_recv(c, buf, sizeof(buf), 0), 100);
+		cr_assert_eq(memcmp(buf, &i, 8), 0);
+	}
+	cr_assert_eq(shmring_recv(c, buf, sizeof(buf), 0), -EAGAIN);
+	shmring_close(c);
+	/* the same durable consumer into a ring that takes it: the rest */
+	const char *in2[] = {addr, dst2, "--stream", stream, "--durable", "bf", "--capacity", "1M",
+			     "--max-msg", "128K", "--quiet", NULL};
+	struct t_run i2 = bridge_run(in2, 60);
+	cr_assert_eq(i2.status, 0, "%s", i2.err);
+	t_run_free(&i2);
+	c = t_open(dst2, SHMRING_CONSUMER);
+	for (uint64_t i = 10; i < 21; i++) {
+		ssize_t len = shmring_recv(c, buf, sizeof(buf), 0);
+		cr_assert_eq(len, i == 10 ? (ssize_t)sizeof(buf) : 100, "message %llu", (unsigned long long)i);
+		cr_assert_eq(memcmp(buf, &i, 8), 0);
+	}
+	cr_assert_eq(shmring_recv(c, buf, sizeof(buf), 0), -EPIPE);
+	shmring_close(c);
+	server_stop(&s);
+}
+
+/* ---- SIGTERM: a clean stop; counters every S seconds, as JSON ----------------- */
+
+Test(bridge, sigterm_stops_cleanly_with_counters, .timeout = 120)
+{
+	struct gen g = {.rnd = 11, .max = 1024};
+	struct run *u = run_new("bt", 1ull << 40, g, 1 << 20, 4096);
+	u->pa.pause_every = 4;
+	server_start(&u->s);
+	const char *in[] = {u->addr, u->dst, "--json", "--stats-every", "0.2", NULL};
+	u->in = bridge_start(u->in_log, in);
+	wait_ring(u->dst);
+	u->cons = spawn_fn(consumer, &u->ca);
+	const char *out[] = {u->src, u->addr, "--json", "--stats-every", "0.2", NULL};
+	u->out = bridge_start(u->out_log, out);
+	u->prod = spawn_fn(producer, &u->pa);
+	while (u->res->got < 2000 && u->res->done == 0)
+		t_sleep_ms(20);
+	t_sleep_ms(500);
+	kill(u->out, SIGTERM);
+	kill(u->in, SIGTERM);
+	cr_assert_eq(t_wait(u->out), 0);
+	cr_assert_eq(t_wait(u->in), 0);
+	u->out = u->in = 0;
+	char *o = slurp(u->out_log), *i = slurp(u->in_log);
+	cr_assert(strstr(o, "\"final\":false") && strstr(o, "\"final\":true"), "%s", o);
+	cr_assert(strstr(i, "\"final\":false") && strstr(i, "\"final\":true"), "%s", i);
+	free(o);
+	free(i);
+	cr_assert_eq(u->res->done, 0, "%s", u->res->why);   /* no wrong message so far */
+	kill(u->prod, SIGKILL);
+	kill(u->cons, SIGKILL);
+	t_wait(u->prod);
+	t_wait(u->cons);
 	run_free(u);
 }

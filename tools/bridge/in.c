@@ -45,7 +45,9 @@ struct in {
 	uint64_t seen;             /* JetStream: stream sequence handled last (applied, or
 				      a piece kept for a message not complete yet) */
 	bool single;               /* the stream holds our subject only: no gaps */
-	bool gap_ok;               /* a gap right after a resync is a real hole */
+	uint64_t resynced;         /* applied + 1 when the last resync was made: a gap
+				      seen again before anything more is applied is a
+				      real hole (or pieces that do not follow) */
 	char durable[160];
 	unsigned char *asm_buf;    /* a message arriving as pieces */
 	uint32_t asm_total, asm_off;
@@ -92,7 +94,8 @@ static int deliver(struct in *n, struct iovec *iov, unsigned cnt)
 	uint64_t progress_ns = 0;
 	while (cnt) {
 		in_mark(n, cnt);
-		int rc = shmring_send_batch(n->r, iov, cnt, 100000000);
+		/* a look first: a full ring is counted, then waited for */
+		int rc = shmring_send_batch(n->r, iov, cnt, waited ? 100000000 : 0);
 		if (rc == -ETIMEDOUT || rc == -EAGAIN) {
 			if (!waited)
 				n->st.full_waits++;
@@ -160,7 +163,8 @@ static int handle(struct in *n, const unsigned char *p, size_t len, bool *done, 
 		n->st.lost++;
 		return 0;              /* not ours, or damaged: counted, skipped */
 	}
-	if (n->c->stream && n->have_pub && h.pub_id == n->pub_id && h.seq > n->next && !n->gap_ok)
+	if (n->c->stream && n->have_pub && h.pub_id == n->pub_id && h.seq > n->next &&
+	    n->resynced != n->applied + 1)
 		return IN_RESYNC;       /* JetStream delivered past a message: fetch it */
 	uint64_t skip = place(n, h.pub_id, h.seq);
 	if (h.flags & FR_END) {
@@ -431,7 +435,7 @@ static int js_one(struct in *n, natsMsg *m, bool *ackable, bool *end)
 		return 0;
 	}
 	if (sseq && n->single && n->seen && sseq != n->seen + 1) {
-		if (!n->gap_ok)
+		if (n->resynced != n->applied + 1)
 			return IN_RESYNC;        /* something before it did not come (yet) */
 		n->st.lost += sseq - n->seen - 1;   /* not in the stream any more */
 	}
@@ -442,7 +446,6 @@ static int js_one(struct in *n, natsMsg *m, bool *ackable, bool *end)
 	n->cur = NULL;
 	if (rc)
 		return rc;
-	n->gap_ok = false;
 	if (sseq)
 		n->seen = sseq;
 	if (done && sseq) {
@@ -496,7 +499,7 @@ static int run_js(struct in *n)
 			n->st.resyncs++;
 			n->asm_on = false;
 			n->seen = n->applied;
-			n->gap_ok = true;
+			n->resynced = n->applied + 1;
 			if ((rc = js_subscribe(n)))
 				return rc;
 			continue;

@@ -43,7 +43,6 @@ struct out {
 	bool has_mark;
 	uint64_t ring_id, ident;
 	uint64_t recv;             /* the ring's msgs_recv as this bridge expects it */
-	volatile int pub_failed;   /* set by the publish-error callback */
 };
 
 /* The outbound record, words of the mark file:
@@ -86,17 +85,17 @@ static int release_held(struct out *o, uint64_t first_pos)
 	return 0;
 }
 
-static void on_pub_err(jsCtx *js, jsPubAckErr *pae, void *closure)
-{
-	(void)js; (void)pae;
-	/* the client's thread; read by the main loop after
-	 * js_PublishAsyncComplete, which orders it */
-	__atomic_store_n(&((struct out *)closure)->pub_failed, 1, __ATOMIC_RELEASE);
-}
+#define OUT_STOPPED 100        /* SIGTERM while the stream did not answer */
 
-/* Publish one payload.  Core: retried while the client's buffers are full
- * (back-pressure: the ring is not drained meanwhile).  JetStream: async;
- * js_wait() later confirms. */
+/*
+ * Publish one payload.  Core NATS: handed to the client, retried while its
+ * buffers are full (back-pressure: the ring is not drained meanwhile).
+ * JetStream: one publish at a time, each acknowledged by the stream before
+ * the next goes out, retried under the same id until it is: so the stream
+ * holds the payloads in the order of their positions even when a
+ * disconnect loses one in flight (asynchronous publishes would let a later
+ * one overtake it).
+ */
 static int publish(struct out *o, const unsigned char *p, size_t n, const char *msg_id)
 {
 	for (;;) {
@@ -105,7 +104,16 @@ static int publish(struct out *o, const unsigned char *p, size_t n, const char *
 			jsPubOptions po;
 			jsPubOptions_Init(&po);
 			po.MsgId = msg_id;
-			s = js_PublishAsync(o->l.js, o->c->subject, p, (int)n, &po);
+			po.MaxWait = 5000;
+			jsPubAck *pa = NULL;
+			jsErrCode je = 0;
+			s = js_Publish(&pa, o->l.js, o->c->subject, p, (int)n, &po, &je);
+			if (s == NATS_OK) {
+				o->st.acks++;
+				if (pa && pa->Duplicate)
+					o->st.dups_skipped++;
+				jsPubAck_Destroy(pa);
+			}
 		} else {
 			s = natsConnection_Publish(o->l.nc, o->c->subject, p, (int)n);
 		}
@@ -121,29 +129,14 @@ static int publish(struct out *o, const unsigned char *p, size_t n, const char *
 			br_err("publish: payload of %zu bytes over the server's limit", n);
 			return BR_FAIL;
 		}
-		/* insufficient buffer while reconnecting, a stall, a timeout */
-		if (br_stop && !o->l.js)
-			return BR_FAIL;
-		br_sleep_ns(5000000);
+		/* the stream did not answer (a restart), the client's buffers
+		 * are full while it reconnects: again, after a pause */
+		if (o->l.js)
+			o->st.retries++;
+		if (br_stop)
+			return o->l.js ? OUT_STOPPED : BR_FAIL;
+		br_sleep_ns(o->l.js ? 50000000 : 2000000);
 	}
-}
-
-/* JetStream: wait until the stream acknowledged every async publish.
- * 0 when all are in; 1 when some failed (the caller publishes again). */
-static int js_wait(struct out *o)
-{
-	jsPubOptions po;
-	jsPubOptions_Init(&po);
-	po.MaxWait = 5000;
-	natsStatus s = js_PublishAsyncComplete(o->l.js, &po);
-	int failed = __atomic_exchange_n(&o->pub_failed, 0, __ATOMIC_ACQUIRE);
-	if (s == NATS_OK && !failed)
-		return 0;
-	natsMsgList pend = {0};
-	if (js_PublishAsyncGetPendingList(&pend, o->l.js) == NATS_OK)
-		natsMsgList_Destroy(&pend);
-	o->st.retries++;
-	return 1;
 }
 
 static void id_of(const struct out *o, char *id, size_t cap, uint64_t seq, unsigned count, uint32_t off)
@@ -182,28 +175,16 @@ static int flush(struct out *o)
 	if (!o->nheld)
 		return 0;
 	uint64_t first = o->seq - o->nheld;
-	for (;;) {
-		int rc;
-		if (o->count) {
-			struct fr_hdr h = {.count = (uint16_t)o->count, .pub_id = o->pub_id, .seq = first};
-			fr_put_hdr(o->buf, &h);
-			char id[96];
-			id_of(o, id, sizeof(id), first, o->count, 0);
-			if ((rc = publish(o, o->buf, o->used, id)))
-				return rc;
-		} else {
-			/* one big message per flush */
-			if ((rc = send_pieces(o, &o->held[0], first)))
-				return rc;
-		}
-		if (!o->l.js)
-			break;
-		if (js_wait(o) == 0) {
-			o->st.acks++;
-			break;
-		}
-		if (br_stop)
-			return BR_FAIL;       /* not released: the ring keeps them */
+	int rc;
+	if (o->count) {
+		struct fr_hdr h = {.count = (uint16_t)o->count, .pub_id = o->pub_id, .seq = first};
+		fr_put_hdr(o->buf, &h);
+		char id[96];
+		id_of(o, id, sizeof(id), first, o->count, 0);
+		if ((rc = publish(o, o->buf, o->used, id)))
+			return rc;
+	} else if ((rc = send_pieces(o, &o->held[0], first))) {   /* one big message */
+		return rc;
 	}
 	for (unsigned i = 0; i < o->nheld; i++) {
 		o->st.msgs++;
@@ -290,18 +271,11 @@ static int eos(struct out *o)
 	int rc = flush(o);
 	if (rc)
 		return rc;
-	for (;;) {
-		struct fr_hdr h = {.flags = FR_END, .pub_id = o->pub_id, .seq = o->seq};
-		fr_put_hdr(o->buf, &h);
-		char id[96];
-		id_of(o, id, sizeof(id), o->seq, 0, 0xffffffffu);
-		if ((rc = publish(o, o->buf, FR_HDR, id)))
-			return rc;
-		if (!o->l.js || js_wait(o) == 0)
-			return 0;
-		if (br_stop)
-			return BR_FAIL;
-	}
+	struct fr_hdr h = {.flags = FR_END, .pub_id = o->pub_id, .seq = o->seq};
+	fr_put_hdr(o->buf, &h);
+	char id[96];
+	id_of(o, id, sizeof(id), o->seq, 0, 0xffffffffu);
+	return publish(o, o->buf, FR_HDR, id);
 }
 
 int br_outbound(const struct br_conf *c)
@@ -330,8 +304,6 @@ int br_outbound(const struct br_conf *c)
 		o->l.js = NULL;
 		jo.Wait = 5000;
 		jo.PublishAsync.MaxPending = 4096;
-		jo.PublishAsync.ErrHandler = on_pub_err;
-		jo.PublishAsync.ErrHandlerClosure = o;
 		if (natsConnection_JetStream(&o->l.js, o->l.nc, &jo) != NATS_OK) {
 			br_err("JetStream: %s", nats_GetLastError(NULL));
 			rc = BR_FAIL;
@@ -409,5 +381,5 @@ out:
 		mark_close(&o->mark);
 	free(o->buf);
 	free(o);
-	return rc;
+	return rc == OUT_STOPPED ? BR_OK : rc;   /* what was not published stays in the ring */
 }
