@@ -573,6 +573,7 @@ install: lib tools
 	$(if $(wildcard tools/cron/shmring-gc),install -D -m 644 tools/cron/shmring-gc $(DESTDIR)$(SYSCONFDIR)/cron.d/shmring-gc)
 	$(if $(wildcard tools/systemd/shmring-gc.service),install -D -m 644 tools/systemd/shmring-gc.service $(DESTDIR)$(SYSTEMDUNITDIR)/shmring-gc.service)
 	$(if $(wildcard tools/systemd/shmring-gc.timer),install -D -m 644 tools/systemd/shmring-gc.timer $(DESTDIR)$(SYSTEMDUNITDIR)/shmring-gc.timer)
+	$(if $(filter y,$(HAVE_NATS)),install -D -m 644 tools/systemd/shmring-bridge@.service $(DESTDIR)$(SYSTEMDUNITDIR)/shmring-bridge@.service)
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/shmring.h $(DESTDIR)$(LIBDIR)/libshmring.a \
@@ -583,7 +584,8 @@ uninstall:
 		$(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(MAN3))) \
 		$(addprefix $(DESTDIR)$(MANDIR)/man7/,$(notdir $(MAN7))) \
 		$(DESTDIR)$(SYSCONFDIR)/cron.d/shmring-gc \
-		$(DESTDIR)$(SYSTEMDUNITDIR)/shmring-gc.service $(DESTDIR)$(SYSTEMDUNITDIR)/shmring-gc.timer
+		$(DESTDIR)$(SYSTEMDUNITDIR)/shmring-gc.service $(DESTDIR)$(SYSTEMDUNITDIR)/shmring-gc.timer \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/shmring-bridge@.service
 
 clean:
 	rm -rf build build-address build-thread build-undefined
