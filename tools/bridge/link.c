@@ -138,6 +138,9 @@ int br_connect(struct br_link *l, const struct br_conf *c, struct br_stats *st)
 	}
 	if (ai)
 		freeaddrinfo(ai);
+	/* no answer from the resolver (no network yet): waited for like a
+	 * server that is down, and said if it lasts */
+	const char *unresolved = g ? gai_strerror(g) : NULL;
 	natsOptions *o = NULL;
 	if (ck(natsOptions_Create(&o), "NATS options") ||
 	    ck(natsOptions_SetURL(o, c->nats_url), "NATS URL") ||
@@ -179,7 +182,11 @@ int br_connect(struct br_link *l, const struct br_conf *c, struct br_stats *st)
 		}
 		double waited = (double)(br_now_ns() - start) / 1e9;
 		if (c->connect_timeout > 0 && waited >= c->connect_timeout) {
-			br_err("no NATS server answers at %s after %.1f s", c->nats_url, waited);
+			if (unresolved)
+				br_err("no NATS server answers at %s after %.1f s (cannot resolve host "
+				       "'%s': %s)", c->nats_url, waited, host, unresolved);
+			else
+				br_err("no NATS server answers at %s after %.1f s", c->nats_url, waited);
 			natsOptions_Destroy(o);
 			return BR_USAGE;
 		}
