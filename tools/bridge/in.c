@@ -238,6 +238,7 @@ static int run_core(struct in *n)
 	}
 	natsConnection_Flush(n->l.nc);
 	int64_t dropped_seen = 0;
+	uint64_t stop_ns = 0;
 	for (;;) {
 		natsMsg *m = NULL;
 		natsStatus s = natsSubscription_NextMsg(&m, n->sub, 100);
@@ -273,9 +274,13 @@ static int run_core(struct in *n)
 			br_stats_tick(c, &n->st);
 		}
 		if (br_stop) {
-			/* SIGTERM: what the client already holds goes in, then stop */
+			/* SIGTERM: what the client already holds goes in (for a
+			 * second at most: a publisher may keep it full), then stop */
 			int pm = 0;
-			if (natsSubscription_GetPending(n->sub, &pm, NULL) != NATS_OK || pm == 0)
+			if (!stop_ns)
+				stop_ns = br_now_ns() + 1000000000u;
+			if (natsSubscription_GetPending(n->sub, &pm, NULL) != NATS_OK || pm == 0 ||
+			    br_now_ns() > stop_ns)
 				return 0;
 		}
 	}
