@@ -63,6 +63,7 @@ struct server {
 	int port;
 	char dir[64];             /* store and log */
 	char url[64];             /* nats://127.0.0.1:PORT */
+	bool tls;                 /* with DIR/srv.pem and DIR/srv.key */
 };
 
 /* the servers' directories, removed by the suite's .fini, and every
@@ -145,7 +146,11 @@ static void server_start(struct server *s)
 	snprintf(port, sizeof(port), "%d", s->port);
 	snprintf(store, sizeof(store), "%s/store", s->dir);
 	snprintf(log, sizeof(log), "%s/server.log", s->dir);
-	char *argv[] = {"nats-server", "-js", "-a", "127.0.0.1", "-p", port, "-sd", store, NULL};
+	char cert[96], key[96];
+	snprintf(cert, sizeof(cert), "%s/srv.pem", s->dir);
+	snprintf(key, sizeof(key), "%s/srv.key", s->dir);
+	char *argv[] = {"nats-server", "-js", "-a", "127.0.0.1", "-p", port, "-sd", store,
+			s->tls ? "--tls" : NULL, "--tlscert", cert, "--tlskey", key, NULL};
 	s->pid = spawn_logged(server_path(), argv, log);
 	for (int i = 0; i < 1000 && !port_open(s->port); i++)
 		t_sleep_ms(10);
@@ -179,6 +184,14 @@ static pid_t bridge_start(const char *log, const char *const *args)
 	char *argv[32];
 	bridge_argv(argv, args);
 	return spawn_logged(bridge_path(), argv, log);
+}
+
+/* Run shmring-bridge with args to its end (killed after limit_s). */
+static struct t_run bridge_run(const char *const *args, unsigned limit_s)
+{
+	char *argv[32];
+	bridge_argv(argv, args);
+	return t_run_prog(bridge_path(), argv, NULL, NULL, limit_s);
 }
 
 static char *slurp(const char *path)
@@ -500,6 +513,58 @@ Test(bridge, core_keeps_order_and_boundaries, .timeout = 600)
 	run_free(u);
 }
 
+/* ---- TLS: --tls-ca reaches the client ------------------------------------------ */
+
+static int sh(const char *cmd)
+{
+	char *argv[] = {"sh", "-c", (char *)cmd, NULL};
+	struct t_run r = t_run_prog("/bin/sh", argv, NULL, NULL, 60);
+	int st = r.status;
+	t_run_free(&r);
+	return st;
+}
+
+Test(bridge, tls_ca_verifies_the_server, .timeout = 120)
+{
+	if (sh("command -v openssl >/dev/null"))
+		cr_skip_test("openssl is not installed (it makes the test's certificates)");
+	uint64_t n = 2000;
+	struct gen g = {.rnd = 23, .max = 64 << 10};
+	struct run *u = run_new("bt", n, g, 8 << 20, 1 << 20);
+	char cmd[1024], ca[96];
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem "
+		 "-days 1 -subj /CN=shmring-test-ca && "
+		 "openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 && "
+		 "printf 'subjectAltName=IP:127.0.0.1\n' >ext && "
+		 "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem "
+		 "-days 1 -extfile ext", u->s.dir);
+	cr_assert_eq(sh(cmd), 0, "openssl could not make the certificates");
+	snprintf(ca, sizeof(ca), "%s/ca.pem", u->s.dir);
+	u->s.tls = true;
+	server_start(&u->s);
+	/* without the CA the server is not trusted: exit 2, said why */
+	const char *bad[] = {u->addr, u->dst, "--connect-timeout", "5", NULL};
+	struct t_run r = bridge_run(bad, 30);
+	cr_assert_eq(r.status, 2, "%s", r.err);
+	cr_assert(strstr(r.err, "SSL") || strstr(r.err, "TLS") || strstr(r.err, "certificate"),
+		  "%s", r.err);
+	t_run_free(&r);
+	shmring_unlink(u->dst);
+	const char *in[] = {u->addr, u->dst, "--tls-ca", ca, "--json", NULL};
+	u->in = bridge_start(u->in_log, in);
+	wait_ring(u->dst);
+	t_sleep_ms(300);
+	u->cons = spawn_fn(consumer, &u->ca);
+	const char *out[] = {u->src, u->addr, "--tls-ca", ca, "--json", NULL};
+	u->out = bridge_start(u->out_log, out);
+	u->prod = spawn_fn(producer, &u->pa);
+	run_finish(u);
+	cr_assert_eq(bridge_wait(u->out), 0);
+	cr_assert_eq(bridge_wait(u->in), 0);
+	run_free(u);
+}
+
 /* ---- core NATS: at most once, and every loss counted -------------------------- */
 
 Test(bridge, core_counts_what_a_server_restart_loses, .timeout = 300)
@@ -719,13 +784,6 @@ Test(bridge, waits_for_a_server_down_at_start, .timeout = 300)
 }
 
 /* ---- bad input: a clear message, exit status 2, nothing lost ------------------ */
-
-static struct t_run bridge_run(const char *const *args, unsigned limit_s)
-{
-	char *argv[32];
-	bridge_argv(argv, args);
-	return t_run_prog(bridge_path(), argv, NULL, NULL, limit_s);
-}
 
 static void expect_usage(const char *const *args, const char *says)
 {
