@@ -437,6 +437,16 @@ static int bridge_wait(pid_t pid)
 	return pid > 0 ? t_wait(pid) : 0;
 }
 
+/* Both bridges of the run exit 0; their logs are shown if not. */
+static void run_bridges_ok(struct run *u)
+{
+	int o = bridge_wait(u->out), i = bridge_wait(u->in);
+	u->out = u->in = 0;
+	if (o || i)
+		run_dump(u);
+	cr_assert(o == 0 && i == 0, "exit status: outbound %d, inbound %d", o, i);
+}
+
 static void run_free(struct run *u)
 {
 	server_stop(&u->s);
@@ -502,8 +512,7 @@ Test(bridge, core_keeps_order_and_boundaries, .timeout = 600)
 	u->prod = spawn_fn(producer, &u->pa);
 	run_finish(u);
 	/* the end of the stream stops both bridges by themselves */
-	cr_assert_eq(bridge_wait(u->out), 0);
-	cr_assert_eq(bridge_wait(u->in), 0);
+	run_bridges_ok(u);
 	uint64_t msgs = 0, lost = 1, frags = 0;
 	cr_assert(stat_of(u->in_log, "msgs", &msgs) && stat_of(u->in_log, "lost", &lost));
 	cr_assert(stat_of(u->out_log, "fragments", &frags));
@@ -560,8 +569,7 @@ Test(bridge, tls_ca_verifies_the_server, .timeout = 120)
 	u->out = bridge_start(u->out_log, out);
 	u->prod = spawn_fn(producer, &u->pa);
 	run_finish(u);
-	cr_assert_eq(bridge_wait(u->out), 0);
-	cr_assert_eq(bridge_wait(u->in), 0);
+	run_bridges_ok(u);
 	run_free(u);
 }
 
@@ -591,8 +599,11 @@ Test(bridge, core_counts_what_a_server_restart_loses, .timeout = 300)
 	/* the end of the stream may itself be lost: then stop the inbound */
 	cr_assert_eq(t_wait(u->prod), 0);
 	u->prod = 0;
-	cr_assert_eq(bridge_wait(u->out), 0);
+	int ost = bridge_wait(u->out);
 	u->out = 0;
+	if (ost)
+		run_dump(u);
+	cr_assert_eq(ost, 0);
 	for (int i = 0; i < 500 && u->res->done == 0; i++)
 		t_sleep_ms(10);
 	bool ended = u->res->done == 1;
@@ -680,8 +691,7 @@ Test(bridge, js_kill9_and_server_restarts_exactly_once, .timeout = 1800)
 	cr_log_info("kills left when the stream ended: in %d, out %d, server %d (of %d %d %d)",
 		    left_in, left_out, left_srv, kills_in, kills_out, restarts);
 	run_finish(u);
-	cr_assert_eq(bridge_wait(u->out), 0);
-	cr_assert_eq(bridge_wait(u->in), 0);
+	run_bridges_ok(u);
 	uint64_t replayed = 1, lost = 1, dups = 0, redel = 0, resyncs = 0, retries = 0;
 	cr_assert(stat_of(u->in_log, "replayed", &replayed) && stat_of(u->in_log, "lost", &lost));
 	stat_of(u->in_log, "dups_skipped", &dups);
@@ -740,8 +750,7 @@ Test(bridge, js_slow_consumer_no_loss_bounded_memory, .timeout = 600)
 			break;
 	}
 	run_finish(u);
-	cr_assert_eq(bridge_wait(u->out), 0);
-	cr_assert_eq(bridge_wait(u->in), 0);
+	run_bridges_ok(u);
 	uint64_t full = 0, lost = 1;
 	cr_assert(stat_of(u->in_log, "full_waits", &full) && stat_of(u->in_log, "lost", &lost));
 	cr_log_info("peak RSS: inbound %llu KiB, outbound %llu KiB; the ring was full %llu times",
@@ -775,8 +784,7 @@ Test(bridge, waits_for_a_server_down_at_start, .timeout = 300)
 	cr_assert_eq(exited(&u->out), -1, "the outbound bridge waits");
 	server_start(&u->s);
 	run_finish(u);
-	cr_assert_eq(bridge_wait(u->out), 0);
-	cr_assert_eq(bridge_wait(u->in), 0);
+	run_bridges_ok(u);
 	char *log = slurp(u->in_log);
 	cr_assert(strstr(log, "waiting for a NATS server"), "%s", log);
 	free(log);

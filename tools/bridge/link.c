@@ -42,13 +42,21 @@ void br_err(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Counted by the client's own thread, which may still call after the
+ * connection is destroyed: process-wide counters, not the caller's struct
+ * (freed by then).  Relaxed: counters, read for display only. */
+static uint64_t link_disconnects, link_reconnects;
+
 /* ---- counters ------------------------------------------------------------ */
 #define BR_FIELDS(X) X(msgs) X(bytes) X(publishes) X(fragments) X(acks) X(redeliveries) \
 	X(dups_skipped) X(replayed) X(lost) X(dropped) X(retries) X(resyncs) X(reconnects) X(disconnects) \
 	X(full_waits) X(lag)
 
-void br_stats_print(const struct br_conf *c, const struct br_stats *s, bool final)
+void br_stats_print(const struct br_conf *c, const struct br_stats *st, bool final)
 {
+	struct br_stats cp = *st, *s = &cp;
+	s->disconnects = __atomic_load_n(&link_disconnects, __ATOMIC_RELAXED);
+	s->reconnects = __atomic_load_n(&link_reconnects, __ATOMIC_RELAXED);
 	if (c->json) {
 		printf("{\"direction\":\"%s\",\"final\":%s", c->outbound ? "out" : "in",
 		       final ? "true" : "false");
@@ -83,15 +91,14 @@ void br_stats_tick(const struct br_conf *c, const struct br_stats *s)
 /* ---- connection ---------------------------------------------------------- */
 static void on_disconnected(natsConnection *nc, void *closure)
 {
-	(void)nc;
-	/* the client's own thread: a plain counter, read for display only */
-	__atomic_fetch_add(&((struct br_stats *)closure)->disconnects, 1, __ATOMIC_RELAXED);
+	(void)nc; (void)closure;
+	__atomic_fetch_add(&link_disconnects, 1, __ATOMIC_RELAXED);
 }
 
 static void on_reconnected(natsConnection *nc, void *closure)
 {
-	(void)nc;
-	__atomic_fetch_add(&((struct br_stats *)closure)->reconnects, 1, __ATOMIC_RELAXED);
+	(void)nc; (void)closure;
+	__atomic_fetch_add(&link_reconnects, 1, __ATOMIC_RELAXED);
 }
 
 static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure)
@@ -151,9 +158,9 @@ int br_connect(struct br_link *l, const struct br_conf *c, struct br_stats *st)
 	    ck(natsOptions_SetTimeout(o, 2000), "NATS options") ||
 	    ck(natsOptions_SetPingInterval(o, 2000), "NATS options") ||
 	    ck(natsOptions_SetMaxPingsOut(o, 3), "NATS options") ||
-	    ck(natsOptions_SetDisconnectedCB(o, on_disconnected, st), "NATS options") ||
-	    ck(natsOptions_SetReconnectedCB(o, on_reconnected, st), "NATS options") ||
-	    ck(natsOptions_SetErrorHandler(o, on_error, st), "NATS options")) {
+	    ck(natsOptions_SetDisconnectedCB(o, on_disconnected, NULL), "NATS options") ||
+	    ck(natsOptions_SetReconnectedCB(o, on_reconnected, NULL), "NATS options") ||
+	    ck(natsOptions_SetErrorHandler(o, on_error, NULL), "NATS options")) {
 		natsOptions_Destroy(o);
 		return BR_FAIL;
 	}
