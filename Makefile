@@ -78,6 +78,9 @@ HAVE_ICEORYX := $(if $(ICEORYX_INC),y)
 HAVE_GNUPLOT := $(shell command -v $(GNUPLOT) >/dev/null 2>&1 && echo y)
 # liburing: tests/test_poll.c's io_uring loop (skipped without it)
 HAVE_LIBURING := $(call have_lib,liburing.h,-luring)
+# the NATS C client: shmring-bridge and tests/test_bridge.c (`make HAVE_NATS=`
+# builds without them)
+HAVE_NATS := $(shell $(PKG_CONFIG) --exists libnats 2>/dev/null && echo y)
 
 OPT    ?= -O2
 CFLAGS ?= $(OPT) -g
@@ -113,6 +116,9 @@ SHMCTL_OBJS := $(SHMCTL_SRCS:%.c=$(BUILD)/%.o)
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_COMMON := $(filter-out $(TEST_SRCS),$(wildcard tests/*.c))
 TEST_COMMON_OBJS = $(TEST_COMMON:%.c=$(BUILD)/%.o)
+ifneq ($(HAVE_NATS),y)
+TEST_SRCS := $(filter-out tests/test_bridge.c,$(TEST_SRCS))
+endif
 TESTS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 # ThreadSanitizer cannot follow a ring across processes: under SAN=thread
 # run the suites that drive the ring with threads sharing one mapping.
@@ -137,7 +143,7 @@ DEB_PKGS := build-essential pkg-config liburcu-dev libcriterion-dev libjemalloc-
 # error.  Goals that build nothing themselves skip it (`make check` installs
 # the packages first, then builds in a sub-make, which checks).
 NOBUILD_GOALS := deps bench-deps demo-deps fuzz-deps check demo bench torture fuzz fuzz-short probe \
-	clean fuzz-clean help lint-man uninstall
+	bridge-deps demo-bridge check-bridge-long clean fuzz-clean help lint-man uninstall
 ifneq ($(filter-out $(NOBUILD_GOALS),$(or $(MAKECMDGOALS),all)),)
 REQ_MISSING := $(req_missing)
 ifneq ($(REQ_MISSING),)
@@ -284,6 +290,41 @@ demo-deps:
 	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(DEB_PKGS) $(DEMO_DEB_PKGS)"
 # ---- end of shmring-bench ----
 
+# ---- shmring-bridge: rings through NATS / JetStream (tools/bridge/) ----
+# Built only with the NATS C client (libnats-dev); it uses the public API
+# only and links the installed form of the library.  The library never
+# links libnats.  The tests also need nats-server (skipped without it).
+BRIDGE_DEB_PKGS := libnats-dev nats-server
+BRIDGE_SRCS := $(wildcard tools/bridge/*.c)
+BRIDGE_OBJS := $(BRIDGE_SRCS:%.c=$(BUILD)/%.o)
+ifeq ($(HAVE_NATS),y)
+ifneq ($(SAN),thread)
+TOOLS += $(BUILD)/shmring-bridge
+tools: $(BUILD)/shmring-bridge
+endif
+$(BUILD)/tools/bridge/%.o: CPPFLAGS_ALL += $(shell $(PKG_CONFIG) --cflags libnats)
+$(BUILD)/shmring-bridge: $(BRIDGE_OBJS) $(STATIC)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -o $@ $(BRIDGE_OBJS) $(STATIC) $(LDFLAGS_ALL) $$($(PKG_CONFIG) --libs libnats) \
+		$(LDLIBS_LIB) -lm
+# the test runs the tool
+$(BUILD)/tests/test_bridge: | $(BUILD)/shmring-bridge
+endif
+.PHONY: bridge-deps demo-bridge check-bridge-long
+bridge-deps:
+	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(DEB_PKGS) $(BRIDGE_DEB_PKGS)"
+# a local nats-server -js on a free loopback port, a ring bridged through
+# it into a second ring: rates and latencies beside the NATS client's own
+demo-bridge: bridge-deps
+	$(Q)$(MAKE) --no-print-directory -s lib tools
+	$(Q)$(BUILD)/shmring-bridge --bench
+# the issue's full runs: 1 million messages up to 256 KiB, 20 + 20 kill -9
+# of the bridges and 5 restarts of nats-server (make check runs short forms)
+check-bridge-long: bridge-deps
+	$(Q)$(MAKE) --no-print-directory tests
+	$(TEST_ENV) SHMRING_BRIDGE_LONG=1 $(BUILD)/tests/test_bridge --jobs 1 --verbose
+# ---- end of shmring-bridge ----
+
 # shmctl-tool reads segments from outside: it links the static library and
 # sees the private headers (segment layout, control block, ring parser).
 $(BUILD)/tools/shmctl/%.o: tools/shmctl/%.c
@@ -383,6 +424,7 @@ probe:
 	@echo "  iceoryx: $(if $(HAVE_ICEORYX),yes,no) (iceoryx libiceoryx-binding-c-dev)"
 	@echo "  gnuplot: $(if $(HAVE_GNUPLOT),yes,no) (gnuplot-nox)"
 	@echo "  liburing: $(if $(HAVE_LIBURING),yes,no) (liburing-dev; make deps installs it)"
+	@echo "  nats: $(if $(HAVE_NATS),yes,no) (libnats-dev nats-server; make bridge-deps installs them)"
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory all
@@ -392,6 +434,7 @@ check: deps
 		$(TEST_ENV) $$t --jobs $(CRITERION_JOBS) --short-filename || fail=1; \
 	done; \
 	$(run_scripts); \
+	$(if $(filter y,$(HAVE_NATS)),,echo "test_bridge: SKIPPED: no NATS C client (Debian: $(BRIDGE_DEB_PKGS); make bridge-deps)";) \
 	if [ $$fail = 0 ]; then echo "check: all test suites passed"; else echo "check: FAILED"; exit 1; fi
 
 # the script tests alone
@@ -530,6 +573,7 @@ install: lib tools
 	$(if $(wildcard tools/cron/shmring-gc),install -D -m 644 tools/cron/shmring-gc $(DESTDIR)$(SYSCONFDIR)/cron.d/shmring-gc)
 	$(if $(wildcard tools/systemd/shmring-gc.service),install -D -m 644 tools/systemd/shmring-gc.service $(DESTDIR)$(SYSTEMDUNITDIR)/shmring-gc.service)
 	$(if $(wildcard tools/systemd/shmring-gc.timer),install -D -m 644 tools/systemd/shmring-gc.timer $(DESTDIR)$(SYSTEMDUNITDIR)/shmring-gc.timer)
+	$(if $(filter y,$(HAVE_NATS)),install -D -m 644 tools/systemd/shmring-bridge@.service $(DESTDIR)$(SYSTEMDUNITDIR)/shmring-bridge@.service)
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/shmring.h $(DESTDIR)$(LIBDIR)/libshmring.a \
@@ -540,7 +584,8 @@ uninstall:
 		$(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(MAN3))) \
 		$(addprefix $(DESTDIR)$(MANDIR)/man7/,$(notdir $(MAN7))) \
 		$(DESTDIR)$(SYSCONFDIR)/cron.d/shmring-gc \
-		$(DESTDIR)$(SYSTEMDUNITDIR)/shmring-gc.service $(DESTDIR)$(SYSTEMDUNITDIR)/shmring-gc.timer
+		$(DESTDIR)$(SYSTEMDUNITDIR)/shmring-gc.service $(DESTDIR)$(SYSTEMDUNITDIR)/shmring-gc.timer \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/shmring-bridge@.service
 
 clean:
 	rm -rf build build-address build-thread build-undefined
