@@ -676,7 +676,7 @@ static PyObject *ring_caps(struct ring *self, PyObject *unused)
 
 static PyObject *ring_repr(struct ring *self)
 {
-	return PyUnicode_FromFormat("<shmring.Ring %R %s%s%s>", self->uri, kind_name(self->kind),
+	return PyUnicode_FromFormat("<shmring.Ring %R %s%s%s%s>", self->uri, kind_name(self->kind),
 				    self->oflags & SHMRING_PRODUCER ? " producer" : "",
 				    self->oflags & SHMRING_CONSUMER ? " consumer" : "",
 				    self->r && !self->closing ? "" : " closed");
