@@ -58,7 +58,8 @@ def test_no_leak_over_many_messages(uri):
             tracemalloc.stop()
         print(f"{LEAK_N} round trips: Python heap {grown_py:+} B, RSS {grown_rss:+} KiB")
         assert grown_py < 64 * 1024
-        assert grown_rss < 4 * 1024
+        if "libasan" not in os.environ.get("LD_PRELOAD", ""):   # ASan's quarantine grows it
+            assert grown_rss < 4 * 1024
 
 
 def test_blocking_calls_release_the_gil(uri):
