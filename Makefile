@@ -4,6 +4,7 @@
 #   make check      install missing Debian packages, build, run every test
 #   make demo       install missing packages, build, run the quick benchmark
 #   make check SAN=address|thread   the same under a sanitizer (own build dir)
+#   make python     the Python binding in build/python (docs/python.md)
 
 VERSION_MAJOR := 0
 VERSION_MINOR := 1
@@ -606,6 +607,6 @@ clean:
 	rm -rf build build-address build-thread build-undefined
 
 help:
-	@sed -n '1,8p' Makefile
+	@sed -n '1,9p' Makefile
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
