@@ -402,7 +402,7 @@ python:
 	@if [ -z "$(have_python_dev)" ]; then \
 		echo "python: $(CC) finds no Python.h for $(PYTHON): install python3-dev"; \
 		echo "  (as root: make python-deps, or apt-get install -y $(PY_DEB_PKGS))"; exit 1; fi
-	$(Q)$(MAKE) --no-print-directory $(PY_MOD)
+	$(Q)$(MAKE) --no-print-directory -q $(PY_MOD) || $(MAKE) --no-print-directory $(PY_MOD)
 
 python-deps:
 	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(DEB_PKGS) $(PY_DEB_PKGS)"
