@@ -236,13 +236,16 @@ static PyObject *ring_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 
 static void ring_dealloc(struct ring *self)
 {
+	PyTypeObject *tp = Py_TYPE(self);
+
 	if (self->weakreflist)
 		PyObject_ClearWeakRefs((PyObject *)self);
 	if (self->r)
 		shmring_close(self->r);
 	PyMem_Free(self->scratch);
 	Py_XDECREF(self->uri);
-	Py_TYPE(self)->tp_free((PyObject *)self);
+	tp->tp_free((PyObject *)self);
+	Py_DECREF(tp);                  /* instances of heap types own a reference */
 }
 
 static PyObject *ring_close(struct ring *self, PyObject *unused)

@@ -165,11 +165,20 @@ static PyObject *zone_exit(struct zone *z, PyObject *const *args, Py_ssize_t nar
 
 static void zone_dealloc(struct zone *z)
 {
-	if (z->state == Z_OPEN)
+	PyTypeObject *tp = Py_TYPE(z);
+
+	if (z->state == Z_OPEN) {
+		/* entered, never exited: finish it, whatever exception flies */
+		PyObject *type, *val, *tb;
+
+		PyErr_Fetch(&type, &val, &tb);
 		(void)zone_finish(z, 0);
+		PyErr_Restore(type, val, tb);
+	}
 	Py_XDECREF(z->view);
 	Py_XDECREF(z->ring);
-	Py_TYPE(z)->tp_free((PyObject *)z);
+	tp->tp_free((PyObject *)z);
+	Py_DECREF(tp);                  /* instances of heap types own a reference */
 }
 
 static PyObject *zone_get_length(struct zone *z, void *c)

@@ -4,6 +4,7 @@ threads with their own handles at once, a handle closed while another
 thread waits on it, Ctrl-C in a blocking call."""
 import os
 import signal
+import sys
 import threading
 import time
 import tracemalloc
@@ -47,6 +48,8 @@ def test_no_leak_over_many_messages(uri):
     with shmring.Ring(uri, create=True, producer=True, consumer=True) as r:
         buf = bytearray(256)
         traffic(r, 10_000, buf)                      # warm up: caches, arenas
+        types = (shmring.Reservation, shmring.Message, shmring.Ring.__mro__[1])
+        refs = [sys.getrefcount(t) for t in types]
         tracemalloc.start()
         try:
             before_py = tracemalloc.get_traced_memory()[0]
@@ -57,6 +60,7 @@ def test_no_leak_over_many_messages(uri):
         finally:
             tracemalloc.stop()
         print(f"{LEAK_N} round trips: Python heap {grown_py:+} B, RSS {grown_rss:+} KiB")
+        assert [sys.getrefcount(t) for t in types] == refs   # objects give back their type
         assert grown_py < 64 * 1024
         if "libasan" not in os.environ.get("LD_PRELOAD", ""):   # ASan's quarantine grows it
             assert grown_rss < 4 * 1024
