@@ -9,6 +9,11 @@
 
 PyTypeObject *ring_type;
 
+/* Broadcast rings' flags (SHMRING_OVERWRITE, SHMRING_OLDEST), passed through
+ * as numbers: a library without broadcast rings refuses them (ValueError). */
+#define BCAST_OVERWRITE 0x04u
+#define BCAST_OLDEST    0x40
+
 /* ---- the library calls, as op_fn ---- */
 
 struct buf_arg {
@@ -166,9 +171,10 @@ static PyObject *ring_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "uri", "create", "exclusive", "producer", "consumer", "kind",
 				  "capacity", "max_msg", "mode", "prefault", "mlock", "stall_ms",
-				  "spin_ns", NULL };
+				  "spin_ns", "oldest", "overwrite", NULL };
 	PyObject *uri, *kindo = NULL, *spin = Py_None;
 	int create = 0, excl = 0, prod = 0, cons = 0, prefault = 0, mlock = 0, kind;
+	int oldest = 0, overwrite = 0;
 	unsigned long long capacity = 0;
 	unsigned long max_msg = 0, mode = 0600, stall_ms = 0;
 	struct shmring_opts o;
@@ -178,9 +184,10 @@ static PyObject *ring_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	struct ring *self;
 	int oflags, rc;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "U|$ppppOKkkppkO:Ring", kwlist, &uri, &create,
-					 &excl, &prod, &cons, &kindo, &capacity, &max_msg, &mode,
-					 &prefault, &mlock, &stall_ms, &spin))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "U|$ppppOKkkppkOpp:Ring", kwlist, &uri,
+					 &create, &excl, &prod, &cons, &kindo, &capacity, &max_msg,
+					 &mode, &prefault, &mlock, &stall_ms, &spin, &oldest,
+					 &overwrite))
 		return NULL;
 	if (parse_kind(kindo, &kind) < 0)
 		return NULL;
@@ -194,10 +201,12 @@ static PyObject *ring_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	o.capacity = capacity;
 	o.max_msg = (uint32_t)max_msg;
 	o.mode = (uint32_t)mode;
-	o.flags = (prefault ? SHMRING_PREFAULT : 0) | (mlock ? SHMRING_MLOCK : 0);
+	o.flags = (prefault ? SHMRING_PREFAULT : 0) | (mlock ? SHMRING_MLOCK : 0) |
+		  (overwrite ? BCAST_OVERWRITE : 0);
 	o.stall_ms = (uint32_t)stall_ms;
 	oflags = (create ? SHMRING_CREATE : 0) | (excl ? SHMRING_EXCL : 0) |
-		 (prod ? SHMRING_PRODUCER : 0) | (cons ? SHMRING_CONSUMER : 0);
+		 (prod ? SHMRING_PRODUCER : 0) | (cons ? SHMRING_CONSUMER : 0) |
+		 (oldest ? BCAST_OLDEST : 0);
 
 	/* opening may wait for a lock a dying peer held: without the GIL */
 	Py_BEGIN_ALLOW_THREADS
@@ -783,11 +792,13 @@ static PyType_Slot ring_slots[] = {
 	{ Py_tp_doc, (void *)
 	  "Ring(uri, *, create=False, exclusive=False, producer=False, consumer=False,\n"
 	  "     kind='spsc', capacity=0, max_msg=0, mode=0o600, prefault=False,\n"
-	  "     mlock=False, stall_ms=0, spin_ns=None)\n--\n\n"
+	  "     mlock=False, stall_ms=0, spin_ns=None, oldest=False, overwrite=False)\n--\n\n"
 	  "A handle on the ring named by uri: 'shm:NAME' (or NAME), 'file:PATH',\n"
 	  "'pipe:PATH', 'mq:NAME'.  create makes it if missing (exclusive: raise\n"
 	  "FileExistsError if present); capacity, max_msg, kind, mode apply when it\n"
-	  "is created (and to both sides of a pipe:).  A context manager: leaving\n"
+	  "is created (and to both sides of a pipe:).  Broadcast rings: overwrite\n"
+	  "(create: the producer never waits), oldest (a subscriber starts at the\n"
+	  "oldest message still there).  A context manager: leaving\n"
 	  "the block closes it.  Iterating receives until the end of the stream." },
 	{ Py_tp_new, ring_new },
 	{ Py_tp_dealloc, ring_dealloc },

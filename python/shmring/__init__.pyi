@@ -98,7 +98,8 @@ class Ring:
                  producer: bool = False, consumer: bool = False, kind: Kind | int = "spsc",
                  capacity: int = 0, max_msg: int = 0, mode: int = 0o600,
                  prefault: bool = False, mlock: bool = False, stall_ms: int = 0,
-                 spin_ns: int | None = None) -> None: ...
+                 spin_ns: int | None = None, oldest: bool = False,
+                 overwrite: bool = False) -> None: ...
     @property
     def uri(self) -> str: ...
     @property

@@ -189,6 +189,7 @@ def test_broadcast_kind_passes_through(uri):
         return                      # a library without broadcast rings: EINVAL
     with r:
         assert r.kind == "bcast"
+        shmring.Ring(uri, consumer=True, oldest=True).close()
 
 
 def test_stats_caps_and_roles(ring):
