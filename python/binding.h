@@ -3,7 +3,8 @@
  * The CPython binding (module shmring._shmring): what its three files share.
  *
  *   module.c  the module, errors as exceptions, argument helpers
- *   ring.c    shmring.Ring: open, send/recv, batches, stats, close
+ *   ring.c    shmring.Ring: open, waiting, close, stats, the type itself
+ *   calls.c   its message calls: send/recv, batches, reserve/acquire
  *   zone.c    shmring.Reservation / shmring.Message: reserve/commit and
  *             acquire/release as context managers handing out memoryviews
  *
@@ -68,10 +69,30 @@ int parse_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
 int parse_timeout(PyObject *o, int64_t *timeout_ns);
 
 /* ring.c */
+/* 0, or -1 with ValueError (closed) or RuntimeError (a thread waits in it). */
 int ring_usable(struct ring *self);
 long ring_wait(struct ring *self, op_fn fn, void *arg, int64_t timeout_ns);
 void ring_settle(struct ring *self);
 int ring_init_types(PyObject *m);
+
+#define USABLE_OR_NULL(self) do { if (ring_usable(self) < 0) return NULL; } while (0)
+/* after a call: the close that close() deferred, if this was the last user */
+#define SETTLE(self) do { if ((self)->closing) ring_settle(self); } while (0)
+
+/* calls.c: Ring's methods (METH_FASTCALL | METH_KEYWORDS) */
+#define FASTKW_ARGS PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames
+PyObject *ring_send(struct ring *self, FASTKW_ARGS);
+PyObject *ring_recv(struct ring *self, FASTKW_ARGS);
+PyObject *ring_recv_into(struct ring *self, FASTKW_ARGS);
+PyObject *ring_send_batch(struct ring *self, FASTKW_ARGS);
+PyObject *ring_recv_batch(struct ring *self, FASTKW_ARGS);
+PyObject *ring_reserve(struct ring *self, FASTKW_ARGS);
+PyObject *ring_acquire(struct ring *self, FASTKW_ARGS);
+/* The next message as bytes; NULL with an exception, or without one at
+ * the end of the stream when eof_ok (an iterator's end). */
+PyObject *recv_bytes(struct ring *self, int64_t t, int eof_ok);
+/* shmring_acquire as an op_fn (arg: struct shmring_msg *) */
+long op_acquire(struct shmring *r, void *arg, int64_t t);
 
 /*
  * Run fn: once at once holding the GIL, then (on -EAGAIN, if the timeout

@@ -47,11 +47,6 @@ static long op_reserve(struct shmring *r, void *arg, int64_t t)
 	return shmring_reserve(r, a->len, a->m, t);
 }
 
-static long op_acquire(struct shmring *r, void *arg, int64_t t)
-{
-	return shmring_acquire(r, arg, t);
-}
-
 PyObject *zone_new(struct ring *ring, PyTypeObject *type, size_t len, int64_t timeout_ns)
 {
 	struct zone *z = (struct zone *)type->tp_alloc(type, 0);
