@@ -166,11 +166,15 @@ def test_open_errors(make_uri):
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a ring another user owns")
 def test_another_users_ring_is_refused(make_uri):
     uri = make_uri("shm")
+    path = "/dev/shm/" + uri[4:]
     shmring.Ring(uri, create=True, mode=0o666).close()
-    os.chown("/dev/shm/" + uri[4:], 65534, 65534)
-    with pytest.raises(PermissionError) as e:
-        shmring.Ring(uri, consumer=True)
-    assert e.value.errno == errno.EACCES
+    os.chown(path, 65534, 65534)
+    try:
+        with pytest.raises(PermissionError) as e:
+            shmring.Ring(uri, consumer=True)
+        assert e.value.errno == errno.EACCES
+    finally:
+        os.chown(path, os.geteuid(), os.getegid())     # ours again: the fixture removes it
     assert shmring.trust_owner(os.geteuid()) is None
 
 
