@@ -175,3 +175,34 @@ def test_ctrl_c_interrupts_a_blocking_call(uri):
         r.send(b"after")
         assert out.get() == b"after"
         join_ok(p)
+
+
+def interrupted_send(uri, out):
+    with shmring.Ring(uri, producer=True) as r:
+        n = 0
+        try:
+            while True:
+                r.send(n.to_bytes(4, "little"), timeout=0)
+                n += 1
+        except BlockingIOError:
+            pass
+        out.put(n)                                          # full: the next send waits
+        try:
+            r.send(b"never")
+            out.put("not interrupted")
+        except KeyboardInterrupt:
+            out.put("interrupted")
+        r.shutdown()
+
+
+def test_ctrl_c_interrupts_a_blocking_send_and_sends_nothing(uri):
+    with shmring.Ring(uri, create=True, consumer=True, capacity=4096, max_msg=64) as r:
+        out = CTX.SimpleQueue()
+        p = run_child(interrupted_send, uri, out)
+        n = out.get()
+        time.sleep(0.3)                                     # inside the wait by now
+        os.kill(p.pid, signal.SIGINT)
+        assert out.get() == "interrupted"
+        join_ok(p)
+        got = [int.from_bytes(m, "little") for m in r]     # until the shutdown
+        assert got == list(range(n))                        # and not b"never"
