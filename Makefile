@@ -4,6 +4,7 @@
 #   make check      install missing Debian packages, build, run every test
 #   make demo       install missing packages, build, run the quick benchmark
 #   make check SAN=address|thread   the same under a sanitizer (own build dir)
+#   make python     the Python binding in build/python (docs/python.md)
 
 VERSION_MAJOR := 0
 VERSION_MINOR := 1
@@ -143,7 +144,8 @@ DEB_PKGS := build-essential pkg-config liburcu-dev libcriterion-dev libjemalloc-
 # error.  Goals that build nothing themselves skip it (`make check` installs
 # the packages first, then builds in a sub-make, which checks).
 NOBUILD_GOALS := deps bench-deps demo-deps fuzz-deps check demo bench torture fuzz fuzz-short probe \
-	bridge-deps demo-bridge check-bridge-long clean fuzz-clean help lint-man uninstall
+	bridge-deps demo-bridge check-bridge-long clean fuzz-clean help lint-man uninstall \
+	python-deps
 ifneq ($(filter-out $(NOBUILD_GOALS),$(or $(MAKECMDGOALS),all)),)
 REQ_MISSING := $(req_missing)
 ifneq ($(REQ_MISSING),)
@@ -399,6 +401,64 @@ $(BUILD)/tests/prog/linked_stream: $(BUILD)/tests/prog/linked_stream.o $(STATIC)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -o $@ $< $(STATIC) $(LDFLAGS_ALL) -rdynamic -Wl,--no-as-needed $(LDLIBS_LIB) -ldl
 
+# ---- the Python binding (python/): optional, like the bench peers ----
+# A CPython extension (python/*.c) linked with libshmring.a, and the package
+# python/shmring/ around it, assembled in $(BUILD)/python/shmring: use it
+# with PYTHONPATH=$(BUILD)/python, no install needed.  Built and tested with
+# Debian's interpreter: the `python3` first on PATH may be another one (pyenv)
+# that sees neither python3-dev's headers nor python3-pytest/python3-numpy.
+PYTHON ?= /usr/bin/python3
+PY_DEB_PKGS := python3-dev python3-pytest python3-numpy
+# recursively expanded: only the goals that use them start the interpreter
+PY_INC = $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null)
+PY_EXT = $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX") or "")' 2>/dev/null)
+have_python_dev = $(if $(PY_INC),$(shell printf '$(HASH)include <Python.h>\n' | \
+	$(CC) $(CPPFLAGS) -isystem $(PY_INC) -E -x c - >/dev/null 2>&1 && echo y))
+have_python_test = $(shell $(PYTHON) -c 'import pytest, numpy' >/dev/null 2>&1 && echo y)
+PY_DIR  := $(BUILD)/python
+PY_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard python/*.c))
+PY_PKG  := $(wildcard python/shmring/*.py python/shmring/*.pyi python/shmring/py.typed)
+PY_MOD  = $(PY_DIR)/shmring/_shmring$(PY_EXT)
+# the pytest run: SHMRING_PY_LONG=1 for the long forms (1 million messages)
+PY_TEST_ENV := PYTHONPATH=$(abspath $(PY_DIR)) PYTHONDONTWRITEBYTECODE=1 \
+	SHMRING_TEST_BUILD=$(abspath $(BUILD))
+PY_TEST_ARGS ?= -q -p no:cacheprovider
+# ASan cannot start inside a process that did not load it first: the
+# interpreter preloads it (and keeps its own leaks to itself)
+ifeq ($(SAN),address)
+PY_TEST_ENV += LD_PRELOAD=$(shell $(CC) -print-file-name=libasan.so) \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+endif
+.PHONY: python python-deps check-python
+
+$(PY_OBJS): CPPFLAGS_ALL += -isystem $(PY_INC)
+
+# the extension does not export the library's symbols: only PyInit__shmring
+$(PY_DIR)/shmring/_shmring%: $(PY_OBJS) $(STATIC) $(PY_PKG)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)cp $(PY_PKG) $(dir $@)
+	$(Q)$(CC) -shared -o $@ $(PY_OBJS) $(STATIC) -Wl,--exclude-libs,ALL $(LDFLAGS_ALL) $(LDLIBS_SO)
+
+python:
+	@if [ -z "$(have_python_dev)" ]; then \
+		echo "python: $(CC) finds no Python.h for $(PYTHON): install python3-dev"; \
+		echo "  (as root: make python-deps, or apt-get install -y $(PY_DEB_PKGS))"; exit 1; fi
+	$(Q)$(MAKE) --no-print-directory -q $(PY_MOD) || $(MAKE) --no-print-directory $(PY_MOD)
+
+python-deps:
+	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(DEB_PKGS) $(PY_DEB_PKGS)"
+
+# make check runs it: the pytest suite, or a line saying why it is skipped
+check-python:
+	@if [ -z "$(have_python_dev)" ] || [ -z "$(have_python_test)" ]; then \
+		echo "python: SKIPPED: $(PYTHON) lacks$(if $(have_python_dev),, python3-dev)$(if $(have_python_test),, pytest or numpy) (Debian: $(PY_DEB_PKGS); make python-deps)"; \
+	else \
+		$(MAKE) --no-print-directory python && \
+		echo "-- python/tests ($(PYTHON) -m pytest)" && \
+		$(PY_TEST_ENV) $(PYTHON) -m pytest $(PY_TEST_ARGS) python/tests; \
+	fi
+
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -425,6 +485,7 @@ probe:
 	@echo "  gnuplot: $(if $(HAVE_GNUPLOT),yes,no) (gnuplot-nox)"
 	@echo "  liburing: $(if $(HAVE_LIBURING),yes,no) (liburing-dev; make deps installs it)"
 	@echo "  nats: $(if $(HAVE_NATS),yes,no) (libnats-dev nats-server; make bridge-deps installs them)"
+	@echo "  python: $(if $(and $(have_python_dev),$(have_python_test)),yes,no) ($(PY_DEB_PKGS) for $(PYTHON); make python-deps)"
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory all
@@ -435,6 +496,7 @@ check: deps
 	done; \
 	$(run_scripts); \
 	$(if $(filter y,$(HAVE_NATS)),,echo "test_bridge: SKIPPED: no NATS C client (Debian: $(BRIDGE_DEB_PKGS); make bridge-deps)";) \
+	$(if $(filter thread,$(SAN)),echo "python: SKIPPED under SAN=thread (the interpreter cannot load a TSan extension)",$(MAKE) --no-print-directory check-python || fail=1); \
 	if [ $$fail = 0 ]; then echo "check: all test suites passed"; else echo "check: FAILED"; exit 1; fi
 
 # the script tests alone
@@ -591,6 +653,6 @@ clean:
 	rm -rf build build-address build-thread build-undefined
 
 help:
-	@sed -n '1,8p' Makefile
+	@sed -n '1,9p' Makefile
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

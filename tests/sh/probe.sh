@@ -1,6 +1,7 @@
 #!/bin/sh
 # The Makefile's probes answer both ways: `make probe` with the peers'
-# headers, .pc file and gnuplot present in a made-up tree says yes to each,
+# headers, .pc file, gnuplot and a Python with its header, pytest and numpy
+# present in a made-up tree says yes to each,
 # and without them no; `make lib` without a required package names it (and
 # the command that installs it) before compiling anything.
 # Run by `make check`; SRC and CC are set.
@@ -19,13 +20,22 @@ printf 'Name: libdpdk\nDescription: fake\nVersion: 22.11\nCflags:\nLibs:\n' >"$t
 printf 'Name: libnats\nDescription: fake\nVersion: 3.4.1\nCflags:\nLibs:\n' >"$tmp/with/pc/libnats.pc"
 printf '#!/bin/sh\nexit 0\n' >"$tmp/with/bin/gnuplot"
 chmod +x "$tmp/with/bin/gnuplot"
+# a Python whose include directory holds Python.h and which imports
+# pytest and numpy; without: one that has nothing
+mkdir -p "$tmp/with/py"
+: >"$tmp/with/py/Python.h"
+printf '#!/bin/sh\ncase "$2" in *sysconfig*) echo "%s" ;; esac\nexit 0\n' "$tmp/with/py" \
+	>"$tmp/with/bin/python3"
+printf '#!/bin/sh\nexit 1\n' >"$tmp/without/bin/python3"
+chmod +x "$tmp/with/bin/python3" "$tmp/without/bin/python3"
 
 for t in with without; do
 	want=$([ $t = with ] && echo yes || echo no)
 	PKG_CONFIG_LIBDIR=$tmp/$t/pc make -s -C "$SRC" --no-print-directory probe \
-		CC="$CC -nostdinc -isystem $tmp/$t/inc" GNUPLOT="$tmp/$t/bin/gnuplot" >"$tmp/out" 2>&1 ||
+		CC="$CC -nostdinc -isystem $tmp/$t/inc" GNUPLOT="$tmp/$t/bin/gnuplot" \
+		PYTHON="$tmp/$t/bin/python3" >"$tmp/out" 2>&1 ||
 		{ cat "$tmp/out"; fail "make probe failed"; }
-	for peer in ck dpdk iceoryx gnuplot nats; do
+	for peer in ck dpdk iceoryx gnuplot nats python; do
 		grep -q "^  $peer: $want " "$tmp/out" ||
 			{ cat "$tmp/out"; fail "$t the peers: $peer is not '$want'"; }
 	done
@@ -51,4 +61,4 @@ mkdir -p "$tmp/req/jemalloc"
 make -n -C "$SRC" --no-print-directory lib BUILD="$tmp/build" \
 	CC="$CC -nostdinc -isystem $tmp/req" >"$tmp/out" 2>&1 ||
 	{ cat "$tmp/out"; fail "make lib refuses with every required header present"; }
-echo "probe.sh: ck, dpdk, iceoryx, gnuplot, nats probed yes and no; a missing package is named"
+echo "probe.sh: ck, dpdk, iceoryx, gnuplot, nats, python probed yes and no; a missing package is named"
