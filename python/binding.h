@@ -42,6 +42,8 @@ struct ring {
 	int zones;              /* reservations / messages entered, not yet exited */
 	int held;               /* of which messages (acquire) */
 	char *scratch;          /* max_msg bytes for recv while messages are held */
+	PyObject *survivors;    /* list: memoryviews of finished regions that
+				   something still exports (zone.c) */
 	PyObject *weakreflist;
 };
 
@@ -108,6 +110,9 @@ static inline long ring_run(struct ring *self, op_fn fn, void *arg, int64_t time
 }
 
 /* zone.c */
+/* Drop the survivors nobody reads through any more; true if none is left,
+ * so that the ring's mapping may go. */
+int zone_survivors_gone(struct ring *ring);
 PyObject *zone_new(struct ring *ring, PyTypeObject *type, size_t len, int64_t timeout_ns);
 int zone_init_types(PyObject *m);
 

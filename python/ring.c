@@ -74,7 +74,8 @@ int ring_usable(struct ring *self)
 /* The real close, once close() was asked and nobody uses the handle. */
 void ring_settle(struct ring *self)
 {
-	if (!self->closing || !self->r || self->inflight || self->zones)
+	if (!self->closing || !self->r || self->inflight || self->zones ||
+	    !zone_survivors_gone(self))
 		return;
 	shmring_close(self->r);
 	self->r = NULL;
@@ -208,8 +209,12 @@ static void ring_dealloc(struct ring *self)
 
 	if (self->weakreflist)
 		PyObject_ClearWeakRefs((PyObject *)self);
-	if (self->r)
+	/* An object that still reads a finished region in place (a NumPy
+	 * array made from its view) would read unmapped memory: then the
+	 * handle and its mapping stay until the process ends. */
+	if (self->r && zone_survivors_gone(self))
 		shmring_close(self->r);
+	Py_XDECREF(self->survivors);
 	PyMem_Free(self->scratch);
 	Py_XDECREF(self->uri);
 	tp->tp_free((PyObject *)self);

@@ -79,7 +79,41 @@ static void zone_invalidate(struct zone *z)
 	/* views derived from it, or exports: they share the managed buffer
 	 * (made by PyMemoryView_FromMemory, it holds no exporter to release) */
 	mv->mbuf->flags |= _Py_MANAGED_BUFFER_RELEASED;
+	/* ... but an export (a NumPy array) holds the bare address: the ring's
+	 * mapping must outlive it.  Kept until nothing reads through it. */
+	(void)zone_survivors_gone(z->ring);     /* forget those done with */
+	if (mv->exports || Py_REFCNT(mv->mbuf) > 1) {
+		if (!z->ring->survivors)
+			z->ring->survivors = PyList_New(0);
+		if (!z->ring->survivors || PyList_Append(z->ring->survivors, z->view) < 0)
+			PyErr_Clear();  /* out of memory: the view is leaked, never freed */
+		else
+			Py_CLEAR(z->view);
+		return;
+	}
 	Py_CLEAR(z->view);
+}
+
+/* A finished region's memoryview is done with when it has no export left
+ * and no view made from it still holds its managed buffer (each holds a
+ * reference; the view itself is the one left). */
+static int survivor_gone(PyObject *view)
+{
+	PyMemoryViewObject *mv = (PyMemoryViewObject *)view;
+
+	return mv->exports == 0 && Py_REFCNT(mv->mbuf) == 1;
+}
+
+int zone_survivors_gone(struct ring *ring)
+{
+	PyObject *l = ring->survivors;
+
+	if (!l)
+		return 1;
+	for (Py_ssize_t i = PyList_GET_SIZE(l) - 1; i >= 0; i--)
+		if (survivor_gone(PyList_GET_ITEM(l, i)) && PyList_SetSlice(l, i, i + 1, NULL) < 0)
+			PyErr_Clear();
+	return PyList_GET_SIZE(l) == 0;
 }
 
 /* Give the region back: commit (publish ok ? len : 0 bytes) or release. */

@@ -110,6 +110,28 @@ def test_export_kept_past_the_block_is_cut_off(uri):
         del arr
 
 
+def _arrays_outlive_their_ring(uri):
+    r = shmring.Ring(uri, create=True, producer=True, consumer=True,
+                     capacity=1 << 16, max_msg=4096)
+    arrays = []
+    for i in range(50):
+        r.send(bytes([i]) * 4096)
+        with r.acquire() as m:
+            arrays.append(np.frombuffer(m, np.uint8))       # kept past the block
+    r.close()
+    del r
+    # the mapping is still there: reading is safe (what was given back may
+    # have been reused: only the reading itself is promised)
+    assert sum(int(a[0]) for a in arrays) >= 0
+    arrays.clear()
+
+
+def test_an_array_that_outlives_its_ring_reads_mapped_memory(uri):
+    # in a child: a read of unmapped memory would kill the process
+    p = run_child(_arrays_outlive_their_ring, uri)
+    join_ok(p)
+
+
 def test_an_exception_in_reserve_sends_an_empty_message(uri):
     with shmring.Ring(uri, create=True, producer=True, consumer=True) as r:
         with pytest.raises(KeyError):
