@@ -28,7 +28,8 @@
 #include "../sync/wait.h"
 
 /* The ring kinds, by the header's kind. */
-static const struct segh_kind *const kinds[] = { &segh_kind_spsc, &segh_kind_mpmc };
+static const struct segh_kind *const kinds[] = { &segh_kind_spsc, &segh_kind_mpmc,
+						 &segh_kind_bcast };
 
 static const struct segh_kind *kind_of(uint32_t kind)
 {
@@ -197,7 +198,7 @@ void segh_unlock(struct seg_handle *s)
 }
 
 /* A handle of the kind the mapped header names. */
-static int handle_make(struct seg_map *m, bool is_file, struct seg_handle **out)
+static int handle_make(struct seg_map *m, bool is_file, int oflags, struct seg_handle **out)
 {
 	const struct segh_kind *k = kind_of(m->geom.kind);
 	if (!k)
@@ -215,6 +216,7 @@ static int handle_make(struct seg_map *m, bool is_file, struct seg_handle **out)
 	s->bell.fd = -1;
 	s->ring_sock = -1;
 	s->is_file = is_file;
+	s->oflags = oflags;
 	s->kind = k;
 	pthread_mutex_init(&s->ctl_local, NULL);   /* default attributes: cannot fail */
 	int rc = k->init(s);
@@ -254,7 +256,7 @@ static int seg_backend_open(const char *path, bool is_file, int oflags,
 	if (rc == 0)
 		rc = req_map(&q, &m);
 	struct seg_handle *s = NULL;
-	if (rc == 0 && (rc = handle_make(m, is_file, &s)) < 0)
+	if (rc == 0 && (rc = handle_make(m, is_file, oflags, &s)) < 0)
 		reg_release(m);
 	uint32_t roles = (uint32_t)oflags & HANDLE_ROLES;
 	if (rc == 0 && roles && (rc = handle_attach(s, roles)) < 0) {
@@ -324,6 +326,26 @@ void segh_fork_child(struct shmring *r)
 	if (s->ring_sock >= 0)
 		close(s->ring_sock);
 	s->ring_sock = -1;
+}
+
+int segh_flush(struct seg_handle *s, bool resv_open, uint64_t *flushed, uint64_t end)
+{
+	if (!s->is_file)
+		return 0;               /* nothing of a shm: ring outlives a reboot anyway */
+	uint8_t *base = s->map->base;
+	const struct seg_geom *g = &s->map->geom;
+	uint32_t roles = s->head.roles;
+	int rc = 0;
+	if (roles & SHMRING_PRODUCER) {
+		if (resv_open)
+			return -EINPROGRESS;
+		rc = mf_flush_records(base, g, flushed, end);
+	}
+	if (rc == 0 && (roles & SHMRING_CONSUMER))
+		rc = mf_flush_position(base, g);
+	if (rc == 0 && !roles)
+		rc = mf_flush_all(base, g);
+	return rc;
 }
 
 /* ---- doorbells (shmring_fd) -------------------------------------------- */

@@ -116,6 +116,8 @@ struct slot_waiter {
 	_Atomic uint32_t *word;      /* our futex word */
 	_Atomic uint64_t *sleeps;    /* counter (relaxed add) */
 	uint64_t spin_until;         /* CLOCK_MONOTONIC ns */
+	bool heavy;                  /* the waker may use the light fence (broadcast
+					rings): pay the heavy half after [K1] */
 };
 
 /* Wait until the slot word differs from `seen`, shutdown, or `until`
