@@ -595,9 +595,8 @@ static int op_release(struct shmring *r, struct shmring_msg *m)
 static void own_lag(struct bcast_handle *h, struct shmring_stats *st)
 {
 	struct bc_cons *c = &h->cons;
-	/* relaxed: hints and our own line, display only */
-	uint64_t head = atomic_load_explicit(&h->sh->head, memory_order_relaxed);
-	uint64_t hseq = atomic_load_explicit(&h->sh->head_seq, memory_order_relaxed);
+	uint64_t head, hseq;
+	(void)bc_hints(h->sh, &head, &hseq);     /* display only: a torn pair will do */
 	st->lag_bytes = bc_lag(head, c->pos, h->g.cap);
 	st->used = st->lag_bytes;
 	uint64_t next = c->expect;
@@ -720,16 +719,27 @@ static int pick_line(struct bcast_handle *h)
 	return -EBUSY;
 }
 
-/* Where a new subscriber starts: the oldest message, or the next one. */
-static uint64_t start_pos(struct bcast_handle *h, bool oldest)
+/* Where a new subscriber starts: the oldest message, or the next one;
+ * *expect: the sequence number there (0: not known, learnt from the
+ * first message). */
+static uint64_t start_pos(struct bcast_handle *h, bool oldest, uint64_t *expect)
 {
 	/* seq_cst: [J2] checks it again after [J1] */
-	uint64_t t = atomic_load_explicit(&h->sh->tail, memory_order_seq_cst);
-	if (oldest)
+	uint64_t t = atomic_load_explicit(&h->sh->tail, memory_order_seq_cst), hd, hs;
+	*expect = 0;
+	/* the hints are checked: a record boundary after tail within a lap */
+	if (!bc_hints(h->sh, &hd, &hs) || (hd & 7u) || hd - t > h->g.cap)
 		return t;
-	/* relaxed: a hint, checked: a record boundary after tail within a lap */
-	uint64_t hd = atomic_load_explicit(&h->sh->head, memory_order_relaxed);
-	return (hd & 7u) || hd - t > h->g.cap ? t : hd;
+	if (!oldest || t == hd) {
+		*expect = hs;
+		return hd;
+	}
+	const uint8_t *d;
+	uint32_t len;
+	uint64_t seq, end;
+	if (bc_parse(&h->g, t, &d, &len, &seq, &end) == 0 && bc_intact(h->sh, t))
+		*expect = seq;
+	return t;
 }
 
 static int attach_sub(struct bcast_handle *h, bool light, bool oldest)
@@ -759,7 +769,12 @@ static int attach_sub(struct bcast_handle *h, bool light, bool oldest)
 	atomic_store_explicit(&u->state, BC_ACTIVE, memory_order_relaxed);
 	h->cons = (struct bc_cons){ .sh = h->sh, .me = u, .g = h->g, .ack = ev,
 				    .idx = (uint32_t)idx, .light = light };
-	(void)bc_join(&h->cons, start_pos(h, oldest));
+	uint64_t expect;
+	uint64_t start = start_pos(h, oldest, &expect);
+	/* moved up past what the producer dropped meanwhile: the sequence
+	 * number there is learnt from the first message */
+	h->cons.expect = bc_join(&h->cons, start) ? 0 : expect;
+	atomic_store_explicit(&u->next_seq, h->cons.expect, memory_order_relaxed);
 	return 0;
 }
 
@@ -794,7 +809,7 @@ static void leave_sub(struct bcast_handle *h)
 	atomic_fetch_and_explicit(&h->sh->sub_sleeping, ~bit, memory_order_relaxed);
 	atomic_fetch_and_explicit(&h->sh->sub_polling, ~bit, memory_order_relaxed);
 	atomic_store_explicit(&u->owner, 0, memory_order_relaxed);
-	atomic_store_explicit(&u->state, u->name[0] ? BC_PARKED : BC_FREE, memory_order_relaxed);
+	atomic_store_explicit(&u->state, BC_FREE, memory_order_relaxed);
 }
 
 static int kind_attach(struct seg_handle *s, uint32_t roles)

@@ -40,6 +40,9 @@
  *   [C4] subscriber: reads, acquire fence, load tail: a byte the producer
  *        wrote after [P4] makes this load see that tail, so a torn copy is
  *        seen
+ *   [H1]/[H2] the producer's hints (head, its sequence number) for joiners
+ *        and stats: a seqlock pair, release store / acquire load of the
+ *        version
  *   [J1]/[J2] a subscriber sets its bit (seq_cst RMW), then loads tail
  *        (seq_cst) until tail <= its pos.  In S, either the producer's [R3]
  *        sees [J1] (it counts the joiner: a new round, tail back down to
@@ -57,6 +60,27 @@
 #define BC_MAX_SUBS 64u
 #define BC_HDR      16u             /* header word + sequence word */
 #define BC_NAME_MAX 64u             /* a named subscriber's name, NUL included */
+
+/* The copies of payloads.  A subscriber may be lapped while it copies
+ * (overwrite rings): the copy is a deliberate race, checked afterwards
+ * ([C4]).  ThreadSanitizer is told so by doing both sides' copies with
+ * relaxed atomic loads and stores; everyone else uses memcpy. */
+#if defined(__SANITIZE_THREAD__)
+static inline void bc_copy(void *dst, const void *src, size_t n)
+{
+	unsigned char *d = dst;
+	const unsigned char *s = src;
+	for (size_t i = 0; i < n; i++)
+		__atomic_store_n(&d[i], __atomic_load_n(&s[i], __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+}
+#define bc_fence_acquire() ((void)atomic_fetch_add_explicit(&fence_tsan_word, 0, \
+								  memory_order_seq_cst))
+#define bc_fence_release() bc_fence_acquire()
+#else
+#define bc_copy(d, s, n) ring_copy((d), (s), (n))
+#define bc_fence_acquire() atomic_thread_fence(memory_order_acquire)
+#define bc_fence_release() atomic_thread_fence(memory_order_release)
+#endif
 
 enum { BC_FREE = 0, BC_ACTIVE = 1, BC_PARKED = 2 };   /* struct bc_sub.state */
 
@@ -83,10 +107,13 @@ _Static_assert(sizeof(struct bc_sub) == 2 * SPSC_LINE, "bc_sub is two blocks");
 _Static_assert(offsetof(struct bc_sub, state) == SPSC_LINE, "bc_sub second block");
 
 struct bcast_shared {
-	/* block 0: the producer, after every publish (hints for joiners, stats) */
+	/* block 0: the producer, after every publish (hints for joiners, stats),
+	 * a pair read consistently through hint_ver (a seqlock: odd while
+	 * the producer writes them) */
 	_Atomic uint64_t head;       /* end of the published records */
 	_Atomic uint64_t head_seq;   /* sequence number of the next message */
-	uint8_t pad0[SPSC_LINE - 16];
+	_Atomic uint64_t hint_ver;
+	uint8_t pad0[SPSC_LINE - 24];
 	/* block 1: the producer, when it frees room */
 	_Atomic uint64_t tail;       /* first intact byte: a record boundary, <= head */
 	uint8_t pad1[SPSC_LINE - 8];
@@ -113,6 +140,40 @@ _Static_assert(offsetof(struct bcast_shared, subs) == 4 * SPSC_LINE, "subscriber
 _Static_assert(sizeof(struct bcast_shared) == 4 * SPSC_LINE + BC_MAX_SUBS * 2 * SPSC_LINE,
 	       "bcast_shared size");
 
+/* [H1] The producer's hints: head and the sequence number there, written
+ * as a seqlock's data (odd version, release fence, the pair, release
+ * store of the even version). */
+static inline void bc_set_hints(struct bcast_shared *sh, uint64_t *ver, uint64_t head,
+				uint64_t seq)
+{
+	/* relaxed: the fence below orders it before the pair */
+	atomic_store_explicit(&sh->hint_ver, ++*ver, memory_order_relaxed);
+	bc_fence_release();
+	/* relaxed: between the two versions ([H2] checks them) */
+	atomic_store_explicit(&sh->head, head, memory_order_relaxed);
+	atomic_store_explicit(&sh->head_seq, seq, memory_order_relaxed);
+	/* [H1] release: the pair before the even version; pairs with [H2] */
+	atomic_store_explicit(&sh->hint_ver, ++*ver, memory_order_release);
+}
+
+/* [H2] Read the hints as a pair written together: false if the producer
+ * kept writing them (a few tries). */
+static inline bool bc_hints(const struct bcast_shared *sh, uint64_t *head, uint64_t *seq)
+{
+	for (int i = 0; i < 16; i++) {
+		/* [H2] acquire: pairs with [H1] */
+		uint64_t v = atomic_load_explicit(&sh->hint_ver, memory_order_acquire);
+		/* relaxed: checked by the version below */
+		*head = atomic_load_explicit(&sh->head, memory_order_relaxed);
+		*seq = atomic_load_explicit(&sh->head_seq, memory_order_relaxed);
+		bc_fence_acquire();
+		/* relaxed: after the fence; a change means a torn pair */
+		if (!(v & 1u) && atomic_load_explicit(&sh->hint_ver, memory_order_relaxed) == v)
+			return true;
+	}
+	return false;
+}
+
 /* A new ring: all zero but the stall time (creator, before publishing). */
 static inline void bc_init(struct bcast_shared *sh, uint32_t stall_ms)
 {
@@ -138,26 +199,6 @@ static inline uint64_t bc_skip(uint64_t off, uint64_t len)
 	return len >= SPSC_ALIGN_MIN ? (48u - off) & 63u : 0;
 }
 
-/* The copies of payloads.  A subscriber may be lapped while it copies
- * (overwrite rings): the copy is a deliberate race, checked afterwards
- * ([C4]).  ThreadSanitizer is told so by doing both sides' copies with
- * relaxed atomic loads and stores; everyone else uses memcpy. */
-#if defined(__SANITIZE_THREAD__)
-static inline void bc_copy(void *dst, const void *src, size_t n)
-{
-	unsigned char *d = dst;
-	const unsigned char *s = src;
-	for (size_t i = 0; i < n; i++)
-		__atomic_store_n(&d[i], __atomic_load_n(&s[i], __ATOMIC_RELAXED), __ATOMIC_RELAXED);
-}
-#define bc_fence_acquire() ((void)atomic_fetch_add_explicit(&fence_tsan_word, 0, \
-								  memory_order_seq_cst))
-#define bc_fence_release() bc_fence_acquire()
-#else
-#define bc_copy(d, s, n) ring_copy((d), (s), (n))
-#define bc_fence_acquire() atomic_thread_fence(memory_order_acquire)
-#define bc_fence_release() atomic_thread_fence(memory_order_release)
-#endif
 
 /*
  * Parse the group at pos: at most SPSC_MAX_PADS fillers, then a message.
@@ -225,6 +266,7 @@ struct bc_prod {
 	bool resv_open;
 	bool light;             /* fence_waker() may be the light one */
 	bool overwrite;         /* SHMRING_OVERWRITE: never wait */
+	uint64_t hint_ver;      /* the hints' seqlock version, ours */
 };
 
 /* Where the first record boundary at or after the published end is,
@@ -267,9 +309,9 @@ static inline int bc_prod_init(struct bc_prod *p, struct bcast_shared *sh,
 	*p = (struct bc_prod){ .sh = sh, .g = *g, .head = head, .tail = tail,
 			       .seq = head != tail ? last + 1 : (seq ? seq : 1), .light = light,
 			       .overwrite = overwrite };
-	/* relaxed: hints, only this producer writes them */
-	atomic_store_explicit(&sh->head, head, memory_order_relaxed);
-	atomic_store_explicit(&sh->head_seq, p->seq, memory_order_relaxed);
+	/* relaxed: only producers write it, one at a time */
+	p->hint_ver = atomic_load_explicit(&sh->hint_ver, memory_order_relaxed) & ~1ull;
+	bc_set_hints(sh, &p->hint_ver, head, p->seq);
 	return 0;
 }
 
@@ -513,9 +555,8 @@ static inline void bc_commit(struct bc_prod *p, uint32_t len)
  * (the caller wakes them: no system call here). */
 static inline bool bc_published(struct bc_prod *p)
 {
-	/* relaxed: hints for joiners (who check them against tail) and stats */
-	atomic_store_explicit(&p->sh->head, p->head, memory_order_relaxed);
-	atomic_store_explicit(&p->sh->head_seq, p->seq, memory_order_relaxed);
+	/* for joiners (who check them against tail) and stats */
+	bc_set_hints(p->sh, &p->hint_ver, p->head, p->seq);
 	fence_waker(p->light);
 	/* [P3] after the fence: the load half of the Dekker pairs with the
 	 * subscribers' [K1] and [B1] */

@@ -147,6 +147,7 @@ static void bc_counters(const struct seg_geom *g, const struct bcast_shared *b,
 	st->poll_wakes = LD(b->prod_bells);
 	st->poll_spurious = LD(b->prod_spurious);
 	st->shut_down = LD(b->shutdown) != 0;
+	st->evictions = LD(b->evictions);
 	for (uint32_t i = 0; i < BC_MAX_SUBS; i++) {
 		const struct bc_sub *u = &b->subs[i];
 		if (LD(u->state) == BC_FREE)
@@ -159,7 +160,6 @@ static void bc_counters(const struct seg_geom *g, const struct bcast_shared *b,
 		st->poll_wakes += LD(u->bells);
 		st->poll_spurious += LD(u->spurious);
 		st->msgs_lost += LD(u->msgs_lost);
-		st->evictions += LD(u->evictions);
 		struct seg_bc_sub v;
 		seg_bc_sub(b, g->capacity, i, &v);
 		if (v.counted && v.lag_bytes >= st->lag_bytes) {
