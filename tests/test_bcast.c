@@ -9,7 +9,6 @@
  * SAN=thread).
  */
 #include <criterion/criterion.h>
-#include <criterion/parameterized.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -184,22 +183,25 @@ static void fanout(unsigned subs, uint64_t msgs, uint32_t flags, int slow)
 	t_unshared(x, sizeof(*x));
 }
 
-struct fan_case {
-	unsigned subs;
-	uint64_t msgs;
-};
-
-ParameterizedTestParameters(bcast, every_subscriber_gets_every_message_in_order)
+/* The long form (2 million messages each) is make torture's. */
+Test(bcast, one_subscriber_gets_every_message_in_order, .timeout = 240)
 {
-	/* the long form (2 million each) is make torture's */
-	static struct fan_case cases[] = { { 1, 40000 }, { 4, 20000 }, { 16, 6000 }, { 64, 1500 } };
-	return cr_make_param_array(struct fan_case, cases, sizeof(cases) / sizeof(cases[0]));
+	fanout(1, 40000, 0, 0);
 }
 
-ParameterizedTest(struct fan_case *c, bcast, every_subscriber_gets_every_message_in_order,
-		  .timeout = 240)
+Test(bcast, four_subscribers_get_every_message_in_order, .timeout = 240)
 {
-	fanout(c->subs, c->msgs, 0, 0);
+	fanout(4, 20000, 0, 0);
+}
+
+Test(bcast, sixteen_subscribers_get_every_message_in_order, .timeout = 240)
+{
+	fanout(16, 6000, 0, 0);
+}
+
+Test(bcast, sixty_four_subscribers_get_every_message_in_order, .timeout = 240)
+{
+	fanout(64, 1500, 0, 0);
 }
 
 Test(bcast, overwrite_gaps_are_announced_and_counted, .timeout = 240)
