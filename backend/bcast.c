@@ -742,10 +742,51 @@ static uint64_t start_pos(struct bcast_handle *h, bool oldest, uint64_t *expect)
 	return t;
 }
 
+_Static_assert(SEGH_NAME_MAX == BC_NAME_MAX, "a subscriber name fits its line");
+
+/* The line of a named subscriber: 0..63, -ENOENT (none yet), -EBUSY (it
+ * is open: after the repair, an active line's owner lives). */
+static int find_named(struct bcast_handle *h, const char *name)
+{
+	for (uint32_t i = 0; i < BC_MAX_SUBS; i++) {
+		struct bc_sub *u = &h->sh->subs[i];
+		/* relaxed: under the control lock */
+		uint32_t state = atomic_load_explicit(&u->state, memory_order_relaxed);
+		char seen[BC_NAME_MAX];
+		memcpy(seen, u->name, sizeof(seen));      /* read once, bounded */
+		seen[sizeof(seen) - 1] = 0;
+		if (state == BC_FREE || strcmp(seen, name) != 0)
+			continue;
+		return state == BC_PARKED ? (int)i : -EBUSY;
+	}
+	return -ENOENT;
+}
+
+/* A named subscriber back: where it stopped, if that is still a place in
+ * the ring (else at tail, its loss reported by the first receive). */
+static uint64_t resume_pos(struct bcast_handle *h, struct bc_sub *u, uint64_t *expect)
+{
+	/* relaxed: written by its last holder, now gone (control lock) */
+	uint64_t pos = atomic_load_explicit(&u->pos, memory_order_relaxed);
+	*expect = atomic_load_explicit(&u->next_seq, memory_order_relaxed);
+	/* seq_cst: as in start_pos() */
+	uint64_t t = atomic_load_explicit(&h->sh->tail, memory_order_seq_cst), hd, hs;
+	bool hints = bc_hints(h->sh, &hd, &hs);
+	if (!(pos & 7u) && hints && !(hd & 7u) && pos - t <= hd - t && hd - t <= h->g.cap &&
+	    (!*expect || *expect <= hs))
+		return pos;
+	h->overflow = true;
+	return t;
+}
+
 static int attach_sub(struct bcast_handle *h, bool light, bool oldest)
 {
 	struct seg_handle *s = &h->seg;
-	int idx = pick_line(h);
+	const char *name = s->sub_name;
+	int idx = name[0] ? find_named(h, name) : -ENOENT;
+	bool resumed = idx >= 0;
+	if (idx == -ENOENT)
+		idx = pick_line(h);
 	if (idx < 0)
 		return idx;
 	int slot = ctl_join(s->ctl, s->lock_fd, ROLE_CONSUMER);
@@ -757,12 +798,15 @@ static int attach_sub(struct bcast_handle *h, bool light, bool oldest)
 	 * before its [J1] */
 	uint32_t ev = atomic_load_explicit(&u->evict, memory_order_relaxed);
 	atomic_store_explicit(&u->ack, ev, memory_order_relaxed);
-	_Atomic uint64_t *ctrs[] = { &u->next_seq, &u->msgs_recv, &u->bytes_recv, &u->msgs_lost,
-				     &u->waits_empty, &u->sleeps, &u->wakes, &u->bells,
-				     &u->spurious, &u->evictions };
-	for (size_t i = 0; i < sizeof(ctrs) / sizeof(ctrs[0]); i++)
-		atomic_store_explicit(ctrs[i], 0, memory_order_relaxed);
-	memset(u->name, 0, sizeof(u->name));
+	if (!resumed) {
+		_Atomic uint64_t *ctrs[] = { &u->next_seq, &u->msgs_recv, &u->bytes_recv,
+					     &u->msgs_lost, &u->waits_empty, &u->sleeps, &u->wakes,
+					     &u->bells, &u->spurious, &u->evictions };
+		for (size_t i = 0; i < sizeof(ctrs) / sizeof(ctrs[0]); i++)
+			atomic_store_explicit(ctrs[i], 0, memory_order_relaxed);
+		memset(u->name, 0, sizeof(u->name));
+		memcpy(u->name, name, strlen(name));
+	}
 	atomic_store_explicit(&u->owner, (uint32_t)slot + 1, memory_order_relaxed);
 	atomic_store_explicit(&u->gen, atomic_load_explicit(&u->gen, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
@@ -770,11 +814,17 @@ static int attach_sub(struct bcast_handle *h, bool light, bool oldest)
 	h->cons = (struct bc_cons){ .sh = h->sh, .me = u, .g = h->g, .ack = ev,
 				    .idx = (uint32_t)idx, .light = light };
 	uint64_t expect;
-	uint64_t start = start_pos(h, oldest, &expect);
-	/* moved up past what the producer dropped meanwhile: the sequence
-	 * number there is learnt from the first message */
-	h->cons.expect = bc_join(&h->cons, start) ? 0 : expect;
-	atomic_store_explicit(&u->next_seq, h->cons.expect, memory_order_relaxed);
+	uint64_t start = resumed ? resume_pos(h, u, &expect) : start_pos(h, oldest, &expect);
+	/* moved up past what the producer dropped meanwhile: a named
+	 * subscriber lost it; a new one learns where it is from the first
+	 * message */
+	if (bc_join(&h->cons, start)) {
+		h->overflow = resumed;
+		if (!resumed)
+			expect = 0;
+	}
+	h->cons.expect = expect;
+	atomic_store_explicit(&u->next_seq, expect, memory_order_relaxed);
 	return 0;
 }
 
@@ -809,7 +859,8 @@ static void leave_sub(struct bcast_handle *h)
 	atomic_fetch_and_explicit(&h->sh->sub_sleeping, ~bit, memory_order_relaxed);
 	atomic_fetch_and_explicit(&h->sh->sub_polling, ~bit, memory_order_relaxed);
 	atomic_store_explicit(&u->owner, 0, memory_order_relaxed);
-	atomic_store_explicit(&u->state, BC_FREE, memory_order_relaxed);
+	atomic_store_explicit(&u->state, h->seg.sub_name[0] ? BC_PARKED : BC_FREE,
+			      memory_order_relaxed);
 }
 
 static int kind_attach(struct seg_handle *s, uint32_t roles)

@@ -21,6 +21,10 @@
 _Static_assert(SHMRING_PRODUCER == ROLE_PRODUCER && SHMRING_CONSUMER == ROLE_CONSUMER,
 	       "oflags role bits are the participant role bits");
 
+/* A named subscriber's name (file:PATH#NAME), NUL included: at most 63
+ * characters of a shm: name's set. */
+#define SEGH_NAME_MAX 64
+
 struct seg_handle {
 	struct shmring head;
 	struct seg_map *map;       /* this process's mapping (shm/registry.h) */
@@ -30,6 +34,7 @@ struct seg_handle {
 	int slot;                  /* participant slot, -1 without a role */
 	bool is_file;              /* file: ring */
 	int oflags;                /* shmring_open()'s (SHMRING_OLDEST: the kind reads it) */
+	char sub_name[SEGH_NAME_MAX];   /* file:PATH#NAME: a named subscriber; "" none */
 	const struct segh_kind *kind;
 	/* With lock_fd's OFD lock, the control lock (shm/ctl.h): threads that
 	 * share this handle share its open file description, which the kernel

@@ -704,3 +704,95 @@ Test(bcast, threads_overwrite_nothing_torn, .timeout = 120)
 	}
 	shmring_close(p);
 }
+
+/* ---- file: rings: named subscribers -------------------------------------- */
+
+static int named_then_killed(void *arg)
+{
+	struct box *x = arg;
+	struct shmring *q = NULL;
+	char u[300];
+	snprintf(u, sizeof(u), "%s#carol", x->uri);
+	if (shmring_open(u, SHMRING_CONSUMER, &x->o, &q))
+		return 50;
+	atomic_store(&x->ready, 1);
+	while (!atomic_load(&x->go))
+		t_sleep_ms(1);
+	uint8_t buf[256];
+	for (int i = 0; i < 3; i++)
+		if (shmring_recv(q, buf, sizeof(buf), 5000 * MS) <= 0)
+			return 51;
+	atomic_store(&x->ready, 2);
+	for (;;)
+		pause();
+}
+
+Test(bcast, named_subscribers_resume_where_they_stopped, .timeout = 60)
+{
+	char u[300], named[320];
+	snprintf(u, sizeof(u), "file:/tmp/%s.ring", t_name("bcnamed"));
+	const char *uri = t_remember(u);
+	struct shmring_opts o = bc_opts(4096, 256, 0);
+	struct shmring *p = bc_open(uri, SHMRING_CREATE | SHMRING_PRODUCER, &o);
+	snprintf(named, sizeof(named), "%s#alice", uri);
+	struct shmring *q = bc_open(named, SHMRING_CONSUMER, &o);
+	struct shmring *r = NULL;
+	cr_assert_eq(shmring_open(named, SHMRING_CONSUMER, &o, &r), -EBUSY, "alice is open");
+	for (uint64_t s = 0; s < 10; s++)
+		send_seq(p, s, 100);
+	for (uint64_t s = 0; s < 4; s++)
+		recv_seq(q, s);
+	shmring_close(q);
+	/* gone: the producer does not wait for her, the ring keeps her place */
+	for (uint64_t s = 10; s < 12; s++)
+		send_seq(p, s, 100);
+	q = bc_open(named, SHMRING_CONSUMER, &o);
+	for (uint64_t s = 4; s < 12; s++)
+		recv_seq(q, s);
+	shmring_close(q);
+	/* an unnamed subscriber starts fresh */
+	q = bc_open(uri, SHMRING_CONSUMER, &o);
+	uint8_t buf[256];
+	cr_assert_eq(shmring_recv(q, buf, sizeof(buf), 0), -EAGAIN);
+	shmring_close(q);
+	/* away for longer than the ring holds: the loss is announced, counted */
+	for (uint64_t s = 12; s < 100; s++)
+		send_seq(p, s, 100);
+	q = bc_open(named, SHMRING_CONSUMER, &o);
+	cr_assert_eq(shmring_recv(q, buf, sizeof(buf), 0), -EOVERFLOW);
+	ssize_t n = shmring_recv(q, buf, sizeof(buf), 0);
+	cr_assert_gt(n, 0);
+	uint64_t first = msg_seq(buf, (size_t)n);
+	cr_assert_gt(first, 12);
+	cr_assert_eq(t_stats(q).msgs_lost, first - 12);
+	shmring_close(q);
+	/* killed: the next open under its name goes on after what it released */
+	struct box *x = box_new(uri, &o);
+	pid_t pid = t_spawn(named_then_killed, x);
+	struct shmring *c = NULL;
+	snprintf(named, sizeof(named), "%s#carol", uri);
+	cr_assert(t_wait_flag(&x->ready, 1, 10000));
+	for (uint64_t s = 100; s < 105; s++)
+		send_seq(p, s, 100);
+	atomic_store(&x->go, 1);
+	cr_assert(t_wait_flag(&x->ready, 2, 10000));
+	cr_assert_eq(kill(pid, SIGKILL), 0);
+	cr_assert_eq(t_wait(pid), 128 + SIGKILL);
+	c = bc_open(named, SHMRING_CONSUMER, &o);
+	recv_seq(c, 103);
+	shmring_close(c);
+	/* names: a shm: name's characters; only broadcast rings have them */
+	snprintf(named, sizeof(named), "%s#no/slash", uri);
+	cr_assert_eq(shmring_open(named, SHMRING_CONSUMER, &o, &r), -EINVAL);
+	snprintf(named, sizeof(named), "%s#", uri);
+	cr_assert_eq(shmring_open(named, SHMRING_CONSUMER, &o, &r), -EINVAL);
+	shmring_close(p);
+	snprintf(u, sizeof(u), "file:/tmp/%s.ring", t_name("bcnamedspsc"));
+	uri = t_remember(u);
+	struct shmring_opts so = { .capacity = 4096 };
+	struct shmring *sp = bc_open(uri, SHMRING_CREATE, &so);
+	snprintf(named, sizeof(named), "%s#bob", uri);
+	cr_assert_eq(shmring_open(named, SHMRING_CONSUMER, &so, &r), -EINVAL);
+	shmring_close(sp);
+	t_unshared(x, sizeof(*x));
+}
