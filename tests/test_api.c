@@ -219,7 +219,7 @@ Test(api, bad_oflags_are_einval, .timeout = 10)
 
 	/* and the same bits on an existing ring */
 	struct shmring *c = t_create(uri, 4096, 0);
-	rc = t_try_open(uri, SHMRING_PRODUCER | 0x40, NULL);
+	rc = t_try_open(uri, SHMRING_PRODUCER | 0x80, NULL);
 	cr_assert_eq(rc, -EINVAL, "unknown bit on open: %s", shmring_strerror(rc));
 	rc = t_try_open(uri, SHMRING_EXCL, NULL);
 	cr_assert_eq(rc, -EINVAL, "EXCL alone on existing: %s", shmring_strerror(rc));
