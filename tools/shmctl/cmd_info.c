@@ -353,6 +353,8 @@ static void json_state(struct jw *w, const struct tseg *s)
 		jw_null(w, "roles");
 		jw_arr(w, "participants");
 		jw_arr_end(w);
+		jw_arr(w, "subscribers");
+		jw_arr_end(w);
 		jw_null(w, "persist");
 		jw_null(w, "stats");
 		return;
