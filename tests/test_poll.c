@@ -54,6 +54,7 @@ struct backend {
 static const struct backend backends[] = {
 	{ "shm", "shm:%s", SHMRING_SPSC },
 	{ "mpmc", "shm:%s", SHMRING_MPMC },
+	{ "bcast", "shm:%s", SHMRING_BCAST },
 	{ "file", "file:/tmp/%s.ring", SHMRING_SPSC },
 	{ "pipe", "pipe:/tmp/%s.fifo", SHMRING_SPSC },
 	{ "mq", "mq:%s", SHMRING_SPSC },
@@ -954,7 +955,9 @@ static int taker(void *arg)
 	uint64_t seq = x->first;
 	ssize_t n;
 	struct shmring *q = NULL;
-	int fd, rc = child_open(&x->s, SHMRING_CONSUMER, &q, &fd);
+	/* a broadcast ring's new subscriber asks for what the ring holds */
+	int oldest = x->s.o.kind == SHMRING_BCAST ? SHMRING_OLDEST : 0;
+	int fd, rc = child_open(&x->s, SHMRING_CONSUMER | oldest, &q, &fd);
 	if (rc)
 		return rc;
 	while ((n = shmring_recv(q, buf, sizeof(buf), 0)) >= 0) {
