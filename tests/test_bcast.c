@@ -645,6 +645,7 @@ struct th {
 	uint64_t msgs;
 	_Atomic int ready;
 	int rc[2];
+	uint64_t overflows[2];
 };
 
 static void *th_sub(void *arg)
@@ -666,6 +667,7 @@ static void *th_sub(void *arg)
 			break;
 		if (n == -EOVERFLOW) {
 			announced = true;
+			t->overflows[me]++;
 			continue;
 		}
 		uint64_t seq = n > 0 ? msg_seq(buf, (size_t)n) : UINT64_MAX;
@@ -701,6 +703,8 @@ Test(bcast, threads_overwrite_nothing_torn, .timeout = 120)
 	for (int i = 0; i < 2; i++) {
 		pthread_join(th[i], NULL);
 		cr_assert_eq(t.rc[i], 0, "subscriber %d", i);
+		cr_log_info("subscriber %d lapped %llu times", i,
+			    (unsigned long long)t.overflows[i]);
 	}
 	shmring_close(p);
 }
