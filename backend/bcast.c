@@ -385,7 +385,10 @@ static int sub_look(struct bcast_handle *h, const uint8_t **data, uint32_t *len,
 		return -EOVERFLOW;
 	}
 	int rc = bc_parse(&c->g, c->read, data, len, seq, end);
-	if (!bc_intact(h->sh, c->read))
+	/* a message found is checked after its use (sub_check(): a torn
+	 * header is bounded by bc_parse(), and nothing of it is handed out
+	 * before); nothing or nonsense may mean we were lapped */
+	if (rc != 0 && !bc_intact(h->sh, c->read))
 		return sub_lapped(h);
 	/* [S2] acquire: pairs with [S1]; every message published before the
 	 * shutdown is then visible to the second look */
@@ -495,7 +498,7 @@ static int op_recv_batch(struct shmring *r, struct iovec *bufs, unsigned n, int6
 	const uint64_t at = c->read, first = seq;
 	if (len > bufs[0].iov_len)
 		return bc_intact(h->sh, at) ? -EMSGSIZE : sub_lapped(h);
-	uint64_t bytes = 0;
+	uint64_t bytes = 0, stop;
 	unsigned k = 0;
 	/* wait only for the first; the rest are those already there, in
 	 * sequence, that fit their buffers */
@@ -504,17 +507,9 @@ static int op_recv_batch(struct shmring *r, struct iovec *bufs, unsigned n, int6
 		bufs[k].iov_len = len;
 		bytes += len;
 		k++;
-		if (k == n || bc_parse(&c->g, end, &data, &len, &seq, &end) < 0 ||
+		stop = end;
+		if (k == n || bc_parse(&c->g, stop, &data, &len, &seq, &end) < 0 ||
 		    seq != first + k || len > bufs[k].iov_len || (!bufs[k].iov_base && len))
-			break;
-	}
-	/* end: after the k-th message (a failed parse leaves it alone) */
-	uint64_t stop = at;
-	for (unsigned i = 0; i < k; i++) {
-		const uint8_t *d;
-		uint32_t l;
-		uint64_t s;
-		if (bc_parse(&c->g, stop, &d, &l, &s, &stop) < 0)
 			break;
 	}
 	if ((rc = sub_check(h, at, first, k)) < 0)
