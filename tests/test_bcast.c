@@ -800,3 +800,65 @@ Test(bcast, named_subscribers_resume_where_they_stopped, .timeout = 60)
 	shmring_close(sp);
 	t_unshared(x, sizeof(*x));
 }
+
+/* ---- joining and leaving while the producer streams ---------------------- */
+
+/* Joins, receives a few messages (consecutive from wherever it started:
+ * the producer must count it from its first one), leaves; again until the
+ * stream ends. */
+static int churner(void *arg)
+{
+	struct box *x = arg;
+	int me = atomic_fetch_add(&x->me, 1);
+	uint64_t rng = 1000 + (uint64_t)me;
+	uint8_t buf[4096];
+	for (int round = 0;; round++) {
+		struct shmring *q = NULL;
+		if (shmring_open(x->uri, SHMRING_CONSUMER, &x->o, &q))
+			return 60;
+		if (round == 0)
+			atomic_fetch_add(&x->ready, 1);
+		uint64_t want = 1 + t_rand(&rng) % 300, next = UINT64_MAX;
+		for (uint64_t i = 0; i < want; i++) {
+			ssize_t n = shmring_recv(q, buf, sizeof(buf), 30000 * MS);
+			if (n == -EPIPE) {
+				shmring_close(q);
+				return 0;
+			}
+			if (n < 0) {
+				x->err[me] = (int)n;
+				return 61;      /* -EOVERFLOW included: blocking, and alive */
+			}
+			uint64_t seq = msg_seq(buf, (size_t)n);
+			if (seq == UINT64_MAX || (next != UINT64_MAX && seq != next))
+				return 62;      /* torn, or a gap since it joined */
+			next = seq + 1;
+			atomic_fetch_add(&x->got[me], 1);
+		}
+		shmring_close(q);
+	}
+}
+
+Test(bcast, subscribers_join_and_leave_while_the_producer_streams, .timeout = 240)
+{
+	const char *uri = t_ring_uri("churn");
+	struct shmring_opts o = bc_opts(8192, 1024, 0);
+	o.stall_ms = 3600000;       /* nobody is evicted: a gap is a protocol error */
+	struct shmring *p = bc_open(uri, SHMRING_CREATE | SHMRING_EXCL | SHMRING_PRODUCER, &o);
+	struct box *x = box_new(uri, &o);
+	x->msgs = 30000;
+	pid_t pid[4];
+	for (int i = 0; i < 4; i++)
+		pid[i] = t_spawn(churner, x);
+	cr_assert(t_wait_flag(&x->ready, 4, 60000), "subscribers joined");
+	produce(x, p, 1024, SHMRING_FOREVER);
+	for (int i = 0; i < 4; i++) {
+		int ex = t_wait(pid[i]);
+		cr_assert_eq(ex, 0, "subscriber %d: exit %d (rc %d)", i, ex, x->err[i]);
+	}
+	for (int i = 0; i < 4; i++)
+		cr_assert_gt(atomic_load(&x->got[i]), 0);
+	cr_assert_eq(t_stats(p).evictions, 0);
+	shmring_close(p);
+	t_unshared(x, sizeof(*x));
+}
