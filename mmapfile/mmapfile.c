@@ -78,6 +78,13 @@ static int recover_bcast(uint8_t *base, const struct seg_geom *g, struct ctl_sha
 		pos = end;
 	}
 	atomic_store_explicit(spsc_word(&rg, dur), 0, memory_order_relaxed);
+	/* the hints as a pair again: the sequence number after the last
+	 * record kept (joiners expect it at head) */
+	uint64_t kept_end, kept_last = 0;
+	if (dur != tail && bc_walk(&rg, tail, &kept_end, &kept_last) == 0 && kept_end == dur)
+		atomic_store_explicit(&sh->head_seq, kept_last + 1, memory_order_relaxed);
+	atomic_store_explicit(&sh->hint_ver, atomic_load_explicit(&sh->hint_ver,
+				memory_order_relaxed) & ~1ull, memory_order_relaxed);
 	atomic_store_explicit(&sh->head, dur, memory_order_relaxed);
 	atomic_store_explicit(&sh->active, 0, memory_order_relaxed);
 	atomic_store_explicit(&sh->sub_sleeping, 0, memory_order_relaxed);

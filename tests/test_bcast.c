@@ -10,16 +10,19 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "common.h"
 #include "ring/bcast.h"
+#include "shm/ctl.h"
 #include "shm/segment.h"
 
 TestSuite(bcast, .fini = t_cleanup, .timeout = 240);
@@ -861,4 +864,63 @@ Test(bcast, subscribers_join_and_leave_while_the_producer_streams, .timeout = 24
 	cr_assert_eq(t_stats(p).evictions, 0);
 	shmring_close(p);
 	t_unshared(x, sizeof(*x));
+}
+
+/* A reboot, simulated on a closed file: another boot id, the old boot's
+ * producer and subscriber still marked, records after the last flush. */
+Test(bcast, a_reboot_keeps_the_flushed_records_and_named_places, .timeout = 30)
+{
+	char u[300], named[320];
+	snprintf(u, sizeof(u), "file:/tmp/%s.ring", t_name("bcboot"));
+	const char *uri = t_remember(u);
+	snprintf(named, sizeof(named), "%s#dora", uri);
+	struct shmring_opts o = bc_opts(65536, 512, 0);
+	struct shmring *p = bc_open(uri, SHMRING_CREATE | SHMRING_PRODUCER, &o);
+	struct shmring *q = bc_open(named, SHMRING_CONSUMER, &o);
+	for (uint64_t s = 0; s < 20; s++)
+		send_seq(p, s, 100);
+	cr_assert_eq(shmring_flush(p), 0);
+	for (uint64_t s = 0; s < 5; s++)
+		recv_seq(q, s);
+	cr_assert_eq(shmring_flush(q), 0);
+	for (uint64_t s = 20; s < 30; s++)
+		send_seq(p, s, 100);       /* never flushed */
+	shmring_close(q);
+	shmring_close(p);
+
+	int fd = open(t_path_of(uri), O_RDWR);
+	cr_assert_geq(fd, 0);
+	struct ctl_shared *ctl = mmap(NULL, SEG_RING_OFF - SEG_CTL_OFF, PROT_READ | PROT_WRITE,
+				      MAP_SHARED, fd, SEG_CTL_OFF);
+	cr_assert_neq(ctl, MAP_FAILED);
+	ctl->persist.boot_id[0] ^= 0xff;
+	atomic_store(&ctl->busy, 1);
+	ctl->prod_owner = 1;                       /* roles of the old boot */
+	atomic_store(&ctl->parts[0].state, PART_ACTIVE);
+	munmap(ctl, SEG_RING_OFF - SEG_CTL_OFF);
+	uint32_t active = BC_ACTIVE, owner = 2;
+	t_patch(t_path_of(uri), line_off(1) + (off_t)offsetof(struct bc_sub, state), &active, 4);
+	t_patch(t_path_of(uri), line_off(1) + (off_t)offsetof(struct bc_sub, owner), &owner, 4);
+	close(fd);
+
+	/* dora goes on after what she released; the cut records are gone */
+	q = bc_open(named, SHMRING_CONSUMER, &o);
+	/* a new subscriber before any producer: it learns where the ring
+	 * goes on from the recovered hints */
+	struct shmring *n = bc_open(uri, SHMRING_CONSUMER, &o);
+	p = bc_open(uri, SHMRING_PRODUCER, &o);
+	for (uint64_t s = 5; s < 20; s++)
+		recv_seq(q, s);
+	uint8_t buf[512];
+	cr_assert_eq(shmring_recv(q, buf, sizeof(buf), 0), -EAGAIN);
+	struct shmring_stats st = t_stats(q);
+	cr_assert_eq(st.msgs_dropped, 10, "the cut records are counted");
+	/* the new subscriber and dora both get what comes next, in sequence */
+	send_seq(p, 100, 100);
+	recv_seq(q, 100);
+	recv_seq(n, 100);
+	cr_assert_eq(t_stats(q).msgs_lost, 0);
+	shmring_close(n);
+	shmring_close(q);
+	shmring_close(p);
 }
