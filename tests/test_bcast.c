@@ -10,19 +10,16 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "common.h"
 #include "ring/bcast.h"
-#include "shm/ctl.h"
 #include "shm/segment.h"
 
 TestSuite(bcast, .fini = t_cleanup, .timeout = 240);
@@ -888,20 +885,11 @@ Test(bcast, a_reboot_keeps_the_flushed_records_and_named_places, .timeout = 30)
 	shmring_close(q);
 	shmring_close(p);
 
-	int fd = open(t_path_of(uri), O_RDWR);
-	cr_assert_geq(fd, 0);
-	struct ctl_shared *ctl = mmap(NULL, SEG_RING_OFF - SEG_CTL_OFF, PROT_READ | PROT_WRITE,
-				      MAP_SHARED, fd, SEG_CTL_OFF);
-	cr_assert_neq(ctl, MAP_FAILED);
-	ctl->persist.boot_id[0] ^= 0xff;
-	atomic_store(&ctl->busy, 1);
-	ctl->prod_owner = 1;                       /* roles of the old boot */
-	atomic_store(&ctl->parts[0].state, PART_ACTIVE);
-	munmap(ctl, SEG_RING_OFF - SEG_CTL_OFF);
+	t_fake_reboot(t_path_of(uri));
+	/* and a subscriber of the old boot */
 	uint32_t active = BC_ACTIVE, owner = 2;
 	t_patch(t_path_of(uri), line_off(1) + (off_t)offsetof(struct bc_sub, state), &active, 4);
 	t_patch(t_path_of(uri), line_off(1) + (off_t)offsetof(struct bc_sub, owner), &owner, 4);
-	close(fd);
 
 	/* dora goes on after what she released; the cut records are gone */
 	q = bc_open(named, SHMRING_CONSUMER, &o);
