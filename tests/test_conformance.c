@@ -1597,7 +1597,11 @@ static int ho_first(void *arg)
 {
 	struct ho *y = arg;
 	struct shmring *q = NULL;
-	if (shmring_open(y->box.uri, SHMRING_CONSUMER, &y->box.o, &q))
+	/* it starts with the producer: on a broadcast ring, a subscriber that
+	 * comes late gets only what is sent after it, unless it asks for
+	 * what the ring still holds */
+	int oldest = y->box.o.kind == SHMRING_BCAST ? SHMRING_OLDEST : 0;
+	if (shmring_open(y->box.uri, SHMRING_CONSUMER | oldest, &y->box.o, &q))
 		return 40;
 	uint64_t seqs[HO_BATCH];
 	for (unsigned call = 0;; call++) {
