@@ -13,7 +13,8 @@
 #include "../shm/registry.h"
 #include "uri.h"
 
-#define OFLAGS_ALL (SHMRING_CREATE | SHMRING_EXCL | SHMRING_PRODUCER | SHMRING_CONSUMER)
+#define OFLAGS_ALL (SHMRING_CREATE | SHMRING_EXCL | SHMRING_PRODUCER | SHMRING_CONSUMER | \
+		    SHMRING_OLDEST)
 
 /* ---- process-wide state ------------------------------------------------ */
 
@@ -93,7 +94,7 @@ int shmring_open(const char *uri, int oflags, const struct shmring_opts *opts,
 		return -EINVAL;
 	if ((rc = uri_parse(uri, &u)) < 0)
 		return rc;
-	if (opts && (opts->flags & ~(SHMRING_PREFAULT | SHMRING_MLOCK)))
+	if (opts && (opts->flags & ~(SHMRING_PREFAULT | SHMRING_MLOCK | SHMRING_OVERWRITE)))
 		return -EINVAL;         /* mapping flags count on every open */
 	/* first: the fork handlers that disown a child's roles apply to every
 	 * backend */

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -28,7 +29,8 @@
 #include "../sync/wait.h"
 
 /* The ring kinds, by the header's kind. */
-static const struct segh_kind *const kinds[] = { &segh_kind_spsc, &segh_kind_mpmc };
+static const struct segh_kind *const kinds[] = { &segh_kind_spsc, &segh_kind_mpmc,
+						 &segh_kind_bcast };
 
 static const struct segh_kind *kind_of(uint32_t kind)
 {
@@ -197,13 +199,16 @@ void segh_unlock(struct seg_handle *s)
 }
 
 /* A handle of the kind the mapped header names. */
-static int handle_make(struct seg_map *m, bool is_file, struct seg_handle **out)
+static int handle_make(struct seg_map *m, bool is_file, int oflags, const char *sub,
+		       struct seg_handle **out)
 {
 	const struct segh_kind *k = kind_of(m->geom.kind);
 	if (!k)
 		return -EPROTO;     /* seg_read() let through a kind we cannot run */
 	if (is_file && !k->in_files)
 		return -ENOTSUP;    /* its reboot recovery does not exist */
+	if (sub[0] && k->kind != SHMRING_BCAST)
+		return -EINVAL;     /* subscriber names are broadcast rings' */
 	struct seg_handle *s = sr_zalloc(k->handle_size);
 	if (!s)
 		return -ENOMEM;
@@ -215,6 +220,8 @@ static int handle_make(struct seg_map *m, bool is_file, struct seg_handle **out)
 	s->bell.fd = -1;
 	s->ring_sock = -1;
 	s->is_file = is_file;
+	s->oflags = oflags;
+	snprintf(s->sub_name, sizeof(s->sub_name), "%s", sub);
 	s->kind = k;
 	pthread_mutex_init(&s->ctl_local, NULL);   /* default attributes: cannot fail */
 	int rc = k->init(s);
@@ -239,7 +246,7 @@ static int handle_attach(struct seg_handle *s, uint32_t roles)
 	return s->kind->attach(s, roles);
 }
 
-static int seg_backend_open(const char *path, bool is_file, int oflags,
+static int seg_backend_open(const char *path, const char *sub, bool is_file, int oflags,
 			    const struct shmring_opts *opts, struct shmring **out)
 {
 	struct seg_req q = {
@@ -254,7 +261,7 @@ static int seg_backend_open(const char *path, bool is_file, int oflags,
 	if (rc == 0)
 		rc = req_map(&q, &m);
 	struct seg_handle *s = NULL;
-	if (rc == 0 && (rc = handle_make(m, is_file, &s)) < 0)
+	if (rc == 0 && (rc = handle_make(m, is_file, oflags, sub, &s)) < 0)
 		reg_release(m);
 	uint32_t roles = (uint32_t)oflags & HANDLE_ROLES;
 	if (rc == 0 && roles && (rc = handle_attach(s, roles)) < 0) {
@@ -324,6 +331,26 @@ void segh_fork_child(struct shmring *r)
 	if (s->ring_sock >= 0)
 		close(s->ring_sock);
 	s->ring_sock = -1;
+}
+
+int segh_flush(struct seg_handle *s, bool resv_open, uint64_t *flushed, uint64_t end)
+{
+	if (!s->is_file)
+		return 0;               /* nothing of a shm: ring outlives a reboot anyway */
+	uint8_t *base = s->map->base;
+	const struct seg_geom *g = &s->map->geom;
+	uint32_t roles = s->head.roles;
+	int rc = 0;
+	if (roles & SHMRING_PRODUCER) {
+		if (resv_open)
+			return -EINPROGRESS;
+		rc = mf_flush_records(base, g, flushed, end);
+	}
+	if (rc == 0 && (roles & SHMRING_CONSUMER))
+		rc = mf_flush_position(base, g);
+	if (rc == 0 && !roles)
+		rc = mf_flush_all(base, g);
+	return rc;
 }
 
 /* ---- doorbells (shmring_fd) -------------------------------------------- */
@@ -452,18 +479,55 @@ static int seg_backend_unlink(const char *path)
 static int shm_open_ring(const char *path, int oflags, const struct shmring_opts *opts,
 			 struct shmring **out)
 {
-	return seg_backend_open(path, false, oflags, opts, out);
+	return seg_backend_open(path, "", false, oflags, opts, out);
 }
 
-static int file_open_ring(const char *path, int oflags, const struct shmring_opts *opts,
+/* file:PATH#NAME: the path into buf, the subscriber's name into sub ("":
+ * none).  A '#' starts a name: -EINVAL if what follows is not one (1 to
+ * 63 of [A-Za-z0-9._-], not starting with '.'). */
+static int file_split(const char *where, char *buf, size_t n, char sub[SEGH_NAME_MAX])
+{
+	const char *hash = strrchr(where, '#');
+	size_t len = hash ? (size_t)(hash - where) : strlen(where);
+	sub[0] = 0;
+	if (len == 0 || len >= n)
+		return -EINVAL;
+	memcpy(buf, where, len);
+	buf[len] = 0;
+	if (!hash)
+		return 0;
+	const char *name = hash + 1;
+	size_t k = strlen(name);
+	if (k == 0 || k >= SEGH_NAME_MAX || name[0] == '.')
+		return -EINVAL;
+	for (size_t i = 0; i < k; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return -EINVAL;
+	}
+	memcpy(sub, name, k + 1);
+	return 0;
+}
+
+static int file_open_ring(const char *where, int oflags, const struct shmring_opts *opts,
 			  struct shmring **out)
 {
-	return seg_backend_open(path, true, oflags, opts, out);
+	char path[PATH_MAX], sub[SEGH_NAME_MAX];
+	int rc = file_split(where, path, sizeof(path), sub);
+	return rc < 0 ? rc : seg_backend_open(path, sub, true, oflags, opts, out);
+}
+
+static int file_unlink_ring(const char *where)
+{
+	char path[PATH_MAX], sub[SEGH_NAME_MAX];
+	int rc = file_split(where, path, sizeof(path), sub);
+	return rc < 0 ? rc : seg_backend_unlink(path);
 }
 
 const struct shmring_backend backend_shm = {
 	.scheme = "shm", .open = shm_open_ring, .unlink = seg_backend_unlink,
 };
 const struct shmring_backend backend_file = {
-	.scheme = "file", .open = file_open_ring, .unlink = seg_backend_unlink,
+	.scheme = "file", .open = file_open_ring, .unlink = file_unlink_ring,
 };

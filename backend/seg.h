@@ -3,7 +3,7 @@
  * Rings in a segment (shm: and file:): what every ring kind's handle
  * shares -- the process's mapping, the control block, this handle's
  * liveness descriptor and participant slot -- and the table of ring kinds
- * (SPSC, MPMC) that backend/seg.c chooses from by the segment header's
+ * (SPSC, MPMC, BCAST) that backend/seg.c chooses from by the segment header's
  * `kind`.
  */
 #ifndef SHMRING_BACKEND_SEG_H
@@ -21,6 +21,10 @@
 _Static_assert(SHMRING_PRODUCER == ROLE_PRODUCER && SHMRING_CONSUMER == ROLE_CONSUMER,
 	       "oflags role bits are the participant role bits");
 
+/* A named subscriber's name (file:PATH#NAME), NUL included: at most 63
+ * characters of a shm: name's set. */
+#define SEGH_NAME_MAX 64
+
 struct seg_handle {
 	struct shmring head;
 	struct seg_map *map;       /* this process's mapping (shm/registry.h) */
@@ -29,6 +33,8 @@ struct seg_handle {
 				      and control locks; -1 without a role */
 	int slot;                  /* participant slot, -1 without a role */
 	bool is_file;              /* file: ring */
+	int oflags;                /* shmring_open()'s (SHMRING_OLDEST: the kind reads it) */
+	char sub_name[SEGH_NAME_MAX];   /* file:PATH#NAME: a named subscriber; "" none */
 	const struct segh_kind *kind;
 	/* With lock_fd's OFD lock, the control lock (shm/ctl.h): threads that
 	 * share this handle share its open file description, which the kernel
@@ -48,7 +54,7 @@ struct seg_handle {
 
 /* A ring kind on a segment: its handle type starts with struct seg_handle. */
 struct segh_kind {
-	uint32_t kind;             /* the header's kind: SHMRING_SPSC, SHMRING_MPMC */
+	uint32_t kind;             /* the header's kind: SHMRING_SPSC, _MPMC, _BCAST */
 	size_t handle_size;
 	bool in_files;             /* may live in a file: ring (reboot recovery) */
 	const struct shmring_backend_ops *ops;
@@ -71,6 +77,7 @@ static inline struct seg_handle *segh_of(struct shmring *r)
 
 BACKEND_HIDDEN extern const struct segh_kind segh_kind_spsc;    /* backend/spsc.c */
 BACKEND_HIDDEN extern const struct segh_kind segh_kind_mpmc;    /* backend/mpmc.c */
+BACKEND_HIDDEN extern const struct segh_kind segh_kind_bcast;   /* backend/bcast.c */
 
 /* For the kinds' ops: */
 /* Statistics every kind shares: counters, live participants, unlinked. */
@@ -105,6 +112,12 @@ BACKEND_HIDDEN void segh_ring_self(struct seg_handle *s);
 /* After [B1], when the waker may have used the light fence (SPSC): the
  * heavy half (sync/fence.h). */
 BACKEND_HIDDEN void segh_arm_fence(struct seg_handle *s);
+/* shmring_flush() of a ring kind with a single producer (SPSC, BCAST):
+ * nothing for shm:; a file: producer's records before `end` (its
+ * reservation closed), a consumer's position, or everything without a
+ * role.  *flushed: the producer's "durable up to". */
+BACKEND_HIDDEN int segh_flush(struct seg_handle *s, bool resv_open, uint64_t *flushed,
+			      uint64_t end);
 /* Take and release the control lock for this handle. */
 BACKEND_HIDDEN int segh_lock(struct seg_handle *s, const struct ctl_sweep *sw);
 BACKEND_HIDDEN void segh_unlock(struct seg_handle *s);

@@ -8,7 +8,6 @@
 
 #include <errno.h>
 
-#include "../mmapfile/mmapfile.h"
 #include "../sync/fence.h"
 
 /* ---- waiting ------------------------------------------------------------ */
@@ -287,21 +286,7 @@ static int op_caps(struct shmring *r, struct shmring_caps *caps)
 static int op_flush(struct shmring *r)
 {
 	struct spsc_handle *h = sph_of(r);
-	if (!h->seg.is_file)
-		return 0;               /* nothing of a shm: ring outlives a reboot anyway */
-	uint8_t *base = h->seg.map->base;
-	const struct seg_geom *g = &h->seg.map->geom;
-	int rc = 0;
-	if (r->roles & SHMRING_PRODUCER) {
-		if (h->prod.resv_open)
-			return -EINPROGRESS;
-		rc = mf_flush_records(base, g, &h->flushed, h->prod.tail);
-	}
-	if (rc == 0 && (r->roles & SHMRING_CONSUMER))
-		rc = mf_flush_position(base, g);
-	if (rc == 0 && !r->roles)
-		rc = mf_flush_all(base, g);
-	return rc;
+	return segh_flush(&h->seg, h->prod.resv_open, &h->flushed, h->prod.tail);
 }
 
 const struct shmring_backend_ops sph_ops = {

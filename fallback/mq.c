@@ -468,6 +468,8 @@ static int plan_opts(const struct shmring_opts *o, struct plan *p)
 	static const struct shmring_opts zero;
 	if (!o)
 		o = &zero;
+	if (o->kind == SHMRING_BCAST || (o->flags & SHMRING_OVERWRITE))
+		return -ENOTSUP;        /* a message goes to one receiver */
 	/* natively MPMC: SPSC (the default) is a special case of it */
 	if (o->kind != 0 && o->kind != SHMRING_SPSC && o->kind != SHMRING_MPMC)
 		return -EINVAL;

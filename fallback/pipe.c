@@ -33,7 +33,7 @@ static int plan_opts(const struct shmring_opts *o, struct plan *p)
 	static const struct shmring_opts zero;
 	if (!o)
 		o = &zero;
-	if (o->kind == SHMRING_MPMC)
+	if (o->kind == SHMRING_MPMC || o->kind == SHMRING_BCAST || (o->flags & SHMRING_OVERWRITE))
 		return -ENOTSUP;        /* one consumer per pipe */
 	if (o->kind != 0 && o->kind != SHMRING_SPSC)
 		return -EINVAL;

@@ -43,7 +43,12 @@ extern "C" {
 
 struct shmring;                 /* opaque handle */
 
-enum shmring_kind { SHMRING_SPSC = 1, SHMRING_MPMC = 2 };
+enum shmring_kind {
+	SHMRING_SPSC = 1,        /* one producer, one consumer */
+	SHMRING_MPMC = 2,        /* up to 64 producers and 64 consumers, each message to one */
+	SHMRING_BCAST = 3,       /* one producer, up to 64 subscribers, each gets every
+				    message (shm: and file:; shmring(7)) */
+};
 
 struct shmring_opts {           /* all-zero means defaults */
 	enum shmring_kind kind;  /* default SHMRING_SPSC */
@@ -51,22 +56,28 @@ struct shmring_opts {           /* all-zero means defaults */
 	uint32_t max_msg;        /* largest message, bytes; default capacity/4 */
 	uint32_t mode;           /* permission bits on create, default 0600 */
 	uint32_t flags;          /* SHMRING_PREFAULT | SHMRING_MLOCK | ... */
-	/* MPMC only.  A live producer or consumer that holds a slot longer
-	 * than this many milliseconds is skipped (its commit then fails with
-	 * -ECANCELED); 0 = default 1000, at most 3600000.  Dead holders are
-	 * recovered at once, whatever this says. */
+	/* MPMC: a live producer or consumer that holds a slot longer than
+	 * this many milliseconds is skipped (its commit then fails with
+	 * -ECANCELED).  BCAST without SHMRING_OVERWRITE: a live subscriber
+	 * that keeps the producer waiting this long is evicted (its next
+	 * receive returns -EOVERFLOW).  0 = default 1000, at most 3600000.
+	 * Dead holders are recovered at once, whatever this says. */
 	uint32_t stall_ms;
 };
 
 /* opts.flags */
 #define SHMRING_PREFAULT 0x01u  /* populate the mapping's page tables at open */
 #define SHMRING_MLOCK    0x02u  /* lock the mapping in RAM (needs RLIMIT_MEMLOCK) */
+#define SHMRING_OVERWRITE 0x04u /* BCAST, at creation: the producer never waits; a
+				   subscriber that falls a ring behind loses the oldest */
 
 /* oflags */
 #define SHMRING_CREATE   0x01   /* create if missing */
 #define SHMRING_EXCL     0x02   /* with CREATE: -EEXIST if present */
 #define SHMRING_PRODUCER 0x10   /* this handle sends */
 #define SHMRING_CONSUMER 0x20   /* this handle receives */
+#define SHMRING_OLDEST   0x40   /* BCAST consumer: start at the oldest message still
+				   in the ring, not at the next one sent */
 
 #define SHMRING_FOREVER  (-1)   /* timeout_ns: block until possible */
 				/* 0: never block (-EAGAIN); >0: -ETIMEDOUT */
@@ -138,7 +149,14 @@ struct shmring_stats {
 	uint64_t poll_wakes;                    /* doorbells rung: wake-ups of shmring_fd() pollers */
 	uint64_t poll_spurious;                 /* shmring_fd() readiness after which a call
 						   found nothing to do */
-	uint64_t reserved[4];
+	/* BCAST: a subscriber's handle, its own; a producer's or a monitor's,
+	 * the slowest live subscriber's (0 on other kinds) */
+	uint64_t lag_msgs;                      /* messages committed it has not received */
+	uint64_t lag_bytes;                     /* ring bytes between it and the producer */
+	uint64_t msgs_lost;                     /* overwritten or evicted before it read them
+						   (a producer or monitor: all subscribers') */
+	uint64_t evictions;                     /* times it was evicted for keeping the
+						   producer waiting past stall_ms (all: total) */
 };
 SHMRING_API SHMRING_MUST_USE
 int shmring_stats(struct shmring *r, struct shmring_stats *st);
@@ -171,6 +189,7 @@ struct shmring_caps {
 #define SHMRING_CAP_RECOVERY   0x10u  /* dead holders' roles are taken over, counted */
 #define SHMRING_CAP_BLOCKING   0x20u  /* timeouts and SHMRING_FOREVER (all backends) */
 #define SHMRING_CAP_POLL       0x40u  /* shmring_fd() (all backends) */
+#define SHMRING_CAP_BCAST      0x80u  /* every subscriber receives every message */
 SHMRING_API SHMRING_MUST_USE int shmring_caps(struct shmring *r, struct shmring_caps *caps);
 
 /* Bounded spin, in nanoseconds, before a blocking call sleeps on a futex

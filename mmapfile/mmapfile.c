@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "../ring/bcast.h"
 #include "../ring/spsc.h"
 #include "../shm/ctl.h"
 
@@ -46,6 +47,66 @@ int mf_boot_id(uint8_t id[16])
 	return k == 32 ? 0 : -EIO;
 }
 
+/* A broadcast ring after a reboot: the records the producer flushed stay
+ * (from tail to durable_tail, or none), every subscriber line is free
+ * again but a named one's, which keeps its position if that is still in
+ * the ring (else it starts at tail, its count of messages unknown). */
+static int recover_bcast(uint8_t *base, const struct seg_geom *g, struct ctl_shared *c)
+{
+	struct bcast_shared *sh = (struct bcast_shared *)(base + g->ring_off);
+	struct spsc_geom rg = {
+		.data = base + g->data_off, .cap = g->capacity,
+		.mask = g->capacity - 1, .max_msg = g->max_msg,
+	};
+	/* relaxed throughout: we are alone with the mapping */
+	uint64_t tail = atomic_load_explicit(&sh->tail, memory_order_relaxed);
+	uint64_t dur = atomic_load_explicit(&c->persist.durable_tail, memory_order_relaxed);
+	uint64_t head, last = 0;
+	if (tail & 7u)
+		return -EPROTO;
+	if ((dur & 7u) || dur - tail > g->capacity || bc_walk(&rg, tail, &head, &last) < 0 ||
+	    dur - tail > head - tail || !bc_boundary(&rg, tail, dur))
+		dur = tail;
+	int64_t lost = 0;
+	for (uint64_t pos = dur, steps = 0; steps < g->capacity / 8; steps++) {
+		const uint8_t *d;
+		uint32_t len;
+		uint64_t seq, end;
+		if (bc_parse(&rg, pos, &d, &len, &seq, &end) < 0 || end - dur > g->capacity)
+			break;
+		lost++;                 /* best effort: a count for the operator */
+		pos = end;
+	}
+	atomic_store_explicit(spsc_word(&rg, dur), 0, memory_order_relaxed);
+	/* the hints as a pair again: the sequence number after the last
+	 * record kept (joiners expect it at head) */
+	uint64_t kept_end, kept_last = 0;
+	if (dur != tail && bc_walk(&rg, tail, &kept_end, &kept_last) == 0 && kept_end == dur)
+		atomic_store_explicit(&sh->head_seq, kept_last + 1, memory_order_relaxed);
+	atomic_store_explicit(&sh->hint_ver, atomic_load_explicit(&sh->hint_ver,
+				memory_order_relaxed) & ~1ull, memory_order_relaxed);
+	atomic_store_explicit(&sh->head, dur, memory_order_relaxed);
+	atomic_store_explicit(&sh->active, 0, memory_order_relaxed);
+	atomic_store_explicit(&sh->sub_sleeping, 0, memory_order_relaxed);
+	atomic_store_explicit(&sh->sub_polling, 0, memory_order_relaxed);
+	atomic_store_explicit(&sh->prod_sleeping, 0, memory_order_relaxed);
+	for (uint32_t i = 0; i < BC_MAX_SUBS; i++) {
+		struct bc_sub *u = &sh->subs[i];
+		uint64_t pos = atomic_load_explicit(&u->pos, memory_order_relaxed);
+		bool named = u->name[0] != 0;
+		atomic_store_explicit(&u->owner, 0, memory_order_relaxed);
+		atomic_store_explicit(&u->state, named ? BC_PARKED : BC_FREE, memory_order_relaxed);
+		if (named && (pos - tail > dur - tail || !bc_boundary(&rg, tail, pos))) {
+			atomic_store_explicit(&u->pos, tail, memory_order_relaxed);
+			atomic_store_explicit(&u->next_seq, 0, memory_order_relaxed);
+		}
+	}
+	atomic_store_explicit(&c->persist.durable_tail, dur, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->dropped, (uint64_t)lost, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->repairs, 1, memory_order_relaxed);
+	return 0;
+}
+
 int mf_recover_alone(uint8_t *base, const struct seg_geom *g)
 {
 	struct ctl_shared *c = (struct ctl_shared *)(base + g->ctl_off);
@@ -79,6 +140,14 @@ int mf_recover_alone(uint8_t *base, const struct seg_geom *g)
 	for (uint32_t i = 0; i < CTL_MAX_PARTS; i++)
 		/* relaxed: nobody else maps the file */
 		atomic_store_explicit(&c->parts[i].state, PART_FREE, memory_order_relaxed);
+	if (g->kind == SHMRING_BCAST) {
+		rc = recover_bcast(base, g, c);
+		if (rc < 0)
+			return rc;
+		memcpy(c->persist.boot_id, now, 16);
+		rc = sync_range(base, 0, g->size);
+		return rc < 0 ? rc : 1;
+	}
 
 	struct spsc_geom rg = {
 		.data = base + g->data_off, .cap = g->capacity,
@@ -142,7 +211,8 @@ int mf_flush_records(uint8_t *base, const struct seg_geom *g, uint64_t *flushed,
 
 int mf_flush_position(uint8_t *base, const struct seg_geom *g)
 {
-	return sync_range(base, g->ring_off, sizeof(struct spsc_shared));
+	return sync_range(base, g->ring_off, g->kind == SHMRING_BCAST ? sizeof(struct bcast_shared)
+								      : sizeof(struct spsc_shared));
 }
 
 int mf_flush_all(uint8_t *base, const struct seg_geom *g)

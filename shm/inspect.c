@@ -50,6 +50,13 @@ static int read_state(int fd, struct seg_snap *s)
 	int rc = pread_full(fd, &s->ctl, sizeof(s->ctl), (off_t)s->g.ctl_off);
 	if (rc < 0)
 		return rc;
+	if (s->g.kind == SHMRING_BCAST) {
+		rc = pread_full(fd, &s->bring, sizeof(s->bring), (off_t)s->g.ring_off);
+		if (rc == 0 && !seg_stall_valid(s->bring.stall_ms))
+			s->verdict = refuse(s, SEG_V_CORRUPT, "stall timeout %u ms out of range "
+					    "[1, %u]", s->bring.stall_ms, MPMC_STALL_MAX_MS);
+		return rc;
+	}
 	if (s->g.kind != SHMRING_MPMC)
 		return pread_full(fd, &s->ring, sizeof(s->ring), (off_t)s->g.ring_off);
 	rc = pread_full(fd, &s->mring, sizeof(s->mring), (off_t)s->g.ring_off);
@@ -104,12 +111,74 @@ int seg_snap_read(int fd, struct seg_snap *s)
 	return 0;
 }
 
+/* relaxed throughout: a monitoring snapshot of single-writer counters */
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+void seg_bc_sub(const struct bcast_shared *b, uint64_t capacity, uint32_t i,
+		struct seg_bc_sub *out)
+{
+	const struct bc_sub *u = &b->subs[i % BC_MAX_SUBS];
+	uint64_t head = LD(b->head), hseq = LD(b->head_seq), next = LD(u->next_seq);
+	out->state = LD(u->state);
+	out->owner = LD(u->owner);
+	out->counted = (LD(b->active) >> (i % BC_MAX_SUBS)) & 1u;
+	memcpy(out->name, u->name, sizeof(out->name));
+	out->name[sizeof(out->name) - 1] = 0;
+	out->pos = LD(u->pos);
+	out->lag_bytes = bc_lag(head, out->pos, capacity);
+	/* a subscriber that has received nothing yet: its bytes behind, in
+	 * messages of the average size so far */
+	uint64_t msgs = LD(b->msgs_sent), rec = msgs ? LD(b->bytes_sent) / msgs + BC_HDR : 0;
+	out->lag_msgs = next ? (hseq > next ? hseq - next : 0)
+			     : (rec ? out->lag_bytes / rec : 0);
+	out->msgs_recv = LD(u->msgs_recv);
+	out->msgs_lost = LD(u->msgs_lost);
+	out->evictions = LD(u->evictions);
+}
+
+static void bc_counters(const struct seg_geom *g, const struct bcast_shared *b,
+			struct shmring_stats *st)
+{
+	st->msgs_sent = LD(b->msgs_sent);
+	st->bytes_sent = LD(b->bytes_sent);
+	st->waits_full = LD(b->waits_full);
+	st->futex_wakes = LD(b->prod_wakes);
+	st->futex_sleeps = LD(b->prod_sleeps);
+	st->poll_wakes = LD(b->prod_bells);
+	st->poll_spurious = LD(b->prod_spurious);
+	st->shut_down = LD(b->shutdown) != 0;
+	st->evictions = LD(b->evictions);
+	for (uint32_t i = 0; i < BC_MAX_SUBS; i++) {
+		const struct bc_sub *u = &b->subs[i];
+		if (LD(u->state) == BC_FREE)
+			continue;
+		st->msgs_recv += LD(u->msgs_recv);
+		st->bytes_recv += LD(u->bytes_recv);
+		st->waits_empty += LD(u->waits_empty);
+		st->futex_wakes += LD(u->wakes);
+		st->futex_sleeps += LD(u->sleeps);
+		st->poll_wakes += LD(u->bells);
+		st->poll_spurious += LD(u->spurious);
+		st->msgs_lost += LD(u->msgs_lost);
+		struct seg_bc_sub v;
+		seg_bc_sub(b, g->capacity, i, &v);
+		if (v.counted && v.lag_bytes >= st->lag_bytes) {
+			st->lag_bytes = v.lag_bytes;
+			st->lag_msgs = v.lag_msgs;
+		}
+	}
+	/* queued: what the slowest counted subscriber has yet to read (the
+	 * ring keeps older records for SHMRING_OLDEST, queued for nobody) */
+	st->used = st->lag_bytes;
+}
+
 void seg_counters(const struct seg_geom *g, const struct ctl_shared *c, const void *ring,
 		  struct shmring_stats *st)
 {
-	/* relaxed throughout: a monitoring snapshot of single-writer counters */
-#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
-	if (g->kind == SHMRING_MPMC) {
+	if (g->kind == SHMRING_BCAST) {
+		bc_counters(g, ring, st);
+		st->msgs_dropped = LD(c->dropped);
+	} else if (g->kind == SHMRING_MPMC) {
 		const struct mpmc_shared *m = ring;
 		struct mpmc_geom mg;
 		seg_mpmc_geom(g, NULL, &mg);
@@ -138,8 +207,8 @@ void seg_counters(const struct seg_geom *g, const struct ctl_shared *c, const vo
 	st->msgs_redelivered = LD(c->redelivered);
 	st->repairs = LD(c->repairs);
 	st->takeovers = LD(c->takeovers);
-#undef LD
 	st->capacity = g->capacity;
 	st->max_msg = g->max_msg;
 	st->kind = g->kind;
 }
+#undef LD

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "segment.h"
+#include "../ring/bcast.h"
 #include "../ring/mpmc.h"
 #include "../ring/spsc.h"
 #include "ctl.h"
@@ -43,6 +44,7 @@ struct seg_snap {
 	struct spsc_shared ring;     /* SPSC */
 	struct mpmc_shared mring;    /* MPMC */
 	struct mpmc_geom mg;         /* MPMC, from the validated header (data: NULL) */
+	struct bcast_shared bring;   /* BCAST */
 };
 
 /* Snapshot the segment behind fd: 0 (the verdict says the rest), or
@@ -56,11 +58,26 @@ static inline bool seg_stall_valid(uint32_t stall_ms)
 }
 
 /* Counters, shut_down, used, capacity, max_msg and kind of a segment of
- * geometry g, from its control block and ring state (struct spsc_shared or
- * struct mpmc_shared, by g->kind), into a zeroed *st: a relaxed snapshot
- * (MPMC sums are added).  Leaves the other fields alone. */
+ * geometry g, from its control block and ring state (struct spsc_shared,
+ * struct mpmc_shared or struct bcast_shared, by g->kind), into a zeroed
+ * *st: a relaxed snapshot (MPMC and BCAST sums are added; BCAST: the lag
+ * fields are the slowest counted subscriber's).  Leaves the other fields
+ * alone. */
 __attribute__((visibility("hidden")))
 void seg_counters(const struct seg_geom *g, const struct ctl_shared *c, const void *ring,
 		  struct shmring_stats *st);
+
+/* One BCAST subscriber line, as a snapshot shows it. */
+struct seg_bc_sub {
+	uint32_t state, owner;     /* BC_FREE/ACTIVE/PARKED, participant slot + 1 */
+	bool counted;              /* its bit in `active` */
+	char name[BC_NAME_MAX];    /* NUL-terminated copy */
+	uint64_t pos, lag_bytes, lag_msgs, msgs_recv, msgs_lost, evictions;
+};
+
+/* Line i of a BCAST ring state (a copy or a live mapping): relaxed. */
+__attribute__((visibility("hidden")))
+void seg_bc_sub(const struct bcast_shared *b, uint64_t capacity, uint32_t i,
+		struct seg_bc_sub *out);
 
 #endif /* SHMRING_SHM_INSPECT_H */

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../ring/bcast.h"
 #include "../ring/mpmc.h"
 #include "../ring/spsc.h"
 #include "../sync/clock.h"
@@ -34,6 +35,13 @@ _Static_assert(MPMC_LINE == 128 && sizeof(struct mpmc_shared) == 17152 &&
 	       offsetof(struct mpmc_shared, parts) == 512 && sizeof(struct mpmc_slot) == 16 &&
 	       MPMC_ALIGN_MIN == 256 && MPMC_TSHIFT == 12,
 	       "MPMC layout is part of format version 2");
+/* The same for broadcast rings (ring/bcast.h): pinned, not stamped. */
+_Static_assert(sizeof(struct bcast_shared) == 16896 && offsetof(struct bcast_shared, subs) == 512 &&
+	       sizeof(struct bc_sub) == 256 && offsetof(struct bc_sub, state) == 128 &&
+	       offsetof(struct bc_sub, name) == 152 && BC_HDR == 16 && BC_MAX_SUBS == 64,
+	       "BCAST layout is part of format version 2");
+_Static_assert(sizeof(struct bcast_shared) <= SEG_BCAST_DATA_OFF - SEG_RING_OFF, "BCAST state fits");
+_Static_assert(SEG_BCAST_DATA_OFF % 4096 == 0, "BCAST data area page aligned");
 
 static uint64_t fnv1a(const void *p, size_t n, uint64_t h)
 {
@@ -140,14 +148,23 @@ static enum seg_fault check_spsc(const struct seg_hdr *h)
 	if (h->capacity < SEG_MIN_CAP || h->capacity > SEG_MAX_CAP ||
 	    (h->capacity & (h->capacity - 1)))
 		return SEG_F_CAPACITY;
-	if (h->max_msg == 0 || h->max_msg > spsc_max_msg_for(h->capacity))
+	uint64_t most = h->kind == SHMRING_BCAST ? bc_max_msg_for(h->capacity)
+						 : spsc_max_msg_for(h->capacity);
+	if (h->max_msg == 0 || h->max_msg > most)
 		return SEG_F_SPSC_MAX_MSG;
 	return SEG_SOUND;
 }
 
 static uint64_t data_off_for(uint32_t kind)
 {
-	return kind == SHMRING_MPMC ? SEG_MPMC_DATA_OFF : SEG_DATA_OFF;
+	return kind == SHMRING_MPMC ? SEG_MPMC_DATA_OFF :
+	       kind == SHMRING_BCAST ? SEG_BCAST_DATA_OFF : SEG_DATA_OFF;
+}
+
+/* The flags a header of this kind may carry. */
+static uint32_t flags_for(uint32_t kind)
+{
+	return SHMRING_PREFAULT | SHMRING_MLOCK | (kind == SHMRING_BCAST ? SHMRING_OVERWRITE : 0);
 }
 
 void seg_mpmc_geom(const struct seg_geom *g, uint8_t *data, struct mpmc_geom *mg)
@@ -162,9 +179,11 @@ int seg_plan(const struct shmring_opts *o, struct seg_geom *g)
 		o = &zero;
 	memset(g, 0, sizeof(*g));
 	g->kind = o->kind ? (uint32_t)o->kind : SHMRING_SPSC;
-	if (g->kind != SHMRING_SPSC && g->kind != SHMRING_MPMC)
+	if (g->kind != SHMRING_SPSC && g->kind != SHMRING_MPMC && g->kind != SHMRING_BCAST)
 		return -EINVAL;
-	if (o->flags & ~(SHMRING_PREFAULT | SHMRING_MLOCK))
+	if (o->flags & ~(SHMRING_PREFAULT | SHMRING_MLOCK | SHMRING_OVERWRITE))
+		return -EINVAL;
+	if ((o->flags & SHMRING_OVERWRITE) && g->kind != SHMRING_BCAST)
 		return -EINVAL;
 	/* read and write bits only: an execute, setuid, setgid or sticky bit
 	 * on memory other users can write would let them run code as us */
@@ -180,9 +199,10 @@ int seg_plan(const struct shmring_opts *o, struct seg_geom *g)
 	uint64_t max;
 	if (plan_max_msg(o, cap, &max) < 0)
 		return -EINVAL;
+	bool bc = g->kind == SHMRING_BCAST;
 	/* A record and the filler before it must fit in an empty ring: grow
 	 * the ring rather than refuse a legal max_msg. */
-	while (max > spsc_max_msg_for(cap)) {
+	while (max > (bc ? bc_max_msg_for(cap) : spsc_max_msg_for(cap))) {
 		if (cap >= SEG_MAX_CAP)
 			return -EINVAL;
 		cap <<= 1;
@@ -194,8 +214,10 @@ int seg_plan(const struct shmring_opts *o, struct seg_geom *g)
 	g->spin_ns = WAIT_SPIN_DEFAULT_NS;
 	g->ctl_off = SEG_CTL_OFF;
 	g->ring_off = SEG_RING_OFF;
-	g->data_off = SEG_DATA_OFF;
-	g->size = SEG_DATA_OFF + cap;
+	g->data_off = bc ? SEG_BCAST_DATA_OFF : SEG_DATA_OFF;
+	g->size = g->data_off + cap;
+	if (bc)
+		g->stall_ms = o->stall_ms ? o->stall_ms : MPMC_STALL_DEFAULT_MS;
 	return 0;
 }
 
@@ -218,7 +240,7 @@ enum seg_fault seg_check(const struct seg_hdr *h, uint64_t file_size, uid_t file
 	enum seg_fault f;
 	if (h->kind == SHMRING_MPMC)
 		f = check_mpmc(h);
-	else if (h->kind == SHMRING_SPSC)
+	else if (h->kind == SHMRING_SPSC || h->kind == SHMRING_BCAST)
 		f = check_spsc(h);
 	else
 		return SEG_F_KIND;
@@ -229,7 +251,7 @@ enum seg_fault seg_check(const struct seg_hdr *h, uint64_t file_size, uid_t file
 		return SEG_F_OFFSETS;
 	if (h->seg_size != data_off + h->capacity)
 		return SEG_F_SEG_SIZE;
-	if (h->flags & ~(SHMRING_PREFAULT | SHMRING_MLOCK))
+	if (h->flags & ~flags_for(h->kind))
 		return SEG_F_FLAGS;
 	if (file_size != h->seg_size)
 		return SEG_F_FILE_SIZE;
@@ -323,7 +345,9 @@ static bool explain_geometry(enum seg_fault f, const struct seg_hdr *h, char *bu
 		return true;
 	case SEG_F_SPSC_MAX_MSG:
 		snprintf(buf, n, "max_msg %u out of range [1, %llu] for capacity %llu", h->max_msg,
-			 (ull)spsc_max_msg_for(h->capacity), (ull)h->capacity);
+			 (ull)(h->kind == SHMRING_BCAST ? bc_max_msg_for(h->capacity)
+							: spsc_max_msg_for(h->capacity)),
+			 (ull)h->capacity);
 		return true;
 	case SEG_F_OFFSETS:
 		snprintf(buf, n, "offsets ctl %llu ring %llu data %llu (expected %u %u %llu)",
@@ -446,6 +470,8 @@ static void create_publish(void *p, const struct seg_geom *g, uint32_t mode, uid
 		seg_mpmc_geom(g, (uint8_t *)p + g->data_off, &mg);
 		mpmc_init((struct mpmc_shared *)((uint8_t *)p + g->ring_off), &mg, g->stall_ms);
 	}
+	if (g->kind == SHMRING_BCAST)
+		bc_init((struct bcast_shared *)((uint8_t *)p + g->ring_off), g->stall_ms);
 	CRASH_POINT("create.before_publish");
 	struct seg_hdr tmp = {
 		.magic = SEG_MAGIC, .hdr_size = sizeof(tmp), .stamp = seg_stamp(),

@@ -8,6 +8,8 @@
  *   16384  ring state          struct spsc_shared (SPSC) or struct mpmc_shared (MPMC)
  *   20480  data area (SPSC)    `capacity` bytes, power of two, page aligned
  *   40960  data area (MPMC)    `capacity` bytes: a power of two of slots
+ *   36864  data area (BCAST)   `capacity` bytes, power of two (ring state:
+ *                              struct bcast_shared at 16384)
  *
  * Nothing read from a segment is trusted: seg_validate() checks a private
  * copy of the header field by field and derives every offset itself.
@@ -28,6 +30,7 @@
 #define SEG_RING_OFF  16384u
 #define SEG_DATA_OFF  20480u
 #define SEG_MPMC_DATA_OFF 40960u
+#define SEG_BCAST_DATA_OFF 36864u
 #define SEG_MPMC_MAX_SLOTS (1ull << 24)   /* bounds the recovery sweep */
 #define SEG_MIN_CAP   4096ull
 #define SEG_MAX_CAP   (1ull << 40)
@@ -65,7 +68,7 @@ _Static_assert(sizeof(struct seg_hdr) == 104, "seg_hdr size");
 /* The validated geometry, copied into every handle. */
 struct seg_geom {
 	uint32_t kind, flags, max_msg, spin_ns, mode;
-	uint32_t stall_ms;          /* MPMC, creation only: the ring keeps its own */
+	uint32_t stall_ms;          /* MPMC, BCAST, creation only: the ring keeps its own */
 	uint64_t capacity, size, ctl_off, ring_off, data_off;
 	uint32_t creator_uid;
 	int32_t creator_pid;
@@ -84,10 +87,10 @@ enum seg_fault {
 	SEG_F_STAMP,          /* made by a build with another layout */
 	SEG_F_KIND,
 	SEG_F_MAX_MSG,        /* MPMC: 0 */
-	SEG_F_CAPACITY,       /* SPSC: not a power of two in range; MPMC: too large */
+	SEG_F_CAPACITY,       /* SPSC, BCAST: not a power of two in range; MPMC: too large */
 	SEG_F_SLOT_SIZE,      /* MPMC: not a whole number of slots */
 	SEG_F_SLOT_COUNT,     /* MPMC: not a power of two of slots in range */
-	SEG_F_SPSC_MAX_MSG,   /* SPSC: out of range for the capacity */
+	SEG_F_SPSC_MAX_MSG,   /* SPSC, BCAST: out of range for the capacity */
 	SEG_F_OFFSETS,
 	SEG_F_SEG_SIZE,
 	SEG_F_FLAGS,

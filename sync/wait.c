@@ -99,12 +99,17 @@ int wait_slot(struct slot_waiter *w, uint64_t until)
 	uint64_t bit = 1ull << (w->bit % 64);
 	/* [K1] seq_cst RMW: announce the sleep before the last look */
 	atomic_fetch_or_explicit(mw, bit, memory_order_seq_cst);
+	uint64_t slice = WAIT_SLICE_NS;
+	/* a waker that publishes with fence_waker() (sync/fence.h): the
+	 * sleeper's heavy fence, or short slices if the kernel refuses it */
+	if (w->heavy && !fence_heavy())
+		slice = WAIT_SLICE_UNFENCED_NS;
 	/* [K5] seq_cst: the value the kernel compares against; a waker's [K6]
 	 * bump after it makes futex_wait return at once */
 	uint32_t seq = atomic_load_explicit(w->word, memory_order_seq_cst);
 	/* [K3] seq_cst: the last look, after [K1] in S */
 	if (!slot_moved(w, memory_order_seq_cst)) {
-		uint64_t end = until - now > WAIT_SLICE_NS ? now + WAIT_SLICE_NS : until;
+		uint64_t end = until - now > slice ? now + slice : until;
 		struct timespec ts = clock_ts(end);
 		(void)futex_wait_until(w->word, seq, &ts);   /* any return: look again */
 		atomic_fetch_add_explicit(w->sleeps, 1, memory_order_relaxed);

@@ -136,6 +136,8 @@ int wait_change(struct waiter *w, uint64_t seen, uint64_t deadline);
  * poll.  Taking the flag down ourselves means one wake-up per sleep (or
  * arming), not one per message while the other side is still waking up.
  * sleeping == NULL: wake the futex unconditionally (shutdown; f unused).
+ * f == NULL: the side has several wakers (broadcast subscribers), and the
+ * bit would not say that every one of them fences: never set it.
  * Returns the bits taken down: the caller rings the doorbell on
  * WAIT_POLLING.
  */
@@ -144,13 +146,18 @@ static inline uint32_t wait_wake(_Atomic uint32_t *sleeping, _Atomic uint32_t *w
 {
 	uint32_t was = WAIT_SLEEPING;
 	if (sleeping) {
+		uint32_t keep = 0;
+		if (f) {
+			/* this waker fences its publishes from here on */
+			f->on = true;
+			f->quiet = 0;
+			keep = WAIT_FENCED;
+		}
 		/* [F1] seq_cst RMW: only one waker claims a sleep or an
 		 * arming ([W1], [B1]); the other side looks at the ring again
-		 * after any wake-up, so nothing is missed.  WAIT_FENCED stays
-		 * up: this waker fences its publishes from here on. */
-		f->on = true;
-		f->quiet = 0;
-		was = atomic_exchange_explicit(sleeping, WAIT_FENCED, memory_order_seq_cst);
+		 * after any wake-up, so nothing is missed.  WAIT_FENCED goes
+		 * up with it when f says so. */
+		was = atomic_exchange_explicit(sleeping, keep, memory_order_seq_cst);
 	}
 	if (!(was & WAIT_SLEEPING))
 		return was;
@@ -192,6 +199,8 @@ struct slot_waiter {
 	_Atomic uint32_t *word;      /* our futex word */
 	_Atomic uint64_t *sleeps;    /* counter (relaxed add) */
 	uint64_t spin_until;         /* CLOCK_MONOTONIC ns */
+	bool heavy;                  /* the waker may use the light fence (broadcast
+					rings): pay the heavy half after [K1] */
 };
 
 /* Wait until the slot word differs from `seen`, shutdown, or `until`

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "common.h"
+#include "shm/ctl.h"
+#include "shm/segment.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -369,5 +371,20 @@ void t_peek(const char *path, off_t off, void *p, size_t n)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	cr_assert_geq(fd, 0, "open %s: %s", path, strerror(errno));
 	cr_assert_eq(pread(fd, p, n, off), (ssize_t)n, "pread %s", path);
+	close(fd);
+}
+
+void t_fake_reboot(const char *path)
+{
+	int fd = open(path, O_RDWR);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	struct ctl_shared *ctl = mmap(NULL, SEG_RING_OFF - SEG_CTL_OFF, PROT_READ | PROT_WRITE,
+				      MAP_SHARED, fd, SEG_CTL_OFF);
+	cr_assert_neq(ctl, MAP_FAILED);
+	ctl->persist.boot_id[0] ^= 0xff;
+	atomic_store(&ctl->busy, 1);
+	ctl->prod_owner = 1;
+	atomic_store(&ctl->parts[0].state, PART_ACTIVE);
+	munmap(ctl, SEG_RING_OFF - SEG_CTL_OFF);
 	close(fd);
 }

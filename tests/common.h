@@ -96,6 +96,12 @@ void t_append(char **buf, size_t *len, const char *p, size_t n);
 
 /* ---- files ------------------------------------------------------------- */
 
+/* A reboot, simulated on the closed ring file at path: another boot id, a
+ * holder of the control lock that died inside its section with the old
+ * boot (`busy` set), and the producer role held by participant slot 0 of
+ * the old boot. */
+void t_fake_reboot(const char *path);
+
 /* pwrite/pread n bytes at off of the file at path, asserting success. */
 void t_patch(const char *path, off_t off, const void *p, size_t n);
 void t_peek(const char *path, off_t off, void *p, size_t n);

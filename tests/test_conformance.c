@@ -37,11 +37,20 @@ struct backend {
 	char name[8];
 };
 
-static struct backend backends[] = { { "shm" }, { "mpmc" }, { "file" }, { "pipe" }, { "mq" } };
+static struct backend backends[] = { { "shm" }, { "mpmc" }, { "bcast" }, { "file" }, { "pipe" },
+				     { "mq" } };
 #define NBACKENDS (sizeof(backends) / sizeof(backends[0]))
 
 /* The backend of the running test, for messages. */
 static const char *BN = "?";
+
+/* A broadcast ring: every consumer (subscriber) receives every message
+ * sent after it joined (with SHMRING_OLDEST, also those still in the
+ * ring), not one consumer each message. */
+static bool bcast(void)
+{
+	return strcmp(BN, "bcast") == 0;
+}
 
 /* ---- names, removed after every test (t_cleanup), also one that failed -- */
 
@@ -49,7 +58,8 @@ static const char *uri_for(const struct backend *b, const char *tag)
 {
 	const char *n = t_name(tag);
 	char u[320];
-	if (strcmp(b->name, "shm") == 0 || strcmp(b->name, "mpmc") == 0)
+	if (strcmp(b->name, "shm") == 0 || strcmp(b->name, "mpmc") == 0 ||
+	    strcmp(b->name, "bcast") == 0)
 		snprintf(u, sizeof(u), "shm:%s", n);
 	else if (strcmp(b->name, "file") == 0)
 		snprintf(u, sizeof(u), "file:/tmp/%s.ring", n);
@@ -79,6 +89,8 @@ static struct shmring_opts opts_for(const struct backend *b, uint32_t max_msg)
 	struct shmring_opts o = { .max_msg = max_msg, .capacity = 65536 };
 	if (strcmp(b->name, "mpmc") == 0)
 		o.kind = SHMRING_MPMC;
+	if (strcmp(b->name, "bcast") == 0)
+		o.kind = SHMRING_BCAST;
 	if (strcmp(b->name, "mq") == 0) {
 		uint64_t depth = t_sysctl_u64("/proc/sys/fs/mqueue/msg_max", 10);
 		uint64_t size = t_sysctl_u64("/proc/sys/fs/mqueue/msgsize_max", 8192);
@@ -1188,6 +1200,7 @@ struct many {
 	_Atomic uint8_t seen[MANY_MAX][MANY_MSGS];
 	_Atomic uint64_t got;
 	int producers;
+	int copies;              /* consumers that get each message: 1, or all (bcast) */
 };
 
 static int many_producer(void *arg)
@@ -1230,7 +1243,7 @@ static int many_consumer(void *arg)
 		if ((int64_t)msg[1] <= last[msg[0]])
 			return 23;      /* out of order for its producer */
 		last[msg[0]] = msg[1];
-		if (atomic_fetch_add(&y->seen[msg[0]][msg[1]], 1) != 0)
+		if (atomic_fetch_add(&y->seen[msg[0]][msg[1]], 1) >= y->copies)
 			return 24;      /* twice */
 		atomic_fetch_add(&y->got, 1);
 	}
@@ -1253,6 +1266,7 @@ BACKEND_TEST(several_producers_and_consumers_where_allowed, .timeout = 120)
 	snprintf(y->box.uri, sizeof(y->box.uri), "%s", g.uri);
 	y->box.o = g.o;
 	y->producers = (int)np;
+	y->copies = bcast() ? (int)nc : 1;
 	pid_t cons[2], prod[2];
 	for (unsigned i = 0; i < nc; i++)
 		cons[i] = t_spawn(many_consumer, y);
@@ -1266,7 +1280,8 @@ BACKEND_TEST(several_producers_and_consumers_where_allowed, .timeout = 120)
 	for (unsigned i = 0; i < nc; i++)
 		cr_assert_eq(t_wait(cons[i]), 0, "[%s] consumer %u", BN, i);
 	shmring_close(p);
-	cr_assert_eq(atomic_load(&y->got), (uint64_t)np * MANY_MSGS, "[%s] every message once", BN);
+	cr_assert_eq(atomic_load(&y->got), (uint64_t)np * MANY_MSGS * (uint64_t)y->copies,
+		     "[%s] every message once (to every consumer of a broadcast ring)", BN);
 	t_unshared(y, sizeof(*y));
 	rig_close(&g);
 }
@@ -1516,6 +1531,10 @@ static void ho_finish(struct rig *g, struct ho *y, pid_t prod, pid_t second, con
 	uint64_t lo = dropped_c1, hi = dropped_c1 + y->dropped_c2 + y->dropped_p;
 	lo = y->dropped_c2 > lo ? y->dropped_c2 : lo;
 	lo = y->dropped_p > lo ? y->dropped_p : lo;
+	if (bcast())
+		/* a new subscriber starts at the next message sent: what was
+		 * sent while nobody was subscribed is nobody's loss */
+		lo = 0, hi = HO_MSGS;
 	cr_assert(lost >= lo && lost <= hi + slack,
 		  "[%s] %s: %llu messages lost, stats count %llu + %llu + %llu", BN, what,
 		  (unsigned long long)lost, (unsigned long long)dropped_c1,
@@ -1578,7 +1597,11 @@ static int ho_first(void *arg)
 {
 	struct ho *y = arg;
 	struct shmring *q = NULL;
-	if (shmring_open(y->box.uri, SHMRING_CONSUMER, &y->box.o, &q))
+	/* it starts with the producer: on a broadcast ring, a subscriber that
+	 * comes late gets only what is sent after it, unless it asks for
+	 * what the ring still holds */
+	int oldest = y->box.o.kind == SHMRING_BCAST ? SHMRING_OLDEST : 0;
+	if (shmring_open(y->box.uri, SHMRING_CONSUMER | oldest, &y->box.o, &q))
 		return 40;
 	uint64_t seqs[HO_BATCH];
 	for (unsigned call = 0;; call++) {
@@ -1680,9 +1703,11 @@ static void late_once(const struct backend *b)
 	recv_key(g.q, 100, 0, 0);
 	recv_key(g.q, 100, 1, SHMRING_FOREVER);
 	shmring_close(g.q);
-	/* the rest is there for the next consumer */
-	g.q = open_or_die(&g, SHMRING_CONSUMER);
-	for (uint64_t k = 2; k < 6; k++)
+	/* the rest is there for the next consumer (a broadcast ring: all of
+	 * it, for a subscriber that asks for the oldest) */
+	int late = SHMRING_CONSUMER | (bcast() ? SHMRING_OLDEST : 0);
+	g.q = open_or_die(&g, late);
+	for (uint64_t k = bcast() ? 0 : 2; k < 6; k++)
 		recv_key(g.q, 100, k, SHMRING_FOREVER);
 	uint8_t buf[100];
 	expect_rc(shmring_recv(g.q, buf, sizeof(buf), SHMRING_FOREVER), -EPIPE, "drained");
@@ -1714,7 +1739,7 @@ static void late_once(const struct backend *b)
 	expect_rc(shmring_shutdown(g.p), 0, "shutdown");
 	shmring_close(g.p);
 	g.p = NULL;
-	q = open_or_die(&g, SHMRING_CONSUMER);
+	q = open_or_die(&g, SHMRING_CONSUMER | (bcast() ? SHMRING_OLDEST : 0));
 	if (g.caps.flags & SHMRING_CAP_PERSISTENT)
 		for (uint64_t k = 0; k < 4; k++)
 			recv_key(q, 100, k, SHMRING_FOREVER);

@@ -196,17 +196,7 @@ Test(file, reboot_cuts_back_to_the_flushed_records, .timeout = 30)
 		put(p, seq, len_of(seq));     /* never flushed */
 	shmring_close(p);
 
-	int fd = open(fpath("reboot.ring"), O_RDWR);
-	cr_assert_geq(fd, 0);
-	struct ctl_shared *ctl = mmap(NULL, SEG_RING_OFF - SEG_CTL_OFF, PROT_READ | PROT_WRITE,
-				      MAP_SHARED, fd, SEG_CTL_OFF);
-	cr_assert_neq(ctl, MAP_FAILED);
-	ctl->persist.boot_id[0] ^= 0xff;
-	atomic_store(&ctl->busy, 1);
-	ctl->prod_owner = 1;                               /* a role of the old boot */
-	atomic_store(&ctl->parts[0].state, PART_ACTIVE);
-	munmap(ctl, SEG_RING_OFF - SEG_CTL_OFF);
-	close(fd);
+	t_fake_reboot(fpath("reboot.ring"));
 
 	struct shmring *c = NULL;
 	uint64_t t0 = t_now_ns();

@@ -148,7 +148,7 @@ Test(mpmc, geometry_and_caps)
 	struct shmring *r = NULL;
 	struct shmring_opts o = { .kind = SHMRING_MPMC, .stall_ms = 3600001 };
 	cr_assert_eq(shmring_open(t_ring_uri("geo2"), SHMRING_CREATE, &o, &r), -EINVAL);
-	o = (struct shmring_opts){ .kind = 3 };
+	o = (struct shmring_opts){ .kind = 4 };
 	cr_assert_eq(shmring_open(t_ring_uri("geo3"), SHMRING_CREATE, &o, &r), -EINVAL);
 	char path[128];
 	snprintf(path, sizeof(path), "file:/tmp/%s", t_name("geof"));

@@ -54,6 +54,7 @@ struct backend {
 static const struct backend backends[] = {
 	{ "shm", "shm:%s", SHMRING_SPSC },
 	{ "mpmc", "shm:%s", SHMRING_MPMC },
+	{ "bcast", "shm:%s", SHMRING_BCAST },
 	{ "file", "file:/tmp/%s.ring", SHMRING_SPSC },
 	{ "pipe", "pipe:/tmp/%s.fifo", SHMRING_SPSC },
 	{ "mq", "mq:%s", SHMRING_SPSC },
@@ -954,7 +955,9 @@ static int taker(void *arg)
 	uint64_t seq = x->first;
 	ssize_t n;
 	struct shmring *q = NULL;
-	int fd, rc = child_open(&x->s, SHMRING_CONSUMER, &q, &fd);
+	/* a broadcast ring's new subscriber asks for what the ring holds */
+	int oldest = x->s.o.kind == SHMRING_BCAST ? SHMRING_OLDEST : 0;
+	int fd, rc = child_open(&x->s, SHMRING_CONSUMER | oldest, &q, &fd);
 	if (rc)
 		return rc;
 	while ((n = shmring_recv(q, buf, sizeof(buf), 0)) >= 0) {
@@ -1451,6 +1454,8 @@ static int rr_responder(void *arg)
 	if ((rc = shmring_open(x->resp, SHMRING_PRODUCER, &x->s.o, &out)) != 0)
 		return failf(&x->s.note, 9, "open %s: %s", x->resp, shmring_strerror(rc));
 	shmring_set_spin(in, 0);
+	/* subscribed: a broadcast ring's requests from now on reach us */
+	atomic_store(&x->s.note.flag[0], 1);
 	uint64_t seq = 0, rnd = 0x5eed;
 	for (long i = 0; i < x->rounds; i++) {
 		uint64_t burst = rr_burst(&rnd, x->max_burst);
@@ -1492,6 +1497,8 @@ BACKEND_TEST(request_response_never_loses_a_wakeup, .timeout = 300)
 					   SHMRING_CONSUMER, &x->s.o);
 	int fd = fd_or_skip(b, resp);
 	pid_t pid = t_spawn(rr_responder, x);
+	cr_assert(t_wait_flag(&x->s.note.flag[0], 1, 30000), "[%s] responder not ready: %s",
+		  b->name, x->s.note.why);
 	struct note me = { 0 };
 	uint64_t seq = 0, rnd = 0x5eed;
 	for (long i = 0; i < x->rounds; i++) {

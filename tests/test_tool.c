@@ -2738,3 +2738,61 @@ Test(tool, gc_removes_doorbells_of_dead_pollers_only, .timeout = 30)
 	free(dead_bell);
 	free(live_bell);
 }
+
+Test(tool, bcast_info_shows_every_subscribers_lag, .timeout = 30)
+{
+	const char *uri = new_uri("bc");
+	struct t_run r = tool("create", uri, "--kind", "bcast", "--capacity", "8K",
+			      "--stall-ms", "750", NULL);
+	expect(&r, 0, "create --kind bcast");
+	cr_assert(strstr(r.out, "bcast, capacity 8K, stall timeout 750 ms"), "%s", r.out);
+	t_run_free(&r);
+	/* three messages; one subscriber read them all, the other one */
+	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
+	struct shmring *fast = t_open(uri, SHMRING_CONSUMER), *slow = t_open(uri, SHMRING_CONSUMER);
+	send_str(p, "m0");
+	send_str(p, "m1");
+	send_str(p, "m2");
+	char buf[64];
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(shmring_recv(fast, buf, sizeof(buf), 0), 2);
+	cr_assert_eq(shmring_recv(slow, buf, sizeof(buf), 0), 2);
+
+	r = tool("info", "--json", uri, NULL);
+	expect(&r, 0, "info --json");
+	struct jv *j = jparse(r.out);
+	cr_assert_str_eq(jstr(j, "header.kind_name"), "bcast");
+	struct jv *subs = jmust(j, "subscribers", J_ARR);
+	cr_assert_eq(subs->n, 2, "%s", r.out);
+	/* records of 24 bytes: 16 of header and sequence number, 2 padded to 8 */
+	EXPECT_NUMS(j, r.out, { "header.data_off", 36864 }, { "subscribers.0.lag_msgs", 0 },
+		    { "subscribers.0.msgs_recv", 3 }, { "subscribers.1.lag_msgs", 2 },
+		    { "subscribers.1.lag_bytes", 48 }, { "subscribers.1.msgs_recv", 1 },
+		    { "stats.msgs_sent", 3 }, { "stats.msgs_recv", 4 }, { "stats.lag_msgs", 2 },
+		    { "stats.lag_bytes", 48 }, { "stats.evictions", 0 });
+	cr_assert(jbool(subs, "1.alive") && jbool(subs, "1.counted"));
+	jfree(j);
+	t_run_free(&r);
+	r = tool("info", uri, NULL);
+	expect(&r, 0, "info");
+	cr_assert(strstr(r.out, "subscribers: 2"), "%s", r.out);
+	cr_assert(strstr(r.out, "LAG MSGS"), "%s", r.out);
+	t_run_free(&r);
+	r = tool("check", uri, NULL);
+	expect(&r, 0, "check");
+	t_run_free(&r);
+	r = tool("dump", uri, NULL);
+	expect(&r, 0, "dump");
+	cr_assert(strstr(r.out, "\"m2\""), "%s", r.out);
+	t_run_free(&r);
+	r = tool("list", "--match", name_of(uri), NULL);
+	expect(&r, 0, "list");
+	cr_assert(strstr(r.out, " bcast "), "%s", r.out);
+	t_run_free(&r);
+	shmring_close(slow);
+	shmring_close(fast);
+	shmring_close(p);
+	r = tool("rm", uri, NULL);
+	expect(&r, 0, "rm");
+	t_run_free(&r);
+}

@@ -65,6 +65,9 @@ int cmd_create(const struct opts *o)
 	if (rc < 0)
 		return fail(EXIT_ERROR, u.path, "created, but stats: %s", shmring_strerror(rc));
 	char slots[96] = "";
+	if (st.kind == SHMRING_BCAST)
+		snprintf(slots, sizeof(slots), ", stall timeout %u ms",
+			 so.stall_ms ? so.stall_ms : MPMC_STALL_DEFAULT_MS);
 	if (st.kind == SHMRING_MPMC) {
 		uint64_t stride = mpmc_stride_for(st.max_msg);
 		snprintf(slots, sizeof(slots), " (%llu slots of %llu bytes), stall timeout %u ms",

@@ -309,7 +309,41 @@ static void json_stats(struct jw *w, const struct tseg *s)
 		   { "msgs_redelivered", st.msgs_redelivered },
 		   { "msgs_dropped", st.msgs_dropped }, { "repairs", st.repairs },
 		   { "takeovers", st.takeovers }, { "stalls_skipped", st.stalls_skipped },
-		   { "commits_cancelled", st.commits_cancelled });
+		   { "commits_cancelled", st.commits_cancelled }, { "lag_msgs", st.lag_msgs },
+		   { "lag_bytes", st.lag_bytes }, { "msgs_lost", st.msgs_lost },
+		   { "evictions", st.evictions });
+}
+
+/* "subscribers": a broadcast ring's lines in use, with their lag */
+static void json_subscribers(struct jw *w, const struct tseg *s)
+{
+	static const char *const states[] = { "free", "active", "parked" };
+	jw_arr(w, "subscribers");
+	for (uint32_t i = 0; tseg_bcast(s) && i < BC_MAX_SUBS; i++) {
+		struct seg_bc_sub v;
+		seg_bc_sub(&s->bring, s->g.capacity, i, &v);
+		if (v.state == BC_FREE)
+			continue;
+		jw_obj(w, NULL);
+		jw_u64(w, "line", i);
+		jw_str(w, "name", v.name[0] ? v.name : NULL);
+		jw_str(w, "state", v.state <= BC_PARKED ? states[v.state] : "garbage");
+		if (v.owner && v.owner <= CTL_MAX_PARTS)
+			jw_u64(w, "slot", v.owner - 1);
+		else
+			jw_null(w, "slot");
+		jw_bool(w, "alive", v.owner && v.owner <= CTL_MAX_PARTS &&
+				    tseg_alive_now(s, v.owner - 1));
+		jw_bool(w, "counted", v.counted);
+		jw_u64(w, "pos", v.pos);
+		jw_u64(w, "lag_msgs", v.lag_msgs);
+		jw_u64(w, "lag_bytes", v.lag_bytes);
+		jw_u64(w, "msgs_recv", v.msgs_recv);
+		jw_u64(w, "msgs_lost", v.msgs_lost);
+		jw_u64(w, "evictions", v.evictions);
+		jw_obj_end(w);
+	}
+	jw_arr_end(w);
 }
 
 static void json_state(struct jw *w, const struct tseg *s)
@@ -319,6 +353,8 @@ static void json_state(struct jw *w, const struct tseg *s)
 		jw_null(w, "wait");
 		jw_null(w, "roles");
 		jw_arr(w, "participants");
+		jw_arr_end(w);
+		jw_arr(w, "subscribers");
 		jw_arr_end(w);
 		jw_null(w, "persist");
 		jw_null(w, "stats");
@@ -330,6 +366,7 @@ static void json_state(struct jw *w, const struct tseg *s)
 		json_spsc_ring(w, s);
 	json_roles(w, s);
 	json_participants(w, s);
+	json_subscribers(w, s);
 	json_persist(w, s);
 	json_stats(w, s);
 }
@@ -366,6 +403,62 @@ static void human_spsc_ring(const struct tseg *s)
 	   s->ctl.prod_owner ? (snprintf(a, sizeof(a), "slot %u", s->ctl.prod_owner - 1), a) : "none",
 	   s->ctl.cons_owner ? (snprintf(b, sizeof(b), "slot %u", s->ctl.cons_owner - 1), b) : "none");
 #undef LD
+}
+
+/* A broadcast ring: its window and every subscriber's lag (who is slow). */
+static void human_bcast_ring(const struct tseg *s)
+{
+	const struct bcast_shared *b = &s->bring;
+	/* relaxed throughout: private copies */
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+	printf("ring\n");
+	kv("head", "%llu (producer's hint), next message %llu",
+	   (unsigned long long)s->prod_tail, (unsigned long long)LD(b->head_seq));
+	kv("tail", "%llu (the oldest record kept)", (unsigned long long)s->cons_head);
+	kv("policy", "%s, stall %u ms", (s->g.flags & SHMRING_OVERWRITE) ?
+	   "overwrite (the producer never waits)" : "blocking (the producer waits for the "
+	   "slowest live subscriber)", b->stall_ms);
+	kv("lag", "%llu bytes (%.1f%%): the slowest counted subscriber",
+	   (unsigned long long)s->used, fill_pct(s));
+	kv("shut down", "%s", LD(b->shutdown) ? "yes" : "no");
+	if (s->ctl.prod_owner)
+		kv("producer", "slot %u", s->ctl.prod_owner - 1);
+	else
+		kv("producer", "none");
+#undef LD
+	static const char *const heads[] = { "LINE", "NAME", "STATE", "SLOT", "ALIVE", "COUNTED",
+					     "LAG MSGS", "LAG BYTES", "RECEIVED", "LOST",
+					     "EVICTED" };
+	struct table t;
+	tbl_init(&t, "rlllll" "rrrrr", heads);
+	unsigned n = 0;
+	for (uint32_t i = 0; i < BC_MAX_SUBS; i++) {
+		struct seg_bc_sub v;
+		seg_bc_sub(b, s->g.capacity, i, &v);
+		if (v.state == BC_FREE)
+			continue;
+		bool owned = v.owner && v.owner <= CTL_MAX_PARTS;
+		n++;
+		tbl_cellf(&t, "%u", i);
+		tbl_cell(&t, v.name[0] ? v.name : "-");
+		tbl_cell(&t, v.state == BC_ACTIVE ? "active" : v.state == BC_PARKED ? "parked"
+									: "garbage");
+		if (owned)
+			tbl_cellf(&t, "%u", v.owner - 1);
+		else
+			tbl_cell(&t, "-");
+		tbl_cell(&t, !owned ? "-" : tseg_alive_now(s, v.owner - 1) ? "yes" : "DEAD");
+		tbl_cell(&t, v.counted ? "yes" : "no");
+		tbl_cellf(&t, "%llu", (unsigned long long)v.lag_msgs);
+		tbl_cellf(&t, "%llu", (unsigned long long)v.lag_bytes);
+		tbl_cellf(&t, "%llu", (unsigned long long)v.msgs_recv);
+		tbl_cellf(&t, "%llu", (unsigned long long)v.msgs_lost);
+		tbl_cellf(&t, "%llu", (unsigned long long)v.evictions);
+	}
+	printf("subscribers: %u\n", n);
+	if (n)
+		tbl_print(&t, stdout, "  ");
+	tbl_free(&t);
 }
 
 /* Who holds slots: "slot 1 (pid 42): 2; slot 3 (pid 7, DEAD): 1" */
@@ -530,6 +623,8 @@ static void human(const struct tseg *s, const struct mpmc_view *v)
 
 	if (tseg_mpmc(s))
 		human_mpmc_ring(s, v);
+	else if (tseg_bcast(s))
+		human_bcast_ring(s);
 	else
 		human_spsc_ring(s);
 	/* relaxed throughout: private copies */

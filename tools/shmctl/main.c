@@ -35,7 +35,7 @@ static const struct command commands[] = {
 	{ "dump", cmd_dump, true, O_JSON | O_COUNT | O_HEX | O_TEXT | O_BYTES,
 	  "dump URI [--count N] [--hex|--text] [--bytes N] [--json]" },
 	{ "create", cmd_create, true, O_KIND | O_CAPACITY | O_MAXMSG | O_MODE | O_STALL,
-	  "create URI [--kind spsc|mpmc] [--capacity SIZE] [--max-msg SIZE] [--mode M] "
+	  "create URI [--kind spsc|mpmc|bcast] [--capacity SIZE] [--max-msg SIZE] [--mode M] "
 	  "[--stall-ms N]" },
 	{ "rm", cmd_rm, true, O_FORCE, "rm URI [--force]" },
 	{ "check", cmd_check, true, O_JSON, "check URI [--json]" },
@@ -125,8 +125,10 @@ static int set_ring_option(const struct command *cmd, int c, struct opts *o)
 			o->kind = SHMRING_SPSC;
 		else if (!strcmp(optarg, "mpmc"))
 			o->kind = SHMRING_MPMC;
+		else if (!strcmp(optarg, "bcast"))
+			o->kind = SHMRING_BCAST;
 		else
-			return bad_value(cmd, c, optarg, "expected spsc or mpmc");
+			return bad_value(cmd, c, optarg, "expected spsc, mpmc or bcast");
 		o->have_kind = true;
 		break;
 	case 'c':
@@ -210,8 +212,8 @@ static int check_operands(const struct command *cmd, int argc, char **argv, stru
 {
 	if (o->hex && o->text)
 		return fail(EXIT_ERROR, cmd->name, "--hex and --text exclude each other");
-	if (o->have_stall && o->kind != SHMRING_MPMC)
-		return fail(EXIT_ERROR, cmd->name, "--stall-ms applies to --kind mpmc only");
+	if (o->have_stall && o->kind != SHMRING_MPMC && o->kind != SHMRING_BCAST)
+		return fail(EXIT_ERROR, cmd->name, "--stall-ms applies to --kind mpmc and bcast only");
 	int left = argc - optind;
 	if (cmd->takes_uri) {
 		if (left < 1)

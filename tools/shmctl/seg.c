@@ -37,7 +37,8 @@ const char *tstatus_name(enum tstatus st)
 
 const char *kind_name(uint32_t kind)
 {
-	return kind == SHMRING_SPSC ? "spsc" : kind == SHMRING_MPMC ? "mpmc" : "unknown";
+	return kind == SHMRING_SPSC ? "spsc" : kind == SHMRING_MPMC ? "mpmc" :
+	       kind == SHMRING_BCAST ? "bcast" : "unknown";
 }
 
 int tseg_open(struct tseg *s, int dirfd, const char *name, const char *path, bool rw)
@@ -192,6 +193,11 @@ static void take(struct tseg *s, const struct seg_snap *snap)
 		s->prod_ticket = atomic_load_explicit(&m->prod_ticket, memory_order_relaxed);
 		s->cons_ticket = atomic_load_explicit(&m->cons_ticket, memory_order_relaxed);
 		s->queued = mpmc_queued(m, &s->mg);
+	} else if (tseg_bcast(s)) {
+		s->bring = snap->bring;
+		s->prod_tail = atomic_load_explicit(&s->bring.head, memory_order_relaxed);
+		s->cons_head = s->cons_read = atomic_load_explicit(&s->bring.tail,
+								    memory_order_relaxed);
 	} else {
 		s->ring = snap->ring;
 		s->prod_tail = atomic_load_explicit(&s->ring.prod_tail, memory_order_relaxed);
@@ -391,6 +397,31 @@ static void mpmc_warnings(const struct tseg *s, struct warns *w)
 	sleeper_warning(s, m->prod_sleepers, "producer", w);
 }
 
+/* Broadcast rings: one producer, up to 64 subscribers; subscriber lines
+ * of dead holders (freed at the next attach). */
+static void bcast_warnings(const struct tseg *s, struct warns *w)
+{
+	const struct bcast_shared *b = &s->bring;
+	if (s->prod_live > 1 || s->cons_live > BC_MAX_SUBS)
+		warnf(w, "%u live producers and %u live subscribers (at most 1 and %u)",
+		      s->prod_live, s->cons_live, BC_MAX_SUBS);
+	/* relaxed throughout: private copy */
+	uint32_t shut = atomic_load_explicit(&b->shutdown, memory_order_relaxed);
+	if (shut > 1)
+		warnf(w, "shutdown flag holds %u (only 0 and 1 are written)", shut);
+	for (uint32_t i = 0; i < BC_MAX_SUBS; i++) {
+		struct seg_bc_sub v;
+		seg_bc_sub(b, s->g.capacity, i, &v);
+		if (v.state != BC_FREE && v.state != BC_ACTIVE && v.state != BC_PARKED)
+			warnf(w, "subscriber line %u has state %u: its holder wrote garbage", i,
+			      v.state);
+		else if (v.state == BC_ACTIVE && (v.owner == 0 || v.owner > CTL_MAX_PARTS ||
+						  !tseg_alive_now(s, v.owner - 1)))
+			warnf(w, "subscriber line %u belongs to a dead participant: freed (or, "
+			      "named, parked) at the next attach", i);
+	}
+}
+
 int tseg_check_state(const struct tseg *s, char *why, size_t n, char (*warn)[200],
 		     unsigned max_warn, unsigned *nwarn)
 {
@@ -403,6 +434,8 @@ int tseg_check_state(const struct tseg *s, char *why, size_t n, char (*warn)[200
 		return rc;
 	if (tseg_mpmc(s))
 		mpmc_warnings(s, &w);
+	else if (tseg_bcast(s))
+		bcast_warnings(s, &w);
 	else
 		spsc_warnings(s, &w);
 	return 0;
@@ -499,19 +532,38 @@ struct walk_ctx {
 	bool read_ok;                   /* cons_read within a capacity of head */
 };
 
-static const struct spsc_shared *mapped_ring(const struct tseg *s)
+/* Where the records still in the ring start: SPSC, the consumer's
+ * released position; BCAST, the producer's tail (the oldest record). */
+static const _Atomic uint64_t *mapped_start(const struct tseg *s)
 {
-	return (const struct spsc_shared *)(const void *)(s->base + s->g.ring_off);
+	const void *ring = s->base + s->g.ring_off;
+	if (tseg_bcast(s))
+		return &((const struct bcast_shared *)ring)->tail;
+	return &((const struct spsc_shared *)ring)->cons_head;
 }
 
-/* Has the consumer released the record at pos since we started at head? */
+/* Has the record at pos been released (or, BCAST, dropped) since we
+ * started at head? */
 static bool moved_past(const struct tseg *s, uint64_t head, uint64_t pos)
 {
 	/* acquire fence: our reads of the record come before this look at
-	 * cons_head (the seqlock reader's pattern) */
+	 * cons_head (the seqlock reader's pattern; BCAST: [C4]) */
 	atomic_thread_fence(memory_order_acquire);
-	uint64_t now = atomic_load_explicit(&mapped_ring(s)->cons_head, memory_order_relaxed);
+	uint64_t now = atomic_load_explicit(mapped_start(s), memory_order_relaxed);
 	return now - head > pos - head;
+}
+
+/* The record at pos by the kind's rules: spsc_parse() or bc_parse(). */
+static int parse_at(const struct tseg *s, const struct spsc_geom *g, uint64_t pos, void **data,
+		    uint32_t *len, uint64_t *end)
+{
+	if (!tseg_bcast(s))
+		return spsc_parse(g, pos, data, len, end);
+	const uint8_t *d;
+	uint64_t seq;
+	int rc = bc_parse(g, pos, &d, len, &seq, end);
+	*data = (void *)(uintptr_t)d;
+	return rc;
 }
 
 /* The record at pos (spsc_parse() said rc; it ends at end) does not
@@ -530,7 +582,12 @@ static bool walk_refused(struct walk_ctx *w, uint64_t pos, int rc, uint64_t end)
 		o->stop = WALK_CORRUPT;
 		if (rc < 0) {
 			char why[200];
-			explain(&w->g, pos, why, sizeof(why));
+			if (tseg_bcast(s))
+				snprintf(why, sizeof(why), "not a broadcast record (header 0x%016llx)",
+					 (unsigned long long)atomic_load_explicit(
+						 spsc_word(&w->g, pos), memory_order_relaxed));
+			else
+				explain(&w->g, pos, why, sizeof(why));
 			snprintf(o->reason, sizeof(o->reason), "record at position %llu: %s",
 				 (unsigned long long)pos, why);
 		} else {
@@ -601,10 +658,14 @@ static int walk_body(void *arg)
 		.data = (uint8_t *)(uintptr_t)(s->base + s->g.data_off),
 		.cap = s->g.capacity, .mask = s->g.capacity - 1, .max_msg = s->g.max_msg,
 	};
-	/* acquire: pairs with the consumer's [C2]; the records from here on
-	 * were not yet given back to the producer when we looked */
-	uint64_t head = atomic_load_explicit(&mapped_ring(s)->cons_head, memory_order_acquire);
-	uint64_t read = atomic_load_explicit(&mapped_ring(s)->cons_read, memory_order_relaxed);
+	/* acquire: pairs with the consumer's [C2] (BCAST: the producer's
+	 * [P4]); the records from here on were not yet given back to the
+	 * producer when we looked */
+	uint64_t head = atomic_load_explicit(mapped_start(s), memory_order_acquire);
+	/* relaxed: a broadcast ring has no one consumer's hands */
+	uint64_t read = tseg_bcast(s) ? head :
+		atomic_load_explicit(&((const struct spsc_shared *)(const void *)
+				       (s->base + s->g.ring_off))->cons_read, memory_order_relaxed);
 	uint64_t pos = head;
 	w->head = head;
 	w->read = read;
@@ -626,7 +687,7 @@ static int walk_body(void *arg)
 				 "whole ring with no end marker", (unsigned long long)head);
 			return 0;
 		}
-		int rc = spsc_parse(&w->g, pos, &data, &len, &end);
+		int rc = parse_at(s, &w->g, pos, &data, &len, &end);
 		if (rc == -EAGAIN) {
 			o->stop = WALK_END;
 			break;
@@ -682,8 +743,9 @@ void tseg_stats(const struct tseg *s, struct shmring_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	if (s->have_state)
-		seg_counters(&s->g, &s->ctl, tseg_mpmc(s) ? (const void *)&s->mring
-							: (const void *)&s->ring, st);
+		seg_counters(&s->g, &s->ctl, tseg_mpmc(s) ? (const void *)&s->mring :
+					     tseg_bcast(s) ? (const void *)&s->bring
+							   : (const void *)&s->ring, st);
 }
 
 const char *tseg_uri(const struct tseg *s, char *buf, size_t n)

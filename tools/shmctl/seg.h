@@ -73,6 +73,8 @@ struct tseg {
 	uint64_t prod_tail, cons_head, cons_read;
 	struct mpmc_shared mring;        /* MPMC */
 	struct mpmc_geom mg;             /* from the validated header (data: NULL) */
+	struct bcast_shared bring;       /* BCAST (prod_tail: its head hint, cons_head and
+					    cons_read: its tail, the oldest record) */
 	uint32_t stall_ms;               /* MPMC, validated */
 	uint64_t prod_ticket, cons_ticket, queued;   /* MPMC hints; queued in slots */
 	uint64_t used;                   /* bytes queued (MPMC: queued slots x stride) */
@@ -112,6 +114,10 @@ const char *kind_name(uint32_t kind);
 static inline bool tseg_mpmc(const struct tseg *s)
 {
 	return s->g.kind == SHMRING_MPMC;
+}
+static inline bool tseg_bcast(const struct tseg *s)
+{
+	return s->g.kind == SHMRING_BCAST;
 }
 /* The entry of participant slot `slot` (ACTIVE or not), or NULL if free. */
 const struct tpart *tseg_part(const struct tseg *s, uint32_t slot);

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The broadcast ring kind's handle (SHMRING_BCAST): one producer, up to
+ * 64 subscribers (consumer handles), each receiving every message.  The
+ * ring algorithm is ring/bcast.h; backend/bcast.c holds the data path,
+ * waiting, eviction, liveness and the roles.
+ */
+#ifndef SHMRING_BACKEND_BCAST_H
+#define SHMRING_BACKEND_BCAST_H
+
+#include "seg.h"
+#include "../ring/bcast.h"
+
+struct bcast_handle {
+	struct seg_handle seg;
+	struct bcast_shared *sh;   /* ring state in the mapping */
+	struct spsc_geom g;
+	bool overwrite;            /* SHMRING_OVERWRITE, from the header */
+	uint64_t stall_ns;         /* the ring's stall timeout */
+	/* producer */
+	struct bc_prod prod;
+	uint64_t flushed;          /* file: ring, records before it are durable */
+	uint64_t blocked_since;    /* CLOCK_MONOTONIC ns of the first failed room
+				      check since the last success; 0: none */
+	uint64_t live_checked;     /* last look at the holders' liveness */
+	/* subscriber */
+	struct bc_cons cons;
+	bool overflow;             /* the next receive returns -EOVERFLOW */
+	uint64_t stale_from, stale_to;   /* acquired, then lapped: releases of
+					    these give -ESTALE */
+};
+
+BACKEND_HIDDEN extern const struct shmring_backend_ops bch_ops;
+
+#endif
