@@ -207,6 +207,7 @@ PyMODINIT_FUNC PyInit__shmring(void)
 	    PyModule_AddIntConstant(m, "CAP_RECOVERY", SHMRING_CAP_RECOVERY) < 0 ||
 	    PyModule_AddIntConstant(m, "CAP_BLOCKING", SHMRING_CAP_BLOCKING) < 0 ||
 	    PyModule_AddIntConstant(m, "CAP_POLL", SHMRING_CAP_POLL) < 0 ||
+	    PyModule_AddIntConstant(m, "CAP_BCAST", SHMRING_CAP_BCAST) < 0 ||
 	    PyModule_AddStringConstant(m, "LIBRARY_VERSION", VERSION_STR) < 0)
 		goto fail;
 	if (ring_init_types(m) < 0 || zone_init_types(m) < 0)

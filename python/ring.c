@@ -328,7 +328,7 @@ static PyObject *ring_stats(struct ring *self, PyObject *unused)
 	if (rc < 0)
 		return raise_rc(rc);
 	return Py_BuildValue("{sK sK sK sK sK sK sK sK sK sK sK sK sK sK sK sk ss sk sk sN sN"
-			     " sK sK sK sK}",
+			     " sK sK sK sK sK sK sK sK}",
 			     U64(msgs_sent), U64(bytes_sent), U64(msgs_recv), U64(bytes_recv),
 			     U64(waits_full), U64(waits_empty), U64(futex_wakes),
 			     U64(futex_sleeps), U64(holes_skipped), U64(msgs_redelivered),
@@ -338,7 +338,8 @@ static PyObject *ring_stats(struct ring *self, PyObject *unused)
 			     "shut_down", PyBool_FromLong(st.shut_down),
 			     "unlinked", PyBool_FromLong(st.unlinked),
 			     U64(stalls_skipped), U64(commits_cancelled), U64(poll_wakes),
-			     U64(poll_spurious));
+			     U64(poll_spurious), U64(lag_msgs), U64(lag_bytes), U64(msgs_lost),
+			     U64(evictions));
 }
 
 static PyObject *ring_caps(struct ring *self, PyObject *unused)
@@ -352,7 +353,7 @@ static PyObject *ring_caps(struct ring *self, PyObject *unused)
 	if (rc < 0)
 		return raise_rc(rc);
 #define CAP(name, bit) name, PyBool_FromLong((c.flags & (bit)) != 0)
-	return Py_BuildValue("{sk sk sk sk sK sN sN sN sN sN sN sN}",
+	return Py_BuildValue("{sk sk sk sk sK sN sN sN sN sN sN sN sN}",
 			     "flags", (unsigned long)c.flags,
 			     "max_producers", (unsigned long)c.max_producers,
 			     "max_consumers", (unsigned long)c.max_consumers,
@@ -362,7 +363,8 @@ static PyObject *ring_caps(struct ring *self, PyObject *unused)
 			     CAP("persistent", SHMRING_CAP_PERSISTENT),
 			     CAP("durable", SHMRING_CAP_DURABLE),
 			     CAP("recovery", SHMRING_CAP_RECOVERY),
-			     CAP("blocking", SHMRING_CAP_BLOCKING), CAP("poll", SHMRING_CAP_POLL));
+			     CAP("blocking", SHMRING_CAP_BLOCKING), CAP("poll", SHMRING_CAP_POLL),
+			     CAP("bcast", SHMRING_CAP_BCAST));
 #undef CAP
 }
 

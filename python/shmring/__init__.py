@@ -22,15 +22,16 @@ ValueError.  See docs/python.md.
 
 import asyncio as _asyncio
 
-from ._shmring import (BCAST, CAP_BLOCKING, CAP_DURABLE, CAP_MPMC, CAP_PERSISTENT,
-                       CAP_POLL, CAP_RECOVERY, CAP_ZEROCOPY, LIBRARY_VERSION, MPMC,
+from ._shmring import (BCAST, CAP_BCAST, CAP_BLOCKING, CAP_DURABLE, CAP_MPMC,
+                       CAP_PERSISTENT, CAP_POLL, CAP_RECOVERY, CAP_ZEROCOPY,
+                       LIBRARY_VERSION, MPMC,
                        SPSC, Error, Message, Reservation, strerror, trust_owner, unlink)
 from ._shmring import Ring as _Ring
 
 __all__ = ["Ring", "Reservation", "Message", "Error", "unlink", "trust_owner",
            "strerror", "SPSC", "MPMC", "BCAST", "CAP_ZEROCOPY", "CAP_MPMC",
            "CAP_PERSISTENT", "CAP_DURABLE", "CAP_RECOVERY", "CAP_BLOCKING",
-           "CAP_POLL", "LIBRARY_VERSION"]
+           "CAP_POLL", "CAP_BCAST", "LIBRARY_VERSION"]
 
 
 def _wake(fut):

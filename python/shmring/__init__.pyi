@@ -9,7 +9,7 @@ from typing_extensions import Buffer, Self
 __all__ = ["Ring", "Reservation", "Message", "Error", "unlink", "trust_owner",
            "strerror", "SPSC", "MPMC", "BCAST", "CAP_ZEROCOPY", "CAP_MPMC",
            "CAP_PERSISTENT", "CAP_DURABLE", "CAP_RECOVERY", "CAP_BLOCKING",
-           "CAP_POLL", "LIBRARY_VERSION"]
+           "CAP_POLL", "CAP_BCAST", "LIBRARY_VERSION"]
 
 SPSC: int
 MPMC: int
@@ -21,6 +21,7 @@ CAP_DURABLE: int
 CAP_RECOVERY: int
 CAP_BLOCKING: int
 CAP_POLL: int
+CAP_BCAST: int
 LIBRARY_VERSION: str
 
 Kind = Literal["spsc", "mpmc", "bcast", "broadcast"]
@@ -59,6 +60,10 @@ class Stats(TypedDict):
     commits_cancelled: int
     poll_wakes: int
     poll_spurious: int
+    lag_msgs: int
+    lag_bytes: int
+    msgs_lost: int
+    evictions: int
 
 
 class Caps(TypedDict):
@@ -74,6 +79,7 @@ class Caps(TypedDict):
     recovery: bool
     blocking: bool
     poll: bool
+    bcast: bool
 
 
 class Reservation:

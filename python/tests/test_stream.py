@@ -185,15 +185,33 @@ def test_second_spsc_consumer_is_busy(uri):
         assert e.value.errno == errno.EBUSY
 
 
-def test_broadcast_kind_passes_through(uri):
-    # accepted by the binding; the library says what it can do
-    try:
-        r = shmring.Ring(uri, create=True, kind="bcast")
-    except ValueError:
-        return                      # a library without broadcast rings: EINVAL
-    with r:
-        assert r.kind == "bcast"
-        shmring.Ring(uri, consumer=True, oldest=True).close()
+def test_broadcast_every_subscriber_gets_every_message(uri):
+    with shmring.Ring(uri, create=True, producer=True, kind="bcast",
+                      capacity=1 << 16, max_msg=1024) as p:
+        assert p.kind == "bcast"
+        subs = [shmring.Ring(uri, consumer=True) for _ in range(3)]
+        for i in range(100):
+            p.send(b"m%d" % i)
+        late = shmring.Ring(uri, consumer=True, oldest=True)
+        for s in subs + [late]:
+            assert [s.recv(0) for _ in range(100)] == [b"m%d" % i for i in range(100)]
+            with pytest.raises(BlockingIOError):
+                s.recv(0)
+            s.close()
+
+
+def test_broadcast_overwrite_tells_a_lapped_subscriber(uri):
+    with shmring.Ring(uri, create=True, producer=True, kind="bcast", overwrite=True,
+                      capacity=4096, max_msg=256) as p:
+        with shmring.Ring(uri, consumer=True) as s:
+            for i in range(1000):                 # laps the subscriber many times
+                p.send(b"%04d" % i + b"x" * 100)
+            with pytest.raises(shmring.Error) as e:
+                s.recv(0)
+            assert e.value.errno == errno.EOVERFLOW
+            first = int(s.recv(0)[:4])            # the oldest still in the ring
+            assert 900 < first < 1000
+            assert s.stats()["msgs_lost"] >= first
 
 
 def test_stats_caps_and_roles(ring):
