@@ -320,6 +320,7 @@ static GstFlowReturn sink_render(GstBaseSink *bs, GstBuffer *buf)
 	}
 	g_mutex_lock(&g->lock);
 	if (render_in_place(s, buf, &size)) {
+		GST_LOG_OBJECT(s, "frame %" G_GUINT64_FORMAT " rendered in place", s->seq);
 		wire_fill(s, buf, g->res.data, size);
 		g->res.len = g->res_hdr_len + size;
 		rc = shmring_commit(g->r, &g->res);

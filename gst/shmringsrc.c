@@ -22,6 +22,8 @@ enum {
 	PROP_URI,
 	PROP_IS_LIVE,
 	PROP_TIMEOUT,
+	PROP_CAPACITY,
+	PROP_MAX_MSG,
 };
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE("src",
@@ -51,6 +53,16 @@ static void src_set_property(GObject *obj, guint id, const GValue *v, GParamSpec
 		s->timeout = g_value_get_uint64(v);
 		GST_OBJECT_UNLOCK(s);
 		break;
+	case PROP_CAPACITY:
+		GST_OBJECT_LOCK(s);
+		s->capacity = g_value_get_uint64(v);
+		GST_OBJECT_UNLOCK(s);
+		break;
+	case PROP_MAX_MSG:
+		GST_OBJECT_LOCK(s);
+		s->max_msg = g_value_get_uint(v);
+		GST_OBJECT_UNLOCK(s);
+		break;
 	default:
 		G_OBJECT_WARN_INVALID_PROPERTY_ID(obj, id, ps);
 	}
@@ -72,6 +84,16 @@ static void src_get_property(GObject *obj, guint id, GValue *v, GParamSpec *ps)
 	case PROP_TIMEOUT:
 		GST_OBJECT_LOCK(s);
 		g_value_set_uint64(v, s->timeout);
+		GST_OBJECT_UNLOCK(s);
+		break;
+	case PROP_CAPACITY:
+		GST_OBJECT_LOCK(s);
+		g_value_set_uint64(v, s->capacity);
+		GST_OBJECT_UNLOCK(s);
+		break;
+	case PROP_MAX_MSG:
+		GST_OBJECT_LOCK(s);
+		g_value_set_uint(v, s->max_msg);
 		GST_OBJECT_UNLOCK(s);
 		break;
 	default:
@@ -119,18 +141,22 @@ static void held_free(gpointer data)
  * error posted and -errno. */
 static int src_open(GstShmringSrc *s)
 {
+	struct shmring_opts o = { 0 };
 	struct shmring *r;
 	gchar *uri;
 	int rc, fd;
 
 	GST_OBJECT_LOCK(s);
 	uri = g_strdup(s->uri);
+	/* pipe: stores no geometry: the sink's, by the sink's rule */
+	o.max_msg = s->max_msg;
+	o.capacity = s->capacity ? s->capacity : (guint64)s->max_msg * 4;
 	GST_OBJECT_UNLOCK(s);
 	if (!uri) {
 		GST_ELEMENT_ERROR(s, RESOURCE, SETTINGS, ("No uri set."), (NULL));
 		return -EINVAL;
 	}
-	rc = shmring_open(uri, SHMRING_CONSUMER, NULL, &r);
+	rc = shmring_open(uri, SHMRING_CONSUMER, o.max_msg ? &o : NULL, &r);
 	if (rc == -ENOENT) {
 		g_free(uri);
 		return rc;
@@ -432,6 +458,12 @@ static void gst_shmring_src_class_init(GstShmringSrcClass *klass)
 		"Timeout", "After this many nanoseconds without a frame, post an element "
 		"message GstShmringSrcTimeout (and again after each further period) and keep "
 		"waiting; 0: never", 0, G_MAXUINT64, 0, rw));
+	g_object_class_install_property(oc, PROP_CAPACITY, g_param_spec_uint64("capacity",
+		"Capacity", "pipe: rings only (they store no geometry): the sink's capacity; "
+		"0: 4 x max-msg", 0, G_MAXUINT64, 0, rw));
+	g_object_class_install_property(oc, PROP_MAX_MSG, g_param_spec_uint("max-msg",
+		"Largest message", "pipe: rings only: the sink's max-msg; 0: the library's "
+		"default. Other rings tell their own", 0, G_MAXUINT32, 0, rw));
 
 	gst_element_class_add_static_pad_template(ec, &src_template);
 	gst_element_class_set_static_metadata(ec, "shmring source", "Source/Network",

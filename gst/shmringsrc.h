@@ -16,6 +16,8 @@ struct _GstShmringSrc {
 	/* properties (object lock) */
 	gchar *uri;
 	guint64 timeout;
+	guint64 capacity;               /* pipe: only */
+	guint max_msg;
 	/* streaming state */
 	struct gstring *ring;           /* NULL until the ring is there */
 	int ring_fd;                    /* shmring_fd(): readable when a frame comes */
