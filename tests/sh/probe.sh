@@ -16,6 +16,9 @@ mkdir -p "$tmp/with/inc/iceoryx/v9.9.9/iceoryx_binding_c" "$tmp/with/pc" "$tmp/w
 : >"$tmp/with/inc/ck_ring.h"
 : >"$tmp/with/inc/iceoryx/v9.9.9/iceoryx_binding_c/runtime.h"
 printf 'Name: libdpdk\nDescription: fake\nVersion: 22.11\nCflags:\nLibs:\n' >"$tmp/with/pc/libdpdk.pc"
+for pc in gstreamer-1.0 gstreamer-base-1.0 gstreamer-video-1.0 gstreamer-check-1.0; do
+	printf 'Name: %s\nDescription: fake\nVersion: 1.22.0\nCflags:\nLibs:\n' $pc >"$tmp/with/pc/$pc.pc"
+done
 printf '#!/bin/sh\nexit 0\n' >"$tmp/with/bin/gnuplot"
 chmod +x "$tmp/with/bin/gnuplot"
 
@@ -24,7 +27,7 @@ for t in with without; do
 	PKG_CONFIG_LIBDIR=$tmp/$t/pc make -s -C "$SRC" --no-print-directory probe \
 		CC="$CC -nostdinc -isystem $tmp/$t/inc" GNUPLOT="$tmp/$t/bin/gnuplot" >"$tmp/out" 2>&1 ||
 		{ cat "$tmp/out"; fail "make probe failed"; }
-	for peer in ck dpdk iceoryx gnuplot; do
+	for peer in ck dpdk iceoryx gnuplot gstreamer; do
 		grep -q "^  $peer: $want " "$tmp/out" ||
 			{ cat "$tmp/out"; fail "$t the peers: $peer is not '$want'"; }
 	done
@@ -50,4 +53,4 @@ mkdir -p "$tmp/req/jemalloc"
 make -n -C "$SRC" --no-print-directory lib BUILD="$tmp/build" \
 	CC="$CC -nostdinc -isystem $tmp/req" >"$tmp/out" 2>&1 ||
 	{ cat "$tmp/out"; fail "make lib refuses with every required header present"; }
-echo "probe.sh: ck, dpdk, iceoryx, gnuplot probed yes and no; a missing package is named"
+echo "probe.sh: ck, dpdk, iceoryx, gnuplot, gstreamer probed yes and no; a missing package is named"
