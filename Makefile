@@ -116,7 +116,7 @@ SHMCTL_SRCS := $(wildcard tools/shmctl/*.c)
 TOOLS := $(BUILD)/shmring-bench $(if $(SHMCTL_SRCS),$(BUILD)/shmctl-tool)
 SHMCTL_OBJS := $(SHMCTL_SRCS:%.c=$(BUILD)/%.o)
 TEST_SRCS := $(filter-out $(if $(GST_ON),,tests/test_gst.c),$(wildcard tests/test_*.c))
-TEST_COMMON := $(filter-out $(TEST_SRCS),$(wildcard tests/*.c))
+TEST_COMMON := $(filter-out tests/test_%.c,$(wildcard tests/*.c))
 TEST_COMMON_OBJS = $(TEST_COMMON:%.c=$(BUILD)/%.o)
 TESTS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 # ThreadSanitizer cannot follow a ring across processes: under SAN=thread
@@ -306,12 +306,18 @@ GST_CFLAGS := $(patsubst -I%,-isystem %,$(shell $(PKG_CONFIG) --cflags gstreamer
 GST_LIBS := $(shell $(PKG_CONFIG) --libs gstreamer-base-1.0 gstreamer-video-1.0)
 $(GST_OBJS): CPPFLAGS_ALL += $(GST_CFLAGS)
 
-gst: $(GST_PLUGIN)
+gst: $(GST_PLUGIN) $(BUILD)/shmring-gst-latency
 
 $(GST_PLUGIN): $(GST_OBJS) $(SHARED)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -shared -Wl,-z,defs -o $@ $(GST_OBJS) $(LDFLAGS_ALL) -L$(BUILD) -lshmring \
 		-Wl,-rpath,'$$ORIGIN/..' $(GST_LIBS)
+
+# tools/gst/: the latency probe beside tools/gst/bench.sh (GStreamer only)
+$(BUILD)/tools/gst/latency.o: CPPFLAGS_ALL += $(GST_CFLAGS)
+$(BUILD)/shmring-gst-latency: $(BUILD)/tools/gst/latency.o
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -o $@ $< $(LDFLAGS_ALL) $(GST_LIBS)
 
 # the test loads the plugin as GStreamer does (dlopen) and drives it with
 # gst-check's GstHarness
