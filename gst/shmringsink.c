@@ -113,6 +113,7 @@ static gboolean sink_open(GstShmringSink *s, gsize frame)
 	GST_OBJECT_LOCK(s);
 	uri = g_strdup(s->uri);
 	o.kind = (enum shmring_kind)s->kind;
+	o.flags = SHMRING_PREFAULT;     /* frames are large: no page fault per frame */
 	max = s->max_msg ? s->max_msg : frame ? frame + CAPS_ROOM : DEFAULT_MAX_MSG;
 	o.capacity = s->capacity ? s->capacity : max * DEFAULT_FRAMES;
 	GST_OBJECT_UNLOCK(s);

@@ -19,7 +19,7 @@ SOURCE="videotestsrc pattern=solid-color num-buffers=$FRAMES ! $CAPS"
 export GST_PLUGIN_PATH=$PWD/$BUILD/gst${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}
 
 for e in shmringsink shmringsrc videotestsrc fakesink shmsink shmsrc; do
-	gst-inspect-1.0 --exists "$e" || {
+	gst-inspect-1.0 "$e" >/dev/null 2>&1 || {
 		echo "bench.sh: no GStreamer element $e (make gst; Debian gstreamer1.0-plugins-base, -bad)" >&2
 		exit 2; }
 done
@@ -40,9 +40,10 @@ run() {
 # ends after its last frame is taken), CPU ms per frame of both
 report() {
 	local name=$1 snd=$2 rcv=${3:-}
-	read -r wall us ss <"$tmp/$snd.time"
+	# (time puts "Command exited with non-zero status" first when it did)
+	read -r wall us ss < <(tail -1 "$tmp/$snd.time")
 	local ur=0 sr=0
-	[ -n "$rcv" ] && read -r _ ur sr <"$tmp/$rcv.time"
+	[ -n "$rcv" ] && read -r _ ur sr < <(tail -1 "$tmp/$rcv.time")
 	awk -v n="$name" -v f="$FRAMES" -v w="$wall" -v u="$us" -v s="$ss" -v ur="$ur" -v sr="$sr" \
 		'BEGIN { printf "%-24s %7.1f frames/s  cpu %6.2f ms/frame (sender %5.2f + receiver %5.2f)\n",
 			n, f / w, (u + s + ur + sr) * 1000 / f, (u + s) * 1000 / f, (ur + sr) * 1000 / f }' |
@@ -52,25 +53,26 @@ report() {
 echo "$FRAMES frames of ${W}x${H} RGBA ($FRAME bytes), videotestsrc pattern=solid-color"
 
 # the ceiling: the source alone
-run alone $SOURCE ! fakesink
+run alone $SOURCE ! fakesink enable-last-sample=false
 wait
 report "source alone" alone
 
 # shmring: the reader first (it waits for the ring); the sink sizes the
 # ring for 4 frames from the caps
-run ring_rx shmringsrc uri=$ring ! fakesink
+run ring_rx shmringsrc uri=$ring ! fakesink enable-last-sample=false
 run ring_tx $SOURCE ! shmringsink uri=$ring
 wait
 report "shmringsink/shmringsrc" ring_tx ring_rx
 
 # shmsink/shmsrc: the area holds 4 frames; the sink waits for its reader;
 # shmsrc needs the caps and is-live, and ends with an error when the sink
-# goes away (its exit status is not looked at)
+# goes away (its exit status is not looked at); a reader that keeps the
+# last buffer (fakesink's default) makes shmsink wait for it at EOS
 sock=$tmp/shm.sock
 run shm_tx $SOURCE ! shmsink socket-path="$sock" shm-size=$((FRAME * 4 + 4096)) \
 	wait-for-connection=true sync=false
 for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
-run shm_rx shmsrc socket-path="$sock" is-live=true ! "$CAPS" ! fakesink
+run shm_rx shmsrc socket-path="$sock" is-live=true ! "$CAPS" ! fakesink enable-last-sample=false
 wait || true
 report "shmsink/shmsrc" shm_tx shm_rx
 
