@@ -71,8 +71,9 @@ static int run(const char *desc, const char *name, const char *pad,
 	GstBus *bus;
 	GstMessage *m;
 
-	if (!p) {
-		g_printerr("latency: %s: %s\n", desc, err->message);
+	if (!p || err) {        /* a partial pipeline comes with an error */
+		g_printerr("latency: %s: %s (GST_PLUGIN_PATH=build/gst?)\n", desc,
+			   err ? err->message : "?");
 		return 1;
 	}
 	e = gst_bin_get_by_name(GST_BIN(p), name);
@@ -118,9 +119,9 @@ int main(int argc, char **argv)
 	strncat(tx, name, sizeof(tx) - strlen(tx) - 1);
 	if (shm)
 		snprintf(rx_desc, sizeof(rx_desc), "shmsrc is-live=true socket-path=%s ! %s "
-			"! fakesink name=out sync=false", name, CAPS);
+			"! fakesink name=out sync=false enable-last-sample=false", name, CAPS);
 	else
-		snprintf(rx_desc, sizeof(rx_desc), "shmringsrc uri=%s ! fakesink name=out sync=false",
+		snprintf(rx_desc, sizeof(rx_desc), "shmringsrc uri=%s ! fakesink name=out sync=false enable-last-sample=false",
 			 name);
 	pid = fork();
 	if (pid < 0)
