@@ -323,3 +323,27 @@ Test(gst, caps_change_renegotiates, .timeout = 60)
 	gst_harness_teardown(tx);
 	gst_harness_teardown(rx);
 }
+
+/* No ring yet: the source waits, and says so on the bus every timeout. */
+Test(gst, src_timeout_posts_a_message, .timeout = 60)
+{
+	const char *uri = t_ring_uri("gstwait");
+	GstHarness *h;
+	GstBus *bus;
+	GstMessage *msg;
+	int n;
+
+	gst_up();
+	h = gst_harness_new("shmringsrc");
+	bus = bus_on(h);
+	g_object_set(h->element, "uri", uri, "timeout", (guint64)(50 * GST_MSECOND), NULL);
+	gst_harness_play(h);
+	for (n = 0; n < 2; n++) {
+		msg = gst_bus_timed_pop_filtered(bus, 10 * GST_SECOND, GST_MESSAGE_ELEMENT);
+		cr_assert(msg, "no timeout message");
+		cr_assert(gst_message_has_name(msg, "GstShmringSrcTimeout"));
+		gst_message_unref(msg);
+	}
+	gst_harness_teardown(h);
+	gst_object_unref(bus);
+}
