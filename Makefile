@@ -563,7 +563,11 @@ MAN1 := $(wildcard docs/man/*.1)
 lint-man:
 	mandoc -Tlint -W warning $(MAN1) $(MAN3) $(MAN7)
 
-install: lib tools
+# the GStreamer plugin, when built, where GStreamer looks (its $ORIGIN/..
+# rpath is LIBDIR, where libshmring.so is)
+GST_PLUGINDIR ?= $(LIBDIR)/gstreamer-1.0
+
+install: lib tools $(if $(GST_ON),gst)
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
 		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
 		$(DESTDIR)$(MANDIR)/man7
@@ -577,6 +581,7 @@ install: lib tools
 	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
 	$(if $(MAN3),install -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/)
 	$(if $(MAN7),install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/)
+	$(if $(GST_ON),install -D -m 755 $(GST_PLUGIN) $(DESTDIR)$(GST_PLUGINDIR)/libgstshmring.so)
 	$(if $(wildcard tools/cron/shmring-gc),install -D -m 644 tools/cron/shmring-gc $(DESTDIR)$(SYSCONFDIR)/cron.d/shmring-gc)
 	$(if $(wildcard tools/systemd/shmring-gc.service),install -D -m 644 tools/systemd/shmring-gc.service $(DESTDIR)$(SYSTEMDUNITDIR)/shmring-gc.service)
 	$(if $(wildcard tools/systemd/shmring-gc.timer),install -D -m 644 tools/systemd/shmring-gc.timer $(DESTDIR)$(SYSTEMDUNITDIR)/shmring-gc.timer)
@@ -584,7 +589,7 @@ install: lib tools
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/shmring.h $(DESTDIR)$(LIBDIR)/libshmring.a \
 		$(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libshmring.so \
-		$(DESTDIR)$(PKGCONFIGDIR)/shmring.pc \
+		$(DESTDIR)$(PKGCONFIGDIR)/shmring.pc $(DESTDIR)$(GST_PLUGINDIR)/libgstshmring.so \
 		$(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(TOOLS))) \
 		$(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) \
 		$(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(MAN3))) \
