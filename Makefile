@@ -77,6 +77,11 @@ ICEORYX_INC  := $(firstword $(foreach d,$(call cc_include_dirs), \
 	$(wildcard $(d)/iceoryx/v*/iceoryx_binding_c/runtime.h)))
 HAVE_ICEORYX := $(if $(ICEORYX_INC),y)
 HAVE_GNUPLOT := $(shell command -v $(GNUPLOT) >/dev/null 2>&1 && echo y)
+# GStreamer: the plugin gst/ and tests/test_gst.c (not built without it;
+# not under ThreadSanitizer, which sees one process and no GLib)
+GST_PC := gstreamer-1.0 gstreamer-base-1.0 gstreamer-video-1.0 gstreamer-check-1.0
+HAVE_GST := $(shell $(PKG_CONFIG) --exists $(GST_PC) 2>/dev/null && echo y)
+GST_ON := $(if $(filter thread,$(SAN)),,$(HAVE_GST))
 # liburing: tests/test_poll.c's io_uring loop (skipped without it)
 HAVE_LIBURING := $(call have_lib,liburing.h,-luring)
 # the NATS C client: shmring-bridge and tests/test_bridge.c (`make HAVE_NATS=`
@@ -114,8 +119,8 @@ SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 SHMCTL_SRCS := $(wildcard tools/shmctl/*.c)
 TOOLS := $(BUILD)/shmring-bench $(if $(SHMCTL_SRCS),$(BUILD)/shmctl-tool)
 SHMCTL_OBJS := $(SHMCTL_SRCS:%.c=$(BUILD)/%.o)
-TEST_SRCS := $(wildcard tests/test_*.c)
-TEST_COMMON := $(filter-out $(TEST_SRCS),$(wildcard tests/*.c))
+TEST_SRCS := $(filter-out $(if $(GST_ON),,tests/test_gst.c),$(wildcard tests/test_*.c))
+TEST_COMMON := $(filter-out tests/test_%.c,$(wildcard tests/*.c))
 TEST_COMMON_OBJS = $(TEST_COMMON:%.c=$(BUILD)/%.o)
 ifneq ($(HAVE_NATS),y)
 TEST_SRCS := $(filter-out tests/test_bridge.c,$(TEST_SRCS))
@@ -144,8 +149,8 @@ DEB_PKGS := build-essential pkg-config liburcu-dev libcriterion-dev libjemalloc-
 # Before compiling anything: name the missing packages, not a compiler
 # error.  Goals that build nothing themselves skip it (`make check` installs
 # the packages first, then builds in a sub-make, which checks).
-NOBUILD_GOALS := deps bench-deps demo-deps fuzz-deps check demo bench torture fuzz fuzz-short probe \
-	bridge-deps demo-bridge check-bridge-long clean fuzz-clean help lint-man uninstall \
+NOBUILD_GOALS := deps bench-deps demo-deps gst-deps fuzz-deps check demo bench torture fuzz fuzz-short \
+	probe bridge-deps demo-bridge check-bridge-long clean fuzz-clean help lint-man uninstall \
 	python-deps
 ifneq ($(filter-out $(NOBUILD_GOALS),$(or $(MAKECMDGOALS),all)),)
 REQ_MISSING := $(req_missing)
@@ -168,6 +173,9 @@ ifeq ($(SAN),thread)
 all: lib tests
 else
 all: lib tools tests $(EXAMPLES)
+endif
+ifeq ($(GST_ON),y)
+all: gst
 endif
 
 lib: $(STATIC) $(SHARED) $(BUILD)/shmring.pc
@@ -328,6 +336,46 @@ check-bridge-long: bridge-deps
 	$(TEST_ENV) SHMRING_BRIDGE_LONG=1 $(BUILD)/tests/test_bridge --jobs 1 --verbose
 # ---- end of shmring-bridge ----
 
+# ---- the GStreamer plugin: build/gst/libgstshmring.so --------------------
+# Elements shmringsink and shmringsrc; the public API only, linked with
+# libshmring.so (found beside it in the build tree: GST_PLUGIN_PATH=build/gst).
+# Built when the probe finds GStreamer's development files (`make gst-deps`).
+GST_DEB_PKGS := libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
+GST_SRCS := $(wildcard gst/*.c)
+GST_OBJS := $(GST_SRCS:%.c=$(BUILD)/%.o)
+GST_PLUGIN := $(BUILD)/gst/libgstshmring.so
+.PHONY: gst gst-deps
+ifeq ($(GST_ON),y)
+GST_CFLAGS := $(patsubst -I%,-isystem %,$(shell $(PKG_CONFIG) --cflags gstreamer-base-1.0 gstreamer-video-1.0))
+GST_LIBS := $(shell $(PKG_CONFIG) --libs gstreamer-base-1.0 gstreamer-video-1.0)
+$(GST_OBJS): CPPFLAGS_ALL += $(GST_CFLAGS)
+
+gst: $(GST_PLUGIN) $(BUILD)/shmring-gst-latency
+
+$(GST_PLUGIN): $(GST_OBJS) $(SHARED)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -Wl,-z,defs -o $@ $(GST_OBJS) $(LDFLAGS_ALL) -L$(BUILD) -lshmring \
+		-Wl,-rpath,'$$ORIGIN/..' $(GST_LIBS)
+
+# tools/gst/: the latency probe beside tools/gst/bench.sh (GStreamer only)
+$(BUILD)/tools/gst/latency.o: CPPFLAGS_ALL += $(GST_CFLAGS)
+$(BUILD)/shmring-gst-latency: $(BUILD)/tools/gst/latency.o
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -o $@ $< $(LDFLAGS_ALL) $(GST_LIBS)
+
+# the test loads the plugin as GStreamer does (dlopen) and drives it with
+# gst-check's GstHarness
+$(BUILD)/tests/test_gst.o: CPPFLAGS_ALL += \
+	$(patsubst -I%,-isystem %,$(shell $(PKG_CONFIG) --cflags gstreamer-check-1.0 gstreamer-video-1.0))
+$(BUILD)/tests/test_gst: TEST_LIBS += $(shell $(PKG_CONFIG) --libs gstreamer-check-1.0 gstreamer-video-1.0)
+$(BUILD)/tests/test_gst: | $(GST_PLUGIN)
+else
+gst:
+	@echo "gst: SKIPPED: no GStreamer development files (Debian: $(GST_DEB_PKGS); make gst-deps)"
+endif
+gst-deps:
+	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(DEB_PKGS) $(GST_DEB_PKGS)"
+
 # shmctl-tool reads segments from outside: it links the static library and
 # sees the private headers (segment layout, control block, ring parser).
 $(BUILD)/tools/shmctl/%.o: tools/shmctl/%.c
@@ -487,11 +535,13 @@ probe:
 	@echo "  liburing: $(if $(HAVE_LIBURING),yes,no) (liburing-dev; make deps installs it)"
 	@echo "  nats: $(if $(HAVE_NATS),yes,no) (libnats-dev nats-server; make bridge-deps installs them)"
 	@echo "  python: $(if $(and $(have_python_dev),$(have_python_test)),yes,no) ($(PY_DEB_PKGS) for $(PYTHON); make python-deps)"
+	@echo "  gstreamer: $(if $(HAVE_GST),yes,no) ($(GST_DEB_PKGS); make gst-deps installs them)"
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory all
 	@echo "== running tests ($(if $(SAN),SAN=$(SAN),no sanitizer)) =="
-	@fail=0; for t in $(RUN_TESTS); do \
+	@$(if $(GST_ON)$(filter thread,$(SAN)),,echo "-- test_gst: SKIPPED: no GStreamer development files (Debian: $(GST_DEB_PKGS))";) \
+	fail=0; for t in $(RUN_TESTS); do \
 		echo "-- $$t"; \
 		$(TEST_ENV) $$t --jobs $(CRITERION_JOBS) --short-filename || fail=1; \
 	done; \
@@ -619,7 +669,11 @@ MAN1 := $(wildcard docs/man/*.1)
 lint-man:
 	mandoc -Tlint -W warning $(MAN1) $(MAN3) $(MAN7)
 
-install: lib tools
+# the GStreamer plugin, when built, where GStreamer looks (its $ORIGIN/..
+# rpath is LIBDIR, where libshmring.so is)
+GST_PLUGINDIR ?= $(LIBDIR)/gstreamer-1.0
+
+install: lib tools $(if $(GST_ON),gst)
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
 		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
 		$(DESTDIR)$(MANDIR)/man7
@@ -633,6 +687,7 @@ install: lib tools
 	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
 	$(if $(MAN3),install -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/)
 	$(if $(MAN7),install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/)
+	$(if $(GST_ON),install -D -m 755 $(GST_PLUGIN) $(DESTDIR)$(GST_PLUGINDIR)/libgstshmring.so)
 	$(if $(wildcard tools/cron/shmring-gc),install -D -m 644 tools/cron/shmring-gc $(DESTDIR)$(SYSCONFDIR)/cron.d/shmring-gc)
 	$(if $(wildcard tools/systemd/shmring-gc.service),install -D -m 644 tools/systemd/shmring-gc.service $(DESTDIR)$(SYSTEMDUNITDIR)/shmring-gc.service)
 	$(if $(wildcard tools/systemd/shmring-gc.timer),install -D -m 644 tools/systemd/shmring-gc.timer $(DESTDIR)$(SYSTEMDUNITDIR)/shmring-gc.timer)
@@ -641,7 +696,7 @@ install: lib tools
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/shmring.h $(DESTDIR)$(LIBDIR)/libshmring.a \
 		$(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libshmring.so \
-		$(DESTDIR)$(PKGCONFIGDIR)/shmring.pc \
+		$(DESTDIR)$(PKGCONFIGDIR)/shmring.pc $(DESTDIR)$(GST_PLUGINDIR)/libgstshmring.so \
 		$(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(TOOLS))) \
 		$(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) \
 		$(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(MAN3))) \

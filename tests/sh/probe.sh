@@ -18,6 +18,9 @@ mkdir -p "$tmp/with/inc/iceoryx/v9.9.9/iceoryx_binding_c" "$tmp/with/pc" "$tmp/w
 : >"$tmp/with/inc/iceoryx/v9.9.9/iceoryx_binding_c/runtime.h"
 printf 'Name: libdpdk\nDescription: fake\nVersion: 22.11\nCflags:\nLibs:\n' >"$tmp/with/pc/libdpdk.pc"
 printf 'Name: libnats\nDescription: fake\nVersion: 3.4.1\nCflags:\nLibs:\n' >"$tmp/with/pc/libnats.pc"
+for pc in gstreamer-1.0 gstreamer-base-1.0 gstreamer-video-1.0 gstreamer-check-1.0; do
+	printf 'Name: %s\nDescription: fake\nVersion: 1.22.0\nCflags:\nLibs:\n' $pc >"$tmp/with/pc/$pc.pc"
+done
 printf '#!/bin/sh\nexit 0\n' >"$tmp/with/bin/gnuplot"
 chmod +x "$tmp/with/bin/gnuplot"
 # a Python whose include directory holds Python.h and which imports
@@ -35,7 +38,7 @@ for t in with without; do
 		CC="$CC -nostdinc -isystem $tmp/$t/inc" GNUPLOT="$tmp/$t/bin/gnuplot" \
 		PYTHON="$tmp/$t/bin/python3" >"$tmp/out" 2>&1 ||
 		{ cat "$tmp/out"; fail "make probe failed"; }
-	for peer in ck dpdk iceoryx gnuplot nats python; do
+	for peer in ck dpdk iceoryx gnuplot nats python gstreamer; do
 		grep -q "^  $peer: $want " "$tmp/out" ||
 			{ cat "$tmp/out"; fail "$t the peers: $peer is not '$want'"; }
 	done
@@ -61,4 +64,4 @@ mkdir -p "$tmp/req/jemalloc"
 make -n -C "$SRC" --no-print-directory lib BUILD="$tmp/build" \
 	CC="$CC -nostdinc -isystem $tmp/req" >"$tmp/out" 2>&1 ||
 	{ cat "$tmp/out"; fail "make lib refuses with every required header present"; }
-echo "probe.sh: ck, dpdk, iceoryx, gnuplot, nats, python probed yes and no; a missing package is named"
+echo "probe.sh: ck, dpdk, iceoryx, gnuplot, nats, python, gstreamer probed yes and no; a missing package is named"
