@@ -132,19 +132,27 @@ Test(examples, market_data_delivers_every_quote, .timeout = 60)
 	free(out);
 }
 
+/* Run argv: it must exit 0, print every string of want (NULL-ended) and
+ * never FAILED. */
+static void expect_ok(char *const argv[], const char *const want[])
+{
+	char *out;
+	int rc = run(argv, &out);
+
+	cr_expect_eq(rc, 0, "%s exited %d:\n%s", argv[0], rc, out);
+	for (unsigned i = 0; want[i]; i++)
+		cr_expect_not_null(strstr(out, want[i]), "want \"%s\":\n%s", want[i], out);
+	cr_expect_null(strstr(out, "FAILED"), "%s", out);
+	free(out);
+}
+
 /* the comparison: one SPSC ring per strategy, every quote sent to each */
 Test(examples, market_data_spsc_fanout, .timeout = 60)
 {
 	char *argv[] = { (char *)example("market_data"), "--strategies", "3", "--quotes", "20000",
 			 "--rate", "0", "--spsc", NULL };
-	char *out;
-	int rc = run(argv, &out);
-
-	cr_expect_eq(rc, 0, "market_data exited %d:\n%s", rc, out);
-	cr_expect_not_null(strstr(out, "strategy 2: 20000 quotes"), "%s", out);
-	cr_expect_not_null(strstr(out, "(one SPSC ring each)"), "%s", out);
-	cr_expect_null(strstr(out, "FAILED"), "%s", out);
-	free(out);
+	const char *want[] = { "strategy 2: 20000 quotes", "(one SPSC ring each)", NULL };
+	expect_ok(argv, want);
 }
 
 Test(examples, market_data_busy_poll_unpaced, .timeout = 60)
@@ -181,14 +189,8 @@ Test(examples, video_frames_three_viewers, .timeout = 120)
 {
 	char *argv[] = { (char *)example("video_frames"), "--format", "1080p", "--frames", "20",
 			 "--viewers", "3", NULL };
-	char *out;
-	int rc = run(argv, &out);
-
-	cr_expect_eq(rc, 0, "video_frames exited %d:\n%s", rc, out);
-	cr_expect_not_null(strstr(out, "20 frames in"), "%s", out);
-	cr_expect_not_null(strstr(out, "to 3 viewers"), "%s", out);
-	cr_expect_null(strstr(out, "FAILED"), "%s", out);
-	free(out);
+	const char *want[] = { "20 frames in", "to 3 viewers", NULL };
+	expect_ok(argv, want);
 }
 
 Test(examples, bad_arguments_exit_2, .timeout = 30)
