@@ -23,12 +23,17 @@
  * slow strategy lose the oldest quotes (counted in its shmring_stats).
  *
  * --spsc does the same the way it was done before broadcast rings: one
- * SPSC ring per strategy, the feed sending every quote N times.  On a
- * 2-core VM, unpaced (--rate 0), 4 strategies, 1 million quotes: the
- * broadcast feed finished in 1.1-1.3 s, the SPSC fan-out in 2.0-2.4 s;
- * with 8 strategies the feed's CPU time per quote stays near its 1-reader
- * cost with the broadcast ring (shmring-bench: 1.2-1.5x), and is 7-9x
- * that through 8 SPSC rings.
+ * SPSC ring per strategy, the feed sending every quote N times.  What the
+ * broadcast ring changed, measured on a shared 2-core VM, unpaced
+ * (--rate 0), 1 million quotes: with 8 strategies the feed spent 97-129
+ * ns of CPU per quote against 232-587 ns through 8 SPSC rings (with 4:
+ * 119-129 against 94-132, about even).  The feed finished sooner with
+ * SPSC rings (8 strategies: 1.05-1.54 s against 1.82-2.64 s): each of
+ * them buffers 4096 quotes for its own reader, while the broadcast feed
+ * keeps pace with the slowest of 8 strategies sharing 2 cores.  Where
+ * strategies have cores of their own, the feed's cost is what limits a
+ * fan-out; shmring-bench's producer-CPU cases (docs/PERFORMANCE.md)
+ * measure it.
  *
  * Strategies wait with SHMRING_FOREVER: a short spin, then a futex sleep,
  * so an idle strategy costs no CPU; --spin makes them busy-poll instead
