@@ -392,10 +392,12 @@ static void json_case(const struct case_result *c)
 	if (c->has_tput) {
 		printf("\"throughput\": { \"msgs_timed\": %" PRIu64 ", \"reps\": %u, "
 		       "\"msgs_per_s\": %.0f, \"msgs_per_s_min\": %.0f, \"msgs_per_s_max\": %.0f, "
-		       "\"gb_per_s\": %.4f, \"cpu_ns_per_msg\": %.2f, \"syscalls_per_msg\": ",
+		       "\"gb_per_s\": %.4f, \"cpu_ns_per_msg\": %.2f, "
+		       "\"producer_cpu_ns_per_msg\": %.2f, \"syscalls_per_msg\": ",
 		       c->streamed, c->reps, c->rate_med, c->rate_min, c->rate_max,
 		       c->rate_med * (double)c->size / 1e9,
-		       c->streamed ? c->cpu_ns / (double)c->streamed : 0);
+		       c->streamed ? c->cpu_ns / (double)c->streamed : 0,
+		       c->streamed ? c->prod_cpu_ns / (double)c->streamed : 0);
 		if (c->syscalls >= 0 && c->streamed)
 			printf("%.5f", c->syscalls / (double)c->streamed);
 		else
