@@ -556,13 +556,17 @@ check-sh: tests
 
 # The long crash runs: 5000 SIGKILLs of SPSC producers and consumers and
 # 5000 of MPMC ones (make check runs 200 each), and 50 million messages per
-# stream test; 10 million per lost-wake-up case of test_poll.
+# stream test; 10 million per lost-wake-up case of test_poll; broadcast
+# rings: 2 million messages per fan-out test (1 to 64 subscribers, and
+# overwrite with slow ones), 2000 rounds of subscribers and producers
+# SIGKILLed and replaced (make check: 40).
 torture: deps
 	$(Q)$(MAKE) --no-print-directory tests
 	$(TEST_ENV) SHMRING_CRASH_KILLS=5000 $(BUILD)/tests/test_crash --verbose
 	$(TEST_ENV) SHMRING_MPMC_KILLS=5000 SHMRING_CRASH_NMAX=20 $(BUILD)/tests/test_torture --verbose --jobs 1
 	$(TEST_ENV) SHMRING_STREAM_MSGS=50000000 $(BUILD)/tests/test_stream --jobs 1
 	$(TEST_ENV) SHMRING_POLL_MSGS=10000000 $(BUILD)/tests/test_poll --jobs 1
+	$(TEST_ENV) SHMRING_BCAST_MSGS=2000000 SHMRING_BCAST_KILLS=2000 $(BUILD)/tests/test_bcast --jobs 1
 
 # ---- fuzzing: make fuzz [FUZZ_SECONDS=N]; make check runs fuzz-short ----
 # libFuzzer targets (tests/fuzz/), built with clang, ASan and UBSan in their

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -183,32 +184,40 @@ static void fanout(unsigned subs, uint64_t msgs, uint32_t flags, int slow)
 	t_unshared(x, sizeof(*x));
 }
 
-/* The long form (2 million messages each) is make torture's. */
-Test(bcast, one_subscriber_gets_every_message_in_order, .timeout = 240)
+/* Messages per fan-out test: the short form's, or SHMRING_BCAST_MSGS (make
+ * torture: 2 million each). */
+static uint64_t fan_msgs(uint64_t short_form)
 {
-	fanout(1, 40000, 0, 0);
+	const char *n = getenv("SHMRING_BCAST_MSGS");
+	return n ? strtoull(n, NULL, 10) : short_form;
 }
 
-Test(bcast, four_subscribers_get_every_message_in_order, .timeout = 240)
+/* (the timeouts are the long form's) */
+Test(bcast, one_subscriber_gets_every_message_in_order, .timeout = 1800)
 {
-	fanout(4, 20000, 0, 0);
+	fanout(1, fan_msgs(40000), 0, 0);
 }
 
-Test(bcast, sixteen_subscribers_get_every_message_in_order, .timeout = 240)
+Test(bcast, four_subscribers_get_every_message_in_order, .timeout = 1800)
 {
-	fanout(16, 6000, 0, 0);
+	fanout(4, fan_msgs(20000), 0, 0);
 }
 
-Test(bcast, sixty_four_subscribers_get_every_message_in_order, .timeout = 240)
+Test(bcast, sixteen_subscribers_get_every_message_in_order, .timeout = 1800)
 {
-	fanout(64, 1500, 0, 0);
+	fanout(16, fan_msgs(6000), 0, 0);
 }
 
-Test(bcast, overwrite_gaps_are_announced_and_counted, .timeout = 240)
+Test(bcast, sixty_four_subscribers_get_every_message_in_order, .timeout = 3600)
+{
+	fanout(64, fan_msgs(1500), 0, 0);
+}
+
+Test(bcast, overwrite_gaps_are_announced_and_counted, .timeout = 1800)
 {
 	/* two slow subscribers of four: they lose messages, each gap after
 	 * one -EOVERFLOW, counted exactly; the fast ones may lose some too */
-	fanout(4, 30000, SHMRING_OVERWRITE, 2);
+	fanout(4, fan_msgs(30000), SHMRING_OVERWRITE, 2);
 }
 
 /* ---- joining ----------------------------------------------------------- */
@@ -911,4 +920,152 @@ Test(bcast, a_reboot_keeps_the_flushed_records_and_named_places, .timeout = 30)
 	shmring_close(n);
 	shmring_close(q);
 	shmring_close(p);
+}
+
+/* ---- crash torture: subscribers and producers killed and replaced -------- */
+
+/* A message's word: the producer's generation above, its own count below. */
+#define GEN_SHIFT 40
+
+struct mayhem {
+	struct box box;
+	_Atomic int stop;               /* the producer shuts the ring down and exits */
+	_Atomic int gen;                /* the next producer's generation */
+	_Atomic int prod_ready;
+};
+
+/* A producer of generation gen: takes the role over (the last one was
+ * killed), sends gen:0, gen:1, ... until told to stop, then shuts down. */
+static int mayhem_producer(void *arg)
+{
+	struct mayhem *m = arg;
+	uint64_t gen = (uint64_t)atomic_fetch_add(&m->gen, 1) + 1, rng = gen;
+	struct shmring *p = NULL;
+	int rc;
+	/* the killed one may still be on its way out */
+	for (int i = 0; (rc = shmring_open(m->box.uri, SHMRING_PRODUCER, &m->box.o, &p)) == -EBUSY &&
+			i < 5000; i++)
+		t_sleep_ms(2);
+	if (rc)
+		return 70;
+	atomic_store(&m->prod_ready, 1);
+	uint8_t buf[1024];
+	for (uint64_t s = 0; !atomic_load(&m->stop); s++) {
+		size_t len = msg_make(buf, gen << GEN_SHIFT | s, &rng, sizeof(buf));
+		/* a dead subscriber is written off within the liveness check,
+		 * a stopped one evicted after stall_ms: never this long */
+		if ((rc = shmring_send(p, buf, len, 20000 * MS)) != 0)
+			return 71;
+	}
+	return shmring_shutdown(p) ? 72 : 0;
+}
+
+/* A subscriber: every message whole; within a generation consecutive
+ * unless an -EOVERFLOW (eviction) came first; generations only go up. */
+static int mayhem_subscriber(void *arg)
+{
+	struct mayhem *m = arg;
+	struct shmring *q = NULL;
+	if (shmring_open(m->box.uri, SHMRING_CONSUMER, &m->box.o, &q))
+		return 80;
+	atomic_fetch_add(&m->box.ready, 1);
+	uint8_t buf[1024];
+	uint64_t last = 0;
+	bool any = false, announced = false;
+	for (;;) {
+		ssize_t n = shmring_recv(q, buf, sizeof(buf), 60000 * MS);
+		if (n == -EPIPE)
+			break;
+		if (n == -EOVERFLOW) {
+			announced = true;
+			continue;
+		}
+		if (n < 0)
+			return 81;
+		uint64_t w = msg_seq(buf, (size_t)n);
+		if (w == UINT64_MAX)
+			return 82;              /* torn */
+		uint64_t g = w >> GEN_SHIFT, pg = last >> GEN_SHIFT;
+		if (any && (g < pg || (g == pg && w <= last)))
+			return 83;              /* twice, or out of order */
+		if (any && g == pg && w != last + 1 && !announced)
+			return 84;              /* a gap nobody announced */
+		last = w;
+		any = true;
+		announced = false;
+	}
+	shmring_close(q);
+	return 0;
+}
+
+static unsigned bcast_kills(void)
+{
+	const char *n = getenv("SHMRING_BCAST_KILLS");
+	return n ? (unsigned)strtoul(n, NULL, 10) : 40;
+}
+
+/*
+ * Subscribers SIGKILLed and restarted at random, the producer SIGKILLed and
+ * replaced, now and then a subscriber SIGSTOPped past stall_ms (evicted: it
+ * learns it by -EOVERFLOW after SIGCONT).  The producer never waits on the
+ * dead; nothing torn, twice, or lost without a word is ever delivered.
+ * make check runs 40 rounds, make torture SHMRING_BCAST_KILLS of them.
+ */
+Test(bcast, subscribers_and_producers_killed_and_replaced_at_random, .timeout = 3600)
+{
+	enum { SUBS = 4 };
+	const char *uri = t_ring_uri("mayhem");
+	struct shmring_opts o = bc_opts(1 << 14, 1024, 0);
+	o.stall_ms = 200;
+	struct shmring *own = bc_open(uri, SHMRING_CREATE | SHMRING_EXCL, &o);
+	struct mayhem *m = t_shared(sizeof(*m));
+	memset(m, 0, sizeof(*m));
+	snprintf(m->box.uri, sizeof(m->box.uri), "%s", uri);
+	m->box.o = o;
+	pid_t sub[SUBS], prod;
+	for (int i = 0; i < SUBS; i++)
+		sub[i] = t_spawn(mayhem_subscriber, m);
+	cr_assert(t_wait_flag(&m->box.ready, SUBS, 60000), "subscribers joined");
+	prod = t_spawn(mayhem_producer, m);
+	cr_assert(t_wait_flag(&m->prod_ready, 1, 60000), "the producer started");
+	uint64_t rng = 777;
+	unsigned kills = bcast_kills(), stops = 0;
+	for (unsigned k = 0; k < kills; k++) {
+		t_sleep_ms((long)(t_rand(&rng) % 20));
+		unsigned what = (unsigned)(t_rand(&rng) % 8);
+		if (what == 0) {
+			/* the producer, mid-send or not */
+			cr_assert_eq(kill(prod, SIGKILL), 0);
+			cr_assert_eq(t_wait(prod), 128 + SIGKILL, "producer: killed, not failed");
+			atomic_store(&m->prod_ready, 0);
+			prod = t_spawn(mayhem_producer, m);
+			cr_assert(t_wait_flag(&m->prod_ready, 1, 60000), "a new producer took over");
+			continue;
+		}
+		int i = (int)(t_rand(&rng) % SUBS);
+		if (what == 1 && stops < 3 + kills / 50) {
+			/* evicted after stall_ms */
+			stops++;
+			cr_assert_eq(kill(sub[i], SIGSTOP), 0);
+			t_sleep_ms(o.stall_ms + 200);
+			cr_assert_eq(kill(sub[i], SIGCONT), 0);
+			continue;
+		}
+		cr_assert_eq(kill(sub[i], SIGKILL), 0);
+		int ex = t_wait(sub[i]);
+		cr_assert_eq(ex, 128 + SIGKILL, "subscriber %d: killed, not failed (exit %d)", i, ex);
+		int ready = atomic_load(&m->box.ready);
+		sub[i] = t_spawn(mayhem_subscriber, m);
+		cr_assert(t_wait_flag(&m->box.ready, ready + 1, 60000), "a new subscriber joined");
+	}
+	atomic_store(&m->stop, 1);
+	cr_assert_eq(t_wait(prod), 0, "the last producer shut the ring down");
+	for (int i = 0; i < SUBS; i++) {
+		int ex = t_wait(sub[i]);
+		cr_assert_eq(ex, 0, "subscriber %d: exit %d", i, ex);
+	}
+	if (stops)
+		cr_assert_geq(t_stats(own).evictions, 1, "a stopped subscriber was evicted");
+	shmring_close(own);
+	t_unshared(m, sizeof(*m));
 }

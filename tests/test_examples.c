@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The examples that double as benchmarks (docs/examples/market_data.c and
- * video_frames.c), run briefly: they must finish, succeed, and print what
- * they promise.  No timing is asserted -- the numbers are theirs to print.
+ * video_frames.c, both on broadcast rings), run briefly: they must finish,
+ * succeed, and print what they promise.  No timing is asserted -- the numbers are theirs to print.
  * docs/examples/event_loop.c, the epoll gateway, runs until it is sent
  * SIGTERM: it must then stop cleanly, having received every message.
  */
@@ -127,8 +127,32 @@ Test(examples, market_data_delivers_every_quote, .timeout = 60)
 	cr_expect_not_null(strstr(out, "strategy 0: 20000 quotes, tick-to-strategy ns: p50"), "%s", out);
 	cr_expect_not_null(strstr(out, "strategy 1: 20000 quotes"), "%s", out);
 	cr_expect_not_null(strstr(out, "p99.99"), "%s", out);
+	cr_expect_not_null(strstr(out, "(one broadcast ring)"), "%s", out);
 	cr_expect_null(strstr(out, "FAILED"), "%s", out);
 	free(out);
+}
+
+/* Run argv: it must exit 0, print every string of want (NULL-ended) and
+ * never FAILED. */
+static void expect_ok(char *const argv[], const char *const want[])
+{
+	char *out;
+	int rc = run(argv, &out);
+
+	cr_expect_eq(rc, 0, "%s exited %d:\n%s", argv[0], rc, out);
+	for (unsigned i = 0; want[i]; i++)
+		cr_expect_not_null(strstr(out, want[i]), "want \"%s\":\n%s", want[i], out);
+	cr_expect_null(strstr(out, "FAILED"), "%s", out);
+	free(out);
+}
+
+/* the comparison: one SPSC ring per strategy, every quote sent to each */
+Test(examples, market_data_spsc_fanout, .timeout = 60)
+{
+	char *argv[] = { (char *)example("market_data"), "--strategies", "3", "--quotes", "20000",
+			 "--rate", "0", "--spsc", NULL };
+	const char *want[] = { "strategy 2: 20000 quotes", "(one SPSC ring each)", NULL };
+	expect_ok(argv, want);
 }
 
 Test(examples, market_data_busy_poll_unpaced, .timeout = 60)
@@ -160,6 +184,15 @@ Test(examples, video_frames_1080p_and_4k_in_place, .timeout = 120)
 	free(out);
 }
 
+/* one frame written, read in place by three viewers */
+Test(examples, video_frames_three_viewers, .timeout = 120)
+{
+	char *argv[] = { (char *)example("video_frames"), "--format", "1080p", "--frames", "20",
+			 "--viewers", "3", NULL };
+	const char *want[] = { "20 frames in", "to 3 viewers", NULL };
+	expect_ok(argv, want);
+}
+
 Test(examples, bad_arguments_exit_2, .timeout = 30)
 {
 	char *bad[][4] = {
@@ -169,6 +202,7 @@ Test(examples, bad_arguments_exit_2, .timeout = 30)
 		{ (char *)example("video_frames"), "--format", "8k", NULL },
 		{ (char *)example("video_frames"), "--frames", "-3", NULL },
 		{ (char *)example("video_frames"), "--fps", NULL, NULL },
+		{ (char *)example("video_frames"), "--viewers", "9", NULL },
 		{ (char *)example("event_loop"), "--rings", "65", NULL },
 		{ (char *)example("event_loop"), "--produce", "-1", NULL },
 		{ (char *)example("event_loop"), "--stats-ms", NULL, NULL },

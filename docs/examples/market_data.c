@@ -3,17 +3,37 @@
  * market_data: a feed handler publishes quotes to strategy processes over
  * shmring, and each strategy measures tick-to-strategy latency.
  *
- *   market_data [--strategies N] [--quotes N] [--rate QUOTES_PER_S] [--spin]
+ *   market_data [--strategies N] [--quotes N] [--rate QUOTES_PER_S] [--spin] [--spsc]
  *
- * The feed handler (this process) creates one SPSC ring per strategy --
- * every strategy sees every quote, and an SPSC ring per reader is the
- * fastest fan-out: no reader can slow another down.  It forks the
- * strategies, then publishes quotes at a steady rate, stamping each with
+ * The feed handler (this process) creates one broadcast ring
+ * (SHMRING_BCAST): it writes every quote once, and every strategy -- a
+ * subscriber -- reads every quote.  It forks the strategies, waits until
+ * all of them have joined (a subscriber receives what is published after
+ * it joined), then publishes quotes at a steady rate, stamping each with
  * CLOCK_MONOTONIC just before the send.  A strategy takes the time when it
  * has the quote in hand; the difference is the tick-to-strategy latency
  * (the clock is the same for every process on one machine).  At the end
- * the feed shuts the rings down, each strategy drains its ring, checks it
- * saw every quote in order, and prints its latency percentiles.
+ * the feed shuts the ring down, each strategy drains it, checks it saw
+ * every quote in order, and prints its latency percentiles.
+ *
+ * The ring is blocking (the default): the feed waits for the slowest live
+ * strategy; one that stalls longer than opts.stall_ms is evicted and told
+ * so by -EOVERFLOW, which this example counts as a failure.  A feed that
+ * must never wait would create the ring with SHMRING_OVERWRITE and let a
+ * slow strategy lose the oldest quotes (counted in its shmring_stats).
+ *
+ * --spsc does the same the way it was done before broadcast rings: one
+ * SPSC ring per strategy, the feed sending every quote N times.  What the
+ * broadcast ring changed, measured on a shared 2-core VM, unpaced
+ * (--rate 0), 1 million quotes: with 8 strategies the feed spent 97-129
+ * ns of CPU per quote against 232-587 ns through 8 SPSC rings (with 4:
+ * 119-129 against 94-132, about even).  The feed finished sooner with
+ * SPSC rings (8 strategies: 1.05-1.54 s against 1.82-2.64 s): each of
+ * them buffers 4096 quotes for its own reader, while the broadcast feed
+ * keeps pace with the slowest of 8 strategies sharing 2 cores.  Where
+ * strategies have cores of their own, the feed's cost is what limits a
+ * fan-out; shmring-bench's producer-CPU cases (docs/PERFORMANCE.md)
+ * measure it.
  *
  * Strategies wait with SHMRING_FOREVER: a short spin, then a futex sleep,
  * so an idle strategy costs no CPU; --spin makes them busy-poll instead
@@ -32,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,6 +76,7 @@ struct args {
 	uint64_t quotes;
 	uint64_t rate;          /* quotes per second; 0: as fast as possible */
 	bool spin;
+	bool spsc;              /* one SPSC ring per strategy instead */
 };
 
 static uint64_t now_ns(void)
@@ -65,9 +87,15 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* the broadcast ring is ring 0; --spsc: ring i is strategy i's */
 static void ring_uri(char *buf, size_t len, pid_t feed, unsigned i)
 {
 	snprintf(buf, len, "shm:market-data-%ld-%u", (long)feed, i);
+}
+
+static unsigned n_rings(const struct args *a)
+{
+	return a->spsc ? a->strategies : 1;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -85,7 +113,7 @@ static uint64_t percentile(const uint64_t *sorted, uint64_t n, double q)
 /* ---------------------------------------------------------------------- */
 /* a strategy process                                                       */
 
-static int strategy(unsigned id, pid_t feed, const struct args *a)
+static int strategy(unsigned id, pid_t feed, const struct args *a, int joined)
 {
 	char uri[64];
 	struct shmring *r;
@@ -100,17 +128,25 @@ static int strategy(unsigned id, pid_t feed, const struct args *a)
 		fprintf(stderr, "strategy %u: out of memory\n", id);
 		return 1;
 	}
-	ring_uri(uri, sizeof(uri), feed, id);
+	ring_uri(uri, sizeof(uri), feed, a->spsc ? id : 0);
 	rc = shmring_open(uri, SHMRING_CONSUMER, NULL, &r);
 	if (rc < 0) {
 		fprintf(stderr, "strategy %u: open %s: %s\n", id, uri, shmring_strerror(rc));
 		return 1;
 	}
+	/* subscribed: tell the feed (one byte; its end of the pipe sees EOF
+	 * if we die before) */
+	if (write(joined, "j", 1) != 1) {
+		perror("strategy: write");
+		return 1;
+	}
+	close(joined);
 	/* -EPIPE: the feed shut the ring down and we have drained it */
 	while ((n = shmring_recv(r, &q, sizeof(q), timeout)) != -EPIPE) {
 		if (n == -EAGAIN)
 			continue;               /* --spin: nothing yet, poll again */
 		if (n < 0) {
+			/* -EOVERFLOW: we stalled past stall_ms and were evicted */
 			fprintf(stderr, "strategy %u: recv: %s\n", id, shmring_strerror((int)n));
 			return 1;
 		}
@@ -159,12 +195,13 @@ static int publish(struct shmring **rings, const struct args *a)
 		q.bid_qty = 100;
 		q.ask_qty = 200;
 		q.sent_ns = now_ns();
-		for (unsigned s = 0; s < a->strategies; s++) {
-			/* a strategy that stalls for a second is a failure here; a
-			 * real feed would drop it or conflate its quotes */
+		for (unsigned s = 0; s < n_rings(a); s++) {
+			/* a strategy that stalls for a second is a failure here
+			 * (broadcast: it is evicted after stall_ms, and the feed
+			 * goes on without it) */
 			int rc = shmring_send(rings[s], &q, sizeof(q), 1000000000);
 			if (rc < 0) {
-				fprintf(stderr, "feed: send to strategy %u: %s\n", s,
+				fprintf(stderr, "feed: send to ring %u: %s\n", s,
 					shmring_strerror(rc));
 				return 1;
 			}
@@ -176,7 +213,8 @@ static int publish(struct shmring **rings, const struct args *a)
 static int usage(const char *why)
 {
 	fprintf(stderr, "market_data: %s\n"
-		"usage: market_data [--strategies 1-%d] [--quotes N] [--rate QUOTES_PER_S] [--spin]\n",
+		"usage: market_data [--strategies 1-%d] [--quotes N] [--rate QUOTES_PER_S] [--spin]\n"
+		"                   [--spsc]\n",
 		why, MAX_STRATEGIES);
 	return 2;
 }
@@ -212,6 +250,10 @@ int main(int argc, char **argv)
 			a.spin = true;
 			continue;
 		}
+		if (strcmp(opt, "--spsc") == 0) {
+			a.spsc = true;
+			continue;
+		}
 		i++;                            /* the others take a value */
 		if (strcmp(opt, "--strategies") == 0) {
 			if (!parse_u64(val, 1, MAX_STRATEGIES, &v))
@@ -230,10 +272,11 @@ int main(int argc, char **argv)
 		}
 	}
 
-	/* one ring per strategy, 4096 quotes deep */
-	for (unsigned s = 0; s < a.strategies; s++) {
-		struct shmring_opts o = { .kind = SHMRING_SPSC, .capacity = 4096 * 80,
-					  .max_msg = sizeof(struct quote), .flags = SHMRING_PREFAULT };
+	/* one broadcast ring (--spsc: one ring per strategy), 4096 quotes deep */
+	for (unsigned s = 0; s < n_rings(&a); s++) {
+		struct shmring_opts o = { .kind = a.spsc ? SHMRING_SPSC : SHMRING_BCAST,
+					  .capacity = 4096 * 96, .max_msg = sizeof(struct quote),
+					  .flags = SHMRING_PREFAULT };
 		ring_uri(uri, sizeof(uri), feed, s);
 		int rc = shmring_open(uri, SHMRING_CREATE | SHMRING_EXCL | SHMRING_PRODUCER, &o,
 				      &rings[s]);
@@ -242,6 +285,11 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	int joined[2];
+	if (pipe(joined) != 0) {
+		perror("pipe");
+		return 1;
+	}
 	fflush(stdout);
 	for (unsigned s = 0; s < a.strategies; s++) {
 		kids[s] = fork();
@@ -249,14 +297,35 @@ int main(int argc, char **argv)
 			perror("fork");
 			return 1;
 		}
-		if (kids[s] == 0)
-			_exit(strategy(s, feed, &a));
+		if (kids[s] == 0) {
+			close(joined[0]);
+			_exit(strategy(s, feed, &a, joined[1]));
+		}
 	}
+	close(joined[1]);
+
+	/* a subscriber gets what is published after it joined: wait for all */
+	for (unsigned s = 0; s < a.strategies && status == 0; s++) {
+		char c;
+		if (read(joined[0], &c, 1) != 1) {
+			fprintf(stderr, "feed: a strategy failed before it joined\n");
+			status = 1;
+		}
+	}
+	close(joined[0]);
 
 	uint64_t t0 = now_ns();
-	status = publish(rings, &a);
+	struct rusage ru0, ru1;
+	getrusage(RUSAGE_SELF, &ru0);
+	if (status == 0)
+		status = publish(rings, &a);
+	getrusage(RUSAGE_SELF, &ru1);
 	double secs = (double)(now_ns() - t0) / 1e9;
-	for (unsigned s = 0; s < a.strategies; s++) {
+	double cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec +
+			      ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) * 1e9 +
+		     (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec +
+			      ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) * 1e3;
+	for (unsigned s = 0; s < n_rings(&a); s++) {
 		shmring_shutdown(rings[s]);     /* end of stream: strategies drain, then exit */
 		shmring_close(rings[s]);
 	}
@@ -264,11 +333,14 @@ int main(int argc, char **argv)
 		int st;
 		if (waitpid(kids[s], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
 			status = 1;
+	}
+	for (unsigned s = 0; s < n_rings(&a); s++) {
 		ring_uri(uri, sizeof(uri), feed, s);
 		shmring_unlink(uri);
 	}
-	printf("feed: %" PRIu64 " quotes to %u strategies in %.2f s (%.0f quotes/s each)%s\n",
-	       a.quotes, a.strategies, secs, (double)a.quotes / secs,
-	       status ? "; FAILED" : "");
+	printf("feed: %" PRIu64 " quotes to %u strategies (%s) in %.2f s (%.0f quotes/s each), "
+	       "feed CPU %.0f ns per quote%s\n", a.quotes, a.strategies,
+	       a.spsc ? "one SPSC ring each" : "one broadcast ring", secs,
+	       (double)a.quotes / secs, cpu / (double)a.quotes, status ? "; FAILED" : "");
 	return status;
 }

@@ -46,7 +46,7 @@
 #define MAX_BATCH 32
 #define EXIT_WATCHDOG_S 10      /* a child's exit(), after it reported */
 #define MAX_PROD 2              /* producers of one stream */
-#define MAX_CONS 2              /* consumers of one stream */
+#define MAX_CONS 8              /* consumers of one stream (broadcast fan-out) */
 #define MAX_PROCS (MAX_PROD + MAX_CONS)
 #define MAX_CHANS 2             /* a round trip uses two */
 #define MAX_TRANSPORTS 64
@@ -152,6 +152,7 @@ struct end {
 	size_t size;
 	unsigned batch, nprod, ncons;
 	unsigned id;                    /* producer id (sender) */
+	unsigned sub;                   /* consumer index, 0 .. ncons-1 (receiver) */
 	int dir;                        /* END_TX or END_RX */
 	bool exact;                     /* one consumer: no gaps between seqs */
 	bool stopped;                   /* the peer is gone (EOF): stop receiving */
@@ -251,6 +252,7 @@ struct loops {
 #define T_SHMRING  0x08u        /* a shmring ring: counters from shmring_stats */
 #define T_NOSTATS  0x10u        /* shmring fallback: counters are per handle */
 #define T_FDWAIT   0x20u        /* waits in epoll: only perf counts its system calls */
+#define T_BCAST    0x40u        /* every consumer receives every message (fan-out) */
 
 struct transport {
 	const char *name;
@@ -433,6 +435,7 @@ struct case_result {
 	double rate_med, rate_min, rate_max;
 	uint64_t full, empty, streamed;         /* failed tries, timed msgs, all reps */
 	double cpu_ns;                  /* user+sys of every process in timed streams */
+	double prod_cpu_ns;             /* ... of the producers alone */
 	double syscalls;                /* in timed streams, all processes; < 0: not counted */
 	struct hist hist;
 	struct lat_result lat;

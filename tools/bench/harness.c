@@ -311,6 +311,7 @@ struct report {
 struct ctl {
 	struct barrier bar;
 	unsigned nproc;
+	unsigned fanout;                        /* consumers that get each message: 1 or ncons */
 	_Alignas(CACHELINE) uint64_t tput_n;    /* timed msgs per producer */
 	uint64_t lat_n;                         /* timed round trips; 0: A sizes them */
 	uint64_t lat_total;                     /* round trips wanted over all reps; 0: time */
@@ -346,7 +347,8 @@ static void barrier_wait(struct ctl *c)
 
 /* Messages per second of a stream over all consumers: those after the
  * earliest first message, over the span from it to the latest last one.
- * *timed (if not NULL) gets every message the consumers counted. */
+ * *timed (if not NULL) gets every message the consumers counted.  A
+ * broadcast stream counts each message once, not once per consumer. */
 static double span_rate(const struct ctl *c, unsigned nprod, unsigned nproc, int which,
 			uint64_t *timed)
 {
@@ -363,6 +365,7 @@ static double span_rate(const struct ctl *c, unsigned nprod, unsigned nproc, int
 		t1 = sp->last > t1 ? sp->last : t1;
 		n += sp->got;
 	}
+	n /= c->fanout;
 	if (timed)
 		*timed = n;
 	return t1 > t0 && n > n0 ? (double)(n - n0) * 1e9 / (double)(t1 - t0) : 0;
@@ -527,15 +530,16 @@ static void end_init(struct end *e, const struct transport *t, const struct geom
 	e->nprod = g->nprod;
 	e->ncons = g->ncons;
 	e->dir = dir;
-	e->id = id;
-	e->exact = g->ncons == 1;
+	e->id = dir == END_TX ? id : 0;
+	e->sub = dir == END_RX ? id : 0;
+	e->exact = g->ncons == 1 || (t->flags & T_BCAST);
 	for (unsigned p = 0; p < MAX_PROD; p++)
 		e->next[p] = 1;
 	t->attach(e, ch);
 }
 
 /* A stream phase: producers send n each, then say so; consumers receive
- * until done (one consumer: exactly nprod * n). */
+ * until done (one consumer, or each of a broadcast's: exactly nprod * n). */
 static void stream(struct end *e, bool producer, uint64_t n, atomic_uint *done,
 		   struct span *sp)
 {
@@ -548,7 +552,7 @@ static void stream(struct end *e, bool producer, uint64_t n, atomic_uint *done,
 		atomic_fetch_add_explicit(done, 1, memory_order_release);
 		return;
 	}
-	if (e->ncons == 1)
+	if (e->ncons == 1 || (t->flags & T_BCAST))
 		sp->got = t->loops.consume(e, n * e->nprod, NULL, &sp->first, &sp->n_first);
 	else
 		sp->got = t->loops.consume(e, UINT64_MAX, done, &sp->first, &sp->n_first);
@@ -633,7 +637,7 @@ static noreturn void child_main(unsigned proc, const struct transport *t, const 
 
 	child_setup(proc, t, g);
 	end_init(&e_main, t, g, &g_chans[0], producer ? END_TX : END_RX,
-		 producer ? proc : 0);
+		 producer ? proc : proc - g->nprod);
 	if (lat) {
 		struct geom gb = *g;
 		gb.index = 1;
@@ -765,20 +769,29 @@ static void add_stats(struct case_result *cr, const struct shmring_stats *st)
 	cr->st.poll_spurious += st->poll_spurious;
 }
 
-/* exactly once: what the producers sent is what the consumers received */
+/* exactly once: what the producers sent is what the consumers received;
+ * on a broadcast stream, what each consumer received */
 static void check_conservation(const struct case_result *cr, const struct ctl *ctl,
 			       const struct geom *g)
 {
+	unsigned groups = ctl->fanout > 1 ? g->ncons : 1;
+
 	for (unsigned p = 0; p < g->nprod; p++) {
-		uint64_t sent = ctl->rep[p].sent, got = 0, sum = 0;
-		for (unsigned q = g->nprod; q < g->nprod + g->ncons; q++) {
-			got += ctl->rep[q].got[p];
-			sum += ctl->rep[q].sum[p];
+		uint64_t sent = ctl->rep[p].sent;
+		for (unsigned k = 0; k < groups; k++) {
+			uint64_t got = 0, sum = 0;
+			for (unsigned q = g->nprod; q < g->nprod + g->ncons; q++) {
+				if (groups > 1 && q != g->nprod + k)
+					continue;
+				got += ctl->rep[q].got[p];
+				sum += ctl->rep[q].sum[p];
+			}
+			if (got != sent || sum != sent * (sent + 1) / 2)
+				fail("%s %zu B: producer %u sent %" PRIu64 " messages, the "
+				     "consumers%s received %" PRIu64 " (sequence sum %" PRIu64
+				     ", expected %" PRIu64 ")", cr->t->name, cr->size, p, sent,
+				     groups > 1 ? " (each)" : "", got, sum, sent * (sent + 1) / 2);
 		}
-		if (got != sent || sum != sent * (sent + 1) / 2)
-			fail("%s %zu B: producer %u sent %" PRIu64 " messages, the consumers received %"
-			     PRIu64 " (sequence sum %" PRIu64 ", expected %" PRIu64 ")",
-			     cr->t->name, cr->size, p, sent, got, sum, sent * (sent + 1) / 2);
 	}
 }
 
@@ -815,12 +828,14 @@ static int create_chans(const struct case_result *cr, struct geom *g)
 static void add_tput(struct case_result *cr, struct ctl *ctl, unsigned nproc)
 {
 	const struct transport *t = cr->t;
-	uint64_t n = 0, cpu = 0;
+	uint64_t n = 0, cpu = 0, pcpu = 0;
 	int64_t sys = 0;
 
 	for (unsigned q = 0; q < nproc; q++) {
 		const struct report *r = &ctl->rep[q];
 		cpu += r->cpu_ns;
+		if (q < t->nprod)
+			pcpu += r->cpu_ns;
 		sys = sys < 0 || r->syscalls < 0 ? -1 : sys + r->syscalls;
 		if (q < t->nprod)
 			cr->full += r->full;
@@ -832,6 +847,7 @@ static void add_tput(struct case_result *cr, struct ctl *ctl, unsigned nproc)
 	cr->rate[cr->reps] = rate;
 	cr->streamed += n;
 	cr->cpu_ns += (double)cpu;
+	cr->prod_cpu_ns += (double)pcpu;
 	if (sys < 0 || cr->syscalls < 0)
 		cr->syscalls = -1;
 	else
@@ -857,7 +873,9 @@ static void destroy_chans(struct case_result *cr, const struct ctl *ctl)
 		uint64_t moved = 0;
 		for (unsigned p = 0; p < t->nprod; p++)
 			moved += ctl->rep[p].sent;
-		if (st.msgs_sent != moved || st.msgs_recv != moved)
+		/* a broadcast ring's receive counters leave with their subscribers */
+		if (st.msgs_sent != moved ||
+		    (!(t->flags & T_BCAST) && st.msgs_recv != moved * ctl->fanout))
 			fprintf(stderr, "shmring-bench: warning: %s %zu B: the ring counted %" PRIu64
 				" sent and %" PRIu64 " received, the bench moved %" PRIu64 "\n",
 				t->name, cr->size, st.msgs_sent, st.msgs_recv, moved);
@@ -886,6 +904,7 @@ void run_rep(struct case_result *cr, bool tput, bool lat)
 
 	ctl = map_shared(sizeof(*ctl));
 	ctl->nproc = nproc;
+	ctl->fanout = (t->flags & T_BCAST) ? t->ncons : 1;
 	ctl->tput_n = cr->tput_n;
 	ctl->lat_n = cr->lat_n;
 	ctl->lat_total = cr->lat_total;

@@ -122,7 +122,7 @@ void print_tables(const struct case_result *res, unsigned n)
 /* ---------------------------------------------------------------------- */
 /* goals: each a ratio of two cases of this run                             */
 
-enum metric { M_RATE, M_P50, M_SYSCALLS };
+enum metric { M_RATE, M_P50, M_SYSCALLS, M_PCPU };      /* M_PCPU: producer CPU ns/msg */
 
 struct goal {
 	const char *label;
@@ -162,6 +162,11 @@ static const struct goal goals[] = {
 	{ "64 B msgs/s, shmring-poll / unix-stream", "shmring-poll", "unix-stream", 64, M_RATE, true, 10 },
 	{ "64 B msgs/s, file-tmpfs / shmring-poll", "file-tmpfs", "shmring-poll", 64, M_RATE, true, 0.9 },
 	{ "64 B msgs/s, file-disk / shmring-poll", "file-disk", "shmring-poll", 64, M_RATE, true, 0.75 },
+	{ "BCAST 1x1 64 B msgs/s, bcast / shmring-poll", "shmring-bcast", "shmring-poll", 64, M_RATE, true, 0.8 },
+	{ "BCAST 64 B producer CPU/msg, 8 subs / 1 sub", "shmring-bcast-x8", "shmring-bcast-block", 64, M_PCPU, false, 1.3 },
+	{ "BCAST 8 MiB x3 frames/s, bcast / spsc-x3", "shmring-bcast-zc-x3", "shmring-spsc-x3", 8 * MIB, M_RATE, true, 1.5 },
+	{ "BCAST 8 MiB x3 producer CPU/frame, bcast / spsc", "shmring-bcast-zc-x3", "shmring-spsc-x3", 8 * MIB, M_PCPU, false, 0.5 },
+	{ "BCAST 8 MiB x3 frames/s, bcast / iceoryx-x3", "shmring-bcast-zc-x3", "iceoryx-x3", 8 * MIB, M_RATE, true, 1 },
 };
 #define N_GOALS (sizeof(goals) / sizeof(goals[0]))
 
@@ -175,6 +180,8 @@ static const struct goal context[] = {
 	{ "64 B rtt p50, shmring-poll / cacheline-rec", "shmring-poll", "cacheline-rec", 64, M_P50, false, 0 },
 	{ "64 B rtt p50, eventfd-epoll / eventfd-pingpong", "eventfd-epoll", "eventfd-pingpong", 64, M_P50, false, 0 },
 	{ "64 B rtt p50, shmring-epoll / eventfd-epoll", "shmring-epoll", "eventfd-epoll", 64, M_P50, false, 0 },
+	{ "64 B producer CPU/msg, 8 SPSC rings / BCAST 1 sub", "shmring-spsc-x8", "shmring-bcast-block", 64, M_PCPU, false, 0 },
+	{ "64 B producer CPU/msg, 8 SPSC rings / BCAST 8 subs", "shmring-spsc-x8", "shmring-bcast-x8", 64, M_PCPU, false, 0 },
 };
 #define N_CONTEXT (sizeof(context) / sizeof(context[0]))
 
@@ -207,6 +214,10 @@ static bool metric(const struct case_result *c, enum metric m, double *v, const 
 	}
 	if (m == M_RATE && c->has_tput && c->rate_med > 0) {
 		*v = c->rate_med;
+		return true;
+	}
+	if (m == M_PCPU && c->has_tput && c->streamed && c->prod_cpu_ns > 0) {
+		*v = c->prod_cpu_ns / (double)c->streamed;
 		return true;
 	}
 	if (m == M_P50 && c->has_lat && c->lat.p50 > 0) {
@@ -335,7 +346,8 @@ void print_goals(const struct case_result *res, unsigned n)
 		       "   the machine can move a ratio 2-4x; `make bench` runs the full cases,\n"
 		       "   docs/PERFORMANCE.md records such runs)\n");
 	printf("context (no goal: the two-line floor of any ring framing a 64 B message;\n"
-	       "  what epoll adds to a bare eventfd wake-up, and what shmring adds to that):\n");
+	       "  what epoll adds to a bare eventfd wake-up, and what shmring adds to that;\n"
+	       "  a fan-out through one SPSC ring per reader, against a broadcast ring):\n");
 	for (unsigned i = 0; i < N_CONTEXT; i++) {
 		struct goal_result r = eval_goal(&context[i], res, n);
 		if (r.have)
@@ -380,10 +392,12 @@ static void json_case(const struct case_result *c)
 	if (c->has_tput) {
 		printf("\"throughput\": { \"msgs_timed\": %" PRIu64 ", \"reps\": %u, "
 		       "\"msgs_per_s\": %.0f, \"msgs_per_s_min\": %.0f, \"msgs_per_s_max\": %.0f, "
-		       "\"gb_per_s\": %.4f, \"cpu_ns_per_msg\": %.2f, \"syscalls_per_msg\": ",
+		       "\"gb_per_s\": %.4f, \"cpu_ns_per_msg\": %.2f, "
+		       "\"producer_cpu_ns_per_msg\": %.2f, \"syscalls_per_msg\": ",
 		       c->streamed, c->reps, c->rate_med, c->rate_min, c->rate_max,
 		       c->rate_med * (double)c->size / 1e9,
-		       c->streamed ? c->cpu_ns / (double)c->streamed : 0);
+		       c->streamed ? c->cpu_ns / (double)c->streamed : 0,
+		       c->streamed ? c->prod_cpu_ns / (double)c->streamed : 0);
 		if (c->syscalls >= 0 && c->streamed)
 			printf("%.5f", c->syscalls / (double)c->streamed);
 		else

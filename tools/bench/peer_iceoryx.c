@@ -288,6 +288,10 @@ const struct transport bench_iceoryx_transports[] = {
 	{ "iceoryx", "iceoryx", "iceoryx 2.0 publish/subscribe, loan/publish + take/release, in place",
 	  1, 1, 1, 8, 0, T_TPUT | T_LAT | T_POLLS, iox_create, iox_destroy, iox_attach, iox_detach,
 	  LOOPS(iox), iox_skip, NULL, roudi_stop },
+	/* every subscriber takes every chunk: the broadcast ring's peer */
+	{ "iceoryx-x3", "iceoryx", "iceoryx 2.0 publish/subscribe, 1 publisher x 3 subscribers, "
+	  "in place", 1, 3, 1, 8 * MIB, 0, T_TPUT | T_POLLS | T_BCAST, iox_create, iox_destroy,
+	  iox_attach, iox_detach, LOOPS(iox), iox_skip, NULL, roudi_stop },
 };
 const unsigned bench_iceoryx_count =
 	sizeof(bench_iceoryx_transports) / sizeof(bench_iceoryx_transports[0]);

@@ -9,6 +9,9 @@
  *   -zc     reserve/commit and acquire/release: written and read in place
  *   -b32    send_batch/recv_batch of up to 32 messages
  *   -mpmc   opts.kind = SHMRING_MPMC, 1x1 and 2x2
+ *   -bcast  opts.kind = SHMRING_BCAST: every subscriber gets every message;
+ *           -spsc-xN, the same fan-out through N SPSC rings, one per reader,
+ *           the producer sending each message N times
  *   file-*, pipe-ring, mq-ring: the same calls on file:, pipe: and mq: URIs
  */
 #include "bench.h"
@@ -42,13 +45,15 @@ static struct shmring_opts ring_opts(const struct geom *g, enum shmring_kind kin
 
 /* Where a transport's rings live: the ring kind, and the URI made of the
  * bench's pid, the case number and the channel's index. */
-enum ring_at { AT_SHM_SPSC, AT_SHM_MPMC, AT_FILE_TMPFS, AT_FILE_DISK, AT_PIPE, AT_MQ };
+enum ring_at { AT_SHM_SPSC, AT_SHM_MPMC, AT_SHM_BCAST, AT_FILE_TMPFS, AT_FILE_DISK, AT_PIPE,
+	       AT_MQ };
 static const struct {
 	enum shmring_kind kind;
 	const char *uri_fmt;
 } ring_at[] = {
 	[AT_SHM_SPSC] = { SHMRING_SPSC, "shm:bench-%ld-%u-%u" },
 	[AT_SHM_MPMC] = { SHMRING_MPMC, "shm:bench-%ld-%u-%u" },
+	[AT_SHM_BCAST] = { SHMRING_BCAST, "shm:bench-%ld-%u-%u" },
 	[AT_FILE_TMPFS] = { SHMRING_SPSC, "file:/dev/shm/shmring-bench-%ld-%u-%u.ring" },
 	[AT_FILE_DISK] = { SHMRING_SPSC, "file:/tmp/shmring-bench-%ld-%u-%u.ring" },
 	[AT_PIPE] = { SHMRING_SPSC, "pipe:/tmp/shmring-bench-%ld-%u-%u.fifo" },
@@ -92,6 +97,7 @@ static int ring_create(struct chan *ch, const struct geom *g, enum ring_at at)
 	}
 RING_CREATE(AT_SHM_SPSC)
 RING_CREATE(AT_SHM_MPMC)
+RING_CREATE(AT_SHM_BCAST)
 RING_CREATE(AT_FILE_TMPFS)
 RING_CREATE(AT_FILE_DISK)
 RING_CREATE(AT_PIPE)
@@ -229,7 +235,8 @@ BENCH_LOOPS(block)
 /* ---------------------------------------------------------------------- */
 /* zero-copy: the frame is written and read in the ring                    */
 
-static inline void zc_tx(struct end *e, unsigned k)
+static inline __attribute__((always_inline))
+void zc_tx_wait(struct end *e, unsigned k, int64_t timeout)
 {
 	struct shmring *r = P(e)->r;
 
@@ -238,7 +245,7 @@ static inline void zc_tx(struct end *e, unsigned k)
 		unsigned spins = 0;
 		int rc;
 
-		while ((rc = shmring_reserve(r, e->size, &m, 0)) == -EAGAIN) {
+		while ((rc = shmring_reserve(r, e->size, &m, timeout)) == -EAGAIN) {
 			e->full++;
 			relax(&spins);
 		}
@@ -254,11 +261,12 @@ static inline void zc_tx(struct end *e, unsigned k)
 	}
 }
 
-static inline unsigned zc_rx(struct end *e)
+static inline __attribute__((always_inline))
+unsigned zc_rx_wait(struct end *e, int64_t timeout)
 {
 	struct shmring *r = P(e)->r;
 	struct shmring_msg m;
-	int rc = shmring_acquire(r, &m, 0);
+	int rc = shmring_acquire(r, &m, timeout);
 
 	if (rc == -EAGAIN)
 		return 0;
@@ -271,7 +279,130 @@ static inline unsigned zc_rx(struct end *e)
 	return 1;
 }
 
+static inline void zc_tx(struct end *e, unsigned k) { zc_tx_wait(e, k, 0); }
+static inline unsigned zc_rx(struct end *e) { return zc_rx_wait(e, 0); }
+/* -zcb: the same, every wait SHMRING_FOREVER (more processes than CPUs) */
+static inline void zcb_tx(struct end *e, unsigned k) { zc_tx_wait(e, k, SHMRING_FOREVER); }
+static inline unsigned zcb_rx(struct end *e) { return zc_rx_wait(e, SHMRING_FOREVER); }
+
 BENCH_LOOPS(zc)
+BENCH_LOOPS(zcb)
+
+/* ---------------------------------------------------------------------- */
+/* fan-out through one SPSC ring per reader: "shm:bench-PID-CASE-CHAN-I"    */
+
+struct fan_priv {
+	struct shmring *out[MAX_CONS];  /* the producer's: every reader's ring */
+	unsigned n;
+};
+END_PRIV(FP, struct fan_priv)
+
+static void fan_name(char *buf, size_t len, const struct chan *ch, unsigned i)
+{
+	snprintf(buf, len, "%s-%u", ch->name, i);
+}
+
+static void fan_destroy(struct chan *ch, struct shmring_stats *st)
+{
+	char name[128];
+
+	(void)st;                       /* N rings: no one ring's counters */
+	for (unsigned i = 0; ch->name[0] && i < ch->u[0]; i++) {
+		fan_name(name, sizeof(name), ch, i);
+		int rc = shmring_unlink(name);
+		if (rc < 0 && rc != -ENOENT)
+			fprintf(stderr, "shmring-bench: shmring_unlink %s: %s\n", name,
+				shmring_strerror(rc));
+	}
+	ch->name[0] = '\0';
+}
+
+static int fan_create(struct chan *ch, const struct geom *g)
+{
+	struct shmring_opts o = ring_opts(g, SHMRING_SPSC);
+	char name[128];
+
+	snprintf(ch->name, sizeof(ch->name), "shm:bench-%ld-%u-%u", (long)getpid(),
+		 bench_case_no(), g->index);
+	ch->u[0] = 0;
+	for (unsigned i = 0; i < g->ncons; i++) {
+		struct shmring *r;
+		fan_name(name, sizeof(name), ch, i);
+		int rc = shmring_open(name, SHMRING_CREATE | SHMRING_EXCL, &o, &r);
+		if (rc < 0) {
+			fprintf(stderr, "shmring-bench: shmring_open %s (create): %s\n", name,
+				shmring_strerror(rc));
+			fan_destroy(ch, NULL);
+			return -EIO;
+		}
+		(void)shmring_close(r);
+		ch->u[0] = i + 1;
+	}
+	return 0;
+}
+
+/* the producer opens every ring, a reader its own (e->sub) */
+static void fan_attach(struct end *e, struct chan *ch)
+{
+	char name[128];
+	unsigned n = e->dir == END_TX ? (unsigned)ch->u[0] : 1;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct shmring *r;
+		fan_name(name, sizeof(name), ch, e->dir == END_TX ? i : e->sub);
+		int rc = shmring_open(name, e->dir == END_TX ? SHMRING_PRODUCER : SHMRING_CONSUMER,
+				      NULL, &r);
+		if (rc < 0)
+			fail("shmring_open %s: %s", name, shmring_strerror(rc));
+		if (e->dir == END_TX)
+			FP(e)->out[i] = r;
+		else
+			P(e)->r = r;
+	}
+	if (e->dir == END_TX)
+		FP(e)->n = n;
+	e->buf = alloc_buf(e->size);
+}
+
+static void fan_detach(struct end *e)
+{
+	if (e->dir == END_TX) {
+		for (unsigned i = 0; i < FP(e)->n; i++)
+			if (shmring_close(FP(e)->out[i]) < 0)
+				fail("shmring_close");
+	} else if (shmring_close(P(e)->r) < 0) {
+		fail("shmring_close");
+	}
+	free(e->buf);
+}
+
+/* the message made once (the whole frame written, or stamped), then sent
+ * into every reader's ring, each send a copy */
+static inline __attribute__((always_inline))
+void fan_send(struct end *e, unsigned k, bool frame)
+{
+	for (unsigned j = 0; j < k; j++) {
+		uint64_t w = next_word(e);
+		if (frame)
+			fill_frame(e->buf, e->size, w);
+		else
+			stamp(e->buf, e->size, w);
+		for (unsigned i = 0; i < FP(e)->n; i++) {
+			int rc = shmring_send(FP(e)->out[i], e->buf, e->size, SHMRING_FOREVER);
+			if (rc < 0)
+				fail_rc("shmring_send", rc);
+		}
+	}
+}
+
+/* -spsc-x8: 64 B messages, read by copying out; -spsc-x3: frames, read in place */
+static inline void fan_tx(struct end *e, unsigned k) { fan_send(e, k, false); }
+static inline unsigned fan_rx(struct end *e) { return copy_rx(e, SHMRING_FOREVER); }
+static inline void fanzc_tx(struct end *e, unsigned k) { fan_send(e, k, true); }
+static inline unsigned fanzc_rx(struct end *e) { return zc_rx_wait(e, SHMRING_FOREVER); }
+
+BENCH_LOOPS(fan)
+BENCH_LOOPS(fanzc)
 
 /* ---------------------------------------------------------------------- */
 
@@ -280,6 +411,7 @@ BENCH_LOOPS(zc)
 	  ring_destroy, attach, ring_detach, LOOPS(loops), NULL, NULL, NULL }
 
 #define TL (T_TPUT | T_LAT)
+#define BC (T_TPUT | T_BCAST)
 
 const struct transport bench_shmring_transports[] = {
 	SR("shmring-poll", "shm: SPSC, send/recv, timeout 0, retry (busy-poll)",
@@ -302,6 +434,22 @@ const struct transport bench_shmring_transports[] = {
 	   2, 2, 1, KIB, T_TPUT | T_POLLS, create_AT_SHM_MPMC, ring_attach, poll),
 	SR("shmring-mpmc-2x2-b32", "shm: MPMC 2x2, batches of 32, timeout 0",
 	   2, 2, 32, KIB, T_TPUT | T_POLLS, create_AT_SHM_MPMC, ring_attach, poll),
+	SR("shmring-bcast", "shm: BCAST 1x1, send/recv, timeout 0 (busy-poll)",
+	   1, 1, 1, 64 * KIB, TL | T_POLLS | T_BCAST, create_AT_SHM_BCAST, ring_attach, poll),
+	SR("shmring-bcast-block", "shm: BCAST 1x1, send/recv, SHMRING_FOREVER",
+	   1, 1, 1, KIB, BC, create_AT_SHM_BCAST, ring_attach, block),
+	SR("shmring-bcast-x8", "shm: BCAST 1 producer x 8 subscribers, SHMRING_FOREVER",
+	   1, 8, 1, KIB, BC, create_AT_SHM_BCAST, ring_attach, block),
+	{ "shmring-spsc-x8", "shmring", "shm: 8 SPSC rings, one per reader, each message sent 8 "
+	  "times, SHMRING_FOREVER", 1, 8, 1, 0, KIB, BC | T_SHMRING | T_NOSTATS, fan_create,
+	  fan_destroy, fan_attach, fan_detach, LOOPS(fan), NULL, NULL, NULL },
+	/* frames of 8 MiB and more only (not in --quick) */
+	{ "shmring-bcast-zc-x3", "shmring", "shm: BCAST 1x3, frames written once and read in "
+	  "place, SHMRING_FOREVER", 1, 3, 1, 8 * MIB, 0, BC | T_SHMRING, create_AT_SHM_BCAST,
+	  ring_destroy, ring_attach, ring_detach, LOOPS(zcb), NULL, NULL, NULL },
+	{ "shmring-spsc-x3", "shmring", "shm: 3 SPSC rings, the frame written once, copied into "
+	  "each, read in place, SHMRING_FOREVER", 1, 3, 1, 8 * MIB, 0, BC | T_SHMRING | T_NOSTATS,
+	  fan_create, fan_destroy, fan_attach, fan_detach, LOOPS(fanzc), NULL, NULL, NULL },
 	SR("file-tmpfs", "file: ring in /dev/shm (tmpfs), send/recv, timeout 0, no flush",
 	   1, 1, 1, MIB, TL | T_POLLS, create_AT_FILE_TMPFS, ring_attach, poll),
 	SR("file-disk", "file: ring in /tmp (the root filesystem), send/recv, timeout 0",
