@@ -18,6 +18,7 @@ set -euo pipefail
 FRAMES=${1:-300}
 ROUNDS=${2:-5}
 BUILD=${BUILD:-build}
+LIMIT=${LIMIT:-120}     # seconds a pipeline may take before it is killed
 W=3840 H=2160
 FRAME=$((W * H * 4))
 CAPS="video/x-raw,format=RGBA,width=$W,height=$H,framerate=30/1"
@@ -34,12 +35,12 @@ ring=gstbench-$$
 trap 'rm -rf "$tmp"; rm -f /dev/shm/$ring' EXIT
 
 # run NAME PIPELINE...: in the background, its wall/user/sys seconds into
-# $tmp/NAME.time when it ends
+# $tmp/NAME.time when it ends; killed after LIMIT seconds
 run() {
 	local name=$1
 	shift
 	/usr/bin/time -f '%e %U %S' -o "$tmp/$name.time" \
-		gst-launch-1.0 -q "$@" >"$tmp/$name.log" 2>&1 &
+		timeout -k 5 "$LIMIT" gst-launch-1.0 -q "$@" >"$tmp/$name.log" 2>&1 &
 }
 
 # record NAME SENDER [RECEIVER]: one line "NAME frames/s cpu sender receiver"
@@ -48,6 +49,11 @@ run() {
 record() {
 	local name=$1 snd=$2 rcv=${3:-}
 	# (time puts "Command exited with non-zero status" first when it did)
+	if grep -q 'non-zero status' "$tmp/$snd.time"; then
+		echo "round $r: $name failed or stalled (killed after ${LIMIT}s), left out:" \
+			"$(head -c 300 "$tmp/$snd.log")" >&2
+		return 0
+	fi
 	read -r wall us ss < <(tail -1 "$tmp/$snd.time")
 	local ur=0 sr=0
 	[ -n "$rcv" ] && read -r _ ur sr < <(tail -1 "$tmp/$rcv.time")
@@ -119,7 +125,7 @@ END {
 	}
 	for (o = 1; o <= no; o++) {
 		k = order[o]
-		if (k != "shmring" && k != "shmring2")
+		if ((k != "shmring" && k != "shmring2") || !(("shm", 2) in m) || !(("alone", 2) in m))
 			continue
 		printf "%s vs shm: %.2fx the frames/s, %.2fx the CPU per frame; %.2fx the ceiling'"'"'s frames/s\n",
 			label[k], m[k, 2] / m["shm", 2], m[k, 3] / m["shm", 3], m[k, 2] / m["alone", 2]
