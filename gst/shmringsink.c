@@ -361,12 +361,21 @@ static gboolean wait_for_readers(GstShmringSink *s)
 	struct gstring *g = s->ring;
 	struct shmring_stats st;
 	guint want;
+	gboolean mq;
 	int rc;
 
+	if (s->readers_came)
+		return TRUE;
 	GST_OBJECT_LOCK(s);
 	want = s->wait_readers;
+	mq = s->uri && g_str_has_prefix(s->uri, "mq:");
 	GST_OBJECT_UNLOCK(s);
-	while (!s->readers_came && want) {
+	if (want && mq) {
+		/* a queue does not tell its producer who else has it open */
+		GST_WARNING_OBJECT(s, "wait-readers does nothing on mq: rings");
+		want = 0;
+	}
+	while (want) {
 		g_mutex_lock(&g->lock);
 		rc = shmring_stats(g->r, &st);
 		g_mutex_unlock(&g->lock);
@@ -619,7 +628,7 @@ static void gst_shmring_sink_class_init(GstShmringSinkClass *klass)
 		TRUE, rw));
 	g_object_class_install_property(oc, PROP_WAIT_READERS, g_param_spec_uint(
 		"wait-readers", "Wait for readers", "Before the first frame, wait until this many "
-		"readers (shmringsrc) have the ring open (shm: and file: rings): with kind=bcast, "
+		"readers (shmringsrc) have the ring open (not on mq: rings): with kind=bcast, "
 		"each of them then gets every frame; 0: do not wait", 0, 64, 0, rw));
 
 	gst_element_class_add_static_pad_template(ec, &sink_template);
