@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <gst/video/video.h>
 
@@ -25,12 +26,14 @@ enum {
 	PROP_MAX_MSG,
 	PROP_TIMEOUT,
 	PROP_UNLINK,
+	PROP_WAIT_READERS,
 };
 
 #define DEFAULT_TIMEOUT (-1)
 #define DEFAULT_FRAMES  4               /* capacity = frames x max-msg */
 #define DEFAULT_MAX_MSG (4u << 20)      /* caps without a known frame size */
 #define CAPS_ROOM       4096u           /* header and caps beside a frame */
+#define READERS_POLL_US 2000            /* wait-readers: how often to look */
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE("sink",
 	GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
@@ -63,6 +66,9 @@ static void sink_set_property(GObject *obj, guint id, const GValue *v, GParamSpe
 	case PROP_UNLINK:
 		s->unlink = g_value_get_boolean(v);
 		break;
+	case PROP_WAIT_READERS:
+		s->wait_readers = g_value_get_uint(v);
+		break;
 	default:
 		G_OBJECT_WARN_INVALID_PROPERTY_ID(obj, id, ps);
 	}
@@ -93,15 +99,60 @@ static void sink_get_property(GObject *obj, guint id, GValue *v, GParamSpec *ps)
 	case PROP_UNLINK:
 		g_value_set_boolean(v, s->unlink);
 		break;
+	case PROP_WAIT_READERS:
+		g_value_set_uint(v, s->wait_readers);
+		break;
 	default:
 		G_OBJECT_WARN_INVALID_PROPERTY_ID(obj, id, ps);
 	}
 	GST_OBJECT_UNLOCK(s);
 }
 
+/* A /proc/sys number, or dflt. */
+static guint64 sysctl_u64(const char *path, guint64 dflt)
+{
+	gchar *txt = NULL;
+	guint64 v = dflt;
+
+	if (g_file_get_contents(path, &txt, NULL, NULL))
+		v = g_ascii_strtoull(txt, NULL, 10);
+	g_free(txt);
+	return v ? v : dflt;
+}
+
+#define MQ_MSGSIZE_MAX "/proc/sys/fs/mqueue/msgsize_max"
+
+/* mq: queues carry messages up to a system limit (8 KiB by default): the
+ * default room beside a frame shrinks to what its header needs when that
+ * makes the frame fit. */
+static guint64 mq_max_msg(guint64 max, gsize frame, guint32 caps_len)
+{
+	guint64 lim = sysctl_u64(MQ_MSGSIZE_MAX, 8192);
+	guint64 tight = (guint64)gstwire_hdr_len(caps_len) + frame;
+
+	return max > lim && tight <= lim ? lim : max;
+}
+
+/* The open of an mq: ring failed: say which limits a frame runs into. */
+static void mq_open_error(GstShmringSink *s, const gchar *uri, guint64 max, int rc)
+{
+	struct rlimit rl = { 0 };
+
+	(void)getrlimit(RLIMIT_MSGQUEUE, &rl);
+	GST_ELEMENT_ERROR(s, RESOURCE, OPEN_WRITE,
+		("Could not make message queue %s for messages of %" G_GUINT64_FORMAT " bytes "
+		 "(a frame and its header): %s. The system allows %" G_GUINT64_FORMAT " bytes a "
+		 "message (/proc/sys/fs/mqueue/msgsize_max; privileged processes up to 16 MiB) and "
+		 "%llu bytes of queues per user (RLIMIT_MSGQUEUE, ulimit -q). Use shm: or pipe: "
+		 "for larger frames, or raise those limits.", uri, max, shmring_strerror(rc),
+		 sysctl_u64(MQ_MSGSIZE_MAX, 8192), (unsigned long long)rl.rlim_cur),
+		("shmring_open: %d", rc));
+}
+
 /* Open (create, or take over after a dead producer) the ring, sized for
- * frames of `frame` bytes (0: unknown).  FALSE with an error posted. */
-static gboolean sink_open(GstShmringSink *s, gsize frame)
+ * frames of `frame` bytes (0: unknown) with caps of caps_len bytes.
+ * FALSE with an error posted. */
+static gboolean sink_open(GstShmringSink *s, gsize frame, guint32 caps_len)
 {
 	struct shmring_opts o = { 0 };
 	struct shmring_stats st;
@@ -115,6 +166,8 @@ static gboolean sink_open(GstShmringSink *s, gsize frame)
 	o.kind = (enum shmring_kind)s->kind;
 	o.flags = SHMRING_PREFAULT;     /* frames are large: no page fault per frame */
 	max = s->max_msg ? s->max_msg : frame ? frame + CAPS_ROOM : DEFAULT_MAX_MSG;
+	if (!s->max_msg && frame && uri && g_str_has_prefix(uri, "mq:"))
+		max = mq_max_msg(max, frame, caps_len);
 	o.capacity = s->capacity ? s->capacity : max * DEFAULT_FRAMES;
 	GST_OBJECT_UNLOCK(s);
 	if (!uri) {
@@ -144,9 +197,12 @@ static gboolean sink_open(GstShmringSink *s, gsize frame)
 		break;
 	}
 	if (rc < 0) {
-		GST_ELEMENT_ERROR(s, RESOURCE, OPEN_WRITE,
-			("Could not open ring %s as producer: %s.", uri, shmring_strerror(rc)),
-			("shmring_open: %d", rc));
+		if (g_str_has_prefix(uri, "mq:") && rc != -EBUSY && rc != -EACCES)
+			mq_open_error(s, uri, max, rc);
+		else
+			GST_ELEMENT_ERROR(s, RESOURCE, OPEN_WRITE,
+				("Could not open ring %s as producer: %s.", uri,
+				 shmring_strerror(rc)), ("shmring_open: %d", rc));
 		g_free(uri);
 		return FALSE;
 	}
@@ -176,7 +232,7 @@ static gboolean sink_set_caps(GstBaseSink *bs, GstCaps *caps)
 	}
 	if (gst_video_info_from_caps(&vi, caps))
 		frame = GST_VIDEO_INFO_SIZE(&vi);
-	if (!s->ring && !sink_open(s, frame)) {
+	if (!s->ring && !sink_open(s, frame, (guint32)len)) {
 		g_free(str);
 		return FALSE;
 	}
@@ -298,6 +354,43 @@ static gboolean render_in_place(GstShmringSink *s, GstBuffer *buf, gsize *size)
 	return TRUE;
 }
 
+/* wait-readers: before the first frame, until that many readers have the
+ * ring open.  FALSE when flushing. */
+static gboolean wait_for_readers(GstShmringSink *s)
+{
+	struct gstring *g = s->ring;
+	struct shmring_stats st;
+	guint want;
+	gboolean mq;
+	int rc;
+
+	if (s->readers_came)
+		return TRUE;
+	GST_OBJECT_LOCK(s);
+	want = s->wait_readers;
+	mq = s->uri && g_str_has_prefix(s->uri, "mq:");
+	GST_OBJECT_UNLOCK(s);
+	if (want && mq) {
+		/* a queue does not tell its producer who else has it open */
+		GST_WARNING_OBJECT(s, "wait-readers does nothing on mq: rings");
+		want = 0;
+	}
+	while (want) {
+		g_mutex_lock(&g->lock);
+		rc = shmring_stats(g->r, &st);
+		g_mutex_unlock(&g->lock);
+		if (rc < 0 || st.consumers >= want) {
+			GST_INFO_OBJECT(s, "%u readers", rc < 0 ? 0 : st.consumers);
+			break;
+		}
+		if (g_atomic_int_get(&s->flushing))
+			return FALSE;
+		g_usleep(READERS_POLL_US);
+	}
+	s->readers_came = TRUE;
+	return TRUE;
+}
+
 static GstFlowReturn sink_render(GstBaseSink *bs, GstBuffer *buf)
 {
 	GstShmringSink *s = GST_SHMRING_SINK(bs);
@@ -319,6 +412,8 @@ static GstFlowReturn sink_render(GstBaseSink *bs, GstBuffer *buf)
 			 "message %u bytes with its header).", size, g->max_msg), (NULL));
 		return GST_FLOW_ERROR;
 	}
+	if (!wait_for_readers(s))
+		return GST_FLOW_FLUSHING;
 	g_mutex_lock(&g->lock);
 	if (render_in_place(s, buf, &size)) {
 		GST_LOG_OBJECT(s, "frame %" G_GUINT64_FORMAT " rendered in place", s->seq);
@@ -466,6 +561,7 @@ static gboolean sink_start(GstBaseSink *bs)
 
 	s->seq = 0;
 	s->shut_down = FALSE;
+	s->readers_came = FALSE;
 	g_atomic_int_set(&s->flushing, 0);
 	return TRUE;
 }
@@ -530,6 +626,10 @@ static void gst_shmring_sink_class_init(GstShmringSinkClass *klass)
 		"Unlink", "At the end of the stream (EOS, or the element stopped), remove the "
 		"ring's name after shutting it down, so that the next sink makes a fresh one",
 		TRUE, rw));
+	g_object_class_install_property(oc, PROP_WAIT_READERS, g_param_spec_uint(
+		"wait-readers", "Wait for readers", "Before the first frame, wait until this many "
+		"readers (shmringsrc) have the ring open (not on mq: rings): with kind=bcast, "
+		"each of them then gets every frame; 0: do not wait", 0, 64, 0, rw));
 
 	gst_element_class_add_static_pad_template(ec, &sink_template);
 	gst_element_class_set_static_metadata(ec, "shmring sink", "Sink/Network",

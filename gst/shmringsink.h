@@ -20,6 +20,7 @@ struct _GstShmringSink {
 	guint max_msg;
 	gint64 timeout;
 	gboolean unlink;
+	guint wait_readers;
 	/* streaming state */
 	struct gstring *ring;           /* NULL until the first caps */
 	gchar *caps_str;                /* written into every frame */
@@ -27,6 +28,7 @@ struct _GstShmringSink {
 	guint64 seq;
 	gint flushing;                  /* unlock() in progress (atomic) */
 	gboolean shut_down;
+	gboolean readers_came;          /* wait-readers is behind us */
 };
 
 GST_ELEMENT_REGISTER_DECLARE(shmringsink);

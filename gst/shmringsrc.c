@@ -156,7 +156,10 @@ static int src_open(GstShmringSrc *s)
 		GST_ELEMENT_ERROR(s, RESOURCE, SETTINGS, ("No uri set."), (NULL));
 		return -EINVAL;
 	}
-	rc = shmring_open(uri, SHMRING_CONSUMER, o.max_msg ? &o : NULL, &r);
+	/* a broadcast ring: from the oldest frame still in it, as a reader of
+	 * any other ring gets what waits there (ignored on other kinds); a
+	 * reader attached before the first frame gets the first frame */
+	rc = shmring_open(uri, SHMRING_CONSUMER | SHMRING_OLDEST, o.max_msg ? &o : NULL, &r);
 	if (rc == -ENOENT) {
 		g_free(uri);
 		return rc;
@@ -323,6 +326,13 @@ static GstFlowReturn src_create(GstPushSrc *ps, GstBuffer **out)
 		if (rc == -EPIPE) {
 			GST_INFO_OBJECT(s, "end of stream");
 			return GST_FLOW_EOS;
+		}
+		if (rc == -EOVERFLOW) {
+			/* broadcast: this reader kept the sink waiting past the
+			 * ring's stall time and was dropped, or was lapped; it
+			 * goes on from the oldest frame (marked DISCONT) */
+			GST_WARNING_OBJECT(s, "frames lost: this reader fell a ring behind");
+			continue;
 		}
 		if (rc < 0) {
 			GST_ELEMENT_ERROR(s, RESOURCE, READ,

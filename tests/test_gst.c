@@ -11,6 +11,7 @@
 #include <gst/check/gstharness.h>
 #include <gst/gst.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,8 @@ struct feed {
 	uint64_t key0;                  /* keys key0, key0+1, ... */
 	guint max_msg;                  /* the sink's max-msg (0: its default) */
 	gboolean plain;                 /* never the sink's pool */
+	const char *kind;               /* the sink's kind (NULL: its default) */
+	guint readers;                  /* the sink's wait-readers */
 };
 
 /* The sink's process: frames, then EOS.  Every other frame from the
@@ -65,7 +68,10 @@ static int feed_run(void *arg)
 
 	gst_up();
 	h = gst_harness_new("shmringsink");
-	g_object_set(h->element, "uri", f->uri, "max-msg", f->max_msg, NULL);
+	g_object_set(h->element, "uri", f->uri, "max-msg", f->max_msg,
+		     "wait-readers", f->readers, NULL);
+	if (f->kind)
+		gst_util_set_object_arg(G_OBJECT(h->element), "kind", f->kind);
 	gst_harness_set_src_caps_str(h, caps);
 	for (i = 0; f->frames == 0 || i < f->frames; i++) {
 		GstBuffer *b = (i % 2 || f->plain) ? gst_buffer_new_allocate(NULL, size, NULL)
@@ -346,4 +352,154 @@ Test(gst, src_timeout_posts_a_message, .timeout = 60)
 	}
 	gst_harness_teardown(h);
 	gst_object_unref(bus);
+}
+
+/* ---- broadcast: every reader gets every frame -------------------------- */
+
+struct reader {
+	const char *uri;
+	int w, h;
+	unsigned frames;
+	uint64_t key0;
+	unsigned stop_after;            /* >0: stop pulling after so many, raise `stopped` */
+	_Atomic int *stopped;           /* shared with the test */
+};
+
+/* A reader's process (no Criterion asserts here): every frame whole and in
+ * order with its timestamps, the caps, then EOS.  0, or which check failed. */
+static int reader_run(void *arg)
+{
+	const struct reader *r = arg;
+	gsize size = (gsize)r->w * r->h * 4;
+	char *cs = caps_of(r->w, r->h);
+	GstCaps *want = NULL, *caps;
+	GstHarness *h;
+	GstEvent *ev;
+	unsigned i;
+	int rc = 0;
+
+	gst_up();
+	h = src_harness(r->uri, 0);
+	for (i = 0; i < r->frames && rc == 0; i++) {
+		GstBuffer *b = gst_harness_pull(h);
+		GstMapInfo m;
+
+		if (r->stop_after && i == r->stop_after) {
+			atomic_store(r->stopped, 1);
+			for (;;)
+				pause();        /* holding its frames until killed */
+		}
+		if (!b)
+			return 10;
+		if (GST_BUFFER_OFFSET(b) != r->key0 + i || GST_BUFFER_PTS(b) != i * FRAME_NS ||
+		    GST_BUFFER_DURATION(b) != FRAME_NS) {
+			fprintf(stderr, "reader %d: frame %u is %" G_GUINT64_FORMAT "\n",
+				(int)getpid(), i, GST_BUFFER_OFFSET(b));
+			rc = 11;
+		} else if (!gst_buffer_map(b, &m, GST_MAP_READ)) {
+			rc = 12;
+		} else {
+			if (m.size != size || !t_check(m.data, m.size, r->key0 + i))
+				rc = 13;
+			gst_buffer_unmap(b, &m);
+		}
+		gst_buffer_unref(b);
+	}
+	while (rc == 0 && (ev = gst_harness_pull_event(h))) {
+		GstEventType t = GST_EVENT_TYPE(ev);
+
+		gst_event_unref(ev);
+		if (t == GST_EVENT_EOS)
+			break;
+	}
+	if (rc == 0 && !ev)
+		rc = 14;
+	caps = gst_pad_get_current_caps(h->sinkpad);
+	want = gst_caps_from_string(cs);
+	if (rc == 0 && (!caps || !gst_caps_is_equal(caps, want)))
+		rc = 15;
+	if (caps)
+		gst_caps_unref(caps);
+	gst_caps_unref(want);
+	gst_harness_teardown(h);
+	g_free(cs);
+	return rc;
+}
+
+/* A broadcast ring, readers started before the sink: the sink waits for
+ * all of them, each gets every frame.  With `stop`, the last reader stops
+ * mid-stream and is killed; the others go on to the end. */
+static void bcast(unsigned nreaders, gboolean stop)
+{
+	const char *uri = t_ring_uri("gstbc");
+	struct feed f = { .uri = uri, .w = 1280, .h = 720, .frames = 60, .key0 = 5000,
+			  .kind = "bcast", .readers = nreaders };
+	_Atomic int *stopped = t_shared(sizeof(*stopped));
+	struct reader rd[3];
+	pid_t pr[3], ps;
+	unsigned i;
+
+	cr_assert(nreaders <= 3);
+	for (i = 0; i < nreaders; i++) {
+		rd[i] = (struct reader){ .uri = uri, .w = f.w, .h = f.h, .frames = f.frames,
+					 .key0 = f.key0, .stopped = stopped };
+		if (stop && i == nreaders - 1)
+			rd[i].stop_after = 10;
+		pr[i] = t_spawn(reader_run, &rd[i]);
+	}
+	ps = t_spawn(feed_run, &f);
+	if (stop) {
+		cr_assert(t_wait_flag(stopped, 1, 60000), "the reader to kill never got its frames");
+		cr_assert_eq(kill(pr[nreaders - 1], SIGKILL), 0);
+		cr_assert_eq(t_wait(pr[nreaders - 1]), 128 + SIGKILL);
+	}
+	for (i = 0; i < nreaders - (stop ? 1 : 0); i++)
+		cr_assert_eq(t_wait(pr[i]), 0, "reader %u", i);
+	cr_assert_eq(t_wait(ps), 0);
+	t_unshared(stopped, sizeof(*stopped));
+}
+
+Test(gst, bcast_every_reader_gets_every_frame, .timeout = 120)
+{
+	bcast(3, FALSE);
+}
+
+Test(gst, bcast_reader_killed_midstream, .timeout = 120)
+{
+	bcast(3, TRUE);
+}
+
+/* ---- mq: small frames travel; large ones are a clear error ------------- */
+
+Test(gst, mq_fallback_small_frames, .timeout = 60)
+{
+	char u[128];
+	const char *uri;
+
+	snprintf(u, sizeof(u), "mq:%s", t_name("gstmq"));
+	uri = t_remember(u);
+	/* 32x24 RGBA and its header fit the system's default 8 KiB messages */
+	stream(uri, 32, 24, 30, 0);
+}
+
+Test(gst, mq_frame_above_the_system_limit_is_an_error, .timeout = 60)
+{
+	char u[128];
+	const char *uri;
+	GstHarness *h;
+	GstBus *bus;
+	char *caps = caps_of(3840, 2160);       /* 31.6 MiB: above any mq limit */
+
+	snprintf(u, sizeof(u), "mq:%s", t_name("gstmqbig"));
+	uri = t_remember(u);
+	gst_up();
+	h = gst_harness_new("shmringsink");
+	bus = bus_on(h);
+	g_object_set(h->element, "uri", uri, NULL);
+	gst_harness_set_src_caps_str(h, caps);
+	cr_assert_neq(gst_harness_push(h, gst_buffer_new_allocate(NULL, 64, NULL)), GST_FLOW_OK);
+	expect_error(bus, "msgsize_max");
+	gst_harness_teardown(h);
+	gst_object_unref(bus);
+	g_free(caps);
 }
