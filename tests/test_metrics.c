@@ -801,6 +801,26 @@ Test(metrics, http_survives_garbage_huge_lines_idle_crowds_and_slow_readers, .ti
 		free(resp);
 		cr_expect(code == 400 || code == 0, "junk %d: status %d", i, code);
 	}
+	/* a good request with random bytes changed, cut or doubled */
+	static const char good[] = "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n";
+	for (int i = 0; i < 100; i++) {
+		char req[2 * sizeof(good)];
+		size_t n = sizeof(good) - 1;
+		memcpy(req, good, n);
+		for (int k = 1 + (int)(t_rand(&rnd) % 4); k > 0; k--)
+			req[t_rand(&rnd) % n] = (char)t_rand(&rnd);
+		if (t_rand(&rnd) % 4 == 0)
+			n = t_rand(&rnd) % n + 1;
+		else if (t_rand(&rnd) % 4 == 0) {
+			memcpy(req + n, req, n);
+			n *= 2;
+		}
+		char *resp;
+		int code = exchange(sv.port, req, n, &resp);
+		free(resp);
+		cr_expect(code == 0 || code == 200 || code == 400 || code == 404 || code == 405,
+			  "mutation %d: status %d for '%.*s'", i, code, (int)n, req);
+	}
 	expect_scrape(sv.port, uri, "after random bytes");
 
 	/* a request line of 1 MiB */
