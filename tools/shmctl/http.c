@@ -16,7 +16,8 @@
  * Every answer closes the connection after it (Connection: close); the
  * socket is shut down for writing and drained briefly first, so that the
  * client gets the whole response rather than a reset.
- * Each GET /metrics is answered with a scrape made for it.
+ * Each GET /metrics is answered with a scrape made for it.  SIGINT, SIGTERM
+ * and SIGHUP end the loop (read through a signalfd).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,6 +29,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -61,14 +63,12 @@ struct server {
 	unsigned nconns;
 	size_t pending;           /* response bytes not yet sent, all connections */
 	uint64_t listen_paused_until;
+	int sfd;                  /* signalfd of SIGINT, SIGTERM, SIGHUP */
+	bool stop;
 };
 
-static volatile sig_atomic_t stop_sig;
-
-static void on_stop(int sig)
-{
-	stop_sig = sig;
-}
+/* epoll data of the signalfd (the listener's is NULL, a connection's its conn) */
+static char signal_tag;
 
 static uint64_t now_ms(void)
 {
@@ -452,6 +452,10 @@ static int expire(struct server *sv)
 static void on_event(struct server *sv, const struct epoll_event *ev)
 {
 	struct conn *c = ev->data.ptr;
+	if (ev->data.ptr == &signal_tag) {
+		sv->stop = true;
+		return;
+	}
 	if (!c) {
 		accept_all(sv);
 		return;
@@ -466,19 +470,28 @@ static void on_event(struct server *sv, const struct epoll_event *ev)
 		conn_close(sv, c);
 }
 
-static void catch_signals(void)
+/* SIGINT, SIGTERM and SIGHUP through a signalfd in the epoll set: a signal
+ * that comes just before epoll_wait() is not lost.  0 or -errno. */
+static int catch_signals(struct server *sv)
 {
-	struct sigaction sa = { .sa_handler = on_stop };
-	sigemptyset(&sa.sa_mask);      /* no SA_RESTART: epoll_wait returns */
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
 	signal(SIGPIPE, SIG_IGN);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	sv->sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sv->sfd < 0)
+		return -errno;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &signal_tag };
+	return epoll_ctl(sv->ep, EPOLL_CTL_ADD, sv->sfd, &ev) < 0 ? -errno : 0;
 }
 
 int http_serve(const struct opts *o, const char *addr)
 {
-	struct server sv = { .o = o, .lfd = -1, .ep = -1 };
+	struct server sv = { .o = o, .lfd = -1, .ep = -1, .sfd = -1 };
 	/* room for MAX_CONNS connections beside the segments being read */
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < MAX_CONNS + 64 &&
@@ -496,8 +509,12 @@ int http_serve(const struct opts *o, const char *addr)
 		rc = fail(EXIT_ERROR, "metrics", "%s", strerror(sv.c ? errno : ENOMEM));
 		goto out;
 	}
-	catch_signals();
-	while (!stop_sig) {
+	int e = catch_signals(&sv);
+	if (e < 0) {
+		rc = fail(EXIT_ERROR, "metrics", "signals: %s", strerror(-e));
+		goto out;
+	}
+	while (!sv.stop) {
 		struct epoll_event evs[64];
 		int n = epoll_wait(sv.ep, evs, 64, expire(&sv));
 		if (n < 0 && errno != EINTR) {
@@ -514,6 +531,8 @@ out:
 	free(sv.c);
 	if (sv.ep >= 0)
 		close(sv.ep);
+	if (sv.sfd >= 0)
+		close(sv.sfd);
 	close(sv.lfd);
 	return rc;
 }
