@@ -84,6 +84,13 @@ HAVE_GST := $(shell $(PKG_CONFIG) --exists $(GST_PC) 2>/dev/null && echo y)
 GST_ON := $(if $(filter thread,$(SAN)),,$(HAVE_GST))
 # liburing: tests/test_poll.c's io_uring loop (skipped without it)
 HAVE_LIBURING := $(call have_lib,liburing.h,-luring)
+# Prometheus (prometheus and promtool): tests/test_metrics.c checks
+# `shmctl-tool metrics` with them (those tests are skipped without them)
+PROMETHEUS ?= prometheus
+PROMTOOL   ?= promtool
+HAVE_PROMETHEUS := $(shell command -v $(PROMETHEUS) >/dev/null 2>&1 && \
+	command -v $(PROMTOOL) >/dev/null 2>&1 && echo y)
+MON_DEB_PKGS := prometheus
 # the NATS C client: shmring-bridge and tests/test_bridge.c (`make HAVE_NATS=`
 # builds without them)
 HAVE_NATS := $(shell $(PKG_CONFIG) --exists libnats 2>/dev/null && echo y)
@@ -149,7 +156,7 @@ DEB_PKGS := build-essential pkg-config liburcu-dev libcriterion-dev libjemalloc-
 # Before compiling anything: name the missing packages, not a compiler
 # error.  Goals that build nothing themselves skip it (`make check` installs
 # the packages first, then builds in a sub-make, which checks).
-NOBUILD_GOALS := deps bench-deps demo-deps gst-deps fuzz-deps check demo bench torture fuzz fuzz-short \
+NOBUILD_GOALS := deps bench-deps demo-deps gst-deps fuzz-deps metrics-deps check demo bench torture fuzz fuzz-short \
 	probe bridge-deps demo-bridge check-bridge-long clean fuzz-clean help lint-man uninstall \
 	python-deps
 ifneq ($(filter-out $(NOBUILD_GOALS),$(or $(MAKECMDGOALS),all)),)
@@ -498,6 +505,12 @@ python:
 python-deps:
 	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(DEB_PKGS) $(PY_DEB_PKGS)"
 
+# Debian's prometheus (with promtool) for tests/test_metrics.c.  Installing
+# it may start its service; the tests start their own on a free port.
+.PHONY: metrics-deps
+metrics-deps:
+	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(DEB_PKGS) $(MON_DEB_PKGS)"
+
 # make check runs it: the pytest suite, or a line saying why it is skipped
 check-python:
 	@if [ -z "$(have_python_dev)" ] || [ -z "$(have_python_test)" ]; then \
@@ -536,6 +549,7 @@ probe:
 	@echo "  nats: $(if $(HAVE_NATS),yes,no) (libnats-dev nats-server; make bridge-deps installs them)"
 	@echo "  python: $(if $(and $(have_python_dev),$(have_python_test)),yes,no) ($(PY_DEB_PKGS) for $(PYTHON); make python-deps)"
 	@echo "  gstreamer: $(if $(HAVE_GST),yes,no) ($(GST_DEB_PKGS); make gst-deps installs them)"
+	@echo "  prometheus: $(if $(HAVE_PROMETHEUS),yes,no) ($(MON_DEB_PKGS); make metrics-deps installs it)"
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory all
@@ -547,6 +561,7 @@ check: deps
 	done; \
 	$(run_scripts); \
 	$(if $(filter y,$(HAVE_NATS)),,echo "test_bridge: SKIPPED: no NATS C client (Debian: $(BRIDGE_DEB_PKGS); make bridge-deps)";) \
+	$(if $(HAVE_PROMETHEUS)$(filter thread,$(SAN)),,echo "test_metrics: promtool and real-Prometheus tests SKIPPED: no prometheus (Debian: $(MON_DEB_PKGS); make metrics-deps)";) \
 	$(if $(filter thread,$(SAN)),echo "python: SKIPPED under SAN=thread (the interpreter cannot load a TSan extension)",$(MAKE) --no-print-directory check-python || fail=1); \
 	if [ $$fail = 0 ]; then echo "check: all test suites passed"; else echo "check: FAILED"; exit 1; fi
 
@@ -695,6 +710,9 @@ install: lib tools $(if $(GST_ON),gst)
 	$(if $(wildcard tools/cron/shmring-gc),install -D -m 644 tools/cron/shmring-gc $(DESTDIR)$(SYSCONFDIR)/cron.d/shmring-gc)
 	$(if $(wildcard tools/systemd/shmring-gc.service),install -D -m 644 tools/systemd/shmring-gc.service $(DESTDIR)$(SYSTEMDUNITDIR)/shmring-gc.service)
 	$(if $(wildcard tools/systemd/shmring-gc.timer),install -D -m 644 tools/systemd/shmring-gc.timer $(DESTDIR)$(SYSTEMDUNITDIR)/shmring-gc.timer)
+	install -D -m 644 tools/systemd/shmring-metrics.service $(DESTDIR)$(SYSTEMDUNITDIR)/shmring-metrics.service
+	install -D -m 644 tools/systemd/shmring-metrics.timer $(DESTDIR)$(SYSTEMDUNITDIR)/shmring-metrics.timer
+	install -D -m 644 tools/grafana/shmring.json $(DESTDIR)$(PREFIX)/share/shmring/grafana/shmring.json
 	$(if $(filter y,$(HAVE_NATS)),install -D -m 644 tools/systemd/shmring-bridge@.service $(DESTDIR)$(SYSTEMDUNITDIR)/shmring-bridge@.service)
 
 uninstall:
@@ -707,7 +725,10 @@ uninstall:
 		$(addprefix $(DESTDIR)$(MANDIR)/man7/,$(notdir $(MAN7))) \
 		$(DESTDIR)$(SYSCONFDIR)/cron.d/shmring-gc \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/shmring-gc.service $(DESTDIR)$(SYSTEMDUNITDIR)/shmring-gc.timer \
-		$(DESTDIR)$(SYSTEMDUNITDIR)/shmring-bridge@.service
+		$(DESTDIR)$(SYSTEMDUNITDIR)/shmring-bridge@.service \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/shmring-metrics.service \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/shmring-metrics.timer \
+		$(DESTDIR)$(PREFIX)/share/shmring/grafana/shmring.json
 
 clean:
 	rm -rf build build-address build-thread build-undefined

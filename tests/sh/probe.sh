@@ -1,7 +1,7 @@
 #!/bin/sh
 # The Makefile's probes answer both ways: `make probe` with the peers'
-# headers, .pc file, gnuplot and a Python with its header, pytest and numpy
-# present in a made-up tree says yes to each,
+# headers, .pc file, gnuplot, prometheus and promtool and a Python with its
+# header, pytest and numpy present in a made-up tree says yes to each,
 # and without them no; `make lib` without a required package names it (and
 # the command that installs it) before compiling anything.
 # Run by `make check`; SRC and CC are set.
@@ -22,7 +22,9 @@ for pc in gstreamer-1.0 gstreamer-base-1.0 gstreamer-video-1.0 gstreamer-check-1
 	printf 'Name: %s\nDescription: fake\nVersion: 1.22.0\nCflags:\nLibs:\n' $pc >"$tmp/with/pc/$pc.pc"
 done
 printf '#!/bin/sh\nexit 0\n' >"$tmp/with/bin/gnuplot"
-chmod +x "$tmp/with/bin/gnuplot"
+cp "$tmp/with/bin/gnuplot" "$tmp/with/bin/prometheus"
+cp "$tmp/with/bin/gnuplot" "$tmp/with/bin/promtool"
+chmod +x "$tmp/with/bin/gnuplot" "$tmp/with/bin/prometheus" "$tmp/with/bin/promtool"
 # a Python whose include directory holds Python.h and which imports
 # pytest and numpy; without: one that has nothing
 mkdir -p "$tmp/with/py"
@@ -36,9 +38,10 @@ for t in with without; do
 	want=$([ $t = with ] && echo yes || echo no)
 	PKG_CONFIG_LIBDIR=$tmp/$t/pc make -s -C "$SRC" --no-print-directory probe \
 		CC="$CC -nostdinc -isystem $tmp/$t/inc" GNUPLOT="$tmp/$t/bin/gnuplot" \
-		PYTHON="$tmp/$t/bin/python3" >"$tmp/out" 2>&1 ||
+		PYTHON="$tmp/$t/bin/python3" PROMETHEUS="$tmp/$t/bin/prometheus" \
+		PROMTOOL="$tmp/$t/bin/promtool" >"$tmp/out" 2>&1 ||
 		{ cat "$tmp/out"; fail "make probe failed"; }
-	for peer in ck dpdk iceoryx gnuplot nats python gstreamer; do
+	for peer in ck dpdk iceoryx gnuplot nats python gstreamer prometheus; do
 		grep -q "^  $peer: $want " "$tmp/out" ||
 			{ cat "$tmp/out"; fail "$t the peers: $peer is not '$want'"; }
 	done
@@ -64,4 +67,4 @@ mkdir -p "$tmp/req/jemalloc"
 make -n -C "$SRC" --no-print-directory lib BUILD="$tmp/build" \
 	CC="$CC -nostdinc -isystem $tmp/req" >"$tmp/out" 2>&1 ||
 	{ cat "$tmp/out"; fail "make lib refuses with every required header present"; }
-echo "probe.sh: ck, dpdk, iceoryx, gnuplot, nats, python, gstreamer probed yes and no; a missing package is named"
+echo "probe.sh: ck, dpdk, iceoryx, gnuplot, nats, python, gstreamer, prometheus probed yes and no; a missing package is named"

@@ -15,7 +15,7 @@ enum {
 	O_COUNT = 1 << 4, O_HEX = 1 << 5, O_TEXT = 1 << 6, O_BYTES = 1 << 7,
 	O_KIND = 1 << 8, O_CAPACITY = 1 << 9, O_MAXMSG = 1 << 10, O_MODE = 1 << 11,
 	O_FORCE = 1 << 12, O_MINAGE = 1 << 13, O_DRYRUN = 1 << 14, O_VERBOSE = 1 << 15,
-	O_STALL = 1 << 16,
+	O_STALL = 1 << 16, O_TEXTFILE = 1 << 17, O_LISTEN = 1 << 18,
 };
 
 struct command {
@@ -41,6 +41,8 @@ static const struct command commands[] = {
 	{ "check", cmd_check, true, O_JSON, "check URI [--json]" },
 	{ "gc", cmd_gc, false, O_JSON | O_DIR | O_MATCH | O_MINAGE | O_DRYRUN | O_VERBOSE,
 	  "gc [--min-age DURATION] [--dry-run] [--dir DIR]... [--match GLOB] [--verbose] [--json]" },
+	{ "metrics", cmd_metrics, false, O_DIR | O_MATCH | O_TEXTFILE | O_LISTEN,
+	  "metrics [--dir DIR]... [--match GLOB] [--textfile PATH | --listen ADDRESS:PORT]" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -80,6 +82,8 @@ static const struct opt_def {
 	{ "min-age", required_argument, 'a', O_MINAGE },
 	{ "dry-run", no_argument, 'D', O_DRYRUN },
 	{ "verbose", no_argument, 'v', O_VERBOSE },
+	{ "textfile", required_argument, 'T', O_TEXTFILE },
+	{ "listen", required_argument, 'L', O_LISTEN },
 	{ "help", no_argument, 'h', 0 },
 };
 #define NOPTS (sizeof(opt_defs) / sizeof(opt_defs[0]))
@@ -175,6 +179,12 @@ static int set_option(const struct command *cmd, int c, struct opts *o)
 	case 'D': o->dry_run = true; break;
 	case 'v': o->verbose = true; break;
 	case 'M': o->match = optarg; break;
+	case 'T':
+		if (!*optarg)
+			return bad_value(cmd, c, optarg, "empty file name");
+		o->textfile = optarg;
+		break;
+	case 'L': o->listen = optarg; break;
 	case 'd':
 		if (o->ndirs >= MAX_DIRS)
 			return fail(EXIT_ERROR, cmd->name, "at most %d --dir options", MAX_DIRS);
@@ -212,6 +222,8 @@ static int check_operands(const struct command *cmd, int argc, char **argv, stru
 {
 	if (o->hex && o->text)
 		return fail(EXIT_ERROR, cmd->name, "--hex and --text exclude each other");
+	if (o->textfile && o->listen)
+		return fail(EXIT_ERROR, cmd->name, "--textfile and --listen exclude each other");
 	if (o->have_stall && o->kind != SHMRING_MPMC && o->kind != SHMRING_BCAST)
 		return fail(EXIT_ERROR, cmd->name, "--stall-ms applies to --kind mpmc and bcast only");
 	int left = argc - optind;

@@ -40,6 +40,8 @@ struct opts {
 	uint32_t mode;
 	uint32_t stall_ms;         /* create, MPMC: the stall timeout */
 	const char *uri;           /* the positional URI, when the command takes one */
+	const char *textfile;      /* metrics: write here (temp file + rename) */
+	const char *listen;        /* metrics: serve HTTP on this ADDRESS:PORT */
 };
 
 int cmd_list(const struct opts *o);
@@ -50,6 +52,7 @@ int cmd_dump(const struct opts *o);
 int cmd_create(const struct opts *o);
 int cmd_rm(const struct opts *o);
 int cmd_gc(const struct opts *o);
+int cmd_metrics(const struct opts *o);
 
 /* ---- util.c ------------------------------------------------------------ */
 
