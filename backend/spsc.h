@@ -223,6 +223,15 @@ static inline int sph_acquire(struct spsc_handle *h, struct shmring_msg *m, int6
 	if (unlikely((rc = sph_next(h, &data, &len, &end, timeout_ns)) < 0))
 		return rc;
 	spsc_take(&h->cons, end);
+	uint64_t at = end - spsc_rec_size(len);
+	if (unlikely(at - start >= 64) && start == h->cons.head) {
+		/* more than an alignment filler (56 bytes at most): an end
+		 * filler, maybe an early one (spsc_rewind).  Hand its bytes back
+		 * now, not with the record, so that the producer has the whole
+		 * ring again while this frame is in our hands. */
+		sph_release_to(h, at, 0, 0);
+		start = at;
+	}
 	m->data = data;
 	m->len = len;
 	m->priv[0] = start;    /* release must come in acquisition order */

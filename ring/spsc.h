@@ -129,6 +129,7 @@ struct spsc_prod {
 	uint64_t resv_skip;
 	uint32_t resv_len;
 	bool resv_open;
+	uint64_t rewind_tried;  /* tail at the last failed spsc_rewind() look */
 	struct wait_fence wf;   /* our fence as the consumer's waker (sync/wait.h) */
 };
 
@@ -316,6 +317,60 @@ static inline void *spsc_resv_data(const struct spsc_prod *p)
 }
 
 /*
+ * Warm placement.  Left to itself the producer walks the whole data area,
+ * so in a ring sized generously for slack (64 MiB for 1 MiB frames) every
+ * record lands in memory -- and pages -- that left the caches and the TLB
+ * a lap ago, on both sides.  Nothing ties a record to the next address,
+ * though: when little is in flight (a quarter of spsc_warm() at most) and
+ * the group would start spsc_warm() bytes or more into the area, the
+ * producer puts an end filler at its tail and the record at offset 0 of
+ * the next lap -- a group every consumer already knows how to read.  A
+ * ring that keeps up then touches about spsc_warm() bytes plus what it has
+ * in flight, not its whole area.
+ *
+ * The price: until the consumer reaches that group, the end filler counts
+ * as in flight, so for that while the producer has spsc_warm() bytes of
+ * room minus what was in flight, not the whole ring.  Hence the threshold
+ * is a sixteenth of the ring at least, rewinds happen only when the
+ * consumer is nearly caught up, and a consumer taking the record hands the
+ * filler back at once (sph_acquire).  Short messages sent by copy
+ * (spsc_send_short) keep walking the area: the check would cost the
+ * hottest path.
+ */
+#define SPSC_WARM (256u * 1024u)
+
+static inline uint64_t spsc_warm(uint64_t len, uint64_t cap)
+{
+	uint64_t w = 2 * spsc_rec_size(len);
+	w = w > SPSC_WARM ? w : SPSC_WARM;
+	return w > cap / 16 ? w : cap / 16;
+}
+
+/*
+ * Whether a record of `len` bytes may start the next lap, behind an end
+ * filler at tail: sets *fill and *skip and returns true if so.  The
+ * consumer's index is read again at most once every spsc_warm() / 4 bytes
+ * published, so a consumer that lags costs no extra cache miss per message.
+ */
+static inline bool spsc_rewind(struct spsc_prod *p, uint64_t len, uint64_t *fill, uint64_t *skip)
+{
+	uint64_t near = spsc_warm(len, p->g.cap) / 4;
+	if (p->tail - p->cons_cache > near) {
+		if (p->tail - p->rewind_tried < near)
+			return false;
+		p->rewind_tried = p->tail;
+		/* an impossible index is reported by the caller's own check */
+		if (spsc_refresh_head(p) < 0 || p->tail - p->cons_cache > near)
+			return false;
+	}
+	/* the start of the area is free: at most `near` bytes are in flight,
+	 * and they lie behind the tail (the caller's room check vouches) */
+	*fill = p->g.cap - (p->tail & p->g.mask);
+	*skip = spsc_skip(0, len);
+	return true;
+}
+
+/*
  * Claim room for a message of `len` bytes.  Returns 0 and the payload
  * pointer in *out, -EAGAIN when the ring is full, -EMSGSIZE, or -EPROTO when
  * the consumer's index is impossible.
@@ -324,8 +379,10 @@ static inline int spsc_reserve(struct spsc_prod *p, size_t len, void **out)
 {
 	if (unlikely(len > p->g.max_msg))
 		return -EMSGSIZE;
-	uint64_t fill, skip;
-	spsc_place(p->tail & p->g.mask, len, p->g.cap, &fill, &skip);
+	uint64_t fill, skip, off = p->tail & p->g.mask;
+	spsc_place(off, len, p->g.cap, &fill, &skip);
+	if (unlikely(off >= spsc_warm(len, p->g.cap)) && !fill)
+		(void)spsc_rewind(p, len, &fill, &skip);
 	/* + the next header word, zeroed before this group is published */
 	uint64_t need = fill + skip + spsc_rec_size(len) + SPSC_HDR;
 
