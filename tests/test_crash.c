@@ -251,6 +251,15 @@ static void torture_in(const char *uri, unsigned kills, uint64_t seed, bool ever
 		own = t_open(uri_buf, 0);
 	struct shmring_stats st;
 	cr_assert_eq(shmring_stats(own, &st), 0);
+	/* every message counted once as sent and once as received, including
+	 * one published or released by a holder killed before it counted it */
+	uint64_t published = 0;
+	for (uint64_t x = 0; x <= gen; x++)
+		published += atomic_load(&L->got[x]);
+	cr_assert_eq(st.msgs_sent, published, "msgs_sent %lu, %lu messages published",
+		     (unsigned long)st.msgs_sent, (unsigned long)published);
+	cr_assert_eq(st.msgs_recv, published, "msgs_recv %lu, %lu messages published",
+		     (unsigned long)st.msgs_recv, (unsigned long)published);
 	uint64_t seen = atomic_load(&L->redeliveries);
 	cr_assert_geq(st.msgs_redelivered, seen, "a redelivery went uncounted");
 	cr_assert_leq(st.msgs_redelivered, cons_kills, "more redeliveries than consumer kills");

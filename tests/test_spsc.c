@@ -77,7 +77,7 @@ static int get(struct region *r, void *buf, uint32_t *len)
 		return rc;
 	memcpy(buf, data, *len);
 	spsc_take(&r->c, end);
-	spsc_release_to(&r->c, end);
+	spsc_release_to(&r->c, end, 1, *len);
 	return 0;
 }
 
@@ -237,6 +237,57 @@ Test(spsc, big_ring_reuses_warm_memory)
 		get_seq(&r, len, oldest++);
 	uint32_t n;
 	cr_assert_eq(get(&r, &n, &n), -EAGAIN);
+	region_free(&r);
+}
+
+/*
+ * A producer killed between publishing a group and storing msgs_sent and
+ * bytes_sent: the next one counts the group, from the counts stored before
+ * the publish.  Killed before the publish: the pending counts are not
+ * taken, because they belong to a group that is not in the ring.  The
+ * same for a consumer and its release.
+ */
+Test(spsc, takeover_counts_what_a_dead_holder_did_not)
+{
+	struct region r;
+	region_init(&r, 0, 1500);
+	uint8_t msg[300] = {0};
+	cr_assert_eq(put(&r, msg, 100), 0);
+	cr_assert(spsc_send_short(&r.p, msg, 20));
+	struct iovec iov[2] = { { msg, 300 }, { msg, 7 } };
+	uint64_t bytes = 0;
+	cr_assert_eq(spsc_send_many(&r.p, iov, 2, &bytes), 2);
+	/* nothing stored msgs_sent: the caller "died" after each publish */
+	cr_assert_eq(atomic_load(&r.sh->msgs_sent), 0);
+	uint64_t tail = r.p.tail;
+	cr_assert_eq(spsc_prod_init(&r.p, r.sh, &r.g, false), 0);
+	cr_assert_eq(r.p.tail, tail);
+	cr_assert_eq(atomic_load(&r.sh->msgs_sent), 4);
+	cr_assert_eq(atomic_load(&r.sh->bytes_sent), 427);
+	cr_assert_eq(r.p.sent_msgs, 4);
+	/* the counts of a group that was never published */
+	atomic_store(&r.sh->pend_tail, tail + 64);
+	atomic_store(&r.sh->pend_msgs, 5);
+	atomic_store(&r.sh->pend_bytes, 500);
+	cr_assert_eq(spsc_prod_init(&r.p, r.sh, &r.g, false), 0);
+	cr_assert_eq(atomic_load(&r.sh->msgs_sent), 4, "an unpublished group counted");
+	cr_assert_eq(atomic_load(&r.sh->bytes_sent), 427);
+	cr_assert_eq(r.p.sent_bytes, 427);
+
+	/* the same for a consumer killed between a release and its counters */
+	uint8_t buf[300];
+	uint32_t len;
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(get(&r, buf, &len), 0);
+	cr_assert_eq(atomic_load(&r.sh->msgs_recv), 0);
+	cr_assert_eq(spsc_cons_init(&r.c, r.sh, &r.g, false), 0);
+	cr_assert_eq(atomic_load(&r.sh->msgs_recv), 4);
+	cr_assert_eq(atomic_load(&r.sh->bytes_recv), 427);
+	atomic_store(&r.sh->pend_head, tail + 64);
+	atomic_store(&r.sh->pend_recv, 9);
+	cr_assert_eq(spsc_cons_init(&r.c, r.sh, &r.g, false), 0);
+	cr_assert_eq(atomic_load(&r.sh->msgs_recv), 4, "a release not made counted");
+	cr_assert_eq(r.c.recv_msgs, 4);
 	region_free(&r);
 }
 
@@ -516,7 +567,7 @@ Test(spsc, largest_message_behind_largest_filler, .timeout = 30)
 		cr_assert_eq(len, max);
 		cr_assert_eq(data, at);
 		spsc_take(&c, end);
-		spsc_release_to(&c, end);
+		spsc_release_to(&c, end, 1, 0);
 		cr_assert_eq(end, p.tail);
 		/* the next (empty) header word must read as empty */
 		cr_assert_eq(spsc_peek(&c, &data, &len, &end), -EAGAIN);
