@@ -163,7 +163,7 @@ static int op_send_batch(struct shmring *r, const struct iovec *msgs, unsigned n
 	/* every message that fits, published at once */
 	int rc = spsc_send_many(&h->prod, msgs, n, &bytes);
 	if (likely(rc > 0)) {
-		sph_published(h, (unsigned)rc, bytes);   /* one fence and wake check */
+		sph_published(h);   /* one fence and wake check */
 		return rc;
 	}
 	if (rc < 0)
@@ -174,17 +174,13 @@ static int op_send_batch(struct shmring *r, const struct iovec *msgs, unsigned n
 		return rc;
 	ring_copy(at, msgs[0].iov_base, len);
 	spsc_commit(&h->prod, (uint32_t)len);
-	bytes = len;
 	rc = 1;
 	if (n > 1) {
-		uint64_t more = 0;
-		int k = spsc_send_many(&h->prod, msgs + 1, n - 1, &more);
-		if (k > 0) {
+		int k = spsc_send_many(&h->prod, msgs + 1, n - 1, &bytes);
+		if (k > 0)
 			rc += k;
-			bytes += more;
-		}
 	}
-	sph_published(h, (unsigned)rc, bytes);
+	sph_published(h);
 	return rc;
 }
 

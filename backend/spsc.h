@@ -90,10 +90,12 @@ static inline void sph_wake(struct spsc_handle *h, _Atomic uint32_t *sleeping,
 }
 
 /* After commits: count, and wake the consumer if it sleeps or polls. */
-static inline __attribute__((always_inline)) void sph_published(struct spsc_handle *h, uint64_t msgs, uint64_t bytes)
+static inline __attribute__((always_inline)) void sph_published(struct spsc_handle *h)
 {
-	spsc_count(&h->sh->msgs_sent, msgs);
-	spsc_count(&h->sh->bytes_sent, bytes);
+	/* relaxed: one writer (this role); the totals were counted before
+	 * the publish (spsc_pend), so a takeover can finish this for us */
+	atomic_store_explicit(&h->sh->msgs_sent, h->prod.sent_msgs, memory_order_relaxed);
+	atomic_store_explicit(&h->sh->bytes_sent, h->prod.sent_bytes, memory_order_relaxed);
 	if (spsc_published(&h->prod))
 		sph_wake(h, &h->sh->cons_sleeping, &h->sh->cons_wake, &h->sh->prod_wakes,
 			 &h->seg.ctl->cons_owner, &h->sh->prod_bells, &h->prod.wf);
@@ -110,14 +112,14 @@ static inline int sph_send(struct spsc_handle *h, const void *msg, size_t len,
 	 * its header; no reservation state (relaxed shutdown load: as in
 	 * sph_prod_try, it only stops further sends) */
 	if (likely(!sph_shut(h, memory_order_relaxed) && spsc_send_short(&h->prod, msg, len))) {
-		sph_published(h, 1, len);
+		sph_published(h);
 		return 0;
 	}
 	if (unlikely((rc = sph_room(h, len, &at, timeout_ns)) < 0))
 		return rc;
 	ring_copy(at, msg, len);
 	spsc_commit(&h->prod, (uint32_t)len);
-	sph_published(h, 1, len);
+	sph_published(h);
 	return 0;
 }
 
@@ -154,7 +156,7 @@ static inline int sph_commit(struct spsc_handle *h, struct shmring_msg *m)
 		return -EPIPE;
 	}
 	spsc_commit(&h->prod, (uint32_t)m->len);
-	sph_published(h, 1, m->len);
+	sph_published(h);
 	m->data = NULL;
 	return 0;
 }
@@ -188,9 +190,12 @@ static inline int sph_next(struct spsc_handle *h, void **data, uint32_t *len, ui
 static inline __attribute__((always_inline)) void sph_release_to(struct spsc_handle *h, uint64_t end, uint64_t msgs,
 				  uint64_t bytes)
 {
-	spsc_count(&h->sh->msgs_recv, msgs);
-	spsc_count(&h->sh->bytes_recv, bytes);
-	if (spsc_release_to(&h->cons, end))
+	bool wake = spsc_release_to(&h->cons, end, msgs, bytes);
+	/* relaxed: one writer (this role); counted before the release, so
+	 * that a takeover can finish this for us */
+	atomic_store_explicit(&h->sh->msgs_recv, h->cons.recv_msgs, memory_order_relaxed);
+	atomic_store_explicit(&h->sh->bytes_recv, h->cons.recv_bytes, memory_order_relaxed);
+	if (wake)
 		sph_wake(h, &h->sh->prod_sleeping, &h->sh->prod_wake, &h->sh->cons_wakes,
 			 &h->seg.ctl->prod_owner, &h->sh->cons_bells, &h->cons.wf);
 }
@@ -223,6 +228,15 @@ static inline int sph_acquire(struct spsc_handle *h, struct shmring_msg *m, int6
 	if (unlikely((rc = sph_next(h, &data, &len, &end, timeout_ns)) < 0))
 		return rc;
 	spsc_take(&h->cons, end);
+	uint64_t at = end - spsc_rec_size(len);
+	if (unlikely(at - start >= 64) && start == h->cons.head) {
+		/* more than an alignment filler (56 bytes at most): an end
+		 * filler, maybe an early one (spsc_rewind).  Hand its bytes back
+		 * now, not with the record, so that the producer has the whole
+		 * ring again while this frame is in our hands. */
+		sph_release_to(h, at, 0, 0);
+		start = at;
+	}
 	m->data = data;
 	m->len = len;
 	m->priv[0] = start;    /* release must come in acquisition order */

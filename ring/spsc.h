@@ -99,12 +99,21 @@ struct spsc_shared {
 	_Atomic uint64_t msgs_sent, bytes_sent, waits_full, prod_wakes, prod_sleeps;
 	_Atomic uint64_t prod_bells;       /* the consumer's doorbell rung */
 	_Atomic uint64_t prod_spurious;    /* this side's doorbell found nothing to do */
-	uint8_t pad3[SPSC_LINE - 56];
+	/* what msgs_sent and bytes_sent become once the group ending at
+	 * pend_tail is published: stored before its publish, so that a
+	 * takeover counts a group whose producer died between publishing it
+	 * and counting it (spsc_prod_init).  Zero in rings made before them. */
+	_Atomic uint64_t pend_tail, pend_msgs, pend_bytes;
+	uint8_t pad3[SPSC_LINE - 80];
 
 	/* counters written only by the consumer role (relaxed, single writer) */
 	_Atomic uint64_t msgs_recv, bytes_recv, waits_empty, cons_wakes, cons_sleeps;
 	_Atomic uint64_t cons_bells, cons_spurious;
-	uint8_t pad4[SPSC_LINE - 56];
+	/* msgs_recv and bytes_recv once cons_head is pend_head: as pend_* on
+	 * the producer's line, for a consumer killed between its release and
+	 * its counters (spsc_cons_init) */
+	_Atomic uint64_t pend_head, pend_recv, pend_rbytes;
+	uint8_t pad4[SPSC_LINE - 80];
 };
 _Static_assert(offsetof(struct spsc_shared, cons_head) == SPSC_LINE, "consumer line");
 _Static_assert(offsetof(struct spsc_shared, cons_sleeping) == 2 * SPSC_LINE, "wait line");
@@ -129,6 +138,10 @@ struct spsc_prod {
 	uint64_t resv_skip;
 	uint32_t resv_len;
 	bool resv_open;
+	uint64_t rewind_tried;  /* tail at the last failed spsc_rewind() look */
+	uint64_t warm;          /* spsc_warm() of the shortest record */
+	uint64_t sent_msgs;     /* msgs_sent and bytes_sent, counting what is */
+	uint64_t sent_bytes;    /*   published (spsc_pend); stored by the caller */
 	struct wait_fence wf;   /* our fence as the consumer's waker (sync/wait.h) */
 };
 
@@ -137,6 +150,8 @@ struct spsc_cons {
 	struct spsc_geom g;
 	uint64_t head;          /* private copy of cons_head (released) */
 	uint64_t read;          /* handed out, not yet released */
+	uint64_t recv_msgs;     /* msgs_recv and bytes_recv, counting what is */
+	uint64_t recv_bytes;    /*   released (spsc_release_to); stored by the caller */
 	struct wait_fence wf;   /* our fence as the producer's waker */
 };
 
@@ -222,6 +237,36 @@ static inline int spsc_parse(const struct spsc_geom *g, uint64_t pos, void **dat
 	return -EPROTO;
 }
 
+/*
+ * Warm placement.  Left to itself the producer walks the whole data area,
+ * so in a ring sized generously for slack (64 MiB for 1 MiB frames) every
+ * record lands in memory -- and pages -- that left the caches and the TLB
+ * a lap ago, on both sides.  Nothing ties a record to the next address,
+ * though: when little is in flight (a quarter of spsc_warm() at most) and
+ * the group would start spsc_warm() bytes or more into the area, the
+ * producer puts an end filler at its tail and the record at offset 0 of
+ * the next lap -- a group every consumer already knows how to read.  A
+ * ring that keeps up then touches about spsc_warm() bytes plus what it has
+ * in flight, not its whole area.
+ *
+ * The price: until the consumer reaches that group, the end filler counts
+ * as in flight, so for that while the producer has spsc_warm() bytes of
+ * room minus what was in flight, not the whole ring.  Hence the threshold
+ * is a sixteenth of the ring at least, rewinds happen only when the
+ * consumer is nearly caught up, and a consumer taking the record hands the
+ * filler back at once (sph_acquire).  Short messages sent by copy
+ * (spsc_send_short) keep walking the area: the check would cost the
+ * hottest path.
+ */
+#define SPSC_WARM (256u * 1024u)
+
+static inline uint64_t spsc_warm(uint64_t len, uint64_t cap)
+{
+	uint64_t w = 2 * spsc_rec_size(len);
+	w = w > SPSC_WARM ? w : SPSC_WARM;
+	return w > cap / 16 ? w : cap / 16;
+}
+
 /* ---- producer ---------------------------------------------------------- */
 
 /*
@@ -252,8 +297,21 @@ static inline int spsc_prod_init(struct spsc_prod *p, struct spsc_shared *sh,
 	}
 	if (pos - head > g->cap)
 		return -EPROTO;
+	/* relaxed, here and below: the counters are this role's, and a dead
+	 * holder's stores are ordered before us by the lock we took over */
+	uint64_t msgs = atomic_load_explicit(&sh->msgs_sent, memory_order_relaxed);
+	uint64_t bytes = atomic_load_explicit(&sh->bytes_sent, memory_order_relaxed);
+	if (atomic_load_explicit(&sh->pend_tail, memory_order_relaxed) == pos) {
+		/* the last group was published: its counts are the pending ones
+		 * (the same values if they were stored already) */
+		msgs = atomic_load_explicit(&sh->pend_msgs, memory_order_relaxed);
+		bytes = atomic_load_explicit(&sh->pend_bytes, memory_order_relaxed);
+		atomic_store_explicit(&sh->msgs_sent, msgs, memory_order_relaxed);
+		atomic_store_explicit(&sh->bytes_sent, bytes, memory_order_relaxed);
+	}
 	/* no reservation open; the rest from the ring as it is */
 	*p = (struct spsc_prod){ .sh = sh, .g = *g, .tail = pos, .cons_cache = head,
+				 .sent_msgs = msgs, .sent_bytes = bytes, .warm = spsc_warm(0, g->cap),
 				 .wf = wait_fence_adopt(&sh->cons_sleeping, light) };
 	/* relaxed: a hint for stats; only this producer writes it */
 	atomic_store_explicit(&sh->prod_tail, pos, memory_order_relaxed);
@@ -316,6 +374,30 @@ static inline void *spsc_resv_data(const struct spsc_prod *p)
 }
 
 /*
+ * Whether a record of `len` bytes may start the next lap, behind an end
+ * filler at tail: sets *fill and *skip and returns true if so.  The
+ * consumer's index is read again at most once every spsc_warm() / 4 bytes
+ * published, so a consumer that lags costs no extra cache miss per message.
+ */
+static inline bool spsc_rewind(struct spsc_prod *p, uint64_t len, uint64_t *fill, uint64_t *skip)
+{
+	uint64_t near = spsc_warm(len, p->g.cap) / 4;
+	if (p->tail - p->cons_cache > near) {
+		if (p->tail - p->rewind_tried < near)
+			return false;
+		p->rewind_tried = p->tail;
+		/* an impossible index is reported by the caller's own check */
+		if (spsc_refresh_head(p) < 0 || p->tail - p->cons_cache > near)
+			return false;
+	}
+	/* the start of the area is free: at most `near` bytes are in flight,
+	 * and they lie behind the tail (the caller's room check vouches) */
+	*fill = p->g.cap - (p->tail & p->g.mask);
+	*skip = spsc_skip(0, len);
+	return true;
+}
+
+/*
  * Claim room for a message of `len` bytes.  Returns 0 and the payload
  * pointer in *out, -EAGAIN when the ring is full, -EMSGSIZE, or -EPROTO when
  * the consumer's index is impossible.
@@ -324,8 +406,10 @@ static inline int spsc_reserve(struct spsc_prod *p, size_t len, void **out)
 {
 	if (unlikely(len > p->g.max_msg))
 		return -EMSGSIZE;
-	uint64_t fill, skip;
-	spsc_place(p->tail & p->g.mask, len, p->g.cap, &fill, &skip);
+	uint64_t fill, skip, off = p->tail & p->g.mask;
+	spsc_place(off, len, p->g.cap, &fill, &skip);
+	if (unlikely(off >= p->warm) && !fill && off >= spsc_warm(len, p->g.cap))
+		(void)spsc_rewind(p, len, &fill, &skip);
 	/* + the next header word, zeroed before this group is published */
 	uint64_t need = fill + skip + spsc_rec_size(len) + SPSC_HDR;
 
@@ -344,6 +428,26 @@ static inline int spsc_reserve(struct spsc_prod *p, size_t len, void **out)
 }
 
 /*
+ * Before a group is published ([P2]): count it, and store where it ends
+ * and the counts it brings, in that order -- a producer killed before the
+ * publish leaves pend_tail past the ring's end, one killed after it leaves
+ * pend_tail at the end with the counts that go with it, whether or not
+ * the caller stored msgs_sent and bytes_sent yet (spsc_prod_init).
+ */
+static inline void spsc_pend(struct spsc_prod *p, uint64_t end, uint64_t msgs, uint64_t bytes)
+{
+	p->sent_msgs += msgs;
+	p->sent_bytes += bytes;
+	/* read only by a takeover, after this producer is proven dead: no
+	 * partner.  The counts are release stores only so that neither is
+	 * moved before the position they belong to (a kill lands between any
+	 * two instructions); [P2]'s release keeps all three before it. */
+	atomic_store_explicit(&p->sh->pend_tail, end, memory_order_relaxed);
+	atomic_store_explicit(&p->sh->pend_msgs, p->sent_msgs, memory_order_release);
+	atomic_store_explicit(&p->sh->pend_bytes, p->sent_bytes, memory_order_release);
+}
+
+/*
  * Publish the open reservation with `len` (<= reserved) payload bytes: zero
  * the next header word, write the group's later words, then release-store
  * its first word.  Visible to the consumer on return.
@@ -354,6 +458,7 @@ static inline void spsc_commit(struct spsc_prod *p, uint32_t len)
 	/* relaxed: ordered before the consumer can look here by [P2] below */
 	atomic_store_explicit(spsc_word(&p->g, next), 0, memory_order_relaxed);
 	uint64_t first = spsc_group_words(&p->g, p->tail, p->resv_fill, p->resv_skip, len);
+	spsc_pend(p, next, 1, len);
 	/* [P2] release: publishes the group, payload included; pairs with [C1] */
 	atomic_store_explicit(spsc_word(&p->g, p->tail), first, memory_order_release);
 	p->tail = next;
@@ -384,6 +489,7 @@ static inline bool spsc_send_short(struct spsc_prod *p, const void *msg, size_t 
 	ring_copy(p->g.data + (tail & p->g.mask) + SPSC_HDR, msg, len);
 	/* relaxed: ordered before the consumer can look here by [P2] */
 	atomic_store_explicit(spsc_word(&p->g, tail + rec), 0, memory_order_relaxed);
+	spsc_pend(p, tail + rec, 1, len);
 	/* [P2] release: publishes the record; pairs with [C1] */
 	atomic_store_explicit(spsc_word(&p->g, tail), spsc_hdr((uint32_t)len, SPSC_TAG_MSG),
 			      memory_order_release);
@@ -466,6 +572,7 @@ static inline int spsc_send_many(struct spsc_prod *p, const struct iovec *msgs, 
 		return 0;
 	/* the word after the last record must read "nothing yet" */
 	atomic_store_explicit(spsc_word(&p->g, tail), 0, memory_order_relaxed);
+	spsc_pend(p, tail, i, sum);
 	/* [P2] release: publishes the whole group; pairs with [C1] */
 	atomic_store_explicit(spsc_word(&p->g, start), first, memory_order_release);
 	p->tail = tail;
@@ -496,8 +603,19 @@ static inline int spsc_cons_init(struct spsc_cons *c, struct spsc_shared *sh,
 	uint64_t head = atomic_load_explicit(&sh->cons_head, memory_order_relaxed);
 	if (head & 7u)
 		return -EPROTO;
+	/* relaxed: as cons_head; the counts that go with the last release
+	 * made (see spsc_pend) */
+	uint64_t msgs = atomic_load_explicit(&sh->msgs_recv, memory_order_relaxed);
+	uint64_t bytes = atomic_load_explicit(&sh->bytes_recv, memory_order_relaxed);
+	if (atomic_load_explicit(&sh->pend_head, memory_order_relaxed) == head) {
+		msgs = atomic_load_explicit(&sh->pend_recv, memory_order_relaxed);
+		bytes = atomic_load_explicit(&sh->pend_rbytes, memory_order_relaxed);
+		atomic_store_explicit(&sh->msgs_recv, msgs, memory_order_relaxed);
+		atomic_store_explicit(&sh->bytes_recv, bytes, memory_order_relaxed);
+	}
 	/* nothing handed out: read == head */
 	*c = (struct spsc_cons){ .sh = sh, .g = *g, .head = head, .read = head,
+				 .recv_msgs = msgs, .recv_bytes = bytes,
 				 .wf = wait_fence_adopt(&sh->prod_sleeping, light) };
 	/* relaxed: cons_read is read only by a takeover, after this consumer
 	 * is proven dead (the kernel's lock release orders it) */
@@ -561,11 +679,22 @@ static inline void spsc_take(struct spsc_cons *c, uint64_t end)
 }
 
 /*
- * Give bytes up to `end` back to the producer.  Returns true when the
- * producer may be asleep on a full ring and must be woken.
+ * Give bytes up to `end`, holding `msgs` messages of `bytes` payload bytes,
+ * back to the producer.  Returns true when the producer may be asleep on a
+ * full ring and must be woken.  The counts that go with `end` are stored
+ * first, as the producer's in spsc_pend(): a consumer killed between the
+ * release and the caller's store of msgs_recv is counted by its successor.
  */
-static inline bool spsc_release_to(struct spsc_cons *c, uint64_t end)
+static inline bool spsc_release_to(struct spsc_cons *c, uint64_t end, uint64_t msgs,
+				   uint64_t bytes)
 {
+	c->recv_msgs += msgs;
+	c->recv_bytes += bytes;
+	/* read by a takeover only; ordered as in spsc_pend(), and before
+	 * [C2] by its release */
+	atomic_store_explicit(&c->sh->pend_head, end, memory_order_relaxed);
+	atomic_store_explicit(&c->sh->pend_recv, c->recv_msgs, memory_order_release);
+	atomic_store_explicit(&c->sh->pend_rbytes, c->recv_bytes, memory_order_release);
 	c->head = end;
 	/* [C2] release: our reads of the released records are complete before
 	 * the producer can see the space; pairs with [P1] */

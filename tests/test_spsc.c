@@ -25,16 +25,16 @@ struct region {
 /* A ring starting at position `start`.  The data area is garbage except
  * the word at the start: the protocol must never read a byte it did not
  * publish. */
-static void region_init(struct region *r, uint64_t start, uint32_t max_msg)
+static void region_init_cap(struct region *r, uint64_t start, uint32_t max_msg, uint64_t cap)
 {
 	r->sh = aligned_alloc(SPSC_LINE, sizeof(*r->sh));
 	cr_assert_not_null(r->sh);
 	memset(r->sh, 0, sizeof(*r->sh));
-	r->g.data = aligned_alloc(4096, CAP);
+	r->g.data = aligned_alloc(4096, cap);
 	cr_assert_not_null(r->g.data);
-	memset(r->g.data, 0xee, CAP);
-	r->g.cap = CAP;
-	r->g.mask = CAP - 1;
+	memset(r->g.data, 0xee, cap);
+	r->g.cap = cap;
+	r->g.mask = cap - 1;
 	r->g.max_msg = max_msg;
 	atomic_store(spsc_word(&r->g, start), 0);
 	atomic_store(&r->sh->prod_tail, start);
@@ -43,6 +43,11 @@ static void region_init(struct region *r, uint64_t start, uint32_t max_msg)
 	cr_assert_eq(spsc_prod_init(&r->p, r->sh, &r->g, false), 0);
 	cr_assert_eq(r->p.tail, start);
 	cr_assert_eq(spsc_cons_init(&r->c, r->sh, &r->g, false), 0);
+}
+
+static void region_init(struct region *r, uint64_t start, uint32_t max_msg)
+{
+	region_init_cap(r, start, max_msg, CAP);
 }
 
 static void region_free(struct region *r)
@@ -72,7 +77,7 @@ static int get(struct region *r, void *buf, uint32_t *len)
 		return rc;
 	memcpy(buf, data, *len);
 	spsc_take(&r->c, end);
-	spsc_release_to(&r->c, end);
+	spsc_release_to(&r->c, end, 1, *len);
 	return 0;
 }
 
@@ -145,6 +150,201 @@ Test(spsc, filler_keeps_records_contiguous)
 	cr_assert_eq(len, 1400, "fillers skipped");
 	cr_assert_eq(get(&r, buf, &len), -EAGAIN);
 	region_free(&r);
+}
+
+/* Reserve, fill with `seq`, commit; returns the payload's offset. */
+static uint64_t put_seq(struct region *r, uint32_t len, uint64_t seq)
+{
+	void *at;
+	int rc = spsc_reserve(&r->p, len, &at);
+	cr_assert_eq(rc, 0, "message %lu: %d", (unsigned long)seq, rc);
+	t_fill(at, len, seq);
+	spsc_commit(&r->p, len);
+	spsc_published(&r->p);
+	return (uint64_t)((uint8_t *)at - r->g.data);
+}
+
+static void get_seq(struct region *r, uint32_t want, uint64_t seq)
+{
+	static uint8_t buf[16384];
+	uint32_t len;
+	cr_assert_eq(get(r, buf, &len), 0, "message %lu", (unsigned long)seq);
+	cr_assert_eq(len, want);
+	cr_assert(t_check(buf, len, seq), "message %lu intact", (unsigned long)seq);
+}
+
+/*
+ * Warm placement (spsc_rewind): in a ring much larger than what is in
+ * flight, records go back to the start of the area instead of walking the
+ * whole of it -- but only while the consumer is nearly caught up, never
+ * over bytes not yet released, and a producer taking over finds the true
+ * end behind the early filler.
+ */
+Test(spsc, big_ring_reuses_warm_memory)
+{
+	const uint64_t cap = 4u << 20;                 /* spsc_warm(): 256 KiB */
+	const uint32_t len = 16384;
+	const uint64_t rec = spsc_rec_size(len) + 56, warm = spsc_warm(len, cap);
+	struct region r;
+	region_init_cap(&r, 0, len, cap);
+	uint64_t seq = 0, oldest = 0, far = 0;
+	cr_assert_eq(warm, SPSC_WARM);
+
+	/* a consumer that keeps up, or has up to three records in flight:
+	 * the area used stays near spsc_warm() */
+	for (unsigned inflight = 0; inflight <= 3; inflight++) {
+		while (seq - oldest < inflight)
+			put_seq(&r, len, seq++);
+		far = 0;
+		for (int i = 0; i < 1000; i++) {
+			uint64_t off = put_seq(&r, len, seq++);
+			far = off > far ? off : far;
+			get_seq(&r, len, oldest++);
+		}
+		cr_assert_lt(far, warm + (inflight + 1) * rec, "%u in flight: walked to %lu",
+			     inflight, (unsigned long)far);
+		while (oldest < seq)
+			get_seq(&r, len, oldest++);
+	}
+
+	/* a consumer that lags by more than a quarter of it: the producer
+	 * goes on forward, the slack of the whole ring stays its own */
+	for (int i = 0; i < 8; i++)
+		put_seq(&r, len, seq++);
+	far = 0;
+	for (int i = 0; i < 200; i++) {
+		uint64_t off = put_seq(&r, len, seq++);
+		far = off > far ? off : far;
+		get_seq(&r, len, oldest++);
+	}
+	cr_assert_gt(far, cap / 2, "a lagging consumer's ring rewound (walked to %lu)",
+		     (unsigned long)far);
+	uint64_t backlog = 0;
+	void *at;
+	while (spsc_reserve(&r.p, len, &at) == 0) {
+		t_fill(at, len, seq++);
+		spsc_commit(&r.p, len);
+		backlog++;
+	}
+	cr_assert_geq((seq - oldest) * rec, cap - 2 * rec, "only %lu bytes of slack",
+		      (unsigned long)((seq - oldest) * rec));
+
+	/* a new producer walks the records, fillers included, to the true end */
+	uint64_t tail = r.p.tail;
+	cr_assert_eq(spsc_prod_init(&r.p, r.sh, &r.g, false), 0);
+	cr_assert_eq(r.p.tail, tail);
+	while (oldest < seq)
+		get_seq(&r, len, oldest++);
+	uint32_t n;
+	cr_assert_eq(get(&r, &n, &n), -EAGAIN);
+	region_free(&r);
+}
+
+/*
+ * A producer killed between publishing a group and storing msgs_sent and
+ * bytes_sent: the next one counts the group, from the counts stored before
+ * the publish.  Killed before the publish: the pending counts are not
+ * taken, because they belong to a group that is not in the ring.  The
+ * same for a consumer and its release.
+ */
+Test(spsc, takeover_counts_what_a_dead_holder_did_not)
+{
+	struct region r;
+	region_init(&r, 0, 1500);
+	uint8_t msg[300] = {0};
+	cr_assert_eq(put(&r, msg, 100), 0);
+	cr_assert(spsc_send_short(&r.p, msg, 20));
+	struct iovec iov[2] = { { msg, 300 }, { msg, 7 } };
+	uint64_t bytes = 0;
+	cr_assert_eq(spsc_send_many(&r.p, iov, 2, &bytes), 2);
+	/* nothing stored msgs_sent: the caller "died" after each publish */
+	cr_assert_eq(atomic_load(&r.sh->msgs_sent), 0);
+	uint64_t tail = r.p.tail;
+	cr_assert_eq(spsc_prod_init(&r.p, r.sh, &r.g, false), 0);
+	cr_assert_eq(r.p.tail, tail);
+	cr_assert_eq(atomic_load(&r.sh->msgs_sent), 4);
+	cr_assert_eq(atomic_load(&r.sh->bytes_sent), 427);
+	cr_assert_eq(r.p.sent_msgs, 4);
+	/* the counts of a group that was never published */
+	atomic_store(&r.sh->pend_tail, tail + 64);
+	atomic_store(&r.sh->pend_msgs, 5);
+	atomic_store(&r.sh->pend_bytes, 500);
+	cr_assert_eq(spsc_prod_init(&r.p, r.sh, &r.g, false), 0);
+	cr_assert_eq(atomic_load(&r.sh->msgs_sent), 4, "an unpublished group counted");
+	cr_assert_eq(atomic_load(&r.sh->bytes_sent), 427);
+	cr_assert_eq(r.p.sent_bytes, 427);
+
+	/* the same for a consumer killed between a release and its counters */
+	uint8_t buf[300];
+	uint32_t len;
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(get(&r, buf, &len), 0);
+	cr_assert_eq(atomic_load(&r.sh->msgs_recv), 0);
+	cr_assert_eq(spsc_cons_init(&r.c, r.sh, &r.g, false), 0);
+	cr_assert_eq(atomic_load(&r.sh->msgs_recv), 4);
+	cr_assert_eq(atomic_load(&r.sh->bytes_recv), 427);
+	atomic_store(&r.sh->pend_head, tail + 64);
+	atomic_store(&r.sh->pend_recv, 9);
+	cr_assert_eq(spsc_cons_init(&r.c, r.sh, &r.g, false), 0);
+	cr_assert_eq(atomic_load(&r.sh->msgs_recv), 4, "a release not made counted");
+	cr_assert_eq(r.c.recv_msgs, 4);
+	region_free(&r);
+}
+
+/*
+ * Through the API: a consumer holding the first frame after an early end
+ * filler has handed the filler back, so the producer has the whole ring
+ * again -- not only the start of the area.
+ */
+Test(spsc, held_frame_after_a_rewind_leaves_the_whole_ring)
+{
+	const uint64_t cap = 4u << 20;
+	const uint32_t len = 65536;
+	const char *uri = t_uri("warm");
+	struct shmring *r = t_create(uri, cap, len);
+	shmring_close(r);
+	struct shmring *prod = t_open(uri, SHMRING_PRODUCER);
+	struct shmring *cons = t_open(uri, SHMRING_CONSUMER);
+	struct shmring_msg m, held = {0};
+	uint8_t *lowest = NULL, *last = NULL;
+	uint64_t seq = 0, got = 0;
+	bool rewound = false;
+	for (int i = 0; i < 200 && !rewound; i++) {
+		cr_assert_eq(shmring_reserve(prod, len, &m, 0), 0);
+		t_fill(m.data, len, seq++);
+		cr_assert_eq(shmring_commit(prod, &m), 0);
+		cr_assert_eq(shmring_acquire(cons, &held, 0), 0);
+		cr_assert(t_check(held.data, held.len, got++));
+		uint8_t *p = held.data;
+		lowest = lowest && lowest < p ? lowest : p;
+		rewound = last && p < last && p == lowest;
+		last = p;
+		if (!rewound)
+			cr_assert_eq(shmring_release(cons, &held), 0);
+	}
+	cr_assert(rewound, "no frame went back to the start of the area");
+	/* the rewound frame is in our hands: fill the ring behind it */
+	uint64_t more = 0;
+	while (shmring_reserve(prod, len, &m, 0) == 0) {
+		t_fill(m.data, len, seq++);
+		cr_assert_eq(shmring_commit(prod, &m), 0);
+		more++;
+	}
+	cr_assert_geq((more + 1) * (len + 64), cap - 2 * (len + 64),
+		      "%lu frames behind the held one in a %lu-byte ring", (unsigned long)more,
+		      (unsigned long)cap);
+	cr_assert_eq(shmring_release(cons, &held), 0);
+	while (got < seq) {
+		cr_assert_eq(shmring_acquire(cons, &m, 0), 0);
+		cr_assert(t_check(m.data, m.len, got++));
+		cr_assert_eq(shmring_release(cons, &m), 0);
+	}
+	cr_assert_eq(shmring_acquire(cons, &m, 0), -EAGAIN);
+	struct shmring_stats st = t_stats(cons);
+	cr_assert_eq(st.msgs_recv, seq, "the handed-back filler is not a message");
+	shmring_close(prod);
+	shmring_close(cons);
+	cr_assert_eq(shmring_unlink(uri), 0);
 }
 
 /*
@@ -367,7 +567,7 @@ Test(spsc, largest_message_behind_largest_filler, .timeout = 30)
 		cr_assert_eq(len, max);
 		cr_assert_eq(data, at);
 		spsc_take(&c, end);
-		spsc_release_to(&c, end);
+		spsc_release_to(&c, end, 1, 0);
 		cr_assert_eq(end, p.tail);
 		/* the next (empty) header word must read as empty */
 		cr_assert_eq(spsc_peek(&c, &data, &len, &end), -EAGAIN);
@@ -524,10 +724,10 @@ static int check_msg(const uint8_t *p, size_t len, uint64_t want)
 	return seq == want && t_check(p + 8, len - 8, seq);
 }
 
-static void run_threads(int mode, uint64_t n)
+static void run_threads_cap(int mode, uint64_t n, uint64_t cap)
 {
 	const char *uri = t_uri("thr");
-	struct shmring *c = t_create(uri, 16384, 256);
+	struct shmring *c = t_create(uri, cap, 256);
 	shmring_close(c);
 	struct shmring *cons = t_open(uri, SHMRING_CONSUMER);
 	struct tctx t = { .uri = uri, .n = n, .mode = mode, .seed = 7 };
@@ -576,6 +776,11 @@ static void run_threads(int mode, uint64_t n)
 	cr_assert_eq(st.msgs_recv, n);
 	shmring_close(cons);
 	shmring_unlink(uri);
+}
+
+static void run_threads(int mode, uint64_t n)
+{
+	run_threads_cap(mode, n, 16384);
 }
 
 static uint64_t thread_msgs(void)
@@ -646,5 +851,8 @@ Test(spsc, takeover_adopts_the_fence)
 
 Test(spsc, threads_busy_poll, .timeout = 120) { run_threads(0, thread_msgs()); }
 Test(spsc, threads_blocking, .timeout = 120) { run_threads(1, thread_msgs()); }
+/* a ring large enough for the producer to go back to its start early
+ * (spsc_rewind), and for the consumer to hand early fillers back */
+Test(spsc, threads_zero_copy_big_ring, .timeout = 120) { run_threads_cap(2, thread_msgs(), 4u << 20); }
 Test(spsc, threads_zero_copy, .timeout = 120) { run_threads(2, thread_msgs()); }
 Test(spsc, threads_batch, .timeout = 120) { run_threads(3, thread_msgs()); }

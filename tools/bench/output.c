@@ -149,6 +149,8 @@ static const struct goal goals[] = {
 	{ "MPMC 1x1 64 B batch 32, shmring / dpdk", "shmring-mpmc-b32", "dpdk-mpmc-b32", 64, M_RATE, true, 0.8 },
 	{ "1 MiB frames, shmring-zc / bare-frame", "shmring-zc", "bare-frame", MIB, M_RATE, true, 0.9 },
 	{ "8 MiB frames, shmring-zc / bare-frame", "shmring-zc", "bare-frame", 8 * MIB, M_RATE, true, 0.9 },
+	{ "1 MiB frames, 64 MiB ring / 4 MiB ring (zc)", "shmring-zc-64m", "shmring-zc", MIB, M_RATE, true, 0.9 },
+	{ "1 MiB frames, shmring-zc-64m / bare-frame", "shmring-zc-64m", "bare-frame", MIB, M_RATE, true, 0.9 },
 	{ "1 MiB frames, shmring-zc / iceoryx", "shmring-zc", "iceoryx", MIB, M_RATE, true, 1.4 },
 	{ "8 MiB frames, shmring-zc / iceoryx", "shmring-zc", "iceoryx", 8 * MIB, M_RATE, true, 1.4 },
 	{ "64 B wake rtt p50, shmring-sleep / futex-pingpong", "shmring-sleep", "futex-pingpong", 64, M_P50, false, 1.1 },

@@ -45,13 +45,14 @@ static struct shmring_opts ring_opts(const struct geom *g, enum shmring_kind kin
 
 /* Where a transport's rings live: the ring kind, and the URI made of the
  * bench's pid, the case number and the channel's index. */
-enum ring_at { AT_SHM_SPSC, AT_SHM_MPMC, AT_SHM_BCAST, AT_FILE_TMPFS, AT_FILE_DISK, AT_PIPE,
+enum ring_at { AT_SHM_SPSC, AT_SHM_BIG, AT_SHM_MPMC, AT_SHM_BCAST, AT_FILE_TMPFS, AT_FILE_DISK, AT_PIPE,
 	       AT_MQ };
 static const struct {
 	enum shmring_kind kind;
 	const char *uri_fmt;
 } ring_at[] = {
 	[AT_SHM_SPSC] = { SHMRING_SPSC, "shm:bench-%ld-%u-%u" },
+	[AT_SHM_BIG] = { SHMRING_SPSC, "shm:bench-%ld-%u-%u" },
 	[AT_SHM_MPMC] = { SHMRING_MPMC, "shm:bench-%ld-%u-%u" },
 	[AT_SHM_BCAST] = { SHMRING_BCAST, "shm:bench-%ld-%u-%u" },
 	[AT_FILE_TMPFS] = { SHMRING_SPSC, "file:/dev/shm/shmring-bench-%ld-%u-%u.ring" },
@@ -67,6 +68,8 @@ static int ring_create(struct chan *ch, const struct geom *g, enum ring_at at)
 
 	snprintf(ch->name, sizeof(ch->name), ring_at[at].uri_fmt, (long)getpid(), bench_case_no(),
 		 g->index);
+	if (at == AT_SHM_BIG)   /* sized for slack, far above what is in flight */
+		o.capacity = 64 * MIB;
 	if (at == AT_MQ) {
 		/* a queue of the depth the system allows */
 		o.max_msg = (uint32_t)g->size;
@@ -96,6 +99,7 @@ static int ring_create(struct chan *ch, const struct geom *g, enum ring_at at)
 		return ring_create(ch, g, at);                                  \
 	}
 RING_CREATE(AT_SHM_SPSC)
+RING_CREATE(AT_SHM_BIG)
 RING_CREATE(AT_SHM_MPMC)
 RING_CREATE(AT_SHM_BCAST)
 RING_CREATE(AT_FILE_TMPFS)
@@ -424,6 +428,8 @@ const struct transport bench_shmring_transports[] = {
 	   1, 1, 1, KIB, TL, create_AT_SHM_SPSC, ring_attach_sleep, block),
 	SR("shmring-zc", "shm: SPSC, reserve/commit + acquire/release, in place",
 	   1, 1, 1, 0, TL | T_POLLS, create_AT_SHM_SPSC, ring_attach, zc),
+	SR("shmring-zc-64m", "shm: SPSC, reserve/commit + acquire/release, in place, 64 MiB ring",
+	   1, 1, 1, 0, TL | T_POLLS, create_AT_SHM_BIG, ring_attach, zc),
 	SR("shmring-mpmc", "shm: MPMC 1x1, send/recv, timeout 0",
 	   1, 1, 1, 64 * KIB, TL | T_POLLS, create_AT_SHM_MPMC, ring_attach, poll),
 	SR("shmring-mpmc-b32", "shm: MPMC 1x1, batches of 32, timeout 0",

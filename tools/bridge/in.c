@@ -288,9 +288,10 @@ static int run_core(struct in *n)
 
 /* ---- JetStream ------------------------------------------------------------- */
 /* Where the ring stands: from the mark beside it.  A write under way at a
- * kill is settled by the ring's msgs_sent counter, which the ring bumps
- * after the commit: exact when this bridge is the ring's only producer
- * (SPSC); otherwise the write is repeated and counted as replayed. */
+ * kill is settled by the ring's msgs_sent counter: exact when this bridge
+ * is the ring's only producer (an SPSC ring counts, when we take the role
+ * over, a commit its dead holder made and did not count); otherwise the
+ * write is repeated and counted as replayed. */
 static int js_recover(struct in *n)
 {
 	char path[4300];

@@ -49,8 +49,10 @@ struct out {
  *   OM_POS   position of the oldest message not yet given back to the ring
  *   OM_RECV  the ring's msgs_recv counter when OM_POS was current
  *   OM_REL   k > 0: the k messages from OM_POS on are being given back
- * The ring bumps msgs_recv before it moves its released position, so after
- * a kill msgs_recv - OM_RECV says how many of the k went back. */
+ * An SPSC ring's msgs_recv counts exactly what was released, even by a
+ * consumer killed between its release and its counter (the next holder
+ * counts it), so after a kill msgs_recv - OM_RECV says how many of the k
+ * went back. */
 enum { OM_EPOCH, OM_RING, OM_IDENT, OM_POS, OM_RECV, OM_REL };
 
 static void out_mark(struct out *o, uint64_t pos, uint64_t releasing)
