@@ -390,13 +390,13 @@ static int sub_look(struct bcast_handle *h, const uint8_t **data, uint32_t *len,
 	/* a message found is checked after its use (sub_check(): a torn
 	 * header is bounded by bc_parse(), and nothing of it is handed out
 	 * before); nothing or nonsense may mean we were lapped */
-	if (rc != 0 && !bc_intact(h->sh, c->read))
+	if (rc != 0 && !bc_cons_intact(c, c->read))
 		return sub_lapped(h);
 	/* [S2] acquire: pairs with [S1]; every message published before the
 	 * shutdown is then visible to the second look */
 	if (rc == -EAGAIN && shut(h, memory_order_acquire)) {
 		rc = bc_parse(&c->g, c->read, data, len, seq, end);
-		if (!bc_intact(h->sh, c->read))
+		if (!bc_cons_intact(c, c->read))
 			return sub_lapped(h);
 		if (rc == -EAGAIN)
 			rc = -EPIPE;
@@ -409,7 +409,7 @@ static int sub_look(struct bcast_handle *h, const uint8_t **data, uint32_t *len,
 static int sub_check(struct bcast_handle *h, uint64_t pos, uint64_t seq, unsigned msgs)
 {
 	struct bc_cons *c = &h->cons;
-	if (!bc_intact(h->sh, pos))
+	if (!bc_cons_intact(c, pos))
 		return sub_lapped(h);
 	int64_t lost = bc_seen(c, seq);
 	if (lost < 0)
@@ -499,7 +499,7 @@ static int op_recv_batch(struct shmring *r, struct iovec *bufs, unsigned n, int6
 		return rc;
 	const uint64_t at = c->read, first = seq;
 	if (len > bufs[0].iov_len)
-		return bc_intact(h->sh, at) ? -EMSGSIZE : sub_lapped(h);
+		return bc_cons_intact(c, at) ? -EMSGSIZE : sub_lapped(h);
 	uint64_t bytes = 0, stop;
 	unsigned k = 0;
 	/* wait only for the first; the rest are those already there, in
@@ -565,7 +565,7 @@ static int op_release(struct shmring *r, struct shmring_msg *m)
 	if (m->priv[0] != c->pos || m->priv[1] <= m->priv[0] || m->priv[1] - c->pos > c->read - c->pos ||
 	    m->len > m->priv[1] - m->priv[0])
 		return -EINVAL;
-	if (!bc_intact(h->sh, c->pos)) {
+	if (!bc_cons_intact(c, c->pos)) {
 		/* written over while in the caller's hands: what it read may
 		 * be torn.  The next receive reports the lap. */
 		c->pos = m->priv[1];
@@ -808,8 +808,9 @@ static int attach_sub(struct bcast_handle *h, bool light, bool oldest)
 	atomic_store_explicit(&u->gen, atomic_load_explicit(&u->gen, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
 	atomic_store_explicit(&u->state, BC_ACTIVE, memory_order_relaxed);
-	h->cons = (struct bc_cons){ .sh = h->sh, .me = u, .g = h->g, .ack = ev,
-				    .idx = (uint32_t)idx, .light = light };
+	h->cons = (struct bc_cons){ .sh = h->sh, .me = u, .g = h->g, .bit = 1ull << idx,
+				    .ack = ev, .idx = (uint32_t)idx, .light = light,
+				    .overwrite = h->overwrite };
 	uint64_t expect;
 	uint64_t start = resumed ? resume_pos(h, u, &expect) : start_pos(h, oldest, &expect);
 	/* moved up past what the producer dropped meanwhile: a named

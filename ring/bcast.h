@@ -40,6 +40,10 @@
  *   [C4] subscriber: reads, acquire fence, load tail: a byte the producer
  *        wrote after [P4] makes this load see that tail, so a torn copy is
  *        seen
+ *   [C5] subscriber of a blocking ring: reads, acquire fence, load
+ *        `active`: its bit still set means nothing it read was written
+ *        over (the producer clears it, [E1], before the [P4] that lets
+ *        it pass); pairs with [E1] and the release fence of [P4]
  *   [H1]/[H2] the producer's hints (head, its sequence number) for joiners
  *        and stats: a seqlock pair, release store / acquire load of the
  *        version
@@ -253,6 +257,29 @@ static inline bool bc_intact(struct bcast_shared *sh, uint64_t pos)
 	return (int64_t)(pos - t) >= 0;
 }
 
+/*
+ * The walk's step: the boundary after the group at pos, from its header
+ * word alone, with bc_parse()'s bounds on sizes.  0, -EAGAIN (nothing
+ * published there), -EPROTO.  The producer walks its own records with it.
+ */
+static inline int bc_step(const struct spsc_geom *g, uint64_t pos, uint64_t *end)
+{
+	uint64_t off = pos & g->mask;
+	/* relaxed: the producer's own words (a predecessor's are ordered by
+	 * the acquire of tail in bc_prod_init()) */
+	uint64_t h = atomic_load_explicit(spsc_word(g, pos), memory_order_relaxed);
+	uint32_t n = (uint32_t)h, tag = (uint32_t)(h >> 32);
+	if (h == 0)
+		return -EAGAIN;
+	if (tag == SPSC_TAG_MSG && n <= g->max_msg && bc_rec_size(n) <= g->cap - off)
+		*end = pos + bc_rec_size(n);
+	else if (tag == SPSC_TAG_PAD && n >= 8 && !(n & 7u) && n < g->cap - off + (off != 0))
+		*end = pos + n;
+	else
+		return -EPROTO;
+	return 0;
+}
+
 /* ---- producer ---------------------------------------------------------- */
 
 struct bc_prod {
@@ -376,10 +403,8 @@ static inline bool bc_boundary(const struct spsc_geom *g, uint64_t from, uint64_
 {
 	uint64_t pos = from;
 	for (uint64_t steps = 0; steps <= g->cap / 8 && pos != to; steps++) {
-		const uint8_t *d;
-		uint32_t len;
-		uint64_t seq, end;
-		if (bc_parse(g, pos, &d, &len, &seq, &end) < 0 || end - from > to - from)
+		uint64_t end;
+		if (bc_step(g, pos, &end) < 0 || end - from > to - from)
 			return false;
 		pos = end;
 	}
@@ -406,10 +431,9 @@ static inline void bc_scan_subs(const struct bc_prod *p, uint64_t mask, uint64_t
 				struct bc_scan *s)
 {
 	*s = (struct bc_scan){ .min = p->head };
-	for (uint32_t i = 0; i < BC_MAX_SUBS; i++) {
+	for (uint64_t left = mask; left; left &= left - 1) {
+		uint32_t i = (uint32_t)__builtin_ctzll(left);
 		uint64_t bit = 1ull << i;
-		if (!(mask & bit))
-			continue;
 		/* [P1] acquire: pairs with the subscriber's [C2]; its reads of
 		 * the bytes before pos are done */
 		uint64_t raw = atomic_load_explicit(&p->sh->subs[i].pos, memory_order_acquire);
@@ -573,10 +597,35 @@ struct bc_cons {
 	uint64_t pos;           /* released */
 	uint64_t read;          /* handed out (acquired), >= pos */
 	uint64_t expect;        /* next sequence number; 0: none expected yet */
+	uint64_t bit;           /* ours in `active` */
 	uint32_t ack;           /* eviction generation seen */
 	uint32_t idx;           /* our line */
 	bool light;
+	bool overwrite;         /* SHMRING_OVERWRITE: tail alone says intact */
 };
+
+/*
+ * [C5] After reading at pos: were those bytes intact?  On a blocking ring
+ * the producer writes over what a subscriber it counts may still read
+ * only after it stopped counting it ([E1], then the [P4] before the
+ * write): our bit, loaded after the acquire fence, still set means
+ * nothing we read was written over.  Without the bit (and on overwrite
+ * rings, where the producer laps without clearing bits) tail decides
+ * ([C4]).  `active` sits on the line of [C3], read per message anyway and
+ * written only at joins, leaves and evictions, while tail moves with every
+ * message the producer frees on a full ring.
+ */
+static inline bool bc_cons_intact(const struct bc_cons *c, uint64_t pos)
+{
+	if (!c->overwrite) {
+		bc_fence_acquire();
+		/* [C5] relaxed: ordered by the fence above; pairs with [E1]
+		 * and the release fence of [P4] */
+		if (atomic_load_explicit(&c->sh->active, memory_order_relaxed) & c->bit)
+			return true;
+	}
+	return bc_intact(c->sh, pos);
+}
 
 /*
  * Be counted from position `start` (a record boundary, or below tail):
@@ -588,7 +637,7 @@ struct bc_cons {
  */
 static inline uint64_t bc_join(struct bc_cons *c, uint64_t start)
 {
-	uint64_t bit = 1ull << c->idx, moved = 0;
+	uint64_t bit = c->bit, moved = 0;
 	c->pos = c->read = start;
 	/* relaxed: published by the seq_cst RMW below ([J1]) */
 	atomic_store_explicit(&c->me->pos, start, memory_order_relaxed);

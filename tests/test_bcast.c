@@ -427,6 +427,50 @@ Test(bcast, a_stopped_subscriber_is_evicted_after_stall_ms, .timeout = 60)
 	t_unshared(x, sizeof(*x));
 }
 
+/* A blocking ring's subscriber that holds a message in place while it is
+ * evicted: once the producer stops counting it, what it read is checked
+ * against tail, so the message written over is -ESTALE at release and the
+ * eviction is announced once; then it is counted again and loses nothing. */
+Test(bcast, evicted_while_acquired_is_stale, .timeout = 30)
+{
+	const char *uri = t_ring_uri("evstale");
+	struct shmring_opts o = bc_opts(4096, 256, 0);
+	o.stall_ms = 50;
+	struct shmring *p = bc_open(uri, SHMRING_CREATE | SHMRING_PRODUCER, &o);
+	struct shmring *q = bc_open(uri, SHMRING_CONSUMER, &o);
+	send_seq(p, 0, 200);
+	struct shmring_msg m;
+	cr_assert_eq(shmring_acquire(q, &m, 0), 0);
+	cr_assert_eq(msg_seq(m.data, m.len), 0);
+	/* more than the ring holds: blocked on q until its eviction */
+	for (uint64_t s = 1; s < 100; s++)
+		send_seq(p, s, 200);
+	cr_assert_eq(shmring_release(q, &m), -ESTALE);
+	uint8_t buf[512];
+	cr_assert_eq(shmring_recv(q, buf, sizeof(buf), 0), -EOVERFLOW, "the eviction, once");
+	ssize_t n = shmring_recv(q, buf, sizeof(buf), 0);
+	cr_assert_gt(n, 0, "then the oldest in the ring: %s", shmring_strerror((int)n));
+	uint64_t first = msg_seq(buf, (size_t)n);
+	cr_assert(first > 1 && first < 100, "seq %llu", (unsigned long long)first);
+	for (uint64_t s = first + 1; s < 100; s++)
+		recv_seq(q, s);
+	struct shmring_stats st = t_stats(q);
+	cr_assert_geq(st.evictions, 1);
+	cr_assert_eq(st.msgs_lost, first, "the stale one and the %llu before the oldest",
+		     (unsigned long long)first - 1);
+	/* counted again: the producer waits for it (timeout 0: -EAGAIN), and
+	 * it keeps up without losing anything */
+	for (uint64_t s = 100; s < 300; s++) {
+		send_seq(p, s, 200);
+		recv_seq(q, s);
+	}
+	for (uint64_t s = 300; shmring_send(p, buf, 200, 0) == 0; s++)
+		cr_assert(s < 400, "a full ring waits for the subscriber it counts");
+	cr_assert_eq(t_stats(q).msgs_lost, first);
+	shmring_close(q);
+	shmring_close(p);
+}
+
 static int joined_then_waits(void *arg)
 {
 	struct box *x = arg;
