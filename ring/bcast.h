@@ -33,7 +33,8 @@
  *        pairs with [C4]
  *   [R1]/[R3] producer loads `active` (seq_cst) before and after [P4]
  *   [E1] producer clears a subscriber's bit (seq_cst RMW) to stop counting
- *        it (evicted, dead, nonsense position); evict++ before it
+ *        it (evicted, dead, nonsense position); evict++ before it; before
+ *        the [P4] that passes it: pairs with [C5]
  *   [C1] subscriber acquire-loads the header at its position <- [P2]
  *   [C2] subscriber release-stores pos                   -> pairs with [P1]
  *   [C3] subscriber loads prod_sleeping after fence_waker(): Dekker with [W1]
@@ -476,7 +477,9 @@ static inline void bc_uncount(struct bc_prod *p, uint64_t bits, bool evicted)
 			atomic_store_explicit(&u->evictions, atomic_load_explicit(&u->evictions,
 				memory_order_relaxed) + 1, memory_order_relaxed);
 		}
-	/* [E1] seq_cst: in S with the subscriber's [J1] and its look at its bit */
+	/* [E1] seq_cst: in S with the subscriber's [J1] and its look at its
+	 * bit; before the [P4] that passes it, whose release fence makes a
+	 * subscriber that read our later writes see the bit clear ([C5]) */
 	atomic_fetch_and_explicit(&p->sh->active, ~bits, memory_order_seq_cst);
 }
 
