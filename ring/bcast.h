@@ -295,6 +295,9 @@ struct bc_prod {
 	bool light;             /* fence_waker() may be the light one */
 	bool overwrite;         /* SHMRING_OVERWRITE: never wait */
 	uint64_t hint_ver;      /* the hints' seqlock version, ours */
+	uint64_t lb_mask;       /* lines whose lb is known (bc_scan_subs()) */
+	uint64_t lb[BC_MAX_SUBS];       /* a lower bound of each line's position */
+	uint32_t lb_gen[BC_MAX_SUBS];   /* the line's gen when lb was read */
 };
 
 /* Where the first record boundary at or after the published end is,
@@ -422,44 +425,94 @@ struct bc_scan {
 };
 
 /*
- * Read every counted subscriber's position once ([P1]).  A position is
- * believed only between the floor (the tail at the start of this look,
- * below which nobody counted can be) and head, on a word boundary; one
- * below the floor but within a lap is taken as the floor (a joiner that
- * has not yet seen tail, [J2]); anything else is that subscriber's fault.
+ * One counted line's position, read now ([P1]): believed only between the
+ * floor (the tail at the start of this look, below which nobody counted
+ * can be) and head, on a word boundary; one below the floor but within a
+ * lap is taken as the floor (a joiner that has not yet seen tail, [J2]).
+ * False: nonsense, that subscriber's fault.
  */
-static inline void bc_scan_subs(const struct bc_prod *p, uint64_t mask, uint64_t floor,
+static inline bool bc_read_pos(const struct bc_prod *p, uint32_t i, uint64_t floor,
+			       uint64_t *raw, uint64_t *pos)
+{
+	/* [P1] acquire: pairs with the subscriber's [C2]; its reads of the
+	 * bytes before pos are done */
+	*raw = atomic_load_explicit(&p->sh->subs[i].pos, memory_order_acquire);
+	*pos = *raw;
+	if ((*pos & 7u) || p->head - *pos > p->g.cap)
+		return false;
+	if ((int64_t)(*pos - floor) < 0)
+		*pos = floor;
+	else if (*pos - floor > p->head - floor)
+		return false;
+	return true;
+}
+
+/*
+ * The slowest counted position.  Every line's position is read at most
+ * once ([P1]), and only where it can decide the minimum: the producer
+ * keeps what it last read of each line (p->lb) as a lower bound, good
+ * while the line's holder is the same (`gen`, bumped at every attach; a
+ * holder's position only moves forward, and an evicted one comes back at
+ * tail), and reads again only the lines whose bound is the smallest, until
+ * the smallest is one read now.  On a full ring with many subscribers the
+ * producer then reads the holders' lines, not every line, per message it
+ * frees.  A subscriber that moves its position back harms only itself.
+ */
+static inline void bc_scan_subs(struct bc_prod *p, uint64_t mask, uint64_t floor,
 				struct bc_scan *s)
 {
+	const uint64_t span = p->head - floor;
+	uint64_t fresh = 0, raw[BC_MAX_SUBS];
 	*s = (struct bc_scan){ .min = p->head };
 	for (uint64_t left = mask; left; left &= left - 1) {
 		uint32_t i = (uint32_t)__builtin_ctzll(left);
-		uint64_t bit = 1ull << i;
-		/* [P1] acquire: pairs with the subscriber's [C2]; its reads of
-		 * the bytes before pos are done */
-		uint64_t raw = atomic_load_explicit(&p->sh->subs[i].pos, memory_order_acquire);
-		uint64_t pos = raw;
-		if ((pos & 7u) || p->head - pos > p->g.cap) {
-			s->bad |= bit;
-			continue;
+		/* relaxed: written under the control lock before the
+		 * holder's [J1], which our [R1] read */
+		uint32_t gen = atomic_load_explicit(&p->sh->subs[i].gen, memory_order_relaxed);
+		if (p->lb_gen[i] != gen) {
+			p->lb_gen[i] = gen;
+			p->lb_mask &= ~(1ull << i);
 		}
-		if ((int64_t)(pos - floor) < 0)
-			pos = floor;
-		else if (pos - floor > p->head - floor) {
-			s->bad |= bit;
-			continue;
-		}
-		if (pos - floor < s->min - floor) {
-			s->min = pos;
-			s->holders = 0;
-		}
-		if (pos == s->min) {
-			if (!s->holders) {
-				s->watch = i;
-				s->watch_seen = raw;
+	}
+	/* bounded: every pass reads at least one line it had not read */
+	for (uint32_t pass = 0; pass <= BC_MAX_SUBS; pass++) {
+		uint64_t best = span + 1, at = 0;
+		for (uint64_t left = mask; left; left &= left - 1) {
+			uint32_t i = (uint32_t)__builtin_ctzll(left);
+			uint64_t bit = 1ull << i, key = 0;     /* unknown: read it */
+			if (p->lb_mask & bit)
+				key = (int64_t)(p->lb[i] - floor) < 0 ? 0 : p->lb[i] - floor;
+			if (key < best) {
+				best = key;
+				at = 0;
 			}
-			s->holders |= bit;
+			if (key == best)
+				at |= bit;
 		}
+		uint64_t want = at & ~fresh;
+		if (!want) {
+			s->min = best <= span ? floor + best : p->head;
+			s->holders = at;
+			if (at) {
+				s->watch = (uint32_t)__builtin_ctzll(at);
+				s->watch_seen = raw[s->watch];
+			}
+			return;
+		}
+		for (; want; want &= want - 1) {
+			uint32_t i = (uint32_t)__builtin_ctzll(want);
+			uint64_t bit = 1ull << i, pos;
+			fresh |= bit;
+			if (!bc_read_pos(p, i, floor, &raw[i], &pos)) {
+				s->bad |= bit;
+				p->lb_mask &= ~bit;
+				continue;
+			}
+			p->lb[i] = pos;
+			p->lb_mask |= bit;
+		}
+		if (s->bad)
+			return;
 	}
 }
 
