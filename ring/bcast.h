@@ -206,20 +206,19 @@ static inline uint64_t bc_skip(uint64_t off, uint64_t len)
 
 
 /*
- * Parse the group at pos: at most SPSC_MAX_PADS fillers, then a message.
- * 0 with the message; -EAGAIN: nothing published there; -EPROTO: nothing
- * a producer writes.  In a lapped position anything may be read: the
- * caller checks bc_intact() before it believes an answer.
+ * The words of the group at pos: at most SPSC_MAX_PADS fillers, then a
+ * message's header word; `first` is the order of the load of the group's
+ * first word.  0 with where the message's record starts, its length and
+ * the group's end; -EAGAIN: nothing published there; -EPROTO: nothing a
+ * producer writes.
  */
-static inline int bc_parse(const struct spsc_geom *g, uint64_t pos, const uint8_t **data,
-			   uint32_t *len, uint64_t *seq, uint64_t *end)
+static inline int bc_group(const struct spsc_geom *g, uint64_t pos, memory_order first,
+			   uint64_t *at, uint32_t *len, uint64_t *end)
 {
 	for (int step = 0; step <= SPSC_MAX_PADS; step++) {
 		uint64_t off = pos & g->mask;
-		/* [C1] acquire on the first word: pairs with [P2]; the words
-		 * and payload of the group were written before it */
 		uint64_t h = atomic_load_explicit(spsc_word(g, pos),
-						  step ? memory_order_relaxed : memory_order_acquire);
+						  step ? memory_order_relaxed : first);
 		uint32_t n = (uint32_t)h, tag = (uint32_t)(h >> 32);
 		if (h == 0)
 			return step ? -EPROTO : -EAGAIN;
@@ -228,9 +227,7 @@ static inline int bc_parse(const struct spsc_geom *g, uint64_t pos, const uint8_
 			if (unlikely(n > g->max_msg || rec > g->cap - off ||
 				     (n >= SPSC_ALIGN_MIN && ((off + BC_HDR) & 63u))))
 				return -EPROTO;
-			/* relaxed: ordered by the acquire above */
-			*seq = atomic_load_explicit(spsc_word(g, pos + 8), memory_order_relaxed);
-			*data = g->data + off + BC_HDR;
+			*at = pos;
 			*len = n;
 			*end = pos + rec;
 			return 0;
@@ -243,6 +240,26 @@ static inline int bc_parse(const struct spsc_geom *g, uint64_t pos, const uint8_
 		pos += n;
 	}
 	return -EPROTO;
+}
+
+/*
+ * Parse the group at pos: 0 with the message, or bc_group()'s errors.  In
+ * a lapped position anything may be read: the caller checks that its
+ * reads were intact (bc_cons_intact()) before it believes an answer.
+ */
+static inline int bc_parse(const struct spsc_geom *g, uint64_t pos, const uint8_t **data,
+			   uint32_t *len, uint64_t *seq, uint64_t *end)
+{
+	uint64_t at;
+	/* [C1] acquire on the first word: pairs with [P2]; the words and
+	 * payload of the group were written before it */
+	int rc = bc_group(g, pos, memory_order_acquire, &at, len, end);
+	if (rc < 0)
+		return rc;
+	/* relaxed: ordered by the acquire above */
+	*seq = atomic_load_explicit(spsc_word(g, at + 8), memory_order_relaxed);
+	*data = g->data + (at & g->mask) + BC_HDR;
+	return 0;
 }
 
 /*
@@ -259,26 +276,15 @@ static inline bool bc_intact(struct bcast_shared *sh, uint64_t pos)
 }
 
 /*
- * The walk's step: the boundary after the group at pos, from its header
- * word alone, with bc_parse()'s bounds on sizes.  0, -EAGAIN (nothing
- * published there), -EPROTO.  The producer walks its own records with it.
+ * The walk's step: the end of the group at pos, from its header words
+ * alone (bc_group()).  The producer walks its own records with it; a
+ * predecessor's are ordered by the acquire of tail in bc_prod_init().
  */
 static inline int bc_step(const struct spsc_geom *g, uint64_t pos, uint64_t *end)
 {
-	uint64_t off = pos & g->mask;
-	/* relaxed: the producer's own words (a predecessor's are ordered by
-	 * the acquire of tail in bc_prod_init()) */
-	uint64_t h = atomic_load_explicit(spsc_word(g, pos), memory_order_relaxed);
-	uint32_t n = (uint32_t)h, tag = (uint32_t)(h >> 32);
-	if (h == 0)
-		return -EAGAIN;
-	if (tag == SPSC_TAG_MSG && n <= g->max_msg && bc_rec_size(n) <= g->cap - off)
-		*end = pos + bc_rec_size(n);
-	else if (tag == SPSC_TAG_PAD && n >= 8 && !(n & 7u) && n < g->cap - off + (off != 0))
-		*end = pos + n;
-	else
-		return -EPROTO;
-	return 0;
+	uint64_t at;
+	uint32_t len;
+	return bc_group(g, pos, memory_order_relaxed, &at, &len, end);
 }
 
 /* ---- producer ---------------------------------------------------------- */
