@@ -560,7 +560,7 @@ check-sh: tests
 # rings: 2 million messages per fan-out test (1 to 64 subscribers, and
 # overwrite with slow ones), 2000 rounds of subscribers and producers
 # SIGKILLed and replaced (make check: 40).  On 2 CPUs the 64-subscriber
-# form alone takes about 11 minutes: 65 processes share them, and every
+# form alone takes 11 to 13 minutes: 65 processes share them, and every
 # message wakes the subscribers that slept (its test allows an hour).
 torture: deps
 	$(Q)$(MAKE) --no-print-directory tests

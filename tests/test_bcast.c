@@ -185,8 +185,8 @@ static void fanout(unsigned subs, uint64_t msgs, uint32_t flags, int slow)
 }
 
 /* Messages per fan-out test: the short form's, or SHMRING_BCAST_MSGS (make
- * torture: 2 million each; with 64 subscribers on 2 CPUs that takes about
- * 11 minutes, mostly futex wake-ups of the subscribers that slept). */
+ * torture: 2 million each; with 64 subscribers on 2 CPUs that takes 11 to
+ * 13 minutes, mostly futex wake-ups of the subscribers that slept). */
 static uint64_t fan_msgs(uint64_t short_form)
 {
 	const char *n = getenv("SHMRING_BCAST_MSGS");
