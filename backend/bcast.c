@@ -253,9 +253,19 @@ static int op_send(struct shmring *r, const void *msg, size_t len, int64_t timeo
 {
 	struct bcast_handle *h = bch_of(r);
 	void *at;
-	int rc = prod_open(h, len, &at, timeout_ns);
-	if (rc < 0)
-		return rc;
+	uint64_t fill, skip;
+	/* the common case, in the room already known: no look, no layers;
+	 * relaxed load of the flag: only stops further sends */
+	if (likely(!h->prod.resv_open && len <= h->g.max_msg &&
+		   bc_fits(&h->prod, bc_need(&h->prod, len, &fill, &skip)) &&
+		   !shut(h, memory_order_relaxed))) {
+		h->blocked_since = 0;
+		at = bc_reserve(&h->prod, len, fill, skip);
+	} else {
+		int rc = prod_open(h, len, &at, timeout_ns);
+		if (rc < 0)
+			return rc;
+	}
 	/* bc_copy: a lapped subscriber may be reading these bytes (its copy
 	 * is thrown away, [C4]) */
 	bc_copy(at, msg, len);
@@ -390,13 +400,13 @@ static int sub_look(struct bcast_handle *h, const uint8_t **data, uint32_t *len,
 	/* a message found is checked after its use (sub_check(): a torn
 	 * header is bounded by bc_parse(), and nothing of it is handed out
 	 * before); nothing or nonsense may mean we were lapped */
-	if (rc != 0 && !bc_intact(h->sh, c->read))
+	if (rc != 0 && !bc_cons_intact(c, c->read))
 		return sub_lapped(h);
 	/* [S2] acquire: pairs with [S1]; every message published before the
 	 * shutdown is then visible to the second look */
 	if (rc == -EAGAIN && shut(h, memory_order_acquire)) {
 		rc = bc_parse(&c->g, c->read, data, len, seq, end);
-		if (!bc_intact(h->sh, c->read))
+		if (!bc_cons_intact(c, c->read))
 			return sub_lapped(h);
 		if (rc == -EAGAIN)
 			rc = -EPIPE;
@@ -409,7 +419,7 @@ static int sub_look(struct bcast_handle *h, const uint8_t **data, uint32_t *len,
 static int sub_check(struct bcast_handle *h, uint64_t pos, uint64_t seq, unsigned msgs)
 {
 	struct bc_cons *c = &h->cons;
-	if (!bc_intact(h->sh, pos))
+	if (!bc_cons_intact(c, pos))
 		return sub_lapped(h);
 	int64_t lost = bc_seen(c, seq);
 	if (lost < 0)
@@ -499,7 +509,7 @@ static int op_recv_batch(struct shmring *r, struct iovec *bufs, unsigned n, int6
 		return rc;
 	const uint64_t at = c->read, first = seq;
 	if (len > bufs[0].iov_len)
-		return bc_intact(h->sh, at) ? -EMSGSIZE : sub_lapped(h);
+		return bc_cons_intact(c, at) ? -EMSGSIZE : sub_lapped(h);
 	uint64_t bytes = 0, stop;
 	unsigned k = 0;
 	/* wait only for the first; the rest are those already there, in
@@ -523,6 +533,24 @@ static int op_recv_batch(struct shmring *r, struct iovec *bufs, unsigned n, int6
 
 static ssize_t op_recv(struct shmring *r, void *buf, size_t cap, int64_t timeout_ns)
 {
+	struct bcast_handle *h = bch_of(r);
+	struct bc_cons *c = &h->cons;
+	const uint8_t *data;
+	uint32_t len;
+	uint64_t seq, end;
+	/* the common case, a message there that fits: op_recv_batch()'s
+	 * steps for one, without its layers */
+	if (likely(c->read == c->pos && !h->overflow && buf) &&
+	    bc_parse(&c->g, c->read, &data, &len, &seq, &end) == 0 && len <= cap) {
+		const uint64_t at = c->read;
+		bc_copy(buf, data, len);
+		int rc = sub_check(h, at, seq, 1);
+		if (rc < 0)
+			return rc;
+		c->read = end;
+		sub_released(h, end, 1, len);
+		return (ssize_t)len;
+	}
 	struct iovec v = { buf, cap };
 	int rc = op_recv_batch(r, &v, 1, timeout_ns);
 	return rc < 0 ? rc : (ssize_t)v.iov_len;
@@ -565,7 +593,7 @@ static int op_release(struct shmring *r, struct shmring_msg *m)
 	if (m->priv[0] != c->pos || m->priv[1] <= m->priv[0] || m->priv[1] - c->pos > c->read - c->pos ||
 	    m->len > m->priv[1] - m->priv[0])
 		return -EINVAL;
-	if (!bc_intact(h->sh, c->pos)) {
+	if (!bc_cons_intact(c, c->pos)) {
 		/* written over while in the caller's hands: what it read may
 		 * be torn.  The next receive reports the lap. */
 		c->pos = m->priv[1];
@@ -808,8 +836,9 @@ static int attach_sub(struct bcast_handle *h, bool light, bool oldest)
 	atomic_store_explicit(&u->gen, atomic_load_explicit(&u->gen, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
 	atomic_store_explicit(&u->state, BC_ACTIVE, memory_order_relaxed);
-	h->cons = (struct bc_cons){ .sh = h->sh, .me = u, .g = h->g, .ack = ev,
-				    .idx = (uint32_t)idx, .light = light };
+	h->cons = (struct bc_cons){ .sh = h->sh, .me = u, .g = h->g, .bit = 1ull << idx,
+				    .ack = ev, .idx = (uint32_t)idx, .light = light,
+				    .overwrite = h->overwrite };
 	uint64_t expect;
 	uint64_t start = resumed ? resume_pos(h, u, &expect) : start_pos(h, oldest, &expect);
 	/* moved up past what the producer dropped meanwhile: a named

@@ -33,13 +33,18 @@
  *        pairs with [C4]
  *   [R1]/[R3] producer loads `active` (seq_cst) before and after [P4]
  *   [E1] producer clears a subscriber's bit (seq_cst RMW) to stop counting
- *        it (evicted, dead, nonsense position); evict++ before it
+ *        it (evicted, dead, nonsense position); evict++ before it; before
+ *        the [P4] that passes it: pairs with [C5]
  *   [C1] subscriber acquire-loads the header at its position <- [P2]
  *   [C2] subscriber release-stores pos                   -> pairs with [P1]
  *   [C3] subscriber loads prod_sleeping after fence_waker(): Dekker with [W1]
  *   [C4] subscriber: reads, acquire fence, load tail: a byte the producer
  *        wrote after [P4] makes this load see that tail, so a torn copy is
  *        seen
+ *   [C5] subscriber of a blocking ring: reads, acquire fence, load
+ *        `active`: its bit still set means nothing it read was written
+ *        over (the producer clears it, [E1], before the [P4] that lets
+ *        it pass); pairs with [E1] and the release fence of [P4]
  *   [H1]/[H2] the producer's hints (head, its sequence number) for joiners
  *        and stats: a seqlock pair, release store / acquire load of the
  *        version
@@ -201,20 +206,19 @@ static inline uint64_t bc_skip(uint64_t off, uint64_t len)
 
 
 /*
- * Parse the group at pos: at most SPSC_MAX_PADS fillers, then a message.
- * 0 with the message; -EAGAIN: nothing published there; -EPROTO: nothing
- * a producer writes.  In a lapped position anything may be read: the
- * caller checks bc_intact() before it believes an answer.
+ * The words of the group at pos: at most SPSC_MAX_PADS fillers, then a
+ * message's header word; `first` is the order of the load of the group's
+ * first word.  0 with where the message's record starts, its length and
+ * the group's end; -EAGAIN: nothing published there; -EPROTO: nothing a
+ * producer writes.
  */
-static inline int bc_parse(const struct spsc_geom *g, uint64_t pos, const uint8_t **data,
-			   uint32_t *len, uint64_t *seq, uint64_t *end)
+static inline int bc_group(const struct spsc_geom *g, uint64_t pos, memory_order first,
+			   uint64_t *at, uint32_t *len, uint64_t *end)
 {
 	for (int step = 0; step <= SPSC_MAX_PADS; step++) {
 		uint64_t off = pos & g->mask;
-		/* [C1] acquire on the first word: pairs with [P2]; the words
-		 * and payload of the group were written before it */
 		uint64_t h = atomic_load_explicit(spsc_word(g, pos),
-						  step ? memory_order_relaxed : memory_order_acquire);
+						  step ? memory_order_relaxed : first);
 		uint32_t n = (uint32_t)h, tag = (uint32_t)(h >> 32);
 		if (h == 0)
 			return step ? -EPROTO : -EAGAIN;
@@ -223,9 +227,7 @@ static inline int bc_parse(const struct spsc_geom *g, uint64_t pos, const uint8_
 			if (unlikely(n > g->max_msg || rec > g->cap - off ||
 				     (n >= SPSC_ALIGN_MIN && ((off + BC_HDR) & 63u))))
 				return -EPROTO;
-			/* relaxed: ordered by the acquire above */
-			*seq = atomic_load_explicit(spsc_word(g, pos + 8), memory_order_relaxed);
-			*data = g->data + off + BC_HDR;
+			*at = pos;
 			*len = n;
 			*end = pos + rec;
 			return 0;
@@ -241,6 +243,26 @@ static inline int bc_parse(const struct spsc_geom *g, uint64_t pos, const uint8_
 }
 
 /*
+ * Parse the group at pos: 0 with the message, or bc_group()'s errors.  In
+ * a lapped position anything may be read: the caller checks that its
+ * reads were intact (bc_cons_intact()) before it believes an answer.
+ */
+static inline int bc_parse(const struct spsc_geom *g, uint64_t pos, const uint8_t **data,
+			   uint32_t *len, uint64_t *seq, uint64_t *end)
+{
+	uint64_t at;
+	/* [C1] acquire on the first word: pairs with [P2]; the words and
+	 * payload of the group were written before it */
+	int rc = bc_group(g, pos, memory_order_acquire, &at, len, end);
+	if (rc < 0)
+		return rc;
+	/* relaxed: ordered by the acquire above */
+	*seq = atomic_load_explicit(spsc_word(g, at + 8), memory_order_relaxed);
+	*data = g->data + (at & g->mask) + BC_HDR;
+	return 0;
+}
+
+/*
  * [C4] After reading at pos (a header, a copy): were those bytes intact?
  * The acquire fence orders the reads before the load of tail; a byte
  * written over after the producer's [P4] makes this load see its tail.
@@ -251,6 +273,18 @@ static inline bool bc_intact(struct bcast_shared *sh, uint64_t pos)
 	/* relaxed: ordered by the fence above (pairs with [P4]) */
 	uint64_t t = atomic_load_explicit(&sh->tail, memory_order_relaxed);
 	return (int64_t)(pos - t) >= 0;
+}
+
+/*
+ * The walk's step: the end of the group at pos, from its header words
+ * alone (bc_group()).  The producer walks its own records with it; a
+ * predecessor's are ordered by the acquire of tail in bc_prod_init().
+ */
+static inline int bc_step(const struct spsc_geom *g, uint64_t pos, uint64_t *end)
+{
+	uint64_t at;
+	uint32_t len;
+	return bc_group(g, pos, memory_order_relaxed, &at, &len, end);
 }
 
 /* ---- producer ---------------------------------------------------------- */
@@ -267,6 +301,9 @@ struct bc_prod {
 	bool light;             /* fence_waker() may be the light one */
 	bool overwrite;         /* SHMRING_OVERWRITE: never wait */
 	uint64_t hint_ver;      /* the hints' seqlock version, ours */
+	uint64_t lb_mask;       /* lines whose lb is known (bc_scan_subs()) */
+	uint64_t lb[BC_MAX_SUBS];       /* a lower bound of each line's position */
+	uint32_t lb_gen[BC_MAX_SUBS];   /* the line's gen when lb was read */
 };
 
 /* Where the first record boundary at or after the published end is,
@@ -376,10 +413,8 @@ static inline bool bc_boundary(const struct spsc_geom *g, uint64_t from, uint64_
 {
 	uint64_t pos = from;
 	for (uint64_t steps = 0; steps <= g->cap / 8 && pos != to; steps++) {
-		const uint8_t *d;
-		uint32_t len;
-		uint64_t seq, end;
-		if (bc_parse(g, pos, &d, &len, &seq, &end) < 0 || end - from > to - from)
+		uint64_t end;
+		if (bc_step(g, pos, &end) < 0 || end - from > to - from)
 			return false;
 		pos = end;
 	}
@@ -396,45 +431,94 @@ struct bc_scan {
 };
 
 /*
- * Read every counted subscriber's position once ([P1]).  A position is
- * believed only between the floor (the tail at the start of this look,
- * below which nobody counted can be) and head, on a word boundary; one
- * below the floor but within a lap is taken as the floor (a joiner that
- * has not yet seen tail, [J2]); anything else is that subscriber's fault.
+ * One counted line's position, read now ([P1]): believed only between the
+ * floor (the tail at the start of this look, below which nobody counted
+ * can be) and head, on a word boundary; one below the floor but within a
+ * lap is taken as the floor (a joiner that has not yet seen tail, [J2]).
+ * False: nonsense, that subscriber's fault.
  */
-static inline void bc_scan_subs(const struct bc_prod *p, uint64_t mask, uint64_t floor,
+static inline bool bc_read_pos(const struct bc_prod *p, uint32_t i, uint64_t floor,
+			       uint64_t *raw, uint64_t *pos)
+{
+	/* [P1] acquire: pairs with the subscriber's [C2]; its reads of the
+	 * bytes before pos are done */
+	*raw = atomic_load_explicit(&p->sh->subs[i].pos, memory_order_acquire);
+	*pos = *raw;
+	if ((*pos & 7u) || p->head - *pos > p->g.cap)
+		return false;
+	if ((int64_t)(*pos - floor) < 0)
+		*pos = floor;
+	else if (*pos - floor > p->head - floor)
+		return false;
+	return true;
+}
+
+/*
+ * The slowest counted position.  Every line's position is read at most
+ * once ([P1]), and only where it can decide the minimum: the producer
+ * keeps what it last read of each line (p->lb) as a lower bound, good
+ * while the line's holder is the same (`gen`, bumped at every attach; a
+ * holder's position only moves forward, and an evicted one comes back at
+ * tail), and reads again only the lines whose bound is the smallest, until
+ * the smallest is one read now.  On a full ring with many subscribers the
+ * producer then reads the holders' lines, not every line, per message it
+ * frees.  A subscriber that moves its position back harms only itself.
+ */
+static inline void bc_scan_subs(struct bc_prod *p, uint64_t mask, uint64_t floor,
 				struct bc_scan *s)
 {
+	const uint64_t span = p->head - floor;
+	uint64_t fresh = 0, raw[BC_MAX_SUBS];
 	*s = (struct bc_scan){ .min = p->head };
-	for (uint32_t i = 0; i < BC_MAX_SUBS; i++) {
-		uint64_t bit = 1ull << i;
-		if (!(mask & bit))
-			continue;
-		/* [P1] acquire: pairs with the subscriber's [C2]; its reads of
-		 * the bytes before pos are done */
-		uint64_t raw = atomic_load_explicit(&p->sh->subs[i].pos, memory_order_acquire);
-		uint64_t pos = raw;
-		if ((pos & 7u) || p->head - pos > p->g.cap) {
-			s->bad |= bit;
-			continue;
+	for (uint64_t left = mask; left; left &= left - 1) {
+		uint32_t i = (uint32_t)__builtin_ctzll(left);
+		/* relaxed: written under the control lock before the
+		 * holder's [J1], which our [R1] read */
+		uint32_t gen = atomic_load_explicit(&p->sh->subs[i].gen, memory_order_relaxed);
+		if (p->lb_gen[i] != gen) {
+			p->lb_gen[i] = gen;
+			p->lb_mask &= ~(1ull << i);
 		}
-		if ((int64_t)(pos - floor) < 0)
-			pos = floor;
-		else if (pos - floor > p->head - floor) {
-			s->bad |= bit;
-			continue;
-		}
-		if (pos - floor < s->min - floor) {
-			s->min = pos;
-			s->holders = 0;
-		}
-		if (pos == s->min) {
-			if (!s->holders) {
-				s->watch = i;
-				s->watch_seen = raw;
+	}
+	/* bounded: every pass reads at least one line it had not read */
+	for (uint32_t pass = 0; pass <= BC_MAX_SUBS; pass++) {
+		uint64_t best = span + 1, at = 0;
+		for (uint64_t left = mask; left; left &= left - 1) {
+			uint32_t i = (uint32_t)__builtin_ctzll(left);
+			uint64_t bit = 1ull << i, key = 0;     /* unknown: read it */
+			if (p->lb_mask & bit)
+				key = (int64_t)(p->lb[i] - floor) < 0 ? 0 : p->lb[i] - floor;
+			if (key < best) {
+				best = key;
+				at = 0;
 			}
-			s->holders |= bit;
+			if (key == best)
+				at |= bit;
 		}
+		uint64_t want = at & ~fresh;
+		if (!want) {
+			s->min = best <= span ? floor + best : p->head;
+			s->holders = at;
+			if (at) {
+				s->watch = (uint32_t)__builtin_ctzll(at);
+				s->watch_seen = raw[s->watch];
+			}
+			return;
+		}
+		for (; want; want &= want - 1) {
+			uint32_t i = (uint32_t)__builtin_ctzll(want);
+			uint64_t bit = 1ull << i, pos;
+			fresh |= bit;
+			if (!bc_read_pos(p, i, floor, &raw[i], &pos)) {
+				s->bad |= bit;
+				p->lb_mask &= ~bit;
+				continue;
+			}
+			p->lb[i] = pos;
+			p->lb_mask |= bit;
+		}
+		if (s->bad)
+			return;
 	}
 }
 
@@ -452,7 +536,9 @@ static inline void bc_uncount(struct bc_prod *p, uint64_t bits, bool evicted)
 			atomic_store_explicit(&u->evictions, atomic_load_explicit(&u->evictions,
 				memory_order_relaxed) + 1, memory_order_relaxed);
 		}
-	/* [E1] seq_cst: in S with the subscriber's [J1] and its look at its bit */
+	/* [E1] seq_cst: in S with the subscriber's [J1] and its look at its
+	 * bit; before the [P4] that passes it, whose release fence makes a
+	 * subscriber that read our later writes see the bit clear ([C5]) */
 	atomic_fetch_and_explicit(&p->sh->active, ~bits, memory_order_seq_cst);
 }
 
@@ -573,10 +659,35 @@ struct bc_cons {
 	uint64_t pos;           /* released */
 	uint64_t read;          /* handed out (acquired), >= pos */
 	uint64_t expect;        /* next sequence number; 0: none expected yet */
+	uint64_t bit;           /* ours in `active` */
 	uint32_t ack;           /* eviction generation seen */
 	uint32_t idx;           /* our line */
 	bool light;
+	bool overwrite;         /* SHMRING_OVERWRITE: tail alone says intact */
 };
+
+/*
+ * [C5] After reading at pos: were those bytes intact?  On a blocking ring
+ * the producer writes over what a subscriber it counts may still read
+ * only after it stopped counting it ([E1], then the [P4] before the
+ * write): our bit, loaded after the acquire fence, still set means
+ * nothing we read was written over.  Without the bit (and on overwrite
+ * rings, where the producer laps without clearing bits) tail decides
+ * ([C4]).  `active` sits on the line of [C3], read per message anyway and
+ * written only at joins, leaves and evictions, while tail moves with every
+ * message the producer frees on a full ring.
+ */
+static inline bool bc_cons_intact(const struct bc_cons *c, uint64_t pos)
+{
+	if (!c->overwrite) {
+		bc_fence_acquire();
+		/* [C5] relaxed: ordered by the fence above; pairs with [E1]
+		 * and the release fence of [P4] */
+		if (atomic_load_explicit(&c->sh->active, memory_order_relaxed) & c->bit)
+			return true;
+	}
+	return bc_intact(c->sh, pos);
+}
 
 /*
  * Be counted from position `start` (a record boundary, or below tail):
@@ -588,7 +699,7 @@ struct bc_cons {
  */
 static inline uint64_t bc_join(struct bc_cons *c, uint64_t start)
 {
-	uint64_t bit = 1ull << c->idx, moved = 0;
+	uint64_t bit = c->bit, moved = 0;
 	c->pos = c->read = start;
 	/* relaxed: published by the seq_cst RMW below ([J1]) */
 	atomic_store_explicit(&c->me->pos, start, memory_order_relaxed);
