@@ -242,7 +242,7 @@ static inline int spsc_parse(const struct spsc_geom *g, uint64_t pos, void **dat
  * so in a ring sized generously for slack (64 MiB for 1 MiB frames) every
  * record lands in memory -- and pages -- that left the caches and the TLB
  * a lap ago, on both sides.  Nothing ties a record to the next address,
- * though: when little is in flight (a quarter of spsc_warm() at most) and
+ * though: when little is in flight (half of spsc_warm() at most) and
  * the group would start spsc_warm() bytes or more into the area, the
  * producer puts an end filler at its tail and the record at offset 0 of
  * the next lap -- a group every consumer already knows how to read.  A
@@ -262,7 +262,7 @@ static inline int spsc_parse(const struct spsc_geom *g, uint64_t pos, void **dat
 
 static inline uint64_t spsc_warm(uint64_t len, uint64_t cap)
 {
-	uint64_t w = 2 * spsc_rec_size(len);
+	uint64_t w = 4 * spsc_rec_size(len);
 	w = w > SPSC_WARM ? w : SPSC_WARM;
 	return w > cap / 16 ? w : cap / 16;
 }
@@ -376,12 +376,12 @@ static inline void *spsc_resv_data(const struct spsc_prod *p)
 /*
  * Whether a record of `len` bytes may start the next lap, behind an end
  * filler at tail: sets *fill and *skip and returns true if so.  The
- * consumer's index is read again at most once every spsc_warm() / 4 bytes
+ * consumer's index is read again at most once every spsc_warm() / 2 bytes
  * published, so a consumer that lags costs no extra cache miss per message.
  */
 static inline bool spsc_rewind(struct spsc_prod *p, uint64_t len, uint64_t *fill, uint64_t *skip)
 {
-	uint64_t near = spsc_warm(len, p->g.cap) / 4;
+	uint64_t near = spsc_warm(len, p->g.cap) / 2;
 	if (p->tail - p->cons_cache > near) {
 		if (p->tail - p->rewind_tried < near)
 			return false;

@@ -207,9 +207,9 @@ Test(spsc, big_ring_reuses_warm_memory)
 			get_seq(&r, len, oldest++);
 	}
 
-	/* a consumer that lags by more than a quarter of it: the producer
+	/* a consumer that lags by more than half of it: the producer
 	 * goes on forward, the slack of the whole ring stays its own */
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < 12; i++)
 		put_seq(&r, len, seq++);
 	far = 0;
 	for (int i = 0; i < 200; i++) {
