@@ -176,7 +176,9 @@ static const struct goal goals[] = {
  * the word that says it has arrived do not fit one 64-byte line, so no
  * ring that frames messages in band can go below cacheline-rec; a
  * wake-up through epoll costs what eventfd-epoll adds to eventfd-pingpong
- * before shmring adds anything. */
+ * before shmring adds anything.  A ring sized for slack moving one frame
+ * at a time shows what warm placement keeps out of the caches' way; a
+ * stream fills it, and a full ring is cold whatever its placement. */
 static const struct goal context[] = {
 	{ "64 B rtt p50, cacheline-rec / cacheline", "cacheline-rec", "cacheline", 64, M_P50, false, 0 },
 	{ "64 B rtt p50, shmring-poll / cacheline-rec", "shmring-poll", "cacheline-rec", 64, M_P50, false, 0 },
@@ -184,6 +186,9 @@ static const struct goal context[] = {
 	{ "64 B rtt p50, shmring-epoll / eventfd-epoll", "shmring-epoll", "eventfd-epoll", 64, M_P50, false, 0 },
 	{ "64 B producer CPU/msg, 8 SPSC rings / BCAST 1 sub", "shmring-spsc-x8", "shmring-bcast-block", 64, M_PCPU, false, 0 },
 	{ "64 B producer CPU/msg, 8 SPSC rings / BCAST 8 subs", "shmring-spsc-x8", "shmring-bcast-x8", 64, M_PCPU, false, 0 },
+	{ "1 MiB rtt p50, 64 MiB ring / 4 MiB ring (zc)", "shmring-zc-64m", "shmring-zc", MIB, M_P50, false, 0 },
+	{ "1 MiB frames, bare-frame-64m / bare-frame", "bare-frame-64m", "bare-frame", MIB, M_RATE, true, 0 },
+	{ "1 MiB frames, shmring-zc-64m / bare-frame-64m", "shmring-zc-64m", "bare-frame-64m", MIB, M_RATE, true, 0 },
 };
 #define N_CONTEXT (sizeof(context) / sizeof(context[0]))
 
@@ -349,7 +354,8 @@ void print_goals(const struct case_result *res, unsigned n)
 		       "   docs/PERFORMANCE.md records such runs)\n");
 	printf("context (no goal: the two-line floor of any ring framing a 64 B message;\n"
 	       "  what epoll adds to a bare eventfd wake-up, and what shmring adds to that;\n"
-	       "  a fan-out through one SPSC ring per reader, against a broadcast ring):\n");
+	       "  a fan-out through one SPSC ring per reader, against a broadcast ring;\n"
+	       "  a big ring moving one frame at a time, against a small one):\n");
 	for (unsigned i = 0; i < N_CONTEXT; i++) {
 		struct goal_result r = eval_goal(&context[i], res, n);
 		if (r.have)

@@ -237,13 +237,16 @@ BENCH_LOOPS(mq)
 /* ---------------------------------------------------------------------- */
 /* shared slots in a POSIX shm segment                                      */
 
+/* bare-frame-64m: at most this many slots (a flag each in the header page) */
+#define BARE_MAX 256
+
 /* header page of the slot transports; slots follow at 4096 */
 struct slot_hdr {
 	_Alignas(CACHELINE) atomic_uint head;           /* futex-shm: written by the producer */
 	_Alignas(CACHELINE) atomic_uint tail;           /* futex-shm: written by the consumer */
 	_Alignas(CACHELINE) atomic_uint cons_sleeping;  /* futex-shm: the consumer sleeps on head */
 	_Alignas(CACHELINE) atomic_uint prod_sleeping;  /* futex-shm: the producer sleeps on tail */
-	_Alignas(CACHELINE) atomic_uint flag[4];        /* bare-frame: 1 = slot full */
+	_Alignas(CACHELINE) atomic_uint flag[BARE_MAX];  /* bare-frame: 1 = slot full */
 };
 _Static_assert(sizeof(struct slot_hdr) <= 4096, "slot header fits its page");
 
@@ -288,6 +291,13 @@ static int create_futex_shm(struct chan *ch, const struct geom *g)
 static int create_bare(struct chan *ch, const struct geom *g)
 {
 	return create_slots(ch, g, 4);
+}
+
+/* the slots of a 64 MiB ring (at most BARE_MAX): a backlog that big */
+static int create_bare_64m(struct chan *ch, const struct geom *g)
+{
+	size_t n = 64 * MIB / slot_stride(g->size);
+	return create_slots(ch, g, n < 4 ? 4 : n > BARE_MAX ? BARE_MAX : (unsigned)n);
 }
 
 static int create_line(struct chan *ch, const struct geom *g)
@@ -591,13 +601,13 @@ static int create_rec(struct chan *ch, const struct geom *g)
 	return create_slots(ch, g, 16);   /* 16 pages: 64 KiB of records */
 }
 
-/* bare-frame: four slots, a flag each */
+/* bare-frame: four slots (bare-frame-64m: more), a flag each */
 static inline void bare_tx(struct end *e, unsigned k)
 {
 	struct slot_priv *s = SL(e);
 
 	for (unsigned i = 0; i < k; i++) {
-		atomic_uint *full = &s->hdr->flag[s->pos % 4];
+		atomic_uint *full = &s->hdr->flag[s->pos % s->nslots];
 		unsigned spins = 0;
 		/* acquire: pairs with the consumer's release of 0 in bare_rx; its
 		 * reads of the previous frame are done before we overwrite it */
@@ -614,7 +624,7 @@ static inline void bare_tx(struct end *e, unsigned k)
 static inline unsigned bare_rx(struct end *e)
 {
 	struct slot_priv *s = SL(e);
-	atomic_uint *full = &s->hdr->flag[s->pos % 4];
+	atomic_uint *full = &s->hdr->flag[s->pos % s->nslots];
 
 	/* acquire: pairs with the producer's release of 1 in bare_tx */
 	if (atomic_load_explicit(full, memory_order_acquire) == 0)
@@ -658,6 +668,9 @@ const struct transport bench_kernel_transports[] = {
 	{ "bare-frame", "floor", "floor of a frame hand-off: 4 slots with spin flags, in place",
 	  1, 1, 1, KIB, 0, T_TPUT | T_POLLS, create_bare, slots_destroy, slots_attach,
 	  slots_detach, LOOPS(bare), NULL, NULL, NULL },
+	{ "bare-frame-64m", "floor", "bare-frame with the slots of a 64 MiB ring: the floor of a "
+	  "full big ring", 1, 1, 1, KIB, 0, T_TPUT | T_POLLS, create_bare_64m, slots_destroy,
+	  slots_attach, slots_detach, LOOPS(bare), NULL, NULL, NULL },
 };
 const unsigned bench_kernel_count =
 	sizeof(bench_kernel_transports) / sizeof(bench_kernel_transports[0]);

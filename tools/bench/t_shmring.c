@@ -137,7 +137,10 @@ static void ring_attach(struct end *e, struct chan *ch)
 	o.max_msg = (uint32_t)ch->u[1];
 	o.kind = (enum shmring_kind)ch->u[2];
 	o.flags = (uint32_t)ch->u[3];
-	rc = shmring_open(ch->name, role, (e->t->flags & T_NOSTATS) ? &o : NULL, &P(e)->r);
+	/* opts: the geometry for a fallback, which keeps none; for every ring
+	 * SHMRING_PREFAULT, this process's own choice for its mapping, as the
+	 * peers and the floors map theirs with MAP_POPULATE */
+	rc = shmring_open(ch->name, role, &o, &P(e)->r);
 	if (rc < 0)
 		fail("shmring_open %s as %s: %s", ch->name,
 		     role == SHMRING_PRODUCER ? "producer" : "consumer", shmring_strerror(rc));
