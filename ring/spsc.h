@@ -138,8 +138,7 @@ struct spsc_prod {
 	uint64_t resv_skip;
 	uint32_t resv_len;
 	bool resv_open;
-	uint64_t rewind_tried;  /* tail at the last failed spsc_rewind() look */
-	uint64_t warm;          /* spsc_warm() of the shortest record */
+	uint64_t rewind_at;     /* tail from which spsc_rewind() looks again */
 	uint64_t sent_msgs;     /* msgs_sent and bytes_sent, counting what is */
 	uint64_t sent_bytes;    /*   published (spsc_pend); stored by the caller */
 	struct wait_fence wf;   /* our fence as the consumer's waker (sync/wait.h) */
@@ -311,7 +310,7 @@ static inline int spsc_prod_init(struct spsc_prod *p, struct spsc_shared *sh,
 	}
 	/* no reservation open; the rest from the ring as it is */
 	*p = (struct spsc_prod){ .sh = sh, .g = *g, .tail = pos, .cons_cache = head,
-				 .sent_msgs = msgs, .sent_bytes = bytes, .warm = spsc_warm(0, g->cap),
+				 .sent_msgs = msgs, .sent_bytes = bytes, .rewind_at = pos,
 				 .wf = wait_fence_adopt(&sh->cons_sleeping, light) };
 	/* relaxed: a hint for stats; only this producer writes it */
 	atomic_store_explicit(&sh->prod_tail, pos, memory_order_relaxed);
@@ -375,25 +374,29 @@ static inline void *spsc_resv_data(const struct spsc_prod *p)
 
 /*
  * Whether a record of `len` bytes may start the next lap, behind an end
- * filler at tail: sets *fill and *skip and returns true if so.  The
- * consumer's index is read again at most once every spsc_warm() / 2 bytes
- * published, so a consumer that lags costs no extra cache miss per message.
+ * filler at tail: sets *fill and *skip and returns true if so, and in
+ * rewind_at where to look next.  The consumer's index is read again at
+ * most once every spsc_warm() / 2 bytes published, so a consumer that lags
+ * costs no extra cache miss per message.
  */
 static inline bool spsc_rewind(struct spsc_prod *p, uint64_t len, uint64_t *fill, uint64_t *skip)
 {
-	uint64_t near = spsc_warm(len, p->g.cap) / 2;
-	if (p->tail - p->cons_cache > near) {
-		if (p->tail - p->rewind_tried < near)
-			return false;
-		p->rewind_tried = p->tail;
-		/* an impossible index is reported by the caller's own check */
-		if (spsc_refresh_head(p) < 0 || p->tail - p->cons_cache > near)
-			return false;
+	uint64_t off = p->tail & p->g.mask, warm = spsc_warm(len, p->g.cap), near = warm / 2;
+	if (off < warm) {                 /* not that far into the area yet */
+		p->rewind_at = p->tail + (warm - off);
+		return false;
+	}
+	/* an impossible index is reported by the caller's own check */
+	if (p->tail - p->cons_cache > near &&
+	    (spsc_refresh_head(p) < 0 || p->tail - p->cons_cache > near)) {
+		p->rewind_at = p->tail + near;    /* the consumer lags: later */
+		return false;
 	}
 	/* the start of the area is free: at most `near` bytes are in flight,
 	 * and they lie behind the tail (the caller's room check vouches) */
-	*fill = p->g.cap - (p->tail & p->g.mask);
+	*fill = p->g.cap - off;
 	*skip = spsc_skip(0, len);
+	p->rewind_at = p->tail + *fill + warm;
 	return true;
 }
 
@@ -408,7 +411,9 @@ static inline int spsc_reserve(struct spsc_prod *p, size_t len, void **out)
 		return -EMSGSIZE;
 	uint64_t fill, skip, off = p->tail & p->g.mask;
 	spsc_place(off, len, p->g.cap, &fill, &skip);
-	if (unlikely(off >= p->warm) && !fill && off >= spsc_warm(len, p->g.cap))
+	/* one compare on the way: rewind_at is where spsc_rewind() may next
+	 * find something to do (a signed distance: positions wrap) */
+	if (unlikely((int64_t)(p->tail - p->rewind_at) >= 0) && !fill)
 		(void)spsc_rewind(p, len, &fill, &skip);
 	/* + the next header word, zeroed before this group is published */
 	uint64_t need = fill + skip + spsc_rec_size(len) + SPSC_HDR;
