@@ -163,7 +163,7 @@ def frame_rx(out, uri, n):
 
 def frames_case(n):
     uri = f"shm:pybench-frames-{os.getpid()}"
-    with shmring.Ring(uri, create=True, capacity=4 * FRAME + (1 << 20), max_msg=FRAME):
+    with shmring.Ring(uri, create=True, capacity=4 * FRAME, max_msg=FRAME):
         try:
             return run_pair(frame_tx, frame_rx, (uri, n))
         finally:
