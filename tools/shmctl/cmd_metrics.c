@@ -503,6 +503,11 @@ static int write_textfile(const char *path, const char *text, size_t len)
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= sizeof(tmp))
 		return fail(EXIT_ERROR, path, "%s", strerror(ENAMETOOLONG));
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	/* left by a run killed before its rename, whose pid was ours: no live
+	 * process writes under our pid, so it goes (a symbolic link put there
+	 * is removed, never followed); once only */
+	if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return fail(EXIT_ERROR, tmp, "%s", strerror(errno));
 	int rc = write_all(fd, text, len);
