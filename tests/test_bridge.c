@@ -64,6 +64,7 @@ struct server {
 	char dir[64];             /* store and log */
 	char url[64];             /* nats://127.0.0.1:PORT */
 	bool tls;                 /* with DIR/srv.pem and DIR/srv.key */
+	const char *conf;         /* a configuration file (-c) instead of JetStream */
 };
 
 /* the servers' directories, removed by the suite's .fini, and every
@@ -151,7 +152,9 @@ static void server_start(struct server *s)
 	snprintf(key, sizeof(key), "%s/srv.key", s->dir);
 	char *argv[] = {"nats-server", "-js", "-a", "127.0.0.1", "-p", port, "-sd", store,
 			s->tls ? "--tls" : NULL, "--tlscert", cert, "--tlskey", key, NULL};
-	s->pid = spawn_logged(server_path(), argv, log);
+	char *conf_argv[] = {"nats-server", "-c", (char *)s->conf, "-a", "127.0.0.1", "-p", port,
+			     NULL};
+	s->pid = spawn_logged(server_path(), s->conf ? conf_argv : argv, log);
 	for (int i = 0; i < 1000 && !port_open(s->port); i++)
 		t_sleep_ms(10);
 	cr_assert(port_open(s->port), "nats-server did not start (see %s)", log);
@@ -533,13 +536,37 @@ static int sh(const char *cmd)
 	return st;
 }
 
+/* A run of 2000 messages up to 64 KiB, for a test whose keys `tool` makes:
+ * skipped without it. */
+static struct run *run_keyed(const char *tool, const char *tag, uint64_t rnd)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null", tool);
+	if (sh(cmd))
+		cr_skip_test("%s is not installed (it makes the test's keys)", tool);
+	struct gen g = {.rnd = rnd, .max = 64 << 10};
+	return run_new(tag, 2000, g, 8 << 20, 1 << 20);
+}
+
+/* Both bridges with `opt val`, the whole stream through them, checked. */
+static void run_both_with(struct run *u, const char *opt, const char *val)
+{
+	const char *in[] = {u->addr, u->dst, opt, val, "--json", NULL};
+	u->in = bridge_start(u->in_log, in);
+	wait_ring(u->dst);
+	t_sleep_ms(300);
+	u->cons = spawn_fn(consumer, &u->ca);
+	const char *out[] = {u->src, u->addr, opt, val, "--json", NULL};
+	u->out = bridge_start(u->out_log, out);
+	u->prod = spawn_fn(producer, &u->pa);
+	run_finish(u);
+	run_bridges_ok(u);
+	run_free(u);
+}
+
 Test(bridge, tls_ca_verifies_the_server, .timeout = 120)
 {
-	if (sh("command -v openssl >/dev/null"))
-		cr_skip_test("openssl is not installed (it makes the test's certificates)");
-	uint64_t n = 2000;
-	struct gen g = {.rnd = 23, .max = 64 << 10};
-	struct run *u = run_new("bt", n, g, 8 << 20, 1 << 20);
+	struct run *u = run_keyed("openssl", "bt", 23);
 	char cmd[1024], ca[96];
 	snprintf(cmd, sizeof(cmd),
 		 "cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem "
@@ -560,17 +587,36 @@ Test(bridge, tls_ca_verifies_the_server, .timeout = 120)
 		  "%s", r.err);
 	t_run_free(&r);
 	shmring_unlink(u->dst);
-	const char *in[] = {u->addr, u->dst, "--tls-ca", ca, "--json", NULL};
-	u->in = bridge_start(u->in_log, in);
-	wait_ring(u->dst);
-	t_sleep_ms(300);
-	u->cons = spawn_fn(consumer, &u->ca);
-	const char *out[] = {u->src, u->addr, "--tls-ca", ca, "--json", NULL};
-	u->out = bridge_start(u->out_log, out);
-	u->prod = spawn_fn(producer, &u->pa);
-	run_finish(u);
-	run_bridges_ok(u);
-	run_free(u);
+	run_both_with(u, "--tls-ca", ca);
+}
+
+/* ---- --creds: decentralized auth, the server trusting an operator -------------- */
+
+Test(bridge, creds_authenticate_to_the_server, .timeout = 120)
+{
+	struct run *u = run_keyed("python3", "bc", 29);
+	char cmd[256], conf[96], user[96], stranger[96];
+	snprintf(cmd, sizeof(cmd), "python3 tests/bridge/mkcreds.py %s %d", u->s.dir, u->s.port);
+	cr_assert_eq(sh(cmd), 0, "tests/bridge/mkcreds.py could not make the credentials");
+	snprintf(conf, sizeof(conf), "%s/auth.conf", u->s.dir);
+	snprintf(user, sizeof(user), "%s/user.creds", u->s.dir);
+	snprintf(stranger, sizeof(stranger), "%s/stranger.creds", u->s.dir);
+	u->s.conf = conf;
+	server_start(&u->s);
+	/* no credentials, and a user of an account the server does not trust:
+	 * exit 2, said why */
+	const char *none[] = {u->addr, u->dst, "--connect-timeout", "5", NULL};
+	const char *bad[] = {u->addr, u->dst, "--connect-timeout", "5", "--creds", stranger, NULL};
+	const char *const *refused[] = {none, bad};
+	for (int i = 0; i < 2; i++) {
+		struct t_run r = bridge_run(refused[i], 30);
+		cr_assert_eq(r.status, 2, "%s", r.err);
+		cr_assert(strstr(r.err, "Authorization") || strstr(r.err, "Authentication"), "%s",
+			  r.err);
+		t_run_free(&r);
+		shmring_unlink(u->dst);
+	}
+	run_both_with(u, "--creds", user);
 }
 
 /* ---- core NATS: at most once, and every loss counted -------------------------- */
