@@ -237,7 +237,7 @@ BENCH_LOOPS(mq)
 /* ---------------------------------------------------------------------- */
 /* shared slots in a POSIX shm segment                                      */
 
-/* bare-frame-64m: at most this many slots (a flag each in the header page) */
+/* most slots of a channel (bare-frame-64m: a flag each in the header page) */
 #define BARE_MAX 256
 
 /* header page of the slot transports; slots follow at 4096 */
@@ -268,11 +268,16 @@ static size_t slot_stride(size_t size)
 	return (size + 4095) & ~(size_t)4095;
 }
 
-/* as many slots as fit 1 MiB, 4 to 256 (like a ring of the same memory) */
+/* as many slots as fit `bytes`, 4 to BARE_MAX (like a ring of that memory) */
+static unsigned slots_in(size_t bytes, size_t size)
+{
+	size_t n = bytes / slot_stride(size);
+	return n < 4 ? 4 : n > BARE_MAX ? BARE_MAX : (unsigned)n;
+}
+
 static unsigned slot_count(size_t size)
 {
-	size_t n = MIB / slot_stride(size);
-	return n < 4 ? 4 : n > 256 ? 256 : (unsigned)n;
+	return slots_in(MIB, size);
 }
 
 static int create_slots(struct chan *ch, const struct geom *g, unsigned nslots)
@@ -296,8 +301,7 @@ static int create_bare(struct chan *ch, const struct geom *g)
 /* the slots of a 64 MiB ring (at most BARE_MAX): a backlog that big */
 static int create_bare_64m(struct chan *ch, const struct geom *g)
 {
-	size_t n = 64 * MIB / slot_stride(g->size);
-	return create_slots(ch, g, n < 4 ? 4 : n > BARE_MAX ? BARE_MAX : (unsigned)n);
+	return create_slots(ch, g, slots_in(64 * MIB, g->size));
 }
 
 static int create_line(struct chan *ch, const struct geom *g)
