@@ -253,6 +253,7 @@ struct loops {
 #define T_NOSTATS  0x10u        /* shmring fallback: counters are per handle */
 #define T_FDWAIT   0x20u        /* waits in epoll: only perf counts its system calls */
 #define T_BCAST    0x40u        /* every consumer receives every message (fan-out) */
+#define T_OWNCPU   0x80u        /* every consumer on the second CPU: the producer has one to itself */
 
 struct transport {
 	const char *name;

@@ -574,8 +574,14 @@ static void child_setup(unsigned proc, const struct transport *t, const struct g
 	alarm(cfg.watchdog_s);
 	/* 1x1: A on the first CPU, B on the second.  2x2: each CPU runs one
 	 * producer and one consumer -- two producers on one CPU would let a
-	 * preempted one stall the other inside a multi-producer claim */
-	pin_to(g_cpu[producer ? proc % 2 : (proc - g->nprod + 1) % 2]);
+	 * preempted one stall the other inside a multi-producer claim.
+	 * T_OWNCPU: every consumer on the second, so that what the producer
+	 * is charged for is its own work, not the scheduling of readers
+	 * that share its CPU */
+	if (!producer && (t->flags & T_OWNCPU))
+		pin_to(g_cpu[1]);
+	else
+		pin_to(g_cpu[producer ? proc % 2 : (proc - g->nprod + 1) % 2]);
 	if (g->nprod > 1 || g->ncons > 1)
 		g_yield_in_spins = true;        /* two spinners share each CPU */
 }

@@ -186,6 +186,7 @@ static const struct goal context[] = {
 	{ "64 B rtt p50, shmring-epoll / eventfd-epoll", "shmring-epoll", "eventfd-epoll", 64, M_P50, false, 0 },
 	{ "64 B producer CPU/msg, 8 SPSC rings / BCAST 1 sub", "shmring-spsc-x8", "shmring-bcast-block", 64, M_PCPU, false, 0 },
 	{ "64 B producer CPU/msg, 8 SPSC rings / BCAST 8 subs", "shmring-spsc-x8", "shmring-bcast-x8", 64, M_PCPU, false, 0 },
+	{ "64 B producer CPU/msg, 8 subs / 1 sub, subs off its CPU", "shmring-bcast-x8-own", "shmring-bcast-block", 64, M_PCPU, false, 0 },
 	{ "1 MiB rtt p50, 64 MiB ring / 4 MiB ring (zc)", "shmring-zc-64m", "shmring-zc", MIB, M_P50, false, 0 },
 	{ "1 MiB frames, bare-frame-64m / bare-frame", "bare-frame-64m", "bare-frame", MIB, M_RATE, true, 0 },
 	{ "1 MiB frames, shmring-zc-64m / bare-frame-64m", "shmring-zc-64m", "bare-frame-64m", MIB, M_RATE, true, 0 },

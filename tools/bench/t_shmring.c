@@ -449,6 +449,9 @@ const struct transport bench_shmring_transports[] = {
 	   1, 1, 1, KIB, BC, create_AT_SHM_BCAST, ring_attach, block),
 	SR("shmring-bcast-x8", "shm: BCAST 1 producer x 8 subscribers, SHMRING_FOREVER",
 	   1, 8, 1, KIB, BC, create_AT_SHM_BCAST, ring_attach, block),
+	SR("shmring-bcast-x8-own", "shm: BCAST 1x8 as shmring-bcast-x8, the 8 subscribers on "
+	   "the second CPU: the producer has the first to itself",
+	   1, 8, 1, KIB, BC | T_OWNCPU, create_AT_SHM_BCAST, ring_attach, block),
 	{ "shmring-spsc-x8", "shmring", "shm: 8 SPSC rings, one per reader, each message sent 8 "
 	  "times, SHMRING_FOREVER", 1, 8, 1, 0, KIB, BC | T_SHMRING | T_NOSTATS, fan_create,
 	  fan_destroy, fan_attach, fan_detach, LOOPS(fan), NULL, NULL, NULL },
