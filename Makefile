@@ -595,9 +595,10 @@ torture: deps
 # clang's libFuzzer is there, and says so when it is not.
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
+FUZZ_SHORT_SECONDS ?= 40
 FUZZ_BUILD := build-fuzz
 FUZZ_DEB_PKGS := clang libclang-rt-dev
-FUZZ_TARGETS := fuzz_ring fuzz_tool
+FUZZ_TARGETS := fuzz_ring fuzz_tool fuzz_http
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS := -O1 -g $(WARN) -fvisibility=hidden $(FUZZ_SAN) -fsanitize=fuzzer-no-link -MMD -MP
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/%.o)
@@ -616,6 +617,7 @@ $(FUZZ_BUILD)/%.o: %.c
 
 $(FUZZ_BUILD)/fuzz_ring: $(FUZZ_BUILD)/tests/fuzz/fuzz_ring.o $(FUZZ_LIB_OBJS)
 $(FUZZ_BUILD)/fuzz_tool: $(FUZZ_BUILD)/tests/fuzz/fuzz_tool.o $(FUZZ_TOOL_OBJS) $(FUZZ_LIB_OBJS)
+$(FUZZ_BUILD)/fuzz_http: $(FUZZ_BUILD)/tests/fuzz/fuzz_http.o $(FUZZ_TOOL_OBJS) $(FUZZ_LIB_OBJS)
 $(FUZZ_BINS):
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDFLAGS) $(LDLIBS_LIB)
@@ -645,7 +647,7 @@ fuzz-short:
 	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory fuzz-deps >/dev/null || true; fi; \
 	if echo '$(FUZZ_PROBE)' | $(FUZZ_CC) -fsanitize=fuzzer,address -x c - -o /dev/null \
 		>/dev/null 2>&1; then \
-		$(MAKE) --no-print-directory fuzz-run; \
+		$(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=$(FUZZ_SHORT_SECONDS); \
 	else \
 		echo "fuzz-short: SKIPPED: no $(FUZZ_CC) with libFuzzer (Debian: $(FUZZ_DEB_PKGS))"; \
 	fi

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -755,6 +756,39 @@ Test(metrics, http_answers_get_and_refuses_the_rest, .timeout = 60)
 	cr_expect_not_null(strstr(resp, "\r\nAllow: GET, HEAD\r\n"), "%s", resp);
 	free(resp);
 	expect_scrape(sv.port, uri, "after the bad requests");
+	server_stop(&sv);
+}
+
+/* A head that arrives split anywhere -- here one byte per segment, so
+ * also between a CR and its LF -- is judged as the whole head would be. */
+Test(metrics, http_judges_a_head_split_anywhere_as_whole, .timeout = 60)
+{
+	const char *uri = t_ring_uri("split");
+	make(uri, SHMRING_SPSC, 0);
+	struct server sv;
+	server_start(&sv, NULL);
+	static const struct { const char *req; int code; } cases[] = {
+		{ "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 200 },
+		{ "GET /nothing HTTP/1.1\r\n\r\n", 404 },
+		{ "GET /metrics HTTP/1.1\r\r\n\r\n", 400 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int fd = connect_to(sv.port);
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		const char *req = cases[i].req;
+		for (size_t k = 0; req[k]; k++) {
+			cr_assert_eq(send(fd, req + k, 1, MSG_NOSIGNAL), 1, "case %zu, byte %zu", i, k);
+			t_sleep_ms(2);      /* each byte its own segment, read on its own */
+		}
+		char buf[64] = { 0 };
+		cr_assert_gt(recv(fd, buf, sizeof(buf) - 1, 0), 0, "case %zu: no answer", i);
+		int code = 0;
+		sscanf(buf, "HTTP/1.%*1[01] %d ", &code);
+		cr_expect_eq(code, cases[i].code, "case %zu: status %d, want %d", i, code,
+			     cases[i].code);
+		close(fd);
+	}
 	server_stop(&sv);
 }
 

@@ -36,7 +36,7 @@
 #include "metrics.h"
 #include "shmctl.h"
 
-#define HEAD_MAX     8192u
+#define HEAD_MAX     HTTP_HEAD_MAX
 #define HEAD_MS      10000u
 #define WRITE_MS     60000u
 #define LINGER_MS    2000u
@@ -292,36 +292,37 @@ static int request_line(const char *line, size_t n, bool *head_only)
 	return get || *head_only ? 200 : 405;
 }
 
-/* Look at what arrived: 0 to wait for more, else the status to answer. */
-static int examine(struct conn *c, bool *head_only)
+int http_examine(const char *head, size_t len, bool *head_only)
 {
-	char *nl = memchr(c->head, '\n', c->len);
-	size_t first = nl ? (size_t)(nl - c->head) : c->len;
+	const char *nl = memchr(head, '\n', len);
+	size_t first = nl ? (size_t)(nl - head) : len;
 	/* the request line so far: only a token, spaces, a target and a version */
 	for (size_t i = 0; i < first; i++) {
-		unsigned char ch = (unsigned char)c->head[i];
-		if (ch < 0x20 && !(ch == '\r' && i + 1 == first && nl))
+		unsigned char ch = (unsigned char)head[i];
+		/* a CR only right before the LF, or last (its LF may come in
+		 * the next segment) */
+		if (ch < 0x20 && !(ch == '\r' && i + 1 == first))
 			return 400;
 		if (ch >= 0x7f)
 			return 400;
 	}
-	if (first > 0 && !is_tchar((unsigned char)c->head[0]))
+	if (first > 0 && !is_tchar((unsigned char)head[0]))
 		return 400;
 	if (!nl)
-		return c->len >= HEAD_MAX ? 431 : 0;
-	size_t ll = first && c->head[first - 1] == '\r' ? first - 1 : first;
-	int code = request_line(c->head, ll, head_only);
+		return len >= HEAD_MAX ? 431 : 0;
+	size_t ll = first && head[first - 1] == '\r' ? first - 1 : first;
+	int code = request_line(head, ll, head_only);
 	if (code == 400)
 		return 400;
 	/* the head ends with an empty line */
-	for (size_t i = first; i + 1 < c->len; i++) {
-		if (c->head[i] != '\n')
+	for (size_t i = first; i + 1 < len; i++) {
+		if (head[i] != '\n')
 			continue;
-		if (c->head[i + 1] == '\n' ||
-		    (i + 2 < c->len && c->head[i + 1] == '\r' && c->head[i + 2] == '\n'))
+		if (head[i + 1] == '\n' ||
+		    (i + 2 < len && head[i + 1] == '\r' && head[i + 2] == '\n'))
 			return code;
 	}
-	return c->len >= HEAD_MAX ? 431 : 0;
+	return len >= HEAD_MAX ? 431 : 0;
 }
 
 static void conn_read(struct server *sv, struct conn *c)
@@ -349,7 +350,7 @@ static void conn_read(struct server *sv, struct conn *c)
 		}
 		c->len += (size_t)n;
 		bool head_only = false;
-		int code = examine(c, &head_only);
+		int code = http_examine(c->head, c->len, &head_only);
 		if (code == 0)
 			continue;
 		char *body = NULL;

@@ -6,6 +6,7 @@
 #ifndef SHMCTL_METRICS_H
 #define SHMCTL_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "shmctl.h"
@@ -25,5 +26,13 @@ int metrics_scrape(const struct opts *o, char **text, size_t *len);
  * EXIT_OK).
  */
 int http_serve(const struct opts *o, const char *addr);
+
+/* What --listen makes of the request head received so far (len bytes; a
+ * connection gets HTTP_HEAD_MAX at most): 0 while it may still become a
+ * request, else the status to answer with -- 200 for GET or HEAD /metrics
+ * (*head_only for HEAD), 400, 404, 405, 431.  Reads nothing past
+ * head + len (tests/fuzz/fuzz_http.c). */
+#define HTTP_HEAD_MAX 8192u
+int http_examine(const char *head, size_t len, bool *head_only);
 
 #endif
