@@ -224,7 +224,7 @@ static uint64_t parse_options(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const size_t full_sizes[] = { 8, 64, 256, KIB, 64 * KIB, MIB, 8 * MIB };
+	static const size_t full_sizes[] = { 8, 56, 64, 256, KIB, 64 * KIB, MIB, 8 * MIB };
 	static const size_t quick_sizes[] = { 64, MIB };
 	bool sizes_given = false, lat_given = false;
 	uint64_t strace_n = 0;

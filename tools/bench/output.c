@@ -122,7 +122,7 @@ void print_tables(const struct case_result *res, unsigned n)
 /* ---------------------------------------------------------------------- */
 /* goals: each a ratio of two cases of this run                             */
 
-enum metric { M_RATE, M_P50, M_SYSCALLS, M_PCPU };      /* M_PCPU: producer CPU ns/msg */
+enum metric { M_RATE, M_P50, M_P99, M_SYSCALLS, M_PCPU };  /* M_PCPU: producer CPU ns/msg */
 
 struct goal {
 	const char *label;
@@ -132,43 +132,51 @@ struct goal {
 	enum metric m;
 	bool at_least;
 	double goal;
+	size_t den_size;                /* the den case's size when not `size` */
 };
 
+/* The size of a goal's den case. */
+static size_t den_size(const struct goal *g)
+{
+	return g->den_size ? g->den_size : g->size;
+}
+
 static const struct goal goals[] = {
-	{ "SPSC 64 B msgs/s, shmring-poll / dpdk-spsc", "shmring-poll", "dpdk-spsc", 64, M_RATE, true, 2 },
-	{ "SPSC 64 B msgs/s, shmring-poll / ck-spsc", "shmring-poll", "ck-spsc", 64, M_RATE, true, 1 },
-	{ "SPSC 64 B batch 32, shmring / dpdk bursts", "shmring-poll-b32", "dpdk-spsc-b32", 64, M_RATE, true, 1.2 },
-	{ "SPSC 8 B batch 32, shmring / dpdk bursts", "shmring-poll-b32", "dpdk-spsc-b32", 8, M_RATE, true, 1.2 },
-	{ "SPSC 64 B rtt p50, shmring-poll / dpdk-spsc", "shmring-poll", "dpdk-spsc", 64, M_P50, false, 0.8 },
-	{ "SPSC 64 B rtt p50, shmring-poll / cacheline", "shmring-poll", "cacheline", 64, M_P50, false, 1.3 },
-	{ "MPMC 1x1 64 B msgs/s, shmring-mpmc / shmring-poll", "shmring-mpmc", "shmring-poll", 64, M_RATE, true, 0.6 },
-	{ "MPMC 2x2 64 B crash safety: algo / nosafety", "mpmc-algo-2x2", "mpmc-algo-nosafety-2x2", 64, M_RATE, true, 0.85 },
-	{ "MPMC 1x1 64 B crash safety: algo / nosafety", "mpmc-algo", "mpmc-algo-nosafety", 64, M_RATE, true, 0.85 },
-	{ "MPMC 1x1 64 B msgs/s, shmring / dpdk-mpmc", "shmring-mpmc", "dpdk-mpmc", 64, M_RATE, true, 1.5 },
-	{ "MPMC 1x1 64 B msgs/s, shmring / ck-mpmc", "shmring-mpmc", "ck-mpmc", 64, M_RATE, true, 1 },
-	{ "MPMC 1x1 64 B batch 32, shmring / dpdk", "shmring-mpmc-b32", "dpdk-mpmc-b32", 64, M_RATE, true, 0.8 },
-	{ "1 MiB frames, shmring-zc / bare-frame", "shmring-zc", "bare-frame", MIB, M_RATE, true, 0.9 },
-	{ "8 MiB frames, shmring-zc / bare-frame", "shmring-zc", "bare-frame", 8 * MIB, M_RATE, true, 0.9 },
-	{ "1 MiB frames, 64 MiB ring / 4 MiB ring (zc)", "shmring-zc-64m", "shmring-zc", MIB, M_RATE, true, 0.9 },
-	{ "1 MiB frames, shmring-zc-64m / bare-frame", "shmring-zc-64m", "bare-frame", MIB, M_RATE, true, 0.9 },
-	{ "1 MiB frames, shmring-zc / iceoryx", "shmring-zc", "iceoryx", MIB, M_RATE, true, 1.4 },
-	{ "8 MiB frames, shmring-zc / iceoryx", "shmring-zc", "iceoryx", 8 * MIB, M_RATE, true, 1.4 },
-	{ "64 B wake rtt p50, shmring-sleep / futex-pingpong", "shmring-sleep", "futex-pingpong", 64, M_P50, false, 1.1 },
-	{ "64 B rtt p50, shmring-block / shmring-poll", "shmring-block", "shmring-poll", 64, M_P50, false, 1.2 },
-	{ "64 B streaming syscalls/msg, shmring-block", "shmring-block", NULL, 64, M_SYSCALLS, false, 0.001 },
-	{ "64 B rtt p50, shmring-epoll / eventfd-pingpong", "shmring-epoll", "eventfd-pingpong", 64, M_P50, false, 1.2 },
-	{ "64 B rtt p50, shmring-epoll / shmring-sleep", "shmring-epoll", "shmring-sleep", 64, M_P50, false, 1.2 },
-	{ "64 B msgs/s, shmring-epoll / shmring-block", "shmring-epoll", "shmring-block", 64, M_RATE, true, 0.8 },
-	{ "64 B streaming syscalls/msg, shmring-epoll", "shmring-epoll", NULL, 64, M_SYSCALLS, false, 0.01 },
-	{ "64 B msgs/s, shmring-poll / pipe", "shmring-poll", "pipe", 64, M_RATE, true, 20 },
-	{ "64 B msgs/s, shmring-poll / unix-stream", "shmring-poll", "unix-stream", 64, M_RATE, true, 10 },
-	{ "64 B msgs/s, file-tmpfs / shmring-poll", "file-tmpfs", "shmring-poll", 64, M_RATE, true, 0.9 },
-	{ "64 B msgs/s, file-disk / shmring-poll", "file-disk", "shmring-poll", 64, M_RATE, true, 0.75 },
-	{ "BCAST 1x1 64 B msgs/s, bcast / shmring-poll", "shmring-bcast", "shmring-poll", 64, M_RATE, true, 0.8 },
-	{ "BCAST 64 B producer CPU/msg, 8 subs / 1 sub", "shmring-bcast-x8", "shmring-bcast-block", 64, M_PCPU, false, 1.3 },
-	{ "BCAST 8 MiB x3 frames/s, bcast / spsc-x3", "shmring-bcast-zc-x3", "shmring-spsc-x3", 8 * MIB, M_RATE, true, 1.5 },
-	{ "BCAST 8 MiB x3 producer CPU/frame, bcast / spsc", "shmring-bcast-zc-x3", "shmring-spsc-x3", 8 * MIB, M_PCPU, false, 0.5 },
-	{ "BCAST 8 MiB x3 frames/s, bcast / iceoryx-x3", "shmring-bcast-zc-x3", "iceoryx-x3", 8 * MIB, M_RATE, true, 1 },
+	{ "SPSC 64 B msgs/s, shmring-poll / dpdk-spsc", "shmring-poll", "dpdk-spsc", 64, M_RATE, true, 2, 0 },
+	{ "SPSC 64 B msgs/s, shmring-poll / ck-spsc", "shmring-poll", "ck-spsc", 64, M_RATE, true, 1, 0 },
+	{ "SPSC 64 B batch 32, shmring / dpdk bursts", "shmring-poll-b32", "dpdk-spsc-b32", 64, M_RATE, true, 1.2, 0 },
+	{ "SPSC 8 B batch 32, shmring / dpdk bursts", "shmring-poll-b32", "dpdk-spsc-b32", 8, M_RATE, true, 1.2, 0 },
+	{ "SPSC 64 B rtt p50, shmring-poll / dpdk-spsc", "shmring-poll", "dpdk-spsc", 64, M_P50, false, 0.8, 0 },
+	{ "SPSC 64 B rtt p50, shmring-poll / cacheline-rec", "shmring-poll", "cacheline-rec", 64, M_P50, false, 1.15, 0 },
+	{ "SPSC 56 B rtt p50, shmring-poll / cacheline (64 B)", "shmring-poll", "cacheline", 56, M_P50, false, 1.25, 64 },
+	{ "MPMC 1x1 64 B msgs/s, shmring-mpmc / shmring-poll", "shmring-mpmc", "shmring-poll", 64, M_RATE, true, 0.6, 0 },
+	{ "MPMC 2x2 64 B crash safety: algo / nosafety", "mpmc-algo-2x2", "mpmc-algo-nosafety-2x2", 64, M_RATE, true, 0.85, 0 },
+	{ "MPMC 1x1 64 B crash safety: algo / nosafety", "mpmc-algo", "mpmc-algo-nosafety", 64, M_RATE, true, 0.85, 0 },
+	{ "MPMC 1x1 64 B msgs/s, shmring / dpdk-mpmc", "shmring-mpmc", "dpdk-mpmc", 64, M_RATE, true, 1.5, 0 },
+	{ "MPMC 1x1 64 B msgs/s, shmring / ck-mpmc", "shmring-mpmc", "ck-mpmc", 64, M_RATE, true, 1, 0 },
+	{ "MPMC 1x1 64 B batch 32, shmring / dpdk", "shmring-mpmc-b32", "dpdk-mpmc-b32", 64, M_RATE, true, 0.8, 0 },
+	{ "1 MiB frames, shmring-zc / bare-frame", "shmring-zc", "bare-frame", MIB, M_RATE, true, 0.9, 0 },
+	{ "8 MiB frames, shmring-zc / bare-frame", "shmring-zc", "bare-frame", 8 * MIB, M_RATE, true, 0.9, 0 },
+	{ "1 MiB frames, 64 MiB ring / 4 MiB ring (zc)", "shmring-zc-64m", "shmring-zc", MIB, M_RATE, true, 0.9, 0 },
+	{ "1 MiB frames, shmring-zc-64m / bare-frame", "shmring-zc-64m", "bare-frame", MIB, M_RATE, true, 0.9, 0 },
+	{ "1 MiB frames, shmring-zc / iceoryx", "shmring-zc", "iceoryx", MIB, M_RATE, true, 1.4, 0 },
+	{ "8 MiB frames, shmring-zc / iceoryx", "shmring-zc", "iceoryx", 8 * MIB, M_RATE, true, 1.4, 0 },
+	{ "64 B wake rtt p50, shmring-sleep / futex-pingpong", "shmring-sleep", "futex-pingpong", 64, M_P50, false, 1.1, 0 },
+	{ "64 B rtt p50, shmring-block / shmring-poll", "shmring-block", "shmring-poll", 64, M_P50, false, 1.2, 0 },
+	{ "64 B streaming syscalls/msg, shmring-block", "shmring-block", NULL, 64, M_SYSCALLS, false, 0.001, 0 },
+	{ "64 B rtt p50, shmring-epoll / eventfd-pingpong", "shmring-epoll", "eventfd-pingpong", 64, M_P50, false, 1.2, 0 },
+	{ "64 B rtt p50, shmring-epoll / shmring-sleep", "shmring-epoll", "shmring-sleep", 64, M_P50, false, 1.2, 0 },
+	{ "64 B msgs/s, shmring-epoll / shmring-block", "shmring-epoll", "shmring-block", 64, M_RATE, true, 0.8, 0 },
+	{ "64 B streaming syscalls/msg, shmring-epoll", "shmring-epoll", NULL, 64, M_SYSCALLS, false, 0.01, 0 },
+	{ "64 B msgs/s, shmring-poll / pipe", "shmring-poll", "pipe", 64, M_RATE, true, 20, 0 },
+	{ "64 B msgs/s, shmring-poll / unix-stream", "shmring-poll", "unix-stream", 64, M_RATE, true, 10, 0 },
+	{ "64 B msgs/s, file-tmpfs / shmring-poll", "file-tmpfs", "shmring-poll", 64, M_RATE, true, 0.9, 0 },
+	{ "64 B msgs/s, file-disk / shmring-poll", "file-disk", "shmring-poll", 64, M_RATE, true, 0.75, 0 },
+	{ "BCAST 1x1 64 B msgs/s, bcast / shmring-poll", "shmring-bcast", "shmring-poll", 64, M_RATE, true, 0.8, 0 },
+	{ "BCAST 64 B producer CPU/msg, 8 subs / 1 sub", "shmring-bcast-x8", "shmring-bcast-block", 64, M_PCPU, false, 1.3, 0 },
+	{ "BCAST 8 MiB x3 frames/s, bcast / spsc-x3", "shmring-bcast-zc-x3", "shmring-spsc-x3", 8 * MIB, M_RATE, true, 1.5, 0 },
+	{ "BCAST 8 MiB x3 producer CPU/frame, bcast / spsc", "shmring-bcast-zc-x3", "shmring-spsc-x3", 8 * MIB, M_PCPU, false, 0.5, 0 },
+	{ "BCAST 8 MiB x3 frames/s, bcast / iceoryx-x3", "shmring-bcast-zc-x3", "iceoryx-x3", 8 * MIB, M_RATE, true, 1, 0 },
 };
 #define N_GOALS (sizeof(goals) / sizeof(goals[0]))
 
@@ -180,16 +188,17 @@ static const struct goal goals[] = {
  * at a time shows what warm placement keeps out of the caches' way; a
  * stream fills it, and a full ring is cold whatever its placement. */
 static const struct goal context[] = {
-	{ "64 B rtt p50, cacheline-rec / cacheline", "cacheline-rec", "cacheline", 64, M_P50, false, 0 },
-	{ "64 B rtt p50, shmring-poll / cacheline-rec", "shmring-poll", "cacheline-rec", 64, M_P50, false, 0 },
-	{ "64 B rtt p50, eventfd-epoll / eventfd-pingpong", "eventfd-epoll", "eventfd-pingpong", 64, M_P50, false, 0 },
-	{ "64 B rtt p50, shmring-epoll / eventfd-epoll", "shmring-epoll", "eventfd-epoll", 64, M_P50, false, 0 },
-	{ "64 B producer CPU/msg, 8 SPSC rings / BCAST 1 sub", "shmring-spsc-x8", "shmring-bcast-block", 64, M_PCPU, false, 0 },
-	{ "64 B producer CPU/msg, 8 SPSC rings / BCAST 8 subs", "shmring-spsc-x8", "shmring-bcast-x8", 64, M_PCPU, false, 0 },
-	{ "64 B producer CPU/msg, 8 subs / 1 sub, subs off its CPU", "shmring-bcast-x8-own", "shmring-bcast-block", 64, M_PCPU, false, 0 },
-	{ "1 MiB rtt p50, 64 MiB ring / 4 MiB ring (zc)", "shmring-zc-64m", "shmring-zc", MIB, M_P50, false, 0 },
-	{ "1 MiB frames, bare-frame-64m / bare-frame", "bare-frame-64m", "bare-frame", MIB, M_RATE, true, 0 },
-	{ "1 MiB frames, shmring-zc-64m / bare-frame-64m", "shmring-zc-64m", "bare-frame-64m", MIB, M_RATE, true, 0 },
+	{ "64 B rtt p50, cacheline-rec / cacheline", "cacheline-rec", "cacheline", 64, M_P50, false, 0, 0 },
+	{ "64 B rtt p99, shmring-poll / cacheline-rec", "shmring-poll", "cacheline-rec", 64, M_P99, false, 0, 0 },
+	{ "56 B rtt p99, shmring-poll / cacheline (64 B)", "shmring-poll", "cacheline", 56, M_P99, false, 0, 64 },
+	{ "64 B rtt p50, eventfd-epoll / eventfd-pingpong", "eventfd-epoll", "eventfd-pingpong", 64, M_P50, false, 0, 0 },
+	{ "64 B rtt p50, shmring-epoll / eventfd-epoll", "shmring-epoll", "eventfd-epoll", 64, M_P50, false, 0, 0 },
+	{ "64 B producer CPU/msg, 8 SPSC rings / BCAST 1 sub", "shmring-spsc-x8", "shmring-bcast-block", 64, M_PCPU, false, 0, 0 },
+	{ "64 B producer CPU/msg, 8 SPSC rings / BCAST 8 subs", "shmring-spsc-x8", "shmring-bcast-x8", 64, M_PCPU, false, 0, 0 },
+	{ "64 B producer CPU/msg, 8 subs / 1 sub, subs off its CPU", "shmring-bcast-x8-own", "shmring-bcast-block", 64, M_PCPU, false, 0, 0 },
+	{ "1 MiB rtt p50, 64 MiB ring / 4 MiB ring (zc)", "shmring-zc-64m", "shmring-zc", MIB, M_P50, false, 0, 0 },
+	{ "1 MiB frames, bare-frame-64m / bare-frame", "bare-frame-64m", "bare-frame", MIB, M_RATE, true, 0, 0 },
+	{ "1 MiB frames, shmring-zc-64m / bare-frame-64m", "shmring-zc-64m", "bare-frame-64m", MIB, M_RATE, true, 0, 0 },
 };
 #define N_CONTEXT (sizeof(context) / sizeof(context[0]))
 
@@ -232,6 +241,10 @@ static bool metric(const struct case_result *c, enum metric m, double *v, const 
 		*v = (double)c->lat.p50;
 		return true;
 	}
+	if (m == M_P99 && c->has_lat && c->lat.p99 > 0) {
+		*v = (double)c->lat.p99;
+		return true;
+	}
 	*why = "not run";
 	return false;
 }
@@ -267,7 +280,7 @@ static struct goal_result eval_goal(const struct goal *g, const struct case_resu
 	}
 	if (!metric(a, g->m, &x, &r.why))
 		return r;
-	if (!metric(find(res, n, g->den, g->size), g->m, &y, &r.why))
+	if (!metric(find(res, n, g->den, den_size(g)), g->m, &y, &r.why))
 		return r;
 	r.have = true;
 	r.value = x / y;
@@ -297,11 +310,11 @@ static void place_with_partners(const struct case_result *c, const struct case_r
 	place(c, res, placed, order, k);
 	for (unsigned i = 0; i < N_GOALS + N_CONTEXT; i++) {
 		const struct goal *g = ratio(i);
-		if (!g->den || g->size != c->size)
+		if (!g->den)
 			continue;
-		if (strcmp(g->num, c->t->name) == 0)
-			place(find(res, n, g->den, g->size), res, placed, order, k);
-		else if (strcmp(g->den, c->t->name) == 0)
+		if (g->size == c->size && strcmp(g->num, c->t->name) == 0)
+			place(find(res, n, g->den, den_size(g)), res, placed, order, k);
+		else if (den_size(g) == c->size && strcmp(g->den, c->t->name) == 0)
 			place(find(res, n, g->num, g->size), res, placed, order, k);
 	}
 }
@@ -323,7 +336,7 @@ void goal_run_order(const struct case_result *res, unsigned n, unsigned *order)
 		const struct goal *g = ratio(i);
 		place_with_partners(find(res, n, g->num, g->size), res, n, placed, order, &k);
 		if (g->den)
-			place_with_partners(find(res, n, g->den, g->size), res, n, placed, order, &k);
+			place_with_partners(find(res, n, g->den, den_size(g)), res, n, placed, order, &k);
 	}
 	for (unsigned i = 0; i < n; i++)
 		place(&res[i], res, placed, order, &k);
