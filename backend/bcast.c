@@ -28,6 +28,11 @@
  * subscriber never wakes it). */
 #define LIVE_CHECK_NS (1000u * 1000u)
 #define BLOCK_LOOK_NS (20u * 1000u * 1000u)
+/* Publishes after which the producer wakes the sleepers it left to a
+ * subscriber ([K7]) itself, if that subscriber has not (it was stopped or
+ * killed as it woke).  A quiet stream needs no such bound: every sleeper
+ * looks again after WAIT_SLICE_NS. */
+#define RELAY_GRACE 65536u
 
 static inline struct bcast_handle *bch_of(struct shmring *r)
 {
@@ -47,8 +52,32 @@ static void count(_Atomic uint64_t *ctr, uint64_t add)
 
 /* ---- waking ------------------------------------------------------------- */
 
-/* After commits, when [P3] said a subscriber sleeps or polls: wake the
- * sleepers (one futex word for all of them) and ring the pollers. */
+/* Wake every sleeper on sub_wake if sleepers were left to a subscriber
+ * that has not woken them yet ([K7]); *wakes counts the call. */
+static void relay_take(struct bcast_shared *sh, _Atomic uint64_t *wakes)
+{
+	/* relaxed first look: the line is read on every receive anyway, and
+	 * most looks find nothing to do */
+	if (atomic_load_explicit(&sh->relay, memory_order_relaxed) &&
+	    /* [K7] seq_cst RMW: one taker per relay */
+	    atomic_exchange_explicit(&sh->relay, 0, memory_order_seq_cst)) {
+		futex_wake(&sh->sub_wake, INT_MAX);
+		count(wakes, 1);
+	}
+}
+
+/*
+ * After commits, when [P3] said a subscriber sleeps or polls: wake the
+ * sleepers (one futex word for all of them) and ring the pollers.
+ *
+ * Waking n sleepers costs the waker n times the kernel's wake-up work (on
+ * its own CPU), which would make the producer's cost grow with the
+ * audience.  With two or more, it wakes one and leaves the rest to that
+ * subscriber ([K7]): it sets `relay`, and the subscriber that wakes takes
+ * it and wakes everyone still asleep (relay_take).  If it is stopped or
+ * killed first, the rest sleep until the producer takes the relay back
+ * after RELAY_GRACE publishes, or until their wait slice ends.
+ */
 static void wake_subs(struct bcast_handle *h)
 {
 	struct bcast_shared *sh = h->sh;
@@ -58,7 +87,15 @@ static void wake_subs(struct bcast_handle *h)
 	if (sleepers) {
 		/* [K6] seq_cst: a sleeper between [K5] and futex_wait returns */
 		atomic_fetch_add_explicit(&sh->sub_wake, 1, memory_order_seq_cst);
-		futex_wake(&sh->sub_wake, INT_MAX);
+		if (sleepers & (sleepers - 1)) {
+			/* [K7] seq_cst: before the wake, which the woken
+			 * subscriber's exchange comes after */
+			atomic_store_explicit(&sh->relay, 1, memory_order_seq_cst);
+			h->relay_seq = h->prod.seq;   /* >= 1 */
+			futex_wake(&sh->sub_wake, 1);
+		} else {
+			futex_wake(&sh->sub_wake, INT_MAX);
+		}
 		count(&sh->prod_wakes, 1);
 	}
 	/* seq_cst RMW: the pollers' [B1] bits */
@@ -78,6 +115,11 @@ static void published(struct bcast_handle *h, uint64_t msgs, uint64_t bytes)
 	count(&h->sh->bytes_sent, bytes);
 	if (bc_published(&h->prod))
 		wake_subs(h);
+	else if (unlikely(h->relay_seq) && h->prod.seq - h->relay_seq >= RELAY_GRACE) {
+		/* the relay was not taken in time: take it back */
+		h->relay_seq = 0;
+		relay_take(h->sh, &h->sh->prod_wakes);
+	}
 }
 
 /* A subscriber released, and [C3] saw the producer sleeping or polling. */
@@ -474,6 +516,8 @@ static int sub_wait(struct bcast_handle *h, const uint8_t **data, uint32_t *len,
 	};
 	for (;;) {
 		int rc = wait_slot(&w, deadline);
+		/* woken, maybe as the one the producer left the others to */
+		relay_take(h->sh, &c->me->wakes);
 		if (rc < 0)
 			return rc;
 		if ((rc = sub_look(h, data, len, seq, end)) != -EAGAIN)
@@ -871,6 +915,9 @@ static int attach_prod(struct bcast_handle *h, bool light)
 	s->ctl->prod_owner = (uint32_t)s->slot + 1;
 	/* relaxed: under the lock; a stale flag costs one spurious wake */
 	atomic_store_explicit(&h->sh->prod_sleeping, 0, memory_order_relaxed);
+	/* a relay our predecessor left: whoever it was left to may be gone */
+	h->relay_seq = 0;
+	relay_take(h->sh, &h->sh->prod_wakes);
 	return 0;
 }
 

@@ -23,6 +23,8 @@ struct bcast_handle {
 	uint64_t blocked_since;    /* CLOCK_MONOTONIC ns of the first failed room
 				      check since the last success; 0: none */
 	uint64_t live_checked;     /* last look at the holders' liveness */
+	uint64_t relay_seq;        /* sequence number when we last left sleepers to
+				      a subscriber ([K7]); 0: none outstanding */
 	/* subscriber */
 	struct bc_cons cons;
 	bool overflow;             /* the next receive returns -EOVERFLOW */

@@ -45,6 +45,9 @@
  *        `active`: its bit still set means nothing it read was written
  *        over (the producer clears it, [E1], before the [P4] that lets
  *        it pass); pairs with [E1] and the release fence of [P4]
+ *   [K7] producer, two or more sleepers: sets relay (seq_cst) and wakes one;
+ *        the subscriber it woke exchanges relay to 0 (seq_cst) and wakes the
+ *        rest; no data is ordered through relay (the futex word is [K6])
  *   [H1]/[H2] the producer's hints (head, its sequence number) for joiners
  *        and stats: a seqlock pair, release store / acquire load of the
  *        version
@@ -131,7 +134,9 @@ struct bcast_shared {
 	_Atomic uint32_t prod_sleeping, prod_wake;
 	_Atomic uint32_t shutdown;
 	uint32_t stall_ms;           /* creator's; checked on open */
-	uint8_t pad2[SPSC_LINE - 44];
+	_Atomic uint32_t relay;      /* 1: sleepers on sub_wake the producer left to the
+					subscriber it woke ([K7]); 0 in rings made before it */
+	uint8_t pad2[SPSC_LINE - 48];
 	/* block 3: counters of the producer role (relaxed, single writer) */
 	_Atomic uint64_t msgs_sent, bytes_sent, waits_full, prod_wakes, prod_sleeps;
 	_Atomic uint64_t prod_bells, prod_spurious, evictions;

@@ -440,6 +440,73 @@ Test(bcast, a_stopped_subscriber_is_evicted_after_stall_ms, .timeout = 60)
 	t_unshared(x, sizeof(*x));
 }
 
+/* A subscriber that sleeps in every receive: the number of each message
+ * it gets, plus one, in got[me]; 0 at -EPIPE. */
+static int sleeper(void *arg)
+{
+	struct box *x = arg;
+	int me = atomic_fetch_add(&x->me, 1);
+	struct shmring *q = NULL;
+	if (shmring_open(x->uri, SHMRING_CONSUMER, &x->o, &q))
+		return 10;
+	atomic_fetch_add(&x->ready, 1);
+	for (;;) {
+		uint8_t buf[256];
+		ssize_t n = shmring_recv(q, buf, sizeof(buf), SHMRING_FOREVER);
+		if (n == -EPIPE)
+			break;
+		uint64_t seq = n < 0 ? UINT64_MAX : msg_seq(buf, (size_t)n);
+		if (seq == UINT64_MAX) {
+			x->err[me] = (int)n;
+			return 11;
+		}
+		atomic_store(&x->got[me], seq + 1);
+	}
+	shmring_close(q);
+	return 0;
+}
+
+/* Several subscribers asleep: the producer wakes one and leaves the rest
+ * to it ([K7]).  One message wakes all of them: a sleeper nobody woke
+ * would look again only after its wait slice (100 ms), so a round that
+ * takes that long is a sleeper left asleep.  A loaded machine may delay
+ * a round now and then; a lost wake-up delays every round. */
+Test(bcast, one_publish_wakes_every_sleeper, .timeout = 120)
+{
+	enum { SUBS = 6, ROUNDS = 100 };
+	const char *uri = t_ring_uri("relay");
+	struct shmring_opts o = bc_opts(4096, 256, 0);
+	struct shmring *p = bc_open(uri, SHMRING_CREATE | SHMRING_PRODUCER, &o);
+	struct box *x = box_new(uri, &o);
+	pid_t pid[SUBS];
+	for (int i = 0; i < SUBS; i++)
+		pid[i] = t_spawn(sleeper, x);
+	cr_assert(t_wait_flag(&x->ready, SUBS, 10000));
+	unsigned slow = 0;
+	uint64_t rng = 7;
+	for (uint64_t r = 0; r < ROUNDS; r++) {
+		t_sleep_ms(3);          /* far past the spin: every one is asleep */
+		uint8_t buf[256];
+		size_t len = msg_make(buf, r, &rng, 64);
+		cr_assert_eq(shmring_send(p, buf, len, SHMRING_FOREVER), 0);
+		uint64_t t0 = t_now_ns();
+		for (int i = 0; i < SUBS; i++)
+			while (atomic_load(&x->got[i]) < r + 1) {
+				cr_assert_lt(t_now_ns() - t0, 10000 * MS, "round %lu: subscriber %d "
+					     "never woke", (unsigned long)r, i);
+				usleep(100);
+			}
+		slow += t_now_ns() - t0 >= 90 * MS;
+	}
+	cr_assert_eq(shmring_shutdown(p), 0);
+	for (int i = 0; i < SUBS; i++)
+		cr_assert_eq(t_wait(pid[i]), 0, "subscriber exit (rc %d)", x->err[i]);
+	cr_expect_leq(slow, ROUNDS / 10, "%u of %d rounds waited for a wait slice: a sleeper "
+		      "was left asleep", slow, ROUNDS);
+	shmring_close(p);
+	t_unshared(x, sizeof(*x));
+}
+
 /* A blocking ring's subscriber that holds a message in place while it is
  * evicted: once the producer stops counting it, what it read is checked
  * against tail, so the message written over is -ESTALE at release and the
