@@ -84,6 +84,18 @@ static struct box *box_new(const char *uri, const struct shmring_opts *o)
 	return x;
 }
 
+/* A subscriber process joins: its index in *me, its handle (NULL if the
+ * open failed); counted in ready. */
+static struct shmring *join(struct box *x, int *me)
+{
+	*me = atomic_fetch_add(&x->me, 1);
+	struct shmring *q = NULL;
+	if (shmring_open(x->uri, SHMRING_CONSUMER, &x->o, &q))
+		return NULL;
+	atomic_fetch_add(&x->ready, 1);
+	return q;
+}
+
 /*
  * A subscriber: joins, says so, receives until -EPIPE.  Every message is
  * whole (checksum) and follows the last one; a gap only right after an
@@ -92,11 +104,10 @@ static struct box *box_new(const char *uri, const struct shmring_opts *o)
 static int subscriber(void *arg)
 {
 	struct box *x = arg;
-	int me = atomic_fetch_add(&x->me, 1);
-	struct shmring *q = NULL;
-	if (shmring_open(x->uri, SHMRING_CONSUMER, &x->o, &q))
+	int me;
+	struct shmring *q = join(x, &me);
+	if (!q)
 		return 10;
-	atomic_fetch_add(&x->ready, 1);
 	uint8_t buf[4096];
 	uint64_t next = 0, gaps = 0, n = 0, calls = 0;
 	bool announced = false;
@@ -445,11 +456,10 @@ Test(bcast, a_stopped_subscriber_is_evicted_after_stall_ms, .timeout = 60)
 static int sleeper(void *arg)
 {
 	struct box *x = arg;
-	int me = atomic_fetch_add(&x->me, 1);
-	struct shmring *q = NULL;
-	if (shmring_open(x->uri, SHMRING_CONSUMER, &x->o, &q))
+	int me;
+	struct shmring *q = join(x, &me);
+	if (!q)
 		return 10;
-	atomic_fetch_add(&x->ready, 1);
 	for (;;) {
 		uint8_t buf[256];
 		ssize_t n = shmring_recv(q, buf, sizeof(buf), SHMRING_FOREVER);
