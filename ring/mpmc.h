@@ -102,9 +102,11 @@
 #define MPMC_STALL_DEFAULT_MS 1000u
 #define MPMC_WRITING_PAUSES 8u         /* a consumer's pause on a message being written */
 #define MPMC_STALL_MAX_MS (3600u * 1000u)
+#define MPMC_RANGE_MAX 32u           /* tickets one range claim may cover */
 
 _Static_assert(MPMC_MAX_PARTS <= 64 * MPMC_MASK_WORDS, "a sleeper bit per participant");
 _Static_assert(MPMC_MAX_PARTS < 256, "owner field is 8 bits");
+_Static_assert(MPMC_RANGE_MAX <= 64, "count field is 6 bits");
 
 enum mpmc_state {
 	MS_FREE = 0, MS_WRITING = 1, MS_READY = 2, MS_READING = 3, MS_ORPHAN = 4, MS_STUCK = 5,
@@ -206,25 +208,36 @@ static inline struct mpmc_geom mpmc_geom_make(void *data, uint64_t nslots, uint3
 
 /* ---- slot words ----------------------------------------------------------- */
 
+/* bits 63..58 hold count - 1 (a range claim), 57..12 the ticket mod 2^46 */
+#define MW_CSHIFT 58
+#define MW_TMASK  (((UINT64_C(1) << (MW_CSHIFT - MPMC_TSHIFT)) - 1) << MPMC_TSHIFT)
+
 static inline uint64_t mw_make(uint64_t t, unsigned state, unsigned owner)
 {
-	return (t << MPMC_TSHIFT) | ((uint64_t)state << 8) | owner;
+	return ((t << MPMC_TSHIFT) & MW_TMASK) | ((uint64_t)state << 8) | owner;
+}
+/* A range word: k tickets from t (1 <= k <= MPMC_RANGE_MAX); k = 1 is mw_make(). */
+static inline uint64_t mw_make_range(uint64_t t, unsigned state, unsigned owner, uint64_t k)
+{
+	return mw_make(t, state, owner) | ((k - 1) << MW_CSHIFT);
 }
 static inline unsigned mw_state(uint64_t w) { return (unsigned)(w >> 8) & 0xfu; }
 static inline unsigned mw_owner(uint64_t w) { return (unsigned)w & 0xffu; }
+/* How many tickets the word stands for: its range, 1 for a plain word. */
+static inline uint64_t mw_count(uint64_t w) { return (w >> MW_CSHIFT) + 1; }
 
-/* Tickets in a word are kept mod 2^52: the signed distance from t. */
+/* Tickets in a word are kept mod 2^46: the signed distance from t. */
 static inline int64_t mw_diff(uint64_t w, uint64_t t)
 {
-	uint64_t d = (w & ~(uint64_t)0xfff) - (t << MPMC_TSHIFT);
+	uint64_t d = ((w & MW_TMASK) - (t << MPMC_TSHIFT)) << (64 - MW_CSHIFT);
 	/* arithmetic shift of a negative value: gcc and clang define it */
-	return (int64_t)d >> MPMC_TSHIFT;
+	return (int64_t)d >> (64 - MW_CSHIFT + MPMC_TSHIFT);
 }
 
-/* The same word one lap later, FREE: how every hold ends. */
+/* The same word one lap later, FREE and plain: how every hold ends. */
 static inline uint64_t mw_next_free(uint64_t w, uint64_t nslots)
 {
-	return ((w >> MPMC_TSHIFT) + nslots) << MPMC_TSHIFT;
+	return ((((w & MW_TMASK) >> MPMC_TSHIFT) + nslots) << MPMC_TSHIFT) & MW_TMASK;
 }
 
 /* Why a word cannot stand in ticket t's slot (mw_fault), MWF_NONE if it can. */
@@ -235,6 +248,7 @@ enum mw_fault {
 	MWF_UNHELD_OWNER,   /* FREE or READY naming an owner */
 	MWF_NO_OWNER,       /* a held state naming none */
 	MWF_SLOT,           /* its ticket belongs to another slot */
+	MWF_RANGE,          /* a range where none can be, or longer than allowed */
 };
 
 static inline enum mw_fault mw_fault(const struct mpmc_geom *g, uint64_t w, uint64_t t)
@@ -246,6 +260,10 @@ static inline enum mw_fault mw_fault(const struct mpmc_geom *g, uint64_t w, uint
 		return MWF_OWNER;
 	if ((s == MS_FREE || s == MS_READY) != (o == 0))
 		return o ? MWF_UNHELD_OWNER : MWF_NO_OWNER;
+	if (unlikely(w >> MW_CSHIFT) &&
+	    ((s != MS_WRITING && s != MS_ORPHAN) || mw_count(w) > MPMC_RANGE_MAX ||
+	     mw_count(w) > g->nslots))
+		return MWF_RANGE;
 	return (((w >> MPMC_TSHIFT) ^ t) & g->mask) ? MWF_SLOT : MWF_NONE;
 }
 
@@ -275,10 +293,15 @@ static inline void *mpmc_payload(const struct mpmc_geom *g, uint64_t t)
  * that every lower one is taken (done) below: the invariant holds.
  * relaxed: a hint; the slot words carry every hand-over.
  */
-static inline void mpmc_pass(_Atomic uint64_t *hint, uint64_t t)
+static inline void mpmc_pass_to(_Atomic uint64_t *hint, uint64_t t, uint64_t next)
 {
 	if (atomic_load_explicit(hint, memory_order_relaxed) == t)
-		atomic_store_explicit(hint, t + 1, memory_order_relaxed);
+		atomic_store_explicit(hint, next, memory_order_relaxed);
+}
+
+static inline void mpmc_pass(_Atomic uint64_t *hint, uint64_t t)
+{
+	mpmc_pass_to(hint, t, t + 1);
 }
 
 /* Where to look after ticket t turned out to be taken or done: raise the
@@ -321,11 +344,17 @@ static inline bool mpmc_run_ahead(struct mpmc_run *run, uint64_t t, uint64_t at,
 	return ++run->n >= nslots;
 }
 
-/* The next ticket a scan looks at after t (taken or done), d being how
- * far t's slot stands ahead of it. */
+/* The next ticket a scan looks at after t (taken or done), w being the
+ * word of t's slot and d how far it stands ahead of t.  A range word at
+ * or after t says that its count of tickets from t on are taken (done):
+ * the scan passes them all. */
 static inline uint64_t mpmc_scan_next(_Atomic uint64_t *hint, struct mpmc_run *run,
-				      uint64_t t, int64_t d, uint64_t nslots)
+				      uint64_t t, uint64_t w, int64_t d, uint64_t nslots)
 {
+	if (unlikely(mw_count(w) > 1) && d >= 0) {
+		run->n = 0;
+		return mpmc_next(hint, t + mw_count(w) - 1);
+	}
 	if (d > 0 && mpmc_run_ahead(run, t, t + (uint64_t)d, nslots)) {
 		run->n = 0;
 		return mpmc_next(hint, run->low - 1);
@@ -344,13 +373,36 @@ static inline void mpmc_count(_Atomic uint64_t *ctr, uint64_t n)
 /* ---- producer ---------------------------------------------------------------- */
 
 /*
- * Claim the next ticket.  0: p->t is ours (WRITING).  -EAGAIN: the ring is
- * full; p->t/p->w name the slot in the way (a previous lap's READY,
- * WRITING, READING, ORPHAN or STUCK).  -EBUSY: MPMC_PROBES tickets were
- * passed (a far stale hint, or heavy contention) and the hint raised: call
- * again.  -EPROTO: a word that cannot be.
+ * How many tickets from t on, up to kmax, a range claim at t may cover:
+ * t's slot is FREE at t, and so is each next one counted.  No ticket
+ * above t is claimed before t is taken (claims and hints go in ticket
+ * order, and every scan passes a whole range at once), so what these
+ * loads see still holds at the claim CAS of t's word.
  */
-static inline int mpmc_claim(struct mpmc_h *h, struct mpmc_pos *p)
+static inline uint64_t mpmc_free_run(const struct mpmc_geom *g, uint64_t t, uint64_t kmax)
+{
+	uint64_t k = 1;
+	if (kmax > g->nslots)
+		kmax = g->nslots;
+	/* [M1] acquire: pairs with [M6]; the last lap's reads of each
+	 * covered payload are done before we write it */
+	while (k < kmax && atomic_load_explicit(&mpmc_slot(g, t + k)->word, memory_order_acquire) ==
+				   mw_make(t + k, MS_FREE, 0))
+		k++;
+	return k;
+}
+
+/*
+ * Claim the next ticket, or a range of up to kmax (<= MPMC_RANGE_MAX)
+ * tickets from it in one CAS of the first ticket's word, which then says
+ * WRITING(t, me, k): who holds the range and how long it is; the other
+ * slots' words are left as they are until the commit.  k >= 1: p->t.. are
+ * ours.  -EAGAIN: the ring is full; p->t/p->w name the slot in the way (a
+ * previous lap's READY, WRITING, READING, ORPHAN or STUCK).  -EBUSY:
+ * MPMC_PROBES tickets were passed (a far stale hint, or heavy contention)
+ * and the hint raised: call again.  -EPROTO: a word that cannot be.
+ */
+static inline int mpmc_claim_n(struct mpmc_h *h, struct mpmc_pos *p, uint64_t kmax)
 {
 	struct mpmc_shared *sh = h->sh;
 	const int64_t lap = (int64_t)h->g.nslots;
@@ -366,14 +418,15 @@ static inline int mpmc_claim(struct mpmc_h *h, struct mpmc_pos *p)
 			return -EPROTO;
 		int64_t d = mw_diff(w, t);
 		if (likely(d == 0 && mw_state(w) == MS_FREE)) {
-			/* [M2] seq_cst CAS: the claim names its owner */
+			uint64_t k = kmax > 1 ? mpmc_free_run(&h->g, t, kmax) : 1;
+			/* [M2] seq_cst CAS: the claim names its owner (and range) */
 			if (likely(atomic_compare_exchange_strong_explicit(
-				    &s->word, &w, mw_make(t, MS_WRITING, h->me),
+				    &s->word, &w, mw_make_range(t, MS_WRITING, h->me, k),
 				    memory_order_seq_cst, memory_order_acquire))) {
 				CRASH_POINT("mpmc.claimed");
-				mpmc_pass(&sh->prod_ticket, t);
+				mpmc_pass_to(&sh->prod_ticket, t, t + k);
 				p->t = t;
-				return 0;
+				return (int)k;
 			}
 			continue;               /* w is the new value */
 		}
@@ -387,33 +440,18 @@ static inline int mpmc_claim(struct mpmc_h *h, struct mpmc_pos *p)
 			return -EPROTO;         /* more than a lap behind */
 		}
 		/* taken, skipped, or our hint was stale */
-		t = mpmc_scan_next(&sh->prod_ticket, &run, t, d, h->g.nslots);
+		t = mpmc_scan_next(&sh->prod_ticket, &run, t, w, d, h->g.nslots);
 		s = mpmc_slot(&h->g, t);
 		w = atomic_load_explicit(&s->word, memory_order_acquire);   /* [M1] */
 	}
 	return -EBUSY;          /* not full: still probing (hint raised); call again */
 }
 
-/*
- * A batch's next claim: ticket p->t + 1, right after our claim of p->t,
- * taken if its slot is FREE at that ticket.  One CAS on the expected word,
- * no load before it (a load would fetch the line shared and the CAS then
- * ask for it again) and no hint read.  0, or -EAGAIN for anything else
- * (the caller then goes through mpmc_claim(), which sorts it out).
- */
-static inline int mpmc_claim_after(struct mpmc_h *h, struct mpmc_pos *p)
+/* Claim the next ticket: 0 (p->t is ours) or mpmc_claim_n()'s errors. */
+static inline int mpmc_claim(struct mpmc_h *h, struct mpmc_pos *p)
 {
-	uint64_t t = p->t + 1, w = mw_make(t, MS_FREE, 0);
-	/* [M2] seq_cst CAS, as in mpmc_claim(): its acquire half pairs with
-	 * [M6], so the last lap's reads are done */
-	if (!atomic_compare_exchange_strong_explicit(&mpmc_slot(&h->g, t)->word, &w,
-						     mw_make(t, MS_WRITING, h->me),
-						     memory_order_seq_cst, memory_order_relaxed))
-		return -EAGAIN;
-	CRASH_POINT("mpmc.claimed");
-	mpmc_pass(&h->sh->prod_ticket, t);
-	p->t = t;
-	return 0;
+	int rc = mpmc_claim_n(h, p, 1);
+	return rc > 0 ? 0 : rc;
 }
 
 /* Publish ticket t with len bytes.  0, or the cold path's -ECANCELED
@@ -457,6 +495,59 @@ static inline void mpmc_cancel(struct mpmc_h *h, uint64_t t)
 						     mw_next_free(w, h->g.nslots),
 						     memory_order_release, memory_order_relaxed))
 		(void)mpmc_commit_lost(h, t, w);   /* orphaned meanwhile: free it */
+}
+
+/* A range claim's commit or cancel found the first word changed:
+ * ORPHAN(us), skipped while we stalled (give the range back, -ECANCELED),
+ * or not ours (-EINVAL). */
+__attribute__((visibility("hidden"), cold))
+int mpmc_range_lost(struct mpmc_h *h, uint64_t t, uint64_t k, uint64_t w);
+
+/* A range's other words, tickets T+1 .. T+k-1, moved to FREE one lap
+ * after T's (each by a CAS from a word standing below that, left alone
+ * if it is held or not a word of its slot).  Before the first word's own
+ * move: until then nobody else looks at them. */
+__attribute__((visibility("hidden"), cold))
+void mpmc_range_uncover(const struct mpmc_geom *g, uint64_t T, uint64_t k);
+
+/*
+ * Publish the k tickets of the range claimed at t (mpmc_claim_n), each
+ * slot's len already stored.  The other words become READY one by one
+ * (plain release stores: nobody else writes or reads them while the
+ * first word covers them), then one CAS turns the first word into a
+ * plain READY(t), which uncovers them.  0, -ECANCELED (skipped while we
+ * stalled: nothing of it is delivered) or -EINVAL.
+ */
+static inline int mpmc_commit_range(struct mpmc_h *h, uint64_t t, uint64_t k)
+{
+	for (uint64_t i = 1; i < k; i++) {
+		/* [M11] release: publishes t+i's payload and len to a consumer
+		 * whose [M4]/[M5] reads this word once [M3] uncovered it */
+		atomic_store_explicit(&mpmc_slot(&h->g, t + i)->word, mw_make(t + i, MS_READY, 0),
+				      memory_order_release);
+		CRASH_POINT("mpmc.range_marked");
+	}
+	CRASH_POINT("mpmc.before_commit");
+	uint64_t w = mw_make_range(t, MS_WRITING, h->me, k);
+	/* [M3] seq_cst CAS, as in mpmc_commit(): releases t's payload and the
+	 * stores above (pairs with [M4]/[M5]), before the sleeper check [K2] */
+	if (likely(atomic_compare_exchange_strong_explicit(&mpmc_slot(&h->g, t)->word, &w,
+							   mw_make(t, MS_READY, 0),
+							   memory_order_seq_cst, memory_order_acquire)))
+		return 0;
+	return mpmc_range_lost(h, t, k, w);
+}
+
+/* Give a range claim back unpublished: k holes nobody waits for. */
+static inline void mpmc_cancel_range(struct mpmc_h *h, uint64_t t, uint64_t k)
+{
+	uint64_t w = mw_make_range(t, MS_WRITING, h->me, k);
+	mpmc_range_uncover(&h->g, t, k);
+	/* release: as in mpmc_cancel() */
+	if (!atomic_compare_exchange_strong_explicit(&mpmc_slot(&h->g, t)->word, &w,
+						     mw_next_free(w, h->g.nslots),
+						     memory_order_release, memory_order_relaxed))
+		(void)mpmc_range_lost(h, t, k, w);
 }
 
 /* ---- consumer ---------------------------------------------------------------- */
@@ -511,7 +602,7 @@ static inline int mpmc_peek(struct mpmc_h *h, struct mpmc_pos *p)
 		} else if (d < 0) {
 			return d == -lap ? -EAGAIN : -EPROTO;
 		}
-		t = mpmc_scan_next(&sh->cons_ticket, &run, t, d, h->g.nslots);
+		t = mpmc_scan_next(&sh->cons_ticket, &run, t, w, d, h->g.nslots);
 		w = atomic_load_explicit(&mpmc_slot(&h->g, t)->word, memory_order_acquire); /* [M4] */
 	}
 	return -EBUSY;          /* not empty: still probing (hint raised); call again */
