@@ -662,6 +662,60 @@ static ssize_t mp_recv(struct shmring *sr, void *buf, size_t cap, int64_t timeou
 	return len;
 }
 
+/* How many buffers from bufs[0] (n of them) one range may fill: each
+ * valid, at most MPMC_RANGE_MAX. */
+static unsigned bufs_fit(const struct iovec *bufs, unsigned n)
+{
+	unsigned m = 0;
+	while (m < n && m < MPMC_RANGE_MAX && (bufs[m].iov_base || !bufs[m].iov_len))
+		m++;
+	return m;
+}
+
+/*
+ * The READY message at p and those standing READY right after it, up to
+ * m of them, each fitting its buffer, copied into bufs and taken in one
+ * CAS (mpmc_take_range), their slots freed.  Returns how many (each
+ * buffer's iov_len set, *bytes grown), 0 when fewer than two qualify (the
+ * caller takes one alone), or -EAGAIN when another consumer had the first.
+ */
+static int take_range(struct mpmc_handle *r, struct mpmc_pos *p, struct iovec *bufs, unsigned m,
+		      uint64_t *bytes)
+{
+	uint64_t k = mpmc_ready_run(&r->mp.g, p->t, m);
+	uint32_t lens[MPMC_RANGE_MAX];
+	for (uint64_t j = 0; j < k; j++) {
+		/* relaxed: after the [M4] loads that saw the words READY; a
+		 * later lap's value is voided by the take CAS failing */
+		lens[j] = atomic_load_explicit(&mpmc_slot(&r->mp.g, p->t + j)->len,
+					       memory_order_relaxed);
+		if (lens[j] > r->mp.g.max_msg || lens[j] > bufs[j].iov_len)
+			k = j;           /* the range ends before it; alone, it is told */
+	}
+	if (k < 2)
+		return 0;
+#if defined(__SANITIZE_THREAD__)
+	/* as in copy_out(): under ThreadSanitizer, take first, then copy */
+	if (mpmc_take_range(&r->mp, p, k) < 0)
+		return -EAGAIN;
+	for (uint64_t j = 0; j < k; j++)
+		memcpy(bufs[j].iov_base, mpmc_payload(&r->mp.g, p->t + j), lens[j]);
+#else
+	for (uint64_t j = 0; j < k; j++)
+		ring_copy_out(bufs[j].iov_base, mpmc_payload(&r->mp.g, p->t + j), lens[j]);
+	CRASH_POINT("mpmc.mid_read");
+	if (mpmc_take_range(&r->mp, p, k) < 0)
+		return -EAGAIN;       /* another consumer had it: the copies are void */
+#endif
+	mpmc_free_range(&r->mp, p->t, k);
+	for (uint64_t j = 0; j < k; j++) {
+		bufs[j].iov_len = lens[j];
+		*bytes += lens[j];
+	}
+	p->t += k - 1;                /* the last one taken: mpmc_peek_after() goes on */
+	return (int)k;
+}
+
 static int mp_recv_batch(struct shmring *sr, struct iovec *bufs, unsigned n, int64_t timeout_ns)
 {
 	struct mpmc_handle *r = mph_of(sr);
@@ -672,24 +726,35 @@ static int mp_recv_batch(struct shmring *sr, struct iovec *bufs, unsigned n, int
 	struct call first = { .timeout_ns = timeout_ns, .seg = &r->seg };
 	struct call rest = { .timeout_ns = 0 };
 	uint64_t bytes = 0;
-	unsigned i;
+	unsigned i = 0;
 	ssize_t rc = 0;
-	for (i = 0; i < n; i++) {
-		if (unlikely(!bufs[i].iov_base && bufs[i].iov_len)) {
+	while (i < n) {
+		unsigned m = bufs_fit(bufs + i, n - i);
+		if (unlikely(m == 0)) {
 			rc = -EINVAL;
 			break;
 		}
+		struct call *c = i == 0 ? &first : &rest;
 		/* after the first, the very next ticket if it is READY */
-		rc = -EAGAIN;
-		if (i > 0 && mpmc_peek_after(&r->mp, &p) == 0)
+		if ((i == 0 || mpmc_peek_after(&r->mp, &p) < 0) && (rc = consume_begin(r, &p, c)) < 0)
+			break;
+		rc = m > 1 ? take_range(r, &p, bufs + i, m, &bytes) : 0;
+		if (rc > 0) {
+			i += (unsigned)rc;
+			continue;
+		}
+		if (rc == 0)
 			rc = copy_out(r, &p, bufs[i].iov_base, bufs[i].iov_len);
-		if (rc == -EAGAIN)
-			rc = take_copy(r, &p, bufs[i].iov_base, bufs[i].iov_len,
-				       i == 0 ? &first : &rest);
+		if (rc == -EAGAIN) {          /* another consumer had it */
+			if ((rc = again(c)) < 0)
+				break;
+			continue;
+		}
 		if (rc < 0)
 			break;
 		bufs[i].iov_len = (size_t)rc;
 		bytes += (uint64_t)rc;
+		i++;
 	}
 	if (i == 0)
 		return (int)rc;

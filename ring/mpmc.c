@@ -59,18 +59,22 @@ int mpmc_range_lost(struct mpmc_h *h, uint64_t t, uint64_t k, uint64_t w)
 {
 	struct mpmc_slot *s = mpmc_slot(&h->g, t);
 	for (unsigned i = 0; i < MPMC_PROBES; i++) {
+		unsigned st = mw_state(w);
 		if (!mw_valid(&h->g, w, t) || mw_owner(w) != h->me || mw_count(w) != k ||
-		    mw_diff(w, t) < 0 || mw_state(w) != MS_ORPHAN)
+		    mw_diff(w, t) < 0 || (st != MS_ORPHAN && st != MS_STUCK))
 			return -EINVAL;
 		/* Skipped while we stalled, lap after lap maybe: the range is
 		 * still ours and nobody reads it.  Its other words go to the
-		 * lap after the first word's, then the first one: [M9]. */
+		 * lap after the first word's, then the first one: [M9] for a
+		 * claim, [M10] (seq_cst, as [M6]) for a taken range. */
 		uint64_t T = t + (uint64_t)mw_diff(w, t);
 		mpmc_range_uncover(&h->g, T, k);
 		if (atomic_compare_exchange_strong_explicit(&s->word, &w,
 							    mw_next_free(w, h->g.nslots),
-							    memory_order_release,
+							    memory_order_seq_cst,
 							    memory_order_acquire)) {
+			if (st == MS_STUCK)
+				return 0;
 			mpmc_count(&h->sh->cancelled, k);
 			return -ECANCELED;
 		}
@@ -83,7 +87,7 @@ int mpmc_release_lost(struct mpmc_h *h, uint64_t t, uint64_t w)
 	struct mpmc_slot *s = mpmc_slot(&h->g, t);
 	for (unsigned i = 0; i < MPMC_PROBES; i++) {
 		if (!mw_valid(&h->g, w, t) || mw_owner(w) != h->me || mw_diff(w, t) < 0 ||
-		    mw_state(w) != MS_STUCK)
+		    mw_state(w) != MS_STUCK || mw_count(w) != 1)
 			return -EINVAL;
 		/* Still ours; producers skipped laps while we held it.
 		 * [M10] seq_cst, as [M6]: our reads are done (release; pairs
@@ -107,8 +111,10 @@ static void count_freed(struct mpmc_shared *sh, uint64_t w)
 	unsigned st = mw_state(w);
 	if (st == MS_WRITING)
 		mpmc_count(&sh->holes, mw_count(w));   /* never committed: holes skipped */
-	else if (st == MS_READING || st == MS_STUCK)
+	else if ((st == MS_READING || st == MS_STUCK) && mw_count(w) == 1)
 		mpmc_count(&sh->dropped, 1);     /* acquired, never released */
+	/* a taken range (recv) was copied out before it was taken: its
+	 * messages went to the dead; only its slots are left to free */
 	/* ORPHAN was counted as a stall when it was skipped */
 }
 

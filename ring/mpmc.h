@@ -260,9 +260,9 @@ static inline enum mw_fault mw_fault(const struct mpmc_geom *g, uint64_t w, uint
 		return MWF_OWNER;
 	if ((s == MS_FREE || s == MS_READY) != (o == 0))
 		return o ? MWF_UNHELD_OWNER : MWF_NO_OWNER;
+	/* a range is held (WRITING, ORPHAN; READING, STUCK), and bounded */
 	if (unlikely(w >> MW_CSHIFT) &&
-	    ((s != MS_WRITING && s != MS_ORPHAN) || mw_count(w) > MPMC_RANGE_MAX ||
-	     mw_count(w) > g->nslots))
+	    (o == 0 || mw_count(w) > MPMC_RANGE_MAX || mw_count(w) > g->nslots))
 		return MWF_RANGE;
 	return (((w >> MPMC_TSHIFT) ^ t) & g->mask) ? MWF_SLOT : MWF_NONE;
 }
@@ -497,9 +497,9 @@ static inline void mpmc_cancel(struct mpmc_h *h, uint64_t t)
 		(void)mpmc_commit_lost(h, t, w);   /* orphaned meanwhile: free it */
 }
 
-/* A range claim's commit or cancel found the first word changed:
- * ORPHAN(us), skipped while we stalled (give the range back, -ECANCELED),
- * or not ours (-EINVAL). */
+/* A range's commit, cancel or free found the first word changed: skipped
+ * while we stalled, ORPHAN(us) (the range is given back, -ECANCELED) or
+ * STUCK(us) (freed, 0); or not ours (-EINVAL). */
 __attribute__((visibility("hidden"), cold))
 int mpmc_range_lost(struct mpmc_h *h, uint64_t t, uint64_t k, uint64_t w);
 
@@ -669,6 +669,62 @@ static inline int mpmc_consume(struct mpmc_h *h, const struct mpmc_pos *p)
 		return -EAGAIN;
 	mpmc_pass(&h->sh->cons_ticket, p->t);
 	return 0;
+}
+
+/* How many messages from t on (t's READY word seen), up to kmax, stand
+ * READY one after the other. */
+static inline uint64_t mpmc_ready_run(const struct mpmc_geom *g, uint64_t t, uint64_t kmax)
+{
+	uint64_t k = 1;
+	if (kmax > g->nslots)
+		kmax = g->nslots;
+	/* [M4] acquire: pairs with [M3]/[M11]; each payload is visible */
+	while (k < kmax && atomic_load_explicit(&mpmc_slot(g, t + k)->word, memory_order_acquire) ==
+				   mw_make(t + k, MS_READY, 0))
+		k++;
+	return k;
+}
+
+/*
+ * recv of a range: take the k READY messages from p->t (mpmc_ready_run),
+ * already copied out, in one CAS of the first word, which then says
+ * READING(t, me, k).  No consumer reaches t+1.. before t is done, so the
+ * copies are of what the CAS takes.  0, or -EAGAIN if another consumer
+ * had t first (the copies are void).  Then mpmc_free_range().
+ */
+static inline int mpmc_take_range(struct mpmc_h *h, const struct mpmc_pos *p, uint64_t k)
+{
+	uint64_t w = p->w;
+	/* [M5] acquire CAS: pairs with [M3] */
+	if (!atomic_compare_exchange_strong_explicit(&mpmc_slot(&h->g, p->t)->word, &w,
+						     mw_make_range(p->t, MS_READING, h->me, k),
+						     memory_order_acquire, memory_order_relaxed))
+		return -EAGAIN;
+	CRASH_POINT("mpmc.range_taken");
+	mpmc_pass_to(&h->sh->cons_ticket, p->t, p->t + k);
+	return 0;
+}
+
+/* Free the k slots of a range taken with mpmc_take_range(): the other
+ * words one lap on (plain release stores: the first word covers them,
+ * nobody else looks), then the first word.  A holder skipped as stalled
+ * meanwhile (STUCK) redoes it at the lap the first word has reached. */
+static inline void mpmc_free_range(struct mpmc_h *h, uint64_t t, uint64_t k)
+{
+	for (uint64_t i = 1; i < k; i++) {
+		/* [M12] release: our reads of t+i are done; pairs with the
+		 * next claimer's [M1], once [M6] below uncovered the word */
+		atomic_store_explicit(&mpmc_slot(&h->g, t + i)->word,
+				      mw_make(t + i + h->g.nslots, MS_FREE, 0), memory_order_release);
+		CRASH_POINT("mpmc.range_freeing");
+	}
+	uint64_t w = mw_make_range(t, MS_READING, h->me, k);
+	/* [M6] seq_cst CAS: our reads are done (release; pairs with
+	 * [M1]/[M2]), ordered before the producer-sleeper check [K2] */
+	if (!atomic_compare_exchange_strong_explicit(&mpmc_slot(&h->g, t)->word, &w,
+						     mw_next_free(w, h->g.nslots),
+						     memory_order_seq_cst, memory_order_acquire))
+		(void)mpmc_range_lost(h, t, k, w);
 }
 
 __attribute__((visibility("hidden"), cold))
