@@ -682,7 +682,7 @@ static unsigned bufs_fit(const struct iovec *bufs, unsigned n)
 static int take_range(struct mpmc_handle *r, struct mpmc_pos *p, struct iovec *bufs, unsigned m,
 		      uint64_t *bytes)
 {
-	uint64_t k = mpmc_ready_run(&r->mp.g, p->t, m);
+	uint64_t k = mpmc_run_of(&r->mp.g, p->t, m, MS_READY);
 	uint32_t lens[MPMC_RANGE_MAX];
 	for (uint64_t j = 0; j < k; j++) {
 		/* relaxed: after the [M4] loads that saw the words READY; a

@@ -373,21 +373,24 @@ static inline void mpmc_count(_Atomic uint64_t *ctr, uint64_t n)
 /* ---- producer ---------------------------------------------------------------- */
 
 /*
- * How many tickets from t on, up to kmax, a range claim at t may cover:
- * t's slot is FREE at t, and so is each next one counted.  No ticket
- * above t is claimed before t is taken (claims and hints go in ticket
- * order, and every scan passes a whole range at once), so what these
- * loads see still holds at the claim CAS of t's word.
+ * How many tickets from t on, up to kmax, stand in `state` (FREE, READY)
+ * one after the other, t's own seen so already: what a range claim or a
+ * range take at t may cover.  No participant reaches a ticket above t
+ * before t is taken (done): claims, takes and hints go in ticket order,
+ * and every scan passes a whole range at once.  So what these loads see
+ * still holds at the CAS of t's word.
  */
-static inline uint64_t mpmc_free_run(const struct mpmc_geom *g, uint64_t t, uint64_t kmax)
+static inline uint64_t mpmc_run_of(const struct mpmc_geom *g, uint64_t t, uint64_t kmax,
+				   unsigned state)
 {
 	uint64_t k = 1;
 	if (kmax > g->nslots)
 		kmax = g->nslots;
-	/* [M1] acquire: pairs with [M6]; the last lap's reads of each
-	 * covered payload are done before we write it */
+	/* [M1] / [M4] acquire: pairs with [M6] (the last lap's reads of a
+	 * slot we will write are done) / [M3], [M11] (a payload we will
+	 * read is visible) */
 	while (k < kmax && atomic_load_explicit(&mpmc_slot(g, t + k)->word, memory_order_acquire) ==
-				   mw_make(t + k, MS_FREE, 0))
+				   mw_make(t + k, state, 0))
 		k++;
 	return k;
 }
@@ -418,7 +421,7 @@ static inline int mpmc_claim_n(struct mpmc_h *h, struct mpmc_pos *p, uint64_t km
 			return -EPROTO;
 		int64_t d = mw_diff(w, t);
 		if (likely(d == 0 && mw_state(w) == MS_FREE)) {
-			uint64_t k = kmax > 1 ? mpmc_free_run(&h->g, t, kmax) : 1;
+			uint64_t k = kmax > 1 ? mpmc_run_of(&h->g, t, kmax, MS_FREE) : 1;
 			/* [M2] seq_cst CAS: the claim names its owner (and range) */
 			if (likely(atomic_compare_exchange_strong_explicit(
 				    &s->word, &w, mw_make_range(t, MS_WRITING, h->me, k),
@@ -671,23 +674,9 @@ static inline int mpmc_consume(struct mpmc_h *h, const struct mpmc_pos *p)
 	return 0;
 }
 
-/* How many messages from t on (t's READY word seen), up to kmax, stand
- * READY one after the other. */
-static inline uint64_t mpmc_ready_run(const struct mpmc_geom *g, uint64_t t, uint64_t kmax)
-{
-	uint64_t k = 1;
-	if (kmax > g->nslots)
-		kmax = g->nslots;
-	/* [M4] acquire: pairs with [M3]/[M11]; each payload is visible */
-	while (k < kmax && atomic_load_explicit(&mpmc_slot(g, t + k)->word, memory_order_acquire) ==
-				   mw_make(t + k, MS_READY, 0))
-		k++;
-	return k;
-}
-
 /*
- * recv of a range: take the k READY messages from p->t (mpmc_ready_run),
- * already copied out, in one CAS of the first word, which then says
+ * recv of a range: take the k READY messages from p->t,
+ * already copied out (mpmc_run_of(READY)), in one CAS of the first word, which then says
  * READING(t, me, k).  No consumer reaches t+1.. before t is done, so the
  * copies are of what the CAS takes.  0, or -EAGAIN if another consumer
  * had t first (the copies are void).  Then mpmc_free_range().
