@@ -376,7 +376,7 @@ static inline int claimed(struct mpmc_handle *r, uint64_t t, int k)
 
 /* Claim a slot for a message of len bytes, or a range of up to kmax
  * slots, waiting as timeout_ns says: how many, or -errno. */
-static inline int produce_begin(struct mpmc_handle *r, size_t len, struct mpmc_pos *p,
+static inline __attribute__((always_inline)) int produce_begin(struct mpmc_handle *r, size_t len, struct mpmc_pos *p,
 				int64_t timeout_ns, uint64_t kmax)
 {
 	struct mpmc_shared *sh = r->mp.sh;

@@ -237,7 +237,7 @@ static inline int64_t mw_diff(uint64_t w, uint64_t t)
 /* The same word one lap later, FREE and plain: how every hold ends. */
 static inline uint64_t mw_next_free(uint64_t w, uint64_t nslots)
 {
-	return ((((w & MW_TMASK) >> MPMC_TSHIFT) + nslots) << MPMC_TSHIFT) & MW_TMASK;
+	return ((w & MW_TMASK) + (nslots << MPMC_TSHIFT)) & MW_TMASK;
 }
 
 /* Why a word cannot stand in ticket t's slot (mw_fault), MWF_NONE if it can. */
@@ -417,10 +417,8 @@ static inline int mpmc_claim_n(struct mpmc_h *h, struct mpmc_pos *p, uint64_t km
 	struct mpmc_run run = { 0, 0, 0 };
 
 	for (unsigned i = 0; i < MPMC_PROBES; i++) {
-		if (unlikely(!mw_valid(&h->g, w, t)))
-			return -EPROTO;
-		int64_t d = mw_diff(w, t);
-		if (likely(d == 0 && mw_state(w) == MS_FREE)) {
+		/* FREE at t: one compare says the word is valid and claimable */
+		if (likely(w == mw_make(t, MS_FREE, 0))) {
 			uint64_t k = kmax > 1 ? mpmc_run_of(&h->g, t, kmax, MS_FREE) : 1;
 			/* [M2] seq_cst CAS: the claim names its owner (and range) */
 			if (likely(atomic_compare_exchange_strong_explicit(
@@ -433,6 +431,9 @@ static inline int mpmc_claim_n(struct mpmc_h *h, struct mpmc_pos *p, uint64_t km
 			}
 			continue;               /* w is the new value */
 		}
+		if (unlikely(!mw_valid(&h->g, w, t)))
+			return -EPROTO;
+		int64_t d = mw_diff(w, t);
 		if (d == -lap) {
 			/* Full: a READY message, or a slot held one lap back
 			 * (the caller decides: dead holder, stalled, or wait). */
@@ -573,20 +574,21 @@ static inline int mpmc_peek(struct mpmc_h *h, struct mpmc_pos *p)
 	struct mpmc_run run = { 0, 0, 0 };
 
 	for (unsigned i = 0; i < MPMC_PROBES; i++) {
+		p->t = t;
+		p->w = w;
+		/* READY at t: one compare says the word is valid and ready */
+		if (likely(w == mw_make(t, MS_READY, 0))) {
+			/* we will CAS this word after reading the payload:
+			 * ask for the line now, for writing where the
+			 * target has PREFETCHW (see mpmc_commit) */
+			__builtin_prefetch(&mpmc_slot(&h->g, t)->word, 1);
+			return 0;
+		}
 		if (unlikely(!mw_valid(&h->g, w, t)))
 			return -EPROTO;
 		int64_t d = mw_diff(w, t);
-		p->t = t;
-		p->w = w;
 		if (d == 0) {
 			unsigned st = mw_state(w);
-			if (likely(st == MS_READY)) {
-				/* we will CAS this word after reading the payload:
-				 * ask for the line now, for writing where the
-				 * target has PREFETCHW (see mpmc_commit) */
-				__builtin_prefetch(&mpmc_slot(&h->g, t)->word, 1);
-				return 0;
-			}
 			if (st == MS_WRITING && !waited) {
 				/* The producer is copying this very message: give
 				 * it a moment before the next look, so that our
