@@ -811,6 +811,17 @@ Test(mpmc, slots_skipped_without_end_do_not_outlast_the_timeout, .timeout = 30)
 /* ---- range claims, from memory states built by hand ------------------------------- */
 
 /* The k words of tickets from t on, one lap later and FREE? */
+/* n messages from `from` on, each sent and received at once: the ring
+ * goes round, lap after lap. */
+static void go_round(struct shmring *p, struct shmring *q, uint64_t from, uint64_t n)
+{
+	for (uint64_t i = from; i < from + n; i++) {
+		cr_assert_eq(shmring_send(p, &i, sizeof(i), 5000 * MS), 0, "send %llu",
+			     (unsigned long long)i);
+		cr_assert_eq(get_u64(q, 5000 * MS), i);
+	}
+}
+
 static bool range_freed(struct shmring *c, uint64_t t, uint64_t k)
 {
 	uint64_t lap = mph_of(c)->mp.g.nslots;
@@ -841,10 +852,7 @@ Test(mpmc, fabricated_range_of_a_dead_producer_is_skipped_whole)
 	cr_assert_eq(st.holes_skipped, 5, "a hole per ticket: %llu",
 		     (unsigned long long)st.holes_skipped);
 	cr_assert_eq(st.msgs_dropped + st.stalls_skipped + st.commits_cancelled, 0);
-	for (uint64_t i = 0; i < 100; i++) {             /* lap after lap */
-		put_u64(p, 100 + i);
-		cr_assert_eq(get_u64(q, 0), 100 + i);
-	}
+	go_round(p, q, 100, 100);
 	trio_close(&t);
 }
 
@@ -898,20 +906,14 @@ Test(mpmc, stalled_range_claim_is_skipped_and_its_late_commit_refused)
 	uint64_t t0 = t_now_ns();
 	cr_assert_eq(get_u64(q, 5000 * MS), 5, "the range skipped after the stall timeout");
 	cr_assert_geq(t_now_ns() - t0, 90 * MS);
-	for (uint64_t i = 0; i < 100; i++) {             /* laps past the stalled range */
-		cr_assert_eq(shmring_send(p, &i, 8, 5000 * MS), 0);
-		cr_assert_eq(get_u64(q, 5000 * MS), i);
-	}
+	go_round(p, q, 0, 100);                          /* laps past the stalled range */
 	/* the holder comes back and commits what it wrote meanwhile */
 	for (uint64_t i = 1; i < 5; i++)
 		atomic_store(&mpmc_slot(&ph->g, i)->len, 8);
 	cr_assert_eq(mpmc_commit_range(ph, 1, 4), -ECANCELED);
 	uint64_t v;
 	cr_assert_eq(shmring_recv(q, &v, 8, 0), -EAGAIN, "nothing of the late range");
-	for (uint64_t i = 0; i < 40; i++) {              /* its slots are back in use */
-		put_u64(p, 200 + i);
-		cr_assert_eq(get_u64(q, 0), 200 + i);
-	}
+	go_round(p, q, 200, 40);                         /* its slots are back in use */
 	struct shmring_stats st = t_stats(c);
 	cr_assert_geq(st.stalls_skipped, 2, "the range, then every lap while stalled");
 	cr_assert_eq(st.commits_cancelled, 4);
@@ -930,18 +932,12 @@ Test(mpmc, stalled_range_take_is_skipped_and_freed_when_it_returns)
 	atomic_store(word_of(c, 0), mw_make_range(0, MS_READING, qh->me, 4));
 	atomic_store(&mph_of(c)->mp.sh->cons_ticket, 4);
 	get_range(q, 4, 16);
-	for (uint64_t i = 16; i < 116; i++) {            /* producers go round it */
-		cr_assert_eq(shmring_send(p, &i, 8, 5000 * MS), 0);
-		cr_assert_eq(get_u64(q, 5000 * MS), i);
-	}
+	go_round(p, q, 16, 100);                         /* producers go round it */
 	mpmc_free_range(qh, 0, 4);                       /* it comes back */
 	uint64_t lap = qh->g.nslots, w0 = atomic_load(word_of(c, 0));
 	cr_assert_eq(mw_state(w0), MS_FREE, "freed");
 	cr_assert(range_freed(c, (w0 >> MPMC_TSHIFT) - lap, 4), "at the lap it had reached");
-	for (uint64_t i = 0; i < 40; i++) {
-		put_u64(p, 200 + i);
-		cr_assert_eq(get_u64(q, 0), 200 + i);
-	}
+	go_round(p, q, 200, 40);
 	struct shmring_stats st = t_stats(c);
 	cr_assert_geq(st.stalls_skipped, 1);
 	cr_assert_eq(st.msgs_dropped + st.holes_skipped, 0);
@@ -978,10 +974,7 @@ Test(mpmc, forged_ranges_are_refused_or_bounded)
 	cr_assert_eq(atomic_load(word_of(c, 5)), mw_make(5, MS_READING, qh->me), "left alone");
 	cr_assert_eq(atomic_load(word_of(c, 0)), mw_make(16, MS_FREE, 0), "the range freed");
 	cr_assert_eq(mpmc_release(qh, 5), 0, "its holder still frees it");
-	for (uint64_t i = 0; i < 40; i++) {
-		put_u64(p, 100 + i);
-		cr_assert_eq(get_u64(q, 0), 100 + i);
-	}
+	go_round(p, q, 100, 40);
 	trio_close(&t);
 }
 
