@@ -13,8 +13,9 @@
  * without the slot word recording the owner, so no claim can be lost in a
  * gap between two steps.
  *
- *   word = ticket (52 bits, mod 2^52) << 12 | state << 8 | owner
+ *   word = (count - 1) << 58 | ticket (mod 2^46) << 12 | state << 8 | owner
  *   owner = participant slot + 1 (the segment's participant table), 0 for none
+ *   count = 1, or a range: a held word standing for count tickets (below)
  *
  *   state      owner  meaning at ticket T
  *   FREE       0      producers may claim ticket T
@@ -48,6 +49,18 @@
  * memory that someone else now owns, and its late commit is refused by
  * the word, which no longer says WRITING(T, it).
  *
+ * Ranges (docs/design.md, 10.8): a batch claims k FREE slots in a row with
+ * one CAS of the first word, FREE(T) -> WRITING(T,p,k), and commits them
+ * with one more, WRITING(T,p,k) -> READY(T), after plain stores of READY
+ * into the other k-1 words [M11]; recv_batch copies k READY messages in a
+ * row, takes them with one CAS, READY(T) -> READING(T,c,k), stores FREE a
+ * lap on into the others [M12] and frees the first [M6].  While the first
+ * word holds the range it covers the others: every scan passes a range
+ * word at or after its ticket whole, and no participant reaches a ticket
+ * before the one below it is taken, so nobody else reads or writes them.
+ * Recovery and stall skips work on the first word with its count (a dead
+ * claim: count holes); whoever frees a range moves its other words first.
+ *
  * Memory orders (docs/design.md, "MPMC"):
  *   [M1] claimer acquire-loads the word    <- pairs with [M6] (reads done)
  *   [M2] claim CAS, seq_cst (acquire)      <- pairs with [M6]; seq_cst orders
@@ -64,6 +77,10 @@
  *        keeps the slot and its own [M9]/[M10] decides
  *   [M9] late commit of an ORPHAN claim, release -> pairs with [M1]/[M2]
  *   [M10] release of a STUCK message, seq_cst as [M6]
+ *   [M11] range commit: the other words' READY stores, release -> pairs
+ *        with [M4]/[M5] of a consumer that reads them after [M3]
+ *   [M12] range free: the other words' FREE stores, release -> pairs with
+ *        the next lap's [M1]
  *   tickets: relaxed CAS, hints only; no data is published through them.
  *
  * Nothing here blocks or makes a system call; deciding that a holder is
@@ -677,9 +694,9 @@ static inline int mpmc_consume(struct mpmc_h *h, const struct mpmc_pos *p)
 }
 
 /*
- * recv of a range: take the k READY messages from p->t,
- * already copied out (mpmc_run_of(READY)), in one CAS of the first word, which then says
- * READING(t, me, k).  No consumer reaches t+1.. before t is done, so the
+ * recv of a range: take the k READY messages from p->t (counted by
+ * mpmc_run_of), already copied out, in one CAS of the first word, which
+ * then says READING(t, me, k).  No consumer reaches t+1.. before t is done, so the
  * copies are of what the CAS takes.  0, or -EAGAIN if another consumer
  * had t first (the copies are void).  Then mpmc_free_range().
  */
