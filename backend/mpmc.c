@@ -520,13 +520,15 @@ static int mp_send_batch(struct shmring *sr, const struct iovec *msgs, unsigned 
 			continue;
 		}
 		uint64_t bytes = 0;
+		const uint8_t *end = mpmc_data_end(&r->mp.g);
+		struct mpmc_slot *s = mpmc_slot(&r->mp.g, p.t);
 		for (unsigned j = 0; j < k; j++) {
 			size_t len = msgs[i + j].iov_len;
-			ring_copy(mpmc_payload(&r->mp.g, p.t + j), msgs[i + j].iov_base, len);
+			ring_copy((uint8_t *)s + r->mp.g.hdr, msgs[i + j].iov_base, len);
 			/* relaxed: published by [M11] / [M3] */
-			atomic_store_explicit(&mpmc_slot(&r->mp.g, p.t + j)->len, (uint32_t)len,
-					      memory_order_relaxed);
+			atomic_store_explicit(&s->len, (uint32_t)len, memory_order_relaxed);
 			bytes += len;
+			s = mpmc_slot_after(&r->mp.g, s, end);
 			CRASH_POINT("mpmc.range_copy");
 		}
 		if ((rc = mpmc_commit_range(&r->mp, p.t, k)) < 0)
@@ -682,15 +684,21 @@ static unsigned bufs_fit(const struct iovec *bufs, unsigned n)
 static int take_range(struct mpmc_handle *r, struct mpmc_pos *p, struct iovec *bufs, unsigned m,
 		      uint64_t *bytes)
 {
-	uint64_t k = mpmc_run_of(&r->mp.g, p->t, m, MS_READY);
+	const struct mpmc_geom *g = &r->mp.g;
+	uint64_t run = mpmc_run_of(g, p->t, m, MS_READY), k;
 	uint32_t lens[MPMC_RANGE_MAX];
-	for (uint64_t j = 0; j < k; j++) {
+	const uint8_t *end = mpmc_data_end(g);
+	struct mpmc_slot *s = mpmc_slot(g, p->t);
+	for (k = 0; k < run; k++) {
 		/* relaxed: after the [M4] loads that saw the words READY; a
 		 * later lap's value is voided by the take CAS failing */
-		lens[j] = atomic_load_explicit(&mpmc_slot(&r->mp.g, p->t + j)->len,
-					       memory_order_relaxed);
-		if (lens[j] > r->mp.g.max_msg || lens[j] > bufs[j].iov_len)
-			k = j;           /* the range ends before it; alone, it is told */
+		lens[k] = atomic_load_explicit(&s->len, memory_order_relaxed);
+		if (lens[k] > g->max_msg || lens[k] > bufs[k].iov_len)
+			break;           /* the range ends before it; alone, it is told */
+#if !defined(__SANITIZE_THREAD__)
+		ring_copy_out(bufs[k].iov_base, (uint8_t *)s + g->hdr, lens[k]);
+#endif
+		s = mpmc_slot_after(g, s, end);
 	}
 	if (k < 2)
 		return 0;
@@ -699,10 +707,8 @@ static int take_range(struct mpmc_handle *r, struct mpmc_pos *p, struct iovec *b
 	if (mpmc_take_range(&r->mp, p, k) < 0)
 		return -EAGAIN;
 	for (uint64_t j = 0; j < k; j++)
-		memcpy(bufs[j].iov_base, mpmc_payload(&r->mp.g, p->t + j), lens[j]);
+		memcpy(bufs[j].iov_base, mpmc_payload(g, p->t + j), lens[j]);
 #else
-	for (uint64_t j = 0; j < k; j++)
-		ring_copy_out(bufs[j].iov_base, mpmc_payload(&r->mp.g, p->t + j), lens[j]);
 	CRASH_POINT("mpmc.mid_read");
 	if (mpmc_take_range(&r->mp, p, k) < 0)
 		return -EAGAIN;       /* another consumer had it: the copies are void */

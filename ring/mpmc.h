@@ -300,6 +300,20 @@ static inline void *mpmc_payload(const struct mpmc_geom *g, uint64_t t)
 	return (uint8_t *)mpmc_slot(g, t) + g->hdr;
 }
 
+/* The slot after s (ticket t+1's when s is t's), without a multiply;
+ * end = g->data + nslots * stride. */
+static inline struct mpmc_slot *mpmc_slot_after(const struct mpmc_geom *g, struct mpmc_slot *s,
+						 const uint8_t *end)
+{
+	uint8_t *n = (uint8_t *)s + g->stride;
+	return (struct mpmc_slot *)(n == end ? g->data : n);
+}
+
+static inline const uint8_t *mpmc_data_end(const struct mpmc_geom *g)
+{
+	return g->data + g->nslots * g->stride;
+}
+
 /*
  * The fast path's hint update, by whoever just claimed or took ticket t:
  * t + 1 if nobody moved the hint meanwhile, with a plain store (no locked
@@ -401,14 +415,16 @@ static inline uint64_t mpmc_run_of(const struct mpmc_geom *g, uint64_t t, uint64
 				   unsigned state)
 {
 	uint64_t k = 1;
+	const uint8_t *end = mpmc_data_end(g);
+	struct mpmc_slot *s = mpmc_slot_after(g, mpmc_slot(g, t), end);
 	if (kmax > g->nslots)
 		kmax = g->nslots;
 	/* [M1] / [M4] acquire: pairs with [M6] (the last lap's reads of a
 	 * slot we will write are done) / [M3], [M11] (a payload we will
 	 * read is visible) */
-	while (k < kmax && atomic_load_explicit(&mpmc_slot(g, t + k)->word, memory_order_acquire) ==
-				   mw_make(t + k, state, 0))
-		k++;
+	for (; k < kmax && atomic_load_explicit(&s->word, memory_order_acquire) ==
+				   mw_make(t + k, state, 0); k++)
+		s = mpmc_slot_after(g, s, end);
 	return k;
 }
 
@@ -541,11 +557,13 @@ void mpmc_range_uncover(const struct mpmc_geom *g, uint64_t T, uint64_t k);
  */
 static inline int mpmc_commit_range(struct mpmc_h *h, uint64_t t, uint64_t k)
 {
+	const uint8_t *end = mpmc_data_end(&h->g);
+	struct mpmc_slot *s = mpmc_slot(&h->g, t);
 	for (uint64_t i = 1; i < k; i++) {
+		s = mpmc_slot_after(&h->g, s, end);
 		/* [M11] release: publishes t+i's payload and len to a consumer
 		 * whose [M4]/[M5] reads this word once [M3] uncovered it */
-		atomic_store_explicit(&mpmc_slot(&h->g, t + i)->word, mw_make(t + i, MS_READY, 0),
-				      memory_order_release);
+		atomic_store_explicit(&s->word, mw_make(t + i, MS_READY, 0), memory_order_release);
 		CRASH_POINT("mpmc.range_marked");
 	}
 	CRASH_POINT("mpmc.before_commit");
@@ -719,11 +737,14 @@ static inline int mpmc_take_range(struct mpmc_h *h, const struct mpmc_pos *p, ui
  * meanwhile (STUCK) redoes it at the lap the first word has reached. */
 static inline void mpmc_free_range(struct mpmc_h *h, uint64_t t, uint64_t k)
 {
+	const uint8_t *end = mpmc_data_end(&h->g);
+	struct mpmc_slot *s = mpmc_slot(&h->g, t);
 	for (uint64_t i = 1; i < k; i++) {
+		s = mpmc_slot_after(&h->g, s, end);
 		/* [M12] release: our reads of t+i are done; pairs with the
 		 * next claimer's [M1], once [M6] below uncovered the word */
-		atomic_store_explicit(&mpmc_slot(&h->g, t + i)->word,
-				      mw_make(t + i + h->g.nslots, MS_FREE, 0), memory_order_release);
+		atomic_store_explicit(&s->word, mw_make(t + i + h->g.nslots, MS_FREE, 0),
+				      memory_order_release);
 		CRASH_POINT("mpmc.range_freeing");
 	}
 	uint64_t w = mw_make_range(t, MS_READING, h->me, k);
