@@ -358,20 +358,26 @@ static int blocked(struct mpmc_handle *r, int side, const struct mpmc_pos *p, st
 
 /* ---- producer ------------------------------------------------------------------ */
 
-/* Right after a claim CAS of ticket t: 0, or -EPIPE with the claim given
- * back.  [X1] seq_cst, after the claim CAS [M2] in S: a consumer that saw
- * the shutdown and then no claim here ([X2]) has answered -EPIPE. */
-static inline int claimed(struct mpmc_handle *r, uint64_t t)
+/* Right after a claim CAS of the k tickets from t: k, or -EPIPE with the
+ * claim given back.  [X1] seq_cst, after the claim CAS [M2] in S: a
+ * consumer that saw the shutdown and then no claim here ([X2]) has
+ * answered -EPIPE. */
+static inline int claimed(struct mpmc_handle *r, uint64_t t, int k)
 {
 	if (unlikely(atomic_load_explicit(&r->mp.sh->shutdown, memory_order_seq_cst))) {
-		mpmc_cancel(&r->mp, t);
+		if (k > 1)
+			mpmc_cancel_range(&r->mp, t, (uint64_t)k);
+		else
+			mpmc_cancel(&r->mp, t);
 		return -EPIPE;
 	}
-	return 0;
+	return k;
 }
 
-/* Claim a slot for a message of len bytes, waiting as timeout_ns says. */
-static int produce_begin(struct mpmc_handle *r, size_t len, struct mpmc_pos *p, int64_t timeout_ns)
+/* Claim a slot for a message of len bytes, or a range of up to kmax
+ * slots, waiting as timeout_ns says: how many, or -errno. */
+static inline __attribute__((always_inline)) int produce_begin(struct mpmc_handle *r, size_t len, struct mpmc_pos *p,
+				int64_t timeout_ns, uint64_t kmax)
 {
 	struct mpmc_shared *sh = r->mp.sh;
 	struct call c = { .timeout_ns = timeout_ns, .seg = &r->seg };
@@ -382,9 +388,9 @@ static int produce_begin(struct mpmc_handle *r, size_t len, struct mpmc_pos *p, 
 		/* relaxed: only stops further sends; checked again below */
 		if (unlikely(atomic_load_explicit(&sh->shutdown, memory_order_relaxed)))
 			return -EPIPE;
-		int rc = mpmc_claim(&r->mp, p);
-		if (likely(rc == 0))
-			return claimed(r, p->t);
+		int rc = mpmc_claim_n(&r->mp, p, kmax);
+		if (likely(rc > 0))
+			return claimed(r, p->t, rc);
 		if (rc == -EBUSY) {
 			if (++busy > BUSY_ROUNDS)
 				return -EPROTO;
@@ -415,7 +421,7 @@ static int mp_send(struct shmring *sr, const void *msg, size_t len, int64_t time
 {
 	struct mpmc_handle *r = mph_of(sr);
 	struct mpmc_pos p;
-	int rc = produce_begin(r, len, &p, timeout_ns);
+	int rc = produce_begin(r, len, &p, timeout_ns, 1);
 	if (unlikely(rc < 0))
 		return rc;
 	uint8_t *at = mpmc_payload(&r->mp.g, p.t);
@@ -437,7 +443,7 @@ static int mp_reserve(struct shmring *sr, size_t len, struct shmring_msg *m, int
 {
 	struct mpmc_handle *r = mph_of(sr);
 	struct mpmc_pos p;
-	int rc = produce_begin(r, len, &p, timeout_ns);
+	int rc = produce_begin(r, len, &p, timeout_ns, 1);
 	if (unlikely(rc < 0))
 		return rc;
 	m->data = mpmc_payload(&r->mp.g, p.t);
@@ -473,30 +479,64 @@ static int mp_commit(struct shmring *sr, struct shmring_msg *m)
 	return rc;
 }
 
+/* How many of the messages from msgs[0] (n of them) one range may carry:
+ * each valid and fitting, at most MPMC_RANGE_MAX. */
+static unsigned range_fit(const struct mpmc_handle *r, const struct iovec *msgs, unsigned n)
+{
+	unsigned m = 0;
+	while (m < n && m < MPMC_RANGE_MAX && (msgs[m].iov_base || !msgs[m].iov_len) &&
+	       msgs[m].iov_len <= r->mp.g.max_msg)
+		m++;
+	return m;
+}
+
+/*
+ * A batch goes in ranges: one claim CAS for up to MPMC_RANGE_MAX slots
+ * that stand FREE one after the other (mpmc_claim_n), the copies, and one
+ * commit CAS (mpmc_commit_range).  Wait only for the first range.
+ */
 static int mp_send_batch(struct shmring *sr, const struct iovec *msgs, unsigned n,
 			 int64_t timeout_ns)
 {
 	struct mpmc_handle *r = mph_of(sr);
 	struct mpmc_pos p = { 0, 0 };
-	unsigned i;
+	unsigned i = 0;
 	int rc = 0;
-	for (i = 0; i < n; i++) {
-		size_t len = msgs[i].iov_len;
-		if (unlikely(!msgs[i].iov_base && len)) {
-			rc = -EINVAL;
+	while (i < n) {
+		unsigned m = range_fit(r, msgs + i, n - i);
+		if (m == 0) {
+			rc = !msgs[i].iov_base && msgs[i].iov_len ? -EINVAL : -EMSGSIZE;
 			break;
 		}
-		/* after the first, the very next ticket while the ring has room;
-		 * the full claim otherwise.  Wait only for the first. */
-		if (i > 0 && len <= r->mp.g.max_msg && mpmc_claim_after(&r->mp, &p) == 0)
-			rc = claimed(r, p.t);
-		else
-			rc = produce_begin(r, len, &p, i == 0 ? timeout_ns : 0);
+		rc = produce_begin(r, msgs[i].iov_len, &p, i == 0 ? timeout_ns : 0, m);
 		if (rc < 0)
 			break;
-		ring_copy(mpmc_payload(&r->mp.g, p.t), msgs[i].iov_base, len);
-		if ((rc = publish(r, p.t, len)) < 0)
+		unsigned k = (unsigned)rc;
+		if (k == 1) {
+			ring_copy(mpmc_payload(&r->mp.g, p.t), msgs[i].iov_base, msgs[i].iov_len);
+			if ((rc = publish(r, p.t, msgs[i].iov_len)) < 0)
+				break;
+			i++;
+			continue;
+		}
+		uint64_t bytes = 0;
+		const uint8_t *end = mpmc_data_end(&r->mp.g);
+		struct mpmc_slot *s = mpmc_slot(&r->mp.g, p.t);
+		for (unsigned j = 0; j < k; j++) {
+			size_t len = msgs[i + j].iov_len;
+			ring_copy((uint8_t *)s + r->mp.g.hdr, msgs[i + j].iov_base, len);
+			/* relaxed: published by [M11] / [M3] */
+			atomic_store_explicit(&s->len, (uint32_t)len, memory_order_relaxed);
+			bytes += len;
+			s = mpmc_slot_after(&r->mp.g, s, end);
+			CRASH_POINT("mpmc.range_copy");
+		}
+		if ((rc = mpmc_commit_range(&r->mp, p.t, k)) < 0)
 			break;
+		CRASH_POINT("mpmc.committed");
+		part_count(&r->mp.part->msgs_sent, k);
+		part_count(&r->mp.part->bytes_sent, bytes);
+		i += k;
 	}
 	if (i == 0)
 		return rc;
@@ -624,6 +664,64 @@ static ssize_t mp_recv(struct shmring *sr, void *buf, size_t cap, int64_t timeou
 	return len;
 }
 
+/* How many buffers from bufs[0] (n of them) one range may fill: each
+ * valid, at most MPMC_RANGE_MAX. */
+static unsigned bufs_fit(const struct iovec *bufs, unsigned n)
+{
+	unsigned m = 0;
+	while (m < n && m < MPMC_RANGE_MAX && (bufs[m].iov_base || !bufs[m].iov_len))
+		m++;
+	return m;
+}
+
+/*
+ * The READY message at p and those standing READY right after it, up to
+ * m of them, each fitting its buffer, copied into bufs and taken in one
+ * CAS (mpmc_take_range), their slots freed.  Returns how many (each
+ * buffer's iov_len set, *bytes grown), 0 when fewer than two qualify (the
+ * caller takes one alone), or -EAGAIN when another consumer had the first.
+ */
+static int take_range(struct mpmc_handle *r, struct mpmc_pos *p, struct iovec *bufs, unsigned m,
+		      uint64_t *bytes)
+{
+	const struct mpmc_geom *g = &r->mp.g;
+	uint64_t run = mpmc_run_of(g, p->t, m, MS_READY), k;
+	uint32_t lens[MPMC_RANGE_MAX];
+	const uint8_t *end = mpmc_data_end(g);
+	struct mpmc_slot *s = mpmc_slot(g, p->t);
+	for (k = 0; k < run; k++) {
+		/* relaxed: after the [M4] loads that saw the words READY; a
+		 * later lap's value is voided by the take CAS failing */
+		lens[k] = atomic_load_explicit(&s->len, memory_order_relaxed);
+		if (lens[k] > g->max_msg || lens[k] > bufs[k].iov_len)
+			break;           /* the range ends before it; alone, it is told */
+#if !defined(__SANITIZE_THREAD__)
+		ring_copy_out(bufs[k].iov_base, (uint8_t *)s + g->hdr, lens[k]);
+#endif
+		s = mpmc_slot_after(g, s, end);
+	}
+	if (k < 2)
+		return 0;
+#if defined(__SANITIZE_THREAD__)
+	/* as in copy_out(): under ThreadSanitizer, take first, then copy */
+	if (mpmc_take_range(&r->mp, p, k) < 0)
+		return -EAGAIN;
+	for (uint64_t j = 0; j < k; j++)
+		memcpy(bufs[j].iov_base, mpmc_payload(g, p->t + j), lens[j]);
+#else
+	CRASH_POINT("mpmc.mid_read");
+	if (mpmc_take_range(&r->mp, p, k) < 0)
+		return -EAGAIN;       /* another consumer had it: the copies are void */
+#endif
+	mpmc_free_range(&r->mp, p->t, k);
+	for (uint64_t j = 0; j < k; j++) {
+		bufs[j].iov_len = lens[j];
+		*bytes += lens[j];
+	}
+	p->t += k - 1;                /* the last one taken: mpmc_peek_after() goes on */
+	return (int)k;
+}
+
 static int mp_recv_batch(struct shmring *sr, struct iovec *bufs, unsigned n, int64_t timeout_ns)
 {
 	struct mpmc_handle *r = mph_of(sr);
@@ -634,24 +732,35 @@ static int mp_recv_batch(struct shmring *sr, struct iovec *bufs, unsigned n, int
 	struct call first = { .timeout_ns = timeout_ns, .seg = &r->seg };
 	struct call rest = { .timeout_ns = 0 };
 	uint64_t bytes = 0;
-	unsigned i;
+	unsigned i = 0;
 	ssize_t rc = 0;
-	for (i = 0; i < n; i++) {
-		if (unlikely(!bufs[i].iov_base && bufs[i].iov_len)) {
+	while (i < n) {
+		unsigned m = bufs_fit(bufs + i, n - i);
+		if (unlikely(m == 0)) {
 			rc = -EINVAL;
 			break;
 		}
+		struct call *c = i == 0 ? &first : &rest;
 		/* after the first, the very next ticket if it is READY */
-		rc = -EAGAIN;
-		if (i > 0 && mpmc_peek_after(&r->mp, &p) == 0)
+		if ((i == 0 || mpmc_peek_after(&r->mp, &p) < 0) && (rc = consume_begin(r, &p, c)) < 0)
+			break;
+		rc = m > 1 ? take_range(r, &p, bufs + i, m, &bytes) : 0;
+		if (rc > 0) {
+			i += (unsigned)rc;
+			continue;
+		}
+		if (rc == 0)
 			rc = copy_out(r, &p, bufs[i].iov_base, bufs[i].iov_len);
-		if (rc == -EAGAIN)
-			rc = take_copy(r, &p, bufs[i].iov_base, bufs[i].iov_len,
-				       i == 0 ? &first : &rest);
+		if (rc == -EAGAIN) {          /* another consumer had it */
+			if ((rc = again(c)) < 0)
+				break;
+			continue;
+		}
 		if (rc < 0)
 			break;
 		bufs[i].iov_len = (size_t)rc;
 		bytes += (uint64_t)rc;
+		i++;
 	}
 	if (i == 0)
 		return (int)rc;

@@ -10,7 +10,8 @@ int mpmc_commit_lost(struct mpmc_h *h, uint64_t t, uint64_t w)
 	for (unsigned i = 0; i < MPMC_PROBES; i++) {
 		/* Ours only if it still names us and this slot; a later lap of
 		 * the same slot can only be ORPHAN(us) through skipped laps. */
-		if (!mw_valid(&h->g, w, t) || mw_owner(w) != h->me || mw_diff(w, t) < 0)
+		if (!mw_valid(&h->g, w, t) || mw_owner(w) != h->me || mw_diff(w, t) < 0 ||
+		    mw_count(w) != 1)
 			return -EINVAL;
 		if (mw_state(w) != MS_ORPHAN)
 			return -EINVAL;
@@ -29,12 +30,64 @@ int mpmc_commit_lost(struct mpmc_h *h, uint64_t t, uint64_t w)
 	return -EINVAL;
 }
 
+void mpmc_range_uncover(const struct mpmc_geom *g, uint64_t T, uint64_t k)
+{
+	if (k > MPMC_RANGE_MAX || k > g->nslots)
+		return;                       /* mw_valid() refuses such a word */
+	for (uint64_t i = 1; i < k; i++) {
+		uint64_t t = T + i, target = mw_make(t + g->nslots, MS_FREE, 0);
+		_Atomic uint64_t *word = &mpmc_slot(g, t)->word;
+		/* acquire: pairs with the release that made the word (a
+		 * consumer's [M6] or the owner's [M11]) */
+		uint64_t w = atomic_load_explicit(word, memory_order_acquire);
+		for (unsigned n = 0; n < 8; n++) {
+			/* a held word, or one at or past the target, is not the
+			 * range's (a forged range, or a recoverer that came late) */
+			if (!mw_valid(g, w, t) || mw_owner(w) != 0 || mw_diff(w, t + g->nslots) >= 0)
+				break;
+			/* [M7] release: pairs with the next claimer's [M1]/[M2];
+			 * the payload is garbage for the next lap */
+			if (atomic_compare_exchange_strong_explicit(word, &w, target,
+								    memory_order_release,
+								    memory_order_acquire))
+				break;
+		}
+	}
+}
+
+int mpmc_range_lost(struct mpmc_h *h, uint64_t t, uint64_t k, uint64_t w)
+{
+	struct mpmc_slot *s = mpmc_slot(&h->g, t);
+	for (unsigned i = 0; i < MPMC_PROBES; i++) {
+		unsigned st = mw_state(w);
+		if (!mw_valid(&h->g, w, t) || mw_owner(w) != h->me || mw_count(w) != k ||
+		    mw_diff(w, t) < 0 || (st != MS_ORPHAN && st != MS_STUCK))
+			return -EINVAL;
+		/* Skipped while we stalled, lap after lap maybe: the range is
+		 * still ours and nobody reads it.  Its other words go to the
+		 * lap after the first word's, then the first one: [M9] for a
+		 * claim, [M10] (seq_cst, as [M6]) for a taken range. */
+		uint64_t T = t + (uint64_t)mw_diff(w, t);
+		mpmc_range_uncover(&h->g, T, k);
+		if (atomic_compare_exchange_strong_explicit(&s->word, &w,
+							    mw_next_free(w, h->g.nslots),
+							    memory_order_seq_cst,
+							    memory_order_acquire)) {
+			if (st == MS_STUCK)
+				return 0;
+			mpmc_count(&h->sh->cancelled, k);
+			return -ECANCELED;
+		}
+	}
+	return -EINVAL;
+}
+
 int mpmc_release_lost(struct mpmc_h *h, uint64_t t, uint64_t w)
 {
 	struct mpmc_slot *s = mpmc_slot(&h->g, t);
 	for (unsigned i = 0; i < MPMC_PROBES; i++) {
 		if (!mw_valid(&h->g, w, t) || mw_owner(w) != h->me || mw_diff(w, t) < 0 ||
-		    mw_state(w) != MS_STUCK)
+		    mw_state(w) != MS_STUCK || mw_count(w) != 1)
 			return -EINVAL;
 		/* Still ours; producers skipped laps while we held it.
 		 * [M10] seq_cst, as [M6]: our reads are done (release; pairs
@@ -53,12 +106,15 @@ static bool held(unsigned st)
 	return st == MS_WRITING || st == MS_READING || st == MS_ORPHAN || st == MS_STUCK;
 }
 
-static void count_freed(struct mpmc_shared *sh, unsigned st)
+static void count_freed(struct mpmc_shared *sh, uint64_t w)
 {
+	unsigned st = mw_state(w);
 	if (st == MS_WRITING)
-		mpmc_count(&sh->holes, 1);       /* never committed: a hole skipped */
-	else if (st == MS_READING || st == MS_STUCK)
+		mpmc_count(&sh->holes, mw_count(w));   /* never committed: holes skipped */
+	else if ((st == MS_READING || st == MS_STUCK) && mw_count(w) == 1)
 		mpmc_count(&sh->dropped, 1);     /* acquired, never released */
+	/* a taken range (recv) was copied out before it was taken: its
+	 * messages went to the dead; only its slots are left to free */
 	/* ORPHAN was counted as a stall when it was skipped */
 }
 
@@ -69,13 +125,17 @@ bool mpmc_recover_dead(struct mpmc_h *h, const struct mpmc_pos *p)
 	if (!held(st))
 		return false;
 	CRASH_POINT("mpmc.recover");
+	/* A range's other words first: the first word covers them until it
+	 * moves, so a recoverer killed in between leaves it to the next */
+	if (mw_count(w) > 1)
+		mpmc_range_uncover(&h->g, p->t + (uint64_t)mw_diff(w, p->t), mw_count(w));
 	/* [M7] release: pairs with the next claimer's [M1]/[M2]; the dead
 	 * writes nothing more, and what it wrote is garbage for the next lap */
 	if (!atomic_compare_exchange_strong_explicit(&mpmc_slot(&h->g, p->t)->word, &w,
 						     mw_next_free(w, h->g.nslots),
 						     memory_order_release, memory_order_relaxed))
 		return false;
-	count_freed(h->sh, st);
+	count_freed(h->sh, w);
 	return true;
 }
 
@@ -88,7 +148,7 @@ bool mpmc_skip_stalled(struct mpmc_h *h, const struct mpmc_pos *p)
 	/* The holder keeps the slot (it may still write or read it); only
 	 * ticket p->t, and for a producer the lap before it, are given up. */
 	unsigned ns = st == MS_WRITING ? MS_ORPHAN : st == MS_READING ? MS_STUCK : st;
-	uint64_t nw = mw_make(p->t, ns, mw_owner(w));
+	uint64_t nw = mw_make_range(p->t, ns, mw_owner(w), mw_count(w));
 	/* [M8] relaxed: no data changes hands (the holder keeps the slot);
 	 * the holder's own [M9]/[M10] CAS decides, and fails on this word */
 	if (!atomic_compare_exchange_strong_explicit(&mpmc_slot(&h->g, p->t)->word, &w, nw,
@@ -107,19 +167,22 @@ void mpmc_sweep(struct mpmc_shared *sh, const struct mpmc_geom *g,
 		uint64_t w = atomic_load_explicit(&s->word, memory_order_acquire);
 		/* a few laps: a dead claim may turn ORPHAN under us, still dead's */
 		for (unsigned lap = 0; lap < 8; lap++) {
-			unsigned o = mw_owner(w), st = mw_state(w);
-			if (o == 0 || o > MPMC_MAX_PARTS || !held(st) ||
+			unsigned o = mw_owner(w);
+			uint64_t T = (w & MW_TMASK) >> MPMC_TSHIFT;
+			if (o == 0 || o > MPMC_MAX_PARTS || !held(mw_state(w)) ||
 			    !(dead[(o - 1) / 64] & (1ull << ((o - 1) % 64))))
 				break;
-			if (((w >> MPMC_TSHIFT) & g->mask) != i)
+			if ((T & g->mask) != i || !mw_valid(g, w, T))
 				break;           /* corrupt: the data path reports -EPROTO */
 			CRASH_POINT("mpmc.sweep");
+			if (mw_count(w) > 1)
+				mpmc_range_uncover(g, T, mw_count(w));
 			/* [M7] release: as in mpmc_recover_dead() */
 			if (atomic_compare_exchange_strong_explicit(&s->word, &w,
 								    mw_next_free(w, g->nslots),
 								    memory_order_release,
 								    memory_order_acquire)) {
-				count_freed(sh, st);
+				count_freed(sh, w);
 				break;
 			}
 		}
@@ -188,7 +251,7 @@ const char *mpmc_state_name(unsigned state)
 const char *mw_explain(const struct mpmc_geom *g, uint64_t w, uint64_t t, char *buf, size_t n)
 {
 	unsigned st = mw_state(w), o = mw_owner(w);
-	uint64_t ticket = w >> MPMC_TSHIFT;
+	uint64_t ticket = (w & MW_TMASK) >> MPMC_TSHIFT;
 	switch (mw_fault(g, w, t)) {
 	case MWF_NONE:
 		snprintf(buf, n, "%s", "");
@@ -206,6 +269,11 @@ const char *mw_explain(const struct mpmc_geom *g, uint64_t w, uint64_t t, char *
 		break;
 	case MWF_NO_OWNER:
 		snprintf(buf, n, "%s with no owner", mpmc_state_name(st));
+		break;
+	case MWF_RANGE:
+		snprintf(buf, n, "%s claiming a range of %llu tickets (only WRITING and ORPHAN "
+			 "claim ranges, of at most %u and the ring's slots)", mpmc_state_name(st),
+			 (unsigned long long)mw_count(w), MPMC_RANGE_MAX);
 		break;
 	case MWF_SLOT:
 		snprintf(buf, n, "ticket %llu belongs to slot %llu", (unsigned long long)ticket,

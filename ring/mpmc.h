@@ -13,8 +13,9 @@
  * without the slot word recording the owner, so no claim can be lost in a
  * gap between two steps.
  *
- *   word = ticket (52 bits, mod 2^52) << 12 | state << 8 | owner
+ *   word = (count - 1) << 58 | ticket (mod 2^46) << 12 | state << 8 | owner
  *   owner = participant slot + 1 (the segment's participant table), 0 for none
+ *   count = 1, or a range: a held word standing for count tickets (below)
  *
  *   state      owner  meaning at ticket T
  *   FREE       0      producers may claim ticket T
@@ -48,6 +49,18 @@
  * memory that someone else now owns, and its late commit is refused by
  * the word, which no longer says WRITING(T, it).
  *
+ * Ranges (docs/design.md, 10.8): a batch claims k FREE slots in a row with
+ * one CAS of the first word, FREE(T) -> WRITING(T,p,k), and commits them
+ * with one more, WRITING(T,p,k) -> READY(T), after plain stores of READY
+ * into the other k-1 words [M11]; recv_batch copies k READY messages in a
+ * row, takes them with one CAS, READY(T) -> READING(T,c,k), stores FREE a
+ * lap on into the others [M12] and frees the first [M6].  While the first
+ * word holds the range it covers the others: every scan passes a range
+ * word at or after its ticket whole, and no participant reaches a ticket
+ * before the one below it is taken, so nobody else reads or writes them.
+ * Recovery and stall skips work on the first word with its count (a dead
+ * claim: count holes); whoever frees a range moves its other words first.
+ *
  * Memory orders (docs/design.md, "MPMC"):
  *   [M1] claimer acquire-loads the word    <- pairs with [M6] (reads done)
  *   [M2] claim CAS, seq_cst (acquire)      <- pairs with [M6]; seq_cst orders
@@ -64,6 +77,10 @@
  *        keeps the slot and its own [M9]/[M10] decides
  *   [M9] late commit of an ORPHAN claim, release -> pairs with [M1]/[M2]
  *   [M10] release of a STUCK message, seq_cst as [M6]
+ *   [M11] range commit: the other words' READY stores, release -> pairs
+ *        with [M4]/[M5] of a consumer that reads them after [M3]
+ *   [M12] range free: the other words' FREE stores, release -> pairs with
+ *        the next lap's [M1]
  *   tickets: relaxed CAS, hints only; no data is published through them.
  *
  * Nothing here blocks or makes a system call; deciding that a holder is
@@ -102,9 +119,11 @@
 #define MPMC_STALL_DEFAULT_MS 1000u
 #define MPMC_WRITING_PAUSES 8u         /* a consumer's pause on a message being written */
 #define MPMC_STALL_MAX_MS (3600u * 1000u)
+#define MPMC_RANGE_MAX 32u           /* tickets one range claim may cover */
 
 _Static_assert(MPMC_MAX_PARTS <= 64 * MPMC_MASK_WORDS, "a sleeper bit per participant");
 _Static_assert(MPMC_MAX_PARTS < 256, "owner field is 8 bits");
+_Static_assert(MPMC_RANGE_MAX <= 64, "count field is 6 bits");
 
 enum mpmc_state {
 	MS_FREE = 0, MS_WRITING = 1, MS_READY = 2, MS_READING = 3, MS_ORPHAN = 4, MS_STUCK = 5,
@@ -206,25 +225,36 @@ static inline struct mpmc_geom mpmc_geom_make(void *data, uint64_t nslots, uint3
 
 /* ---- slot words ----------------------------------------------------------- */
 
+/* bits 63..58 hold count - 1 (a range claim), 57..12 the ticket mod 2^46 */
+#define MW_CSHIFT 58
+#define MW_TMASK  (((UINT64_C(1) << (MW_CSHIFT - MPMC_TSHIFT)) - 1) << MPMC_TSHIFT)
+
 static inline uint64_t mw_make(uint64_t t, unsigned state, unsigned owner)
 {
-	return (t << MPMC_TSHIFT) | ((uint64_t)state << 8) | owner;
+	return ((t << MPMC_TSHIFT) & MW_TMASK) | ((uint64_t)state << 8) | owner;
+}
+/* A range word: k tickets from t (1 <= k <= MPMC_RANGE_MAX); k = 1 is mw_make(). */
+static inline uint64_t mw_make_range(uint64_t t, unsigned state, unsigned owner, uint64_t k)
+{
+	return mw_make(t, state, owner) | ((k - 1) << MW_CSHIFT);
 }
 static inline unsigned mw_state(uint64_t w) { return (unsigned)(w >> 8) & 0xfu; }
 static inline unsigned mw_owner(uint64_t w) { return (unsigned)w & 0xffu; }
+/* How many tickets the word stands for: its range, 1 for a plain word. */
+static inline uint64_t mw_count(uint64_t w) { return (w >> MW_CSHIFT) + 1; }
 
-/* Tickets in a word are kept mod 2^52: the signed distance from t. */
+/* Tickets in a word are kept mod 2^46: the signed distance from t. */
 static inline int64_t mw_diff(uint64_t w, uint64_t t)
 {
-	uint64_t d = (w & ~(uint64_t)0xfff) - (t << MPMC_TSHIFT);
+	uint64_t d = ((w & MW_TMASK) - (t << MPMC_TSHIFT)) << (64 - MW_CSHIFT);
 	/* arithmetic shift of a negative value: gcc and clang define it */
-	return (int64_t)d >> MPMC_TSHIFT;
+	return (int64_t)d >> (64 - MW_CSHIFT + MPMC_TSHIFT);
 }
 
-/* The same word one lap later, FREE: how every hold ends. */
+/* The same word one lap later, FREE and plain: how every hold ends. */
 static inline uint64_t mw_next_free(uint64_t w, uint64_t nslots)
 {
-	return ((w >> MPMC_TSHIFT) + nslots) << MPMC_TSHIFT;
+	return ((w & MW_TMASK) + (nslots << MPMC_TSHIFT)) & MW_TMASK;
 }
 
 /* Why a word cannot stand in ticket t's slot (mw_fault), MWF_NONE if it can. */
@@ -235,6 +265,7 @@ enum mw_fault {
 	MWF_UNHELD_OWNER,   /* FREE or READY naming an owner */
 	MWF_NO_OWNER,       /* a held state naming none */
 	MWF_SLOT,           /* its ticket belongs to another slot */
+	MWF_RANGE,          /* a range where none can be, or longer than allowed */
 };
 
 static inline enum mw_fault mw_fault(const struct mpmc_geom *g, uint64_t w, uint64_t t)
@@ -246,6 +277,10 @@ static inline enum mw_fault mw_fault(const struct mpmc_geom *g, uint64_t w, uint
 		return MWF_OWNER;
 	if ((s == MS_FREE || s == MS_READY) != (o == 0))
 		return o ? MWF_UNHELD_OWNER : MWF_NO_OWNER;
+	/* a range is held (WRITING, ORPHAN; READING, STUCK), and bounded */
+	if (unlikely(w >> MW_CSHIFT) &&
+	    (o == 0 || mw_count(w) > MPMC_RANGE_MAX || mw_count(w) > g->nslots))
+		return MWF_RANGE;
 	return (((w >> MPMC_TSHIFT) ^ t) & g->mask) ? MWF_SLOT : MWF_NONE;
 }
 
@@ -265,6 +300,20 @@ static inline void *mpmc_payload(const struct mpmc_geom *g, uint64_t t)
 	return (uint8_t *)mpmc_slot(g, t) + g->hdr;
 }
 
+/* The slot after s (ticket t+1's when s is t's), without a multiply;
+ * end = g->data + nslots * stride. */
+static inline struct mpmc_slot *mpmc_slot_after(const struct mpmc_geom *g, struct mpmc_slot *s,
+						 const uint8_t *end)
+{
+	uint8_t *n = (uint8_t *)s + g->stride;
+	return (struct mpmc_slot *)(n == end ? g->data : n);
+}
+
+static inline const uint8_t *mpmc_data_end(const struct mpmc_geom *g)
+{
+	return g->data + g->nslots * g->stride;
+}
+
 /*
  * The fast path's hint update, by whoever just claimed or took ticket t:
  * t + 1 if nobody moved the hint meanwhile, with a plain store (no locked
@@ -275,10 +324,15 @@ static inline void *mpmc_payload(const struct mpmc_geom *g, uint64_t t)
  * that every lower one is taken (done) below: the invariant holds.
  * relaxed: a hint; the slot words carry every hand-over.
  */
-static inline void mpmc_pass(_Atomic uint64_t *hint, uint64_t t)
+static inline void mpmc_pass_to(_Atomic uint64_t *hint, uint64_t t, uint64_t next)
 {
 	if (atomic_load_explicit(hint, memory_order_relaxed) == t)
-		atomic_store_explicit(hint, t + 1, memory_order_relaxed);
+		atomic_store_explicit(hint, next, memory_order_relaxed);
+}
+
+static inline void mpmc_pass(_Atomic uint64_t *hint, uint64_t t)
+{
+	mpmc_pass_to(hint, t, t + 1);
 }
 
 /* Where to look after ticket t turned out to be taken or done: raise the
@@ -321,11 +375,17 @@ static inline bool mpmc_run_ahead(struct mpmc_run *run, uint64_t t, uint64_t at,
 	return ++run->n >= nslots;
 }
 
-/* The next ticket a scan looks at after t (taken or done), d being how
- * far t's slot stands ahead of it. */
+/* The next ticket a scan looks at after t (taken or done), w being the
+ * word of t's slot and d how far it stands ahead of t.  A range word at
+ * or after t says that its count of tickets from t on are taken (done):
+ * the scan passes them all. */
 static inline uint64_t mpmc_scan_next(_Atomic uint64_t *hint, struct mpmc_run *run,
-				      uint64_t t, int64_t d, uint64_t nslots)
+				      uint64_t t, uint64_t w, int64_t d, uint64_t nslots)
 {
+	if (unlikely(mw_count(w) > 1) && d >= 0) {
+		run->n = 0;
+		return mpmc_next(hint, t + mw_count(w) - 1);
+	}
 	if (d > 0 && mpmc_run_ahead(run, t, t + (uint64_t)d, nslots)) {
 		run->n = 0;
 		return mpmc_next(hint, run->low - 1);
@@ -344,13 +404,41 @@ static inline void mpmc_count(_Atomic uint64_t *ctr, uint64_t n)
 /* ---- producer ---------------------------------------------------------------- */
 
 /*
- * Claim the next ticket.  0: p->t is ours (WRITING).  -EAGAIN: the ring is
- * full; p->t/p->w name the slot in the way (a previous lap's READY,
- * WRITING, READING, ORPHAN or STUCK).  -EBUSY: MPMC_PROBES tickets were
- * passed (a far stale hint, or heavy contention) and the hint raised: call
- * again.  -EPROTO: a word that cannot be.
+ * How many tickets from t on, up to kmax, stand in `state` (FREE, READY)
+ * one after the other, t's own seen so already: what a range claim or a
+ * range take at t may cover.  No participant reaches a ticket above t
+ * before t is taken (done): claims, takes and hints go in ticket order,
+ * and every scan passes a whole range at once.  So what these loads see
+ * still holds at the CAS of t's word.
  */
-static inline int mpmc_claim(struct mpmc_h *h, struct mpmc_pos *p)
+static inline uint64_t mpmc_run_of(const struct mpmc_geom *g, uint64_t t, uint64_t kmax,
+				   unsigned state)
+{
+	uint64_t k = 1;
+	const uint8_t *end = mpmc_data_end(g);
+	struct mpmc_slot *s = mpmc_slot_after(g, mpmc_slot(g, t), end);
+	if (kmax > g->nslots)
+		kmax = g->nslots;
+	/* [M1] / [M4] acquire: pairs with [M6] (the last lap's reads of a
+	 * slot we will write are done) / [M3], [M11] (a payload we will
+	 * read is visible) */
+	for (; k < kmax && atomic_load_explicit(&s->word, memory_order_acquire) ==
+				   mw_make(t + k, state, 0); k++)
+		s = mpmc_slot_after(g, s, end);
+	return k;
+}
+
+/*
+ * Claim the next ticket, or a range of up to kmax (<= MPMC_RANGE_MAX)
+ * tickets from it in one CAS of the first ticket's word, which then says
+ * WRITING(t, me, k): who holds the range and how long it is; the other
+ * slots' words are left as they are until the commit.  k >= 1: p->t.. are
+ * ours.  -EAGAIN: the ring is full; p->t/p->w name the slot in the way (a
+ * previous lap's READY, WRITING, READING, ORPHAN or STUCK).  -EBUSY:
+ * MPMC_PROBES tickets were passed (a far stale hint, or heavy contention)
+ * and the hint raised: call again.  -EPROTO: a word that cannot be.
+ */
+static inline int mpmc_claim_n(struct mpmc_h *h, struct mpmc_pos *p, uint64_t kmax)
 {
 	struct mpmc_shared *sh = h->sh;
 	const int64_t lap = (int64_t)h->g.nslots;
@@ -362,21 +450,23 @@ static inline int mpmc_claim(struct mpmc_h *h, struct mpmc_pos *p)
 	struct mpmc_run run = { 0, 0, 0 };
 
 	for (unsigned i = 0; i < MPMC_PROBES; i++) {
-		if (unlikely(!mw_valid(&h->g, w, t)))
-			return -EPROTO;
-		int64_t d = mw_diff(w, t);
-		if (likely(d == 0 && mw_state(w) == MS_FREE)) {
-			/* [M2] seq_cst CAS: the claim names its owner */
+		/* FREE at t: one compare says the word is valid and claimable */
+		if (likely(w == mw_make(t, MS_FREE, 0))) {
+			uint64_t k = kmax > 1 ? mpmc_run_of(&h->g, t, kmax, MS_FREE) : 1;
+			/* [M2] seq_cst CAS: the claim names its owner (and range) */
 			if (likely(atomic_compare_exchange_strong_explicit(
-				    &s->word, &w, mw_make(t, MS_WRITING, h->me),
+				    &s->word, &w, mw_make_range(t, MS_WRITING, h->me, k),
 				    memory_order_seq_cst, memory_order_acquire))) {
 				CRASH_POINT("mpmc.claimed");
-				mpmc_pass(&sh->prod_ticket, t);
+				mpmc_pass_to(&sh->prod_ticket, t, t + k);
 				p->t = t;
-				return 0;
+				return (int)k;
 			}
 			continue;               /* w is the new value */
 		}
+		if (unlikely(!mw_valid(&h->g, w, t)))
+			return -EPROTO;
+		int64_t d = mw_diff(w, t);
 		if (d == -lap) {
 			/* Full: a READY message, or a slot held one lap back
 			 * (the caller decides: dead holder, stalled, or wait). */
@@ -387,33 +477,18 @@ static inline int mpmc_claim(struct mpmc_h *h, struct mpmc_pos *p)
 			return -EPROTO;         /* more than a lap behind */
 		}
 		/* taken, skipped, or our hint was stale */
-		t = mpmc_scan_next(&sh->prod_ticket, &run, t, d, h->g.nslots);
+		t = mpmc_scan_next(&sh->prod_ticket, &run, t, w, d, h->g.nslots);
 		s = mpmc_slot(&h->g, t);
 		w = atomic_load_explicit(&s->word, memory_order_acquire);   /* [M1] */
 	}
 	return -EBUSY;          /* not full: still probing (hint raised); call again */
 }
 
-/*
- * A batch's next claim: ticket p->t + 1, right after our claim of p->t,
- * taken if its slot is FREE at that ticket.  One CAS on the expected word,
- * no load before it (a load would fetch the line shared and the CAS then
- * ask for it again) and no hint read.  0, or -EAGAIN for anything else
- * (the caller then goes through mpmc_claim(), which sorts it out).
- */
-static inline int mpmc_claim_after(struct mpmc_h *h, struct mpmc_pos *p)
+/* Claim the next ticket: 0 (p->t is ours) or mpmc_claim_n()'s errors. */
+static inline int mpmc_claim(struct mpmc_h *h, struct mpmc_pos *p)
 {
-	uint64_t t = p->t + 1, w = mw_make(t, MS_FREE, 0);
-	/* [M2] seq_cst CAS, as in mpmc_claim(): its acquire half pairs with
-	 * [M6], so the last lap's reads are done */
-	if (!atomic_compare_exchange_strong_explicit(&mpmc_slot(&h->g, t)->word, &w,
-						     mw_make(t, MS_WRITING, h->me),
-						     memory_order_seq_cst, memory_order_relaxed))
-		return -EAGAIN;
-	CRASH_POINT("mpmc.claimed");
-	mpmc_pass(&h->sh->prod_ticket, t);
-	p->t = t;
-	return 0;
+	int rc = mpmc_claim_n(h, p, 1);
+	return rc > 0 ? 0 : rc;
 }
 
 /* Publish ticket t with len bytes.  0, or the cold path's -ECANCELED
@@ -459,6 +534,61 @@ static inline void mpmc_cancel(struct mpmc_h *h, uint64_t t)
 		(void)mpmc_commit_lost(h, t, w);   /* orphaned meanwhile: free it */
 }
 
+/* A range's commit, cancel or free found the first word changed: skipped
+ * while we stalled, ORPHAN(us) (the range is given back, -ECANCELED) or
+ * STUCK(us) (freed, 0); or not ours (-EINVAL). */
+__attribute__((visibility("hidden"), cold))
+int mpmc_range_lost(struct mpmc_h *h, uint64_t t, uint64_t k, uint64_t w);
+
+/* A range's other words, tickets T+1 .. T+k-1, moved to FREE one lap
+ * after T's (each by a CAS from a word standing below that, left alone
+ * if it is held or not a word of its slot).  Before the first word's own
+ * move: until then nobody else looks at them. */
+__attribute__((visibility("hidden"), cold))
+void mpmc_range_uncover(const struct mpmc_geom *g, uint64_t T, uint64_t k);
+
+/*
+ * Publish the k tickets of the range claimed at t (mpmc_claim_n), each
+ * slot's len already stored.  The other words become READY one by one
+ * (plain release stores: nobody else writes or reads them while the
+ * first word covers them), then one CAS turns the first word into a
+ * plain READY(t), which uncovers them.  0, -ECANCELED (skipped while we
+ * stalled: nothing of it is delivered) or -EINVAL.
+ */
+static inline int mpmc_commit_range(struct mpmc_h *h, uint64_t t, uint64_t k)
+{
+	const uint8_t *end = mpmc_data_end(&h->g);
+	struct mpmc_slot *s = mpmc_slot(&h->g, t);
+	for (uint64_t i = 1; i < k; i++) {
+		s = mpmc_slot_after(&h->g, s, end);
+		/* [M11] release: publishes t+i's payload and len to a consumer
+		 * whose [M4]/[M5] reads this word once [M3] uncovered it */
+		atomic_store_explicit(&s->word, mw_make(t + i, MS_READY, 0), memory_order_release);
+		CRASH_POINT("mpmc.range_marked");
+	}
+	CRASH_POINT("mpmc.before_commit");
+	uint64_t w = mw_make_range(t, MS_WRITING, h->me, k);
+	/* [M3] seq_cst CAS, as in mpmc_commit(): releases t's payload and the
+	 * stores above (pairs with [M4]/[M5]), before the sleeper check [K2] */
+	if (likely(atomic_compare_exchange_strong_explicit(&mpmc_slot(&h->g, t)->word, &w,
+							   mw_make(t, MS_READY, 0),
+							   memory_order_seq_cst, memory_order_acquire)))
+		return 0;
+	return mpmc_range_lost(h, t, k, w);
+}
+
+/* Give a range claim back unpublished: k holes nobody waits for. */
+static inline void mpmc_cancel_range(struct mpmc_h *h, uint64_t t, uint64_t k)
+{
+	uint64_t w = mw_make_range(t, MS_WRITING, h->me, k);
+	mpmc_range_uncover(&h->g, t, k);
+	/* release: as in mpmc_cancel() */
+	if (!atomic_compare_exchange_strong_explicit(&mpmc_slot(&h->g, t)->word, &w,
+						     mw_next_free(w, h->g.nslots),
+						     memory_order_release, memory_order_relaxed))
+		(void)mpmc_range_lost(h, t, k, w);
+}
+
 /* ---- consumer ---------------------------------------------------------------- */
 
 /*
@@ -479,20 +609,21 @@ static inline int mpmc_peek(struct mpmc_h *h, struct mpmc_pos *p)
 	struct mpmc_run run = { 0, 0, 0 };
 
 	for (unsigned i = 0; i < MPMC_PROBES; i++) {
+		p->t = t;
+		p->w = w;
+		/* READY at t: one compare says the word is valid and ready */
+		if (likely(w == mw_make(t, MS_READY, 0))) {
+			/* we will CAS this word after reading the payload:
+			 * ask for the line now, for writing where the
+			 * target has PREFETCHW (see mpmc_commit) */
+			__builtin_prefetch(&mpmc_slot(&h->g, t)->word, 1);
+			return 0;
+		}
 		if (unlikely(!mw_valid(&h->g, w, t)))
 			return -EPROTO;
 		int64_t d = mw_diff(w, t);
-		p->t = t;
-		p->w = w;
 		if (d == 0) {
 			unsigned st = mw_state(w);
-			if (likely(st == MS_READY)) {
-				/* we will CAS this word after reading the payload:
-				 * ask for the line now, for writing where the
-				 * target has PREFETCHW (see mpmc_commit) */
-				__builtin_prefetch(&mpmc_slot(&h->g, t)->word, 1);
-				return 0;
-			}
 			if (st == MS_WRITING && !waited) {
 				/* The producer is copying this very message: give
 				 * it a moment before the next look, so that our
@@ -511,7 +642,7 @@ static inline int mpmc_peek(struct mpmc_h *h, struct mpmc_pos *p)
 		} else if (d < 0) {
 			return d == -lap ? -EAGAIN : -EPROTO;
 		}
-		t = mpmc_scan_next(&sh->cons_ticket, &run, t, d, h->g.nslots);
+		t = mpmc_scan_next(&sh->cons_ticket, &run, t, w, d, h->g.nslots);
 		w = atomic_load_explicit(&mpmc_slot(&h->g, t)->word, memory_order_acquire); /* [M4] */
 	}
 	return -EBUSY;          /* not empty: still probing (hint raised); call again */
@@ -578,6 +709,51 @@ static inline int mpmc_consume(struct mpmc_h *h, const struct mpmc_pos *p)
 		return -EAGAIN;
 	mpmc_pass(&h->sh->cons_ticket, p->t);
 	return 0;
+}
+
+/*
+ * recv of a range: take the k READY messages from p->t (counted by
+ * mpmc_run_of), already copied out, in one CAS of the first word, which
+ * then says READING(t, me, k).  No consumer reaches t+1.. before t is done, so the
+ * copies are of what the CAS takes.  0, or -EAGAIN if another consumer
+ * had t first (the copies are void).  Then mpmc_free_range().
+ */
+static inline int mpmc_take_range(struct mpmc_h *h, const struct mpmc_pos *p, uint64_t k)
+{
+	uint64_t w = p->w;
+	/* [M5] acquire CAS: pairs with [M3] */
+	if (!atomic_compare_exchange_strong_explicit(&mpmc_slot(&h->g, p->t)->word, &w,
+						     mw_make_range(p->t, MS_READING, h->me, k),
+						     memory_order_acquire, memory_order_relaxed))
+		return -EAGAIN;
+	CRASH_POINT("mpmc.range_taken");
+	mpmc_pass_to(&h->sh->cons_ticket, p->t, p->t + k);
+	return 0;
+}
+
+/* Free the k slots of a range taken with mpmc_take_range(): the other
+ * words one lap on (plain release stores: the first word covers them,
+ * nobody else looks), then the first word.  A holder skipped as stalled
+ * meanwhile (STUCK) redoes it at the lap the first word has reached. */
+static inline void mpmc_free_range(struct mpmc_h *h, uint64_t t, uint64_t k)
+{
+	const uint8_t *end = mpmc_data_end(&h->g);
+	struct mpmc_slot *s = mpmc_slot(&h->g, t);
+	for (uint64_t i = 1; i < k; i++) {
+		s = mpmc_slot_after(&h->g, s, end);
+		/* [M12] release: our reads of t+i are done; pairs with the
+		 * next claimer's [M1], once [M6] below uncovered the word */
+		atomic_store_explicit(&s->word, mw_make(t + i + h->g.nslots, MS_FREE, 0),
+				      memory_order_release);
+		CRASH_POINT("mpmc.range_freeing");
+	}
+	uint64_t w = mw_make_range(t, MS_READING, h->me, k);
+	/* [M6] seq_cst CAS: our reads are done (release; pairs with
+	 * [M1]/[M2]), ordered before the producer-sleeper check [K2] */
+	if (!atomic_compare_exchange_strong_explicit(&mpmc_slot(&h->g, t)->word, &w,
+						     mw_next_free(w, h->g.nslots),
+						     memory_order_seq_cst, memory_order_acquire))
+		(void)mpmc_range_lost(h, t, k, w);
 }
 
 __attribute__((visibility("hidden"), cold))

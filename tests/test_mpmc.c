@@ -808,6 +808,179 @@ Test(mpmc, slots_skipped_without_end_do_not_outlast_the_timeout, .timeout = 30)
 	trio_close(&t);
 }
 
+/* ---- range claims, from memory states built by hand ------------------------------- */
+
+/* The k words of tickets from t on, one lap later and FREE? */
+/* n messages from `from` on, each sent and received at once: the ring
+ * goes round, lap after lap. */
+static void go_round(struct shmring *p, struct shmring *q, uint64_t from, uint64_t n)
+{
+	for (uint64_t i = from; i < from + n; i++) {
+		cr_assert_eq(shmring_send(p, &i, sizeof(i), 5000 * MS), 0, "send %llu",
+			     (unsigned long long)i);
+		cr_assert_eq(get_u64(q, 5000 * MS), i);
+	}
+}
+
+static bool range_freed(struct shmring *c, uint64_t t, uint64_t k)
+{
+	uint64_t lap = mph_of(c)->mp.g.nslots;
+	for (uint64_t i = 0; i < k; i++)
+		if (atomic_load(word_of(c, t + i)) != mw_make(t + i + lap, MS_FREE, 0))
+			return false;
+	return true;
+}
+
+Test(mpmc, fabricated_range_of_a_dead_producer_is_skipped_whole)
+{
+	struct trio t = trio_open("rng0", 60000);
+	struct shmring *c = t.c, *p = t.p, *q = t.q;
+	put_u64(p, 1);                                   /* ticket 0 */
+	/* tickets 1..5: one range claim of a producer that died while it
+	 * committed: ticket 3's word already READY, with a garbage length */
+	atomic_store(word_of(c, 1), mw_make_range(1, MS_WRITING, NOBODY, 5));
+	atomic_store(word_of(c, 3), mw_make(3, MS_READY, 0));
+	atomic_store(&mpmc_slot(&mph_of(c)->mp.g, 3)->len, 0xffffffffu);
+	atomic_store(&mph_of(c)->mp.sh->prod_ticket, 6);
+	put_u64(p, 2);                                   /* ticket 6 */
+	cr_assert_eq(get_u64(q, 0), 1);
+	cr_assert_eq(get_u64(q, 2000 * MS), 2, "the range is skipped, nothing of it delivered");
+	uint64_t v;
+	cr_assert_eq(shmring_recv(q, &v, sizeof(v), 0), -EAGAIN);
+	cr_assert(range_freed(c, 1, 5), "every slot of the range freed for the next lap");
+	struct shmring_stats st = t_stats(c);
+	cr_assert_eq(st.holes_skipped, 5, "a hole per ticket: %llu",
+		     (unsigned long long)st.holes_skipped);
+	cr_assert_eq(st.msgs_dropped + st.stalls_skipped + st.commits_cancelled, 0);
+	go_round(p, q, 100, 100);
+	trio_close(&t);
+}
+
+Test(mpmc, fabricated_dead_range_blocks_a_producer_a_lap_later)
+{
+	struct trio t = trio_open("rng1", 60000);
+	struct shmring *c = t.c, *p = t.p, *q = t.q;
+	/* a dead range claim of tickets 0..3 no consumer has reached: the
+	 * producer coming round to slot 0 frees it, whole */
+	atomic_store(word_of(c, 0), mw_make_range(0, MS_WRITING, NOBODY, 4));
+	atomic_store(&mph_of(c)->mp.sh->prod_ticket, 4);
+	put_range(p, 4, 20);                 /* the last four need slots 0..3 */
+	get_range(q, 4, 20);
+	cr_assert_eq(t_stats(c).holes_skipped, 4);
+	trio_close(&t);
+}
+
+Test(mpmc, fabricated_range_taken_by_a_dead_consumer_is_freed)
+{
+	struct trio t = trio_open("rng2", 60000);
+	struct shmring *c = t.c, *p = t.p, *q = t.q;
+	put_range(p, 0, 16);
+	/* tickets 0..3 taken by one recv_batch of a consumer that died while
+	 * it freed them: ticket 1's word already a lap on */
+	atomic_store(word_of(c, 0), mw_make_range(0, MS_READING, NOBODY, 4));
+	atomic_store(word_of(c, 1), mw_make(17, MS_FREE, 0));
+	atomic_store(&mph_of(c)->mp.sh->cons_ticket, 4);
+	get_range(q, 4, 16);
+	put_range(p, 16, 24);                /* slot 0 again: the range is freed */
+	get_range(q, 16, 24);
+	uint64_t v;
+	cr_assert_eq(shmring_recv(q, &v, sizeof(v), 0), -EAGAIN, "nothing redelivered");
+	struct shmring_stats st = t_stats(c);
+	cr_assert_eq(st.msgs_dropped + st.holes_skipped + st.msgs_redelivered, 0,
+		     "copied out before it was taken: not dropped");
+	trio_close(&t);
+}
+
+Test(mpmc, stalled_range_claim_is_skipped_and_its_late_commit_refused)
+{
+	struct trio t = trio_open("rng3", 100);
+	struct shmring *c = t.c, *p = t.p, *q = t.q;
+	struct mpmc_h *ph = &mph_of(p)->mp;
+	put_u64(p, 0);                                   /* ticket 0 */
+	/* tickets 1..4: a range claim of p's, which then stalls (p is live:
+	 * its liveness lock is held) */
+	atomic_store(word_of(c, 1), mw_make_range(1, MS_WRITING, ph->me, 4));
+	atomic_store(&mph_of(c)->mp.sh->prod_ticket, 5);
+	put_u64(p, 5);
+	cr_assert_eq(get_u64(q, 0), 0);
+	uint64_t t0 = t_now_ns();
+	cr_assert_eq(get_u64(q, 5000 * MS), 5, "the range skipped after the stall timeout");
+	cr_assert_geq(t_now_ns() - t0, 90 * MS);
+	go_round(p, q, 0, 100);                          /* laps past the stalled range */
+	/* the holder comes back and commits what it wrote meanwhile */
+	for (uint64_t i = 1; i < 5; i++)
+		atomic_store(&mpmc_slot(&ph->g, i)->len, 8);
+	cr_assert_eq(mpmc_commit_range(ph, 1, 4), -ECANCELED);
+	uint64_t v;
+	cr_assert_eq(shmring_recv(q, &v, 8, 0), -EAGAIN, "nothing of the late range");
+	go_round(p, q, 200, 40);                         /* its slots are back in use */
+	struct shmring_stats st = t_stats(c);
+	cr_assert_geq(st.stalls_skipped, 2, "the range, then every lap while stalled");
+	cr_assert_eq(st.commits_cancelled, 4);
+	cr_assert_eq(st.holes_skipped + st.msgs_dropped, 0);
+	trio_close(&t);
+}
+
+Test(mpmc, stalled_range_take_is_skipped_and_freed_when_it_returns)
+{
+	struct trio t = trio_open("rng4", 100);
+	struct shmring *c = t.c, *p = t.p, *q = t.q;
+	put_range(p, 0, 16);
+	/* tickets 0..3 taken by q's recv_batch, which stalls before it
+	 * frees them */
+	struct mpmc_h *qh = &mph_of(q)->mp;
+	atomic_store(word_of(c, 0), mw_make_range(0, MS_READING, qh->me, 4));
+	atomic_store(&mph_of(c)->mp.sh->cons_ticket, 4);
+	get_range(q, 4, 16);
+	go_round(p, q, 16, 100);                         /* producers go round it */
+	mpmc_free_range(qh, 0, 4);                       /* it comes back */
+	uint64_t lap = qh->g.nslots, w0 = atomic_load(word_of(c, 0));
+	cr_assert_eq(mw_state(w0), MS_FREE, "freed");
+	cr_assert(range_freed(c, (w0 >> MPMC_TSHIFT) - lap, 4), "at the lap it had reached");
+	go_round(p, q, 200, 40);
+	struct shmring_stats st = t_stats(c);
+	cr_assert_geq(st.stalls_skipped, 1);
+	cr_assert_eq(st.msgs_dropped + st.holes_skipped, 0);
+	trio_close(&t);
+}
+
+Test(mpmc, forged_ranges_are_refused_or_bounded)
+{
+	struct trio t = trio_open("rng5", 60000);
+	struct shmring *c = t.c, *p = t.p, *q = t.q;
+	uint64_t v = 0;
+	const uint64_t bad[] = {
+		mw_make_range(0, MS_READY, 0, 4),           /* READY claims no range */
+		mw_make_range(0, MS_FREE, 0, 2),            /* nor does FREE */
+		mw_make_range(0, MS_WRITING, 3, MPMC_RANGE_MAX + 1), /* too long */
+		mw_make_range(0, MS_WRITING, 3, 17),        /* longer than the ring */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		atomic_store(word_of(c, 0), bad[i]);
+		cr_assert_eq(shmring_recv(q, &v, 8, 0), -EPROTO, "word %zu", i);
+		cr_assert_eq(shmring_send(p, &v, 8, 0), -EPROTO, "word %zu", i);
+	}
+	/* A dead owner's range over the whole ring, whose words include a
+	 * live consumer's held message: recovery frees what the range can
+	 * cover and leaves the held slot to its holder. */
+	struct mpmc_h *qh = &mph_of(q)->mp;
+	for (uint64_t i = 0; i < 16; i++)
+		atomic_store(word_of(c, i), mw_make(i, MS_FREE, 0));
+	atomic_store(word_of(c, 0), mw_make_range(0, MS_WRITING, NOBODY, 16));
+	atomic_store(word_of(c, 5), mw_make(5, MS_READING, qh->me));
+	atomic_store(&mph_of(c)->mp.sh->prod_ticket, 16);
+	atomic_store(&mph_of(c)->mp.sh->cons_ticket, 0);
+	/* the consumer blocked at ticket 0 finds the owner dead (a slow
+	 * build may need a few calls) */
+	for (int i = 0; i < 250 && atomic_load(word_of(c, 0)) != mw_make(16, MS_FREE, 0); i++)
+		cr_assert_eq(shmring_recv(q, &v, 8, 20 * MS), -ETIMEDOUT, "nothing to take");
+	cr_assert_eq(atomic_load(word_of(c, 5)), mw_make(5, MS_READING, qh->me), "left alone");
+	cr_assert_eq(atomic_load(word_of(c, 0)), mw_make(16, MS_FREE, 0), "the range freed");
+	cr_assert_eq(mpmc_release(qh, 5), 0, "its holder still frees it");
+	go_round(p, q, 100, 40);
+	trio_close(&t);
+}
+
 Test(mpmc, dead_owner_whose_pid_was_reused_is_dead)
 {
 	const char *uri = t_ring_uri("pid");

@@ -438,6 +438,9 @@ Test(shm, mw_fault_names_what_is_wrong_with_a_slot_word, .timeout = 10)
 		{ mw_make(t, MS_READY, 3), MWF_UNHELD_OWNER },
 		{ mw_make(t, MS_STUCK, 0), MWF_NO_OWNER },
 		{ mw_make(t + 1, MS_FREE, 0), MWF_SLOT },
+		{ mw_make_range(t, MS_WRITING, 3, 4), MWF_NONE },
+		{ mw_make_range(t, MS_READY, 0, 2), MWF_RANGE },
+		{ mw_make_range(t, MS_READING, 3, MPMC_RANGE_MAX + 1), MWF_RANGE },
 	};
 	char why[200];
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
