@@ -32,8 +32,10 @@
 static const struct segh_kind *const kinds[] = { &segh_kind_spsc, &segh_kind_mpmc,
 						 &segh_kind_bcast };
 
-static const struct segh_kind *kind_of(uint32_t kind)
+static const struct segh_kind *kind_of(uint32_t kind, uint32_t flags)
 {
+	if (kind == SHMRING_SPSC && (flags & SHMRING_FIXED))
+		return &segh_kind_fixed;     /* the same kind, another format */
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (kinds[i]->kind == kind)
 			return kinds[i];
@@ -202,7 +204,7 @@ void segh_unlock(struct seg_handle *s)
 static int handle_make(struct seg_map *m, bool is_file, int oflags, const char *sub,
 		       struct seg_handle **out)
 {
-	const struct segh_kind *k = kind_of(m->geom.kind);
+	const struct segh_kind *k = kind_of(m->geom.kind, m->geom.flags);
 	if (!k)
 		return -EPROTO;     /* seg_read() let through a kind we cannot run */
 	if (is_file && !k->in_files)

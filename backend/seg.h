@@ -78,6 +78,8 @@ static inline struct seg_handle *segh_of(struct shmring *r)
 BACKEND_HIDDEN extern const struct segh_kind segh_kind_spsc;    /* backend/spsc.c */
 BACKEND_HIDDEN extern const struct segh_kind segh_kind_mpmc;    /* backend/mpmc.c */
 BACKEND_HIDDEN extern const struct segh_kind segh_kind_bcast;   /* backend/bcast.c */
+/* SPSC with SHMRING_FIXED in the header's flags */
+BACKEND_HIDDEN extern const struct segh_kind segh_kind_fixed;   /* backend/fixed.c */
 
 /* For the kinds' ops: */
 /* Statistics every kind shares: counters, live participants, unlinked. */

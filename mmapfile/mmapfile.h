@@ -38,6 +38,10 @@ int mf_recover_alone(uint8_t *base, const struct seg_geom *g);
 __attribute__((visibility("hidden")))
 int mf_flush_records(uint8_t *base, const struct seg_geom *g, uint64_t *flushed, uint64_t tail);
 
+/* The same for a SHMRING_FIXED ring, whose positions count slots. */
+__attribute__((visibility("hidden")))
+int mf_flush_slots(uint8_t *base, const struct seg_geom *g, uint64_t *flushed, uint64_t tail);
+
 /* Consumer: make its released position durable. */
 __attribute__((visibility("hidden")))
 int mf_flush_position(uint8_t *base, const struct seg_geom *g);
