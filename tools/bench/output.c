@@ -139,6 +139,8 @@ static const struct goal goals[] = {
 	{ "SPSC 64 B msgs/s, shmring-poll / ck-spsc", "shmring-poll", "ck-spsc", 64, M_RATE, true, 1 },
 	{ "SPSC 64 B batch 32, shmring / dpdk bursts", "shmring-poll-b32", "dpdk-spsc-b32", 64, M_RATE, true, 1.2 },
 	{ "SPSC 8 B batch 32, shmring / dpdk bursts", "shmring-poll-b32", "dpdk-spsc-b32", 8, M_RATE, true, 1.2 },
+	{ "SPSC FIXED 8 B batch 32, shmring / dpdk bursts", "shmring-fixed-b32", "dpdk-spsc-b32", 8, M_RATE, true, 1.2 },
+	{ "SPSC FIXED 64 B msgs/s, shmring-fixed / dpdk-spsc", "shmring-fixed", "dpdk-spsc", 64, M_RATE, true, 2 },
 	{ "SPSC 64 B rtt p50, shmring-poll / dpdk-spsc", "shmring-poll", "dpdk-spsc", 64, M_P50, false, 0.8 },
 	{ "SPSC 64 B rtt p50, shmring-poll / cacheline", "shmring-poll", "cacheline", 64, M_P50, false, 1.3 },
 	{ "MPMC 1x1 64 B msgs/s, shmring-mpmc / shmring-poll", "shmring-mpmc", "shmring-poll", 64, M_RATE, true, 0.6 },
