@@ -11,7 +11,6 @@
 #include <errno.h>
 
 #include "seg.h"
-#include "../mmapfile/mmapfile.h"
 #include "../ring/fixed.h"
 #include "../sync/clock.h"
 #include "../sync/fence.h"
@@ -24,6 +23,10 @@ struct fixed_handle {
 	struct fixed_shared *sh;   /* ring state in the mapping */
 	uint64_t flushed;          /* producer of a file: ring: slots before it are durable */
 };
+
+_Static_assert(offsetof(struct fixed_shared, cons_sleeping) == SEGH_PAIR_CONS_SLEEPING &&
+	       offsetof(struct fixed_shared, prod_sleeping) == SEGH_PAIR_PROD_SLEEPING,
+	       "segh_pair_* find the sleeping words");
 
 static inline struct fixed_handle *fxh_of(struct shmring *r)
 {
@@ -95,24 +98,6 @@ static inline int64_t fxh_cons_try(struct fixed_handle *h)
 
 /* ---- waiting ----------------------------------------------------------- */
 
-/* A peer that answers at once: look again for a few polls before reading
- * any clock (as the SPSC kind does).  Not with a spin time of 0. */
-#define PRE_SPIN_POLLS 64u
-
-static bool pre_spin(struct fixed_handle *h, _Atomic uint64_t *watch, uint64_t seen)
-{
-	if (h->seg.head.spin_ns == 0)
-		return false;
-	for (unsigned i = 0; i < PRE_SPIN_POLLS; i++) {
-		/* relaxed: a hint to look again; the ring re-reads with acquire */
-		if (atomic_load_explicit(watch, memory_order_relaxed) != seen ||
-		    atomic_load_explicit(&h->sh->shutdown, memory_order_relaxed))
-			return true;
-		cpu_relax();
-	}
-	return false;
-}
-
 /* Messages this handle moved: a wake-up after which it moved none was
  * spurious. */
 static uint64_t own_done(const struct fixed_handle *h)
@@ -122,92 +107,74 @@ static uint64_t own_done(const struct fixed_handle *h)
 	       ((roles & SHMRING_CONSUMER) ? h->cons.head : 0);
 }
 
-/* The last look found work: take our arming down (relaxed: the bit is
- * ours to take down; a waker that took it first rang the doorbell, which
- * the next arming drains). */
-static void disarm(_Atomic uint32_t *word)
+/* One side's waiting: the peer's counter it watches, its own words. */
+struct fx_side {
+	_Atomic uint64_t *watch;
+	uint64_t seen;             /* the value that means "nothing new" */
+	_Atomic uint32_t *sleeping, *wake;
+	_Atomic uint64_t *sleeps, *waits, *spurious;
+};
+
+static struct fx_side side_of(struct fixed_handle *h, bool prod)
 {
-	atomic_fetch_and_explicit(word, ~WAIT_POLLING, memory_order_relaxed);
+	struct fixed_shared *sh = h->sh;
+	if (prod)
+		return (struct fx_side){ &sh->cons_head, h->prod.cons_cache, &sh->prod_sleeping,
+					 &sh->prod_wake, &sh->prod_sleeps, &sh->waits_full,
+					 &sh->prod_spurious };
+	return (struct fx_side){ &sh->prod_tail, h->cons.read, &sh->cons_sleeping, &sh->cons_wake,
+				 &sh->cons_sleeps, &sh->waits_empty, &sh->cons_spurious };
 }
 
-/* The ring was full: wait for a free slot (shmring_fd handles with timeout
- * 0: arm the doorbell and look once more). */
-static __attribute__((noinline, cold)) int64_t fxh_prod_wait(struct fixed_handle *h,
-							     int64_t timeout_ns)
+static int64_t fxh_try(struct fixed_handle *h, bool prod)
 {
+	return prod ? fxh_prod_try(h) : fxh_cons_try(h);
+}
+
+/* The ring was full (prod) or empty: wait for the peer's counter to move.
+ * A shmring_fd handle with timeout 0 arms its doorbell and looks once
+ * more instead. */
+static __attribute__((noinline, cold)) int64_t fxh_wait(struct fixed_handle *h, bool prod,
+							int64_t timeout_ns)
+{
+	struct fx_side d = side_of(h, prod);
 	int64_t rc;
 	if (timeout_ns == 0) {
 		if (!segh_polls(&h->seg))
 			return -EAGAIN;
-		segh_arm_prepare(&h->seg, own_done(h), &h->sh->prod_spurious);
+		segh_arm_prepare(&h->seg, own_done(h), d.spurious);
 		/* [B1] seq_cst RMW: announce the poller before the last look;
-		 * the consumer's exchange in wait_wake() takes it down */
-		if (!(atomic_fetch_or_explicit(&h->sh->prod_sleeping, WAIT_POLLING,
-					       memory_order_seq_cst) & WAIT_FENCED))
+		 * the peer's exchange in wait_wake() takes it down.  No
+		 * membarrier while that waker fences every publish ([F1]). */
+		if (!(atomic_fetch_or_explicit(d.sleeping, WAIT_POLLING, memory_order_seq_cst) &
+		      WAIT_FENCED))
 			segh_arm_fence(&h->seg);
 		/* [B3] seq_cst: the last look, after [B1]; pairs with the
-		 * consumer's [X4] store and its look (Dekker, as [W3]) */
-		uint64_t head = atomic_load_explicit(&h->sh->cons_head, memory_order_seq_cst);
-		if (head == h->prod.cons_cache && !fxh_shut(h, memory_order_seq_cst))
+		 * peer's [X2]/[X4] store and its look (Dekker, as [W3]) */
+		if (atomic_load_explicit(d.watch, memory_order_seq_cst) == d.seen &&
+		    !fxh_shut(h, memory_order_seq_cst))
 			return -EAGAIN;
-		disarm(&h->sh->prod_sleeping);
-		return fxh_prod_try(h);
+		/* found work: the bit is ours to take down (relaxed); a waker
+		 * that took it first rang, and the next arming drains that */
+		atomic_fetch_and_explicit(d.sleeping, ~WAIT_POLLING, memory_order_relaxed);
+		return fxh_try(h, prod);
 	}
-	fx_count(&h->sh->waits_full, 1);
-	if (pre_spin(h, &h->sh->cons_head, h->prod.cons_cache) && (rc = fxh_prod_try(h)) != -EAGAIN)
+	/* relaxed: a counter of this role's, displayed only */
+	atomic_fetch_add_explicit(d.waits, 1, memory_order_relaxed);
+	if (segh_pre_spin(&h->seg, d.watch, d.seen, &h->sh->shutdown) &&
+	    (rc = fxh_try(h, prod)) != -EAGAIN)
 		return rc;
 	struct waiter w = {
-		.watch = &h->sh->cons_head, .shut = &h->sh->shutdown,
-		.sleeping = &h->sh->prod_sleeping, .word = &h->sh->prod_wake,
-		.sleeps = &h->sh->prod_sleeps,
+		.watch = d.watch, .shut = &h->sh->shutdown,
+		.sleeping = d.sleeping, .word = d.wake, .sleeps = d.sleeps,
 		.spin_until = clock_mono_ns() + h->seg.head.spin_ns,
 	};
 	uint64_t deadline = clock_deadline(timeout_ns);
 	for (;;) {
-		int wr = wait_change(&w, h->prod.cons_cache, deadline);
+		int wr = wait_change(&w, d.seen, deadline);
 		if (wr < 0)
 			return wr;
-		if ((rc = fxh_prod_try(h)) != -EAGAIN)
-			return rc;
-	}
-}
-
-/* The ring was empty: wait for a message (or arm the doorbell, as above). */
-static __attribute__((noinline, cold)) int64_t fxh_cons_wait(struct fixed_handle *h,
-							     int64_t timeout_ns)
-{
-	int64_t rc;
-	if (timeout_ns == 0) {
-		if (!segh_polls(&h->seg))
-			return -EAGAIN;
-		segh_arm_prepare(&h->seg, own_done(h), &h->sh->cons_spurious);
-		/* [B1] seq_cst RMW: as above; the producer's exchange takes it down */
-		if (!(atomic_fetch_or_explicit(&h->sh->cons_sleeping, WAIT_POLLING,
-					       memory_order_seq_cst) & WAIT_FENCED))
-			segh_arm_fence(&h->seg);
-		/* [B3] seq_cst: the last look, after [B1]; pairs with the
-		 * producer's [X2] store and its look (Dekker, as [W3]) */
-		uint64_t tail = atomic_load_explicit(&h->sh->prod_tail, memory_order_seq_cst);
-		if (tail == h->cons.read && !fxh_shut(h, memory_order_seq_cst))
-			return -EAGAIN;
-		disarm(&h->sh->cons_sleeping);
-		return fxh_cons_try(h);
-	}
-	fx_count(&h->sh->waits_empty, 1);
-	if (pre_spin(h, &h->sh->prod_tail, h->cons.read) && (rc = fxh_cons_try(h)) != -EAGAIN)
-		return rc;
-	struct waiter w = {
-		.watch = &h->sh->prod_tail, .shut = &h->sh->shutdown,
-		.sleeping = &h->sh->cons_sleeping, .word = &h->sh->cons_wake,
-		.sleeps = &h->sh->cons_sleeps,
-		.spin_until = clock_mono_ns() + h->seg.head.spin_ns,
-	};
-	uint64_t deadline = clock_deadline(timeout_ns);
-	for (;;) {
-		int wr = wait_change(&w, h->cons.read, deadline);
-		if (wr < 0)
-			return wr;
-		if ((rc = fxh_cons_try(h)) != -EAGAIN)
+		if ((rc = fxh_try(h, prod)) != -EAGAIN)
 			return rc;
 	}
 }
@@ -216,14 +183,14 @@ static __attribute__((noinline, cold)) int64_t fxh_cons_wait(struct fixed_handle
 static inline int64_t fxh_room(struct fixed_handle *h, int64_t timeout_ns)
 {
 	int64_t n = fxh_prod_try(h);
-	return likely(n != -EAGAIN) ? n : fxh_prod_wait(h, timeout_ns);
+	return likely(n != -EAGAIN) ? n : fxh_wait(h, true, timeout_ns);
 }
 
 /* Messages to read (>= 1) or -errno, waiting as the timeout says. */
 static inline int64_t fxh_ready(struct fixed_handle *h, int64_t timeout_ns)
 {
 	int64_t n = fxh_cons_try(h);
-	return likely(n != -EAGAIN) ? n : fxh_cons_wait(h, timeout_ns);
+	return likely(n != -EAGAIN) ? n : fxh_wait(h, false, timeout_ns);
 }
 
 /* ---- producer ---------------------------------------------------------- */
@@ -324,17 +291,8 @@ static int op_commit(struct shmring *r, struct shmring_msg *m)
 static int op_shutdown(struct shmring *r)
 {
 	struct fixed_handle *h = fxh_of(r);
-	/* [S1] seq_cst: after every publish of ours ([X2] is sequenced
-	 * before); pairs with the consumer's [S2] acquire */
-	atomic_store_explicit(&h->sh->shutdown, 1, memory_order_seq_cst);
-	/* a poller must learn it too: take its arming down and ring; then
-	 * unconditionally: a consumer asleep must learn the stream is over */
-	if (atomic_fetch_and_explicit(&h->sh->cons_sleeping, ~WAIT_WAITERS, memory_order_seq_cst) &
-	    WAIT_POLLING)
-		/* relaxed: as in fxh_wake() */
-		segh_ring(&h->seg, __atomic_load_n(&h->seg.ctl->cons_owner, __ATOMIC_RELAXED),
-			  &h->sh->prod_bells);
-	wait_wake(NULL, &h->sh->cons_wake, &h->sh->prod_wakes, NULL);
+	segh_pair_shutdown(&h->seg, &h->sh->shutdown, &h->sh->cons_sleeping, &h->sh->cons_wake,
+			   &h->sh->prod_wakes, &h->sh->prod_bells);
 	return 0;
 }
 
@@ -419,37 +377,10 @@ static int op_release(struct shmring *r, struct shmring_msg *m)
 
 /* ---- the rest of the handle -------------------------------------------- */
 
-static int op_caps(struct shmring *r, struct shmring_caps *caps)
-{
-	const struct seg_handle *s = &fxh_of(r)->seg;
-	caps->flags = SHMRING_CAP_ZEROCOPY | SHMRING_CAP_RECOVERY | SHMRING_CAP_BLOCKING |
-		      SHMRING_CAP_PERSISTENT | SHMRING_CAP_POLL | SHMRING_CAP_FIXED |
-		      (s->is_file ? SHMRING_CAP_DURABLE : 0);
-	caps->max_producers = 1;
-	caps->max_consumers = 1;
-	caps->max_msg = s->map->geom.max_msg;
-	caps->capacity = s->map->geom.capacity;
-	return 0;
-}
-
 static int op_flush(struct shmring *r)
 {
 	struct fixed_handle *h = fxh_of(r);
-	struct seg_handle *s = &h->seg;
-	if (!s->is_file)
-		return 0;
-	uint32_t roles = s->head.roles;
-	int rc = 0;
-	if (roles & SHMRING_PRODUCER) {
-		if (h->prod.resv_open)
-			return -EINPROGRESS;
-		rc = mf_flush_slots(s->map->base, &s->map->geom, &h->flushed, h->prod.tail);
-	}
-	if (rc == 0 && (roles & SHMRING_CONSUMER))
-		rc = mf_flush_position(s->map->base, &s->map->geom);
-	if (rc == 0 && !roles)
-		rc = mf_flush_all(s->map->base, &s->map->geom);
-	return rc;
+	return segh_flush(&h->seg, h->prod.resv_open, &h->flushed, h->prod.tail);
 }
 
 static const struct shmring_backend_ops fxh_ops = {
@@ -458,7 +389,7 @@ static const struct shmring_backend_ops fxh_ops = {
 	.reserve = op_reserve, .commit = op_commit,
 	.acquire = op_acquire, .release = op_release,
 	.send_batch = op_send_batch, .recv_batch = op_recv_batch,
-	.shutdown = op_shutdown, .stats = segh_stats, .caps = op_caps, .flush = op_flush,
+	.shutdown = op_shutdown, .stats = segh_stats, .caps = segh_pair_caps, .flush = op_flush,
 	.fd = segh_fd, .fork_child = segh_fork_child, .close = segh_close,
 };
 
@@ -478,9 +409,9 @@ static int kind_init(struct seg_handle *s)
 }
 
 /* With the control lock held and the table repaired. */
-static int attach_locked(struct fixed_handle *h, uint32_t roles)
+static int attach_locked(struct seg_handle *s, uint32_t roles)
 {
-	struct seg_handle *s = &h->seg;
+	struct fixed_handle *h = (struct fixed_handle *)s;
 	struct ctl_shared *c = s->ctl;
 	if (((roles & ROLE_PRODUCER) && c->prod_owner) ||
 	    ((roles & ROLE_CONSUMER) && c->cons_owner))
@@ -502,55 +433,11 @@ static int attach_locked(struct fixed_handle *h, uint32_t roles)
 	if ((roles & ROLE_PRODUCER) && (rc = fx_prod_init(&h->prod, h->sh, &g, light)) < 0)
 		return rc;
 	h->flushed = h->prod.tail;
-	if ((rc = ctl_join(c, s->lock_fd, roles)) < 0)
+	if ((rc = segh_pair_join(s, roles)) < 0)
 		return rc;
-	s->slot = rc;
-	/* A predecessor killed while asleep left its flag up: the peer would
-	 * make a FUTEX_WAKE per message for nobody.  relaxed: under the lock,
-	 * and a stale value costs one spurious wake at most.  WAIT_FENCED is
-	 * the peer's (its waker role): it stays. */
-	if (roles & ROLE_PRODUCER) {
-		c->prod_owner = (uint32_t)s->slot + 1;
-		atomic_fetch_and_explicit(&h->sh->prod_sleeping, ~WAIT_WAITERS, memory_order_relaxed);
-	}
-	if (roles & ROLE_CONSUMER) {
-		c->cons_owner = (uint32_t)s->slot + 1;
-		atomic_fetch_and_explicit(&h->sh->cons_sleeping, ~WAIT_WAITERS, memory_order_relaxed);
-	}
 	/* not HANDLE_SPSC: api/ops.c's inline way in is the header ring's */
 	s->head.roles = roles;
 	return 0;
-}
-
-static int kind_attach(struct seg_handle *s, uint32_t roles)
-{
-	int rc = segh_lock(s, NULL);
-	if (rc < 0)
-		return rc;
-	ctl_repair(s->ctl, s->map->fd, NULL);
-	rc = attach_locked((struct fixed_handle *)s, roles);
-	segh_unlock(s);
-	return rc;
-}
-
-static void kind_detach(struct seg_handle *s)
-{
-	if (segh_lock(s, NULL) < 0)
-		return;
-	struct fixed_handle *h = (struct fixed_handle *)s;
-	uint32_t me = (uint32_t)s->slot + 1;
-	/* relaxed: our arming goes with us; a stale bit costs the peer one
-	 * failed sendto */
-	if (s->ctl->prod_owner == me) {
-		s->ctl->prod_owner = 0;
-		atomic_fetch_and_explicit(&h->sh->prod_sleeping, ~WAIT_POLLING, memory_order_relaxed);
-	}
-	if (s->ctl->cons_owner == me) {
-		s->ctl->cons_owner = 0;
-		atomic_fetch_and_explicit(&h->sh->cons_sleeping, ~WAIT_POLLING, memory_order_relaxed);
-	}
-	ctl_leave(s->ctl, s->lock_fd, (uint32_t)s->slot);
-	segh_unlock(s);
 }
 
 const struct segh_kind segh_kind_fixed = {
@@ -559,6 +446,7 @@ const struct segh_kind segh_kind_fixed = {
 	.in_files = true,
 	.ops = &fxh_ops,
 	.init = kind_init,
-	.attach = kind_attach,
-	.detach = kind_detach,
+	.attach = segh_pair_attach,
+	.detach = segh_pair_detach,
+	.attach_locked = attach_locked,
 };

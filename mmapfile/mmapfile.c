@@ -221,39 +221,17 @@ int mf_recover_alone(uint8_t *base, const struct seg_geom *g)
 int mf_flush_records(uint8_t *base, const struct seg_geom *g, uint64_t *flushed, uint64_t tail)
 {
 	struct ctl_shared *c = (struct ctl_shared *)(base + g->ctl_off);
-	uint64_t from = *flushed, n = tail - from;
-	if (n > g->capacity)
-		n = g->capacity;        /* more than a lap: everything */
+	/* positions count bytes, or slots of a SHMRING_FIXED ring */
+	uint64_t unit = (g->flags & SHMRING_FIXED) ? fx_stride_for(g->max_msg) : 1;
+	uint64_t lap = g->capacity / unit, from = *flushed, n = tail - from;
+	if (n > lap)
+		n = lap;                /* more than a lap: everything */
 	if (n) {
-		uint64_t off = from & (g->capacity - 1);
-		uint64_t first = n < g->capacity - off ? n : g->capacity - off;
-		int rc = sync_range(base, g->data_off + off, first);
+		uint64_t at = from & (lap - 1);
+		uint64_t first = n < lap - at ? n : lap - at;
+		int rc = sync_range(base, g->data_off + at * unit, first * unit);
 		if (rc == 0 && n > first)
-			rc = sync_range(base, g->data_off, n - first);
-		if (rc < 0)
-			return rc;
-	}
-	/* only now may the index vouch for them: payload before index */
-	atomic_store_explicit(&c->persist.durable_tail, tail, memory_order_relaxed);
-	int rc = sync_range(base, (uint64_t)((uint8_t *)&c->persist - base), sizeof(c->persist));
-	if (rc == 0)
-		*flushed = tail;
-	return rc;
-}
-
-int mf_flush_slots(uint8_t *base, const struct seg_geom *g, uint64_t *flushed, uint64_t tail)
-{
-	struct ctl_shared *c = (struct ctl_shared *)(base + g->ctl_off);
-	uint64_t stride = fx_stride_for(g->max_msg), slots = g->capacity / stride;
-	uint64_t from = *flushed, n = tail - from;
-	if (n > slots)
-		n = slots;              /* more than a lap: everything */
-	if (n) {
-		uint64_t at = from & (slots - 1);
-		uint64_t first = n < slots - at ? n : slots - at;
-		int rc = sync_range(base, g->data_off + at * stride, first * stride);
-		if (rc == 0 && n > first)
-			rc = sync_range(base, g->data_off, (n - first) * stride);
+			rc = sync_range(base, g->data_off, (n - first) * unit);
 		if (rc < 0)
 			return rc;
 	}

@@ -239,22 +239,4 @@ static inline bool fx_release_to(struct fixed_cons *c, uint64_t to)
 	return wait_look(&c->wf, &c->sh->prod_sleeping);
 }
 
-/* Messages queued, for stats; tolerant of a torn or garbled view. */
-static inline uint64_t fx_used(const struct fixed_shared *sh, uint64_t slots)
-{
-	/* relaxed: a monitoring snapshot, nothing is read through it */
-	uint64_t head = atomic_load_explicit(&sh->cons_head, memory_order_relaxed);
-	uint64_t tail = atomic_load_explicit(&sh->prod_tail, memory_order_relaxed);
-	uint64_t used = tail - head;
-	return (int64_t)used < 0 ? 0 : used > slots ? slots : used;
-}
-
-/* Counter bump by the single writer of a counter. */
-static inline void fx_count(_Atomic uint64_t *ctr, uint64_t add)
-{
-	/* relaxed: one writer per counter (its role); readers only display it */
-	atomic_store_explicit(ctr, atomic_load_explicit(ctr, memory_order_relaxed) + add,
-			      memory_order_relaxed);
-}
-
 #endif /* SHMRING_RING_FIXED_H */

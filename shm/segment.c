@@ -104,6 +104,18 @@ static int plan_max_msg(const struct shmring_opts *o, uint64_t cap, uint64_t *ma
 	return 0;
 }
 
+/* What every kind's plan sets alike, once capacity is known. */
+static void plan_finish(const struct shmring_opts *o, struct seg_geom *g, uint64_t data_off)
+{
+	g->flags = o->flags;
+	g->mode = o->mode ? o->mode : 0600;
+	g->spin_ns = WAIT_SPIN_DEFAULT_NS;
+	g->ctl_off = SEG_CTL_OFF;
+	g->ring_off = SEG_RING_OFF;
+	g->data_off = data_off;
+	g->size = data_off + g->capacity;
+}
+
 /* MPMC: capacity bytes cut into slots of max_msg plus a slot header, a
  * power of two of them (ticket -> slot is a mask), at least two.  The
  * count stops at SEG_MPMC_MAX_SLOTS and where doubling would pass
@@ -125,14 +137,8 @@ static int plan_mpmc(const struct shmring_opts *o, struct seg_geom *g)
 		n <<= 1;
 	g->capacity = n * stride;
 	g->max_msg = (uint32_t)max;
-	g->flags = o->flags;
-	g->mode = o->mode ? o->mode : 0600;
-	g->spin_ns = WAIT_SPIN_DEFAULT_NS;
 	g->stall_ms = o->stall_ms ? o->stall_ms : MPMC_STALL_DEFAULT_MS;
-	g->ctl_off = SEG_CTL_OFF;
-	g->ring_off = SEG_RING_OFF;
-	g->data_off = SEG_MPMC_DATA_OFF;
-	g->size = SEG_MPMC_DATA_OFF + g->capacity;
+	plan_finish(o, g, SEG_MPMC_DATA_OFF);
 	return 0;
 }
 
@@ -149,14 +155,22 @@ static int plan_fixed(const struct shmring_opts *o, struct seg_geom *g)
 		n <<= 1;
 	g->capacity = n * stride;
 	g->max_msg = o->max_msg;
-	g->flags = o->flags;
-	g->mode = o->mode ? o->mode : 0600;
-	g->spin_ns = WAIT_SPIN_DEFAULT_NS;
-	g->ctl_off = SEG_CTL_OFF;
-	g->ring_off = SEG_RING_OFF;
-	g->data_off = SEG_DATA_OFF;
-	g->size = SEG_DATA_OFF + g->capacity;
+	plan_finish(o, g, SEG_DATA_OFF);
 	return 0;
+}
+
+/* A data area of slots of `stride` bytes: a power of two of them, from 2
+ * to `most`, within SEG_MAX_CAP. */
+static enum seg_fault check_slots(const struct seg_hdr *h, uint64_t stride, uint64_t most)
+{
+	if (h->capacity > SEG_MAX_CAP)
+		return SEG_F_CAPACITY;
+	if (h->capacity % stride)
+		return SEG_F_SLOT_SIZE;
+	uint64_t n = h->capacity / stride;
+	if (n < 2 || n > most || (n & (n - 1)))
+		return SEG_F_SLOT_COUNT;
+	return SEG_SOUND;
 }
 
 /* The FIXED half of seg_check(): geometry that fixed.h can trust. */
@@ -164,15 +178,7 @@ static enum seg_fault check_fixed(const struct seg_hdr *h)
 {
 	if (h->max_msg == 0 || h->max_msg > SPSC_MAX_MSG)
 		return SEG_F_MAX_MSG;
-	if (h->capacity > SEG_MAX_CAP)
-		return SEG_F_CAPACITY;
-	uint64_t stride = fx_stride_for(h->max_msg);
-	if (h->capacity % stride)
-		return SEG_F_SLOT_SIZE;
-	uint64_t n = h->capacity / stride;
-	if (n < FX_MIN_SLOTS || (n & (n - 1)))
-		return SEG_F_SLOT_COUNT;
-	return SEG_SOUND;
+	return check_slots(h, fx_stride_for(h->max_msg), SEG_MAX_CAP);
 }
 
 /* The MPMC half of seg_check(): geometry that mpmc.h can trust. */
@@ -180,15 +186,7 @@ static enum seg_fault check_mpmc(const struct seg_hdr *h)
 {
 	if (h->max_msg == 0)
 		return SEG_F_MAX_MSG;
-	if (h->capacity > SEG_MAX_CAP)
-		return SEG_F_CAPACITY;
-	uint64_t stride = mpmc_stride_for(h->max_msg);
-	if (h->capacity % stride)
-		return SEG_F_SLOT_SIZE;
-	uint64_t n = h->capacity / stride;
-	if (n < 2 || n > SEG_MPMC_MAX_SLOTS || (n & (n - 1)))
-		return SEG_F_SLOT_COUNT;
-	return SEG_SOUND;
+	return check_slots(h, mpmc_stride_for(h->max_msg), SEG_MPMC_MAX_SLOTS);
 }
 
 static enum seg_fault check_spsc(const struct seg_hdr *h)
@@ -262,13 +260,7 @@ int seg_plan(const struct shmring_opts *o, struct seg_geom *g)
 	}
 	g->capacity = cap;
 	g->max_msg = (uint32_t)max;
-	g->flags = o->flags;
-	g->mode = o->mode ? o->mode : 0600;
-	g->spin_ns = WAIT_SPIN_DEFAULT_NS;
-	g->ctl_off = SEG_CTL_OFF;
-	g->ring_off = SEG_RING_OFF;
-	g->data_off = bc ? SEG_BCAST_DATA_OFF : SEG_DATA_OFF;
-	g->size = g->data_off + cap;
+	plan_finish(o, g, bc ? SEG_BCAST_DATA_OFF : SEG_DATA_OFF);
 	if (bc)
 		g->stall_ms = o->stall_ms ? o->stall_ms : MPMC_STALL_DEFAULT_MS;
 	return 0;
