@@ -309,10 +309,10 @@ static ssize_t op_recv(struct shmring *r, void *buf, size_t cap, int64_t timeout
 	int64_t n = fxh_ready(h, timeout_ns);
 	if (unlikely(n < 0))
 		return n;
-	/* copied, then released: a consumer killed in between has handed
-	 * out nothing, and its successor starts at the same message */
+	/* copied, then taken and released: a consumer killed before has
+	 * handed out nothing, and its successor starts at the same message */
 	ring_copy_out(buf, fx_slot(&c->g, c->read), c->g.size);
-	c->read++;
+	fx_take(c, 1);
 	fxh_released(h, c->read);
 	return c->g.size;
 }
@@ -342,8 +342,8 @@ static int op_recv_batch(struct shmring *r, struct iovec *bufs, unsigned n, int6
 		ring_copy_out(bufs[i].iov_base, fx_slot(&g, read + i), size);
 		bufs[i].iov_len = size;
 	}
-	/* released together, after the copies (as op_recv) */
-	c->read = read + i;
+	/* taken and released together, after the copies (as op_recv) */
+	fx_take(c, i);
 	fxh_released(h, c->read);
 	return (int)i;
 }

@@ -435,6 +435,52 @@ Test(fixed, sigkill_consumer_redelivers_what_it_held, .timeout = 30)
 	t_unshared(flag, sizeof(*flag));
 }
 
+/* Receives three by copy and one batch of two, then waits to be killed. */
+static int copying_consumer(void *arg)
+{
+	_Atomic int *flag = arg;
+	struct shmring *r = NULL;
+	if (shmring_open(cons_uri, SHMRING_CONSUMER, NULL, &r) < 0)
+		return 10;
+	struct fmsg m[2];
+	for (int i = 0; i < 3; i++)
+		if (shmring_recv(r, &m[0], SIZE, SHMRING_FOREVER) != SIZE)
+			return 11;
+	struct iovec v[2] = { { &m[0], SIZE }, { &m[1], SIZE } };
+	if (shmring_recv_batch(r, v, 2, SHMRING_FOREVER) != 2)
+		return 12;
+	atomic_store(flag, 1);
+	for (;;)
+		pause();
+}
+
+Test(fixed, sigkill_copying_consumer_takeover_goes_on, .timeout = 30)
+{
+	cons_uri = t_ring_uri("fxkillcc");
+	struct shmring *p = open_fixed(cons_uri, SHMRING_PRODUCER, 4096);
+	for (uint64_t i = 0; i < 10; i++) {
+		struct fmsg m = make(0, i);
+		cr_assert_eq(shmring_send(p, &m, SIZE, 0), 0);
+	}
+	_Atomic int *flag = t_shared(sizeof(*flag));
+	pid_t pid = t_spawn(copying_consumer, (void *)flag);
+	cr_assert(t_wait_flag(flag, 1, 10000));
+	kill(pid, SIGKILL);
+	cr_assert_eq(t_wait(pid), 128 + SIGKILL);
+	struct shmring *c = t_open(cons_uri, SHMRING_CONSUMER);
+	struct shmring_stats st = t_stats(c);
+	cr_assert_eq(st.msgs_redelivered, 0, "nothing was held");
+	cr_assert_eq(st.msgs_recv, 5);
+	for (uint64_t i = 5; i < 10; i++) {
+		struct fmsg m;
+		cr_assert_eq(shmring_recv(c, &m, sizeof(m), 0), SIZE);
+		expect(&m, 0, i);
+	}
+	shmring_close(c);
+	shmring_close(p);
+	t_unshared(flag, sizeof(*flag));
+}
+
 /* ---- garbage in the shared counters ------------------------------------- */
 
 static void poke(const char *uri, off_t off, uint64_t v)
