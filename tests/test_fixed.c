@@ -401,38 +401,52 @@ static int holding_consumer(void *arg)
 		pause();
 }
 
-Test(fixed, sigkill_consumer_redelivers_what_it_held, .timeout = 30)
+/* Ten messages queued on a new ring, a consumer child (fn) run until it
+ * sets its flag, then SIGKILLed: the producer in *prod, and a consumer
+ * that took over. */
+static struct shmring *kill_consumer(const char *tag, int (*fn)(void *), struct shmring **prod)
 {
-	cons_uri = t_ring_uri("fxkillc");
-	struct shmring *p = open_fixed(cons_uri, SHMRING_PRODUCER, 4096);
+	cons_uri = t_ring_uri(tag);
+	*prod = open_fixed(cons_uri, SHMRING_PRODUCER, 4096);
 	for (uint64_t i = 0; i < 10; i++) {
 		struct fmsg m = make(0, i);
-		cr_assert_eq(shmring_send(p, &m, SIZE, 0), 0);
+		cr_assert_eq(shmring_send(*prod, &m, SIZE, 0), 0);
 	}
 	_Atomic int *flag = t_shared(sizeof(*flag));
-	pid_t pid = t_spawn(holding_consumer, (void *)flag);
+	pid_t pid = t_spawn(fn, (void *)flag);
 	cr_assert(t_wait_flag(flag, 1, 10000));
-	cr_assert_eq(t_stats(p).msgs_recv, 1);
 	cr_assert_eq(shmring_open(cons_uri, SHMRING_CONSUMER, NULL, &(struct shmring *){ NULL }),
 		     -EBUSY, "the holder is alive");
 	kill(pid, SIGKILL);
 	cr_assert_eq(t_wait(pid), 128 + SIGKILL);
-	struct shmring *c = t_open(cons_uri, SHMRING_CONSUMER);
-	struct shmring_stats st = t_stats(c);
-	cr_assert_eq(st.msgs_redelivered, 2);
-	cr_assert_eq(st.msgs_recv, 1);
-	for (uint64_t i = 1; i < 10; i++) {
+	t_unshared(flag, sizeof(*flag));
+	return t_open(cons_uri, SHMRING_CONSUMER);
+}
+
+/* The rest of the ten, in order, from `from`; then the totals. */
+static void drain_ten(struct shmring *c, uint64_t from)
+{
+	for (uint64_t i = from; i < 10; i++) {
 		struct fmsg m;
 		cr_assert_eq(shmring_recv(c, &m, sizeof(m), 0), SIZE);
 		expect(&m, 0, i);
 	}
-	st = t_stats(c);
+	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.msgs_recv, 10);
 	cr_assert_eq(st.msgs_sent, 10);
 	cr_assert_eq(st.takeovers, 1);
+}
+
+Test(fixed, sigkill_consumer_redelivers_what_it_held, .timeout = 30)
+{
+	struct shmring *p;
+	struct shmring *c = kill_consumer("fxkillc", holding_consumer, &p);
+	struct shmring_stats st = t_stats(c);
+	cr_assert_eq(st.msgs_redelivered, 2);
+	cr_assert_eq(st.msgs_recv, 1);
+	drain_ten(c, 1);
 	shmring_close(c);
 	shmring_close(p);
-	t_unshared(flag, sizeof(*flag));
 }
 
 /* Receives three by copy and one batch of two, then waits to be killed. */
@@ -456,29 +470,14 @@ static int copying_consumer(void *arg)
 
 Test(fixed, sigkill_copying_consumer_takeover_goes_on, .timeout = 30)
 {
-	cons_uri = t_ring_uri("fxkillcc");
-	struct shmring *p = open_fixed(cons_uri, SHMRING_PRODUCER, 4096);
-	for (uint64_t i = 0; i < 10; i++) {
-		struct fmsg m = make(0, i);
-		cr_assert_eq(shmring_send(p, &m, SIZE, 0), 0);
-	}
-	_Atomic int *flag = t_shared(sizeof(*flag));
-	pid_t pid = t_spawn(copying_consumer, (void *)flag);
-	cr_assert(t_wait_flag(flag, 1, 10000));
-	kill(pid, SIGKILL);
-	cr_assert_eq(t_wait(pid), 128 + SIGKILL);
-	struct shmring *c = t_open(cons_uri, SHMRING_CONSUMER);
+	struct shmring *p;
+	struct shmring *c = kill_consumer("fxkillcc", copying_consumer, &p);
 	struct shmring_stats st = t_stats(c);
 	cr_assert_eq(st.msgs_redelivered, 0, "nothing was held");
 	cr_assert_eq(st.msgs_recv, 5);
-	for (uint64_t i = 5; i < 10; i++) {
-		struct fmsg m;
-		cr_assert_eq(shmring_recv(c, &m, sizeof(m), 0), SIZE);
-		expect(&m, 0, i);
-	}
+	drain_ten(c, 5);
 	shmring_close(c);
 	shmring_close(p);
-	t_unshared(flag, sizeof(*flag));
 }
 
 /* ---- garbage in the shared counters ------------------------------------- */
