@@ -664,3 +664,85 @@ Test(fixed, threads_batches_and_singles, .timeout = 120)
 	shmring_close(p);
 	shmring_close(c);
 }
+
+/* ---- a hostile peer ------------------------------------------------------ */
+
+static const char *host_uri;
+static _Atomic int *host_ready;     /* sides that hold their role */
+
+/* One side for about a second, with short timeouts, while the parent
+ * writes garbage into the counters: only documented results, no crash,
+ * no hang.  Exit 0, or 20 + the side for an unexpected result. */
+static bool host_rc_ok(long rc)
+{
+	return rc >= 0 || rc == -EAGAIN || rc == -ETIMEDOUT || rc == -EPROTO || rc == -EPIPE ||
+	       rc == -EINPROGRESS || rc == -EINVAL;
+}
+
+static int host_side(void *arg)
+{
+	bool prod = arg != NULL;
+	struct shmring *r = NULL;
+	if (shmring_open(host_uri, prod ? SHMRING_PRODUCER : SHMRING_CONSUMER, NULL, &r) < 0)
+		return 10;
+	atomic_fetch_add(host_ready, 1);
+	uint64_t end = t_now_ns() + 1000ull * MS, seq = 0;
+	while (t_now_ns() < end) {
+		struct fmsg m[4] = { make(0, seq), make(0, seq + 1), make(0, seq + 2), make(0, seq + 3) };
+		struct iovec v[4] = { { &m[0], SIZE }, { &m[1], SIZE }, { &m[2], SIZE }, { &m[3], SIZE } };
+		struct shmring_msg z;
+		long rc;
+		switch (seq++ % 3) {
+		case 0:
+			rc = prod ? shmring_send(r, &m[0], SIZE, MS) : shmring_recv(r, &m[0], SIZE, MS);
+			break;
+		case 1:
+			rc = prod ? shmring_send_batch(r, v, 4, MS) : shmring_recv_batch(r, v, 4, MS);
+			break;
+		default:
+			rc = prod ? shmring_reserve(r, SIZE, &z, MS) : shmring_acquire(r, &z, MS);
+			if (rc == 0) {
+				/* in place, within the slot handed out */
+				if (prod)
+					memcpy(z.data, &m[0], SIZE);
+				else
+					memcpy(&m[0], z.data, SIZE);
+				rc = prod ? shmring_commit(r, &z) : shmring_release(r, &z);
+			}
+		}
+		if (!host_rc_ok(rc))
+			return 20 + prod;
+	}
+	struct shmring_stats st;
+	if (shmring_stats(r, &st) < 0)
+		return 30;
+	shmring_close(r);
+	return 0;
+}
+
+Test(fixed, garbage_written_while_traffic_runs, .timeout = 60)
+{
+	host_uri = t_ring_uri("fxhost");
+	struct shmring *c = open_fixed(host_uri, 0, 4096);
+	host_ready = t_shared(sizeof(*host_ready));
+	pid_t prod = t_spawn(host_side, (void *)1);
+	pid_t cons = t_spawn(host_side, NULL);
+	cr_assert(t_wait_flag(host_ready, 2, 10000), "both sides attached");
+	uint64_t rnd = 99, end = t_now_ns() + 1000ull * MS;
+	const off_t at[] = { PROD_TAIL_OFF, CONS_HEAD_OFF, CONS_READ_OFF };
+	while (t_now_ns() < end) {
+		uint64_t v = t_rand(&rnd);
+		/* near the true values as often as wild ones */
+		if (v & 1)
+			v = (v >> 1) % 600;
+		poke(host_uri, at[t_rand(&rnd) % 3], v);
+		t_sleep_ms(1);
+	}
+	int ps = t_wait(prod), cs = t_wait(cons);
+	cr_assert_eq(ps, 0, "producer: %d", ps);
+	cr_assert_eq(cs, 0, "consumer: %d", cs);
+	struct shmring_stats st = t_stats(c);   /* whatever it says, no crash */
+	(void)st;
+	shmring_close(c);
+	t_unshared(host_ready, sizeof(*host_ready));
+}
