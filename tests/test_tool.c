@@ -2803,15 +2803,21 @@ Test(tool, bcast_info_shows_every_subscribers_lag, .timeout = 30)
 Test(tool, fixed_ring_info_dump_check, .timeout = 30)
 {
 	const char *uri = new_uri("fixed");
-	struct shmring_opts o = { .max_msg = 12, .capacity = 4096, .flags = SHMRING_FIXED };
-	struct shmring *p = t_open_opts(uri, SHMRING_CREATE | SHMRING_PRODUCER, &o);
+	struct t_run r = tool("create", uri, "--fixed", NULL);
+	expect(&r, 2, "create --fixed without --max-msg");
+	t_run_free(&r);
+	r = tool("create", uri, "--fixed", "--max-msg", "12", "--capacity", "4K", NULL);
+	expect(&r, 0, "create --fixed");
+	cr_assert(strstr(r.out, "fixed: 256 slots of 16 bytes"), "%s", r.out);
+	t_run_free(&r);
+	struct shmring *p = t_open(uri, SHMRING_PRODUCER);
 	struct shmring *c = t_open(uri, SHMRING_CONSUMER);
 	cr_assert_eq(shmring_send(p, "m0-fixed-len", 12, 0), 0);
 	cr_assert_eq(shmring_send(p, "m1-fixed-len", 12, 0), 0);
 	cr_assert_eq(shmring_send(p, "m2-fixed-len", 12, 0), 0);
 	char b[12];
 	cr_assert_eq(shmring_recv(c, b, sizeof(b), 0), 12);
-	struct t_run r = tool("info", uri, NULL);
+	r = tool("info", uri, NULL);
 	expect(&r, 0, "info");
 	cr_assert(strstr(r.out, "fixed: 256 slots of 16 bytes, every message 12 bytes"), "%s", r.out);
 	cr_assert(strstr(r.out, "3 messages, 36 bytes"), "%s", r.out);
