@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -745,4 +746,83 @@ Test(fixed, garbage_written_while_traffic_runs, .timeout = 60)
 	(void)st;
 	shmring_close(c);
 	t_unshared(host_ready, sizeof(*host_ready));
+}
+
+/* ---- shmring_fd --------------------------------------------------------- */
+
+static const char *poll_uri;
+#define POLL_N 3000u
+
+/* The other side, with SHMRING_FOREVER, now and then after a pause, so
+ * that the event loop finds the ring empty (or full) and sleeps in
+ * poll(2).  The producer shuts the stream down at the end; the consumer
+ * checks every message.  arg: non-NULL for the producer. */
+static int poll_peer(void *arg)
+{
+	bool prod = arg != NULL;
+	struct shmring *r = NULL;
+	if (shmring_open(poll_uri, prod ? SHMRING_PRODUCER : SHMRING_CONSUMER, NULL, &r) < 0)
+		return 10;
+	for (uint64_t i = 0; i < POLL_N; i++) {
+		if (i % 97 == 0)
+			t_sleep_ms(1);
+		struct fmsg m = make(0, i);
+		if (prod ? shmring_send(r, &m, SIZE, SHMRING_FOREVER) < 0
+			 : shmring_recv(r, &m, SIZE, SHMRING_FOREVER) != SIZE ||
+			   m.seq != i || m.sum != sum_of(0, i))
+			return 11;
+	}
+	if (prod && shmring_shutdown(r) < 0)
+		return 12;
+	shmring_close(r);
+	return 0;
+}
+
+/* An event loop on shmring_fd: calls with timeout 0 until -EAGAIN, then
+ * poll(2); 64 slots, so that a producer finds the ring full as well. */
+static void event_loop(bool prod)
+{
+	poll_uri = t_ring_uri(prod ? "fxpollp" : "fxpollc");
+	struct shmring_opts o = { .max_msg = SIZE, .capacity = 64 * SIZE, .flags = SHMRING_FIXED };
+	struct shmring *r = t_open_opts(poll_uri, SHMRING_CREATE | (prod ? SHMRING_PRODUCER
+									  : SHMRING_CONSUMER), &o);
+	int fd = shmring_fd(r);
+	cr_assert_geq(fd, 0, "shmring_fd: %s", shmring_strerror(fd));
+	pid_t pid = t_spawn(poll_peer, prod ? NULL : (void *)1);
+	uint64_t seq = 0;
+	unsigned sleeps = 0;
+	while (seq < POLL_N) {
+		struct fmsg m = make(0, seq);
+		long n = prod ? shmring_send(r, &m, SIZE, 0) : shmring_recv(r, &m, sizeof(m), 0);
+		if (n == -EAGAIN) {
+			struct pollfd p = { .fd = fd, .events = POLLIN };
+			cr_assert_eq(poll(&p, 1, 10000), 1, "no wake-up within 10 s at %llu",
+				     (unsigned long long)seq);
+			sleeps++;
+			continue;
+		}
+		cr_assert_eq(n, prod ? 0 : SIZE, "call: %ld", n);
+		if (!prod)
+			expect(&m, 0, seq);
+		seq++;
+	}
+	struct fmsg m;
+	if (prod)
+		cr_assert_eq(shmring_shutdown(r), 0);
+	else
+		cr_assert_eq(shmring_recv(r, &m, sizeof(m), SHMRING_FOREVER), -EPIPE);
+	cr_assert_eq(t_wait(pid), 0);
+	cr_assert_gt(sleeps, 0, "the loop never slept");
+	cr_assert_eq(t_stats(r).msgs_recv, POLL_N);
+	shmring_close(r);
+}
+
+Test(fixed, event_loop_consumer_on_shmring_fd_misses_nothing, .timeout = 60)
+{
+	event_loop(false);
+}
+
+Test(fixed, event_loop_producer_on_shmring_fd_misses_nothing, .timeout = 60)
+{
+	event_loop(true);
 }
