@@ -136,7 +136,7 @@ TESTS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 # ThreadSanitizer cannot follow a ring across processes: under SAN=thread
 # run the suites that drive the ring with threads sharing one mapping.
 TSAN_TESTS := $(BUILD)/tests/test_spsc $(BUILD)/tests/test_registry $(BUILD)/tests/test_mpmc \
-	      $(BUILD)/tests/test_bcast
+	      $(BUILD)/tests/test_bcast $(BUILD)/tests/test_fixed
 ifeq ($(SAN),thread)
 TESTS := $(TSAN_TESTS)
 endif

@@ -94,7 +94,8 @@ int shmring_open(const char *uri, int oflags, const struct shmring_opts *opts,
 		return -EINVAL;
 	if ((rc = uri_parse(uri, &u)) < 0)
 		return rc;
-	if (opts && (opts->flags & ~(SHMRING_PREFAULT | SHMRING_MLOCK | SHMRING_OVERWRITE)))
+	if (opts && (opts->flags & ~(SHMRING_PREFAULT | SHMRING_MLOCK | SHMRING_OVERWRITE |
+				     SHMRING_FIXED)))
 		return -EINVAL;         /* mapping flags count on every open */
 	/* first: the fork handlers that disown a child's roles apply to every
 	 * backend */

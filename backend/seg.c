@@ -32,8 +32,10 @@
 static const struct segh_kind *const kinds[] = { &segh_kind_spsc, &segh_kind_mpmc,
 						 &segh_kind_bcast };
 
-static const struct segh_kind *kind_of(uint32_t kind)
+static const struct segh_kind *kind_of(uint32_t kind, uint32_t flags)
 {
+	if (kind == SHMRING_SPSC && (flags & SHMRING_FIXED))
+		return &segh_kind_fixed;     /* the same kind, another format */
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (kinds[i]->kind == kind)
 			return kinds[i];
@@ -202,7 +204,7 @@ void segh_unlock(struct seg_handle *s)
 static int handle_make(struct seg_map *m, bool is_file, int oflags, const char *sub,
 		       struct seg_handle **out)
 {
-	const struct segh_kind *k = kind_of(m->geom.kind);
+	const struct segh_kind *k = kind_of(m->geom.kind, m->geom.flags);
 	if (!k)
 		return -EPROTO;     /* seg_read() let through a kind we cannot run */
 	if (is_file && !k->in_files)
@@ -351,6 +353,121 @@ int segh_flush(struct seg_handle *s, bool resv_open, uint64_t *flushed, uint64_t
 	if (rc == 0 && !roles)
 		rc = mf_flush_all(base, g);
 	return rc;
+}
+
+/* ---- one producer, one consumer (SPSC, FIXED) --------------------------- */
+
+static _Atomic uint32_t *pair_word(const struct seg_handle *s, uint32_t off)
+{
+	return (_Atomic uint32_t *)(void *)(s->map->base + s->map->geom.ring_off + off);
+}
+
+int segh_pair_attach(struct seg_handle *s, uint32_t roles)
+{
+	int rc = segh_lock(s, NULL);
+	if (rc < 0)
+		return rc;
+	ctl_repair(s->ctl, s->map->fd, NULL);
+	rc = s->kind->attach_locked(s, roles);
+	segh_unlock(s);
+	return rc;
+}
+
+int segh_pair_join(struct seg_handle *s, uint32_t roles)
+{
+	struct ctl_shared *c = s->ctl;
+	_Atomic uint32_t *prod_sleeping = pair_word(s, SEGH_PAIR_PROD_SLEEPING);
+	_Atomic uint32_t *cons_sleeping = pair_word(s, SEGH_PAIR_CONS_SLEEPING);
+	int rc = ctl_join(c, s->lock_fd, roles);
+	if (rc < 0)
+		return rc;
+	s->slot = rc;
+	/* A predecessor killed while asleep left its flag up: the peer would
+	 * make a FUTEX_WAKE per message for nobody.  relaxed: under the lock,
+	 * and a stale value costs one spurious wake at most.  WAIT_FENCED is
+	 * the peer's (its waker role): it stays. */
+	if (roles & ROLE_PRODUCER) {
+		c->prod_owner = (uint32_t)s->slot + 1;
+		atomic_fetch_and_explicit(prod_sleeping, ~WAIT_WAITERS, memory_order_relaxed);
+	}
+	if (roles & ROLE_CONSUMER) {
+		c->cons_owner = (uint32_t)s->slot + 1;
+		atomic_fetch_and_explicit(cons_sleeping, ~WAIT_WAITERS, memory_order_relaxed);
+	}
+	return 0;
+}
+
+void segh_pair_detach(struct seg_handle *s)
+{
+	_Atomic uint32_t *prod_sleeping = pair_word(s, SEGH_PAIR_PROD_SLEEPING);
+	_Atomic uint32_t *cons_sleeping = pair_word(s, SEGH_PAIR_CONS_SLEEPING);
+	if (segh_lock(s, NULL) < 0)
+		return;
+	uint32_t me = (uint32_t)s->slot + 1;
+	/* relaxed: our arming goes with us; a stale bit costs the peer one
+	 * failed sendto */
+	if (s->ctl->prod_owner == me) {
+		s->ctl->prod_owner = 0;
+		atomic_fetch_and_explicit(prod_sleeping, ~WAIT_POLLING, memory_order_relaxed);
+	}
+	if (s->ctl->cons_owner == me) {
+		s->ctl->cons_owner = 0;
+		atomic_fetch_and_explicit(cons_sleeping, ~WAIT_POLLING, memory_order_relaxed);
+	}
+	ctl_leave(s->ctl, s->lock_fd, (uint32_t)s->slot);
+	segh_unlock(s);
+}
+
+int segh_pair_caps(struct shmring *r, struct shmring_caps *caps)
+{
+	const struct seg_handle *s = segh_of(r);
+	const struct seg_geom *g = &s->map->geom;
+	/* a shm: segment outlives its processes too (until unlink or reboot) */
+	caps->flags = SHMRING_CAP_ZEROCOPY | SHMRING_CAP_RECOVERY | SHMRING_CAP_BLOCKING |
+		      SHMRING_CAP_PERSISTENT | SHMRING_CAP_POLL |
+		      ((g->flags & SHMRING_FIXED) ? SHMRING_CAP_FIXED : 0) |
+		      (s->is_file ? SHMRING_CAP_DURABLE : 0);
+	caps->max_producers = 1;
+	caps->max_consumers = 1;
+	caps->max_msg = g->max_msg;
+	caps->capacity = g->capacity;
+	return 0;
+}
+
+void segh_pair_shutdown(struct seg_handle *s, _Atomic uint32_t *shutdown,
+			_Atomic uint32_t *cons_sleeping, _Atomic uint32_t *cons_wake,
+			_Atomic uint64_t *prod_wakes, _Atomic uint64_t *prod_bells)
+{
+	/* [S1] seq_cst: after every publish of ours ([P2]/[X2] are sequenced
+	 * before); pairs with the consumer's [S2] acquire */
+	atomic_store_explicit(shutdown, 1, memory_order_seq_cst);
+	/* a poller must learn it too: take its arming down and ring; then
+	 * unconditionally: a consumer asleep must learn the stream is over */
+	if (atomic_fetch_and_explicit(cons_sleeping, ~WAIT_WAITERS, memory_order_seq_cst) &
+	    WAIT_POLLING)
+		/* relaxed: written under the control lock at attach; a stale
+		 * owner names a doorbell nobody listens to (checked there) */
+		segh_ring(s, __atomic_load_n(&s->ctl->cons_owner, __ATOMIC_RELAXED), prod_bells);
+	wait_wake(NULL, cons_wake, prod_wakes, NULL);
+}
+
+/* Polls before a waiter reads the clock (tens of nanoseconds each on a
+ * VM, which a round trip would pay three times). */
+#define PRE_SPIN_POLLS 64u
+
+bool segh_pre_spin(const struct seg_handle *s, _Atomic uint64_t *watch, uint64_t seen,
+		   _Atomic uint32_t *shutdown)
+{
+	if (s->head.spin_ns == 0)
+		return false;
+	for (unsigned i = 0; i < PRE_SPIN_POLLS; i++) {
+		/* relaxed: a hint to look again; the ring re-reads with acquire */
+		if (atomic_load_explicit(watch, memory_order_relaxed) != seen ||
+		    atomic_load_explicit(shutdown, memory_order_relaxed))
+			return true;
+		cpu_relax();
+	}
+	return false;
 }
 
 /* ---- doorbells (shmring_fd) -------------------------------------------- */

@@ -68,6 +68,9 @@ struct segh_kind {
 	 * not forked).  Best effort: if the control lock times out, closing
 	 * lock_fd afterwards still proves us gone. */
 	void (*detach)(struct seg_handle *s);
+	/* segh_pair_attach's kinds: take `roles` with the control lock held
+	 * and the table repaired (ends with segh_pair_join).  NULL: others. */
+	int (*attach_locked)(struct seg_handle *s, uint32_t roles);
 };
 
 static inline struct seg_handle *segh_of(struct shmring *r)
@@ -78,6 +81,8 @@ static inline struct seg_handle *segh_of(struct shmring *r)
 BACKEND_HIDDEN extern const struct segh_kind segh_kind_spsc;    /* backend/spsc.c */
 BACKEND_HIDDEN extern const struct segh_kind segh_kind_mpmc;    /* backend/mpmc.c */
 BACKEND_HIDDEN extern const struct segh_kind segh_kind_bcast;   /* backend/bcast.c */
+/* SPSC with SHMRING_FIXED in the header's flags */
+BACKEND_HIDDEN extern const struct segh_kind segh_kind_fixed;   /* backend/fixed.c */
 
 /* For the kinds' ops: */
 /* Statistics every kind shares: counters, live participants, unlinked. */
@@ -118,6 +123,32 @@ BACKEND_HIDDEN void segh_arm_fence(struct seg_handle *s);
  * role.  *flushed: the producer's "durable up to". */
 BACKEND_HIDDEN int segh_flush(struct seg_handle *s, bool resv_open, uint64_t *flushed,
 			      uint64_t end);
+/* The kinds with one producer and one consumer role (SPSC, FIXED), whose
+ * owners are the control block's prod_owner and cons_owner and whose
+ * sides sleep on one `sleeping` word each (sync/wait.h), at these offsets
+ * of the ring state (asserted beside each kind's state): */
+#define SEGH_PAIR_CONS_SLEEPING 256u
+#define SEGH_PAIR_PROD_SLEEPING 264u
+/* attach: the control lock, the repair, then the kind's attach_locked */
+BACKEND_HIDDEN int segh_pair_attach(struct seg_handle *s, uint32_t roles);
+/* under the control lock, the roles' state taken over: join the table,
+ * become the owners, take down what a dead predecessor left armed */
+BACKEND_HIDDEN int segh_pair_join(struct seg_handle *s, uint32_t roles);
+/* detach: give the roles up, with our arming */
+BACKEND_HIDDEN void segh_pair_detach(struct seg_handle *s);
+/* caps: one producer, one consumer, in place, recovered (and FIXED) */
+BACKEND_HIDDEN int segh_pair_caps(struct shmring *r, struct shmring_caps *caps);
+/* shutdown by the producer: the flag ([S1]), then wake the consumer, a
+ * poller or a sleeper */
+BACKEND_HIDDEN void segh_pair_shutdown(struct seg_handle *s, _Atomic uint32_t *shutdown,
+				       _Atomic uint32_t *cons_sleeping, _Atomic uint32_t *cons_wake,
+				       _Atomic uint64_t *prod_wakes, _Atomic uint64_t *prod_bells);
+/* A peer that answers at once: look at *watch (!= seen) and *shutdown for
+ * a few polls before the caller reads any clock; false at once with a
+ * spin time of 0. */
+BACKEND_HIDDEN bool segh_pre_spin(const struct seg_handle *s, _Atomic uint64_t *watch,
+				  uint64_t seen, _Atomic uint32_t *shutdown);
+
 /* Take and release the control lock for this handle. */
 BACKEND_HIDDEN int segh_lock(struct seg_handle *s, const struct ctl_sweep *sw);
 BACKEND_HIDDEN void segh_unlock(struct seg_handle *s);

@@ -10,26 +10,17 @@
 
 #include "../sync/fence.h"
 
+_Static_assert(offsetof(struct spsc_shared, cons_sleeping) == SEGH_PAIR_CONS_SLEEPING &&
+	       offsetof(struct spsc_shared, prod_sleeping) == SEGH_PAIR_PROD_SLEEPING,
+	       "segh_pair_* find the sleeping words");
+
 /* ---- waiting ------------------------------------------------------------ */
 
 /* A peer that answers at once: look again for a few polls before reading
- * any clock (the waiter below reads it three times, tens of nanoseconds
- * each on a VM, which a round trip would pay).  Not with a spin time of 0:
- * that asks to sleep at once. */
-#define PRE_SPIN_POLLS 64u
-
+ * any clock (segh_pre_spin). */
 static bool pre_spin(struct spsc_handle *h, _Atomic uint64_t *watch, uint64_t seen)
 {
-	if (h->seg.head.spin_ns == 0)
-		return false;
-	for (unsigned i = 0; i < PRE_SPIN_POLLS; i++) {
-		/* relaxed: a hint to look again; the ring re-reads with acquire */
-		if (atomic_load_explicit(watch, memory_order_relaxed) != seen ||
-		    atomic_load_explicit(&h->sh->shutdown, memory_order_relaxed))
-			return true;
-		cpu_relax();
-	}
-	return false;
+	return segh_pre_spin(&h->seg, watch, seen, &h->sh->shutdown);
 }
 
 /* The ring was full and the caller may wait. */
@@ -217,17 +208,8 @@ static int op_recv_batch(struct shmring *r, struct iovec *bufs, unsigned n, int6
 static int op_shutdown(struct shmring *r)
 {
 	struct spsc_handle *h = sph_of(r);
-	/* [S1] seq_cst: after every publish of ours ([P2] is sequenced
-	 * before); pairs with the consumer's [S2] acquire */
-	atomic_store_explicit(&h->sh->shutdown, 1, memory_order_seq_cst);
-	/* a poller must learn it too: take its arming down and ring; then
-	 * unconditionally: a consumer asleep must learn the stream is over */
-	if (atomic_fetch_and_explicit(&h->sh->cons_sleeping, ~WAIT_WAITERS, memory_order_seq_cst) &
-	    WAIT_POLLING)
-		/* relaxed: as in sph_wake() */
-		segh_ring(&h->seg, __atomic_load_n(&h->seg.ctl->cons_owner, __ATOMIC_RELAXED),
-			  &h->sh->prod_bells);
-	wait_wake(NULL, &h->sh->cons_wake, &h->sh->prod_wakes, NULL);
+	segh_pair_shutdown(&h->seg, &h->sh->shutdown, &h->sh->cons_sleeping, &h->sh->cons_wake,
+			   &h->sh->prod_wakes, &h->sh->prod_bells);
 	return 0;
 }
 
@@ -265,20 +247,6 @@ static int op_release(struct shmring *r, struct shmring_msg *m)
 
 /* ---- the rest of the handle -------------------------------------------- */
 
-static int op_caps(struct shmring *r, struct shmring_caps *caps)
-{
-	const struct seg_handle *s = &sph_of(r)->seg;
-	/* a shm: segment outlives its processes too (until unlink or reboot) */
-	caps->flags = SHMRING_CAP_ZEROCOPY | SHMRING_CAP_RECOVERY | SHMRING_CAP_BLOCKING |
-		      SHMRING_CAP_PERSISTENT | SHMRING_CAP_POLL |
-		      (s->is_file ? SHMRING_CAP_DURABLE : 0);
-	caps->max_producers = 1;
-	caps->max_consumers = 1;
-	caps->max_msg = s->map->geom.max_msg;
-	caps->capacity = s->map->geom.capacity;
-	return 0;
-}
-
 static int op_flush(struct shmring *r)
 {
 	struct spsc_handle *h = sph_of(r);
@@ -291,7 +259,7 @@ const struct shmring_backend_ops sph_ops = {
 	.reserve = op_reserve, .commit = op_commit,
 	.acquire = op_acquire, .release = op_release,
 	.send_batch = op_send_batch, .recv_batch = op_recv_batch,
-	.shutdown = op_shutdown, .stats = segh_stats, .caps = op_caps, .flush = op_flush,
+	.shutdown = op_shutdown, .stats = segh_stats, .caps = segh_pair_caps, .flush = op_flush,
 	.fd = segh_fd, .fork_child = segh_fork_child, .close = segh_close,
 };
 
@@ -323,9 +291,9 @@ static int take_consumer(struct spsc_handle *h, const struct spsc_geom *g, bool 
 }
 
 /* With the control lock held and the table repaired. */
-static int attach_locked(struct spsc_handle *h, uint32_t roles)
+static int attach_locked(struct seg_handle *s, uint32_t roles)
 {
-	struct seg_handle *s = &h->seg;
+	struct spsc_handle *h = (struct spsc_handle *)s;
 	struct ctl_shared *c = s->ctl;
 	if (((roles & ROLE_PRODUCER) && c->prod_owner) ||
 	    ((roles & ROLE_CONSUMER) && c->cons_owner))
@@ -346,54 +314,10 @@ static int attach_locked(struct spsc_handle *h, uint32_t roles)
 	if ((roles & ROLE_PRODUCER) && (rc = spsc_prod_init(&h->prod, h->sh, &g, light)) < 0)
 		return rc;
 	h->flushed = h->prod.tail;
-	if ((rc = ctl_join(c, s->lock_fd, roles)) < 0)
+	if ((rc = segh_pair_join(s, roles)) < 0)
 		return rc;
-	s->slot = rc;
-	/* A predecessor killed while asleep left its flag up: the peer would
-	 * make a FUTEX_WAKE per message for nobody.  relaxed: under the lock,
-	 * and a stale value costs one spurious wake at most.  WAIT_FENCED is
-	 * the peer's (its waker role): it stays. */
-	if (roles & ROLE_PRODUCER) {
-		c->prod_owner = (uint32_t)s->slot + 1;
-		atomic_fetch_and_explicit(&h->sh->prod_sleeping, ~WAIT_WAITERS, memory_order_relaxed);
-	}
-	if (roles & ROLE_CONSUMER) {
-		c->cons_owner = (uint32_t)s->slot + 1;
-		atomic_fetch_and_explicit(&h->sh->cons_sleeping, ~WAIT_WAITERS, memory_order_relaxed);
-	}
 	s->head.roles = roles | HANDLE_SPSC;
 	return 0;
-}
-
-static int kind_attach(struct seg_handle *s, uint32_t roles)
-{
-	int rc = segh_lock(s, NULL);
-	if (rc < 0)
-		return rc;
-	ctl_repair(s->ctl, s->map->fd, NULL);
-	rc = attach_locked((struct spsc_handle *)s, roles);
-	segh_unlock(s);
-	return rc;
-}
-
-static void kind_detach(struct seg_handle *s)
-{
-	if (segh_lock(s, NULL) < 0)
-		return;
-	struct spsc_handle *h = (struct spsc_handle *)s;
-	uint32_t me = (uint32_t)s->slot + 1;
-	/* relaxed: our arming goes with us; a stale bit costs the peer one
-	 * failed sendto */
-	if (s->ctl->prod_owner == me) {
-		s->ctl->prod_owner = 0;
-		atomic_fetch_and_explicit(&h->sh->prod_sleeping, ~WAIT_POLLING, memory_order_relaxed);
-	}
-	if (s->ctl->cons_owner == me) {
-		s->ctl->cons_owner = 0;
-		atomic_fetch_and_explicit(&h->sh->cons_sleeping, ~WAIT_POLLING, memory_order_relaxed);
-	}
-	ctl_leave(s->ctl, s->lock_fd, (uint32_t)s->slot);
-	segh_unlock(s);
 }
 
 const struct segh_kind segh_kind_spsc = {
@@ -402,6 +326,7 @@ const struct segh_kind segh_kind_spsc = {
 	.in_files = true,
 	.ops = &sph_ops,
 	.init = kind_init,
-	.attach = kind_attach,
-	.detach = kind_detach,
+	.attach = segh_pair_attach,
+	.detach = segh_pair_detach,
+	.attach_locked = attach_locked,
 };

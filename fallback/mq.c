@@ -470,6 +470,8 @@ static int plan_opts(const struct shmring_opts *o, struct plan *p)
 		o = &zero;
 	if (o->kind == SHMRING_BCAST || (o->flags & SHMRING_OVERWRITE))
 		return -ENOTSUP;        /* a message goes to one receiver */
+	if (o->flags & SHMRING_FIXED)
+		return -ENOTSUP;        /* a segment format */
 	/* natively MPMC: SPSC (the default) is a special case of it */
 	if (o->kind != 0 && o->kind != SHMRING_SPSC && o->kind != SHMRING_MPMC)
 		return -EINVAL;

@@ -35,6 +35,8 @@ static int plan_opts(const struct shmring_opts *o, struct plan *p)
 		o = &zero;
 	if (o->kind == SHMRING_MPMC || o->kind == SHMRING_BCAST || (o->flags & SHMRING_OVERWRITE))
 		return -ENOTSUP;        /* one consumer per pipe */
+	if (o->flags & SHMRING_FIXED)
+		return -ENOTSUP;        /* a segment format */
 	if (o->kind != 0 && o->kind != SHMRING_SPSC)
 		return -EINVAL;
 	/* read and write bits only, as for shm: and file: rings */

@@ -70,6 +70,8 @@ struct shmring_opts {           /* all-zero means defaults */
 #define SHMRING_MLOCK    0x02u  /* lock the mapping in RAM (needs RLIMIT_MEMLOCK) */
 #define SHMRING_OVERWRITE 0x04u /* BCAST, at creation: the producer never waits; a
 				   subscriber that falls a ring behind loses the oldest */
+#define SHMRING_FIXED    0x08u  /* SPSC, at creation: every message is exactly max_msg
+				   bytes, stored with no header (shm:, file:); shmring(7) */
 
 /* oflags */
 #define SHMRING_CREATE   0x01   /* create if missing */
@@ -190,6 +192,7 @@ struct shmring_caps {
 #define SHMRING_CAP_BLOCKING   0x20u  /* timeouts and SHMRING_FOREVER (all backends) */
 #define SHMRING_CAP_POLL       0x40u  /* shmring_fd() (all backends) */
 #define SHMRING_CAP_BCAST      0x80u  /* every subscriber receives every message */
+#define SHMRING_CAP_FIXED      0x100u /* SHMRING_FIXED ring: every message is max_msg bytes */
 SHMRING_API SHMRING_MUST_USE int shmring_caps(struct shmring *r, struct shmring_caps *caps);
 
 /* Bounded spin, in nanoseconds, before a blocking call sleeps on a futex

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "../ring/bcast.h"
+#include "../ring/fixed.h"
 #include "../ring/spsc.h"
 #include "../shm/ctl.h"
 
@@ -107,6 +108,31 @@ static int recover_bcast(uint8_t *base, const struct seg_geom *g, struct ctl_sha
 	return 0;
 }
 
+/* A fixed-size ring after a reboot: the messages the producer flushed
+ * stay (from the consumer's released position to durable_tail), the rest
+ * are dropped. */
+static void recover_fixed(uint8_t *base, const struct seg_geom *g, struct ctl_shared *c)
+{
+	struct fixed_shared *sh = (struct fixed_shared *)(base + g->ring_off);
+	uint64_t slots = g->capacity / fx_stride_for(g->max_msg);
+	/* relaxed throughout: we are alone with the mapping */
+	uint64_t head = atomic_load_explicit(&sh->cons_head, memory_order_relaxed);
+	uint64_t tail = atomic_load_explicit(&sh->prod_tail, memory_order_relaxed);
+	uint64_t dur = atomic_load_explicit(&c->persist.durable_tail, memory_order_relaxed);
+	/* the consumer may have released beyond it (its own flush): then the
+	 * ring restarts empty at its position */
+	if (dur - head > slots)
+		dur = head;
+	uint64_t lost = tail - dur <= slots ? tail - dur : 0;
+	atomic_store_explicit(&sh->prod_tail, dur, memory_order_relaxed);
+	atomic_store_explicit(&sh->cons_read, head, memory_order_relaxed);
+	atomic_store_explicit(&sh->cons_sleeping, 0, memory_order_relaxed);
+	atomic_store_explicit(&sh->prod_sleeping, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->persist.durable_tail, dur, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->dropped, lost, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->repairs, 1, memory_order_relaxed);
+}
+
 int mf_recover_alone(uint8_t *base, const struct seg_geom *g)
 {
 	struct ctl_shared *c = (struct ctl_shared *)(base + g->ctl_off);
@@ -144,6 +170,12 @@ int mf_recover_alone(uint8_t *base, const struct seg_geom *g)
 		rc = recover_bcast(base, g, c);
 		if (rc < 0)
 			return rc;
+		memcpy(c->persist.boot_id, now, 16);
+		rc = sync_range(base, 0, g->size);
+		return rc < 0 ? rc : 1;
+	}
+	if (g->kind == SHMRING_SPSC && (g->flags & SHMRING_FIXED)) {
+		recover_fixed(base, g, c);
 		memcpy(c->persist.boot_id, now, 16);
 		rc = sync_range(base, 0, g->size);
 		return rc < 0 ? rc : 1;
@@ -189,15 +221,17 @@ int mf_recover_alone(uint8_t *base, const struct seg_geom *g)
 int mf_flush_records(uint8_t *base, const struct seg_geom *g, uint64_t *flushed, uint64_t tail)
 {
 	struct ctl_shared *c = (struct ctl_shared *)(base + g->ctl_off);
-	uint64_t from = *flushed, n = tail - from;
-	if (n > g->capacity)
-		n = g->capacity;        /* more than a lap: everything */
+	/* positions count bytes, or slots of a SHMRING_FIXED ring */
+	uint64_t unit = (g->flags & SHMRING_FIXED) ? fx_stride_for(g->max_msg) : 1;
+	uint64_t lap = g->capacity / unit, from = *flushed, n = tail - from;
+	if (n > lap)
+		n = lap;                /* more than a lap: everything */
 	if (n) {
-		uint64_t off = from & (g->capacity - 1);
-		uint64_t first = n < g->capacity - off ? n : g->capacity - off;
-		int rc = sync_range(base, g->data_off + off, first);
+		uint64_t at = from & (lap - 1);
+		uint64_t first = n < lap - at ? n : lap - at;
+		int rc = sync_range(base, g->data_off + at * unit, first * unit);
 		if (rc == 0 && n > first)
-			rc = sync_range(base, g->data_off, n - first);
+			rc = sync_range(base, g->data_off, (n - first) * unit);
 		if (rc < 0)
 			return rc;
 	}

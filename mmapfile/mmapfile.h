@@ -33,7 +33,8 @@
 __attribute__((visibility("hidden")))
 int mf_recover_alone(uint8_t *base, const struct seg_geom *g);
 
-/* Producer: make every record before `tail` durable, then the index.
+/* Producer: make every record before `tail` durable, then the index
+ * (a SHMRING_FIXED ring: every slot before the slot count `tail`).
  * *flushed is the producer's private "already durable up to". */
 __attribute__((visibility("hidden")))
 int mf_flush_records(uint8_t *base, const struct seg_geom *g, uint64_t *flushed, uint64_t tail);

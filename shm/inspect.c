@@ -57,6 +57,8 @@ static int read_state(int fd, struct seg_snap *s)
 					    "[1, %u]", s->bring.stall_ms, MPMC_STALL_MAX_MS);
 		return rc;
 	}
+	if (seg_is_fixed(&s->g))
+		return pread_full(fd, &s->fring, sizeof(s->fring), (off_t)s->g.ring_off);
 	if (s->g.kind != SHMRING_MPMC)
 		return pread_full(fd, &s->ring, sizeof(s->ring), (off_t)s->g.ring_off);
 	rc = pread_full(fd, &s->mring, sizeof(s->mring), (off_t)s->g.ring_off);
@@ -172,6 +174,19 @@ static void bc_counters(const struct seg_geom *g, const struct bcast_shared *b,
 	st->used = st->lag_bytes;
 }
 
+/* The wait counters of an SPSC or FIXED ring state, the same fields in
+ * both (and the drops of the control block c). */
+#define WAIT_COUNTERS(r, st)                                                    \
+	do {                                                                    \
+		(st)->waits_full = LD((r)->waits_full);                         \
+		(st)->waits_empty = LD((r)->waits_empty);                       \
+		(st)->futex_wakes = LD((r)->prod_wakes) + LD((r)->cons_wakes);  \
+		(st)->futex_sleeps = LD((r)->prod_sleeps) + LD((r)->cons_sleeps); \
+		(st)->poll_wakes = LD((r)->prod_bells) + LD((r)->cons_bells);   \
+		(st)->poll_spurious = LD((r)->prod_spurious) + LD((r)->cons_spurious); \
+		(st)->msgs_dropped = LD(c->dropped);                            \
+	} while (0)
+
 void seg_counters(const struct seg_geom *g, const struct ctl_shared *c, const void *ring,
 		  struct shmring_stats *st)
 {
@@ -187,20 +202,27 @@ void seg_counters(const struct seg_geom *g, const struct ctl_shared *c, const vo
 		st->msgs_dropped += LD(c->dropped);
 		st->shut_down = LD(m->shutdown) != 0;
 		st->used = mpmc_queued(m, &mg) * mg.stride;
+	} else if (seg_is_fixed(g)) {
+		/* the counters are the indices: exact through any crash */
+		const struct fixed_shared *r = ring;
+		uint64_t tail = LD(r->prod_tail), head = LD(r->cons_head);
+		uint64_t slots = g->capacity / fx_stride_for(g->max_msg), q = tail - head;
+		st->msgs_sent = tail;
+		st->bytes_sent = tail * g->max_msg;
+		st->msgs_recv = head;
+		st->bytes_recv = head * g->max_msg;
+		WAIT_COUNTERS(r, st);
+		st->shut_down = LD(r->shutdown) != 0;
+		/* a torn or garbled view: 0 .. the whole ring */
+		st->used = ((int64_t)q < 0 ? 0 : q > slots ? slots : q) * g->max_msg;
 	} else {
 		const struct spsc_shared *r = ring;
 		st->msgs_sent = LD(r->msgs_sent);
 		st->bytes_sent = LD(r->bytes_sent);
 		st->msgs_recv = LD(r->msgs_recv);
 		st->bytes_recv = LD(r->bytes_recv);
-		st->waits_full = LD(r->waits_full);
-		st->waits_empty = LD(r->waits_empty);
-		st->futex_wakes = LD(r->prod_wakes) + LD(r->cons_wakes);
-		st->futex_sleeps = LD(r->prod_sleeps) + LD(r->cons_sleeps);
-		st->poll_wakes = LD(r->prod_bells) + LD(r->cons_bells);
-		st->poll_spurious = LD(r->prod_spurious) + LD(r->cons_spurious);
+		WAIT_COUNTERS(r, st);
 		st->holes_skipped = LD(c->holes);
-		st->msgs_dropped = LD(c->dropped);
 		st->shut_down = LD(r->shutdown) != 0;
 		st->used = spsc_used(r, g->capacity);
 	}
@@ -211,4 +233,5 @@ void seg_counters(const struct seg_geom *g, const struct ctl_shared *c, const vo
 	st->max_msg = g->max_msg;
 	st->kind = g->kind;
 }
+#undef WAIT_COUNTERS
 #undef LD

@@ -19,6 +19,7 @@
 
 #include "segment.h"
 #include "../ring/bcast.h"
+#include "../ring/fixed.h"
 #include "../ring/mpmc.h"
 #include "../ring/spsc.h"
 #include "ctl.h"
@@ -42,10 +43,17 @@ struct seg_snap {
 	bool have_state;             /* ctl and the ring state below are copies */
 	struct ctl_shared ctl;
 	struct spsc_shared ring;     /* SPSC */
+	struct fixed_shared fring;   /* SPSC with SHMRING_FIXED (seg_is_fixed) */
 	struct mpmc_shared mring;    /* MPMC */
 	struct mpmc_geom mg;         /* MPMC, from the validated header (data: NULL) */
 	struct bcast_shared bring;   /* BCAST */
 };
+
+/* An SPSC ring of fixed-size messages (ring/fixed.h)? */
+static inline bool seg_is_fixed(const struct seg_geom *g)
+{
+	return g->kind == SHMRING_SPSC && (g->flags & SHMRING_FIXED);
+}
 
 /* Snapshot the segment behind fd: 0 (the verdict says the rest), or
  * -errno for an I/O error. */
@@ -59,7 +67,8 @@ static inline bool seg_stall_valid(uint32_t stall_ms)
 
 /* Counters, shut_down, used, capacity, max_msg and kind of a segment of
  * geometry g, from its control block and ring state (struct spsc_shared,
- * struct mpmc_shared or struct bcast_shared, by g->kind), into a zeroed
+ * struct fixed_shared, struct mpmc_shared or struct bcast_shared, by
+ * g->kind and seg_is_fixed()), into a zeroed
  * *st: a relaxed snapshot (MPMC and BCAST sums are added; BCAST: the lag
  * fields are the slowest counted subscriber's).  Leaves the other fields
  * alone. */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../ring/bcast.h"
+#include "../ring/fixed.h"
 #include "../ring/mpmc.h"
 #include "../ring/spsc.h"
 #include "../sync/clock.h"
@@ -40,6 +41,14 @@ _Static_assert(sizeof(struct bcast_shared) == 16896 && offsetof(struct bcast_sha
 	       sizeof(struct bc_sub) == 256 && offsetof(struct bc_sub, state) == 128 &&
 	       offsetof(struct bc_sub, name) == 152 && BC_HDR == 16 && BC_MAX_SUBS == 64,
 	       "BCAST layout is part of format version 2");
+/* The same for fixed-size rings (ring/fixed.h): an SPSC header with
+ * SHMRING_FIXED in its flags, the state in an SPSC ring's place. */
+_Static_assert(sizeof(struct fixed_shared) == 640 && sizeof(struct fixed_shared) ==
+	       sizeof(struct spsc_shared) && offsetof(struct fixed_shared, cons_head) == 128 &&
+	       offsetof(struct fixed_shared, cons_sleeping) == 256 &&
+	       offsetof(struct fixed_shared, waits_full) == 384 &&
+	       offsetof(struct fixed_shared, waits_empty) == 512 && FX_MIN_SLOTS == 2,
+	       "FIXED layout is part of format version 2");
 _Static_assert(sizeof(struct bcast_shared) <= SEG_BCAST_DATA_OFF - SEG_RING_OFF, "BCAST state fits");
 _Static_assert(SEG_BCAST_DATA_OFF % 4096 == 0, "BCAST data area page aligned");
 
@@ -95,6 +104,18 @@ static int plan_max_msg(const struct shmring_opts *o, uint64_t cap, uint64_t *ma
 	return 0;
 }
 
+/* What every kind's plan sets alike, once capacity is known. */
+static void plan_finish(const struct shmring_opts *o, struct seg_geom *g, uint64_t data_off)
+{
+	g->flags = o->flags;
+	g->mode = o->mode ? o->mode : 0600;
+	g->spin_ns = WAIT_SPIN_DEFAULT_NS;
+	g->ctl_off = SEG_CTL_OFF;
+	g->ring_off = SEG_RING_OFF;
+	g->data_off = data_off;
+	g->size = data_off + g->capacity;
+}
+
 /* MPMC: capacity bytes cut into slots of max_msg plus a slot header, a
  * power of two of them (ticket -> slot is a mask), at least two.  The
  * count stops at SEG_MPMC_MAX_SLOTS and where doubling would pass
@@ -116,15 +137,48 @@ static int plan_mpmc(const struct shmring_opts *o, struct seg_geom *g)
 		n <<= 1;
 	g->capacity = n * stride;
 	g->max_msg = (uint32_t)max;
-	g->flags = o->flags;
-	g->mode = o->mode ? o->mode : 0600;
-	g->spin_ns = WAIT_SPIN_DEFAULT_NS;
 	g->stall_ms = o->stall_ms ? o->stall_ms : MPMC_STALL_DEFAULT_MS;
-	g->ctl_off = SEG_CTL_OFF;
-	g->ring_off = SEG_RING_OFF;
-	g->data_off = SEG_MPMC_DATA_OFF;
-	g->size = SEG_MPMC_DATA_OFF + g->capacity;
+	plan_finish(o, g, SEG_MPMC_DATA_OFF);
 	return 0;
+}
+
+/* SHMRING_FIXED: capacity bytes cut into slots of max_msg rounded up to
+ * 8, a power of two of them (index -> slot is a mask), at least two. */
+static int plan_fixed(const struct shmring_opts *o, struct seg_geom *g)
+{
+	if (o->max_msg == 0 || o->max_msg > SPSC_MAX_MSG)
+		return -EINVAL;        /* the one length of every message */
+	uint64_t want = o->capacity ? o->capacity : SEG_DEFAULT_CAP;
+	uint64_t stride = fx_stride_for(o->max_msg);
+	uint64_t n = FX_MIN_SLOTS;
+	while (n * stride < want && 2 * n * stride <= SEG_MAX_CAP)
+		n <<= 1;
+	g->capacity = n * stride;
+	g->max_msg = o->max_msg;
+	plan_finish(o, g, SEG_DATA_OFF);
+	return 0;
+}
+
+/* A data area of slots of `stride` bytes: a power of two of them, from 2
+ * to `most`, within SEG_MAX_CAP. */
+static enum seg_fault check_slots(const struct seg_hdr *h, uint64_t stride, uint64_t most)
+{
+	if (h->capacity > SEG_MAX_CAP)
+		return SEG_F_CAPACITY;
+	if (h->capacity % stride)
+		return SEG_F_SLOT_SIZE;
+	uint64_t n = h->capacity / stride;
+	if (n < 2 || n > most || (n & (n - 1)))
+		return SEG_F_SLOT_COUNT;
+	return SEG_SOUND;
+}
+
+/* The FIXED half of seg_check(): geometry that fixed.h can trust. */
+static enum seg_fault check_fixed(const struct seg_hdr *h)
+{
+	if (h->max_msg == 0 || h->max_msg > SPSC_MAX_MSG)
+		return SEG_F_MAX_MSG;
+	return check_slots(h, fx_stride_for(h->max_msg), SEG_MAX_CAP);
 }
 
 /* The MPMC half of seg_check(): geometry that mpmc.h can trust. */
@@ -132,15 +186,7 @@ static enum seg_fault check_mpmc(const struct seg_hdr *h)
 {
 	if (h->max_msg == 0)
 		return SEG_F_MAX_MSG;
-	if (h->capacity > SEG_MAX_CAP)
-		return SEG_F_CAPACITY;
-	uint64_t stride = mpmc_stride_for(h->max_msg);
-	if (h->capacity % stride)
-		return SEG_F_SLOT_SIZE;
-	uint64_t n = h->capacity / stride;
-	if (n < 2 || n > SEG_MPMC_MAX_SLOTS || (n & (n - 1)))
-		return SEG_F_SLOT_COUNT;
-	return SEG_SOUND;
+	return check_slots(h, mpmc_stride_for(h->max_msg), SEG_MPMC_MAX_SLOTS);
 }
 
 static enum seg_fault check_spsc(const struct seg_hdr *h)
@@ -164,7 +210,8 @@ static uint64_t data_off_for(uint32_t kind)
 /* The flags a header of this kind may carry. */
 static uint32_t flags_for(uint32_t kind)
 {
-	return SHMRING_PREFAULT | SHMRING_MLOCK | (kind == SHMRING_BCAST ? SHMRING_OVERWRITE : 0);
+	return SHMRING_PREFAULT | SHMRING_MLOCK | (kind == SHMRING_BCAST ? SHMRING_OVERWRITE : 0) |
+	       (kind == SHMRING_SPSC ? SHMRING_FIXED : 0);
 }
 
 void seg_mpmc_geom(const struct seg_geom *g, uint8_t *data, struct mpmc_geom *mg)
@@ -181,10 +228,12 @@ int seg_plan(const struct shmring_opts *o, struct seg_geom *g)
 	g->kind = o->kind ? (uint32_t)o->kind : SHMRING_SPSC;
 	if (g->kind != SHMRING_SPSC && g->kind != SHMRING_MPMC && g->kind != SHMRING_BCAST)
 		return -EINVAL;
-	if (o->flags & ~(SHMRING_PREFAULT | SHMRING_MLOCK | SHMRING_OVERWRITE))
+	if (o->flags & ~(SHMRING_PREFAULT | SHMRING_MLOCK | SHMRING_OVERWRITE | SHMRING_FIXED))
 		return -EINVAL;
 	if ((o->flags & SHMRING_OVERWRITE) && g->kind != SHMRING_BCAST)
 		return -EINVAL;
+	if ((o->flags & SHMRING_FIXED) && g->kind != SHMRING_SPSC)
+		return g->kind == SHMRING_BCAST ? -ENOTSUP : -EINVAL;
 	/* read and write bits only: an execute, setuid, setgid or sticky bit
 	 * on memory other users can write would let them run code as us */
 	if (o->mode & ~0666u)
@@ -195,6 +244,8 @@ int seg_plan(const struct shmring_opts *o, struct seg_geom *g)
 		return -EINVAL;
 	if (g->kind == SHMRING_MPMC)
 		return plan_mpmc(o, g);
+	if (o->flags & SHMRING_FIXED)
+		return plan_fixed(o, g);
 	uint64_t cap = round_pow2(o->capacity ? o->capacity : SEG_DEFAULT_CAP);
 	uint64_t max;
 	if (plan_max_msg(o, cap, &max) < 0)
@@ -209,13 +260,7 @@ int seg_plan(const struct shmring_opts *o, struct seg_geom *g)
 	}
 	g->capacity = cap;
 	g->max_msg = (uint32_t)max;
-	g->flags = o->flags;
-	g->mode = o->mode ? o->mode : 0600;
-	g->spin_ns = WAIT_SPIN_DEFAULT_NS;
-	g->ctl_off = SEG_CTL_OFF;
-	g->ring_off = SEG_RING_OFF;
-	g->data_off = bc ? SEG_BCAST_DATA_OFF : SEG_DATA_OFF;
-	g->size = g->data_off + cap;
+	plan_finish(o, g, bc ? SEG_BCAST_DATA_OFF : SEG_DATA_OFF);
 	if (bc)
 		g->stall_ms = o->stall_ms ? o->stall_ms : MPMC_STALL_DEFAULT_MS;
 	return 0;
@@ -240,6 +285,8 @@ enum seg_fault seg_check(const struct seg_hdr *h, uint64_t file_size, uid_t file
 	enum seg_fault f;
 	if (h->kind == SHMRING_MPMC)
 		f = check_mpmc(h);
+	else if (h->kind == SHMRING_SPSC && (h->flags & SHMRING_FIXED))
+		f = check_fixed(h);
 	else if (h->kind == SHMRING_SPSC || h->kind == SHMRING_BCAST)
 		f = check_spsc(h);
 	else
@@ -321,13 +368,18 @@ static bool explain_header(enum seg_fault f, const struct seg_hdr *h, char *buf,
 /* seg_explain() for the faults of the ring's geometry: false for others */
 static bool explain_geometry(enum seg_fault f, const struct seg_hdr *h, char *buf, size_t n)
 {
-	uint64_t stride = mpmc_stride_for(h->max_msg), data_off = data_off_for(h->kind);
+	bool fixed = h->kind == SHMRING_SPSC && (h->flags & SHMRING_FIXED);
+	uint64_t stride = fixed ? fx_stride_for(h->max_msg) : mpmc_stride_for(h->max_msg);
+	uint64_t data_off = data_off_for(h->kind);
 	switch (f) {
 	case SEG_F_MAX_MSG:
-		snprintf(buf, n, "max_msg 0 (expected at least 1)");
+		if (fixed)
+			snprintf(buf, n, "max_msg %u (expected 1 to %u)", h->max_msg, SPSC_MAX_MSG);
+		else
+			snprintf(buf, n, "max_msg 0 (expected at least 1)");
 		return true;
 	case SEG_F_CAPACITY:
-		if (h->kind == SHMRING_MPMC)
+		if (h->kind == SHMRING_MPMC || fixed)
 			snprintf(buf, n, "capacity %llu is above %llu", (ull)h->capacity,
 				 (ull)SEG_MAX_CAP);
 		else
@@ -341,7 +393,7 @@ static bool explain_geometry(enum seg_fault f, const struct seg_hdr *h, char *bu
 	case SEG_F_SLOT_COUNT:
 		snprintf(buf, n, "capacity %llu makes %llu slots of %llu bytes (expected a power "
 			 "of two in [2, %llu])", (ull)h->capacity, (ull)(h->capacity / stride),
-			 (ull)stride, (ull)SEG_MPMC_MAX_SLOTS);
+			 (ull)stride, (ull)(fixed ? SEG_MAX_CAP / stride : SEG_MPMC_MAX_SLOTS));
 		return true;
 	case SEG_F_SPSC_MAX_MSG:
 		snprintf(buf, n, "max_msg %u out of range [1, %llu] for capacity %llu", h->max_msg,

@@ -8,6 +8,9 @@
  *   16384  ring state          struct spsc_shared (SPSC) or struct mpmc_shared (MPMC)
  *   20480  data area (SPSC)    `capacity` bytes, power of two, page aligned
  *   40960  data area (MPMC)    `capacity` bytes: a power of two of slots
+ *   20480  data area (SPSC with SHMRING_FIXED in flags): `capacity` bytes,
+ *                              a power of two of slots (ring state: struct
+ *                              fixed_shared at 16384)
  *   36864  data area (BCAST)   `capacity` bytes, power of two (ring state:
  *                              struct bcast_shared at 16384)
  *
@@ -86,10 +89,10 @@ enum seg_fault {
 	SEG_F_CHECKSUM,
 	SEG_F_STAMP,          /* made by a build with another layout */
 	SEG_F_KIND,
-	SEG_F_MAX_MSG,        /* MPMC: 0 */
+	SEG_F_MAX_MSG,        /* MPMC: 0; FIXED: 0 or too large */
 	SEG_F_CAPACITY,       /* SPSC, BCAST: not a power of two in range; MPMC: too large */
-	SEG_F_SLOT_SIZE,      /* MPMC: not a whole number of slots */
-	SEG_F_SLOT_COUNT,     /* MPMC: not a power of two of slots in range */
+	SEG_F_SLOT_SIZE,      /* MPMC, FIXED: not a whole number of slots */
+	SEG_F_SLOT_COUNT,     /* MPMC, FIXED: not a power of two of slots in range */
 	SEG_F_SPSC_MAX_MSG,   /* SPSC, BCAST: out of range for the capacity */
 	SEG_F_OFFSETS,
 	SEG_F_SEG_SIZE,

@@ -146,6 +146,8 @@ static const struct goal goals[] = {
 	{ "SPSC 64 B msgs/s, shmring-poll / ck-spsc", "shmring-poll", "ck-spsc", 64, M_RATE, true, 1, 0 },
 	{ "SPSC 64 B batch 32, shmring / dpdk bursts", "shmring-poll-b32", "dpdk-spsc-b32", 64, M_RATE, true, 1.2, 0 },
 	{ "SPSC 8 B batch 32, shmring / dpdk bursts", "shmring-poll-b32", "dpdk-spsc-b32", 8, M_RATE, true, 1.2, 0 },
+	{ "SPSC FIXED 8 B batch 32, shmring / dpdk bursts", "shmring-fixed-b32", "dpdk-spsc-b32", 8, M_RATE, true, 1.2, 0 },
+	{ "SPSC FIXED 64 B msgs/s, shmring-fixed / dpdk-spsc", "shmring-fixed", "dpdk-spsc", 64, M_RATE, true, 2, 0 },
 	{ "SPSC 64 B rtt p50, shmring-poll / dpdk-spsc", "shmring-poll", "dpdk-spsc", 64, M_P50, false, 0.8, 0 },
 	{ "SPSC 64 B rtt p50, shmring-poll / cacheline-rec", "shmring-poll", "cacheline-rec", 64, M_P50, false, 1.15, 0 },
 	{ "SPSC 56 B rtt p50, shmring-poll / cacheline (64 B)", "shmring-poll", "cacheline", 56, M_P50, false, 1.25, 64 },

@@ -8,6 +8,8 @@
  *           so a round trip measures two futex wake-ups
  *   -zc     reserve/commit and acquire/release: written and read in place
  *   -b32    send_batch/recv_batch of up to 32 messages
+ *   -fixed  opts.flags = SHMRING_FIXED, max_msg the message size: no
+ *           per-message header
  *   -mpmc   opts.kind = SHMRING_MPMC, 1x1 and 2x2
  *   -bcast  opts.kind = SHMRING_BCAST: every subscriber gets every message;
  *           -spsc-xN, the same fan-out through N SPSC rings, one per reader,
@@ -45,13 +47,14 @@ static struct shmring_opts ring_opts(const struct geom *g, enum shmring_kind kin
 
 /* Where a transport's rings live: the ring kind, and the URI made of the
  * bench's pid, the case number and the channel's index. */
-enum ring_at { AT_SHM_SPSC, AT_SHM_BIG, AT_SHM_MPMC, AT_SHM_BCAST, AT_FILE_TMPFS, AT_FILE_DISK, AT_PIPE,
+enum ring_at { AT_SHM_SPSC, AT_SHM_FIXED, AT_SHM_BIG, AT_SHM_MPMC, AT_SHM_BCAST, AT_FILE_TMPFS, AT_FILE_DISK, AT_PIPE,
 	       AT_MQ };
 static const struct {
 	enum shmring_kind kind;
 	const char *uri_fmt;
 } ring_at[] = {
 	[AT_SHM_SPSC] = { SHMRING_SPSC, "shm:bench-%ld-%u-%u" },
+	[AT_SHM_FIXED] = { SHMRING_SPSC, "shm:bench-%ld-%u-%u" },
 	[AT_SHM_BIG] = { SHMRING_SPSC, "shm:bench-%ld-%u-%u" },
 	[AT_SHM_MPMC] = { SHMRING_MPMC, "shm:bench-%ld-%u-%u" },
 	[AT_SHM_BCAST] = { SHMRING_BCAST, "shm:bench-%ld-%u-%u" },
@@ -70,6 +73,10 @@ static int ring_create(struct chan *ch, const struct geom *g, enum ring_at at)
 		 g->index);
 	if (at == AT_SHM_BIG)   /* sized for slack, far above what is in flight */
 		o.capacity = 64 * MIB;
+	if (at == AT_SHM_FIXED) {       /* every message of the case's size */
+		o.flags |= SHMRING_FIXED;
+		o.max_msg = (uint32_t)g->size;
+	}
 	if (at == AT_MQ) {
 		/* a queue of the depth the system allows */
 		o.max_msg = (uint32_t)g->size;
@@ -99,6 +106,7 @@ static int ring_create(struct chan *ch, const struct geom *g, enum ring_at at)
 		return ring_create(ch, g, at);                                  \
 	}
 RING_CREATE(AT_SHM_SPSC)
+RING_CREATE(AT_SHM_FIXED)
 RING_CREATE(AT_SHM_BIG)
 RING_CREATE(AT_SHM_MPMC)
 RING_CREATE(AT_SHM_BCAST)
@@ -425,6 +433,10 @@ const struct transport bench_shmring_transports[] = {
 	   1, 1, 1, 0, TL | T_POLLS, create_AT_SHM_SPSC, ring_attach, poll),
 	SR("shmring-poll-b32", "shm: SPSC, send_batch/recv_batch of 32, timeout 0",
 	   1, 1, 32, 64 * KIB, T_TPUT | T_POLLS, create_AT_SHM_SPSC, ring_attach, poll),
+	SR("shmring-fixed", "shm: SPSC, SHMRING_FIXED (no header), send/recv, timeout 0",
+	   1, 1, 1, 64 * KIB, TL | T_POLLS, create_AT_SHM_FIXED, ring_attach, poll),
+	SR("shmring-fixed-b32", "shm: SPSC, SHMRING_FIXED, send_batch/recv_batch of 32, timeout 0",
+	   1, 1, 32, 64 * KIB, T_TPUT | T_POLLS, create_AT_SHM_FIXED, ring_attach, poll),
 	SR("shmring-block", "shm: SPSC, SHMRING_FOREVER (default spin, then futex)",
 	   1, 1, 1, 0, TL, create_AT_SHM_SPSC, ring_attach, block),
 	SR("shmring-sleep", "shm: SPSC, SHMRING_FOREVER with shmring_set_spin(0): futex at once",

@@ -30,6 +30,7 @@ int cmd_create(const struct opts *o)
 		.max_msg = (uint32_t)o->max_msg,
 		.mode = o->have_mode ? o->mode : 0,
 		.stall_ms = o->have_stall ? o->stall_ms : 0,
+		.flags = o->fixed ? SHMRING_FIXED : 0,
 	};
 	if (o->have_mode && o->mode == 0)
 		return fail(EXIT_ERROR, o->uri, "--mode 0 would make a ring nobody can open");
@@ -68,6 +69,11 @@ int cmd_create(const struct opts *o)
 	if (st.kind == SHMRING_BCAST)
 		snprintf(slots, sizeof(slots), ", stall timeout %u ms",
 			 so.stall_ms ? so.stall_ms : MPMC_STALL_DEFAULT_MS);
+	if (o->fixed) {
+		uint64_t stride = fx_stride_for(st.max_msg);
+		snprintf(slots, sizeof(slots), " (fixed: %llu slots of %llu bytes)",
+			 (unsigned long long)(st.capacity / stride), (unsigned long long)stride);
+	}
 	if (st.kind == SHMRING_MPMC) {
 		uint64_t stride = mpmc_stride_for(st.max_msg);
 		snprintf(slots, sizeof(slots), " (%llu slots of %llu bytes), stall timeout %u ms",

@@ -15,9 +15,11 @@
 
 static const char *flags_str(uint32_t f, char *buf, size_t n)
 {
-	snprintf(buf, n, "%s%s%s", f & SHMRING_PREFAULT ? "prefault" : "",
+	snprintf(buf, n, "%s%s%s%s%s", f & SHMRING_PREFAULT ? "prefault" : "",
 		 (f & SHMRING_PREFAULT) && (f & SHMRING_MLOCK) ? "," : "",
-		 f & SHMRING_MLOCK ? "mlock" : "");
+		 f & SHMRING_MLOCK ? "mlock" : "",
+		 (f & (SHMRING_PREFAULT | SHMRING_MLOCK)) && (f & SHMRING_FIXED) ? "," : "",
+		 f & SHMRING_FIXED ? "fixed" : "");
 	if (!buf[0])
 		snprintf(buf, n, "%s", f ? "unknown" : "none");
 	return buf;
@@ -392,9 +394,18 @@ static void human_spsc_ring(const struct tseg *s)
 	/* relaxed throughout: private copies */
 #define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 	printf("ring\n");
-	kv("prod_tail", "%llu (producer's hint)", (unsigned long long)s->prod_tail);
-	kv("cons_head", "%llu (released)", (unsigned long long)s->cons_head);
-	kv("cons_read", "%llu (handed out)", (unsigned long long)s->cons_read);
+	if (tseg_fixed(s)) {
+		kv("format", "fixed: %llu slots of %u bytes, every message %u bytes",
+		   (unsigned long long)(s->g.capacity / fx_stride_for(s->g.max_msg)),
+		   fx_stride_for(s->g.max_msg), s->g.max_msg);
+		kv("prod_tail", "%llu (messages published)", (unsigned long long)s->prod_tail);
+		kv("cons_head", "%llu (messages released)", (unsigned long long)s->cons_head);
+		kv("cons_read", "%llu (messages handed out)", (unsigned long long)s->cons_read);
+	} else {
+		kv("prod_tail", "%llu (producer's hint)", (unsigned long long)s->prod_tail);
+		kv("cons_head", "%llu (released)", (unsigned long long)s->cons_head);
+		kv("cons_read", "%llu (handed out)", (unsigned long long)s->cons_read);
+	}
 	kv("used", "%llu bytes (%.1f%%)", (unsigned long long)s->used, fill_pct(s));
 	kv("shut down", "%s", LD(r->shutdown) ? "yes" : "no");
 	kv("sleeping", "producer %s, consumer %s", (LD(r->prod_sleeping) & WAIT_WAITERS) ? "yes" : "no",

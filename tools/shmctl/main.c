@@ -15,7 +15,7 @@ enum {
 	O_COUNT = 1 << 4, O_HEX = 1 << 5, O_TEXT = 1 << 6, O_BYTES = 1 << 7,
 	O_KIND = 1 << 8, O_CAPACITY = 1 << 9, O_MAXMSG = 1 << 10, O_MODE = 1 << 11,
 	O_FORCE = 1 << 12, O_MINAGE = 1 << 13, O_DRYRUN = 1 << 14, O_VERBOSE = 1 << 15,
-	O_STALL = 1 << 16, O_TEXTFILE = 1 << 17, O_LISTEN = 1 << 18,
+	O_STALL = 1 << 16, O_TEXTFILE = 1 << 17, O_LISTEN = 1 << 18, O_FIXED = 1 << 19,
 };
 
 struct command {
@@ -34,9 +34,9 @@ static const struct command commands[] = {
 	  "watch URI [--interval S] [--count N] [--json]" },
 	{ "dump", cmd_dump, true, O_JSON | O_COUNT | O_HEX | O_TEXT | O_BYTES,
 	  "dump URI [--count N] [--hex|--text] [--bytes N] [--json]" },
-	{ "create", cmd_create, true, O_KIND | O_CAPACITY | O_MAXMSG | O_MODE | O_STALL,
+	{ "create", cmd_create, true, O_KIND | O_CAPACITY | O_MAXMSG | O_MODE | O_STALL | O_FIXED,
 	  "create URI [--kind spsc|mpmc|bcast] [--capacity SIZE] [--max-msg SIZE] [--mode M] "
-	  "[--stall-ms N]" },
+	  "[--stall-ms N] [--fixed]" },
 	{ "rm", cmd_rm, true, O_FORCE, "rm URI [--force]" },
 	{ "check", cmd_check, true, O_JSON, "check URI [--json]" },
 	{ "gc", cmd_gc, false, O_JSON | O_DIR | O_MATCH | O_MINAGE | O_DRYRUN | O_VERBOSE,
@@ -78,6 +78,7 @@ static const struct opt_def {
 	{ "max-msg", required_argument, 'm', O_MAXMSG },
 	{ "mode", required_argument, 'o', O_MODE },
 	{ "stall-ms", required_argument, 'S', O_STALL },
+	{ "fixed", no_argument, 'F', O_FIXED },
 	{ "force", no_argument, 'f', O_FORCE },
 	{ "min-age", required_argument, 'a', O_MINAGE },
 	{ "dry-run", no_argument, 'D', O_DRYRUN },
@@ -124,6 +125,9 @@ static int bad_value(const struct command *cmd, int c, const char *arg, const ch
 static int set_ring_option(const struct command *cmd, int c, struct opts *o)
 {
 	switch (c) {
+	case 'F':
+		o->fixed = true;
+		break;
 	case 'k':
 		if (!strcmp(optarg, "spsc"))
 			o->kind = SHMRING_SPSC;
@@ -226,6 +230,9 @@ static int check_operands(const struct command *cmd, int argc, char **argv, stru
 		return fail(EXIT_ERROR, cmd->name, "--textfile and --listen exclude each other");
 	if (o->have_stall && o->kind != SHMRING_MPMC && o->kind != SHMRING_BCAST)
 		return fail(EXIT_ERROR, cmd->name, "--stall-ms applies to --kind mpmc and bcast only");
+	if (o->fixed && ((o->have_kind && o->kind != SHMRING_SPSC) || !o->have_max_msg))
+		return fail(EXIT_ERROR, cmd->name, "--fixed applies to --kind spsc, with --max-msg "
+			    "the length of every message");
 	int left = argc - optind;
 	if (cmd->takes_uri) {
 		if (left < 1)

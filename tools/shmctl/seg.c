@@ -198,6 +198,14 @@ static void take(struct tseg *s, const struct seg_snap *snap)
 		s->prod_tail = atomic_load_explicit(&s->bring.head, memory_order_relaxed);
 		s->cons_head = s->cons_read = atomic_load_explicit(&s->bring.tail,
 								    memory_order_relaxed);
+	} else if (tseg_fixed(s)) {
+		s->fring = snap->fring;
+		/* the wait line (shutdown, sleeping words) where an SPSC
+		 * ring's is, for what reads it there (segment.c pins both) */
+		memcpy(&s->ring, &snap->fring, sizeof(s->ring));
+		s->prod_tail = atomic_load_explicit(&s->fring.prod_tail, memory_order_relaxed);
+		s->cons_head = atomic_load_explicit(&s->fring.cons_head, memory_order_relaxed);
+		s->cons_read = atomic_load_explicit(&s->fring.cons_read, memory_order_relaxed);
 	} else {
 		s->ring = snap->ring;
 		s->prod_tail = atomic_load_explicit(&s->ring.prod_tail, memory_order_relaxed);
@@ -247,8 +255,25 @@ static void warnf(struct warns *w, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* SHMRING_FIXED: message counts, read <= tail, within a ring of head */
+static int fixed_indices(const struct tseg *s, char *why, size_t n)
+{
+	typedef unsigned long long ull;
+	uint64_t slots = s->g.capacity / fx_stride_for(s->g.max_msg);
+	uint64_t head = s->cons_head, read = s->cons_read, tail = s->prod_tail;
+	if (tail - head > slots || read - head > tail - head) {
+		snprintf(why, n, "counters out of order: cons_head %llu <= cons_read %llu <= "
+			 "prod_tail %llu <= cons_head + %llu slots does not hold", (ull)head,
+			 (ull)read, (ull)tail, (ull)slots);
+		return -EPROTO;
+	}
+	return 0;
+}
+
 static int spsc_indices(const struct tseg *s, char *why, size_t n)
 {
+	if (tseg_fixed(s))
+		return fixed_indices(s, why, n);
 	uint64_t cap = s->g.capacity, head = s->cons_head, read = s->cons_read, tail = s->prod_tail;
 	if ((head | read | tail) & 7u) {
 		snprintf(why, n, "index not a multiple of 8 (prod_tail %llu, cons_head %llu, "
@@ -649,11 +674,48 @@ static bool walk_emit(struct walk_ctx *w, uint64_t pos, void *data, uint32_t len
 	return false;
 }
 
+/* SHMRING_FIXED: every slot from cons_head to prod_tail, max_msg bytes */
+static int walk_fixed(struct walk_ctx *w)
+{
+	struct tseg *s = w->s;
+	struct twalk *o = w->out;
+	const struct fixed_shared *r = (const void *)(s->base + s->g.ring_off);
+	struct fixed_geom g = fx_geom_make((uint8_t *)(uintptr_t)(s->base + s->g.data_off),
+					   s->g.capacity, s->g.max_msg);
+	w->g.data = g.data;
+	/* acquire: pairs with the consumer's [X4]; then [X3]'s pairing with
+	 * the producer's [X2]: the slots up to tail are written */
+	uint64_t head = atomic_load_explicit(&r->cons_head, memory_order_acquire);
+	uint64_t tail = atomic_load_explicit(&r->prod_tail, memory_order_acquire);
+	/* relaxed: a hint of what the consumer holds, checked below */
+	uint64_t read = atomic_load_explicit(&r->cons_read, memory_order_relaxed);
+	w->head = head;
+	w->read = read;
+	w->read_ok = read - head <= tail - head;
+	o->head = o->end = head;
+	if (tail - head > g.slots) {
+		o->stop = moved_past(s, head, head) ? WALK_MOVED : WALK_CORRUPT;
+		snprintf(o->reason, sizeof(o->reason), "prod_tail %llu is not within %llu slots "
+			 "after cons_head %llu", (unsigned long long)tail,
+			 (unsigned long long)g.slots, (unsigned long long)head);
+		return 0;
+	}
+	o->stop = WALK_END;
+	for (uint64_t i = head; i != tail; i++) {
+		if (walk_emit(w, i, fx_slot(&g, i), g.size))
+			return 0;
+		o->end = i + 1;
+	}
+	return 0;
+}
+
 static int walk_body(void *arg)
 {
 	struct walk_ctx *w = arg;
 	struct tseg *s = w->s;
 	struct twalk *o = w->out;
+	if (tseg_fixed(s))
+		return walk_fixed(w);
 	w->g = (struct spsc_geom){
 		.data = (uint8_t *)(uintptr_t)(s->base + s->g.data_off),
 		.cap = s->g.capacity, .mask = s->g.capacity - 1, .max_msg = s->g.max_msg,
@@ -744,7 +806,8 @@ void tseg_stats(const struct tseg *s, struct shmring_stats *st)
 	memset(st, 0, sizeof(*st));
 	if (s->have_state)
 		seg_counters(&s->g, &s->ctl, tseg_mpmc(s) ? (const void *)&s->mring :
-					     tseg_bcast(s) ? (const void *)&s->bring
+					     tseg_bcast(s) ? (const void *)&s->bring :
+					     tseg_fixed(s) ? (const void *)&s->fring
 							   : (const void *)&s->ring, st);
 }
 

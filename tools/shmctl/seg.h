@@ -69,7 +69,8 @@ struct tseg {
 	/* control block and ring state, copies (TS_OK only) */
 	bool have_state;
 	struct ctl_shared ctl;
-	struct spsc_shared ring;         /* SPSC */
+	struct spsc_shared ring;         /* SPSC (FIXED: its wait line, at the same offsets) */
+	struct fixed_shared fring;       /* SPSC with SHMRING_FIXED: indices count messages */
 	uint64_t prod_tail, cons_head, cons_read;
 	struct mpmc_shared mring;        /* MPMC */
 	struct mpmc_geom mg;             /* from the validated header (data: NULL) */
@@ -118,6 +119,10 @@ static inline bool tseg_mpmc(const struct tseg *s)
 static inline bool tseg_bcast(const struct tseg *s)
 {
 	return s->g.kind == SHMRING_BCAST;
+}
+static inline bool tseg_fixed(const struct tseg *s)
+{
+	return seg_is_fixed(&s->g);
 }
 /* The entry of participant slot `slot` (ACTIVE or not), or NULL if free. */
 const struct tpart *tseg_part(const struct tseg *s, uint32_t slot);

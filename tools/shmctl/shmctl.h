@@ -25,7 +25,7 @@
 
 /* Every option of every command; main.c checks which command takes which. */
 struct opts {
-	bool json, hex, text, dry_run, force, verbose;
+	bool json, hex, text, dry_run, force, verbose, fixed;
 	bool have_kind, have_capacity, have_max_msg, have_mode, have_count, have_stall;
 	const char *dirs[MAX_DIRS];
 	unsigned ndirs;
