@@ -480,11 +480,11 @@ static int mp_commit(struct shmring *sr, struct shmring_msg *m)
 }
 
 /* How many of the messages from msgs[0] (n of them) one range may carry:
- * each valid and fitting, at most MPMC_RANGE_MAX. */
+ * each valid and fitting, at most range_max. */
 static unsigned range_fit(const struct mpmc_handle *r, const struct iovec *msgs, unsigned n)
 {
 	unsigned m = 0;
-	while (m < n && m < MPMC_RANGE_MAX && (msgs[m].iov_base || !msgs[m].iov_len) &&
+	while (m < n && m < r->range_max && (msgs[m].iov_base || !msgs[m].iov_len) &&
 	       msgs[m].iov_len <= r->mp.g.max_msg)
 		m++;
 	return m;
@@ -665,11 +665,11 @@ static ssize_t mp_recv(struct shmring *sr, void *buf, size_t cap, int64_t timeou
 }
 
 /* How many buffers from bufs[0] (n of them) one range may fill: each
- * valid, at most MPMC_RANGE_MAX. */
-static unsigned bufs_fit(const struct iovec *bufs, unsigned n)
+ * valid, at most range_max. */
+static unsigned bufs_fit(const struct mpmc_handle *r, const struct iovec *bufs, unsigned n)
 {
 	unsigned m = 0;
-	while (m < n && m < MPMC_RANGE_MAX && (bufs[m].iov_base || !bufs[m].iov_len))
+	while (m < n && m < r->range_max && (bufs[m].iov_base || !bufs[m].iov_len))
 		m++;
 	return m;
 }
@@ -735,7 +735,7 @@ static int mp_recv_batch(struct shmring *sr, struct iovec *bufs, unsigned n, int
 	unsigned i = 0;
 	ssize_t rc = 0;
 	while (i < n) {
-		unsigned m = bufs_fit(bufs + i, n - i);
+		unsigned m = bufs_fit(r, bufs + i, n - i);
 		if (unlikely(m == 0)) {
 			rc = -EINVAL;
 			break;
@@ -872,6 +872,7 @@ static int kind_init(struct seg_handle *s)
 	r->mp.sh = sh;
 	seg_mpmc_geom(g, r->seg.map->base + g->data_off, &r->mp.g);
 	r->stall_ns = (uint64_t)stall_ms * 1000000u;
+	r->range_max = (g->flags & SEG_HF_RANGES) ? MPMC_RANGE_MAX : 1;
 	r->sweep.fn = sweep_cb;
 	r->sweep.arg = r;
 	return 0;

@@ -139,6 +139,7 @@ static int plan_mpmc(const struct shmring_opts *o, struct seg_geom *g)
 	g->max_msg = (uint32_t)max;
 	g->stall_ms = o->stall_ms ? o->stall_ms : MPMC_STALL_DEFAULT_MS;
 	plan_finish(o, g, SEG_MPMC_DATA_OFF);
+	g->flags |= SEG_HF_RANGES;
 	return 0;
 }
 
@@ -211,7 +212,8 @@ static uint64_t data_off_for(uint32_t kind)
 static uint32_t flags_for(uint32_t kind)
 {
 	return SHMRING_PREFAULT | SHMRING_MLOCK | (kind == SHMRING_BCAST ? SHMRING_OVERWRITE : 0) |
-	       (kind == SHMRING_SPSC ? SHMRING_FIXED : 0);
+	       (kind == SHMRING_SPSC ? SHMRING_FIXED : 0) |
+	       (kind == SHMRING_MPMC ? SEG_HF_RANGES : 0);
 }
 
 void seg_mpmc_geom(const struct seg_geom *g, uint8_t *data, struct mpmc_geom *mg)

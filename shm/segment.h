@@ -45,6 +45,13 @@
  * segment is waited for only while that lock is held (between
  * CTL_LOCK_OPEN and the participants' CTL_LOCK_BASE bytes). */
 #define SEG_LOCK_CREATE 1002
+/* A header flag (not an opts flag): the MPMC ring's slot words may carry
+ * ranges (ring/mpmc.h, mw_count), set by the builds that write them.  A
+ * build from before refuses a header with a flag it does not know, so it
+ * never misreads a range; a ring made without the flag, by such a build,
+ * is given single claims only, so the older processes that share it never
+ * meet one. */
+#define SEG_HF_RANGES 0x100u
 
 struct seg_hdr {
 	uint64_t magic;

@@ -23,6 +23,7 @@
 #include "backend/mpmc.h"
 #include "ring/mpmc.h"
 #include "shm/ctl.h"
+#include "shm/segment.h"
 
 #define MS 1000000ll
 
@@ -155,6 +156,42 @@ Test(mpmc, geometry_and_caps)
 	o = (struct shmring_opts){ .kind = SHMRING_MPMC };
 	cr_assert_eq(shmring_open(path, SHMRING_CREATE, &o, &r), -ENOTSUP);
 	cr_assert_eq(access(path + 5, F_OK), -1, "nothing left behind");
+}
+
+/* A ring made by a build from before range claims (no SEG_HF_RANGES in
+ * its header) may be shared with processes of that build, which do not
+ * know range words: batches on it claim and take one slot at a time.
+ * Rings made now carry the flag, which those builds refuse. */
+Test(mpmc, a_ring_made_before_ranges_gets_single_claims)
+{
+	const char *uri = t_ring_uri("norange");
+	struct shmring *c = mk_ring(uri, 8192, 64, 0);
+	cr_assert_eq(mph_of(c)->range_max, MPMC_RANGE_MAX);
+	struct seg_hdr *h = (struct seg_hdr *)(void *)segh_of(c)->map->base;
+	cr_assert(h->flags & SEG_HF_RANGES, "a ring made now says it may hold ranges");
+	h->flags &= ~SEG_HF_RANGES;      /* as an older build makes it */
+	h->checksum = seg_checksum(h);
+	cr_assert_eq(shmring_close(c), 0);
+	c = open_as(uri, 0);             /* a mapping of its own: the header read again */
+	struct shmring *p = open_as(uri, SHMRING_PRODUCER), *q = open_as(uri, SHMRING_CONSUMER);
+	cr_assert_eq(mph_of(p)->range_max, 1);
+	cr_assert_eq(mph_of(q)->range_max, 1);
+	uint64_t v[32], w[32];
+	struct iovec in[32], out[32];
+	for (int round = 0; round < 10; round++) {
+		for (int i = 0; i < 32; i++) {
+			v[i] = (uint64_t)round * 32 + (uint64_t)i;
+			in[i] = (struct iovec){ &v[i], sizeof(v[i]) };
+			out[i] = (struct iovec){ &w[i], sizeof(w[i]) };
+		}
+		cr_assert_eq(shmring_send_batch(p, in, 32, 0), 32);
+		cr_assert_eq(shmring_recv_batch(q, out, 32, 0), 32);
+		for (int i = 0; i < 32; i++)
+			cr_assert_eq(w[i], v[i]);
+	}
+	shmring_close(p);
+	shmring_close(q);
+	shmring_close(c);
 }
 
 Test(mpmc, send_recv_zero_copy_batch)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "mmapfile/mmapfile.h"
+#include "shm/segment.h"
 #include "report.h"
 #include "sync/bell.h"
 #include "shmctl.h"
@@ -20,6 +21,8 @@ static const char *flags_str(uint32_t f, char *buf, size_t n)
 		 f & SHMRING_MLOCK ? "mlock" : "",
 		 (f & (SHMRING_PREFAULT | SHMRING_MLOCK)) && (f & SHMRING_FIXED) ? "," : "",
 		 f & SHMRING_FIXED ? "fixed" : "");
+	if (f & SEG_HF_RANGES)
+		snprintf(buf + strlen(buf), n - strlen(buf), "%sranges", buf[0] ? "," : "");
 	if (!buf[0])
 		snprintf(buf, n, "%s", f ? "unknown" : "none");
 	return buf;
