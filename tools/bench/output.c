@@ -182,6 +182,9 @@ static const struct goal goals[] = {
 static const struct goal context[] = {
 	{ "64 B rtt p50, cacheline-rec / cacheline", "cacheline-rec", "cacheline", 64, M_P50, false, 0 },
 	{ "64 B rtt p50, shmring-poll / cacheline-rec", "shmring-poll", "cacheline-rec", 64, M_P50, false, 0 },
+	{ "64 B rtt p50, shmring-inline / cacheline-rec", "shmring-inline", "cacheline-rec", 64, M_P50, false, 0 },
+	{ "64 B rtt p50, shmring-inline / shmring-poll", "shmring-inline", "shmring-poll", 64, M_P50, false, 0 },
+	{ "64 B msgs/s, shmring-inline / shmring-poll", "shmring-inline", "shmring-poll", 64, M_RATE, true, 0 },
 	{ "64 B rtt p50, eventfd-epoll / eventfd-pingpong", "eventfd-epoll", "eventfd-pingpong", 64, M_P50, false, 0 },
 	{ "64 B rtt p50, shmring-epoll / eventfd-epoll", "shmring-epoll", "eventfd-epoll", 64, M_P50, false, 0 },
 	{ "64 B producer CPU/msg, 8 SPSC rings / BCAST 1 sub", "shmring-spsc-x8", "shmring-bcast-block", 64, M_PCPU, false, 0 },
