@@ -278,7 +278,7 @@ static inline uint64_t shmring__room(uint64_t tail, uint64_t head, uint64_t cap)
  * -EPROTO for anything a correct producer cannot have written: every
  * value is checked against the private geometry before it is used.
  */
-static inline int shmring__spsc_parse(const struct shmring_inl_geom *g, uint64_t pos,
+static inline SHMRING__ALWAYS_INLINE int shmring__spsc_parse(const struct shmring_inl_geom *g, uint64_t pos,
 				      void **data, uint32_t *len, uint64_t *end)
 {
 	for (int step = 0; step <= SHMRING__MAX_PADS; step++) {
@@ -326,7 +326,7 @@ static inline int shmring__spsc_parse(const struct shmring_inl_geom *g, uint64_t
  * then the load half of the Dekker pair with the sleeper's [W1]/[B1].
  * True when the library must look and wake.
  */
-static inline bool shmring__look(const struct shmring_inl_fence *f, uint32_t *sleeping)
+static inline SHMRING__ALWAYS_INLINE bool shmring__look(const struct shmring_inl_fence *f, uint32_t *sleeping)
 {
 	if (shmring__unlikely(f->on))
 		return true;
@@ -351,7 +351,7 @@ static inline bool shmring__look(const struct shmring_inl_fence *f, uint32_t *sl
 
 /* ---- producer ---------------------------------------------------------- */
 
-static inline bool shmring__spsc_shut(struct shmring_inl_prod *p)
+static inline SHMRING__ALWAYS_INLINE bool shmring__spsc_shut(struct shmring_inl_prod *p)
 {
 	/* relaxed: only stops further sends; nothing is read through it */
 	return __atomic_load_n(shmring__sh32(p->ksh, SHMRING__SH_SHUTDOWN), __ATOMIC_RELAXED) != 0;
@@ -364,7 +364,7 @@ static inline bool shmring__spsc_shut(struct shmring_inl_prod *p)
  * pend_tail at the end with the counts that go with it, whether or not
  * msgs_sent and bytes_sent were stored yet (the library's takeover).
  */
-static inline void shmring__spsc_pend(struct shmring_inl_prod *p, uint64_t end, uint64_t msgs,
+static inline SHMRING__ALWAYS_INLINE void shmring__spsc_pend(struct shmring_inl_prod *p, uint64_t end, uint64_t msgs,
 				      uint64_t bytes)
 {
 	uint64_t *pend = shmring__sh64(p->ksh, SHMRING__SH_PEND_TAIL);
@@ -385,7 +385,7 @@ static inline void shmring__spsc_pend(struct shmring_inl_prod *p, uint64_t end, 
  * release-store the header ([P2], pairs with [C1]).  Returns false, having
  * touched nothing, for anything else.
  */
-static inline bool shmring__spsc_send_short(struct shmring_inl_prod *p, const void *msg,
+static inline SHMRING__ALWAYS_INLINE bool shmring__spsc_send_short(struct shmring_inl_prod *p, const void *msg,
 					    size_t len)
 {
 	uint64_t rec = shmring__rec_size(len), tail = p->tail;
@@ -405,7 +405,7 @@ static inline bool shmring__spsc_send_short(struct shmring_inl_prod *p, const vo
 
 /* send()'s fast path: no reservation open, no shutdown, a short message in
  * the room known.  False, having touched nothing, otherwise. */
-static inline bool shmring__spsc_send_fast(struct shmring_inl_prod *p, const void *msg,
+static inline SHMRING__ALWAYS_INLINE bool shmring__spsc_send_fast(struct shmring_inl_prod *p, const void *msg,
 					   size_t len)
 {
 	return !p->resv_open && !shmring__spsc_shut(p) && shmring__spsc_send_short(p, msg, len);
@@ -416,7 +416,7 @@ static inline bool shmring__spsc_send_fast(struct shmring_inl_prod *p, const voi
  * filler, then the message's header) except its first, and return that
  * first word: the caller release-stores it last ([P2]).
  */
-static inline uint64_t shmring__spsc_group_words(const struct shmring_inl_geom *g, uint64_t tail,
+static inline SHMRING__ALWAYS_INLINE uint64_t shmring__spsc_group_words(const struct shmring_inl_geom *g, uint64_t tail,
 						 uint64_t fill, uint64_t skip, uint32_t len)
 {
 	uint64_t w = shmring__hdr(len, SHMRING__TAG_MSG);
@@ -445,7 +445,7 @@ static inline void *shmring__spsc_resv_data(const struct shmring_inl_prod *p)
  * placement due (rewind_at: a signed distance, positions wrap).  Opens
  * the reservation; false, having touched nothing, otherwise.
  */
-static inline bool shmring__spsc_reserve_fast(struct shmring_inl_prod *p, size_t len,
+static inline SHMRING__ALWAYS_INLINE bool shmring__spsc_reserve_fast(struct shmring_inl_prod *p, size_t len,
 					      struct shmring_msg *m)
 {
 	uint64_t off = p->tail & p->g.mask, skip = shmring__skip(off, len);
@@ -468,7 +468,7 @@ static inline bool shmring__spsc_reserve_fast(struct shmring_inl_prod *p, size_t
 
 /* Is m this producer's open reservation?  (The payload pointer too: another
  * ring's reservation may carry the same position and length.) */
-static inline bool shmring__spsc_commit_ok(const struct shmring_inl_prod *p,
+static inline SHMRING__ALWAYS_INLINE bool shmring__spsc_commit_ok(const struct shmring_inl_prod *p,
 					   const struct shmring_msg *m)
 {
 	return p->resv_open && m->priv[0] == p->tail && m->len <= m->priv[1] &&
@@ -480,7 +480,7 @@ static inline bool shmring__spsc_commit_ok(const struct shmring_inl_prod *p,
  * the next header word, write the group's later words, then release-store
  * its first word.  Visible to the consumer on return.
  */
-static inline void shmring__spsc_commit(struct shmring_inl_prod *p, uint32_t len)
+static inline SHMRING__ALWAYS_INLINE void shmring__spsc_commit(struct shmring_inl_prod *p, uint32_t len)
 {
 	uint64_t next = p->tail + p->resv_fill + p->resv_skip + shmring__rec_size(len);
 	/* relaxed: ordered before the consumer can look here by [P2] below */
@@ -499,7 +499,7 @@ static inline void shmring__spsc_commit(struct shmring_inl_prod *p, uint32_t len
  * and the look.  True when the library must look and wake (the consumer
  * sleeps or polls, or our fence is on).
  */
-static inline bool shmring__spsc_published(struct shmring_inl_prod *p)
+static inline SHMRING__ALWAYS_INLINE bool shmring__spsc_published(struct shmring_inl_prod *p)
 {
 	uint64_t *sent = shmring__sh64(p->ksh, SHMRING__SH_MSGS_SENT);
 	/* relaxed, all three: one writer (this role); stats and tools only */
@@ -513,7 +513,7 @@ static inline bool shmring__spsc_published(struct shmring_inl_prod *p)
 /* ---- consumer ---------------------------------------------------------- */
 
 /* Hand out the parsed message ending at `end`: it is now in our hands. */
-static inline void shmring__spsc_take(struct shmring_inl_cons *c, uint64_t end)
+static inline SHMRING__ALWAYS_INLINE void shmring__spsc_take(struct shmring_inl_cons *c, uint64_t end)
 {
 	c->read = end;
 	/* relaxed: read only by a takeover, after our proven death (the
@@ -527,7 +527,7 @@ static inline void shmring__spsc_take(struct shmring_inl_cons *c, uint64_t end)
  * the producer's in shmring__spsc_pend().  True when the library must look
  * and wake (the producer sleeps or polls on a full ring, or our fence is on).
  */
-static inline bool shmring__spsc_released(struct shmring_inl_cons *c, uint64_t end,
+static inline SHMRING__ALWAYS_INLINE bool shmring__spsc_released(struct shmring_inl_cons *c, uint64_t end,
 					  uint64_t msgs, uint64_t bytes)
 {
 	uint64_t *pend = shmring__sh64(c->ksh, SHMRING__SH_PEND_HEAD);
@@ -555,7 +555,7 @@ static inline bool shmring__spsc_released(struct shmring_inl_cons *c, uint64_t e
  * `cap`: copy it out and release it.  Returns its length (and in *wake
  * what shmring__spsc_released said), or -EAGAIN having touched nothing.
  */
-static inline ssize_t shmring__spsc_recv_fast(struct shmring_inl_cons *c, void *buf, size_t cap,
+static inline SHMRING__ALWAYS_INLINE ssize_t shmring__spsc_recv_fast(struct shmring_inl_cons *c, void *buf, size_t cap,
 					      bool *wake)
 {
 	void *data;
@@ -566,7 +566,9 @@ static inline ssize_t shmring__spsc_recv_fast(struct shmring_inl_cons *c, void *
 	    shmring__unlikely(len > cap))
 		return -EAGAIN;
 	shmring__spsc_take(c, end);      /* a crash from here on counts as a redelivery */
-	shmring__copy(buf, data, len);
+	/* len <= cap, said again where the compiler's object-size checks of
+	 * an inlined caller's buffer can see it */
+	shmring__copy(buf, data, len <= cap ? len : cap);
 	*wake = shmring__spsc_released(c, end, 1, len);
 	return len;
 }
@@ -576,7 +578,7 @@ static inline ssize_t shmring__spsc_recv_fast(struct shmring_inl_cons *c, void *
  * it (the library hands such a filler back at once).  False, having
  * touched nothing, otherwise.
  */
-static inline bool shmring__spsc_acquire_fast(struct shmring_inl_cons *c, struct shmring_msg *m)
+static inline SHMRING__ALWAYS_INLINE bool shmring__spsc_acquire_fast(struct shmring_inl_cons *c, struct shmring_msg *m)
 {
 	void *data;
 	uint32_t len;
@@ -598,7 +600,7 @@ static inline bool shmring__spsc_acquire_fast(struct shmring_inl_cons *c, struct
  * the ring is damaged, not the argument).  priv[1] must be the end of that
  * record, not any position: a forged end would leave cons_head inside one.
  */
-static inline int shmring__spsc_release_check(const struct shmring_inl_cons *c,
+static inline SHMRING__ALWAYS_INLINE int shmring__spsc_release_check(const struct shmring_inl_cons *c,
 					      const struct shmring_msg *m)
 {
 	void *data;
