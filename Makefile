@@ -133,6 +133,10 @@ ifneq ($(HAVE_NATS),y)
 TEST_SRCS := $(filter-out tests/test_bridge.c,$(TEST_SRCS))
 endif
 TESTS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+# the conformance and stream suites once more through <shmring/inline.h>
+# (tests/common.h, SHMRING_TEST_INLINE)
+INLINE_TESTS := $(BUILD)/tests/test_conformance_inline $(BUILD)/tests/test_stream_inline
+TESTS += $(INLINE_TESTS)
 # ThreadSanitizer cannot follow a ring across processes: under SAN=thread
 # run the suites that drive the ring with threads sharing one mapping.
 TSAN_TESTS := $(BUILD)/tests/test_spsc $(BUILD)/tests/test_registry $(BUILD)/tests/test_mpmc \
@@ -426,6 +430,11 @@ $(BUILD)/tests/%.o: tests/%.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS_ALL) $(TEST_INC) -I. $(CFLAGS_ALL) -c $< -o $@
 
+$(BUILD)/tests/%_inline.o: tests/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $< (inline)")
+	$(Q)$(CC) $(CPPFLAGS_ALL) $(TEST_INC) -I. -DSHMRING_TEST_INLINE $(CFLAGS_ALL) -c $< -o $@
+
 # ---- script tests: tests/sh/*.sh use make, the compiler, an install and
 # the programs of tests/prog as a user would.  Each exits 0 (passed), 77
 # (skipped: something it needs is absent) or else (failed).  They run in
@@ -437,7 +446,8 @@ ifeq ($(SAN),)
 RUN_SCRIPTS := $(SCRIPT_TESTS)
 tests: $(TEST_PROGS)
 endif
-SCRIPT_ENV := SRC=$(CURDIR) BUILD=$(abspath $(BUILD)) CC='$(CC)' PKG_CONFIG='$(PKG_CONFIG)'
+SCRIPT_ENV := SRC=$(CURDIR) BUILD=$(abspath $(BUILD)) CC='$(CC)' CXX='$(CXX)' \
+	PKG_CONFIG='$(PKG_CONFIG)'
 run_scripts = for s in $(RUN_SCRIPTS); do \
 		echo "-- $$s"; $(SCRIPT_ENV) sh $$s; rc=$$?; \
 		if [ $$rc = 77 ]; then echo "   (skipped)"; elif [ $$rc != 0 ]; then fail=1; fi; \
@@ -701,6 +711,7 @@ install: lib tools $(if $(GST_ON),gst)
 		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
 		$(DESTDIR)$(MANDIR)/man7
 	install -m 644 include/shmring.h $(DESTDIR)$(INCLUDEDIR)/
+	install -D -m 644 include/shmring/inline.h $(DESTDIR)$(INCLUDEDIR)/shmring/inline.h
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libshmring.so
@@ -720,7 +731,8 @@ install: lib tools $(if $(GST_ON),gst)
 	$(if $(filter y,$(HAVE_NATS)),install -D -m 644 tools/systemd/shmring-bridge@.service $(DESTDIR)$(SYSTEMDUNITDIR)/shmring-bridge@.service)
 
 uninstall:
-	rm -f $(DESTDIR)$(INCLUDEDIR)/shmring.h $(DESTDIR)$(LIBDIR)/libshmring.a \
+	rm -f $(DESTDIR)$(INCLUDEDIR)/shmring.h $(DESTDIR)$(INCLUDEDIR)/shmring/inline.h \
+		$(DESTDIR)$(LIBDIR)/libshmring.a \
 		$(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libshmring.so \
 		$(DESTDIR)$(PKGCONFIGDIR)/shmring.pc $(DESTDIR)$(GST_PLUGINDIR)/libgstshmring.so \
 		$(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(TOOLS))) \

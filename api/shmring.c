@@ -36,6 +36,7 @@ static void fork_child(void)
 		if (r->ops->fork_child)
 			r->ops->fork_child(r);
 		r->roles = 0;
+		r->inl.fast = 0;    /* the inline calls take the library's way too */
 		r->forked = true;
 	}
 	pthread_mutex_unlock(&handles_lock);

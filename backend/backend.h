@@ -21,6 +21,7 @@
 #include <sys/uio.h>
 
 #include "shmring.h"
+#include "shmring/inline.h"
 
 #define BACKEND_HIDDEN __attribute__((visibility("hidden")))
 
@@ -35,6 +36,10 @@ struct shmring_backend_ops;
 /* The common head of every handle (the backend's own state follows it:
  * a backend's handle type has this as its first member). */
 struct shmring {
+	/* first: what the installed inline header reads (a layout version and
+	 * the roles whose fast path is inline, with pointers to their state);
+	 * fast is 0 but on an SPSC segment handle from shmring_open_layout() */
+	struct shmring_inl inl;
 	const struct shmring_backend_ops *ops;
 	uint32_t roles;            /* SHMRING_PRODUCER/CONSUMER this handle may use
 				      (and HANDLE_SPSC); 0 in a forked child */
@@ -42,6 +47,8 @@ struct shmring {
 	bool forked;               /* inherited across fork(): shared state is not ours */
 	struct shmring *next, *prev;   /* api/: every open handle of the process */
 };
+
+_Static_assert(offsetof(struct shmring, inl) == 0, "the inline header reads the handle's start");
 
 struct shmring_backend_ops {
 	const char *name;          /* for messages and tests: "spsc", "mpmc", "pipe", "mq" */
@@ -91,6 +98,7 @@ struct shmring_backend {
 static inline void backend_head_init(struct shmring *r, const struct shmring_backend_ops *ops,
 				     uint32_t roles, uint32_t spin_ns)
 {
+	r->inl = (struct shmring_inl){ .layout = SHMRING_LAYOUT_VERSION };
 	r->ops = ops;
 	r->roles = roles;
 	r->spin_ns = spin_ns;

@@ -45,7 +45,7 @@ static inline bool fxh_shut(const struct fixed_handle *h, memory_order mo)
 static __attribute__((noinline)) void fxh_wake(struct fixed_handle *h, _Atomic uint32_t *sleeping,
 					       _Atomic uint32_t *word, _Atomic uint64_t *wakes,
 					       const uint32_t *owner, _Atomic uint64_t *rung,
-					       struct wait_fence *f)
+					       struct shmring_inl_fence *f)
 {
 	if (wait_wake(sleeping, word, wakes, f) & WAIT_POLLING)
 		/* relaxed: written under the control lock at attach; a stale

@@ -29,7 +29,7 @@ int sph_prod_wait(struct spsc_handle *h, size_t len, void **out, int64_t timeout
 {
 	int rc;
 	spsc_count(&h->sh->waits_full, 1);
-	if (pre_spin(h, &h->sh->cons_head, h->prod.cons_cache) &&
+	if (pre_spin(h, &h->sh->cons_head, h->prod.f.cons_cache) &&
 	    (rc = sph_prod_try(h, len, out)) != -EAGAIN)
 		return rc;
 	struct waiter w = {
@@ -40,7 +40,7 @@ int sph_prod_wait(struct spsc_handle *h, size_t len, void **out, int64_t timeout
 	};
 	uint64_t deadline = clock_deadline(timeout_ns);
 	for (;;) {
-		if ((rc = wait_change(&w, h->prod.cons_cache, deadline)) < 0)
+		if ((rc = wait_change(&w, h->prod.f.cons_cache, deadline)) < 0)
 			return rc;
 		if ((rc = sph_prod_try(h, len, out)) != -EAGAIN)
 			return rc;
@@ -112,7 +112,7 @@ int sph_prod_poll(struct spsc_handle *h, size_t len, void **out)
 		/* [B3] seq_cst: the last look, after [B1]; pairs with the
 		 * consumer's [C2] store, [C3] load (Dekker, as [W3]) */
 		uint64_t head = atomic_load_explicit(&h->sh->cons_head, memory_order_seq_cst);
-		if (head == h->prod.cons_cache && !sph_shut(h, memory_order_seq_cst))
+		if (head == h->prod.f.cons_cache && !sph_shut(h, memory_order_seq_cst))
 			return -EAGAIN;
 		disarm(&h->sh->prod_sleeping);
 		int rc = sph_prod_try(h, len, out);
@@ -146,7 +146,7 @@ static int op_send_batch(struct shmring *r, const struct iovec *msgs, unsigned n
 	struct spsc_handle *h = sph_of(r);
 	uint64_t bytes = 0;
 	void *at;
-	if (h->prod.resv_open)
+	if (h->prod.f.resv_open)
 		return -EINPROGRESS;
 	/* relaxed: only stops further sends; nothing is read through it */
 	if (sph_shut(h, memory_order_relaxed))
@@ -181,7 +181,7 @@ static int op_recv_batch(struct shmring *r, struct iovec *bufs, unsigned n, int6
 	void *data;
 	uint32_t len;
 	uint64_t end;
-	if (h->cons.read != h->cons.head)
+	if (h->cons.f.read != h->cons.f.head)
 		return -EINPROGRESS;
 	if (!bufs[0].iov_base && bufs[0].iov_len)
 		return -EINVAL;
@@ -250,7 +250,7 @@ static int op_release(struct shmring *r, struct shmring_msg *m)
 static int op_flush(struct shmring *r)
 {
 	struct spsc_handle *h = sph_of(r);
-	return segh_flush(&h->seg, h->prod.resv_open, &h->flushed, h->prod.tail);
+	return segh_flush(&h->seg, h->prod.f.resv_open, &h->flushed, h->prod.f.tail);
 }
 
 const struct shmring_backend_ops sph_ops = {
@@ -313,10 +313,14 @@ static int attach_locked(struct seg_handle *s, uint32_t roles)
 		return rc;
 	if ((roles & ROLE_PRODUCER) && (rc = spsc_prod_init(&h->prod, h->sh, &g, light)) < 0)
 		return rc;
-	h->flushed = h->prod.tail;
+	h->flushed = h->prod.f.tail;
 	if ((rc = segh_pair_join(s, roles)) < 0)
 		return rc;
 	s->head.roles = roles | HANDLE_SPSC;
+	/* the state the inline header's fast path works on (switched on by
+	 * shmring_open_layout, api/inline.c) */
+	s->head.inl.prod = &h->prod.f;
+	s->head.inl.cons = &h->cons.f;
 	return 0;
 }
 

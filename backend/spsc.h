@@ -81,7 +81,7 @@ static inline __attribute__((always_inline)) int sph_room(struct spsc_handle *h,
  * doorbell of `owner`'s participant (control block: slot + 1) if it polls. */
 static inline void sph_wake(struct spsc_handle *h, _Atomic uint32_t *sleeping,
 			    _Atomic uint32_t *word, _Atomic uint64_t *wakes,
-			    const uint32_t *owner, _Atomic uint64_t *rung, struct wait_fence *f)
+			    const uint32_t *owner, _Atomic uint64_t *rung, struct shmring_inl_fence *f)
 {
 	if (unlikely(wait_wake(sleeping, word, wakes, f) & WAIT_POLLING))
 		/* relaxed: written under the control lock at attach; a stale
@@ -89,16 +89,31 @@ static inline void sph_wake(struct spsc_handle *h, _Atomic uint32_t *sleeping,
 		segh_ring(&h->seg, __atomic_load_n(owner, __ATOMIC_RELAXED), rung);
 }
 
+/* sph_wake_cons (_prod): the inline header's look said the consumer (the
+ * producer) may sleep or poll, or our fence is on: the full look, and the
+ * wake-up. */
+static inline void sph_wake_cons(struct spsc_handle *h)
+{
+	if (wait_look(&h->prod.f.wf, &h->sh->cons_sleeping))
+		sph_wake(h, &h->sh->cons_sleeping, &h->sh->cons_wake, &h->sh->prod_wakes,
+			 &h->seg.ctl->cons_owner, &h->sh->prod_bells, &h->prod.f.wf);
+}
+
+static inline void sph_wake_prod(struct spsc_handle *h)
+{
+	if (wait_look(&h->cons.f.wf, &h->sh->prod_sleeping))
+		sph_wake(h, &h->sh->prod_sleeping, &h->sh->prod_wake, &h->sh->cons_wakes,
+			 &h->seg.ctl->prod_owner, &h->sh->cons_bells, &h->cons.f.wf);
+}
+
 /* After commits: count, and wake the consumer if it sleeps or polls. */
 static inline __attribute__((always_inline)) void sph_published(struct spsc_handle *h)
 {
-	/* relaxed: one writer (this role); the totals were counted before
-	 * the publish (spsc_pend), so a takeover can finish this for us */
-	atomic_store_explicit(&h->sh->msgs_sent, h->prod.sent_msgs, memory_order_relaxed);
-	atomic_store_explicit(&h->sh->bytes_sent, h->prod.sent_bytes, memory_order_relaxed);
-	if (spsc_published(&h->prod))
-		sph_wake(h, &h->sh->cons_sleeping, &h->sh->cons_wake, &h->sh->prod_wakes,
-			 &h->seg.ctl->cons_owner, &h->sh->prod_bells, &h->prod.wf);
+	/* the counters are stored there (relaxed, one writer: this role),
+	 * counted before the publish (spsc_pend), so a takeover can finish
+	 * this for us */
+	if (shmring__spsc_published(&h->prod.f))
+		sph_wake_cons(h);
 }
 
 static inline int sph_send(struct spsc_handle *h, const void *msg, size_t len,
@@ -106,15 +121,15 @@ static inline int sph_send(struct spsc_handle *h, const void *msg, size_t len,
 {
 	void *at;
 	int rc;
-	if (unlikely(h->prod.resv_open))
-		return -EINPROGRESS;
 	/* a short message that fits the room already known: copy it, write
-	 * its header; no reservation state (relaxed shutdown load: as in
-	 * sph_prod_try, it only stops further sends) */
-	if (likely(!sph_shut(h, memory_order_relaxed) && spsc_send_short(&h->prod, msg, len))) {
+	 * its header; no reservation state, no shutdown (the inline header's
+	 * fast path, as shmring_inl_send's) */
+	if (likely(shmring__spsc_send_fast(&h->prod.f, msg, len))) {
 		sph_published(h);
 		return 0;
 	}
+	if (unlikely(h->prod.f.resv_open))
+		return -EINPROGRESS;
 	if (unlikely((rc = sph_room(h, len, &at, timeout_ns)) < 0))
 		return rc;
 	ring_copy(at, msg, len);
@@ -128,29 +143,28 @@ static inline int sph_reserve(struct spsc_handle *h, size_t len, struct shmring_
 {
 	void *at;
 	int rc;
-	if (unlikely(h->prod.resv_open))
+	/* room known, no filler, no shutdown: as shmring_inl_reserve */
+	if (likely(shmring__spsc_reserve_fast(&h->prod.f, len, m)))
+		return 0;
+	if (unlikely(h->prod.f.resv_open))
 		return -EINPROGRESS;
 	if (unlikely((rc = sph_room(h, len, &at, timeout_ns)) < 0))
 		return rc;
 	m->data = at;
 	m->len = len;
-	m->priv[0] = h->prod.tail;       /* where the group starts: ties commit to it */
+	m->priv[0] = h->prod.f.tail;     /* where the group starts: ties commit to it */
 	m->priv[1] = len;                /* the most commit may publish */
 	return 0;
 }
 
 static inline int sph_commit(struct spsc_handle *h, struct shmring_msg *m)
 {
-	/* the payload pointer too: another ring's reservation may carry the
-	 * same position and length */
-	if (unlikely(!h->prod.resv_open || m->priv[0] != h->prod.tail ||
-		     m->len > m->priv[1] || m->priv[1] != h->prod.resv_len ||
-		     m->data != spsc_resv_data(&h->prod)))
+	if (unlikely(!shmring__spsc_commit_ok(&h->prod.f, m)))
 		return -EINVAL;
 	if (unlikely(sph_shut(h, memory_order_relaxed))) {
 		/* the stream ended while the frame was being written: drop it
 		 * rather than let it appear after consumers saw -EPIPE */
-		h->prod.resv_open = false;
+		h->prod.f.resv_open = false;
 		/* relaxed: a counter, displayed only */
 		atomic_fetch_add_explicit(&h->seg.ctl->dropped, 1, memory_order_relaxed);
 		return -EPIPE;
@@ -190,14 +204,11 @@ static inline int sph_next(struct spsc_handle *h, void **data, uint32_t *len, ui
 static inline __attribute__((always_inline)) void sph_release_to(struct spsc_handle *h, uint64_t end, uint64_t msgs,
 				  uint64_t bytes)
 {
-	bool wake = spsc_release_to(&h->cons, end, msgs, bytes);
-	/* relaxed: one writer (this role); counted before the release, so
-	 * that a takeover can finish this for us */
-	atomic_store_explicit(&h->sh->msgs_recv, h->cons.recv_msgs, memory_order_relaxed);
-	atomic_store_explicit(&h->sh->bytes_recv, h->cons.recv_bytes, memory_order_relaxed);
-	if (wake)
-		sph_wake(h, &h->sh->prod_sleeping, &h->sh->prod_wake, &h->sh->cons_wakes,
-			 &h->seg.ctl->prod_owner, &h->sh->cons_bells, &h->cons.wf);
+	/* msgs_recv and bytes_recv are stored there (relaxed, one writer:
+	 * this role), counted before the release, so that a takeover can
+	 * finish this for us */
+	if (shmring__spsc_released(&h->cons.f, end, msgs, bytes))
+		sph_wake_prod(h);
 }
 
 static inline ssize_t sph_recv(struct spsc_handle *h, void *buf, size_t cap, int64_t timeout_ns)
@@ -206,7 +217,15 @@ static inline ssize_t sph_recv(struct spsc_handle *h, void *buf, size_t cap, int
 	uint32_t len;
 	uint64_t end;
 	int rc;
-	if (unlikely(h->cons.read != h->cons.head))
+	bool wake;
+	/* a published message that fits: as shmring_inl_recv */
+	ssize_t n = shmring__spsc_recv_fast(&h->cons.f, buf, cap, &wake);
+	if (likely(n >= 0)) {
+		if (wake)
+			sph_wake_prod(h);
+		return n;
+	}
+	if (unlikely(h->cons.f.read != h->cons.f.head))
 		return -EINPROGRESS;   /* release acquired messages first */
 	if (unlikely((rc = sph_next(h, &data, &len, &end, timeout_ns)) < 0))
 		return rc;
@@ -224,12 +243,15 @@ static inline int sph_acquire(struct spsc_handle *h, struct shmring_msg *m, int6
 	uint32_t len;
 	uint64_t end;
 	int rc;
-	uint64_t start = h->cons.read;
+	/* no end filler in front: as shmring_inl_acquire */
+	if (likely(shmring__spsc_acquire_fast(&h->cons.f, m)))
+		return 0;
+	uint64_t start = h->cons.f.read;
 	if (unlikely((rc = sph_next(h, &data, &len, &end, timeout_ns)) < 0))
 		return rc;
 	spsc_take(&h->cons, end);
 	uint64_t at = end - spsc_rec_size(len);
-	if (unlikely(at - start >= 64) && start == h->cons.head) {
+	if (unlikely(at - start >= 64) && start == h->cons.f.head) {
 		/* more than an alignment filler (56 bytes at most): an end
 		 * filler, maybe an early one (spsc_rewind).  Hand its bytes back
 		 * now, not with the record, so that the producer has the whole
@@ -246,20 +268,9 @@ static inline int sph_acquire(struct spsc_handle *h, struct shmring_msg *m, int6
 
 static inline int sph_release(struct spsc_handle *h, struct shmring_msg *m)
 {
-	if (unlikely(m->priv[0] != h->cons.head || m->priv[1] <= m->priv[0] ||
-		     m->priv[1] > h->cons.read || m->len > m->priv[1] - m->priv[0]))
-		return -EINVAL;
-	/* priv[1] must be the end of the oldest acquired message, not any
-	 * position: a forged end would leave cons_head inside a record */
-	void *data;
-	uint32_t len;
-	uint64_t end;
-	/* acquire parsed this record; if it no longer parses, someone wrote
-	 * over a published header: the ring is damaged, not the argument */
-	if (unlikely(spsc_parse(&h->cons.g, h->cons.head, &data, &len, &end) < 0))
-		return -EPROTO;
-	if (unlikely(end != m->priv[1] || m->len != len || m->data != data))
-		return -EINVAL;
+	int rc = shmring__spsc_release_check(&h->cons.f, m);
+	if (unlikely(rc < 0))
+		return rc;
 	sph_release_to(h, m->priv[1], 1, m->len);
 	m->data = NULL;
 	return 0;

@@ -11,40 +11,14 @@
 #include <stddef.h>
 #include <string.h>
 
-/* The first k and the last k of n bytes (k <= n <= 2k), through registers:
- * with k a constant after inlining, a few plain loads and stores. */
-static inline __attribute__((always_inline)) void ring_copy_ends(unsigned char *d,
-								  const unsigned char *s,
-								  size_t n, size_t k)
-{
-	unsigned char a[32], b[32];
-	memcpy(a, s, k);
-	memcpy(b, s + n - k, k);
-	memcpy(d, a, k);
-	memcpy(d + n - k, b, k);
-}
+#include "shmring/inline.h"
 
 /* Copy n bytes exactly, inline for n <= 64; neither side is read or
- * written outside [0, n). */
+ * written outside [0, n).  The installed inline header's copy. */
 static inline __attribute__((always_inline)) void ring_copy(void *restrict dst,
 							     const void *restrict src, size_t n)
 {
-	unsigned char *d = dst;
-	const unsigned char *s = src;
-	if (n > 64)
-		memcpy(d, s, n);
-	else if (n >= 32)
-		ring_copy_ends(d, s, n, 32);
-	else if (n >= 16)
-		ring_copy_ends(d, s, n, 16);
-	else if (n >= 8)
-		ring_copy_ends(d, s, n, 8);
-	else if (n >= 4)
-		ring_copy_ends(d, s, n, 4);
-	else if (n) {
-		ring_copy_ends(d, s, n, 1);
-		d[n / 2] = s[n / 2];
-	}
+	shmring__copy(dst, src, n);
 }
 
 /*
@@ -59,17 +33,7 @@ static inline __attribute__((always_inline)) void ring_copy(void *restrict dst,
 static inline __attribute__((always_inline)) void ring_copy_out(void *restrict dst,
 								 const void *restrict src, size_t n)
 {
-	switch (n) {
-	case 8:  memcpy(dst, src, 8);  break;
-	case 16: memcpy(dst, src, 16); break;
-	case 24: memcpy(dst, src, 24); break;
-	case 32: memcpy(dst, src, 32); break;
-	case 40: memcpy(dst, src, 40); break;
-	case 48: memcpy(dst, src, 48); break;
-	case 56: memcpy(dst, src, 56); break;
-	case 64: memcpy(dst, src, 64); break;
-	default: ring_copy(dst, src, n); break;
-	}
+	shmring__copy_out(dst, src, n);
 }
 
 #endif /* SHMRING_RING_COPY_H */

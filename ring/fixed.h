@@ -118,7 +118,7 @@ struct fixed_prod {
 	uint64_t tail;          /* next slot to write (private copy of prod_tail) */
 	uint64_t cons_cache;    /* last cons_head seen */
 	bool resv_open;
-	struct wait_fence wf;   /* our fence as the consumer's waker */
+	struct shmring_inl_fence wf;   /* our fence as the consumer's waker */
 };
 
 struct fixed_cons {
@@ -127,7 +127,7 @@ struct fixed_cons {
 	uint64_t head;          /* released (private copy of cons_head) */
 	uint64_t read;          /* handed out, >= head */
 	uint64_t prod_cache;    /* last prod_tail seen */
-	struct wait_fence wf;   /* our fence as the producer's waker */
+	struct shmring_inl_fence wf;   /* our fence as the producer's waker */
 };
 
 /* ---- producer ---------------------------------------------------------- */

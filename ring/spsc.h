@@ -54,6 +54,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "shmring/inline.h"
 #include "../sync/wait.h"
 #include "copy.h"
 
@@ -65,11 +66,12 @@
 /* Two lines: the adjacent-line prefetcher of x86 pulls pairs of 64 B lines. */
 #define SPSC_LINE 128
 
-#define SPSC_TAG_MSG 0x4d534731u     /* "1GSM" */
-#define SPSC_TAG_PAD 0x50414431u     /* "1DAP" */
-#define SPSC_HDR     8u
-#define SPSC_ALIGN_MIN 256u          /* payloads this long start 64-byte aligned */
-#define SPSC_MAX_PADS 2              /* end filler + alignment filler */
+/* The record format is part of the installed inline header's ABI. */
+#define SPSC_TAG_MSG SHMRING__TAG_MSG
+#define SPSC_TAG_PAD SHMRING__TAG_PAD
+#define SPSC_HDR     SHMRING__HDR
+#define SPSC_ALIGN_MIN SHMRING__ALIGN_MIN
+#define SPSC_MAX_PADS SHMRING__MAX_PADS
 
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free to be address-free");
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free to be address-free");
@@ -120,6 +122,24 @@ _Static_assert(offsetof(struct spsc_shared, cons_sleeping) == 2 * SPSC_LINE, "wa
 _Static_assert(offsetof(struct spsc_shared, msgs_sent) == 3 * SPSC_LINE, "producer stats line");
 _Static_assert(offsetof(struct spsc_shared, msgs_recv) == 4 * SPSC_LINE, "consumer stats line");
 _Static_assert(sizeof(struct spsc_shared) == 5 * SPSC_LINE, "spsc_shared size");
+/* the offsets the installed inline code uses (include/shmring/inline.h) */
+_Static_assert(offsetof(struct spsc_shared, prod_tail) == SHMRING__SH_PROD_TAIL, "ABI");
+_Static_assert(offsetof(struct spsc_shared, cons_head) == SHMRING__SH_CONS_HEAD, "ABI");
+_Static_assert(offsetof(struct spsc_shared, cons_read) == SHMRING__SH_CONS_READ, "ABI");
+_Static_assert(offsetof(struct spsc_shared, cons_sleeping) == SHMRING__SH_CONS_SLEEPING, "ABI");
+_Static_assert(offsetof(struct spsc_shared, prod_sleeping) == SHMRING__SH_PROD_SLEEPING, "ABI");
+_Static_assert(offsetof(struct spsc_shared, shutdown) == SHMRING__SH_SHUTDOWN, "ABI");
+_Static_assert(offsetof(struct spsc_shared, msgs_sent) == SHMRING__SH_MSGS_SENT &&
+	       offsetof(struct spsc_shared, bytes_sent) == SHMRING__SH_MSGS_SENT + 8, "ABI");
+_Static_assert(offsetof(struct spsc_shared, pend_tail) == SHMRING__SH_PEND_TAIL &&
+	       offsetof(struct spsc_shared, pend_msgs) == SHMRING__SH_PEND_TAIL + 8 &&
+	       offsetof(struct spsc_shared, pend_bytes) == SHMRING__SH_PEND_TAIL + 16, "ABI");
+_Static_assert(offsetof(struct spsc_shared, msgs_recv) == SHMRING__SH_MSGS_RECV &&
+	       offsetof(struct spsc_shared, bytes_recv) == SHMRING__SH_MSGS_RECV + 8, "ABI");
+_Static_assert(offsetof(struct spsc_shared, pend_head) == SHMRING__SH_PEND_HEAD &&
+	       offsetof(struct spsc_shared, pend_recv) == SHMRING__SH_PEND_HEAD + 8 &&
+	       offsetof(struct spsc_shared, pend_rbytes) == SHMRING__SH_PEND_HEAD + 16, "ABI");
+_Static_assert((WAIT_SLEEPING | WAIT_POLLING) == SHMRING__WAITERS, "ABI");
 
 /* Geometry: copied from the validated header, never re-read from the segment. */
 struct spsc_geom {
@@ -129,34 +149,31 @@ struct spsc_geom {
 	uint32_t max_msg;
 };
 
+/* A side's state: the private state the installed inline code shares
+ * (struct shmring_inl_prod/cons, `f`: tail, positions, counts, fence),
+ * the shared state, and the geometry as the ring code here takes it (the
+ * same values as f.g; neither changes after init). */
 struct spsc_prod {
+	struct shmring_inl_prod f;
 	struct spsc_shared *sh;
 	struct spsc_geom g;
-	uint64_t tail;          /* where the next group starts */
-	uint64_t cons_cache;    /* last cons_head seen */
-	uint64_t resv_fill;     /* open reservation: end filler, alignment filler */
-	uint64_t resv_skip;
-	uint32_t resv_len;
-	bool resv_open;
-	uint64_t rewind_at;     /* tail from which spsc_rewind() looks again */
-	uint64_t sent_msgs;     /* msgs_sent and bytes_sent, counting what is */
-	uint64_t sent_bytes;    /*   published (spsc_pend); stored by the caller */
-	struct wait_fence wf;   /* our fence as the consumer's waker (sync/wait.h) */
 };
 
 struct spsc_cons {
+	struct shmring_inl_cons f;
 	struct spsc_shared *sh;
 	struct spsc_geom g;
-	uint64_t head;          /* private copy of cons_head (released) */
-	uint64_t read;          /* handed out, not yet released */
-	uint64_t recv_msgs;     /* msgs_recv and bytes_recv, counting what is */
-	uint64_t recv_bytes;    /*   released (spsc_release_to); stored by the caller */
-	struct wait_fence wf;   /* our fence as the producer's waker */
 };
+
+static inline struct shmring_inl_geom spsc_pub_geom(const struct spsc_geom *g)
+{
+	return (struct shmring_inl_geom){ .data = g->data, .cap = g->cap, .mask = g->mask,
+					  .max_msg = g->max_msg };
+}
 
 static inline uint64_t spsc_rec_size(uint64_t len)
 {
-	return (SPSC_HDR + len + 7u) & ~(uint64_t)7u;
+	return shmring__rec_size(len);
 }
 
 /* Largest max_msg of any ring: an end filler is shorter than the record
@@ -179,61 +196,27 @@ static inline _Atomic uint64_t *spsc_word(const struct spsc_geom *g, uint64_t po
 
 static inline uint64_t spsc_hdr(uint32_t len, uint32_t tag)
 {
-	return (uint64_t)tag << 32 | len;
+	return shmring__hdr(len, tag);
 }
 
 /* Alignment filler for a payload of `len` bytes whose group starts at `off`:
  * 0, or 8..56 so that the payload lands on a 64-byte boundary. */
 static inline uint64_t spsc_skip(uint64_t off, uint64_t len)
 {
-	return len >= SPSC_ALIGN_MIN ? (56u - off) & 63u : 0;
+	return shmring__skip(off, len);
 }
 
 /*
- * Parse the group at `pos`: at most SPSC_MAX_PADS fillers, then a message.
- * The first word is loaded with acquire ([C1], pairs with [P2]); the words
- * after it were stored before it and are ordered by it.  Returns 0 and the
- * message, -EAGAIN if the first word is 0 (not yet published), -EPROTO for
- * anything a correct producer cannot have written.
+ * Parse the group at `pos` (shmring__spsc_parse: [C1] acquire on its first
+ * word, pairs with [P2]).  Returns 0 and the message, -EAGAIN if nothing is
+ * published there yet, -EPROTO for anything a correct producer cannot have
+ * written.
  */
 static inline int spsc_parse(const struct spsc_geom *g, uint64_t pos, void **data,
 			     uint32_t *len, uint64_t *end)
 {
-	for (int step = 0; step <= SPSC_MAX_PADS; step++) {
-		uint64_t off = pos & g->mask;
-		/* [C1] acquire on the first word: pairs with [P2]; the rest of
-		 * the group, payload included, was written before it */
-		uint64_t h = atomic_load_explicit(spsc_word(g, pos),
-						  step ? memory_order_relaxed : memory_order_acquire);
-		uint32_t n = (uint32_t)h, tag = (uint32_t)(h >> 32);
-		if (h == 0) {
-			if (step)
-				return -EPROTO;    /* a filler always has a successor */
-			/* nothing yet: ask for the line after the header's now, so
-			 * that a payload crossing into it travels in parallel */
-			__builtin_prefetch(g->data + ((pos + 64) & g->mask));
-			return -EAGAIN;
-		}
-		if (tag == SPSC_TAG_MSG) {
-			uint64_t rec = spsc_rec_size(n);
-			if (unlikely(n > g->max_msg || rec > g->cap - off ||
-				     (n >= SPSC_ALIGN_MIN && ((off + SPSC_HDR) & 63u))))
-				return -EPROTO;
-			*data = g->data + off + SPSC_HDR;
-			*len = n;
-			*end = pos + rec;
-			return 0;
-		}
-		/* a filler runs to the end of the area (never from offset 0), or
-		 * is a short one that aligns the payload after it */
-		bool to_end = off != 0 && n == g->cap - off;
-		bool align = n >= 8 && n <= 56 && !(n & 7u) && !((off + n + SPSC_HDR) & 63u) &&
-			     n < g->cap - off;
-		if (unlikely(tag != SPSC_TAG_PAD || !(to_end || align)))
-			return -EPROTO;
-		pos += n;
-	}
-	return -EPROTO;
+	const struct shmring_inl_geom pg = spsc_pub_geom(g);
+	return shmring__spsc_parse(&pg, pos, data, len, end);
 }
 
 /*
@@ -309,9 +292,11 @@ static inline int spsc_prod_init(struct spsc_prod *p, struct spsc_shared *sh,
 		atomic_store_explicit(&sh->bytes_sent, bytes, memory_order_relaxed);
 	}
 	/* no reservation open; the rest from the ring as it is */
-	*p = (struct spsc_prod){ .sh = sh, .g = *g, .tail = pos, .cons_cache = head,
-				 .sent_msgs = msgs, .sent_bytes = bytes, .rewind_at = pos,
-				 .wf = wait_fence_adopt(&sh->cons_sleeping, light) };
+	*p = (struct spsc_prod){ .sh = sh, .g = *g,
+				 .f = { .g = spsc_pub_geom(g), .ksh = (uint8_t *)(void *)sh,
+					.tail = pos, .cons_cache = head, .sent_msgs = msgs,
+					.sent_bytes = bytes, .rewind_at = pos,
+					.wf = wait_fence_adopt(&sh->cons_sleeping, light) } };
 	/* relaxed: a hint for stats; only this producer writes it */
 	atomic_store_explicit(&sh->prod_tail, pos, memory_order_relaxed);
 	return 0;
@@ -338,38 +323,18 @@ static inline int spsc_refresh_head(struct spsc_prod *p)
 	 * these bytes before it released them, so we may overwrite. */
 	uint64_t head = atomic_load_explicit(&p->sh->cons_head, memory_order_acquire);
 	/* the consumer only moves forward, and never past our tail */
-	if (unlikely(head - p->cons_cache > p->tail - p->cons_cache || (head & 7u)))
+	if (unlikely(head - p->f.cons_cache > p->f.tail - p->f.cons_cache || (head & 7u)))
 		return -EPROTO;
-	p->cons_cache = head;
+	p->f.cons_cache = head;
 	return 0;
 }
 
-/*
- * Write the words of a group starting at `tail` (end filler, alignment
- * filler, then the message's header) except its first, and return that
- * first word: the caller release-stores it last ([P2]).
- */
-static inline uint64_t spsc_group_words(const struct spsc_geom *g, uint64_t tail, uint64_t fill,
-					uint64_t skip, uint32_t len)
-{
-	uint64_t w = spsc_hdr(len, SPSC_TAG_MSG);
-	/* relaxed, here and below: ordered before the consumer can look by
-	 * the release store of the group's first word ([P2]) */
-	if (skip) {
-		atomic_store_explicit(spsc_word(g, tail + fill + skip), w, memory_order_relaxed);
-		w = spsc_hdr((uint32_t)skip, SPSC_TAG_PAD);
-	}
-	if (fill) {
-		atomic_store_explicit(spsc_word(g, tail + fill), w, memory_order_relaxed);
-		w = spsc_hdr((uint32_t)fill, SPSC_TAG_PAD);
-	}
-	return w;
-}
-
-/* The payload of the open reservation (after resv_fill/resv_skip are set). */
+/* The group's words but its first (returned: the caller release-stores it
+ * last, [P2]) and the open reservation's payload: shmring__spsc_group_words
+ * and shmring__spsc_resv_data of the installed header. */
 static inline void *spsc_resv_data(const struct spsc_prod *p)
 {
-	return p->g.data + ((p->tail + p->resv_fill + p->resv_skip) & p->g.mask) + SPSC_HDR;
+	return shmring__spsc_resv_data(&p->f);
 }
 
 /*
@@ -381,22 +346,22 @@ static inline void *spsc_resv_data(const struct spsc_prod *p)
  */
 static inline bool spsc_rewind(struct spsc_prod *p, uint64_t len, uint64_t *fill, uint64_t *skip)
 {
-	uint64_t off = p->tail & p->g.mask, warm = spsc_warm(len, p->g.cap), near = warm / 2;
+	uint64_t off = p->f.tail & p->g.mask, warm = spsc_warm(len, p->g.cap), near = warm / 2;
 	if (off < warm) {                 /* not that far into the area yet */
-		p->rewind_at = p->tail + (warm - off);
+		p->f.rewind_at = p->f.tail + (warm - off);
 		return false;
 	}
 	/* an impossible index is reported by the caller's own check */
-	if (p->tail - p->cons_cache > near &&
-	    (spsc_refresh_head(p) < 0 || p->tail - p->cons_cache > near)) {
-		p->rewind_at = p->tail + near;    /* the consumer lags: later */
+	if (p->f.tail - p->f.cons_cache > near &&
+	    (spsc_refresh_head(p) < 0 || p->f.tail - p->f.cons_cache > near)) {
+		p->f.rewind_at = p->f.tail + near;    /* the consumer lags: later */
 		return false;
 	}
 	/* the start of the area is free: at most `near` bytes are in flight,
 	 * and they lie behind the tail (the caller's room check vouches) */
 	*fill = p->g.cap - off;
 	*skip = spsc_skip(0, len);
-	p->rewind_at = p->tail + *fill + warm;
+	p->f.rewind_at = p->f.tail + *fill + warm;
 	return true;
 }
 
@@ -409,97 +374,54 @@ static inline int spsc_reserve(struct spsc_prod *p, size_t len, void **out)
 {
 	if (unlikely(len > p->g.max_msg))
 		return -EMSGSIZE;
-	uint64_t fill, skip, off = p->tail & p->g.mask;
+	uint64_t fill, skip, off = p->f.tail & p->g.mask;
 	spsc_place(off, len, p->g.cap, &fill, &skip);
 	/* one compare on the way: rewind_at is where spsc_rewind() may next
 	 * find something to do (a signed distance: positions wrap) */
-	if (unlikely((int64_t)(p->tail - p->rewind_at) >= 0) && !fill)
+	if (unlikely((int64_t)(p->f.tail - p->f.rewind_at) >= 0) && !fill)
 		(void)spsc_rewind(p, len, &fill, &skip);
 	/* + the next header word, zeroed before this group is published */
 	uint64_t need = fill + skip + spsc_rec_size(len) + SPSC_HDR;
 
-	if (unlikely(p->tail + need - p->cons_cache > p->g.cap)) {
+	if (unlikely(p->f.tail + need - p->f.cons_cache > p->g.cap)) {
 		if (unlikely(spsc_refresh_head(p) < 0))
 			return -EPROTO;
-		if (p->tail + need - p->cons_cache > p->g.cap)
+		if (p->f.tail + need - p->f.cons_cache > p->g.cap)
 			return -EAGAIN;
 	}
-	p->resv_fill = fill;
-	p->resv_skip = skip;
-	p->resv_len = (uint32_t)len;
-	p->resv_open = true;
+	p->f.resv_fill = fill;
+	p->f.resv_skip = skip;
+	p->f.resv_len = (uint32_t)len;
+	p->f.resv_open = true;
 	*out = spsc_resv_data(p);
 	return 0;
 }
 
-/*
- * Before a group is published ([P2]): count it, and store where it ends
- * and the counts it brings, in that order -- a producer killed before the
- * publish leaves pend_tail past the ring's end, one killed after it leaves
- * pend_tail at the end with the counts that go with it, whether or not
- * the caller stored msgs_sent and bytes_sent yet (spsc_prod_init).
- */
+/* Before a group is published ([P2]): count it, and store where it ends
+ * and the counts it brings (shmring__spsc_pend). */
 static inline void spsc_pend(struct spsc_prod *p, uint64_t end, uint64_t msgs, uint64_t bytes)
 {
-	p->sent_msgs += msgs;
-	p->sent_bytes += bytes;
-	/* read only by a takeover, after this producer is proven dead: no
-	 * partner.  The counts are release stores only so that neither is
-	 * moved before the position they belong to (a kill lands between any
-	 * two instructions); [P2]'s release keeps all three before it. */
-	atomic_store_explicit(&p->sh->pend_tail, end, memory_order_relaxed);
-	atomic_store_explicit(&p->sh->pend_msgs, p->sent_msgs, memory_order_release);
-	atomic_store_explicit(&p->sh->pend_bytes, p->sent_bytes, memory_order_release);
+	shmring__spsc_pend(&p->f, end, msgs, bytes);
 }
 
-/*
- * Publish the open reservation with `len` (<= reserved) payload bytes: zero
- * the next header word, write the group's later words, then release-store
- * its first word.  Visible to the consumer on return.
- */
+/* Publish the open reservation with `len` (<= reserved) payload bytes
+ * (shmring__spsc_commit: [P2] release, pairs with [C1]). */
 static inline void spsc_commit(struct spsc_prod *p, uint32_t len)
 {
-	uint64_t next = p->tail + p->resv_fill + p->resv_skip + spsc_rec_size(len);
-	/* relaxed: ordered before the consumer can look here by [P2] below */
-	atomic_store_explicit(spsc_word(&p->g, next), 0, memory_order_relaxed);
-	uint64_t first = spsc_group_words(&p->g, p->tail, p->resv_fill, p->resv_skip, len);
-	spsc_pend(p, next, 1, len);
-	/* [P2] release: publishes the group, payload included; pairs with [C1] */
-	atomic_store_explicit(spsc_word(&p->g, p->tail), first, memory_order_release);
-	p->tail = next;
-	p->resv_open = false;
+	shmring__spsc_commit(&p->f, len);
 }
 
-/* Bytes a record may take at `tail` without a filler: to the end of the
- * area, and leaving the word after it free.  Wrap-safe (differences). */
 static inline uint64_t spsc_room(uint64_t tail, uint64_t head, uint64_t cap)
 {
-	uint64_t used = tail - head, to_end = cap - (tail & (cap - 1));
-	uint64_t avail = used + SPSC_HDR >= cap ? 0 : cap - SPSC_HDR - used;
-	return avail < to_end ? avail : to_end;
+	return shmring__room(tail, head, cap);
 }
 
-/*
- * send() of a message shorter than SPSC_ALIGN_MIN that fits before the end
- * of the area and in the room already known: copy, zero the next header
- * word, release-store the header ([P2], pairs with [C1]).  Returns false,
- * having touched nothing, for anything else (the caller reserves).
- */
+/* send() of a short message in the room already known
+ * (shmring__spsc_send_short: [P2], pairs with [C1]); false, having touched
+ * nothing, for anything else (the caller reserves). */
 static inline bool spsc_send_short(struct spsc_prod *p, const void *msg, size_t len)
 {
-	uint64_t rec = spsc_rec_size(len), tail = p->tail;
-	if (unlikely(len >= SPSC_ALIGN_MIN || len > p->g.max_msg ||
-		     rec > spsc_room(tail, p->cons_cache, p->g.cap)))
-		return false;
-	ring_copy(p->g.data + (tail & p->g.mask) + SPSC_HDR, msg, len);
-	/* relaxed: ordered before the consumer can look here by [P2] */
-	atomic_store_explicit(spsc_word(&p->g, tail + rec), 0, memory_order_relaxed);
-	spsc_pend(p, tail + rec, 1, len);
-	/* [P2] release: publishes the record; pairs with [C1] */
-	atomic_store_explicit(spsc_word(&p->g, tail), spsc_hdr((uint32_t)len, SPSC_TAG_MSG),
-			      memory_order_release);
-	p->tail = tail + rec;
-	return true;
+	return shmring__spsc_send_short(&p->f, msg, len);
 }
 
 /*
@@ -514,11 +436,11 @@ static inline bool spsc_send_short(struct spsc_prod *p, const void *msg, size_t 
 static inline int spsc_send_many(struct spsc_prod *p, const struct iovec *msgs, unsigned n,
 				 uint64_t *bytes)
 {
-	const uint64_t start = p->tail, cap = p->g.cap, mask = p->g.mask;
+	const uint64_t start = p->f.tail, cap = p->g.cap, mask = p->g.mask;
 	/* short messages never need an alignment filler */
 	const size_t small = p->g.max_msg < SPSC_ALIGN_MIN ? p->g.max_msg + 1u : SPSC_ALIGN_MIN;
 	uint8_t *const data = p->g.data;
-	uint64_t tail = start, head = p->cons_cache, first = 0, sum = 0;
+	uint64_t tail = start, head = p->f.cons_cache, first = 0, sum = 0;
 	/* bytes a record may take at tail with no filler, no index reload:
 	 * up to the end of the area and within the free room we know of */
 	uint64_t room = spsc_room(tail, head, cap);
@@ -551,20 +473,20 @@ static inline int spsc_send_many(struct spsc_prod *p, const struct iovec *msgs, 
 		if (unlikely(tail + fill + skip + rec + SPSC_HDR - head > cap)) {
 			if (fresh)
 				break;
-			/* p->tail is still the group's start: as in spsc_reserve */
+			/* p->f.tail is still the group's start: as in spsc_reserve */
 			if (unlikely(spsc_refresh_head(p) < 0)) {
 				if (i == 0)
 					return -EPROTO;
 				break;   /* publish what fits; the next call reports it */
 			}
-			head = p->cons_cache;
+			head = p->f.cons_cache;
 			fresh = true;
 			if (tail + fill + skip + rec + SPSC_HDR - head > cap)
 				break;
 		}
 		uint64_t at = tail + fill + skip;
 		ring_copy(data + (at & mask) + SPSC_HDR, msgs[i].iov_base, len);
-		w = spsc_group_words(&p->g, tail, fill, skip, (uint32_t)len);
+		w = shmring__spsc_group_words(&p->f.g, tail, fill, skip, (uint32_t)len);
 		if (i == 0)
 			first = w;
 		else
@@ -580,21 +502,20 @@ static inline int spsc_send_many(struct spsc_prod *p, const struct iovec *msgs, 
 	spsc_pend(p, tail, i, sum);
 	/* [P2] release: publishes the whole group; pairs with [C1] */
 	atomic_store_explicit(spsc_word(&p->g, start), first, memory_order_release);
-	p->tail = tail;
+	p->f.tail = tail;
 	*bytes = sum;
 	return (int)i;
 }
 
 /*
- * After one or more commits: returns true when the consumer may be asleep
- * and must be woken (the caller does the FUTEX_WAKE: no syscall here).
+ * After one or more commits: the counters, the tail hint and the look
+ * (shmring__spsc_published; [P3] after the fence, the load half of the
+ * Dekker pair with [W1]).  Returns true when the consumer may be asleep and
+ * must be woken (the caller does the FUTEX_WAKE: no syscall here).
  */
 static inline bool spsc_published(struct spsc_prod *p)
 {
-	/* relaxed: a hint for stats and tools, single writer */
-	atomic_store_explicit(&p->sh->prod_tail, p->tail, memory_order_relaxed);
-	/* [P3] after the fence: the load half of the Dekker pair with [W1] */
-	return wait_look(&p->wf, &p->sh->cons_sleeping);
+	return shmring__spsc_published(&p->f) && wait_look(&p->f.wf, &p->sh->cons_sleeping);
 }
 
 /* ---- consumer ---------------------------------------------------------- */
@@ -619,9 +540,11 @@ static inline int spsc_cons_init(struct spsc_cons *c, struct spsc_shared *sh,
 		atomic_store_explicit(&sh->bytes_recv, bytes, memory_order_relaxed);
 	}
 	/* nothing handed out: read == head */
-	*c = (struct spsc_cons){ .sh = sh, .g = *g, .head = head, .read = head,
-				 .recv_msgs = msgs, .recv_bytes = bytes,
-				 .wf = wait_fence_adopt(&sh->prod_sleeping, light) };
+	*c = (struct spsc_cons){ .sh = sh, .g = *g,
+				 .f = { .g = spsc_pub_geom(g), .ksh = (uint8_t *)(void *)sh,
+					.head = head, .read = head, .recv_msgs = msgs,
+					.recv_bytes = bytes,
+					.wf = wait_fence_adopt(&sh->prod_sleeping, light) } };
 	/* relaxed: cons_read is read only by a takeover, after this consumer
 	 * is proven dead (the kernel's lock release orders it) */
 	atomic_store_explicit(&sh->cons_read, head, memory_order_relaxed);
@@ -631,13 +554,13 @@ static inline int spsc_cons_init(struct spsc_cons *c, struct spsc_shared *sh,
 /* The next unread message, in place, without moving anything shared. */
 static inline int spsc_peek(struct spsc_cons *c, void **data, uint32_t *len, uint64_t *end)
 {
-	return spsc_parse(&c->g, c->read, data, len, end);
+	return shmring__spsc_parse(&c->f.g, c->f.read, data, len, end);
 }
 
 /* The word the consumer waits on while the ring is empty. */
 static inline _Atomic uint64_t *spsc_cons_watch(struct spsc_cons *c)
 {
-	return spsc_word(&c->g, c->read);
+	return spsc_word(&c->g, c->f.read);
 }
 
 /*
@@ -678,34 +601,21 @@ static inline int spsc_recv_more(struct spsc_cons *c, uint64_t *pos, struct iove
 /* Hand out the peeked message (zero-copy acquire): it is now in our hands. */
 static inline void spsc_take(struct spsc_cons *c, uint64_t end)
 {
-	c->read = end;
-	/* relaxed: see spsc_cons_init; read only after our proven death */
-	atomic_store_explicit(&c->sh->cons_read, end, memory_order_relaxed);
+	shmring__spsc_take(&c->f, end);
 }
 
 /*
  * Give bytes up to `end`, holding `msgs` messages of `bytes` payload bytes,
- * back to the producer.  Returns true when the producer may be asleep on a
- * full ring and must be woken.  The counts that go with `end` are stored
- * first, as the producer's in spsc_pend(): a consumer killed between the
- * release and the caller's store of msgs_recv is counted by its successor.
+ * back to the producer (shmring__spsc_released: the counts first, [C2]
+ * release, then [C3] after the fence, the load half of the Dekker pair
+ * with [W1]).  Returns true when the producer may be asleep on a full ring
+ * and must be woken.
  */
 static inline bool spsc_release_to(struct spsc_cons *c, uint64_t end, uint64_t msgs,
 				   uint64_t bytes)
 {
-	c->recv_msgs += msgs;
-	c->recv_bytes += bytes;
-	/* read by a takeover only; ordered as in spsc_pend(), and before
-	 * [C2] by its release */
-	atomic_store_explicit(&c->sh->pend_head, end, memory_order_relaxed);
-	atomic_store_explicit(&c->sh->pend_recv, c->recv_msgs, memory_order_release);
-	atomic_store_explicit(&c->sh->pend_rbytes, c->recv_bytes, memory_order_release);
-	c->head = end;
-	/* [C2] release: our reads of the released records are complete before
-	 * the producer can see the space; pairs with [P1] */
-	atomic_store_explicit(&c->sh->cons_head, end, memory_order_release);
-	/* [C3] after the fence: the load half of the Dekker pair with [W1] */
-	return wait_look(&c->wf, &c->sh->prod_sleeping);
+	return shmring__spsc_released(&c->f, end, msgs, bytes) &&
+	       wait_look(&c->f.wf, &c->sh->prod_sleeping);
 }
 
 /* Bytes queued, for stats; tolerant of a lagging or torn view. */

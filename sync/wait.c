@@ -61,7 +61,7 @@ int wait_change(struct waiter *w, uint64_t seen, uint64_t deadline)
 	return 0;
 }
 
-bool wait_unfence(struct wait_fence *f, _Atomic uint32_t *sleeping)
+bool wait_unfence(struct shmring_inl_fence *f, _Atomic uint32_t *sleeping)
 {
 	f->on = false;
 	f->quiet = 0;

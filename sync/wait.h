@@ -54,6 +54,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "shmring/inline.h"
 #include "fence.h"
 #include "futex.h"
 
@@ -74,42 +75,40 @@
 /* fenced publishes that found nobody before the waker goes light again */
 #define WAIT_QUIET_MAX 64u
 
-/* The waker's side of the fence (private to the handle). */
-struct wait_fence {
-	bool light;                  /* fence_register(): may go light at all */
-	bool on;                     /* WAIT_FENCED is up: fence every publish */
-	uint32_t quiet;              /* fenced publishes in a row for nobody */
-};
+/* The waker's side of the fence (private to the handle): struct
+ * shmring_inl_fence of the installed inline header, whose hot path reads
+ * it -- light: fence_register() said it may go light at all; on:
+ * WAIT_FENCED is up, fence every publish; quiet: fenced publishes in a row
+ * for nobody. */
 
 /* The waker's fence state on attach: the bit as the last holder of the
  * role left it (we hold the role now: nobody else changes it). */
-static inline struct wait_fence wait_fence_adopt(_Atomic uint32_t *sleeping, bool light)
+static inline struct shmring_inl_fence wait_fence_adopt(_Atomic uint32_t *sleeping, bool light)
 {
 	/* relaxed: only the waker role writes the bit, and that is us */
 	uint32_t s = atomic_load_explicit(sleeping, memory_order_relaxed);
-	return (struct wait_fence){ .light = light, .on = (s & WAIT_FENCED) != 0 };
+	return (struct shmring_inl_fence){ .light = light, .on = (s & WAIT_FENCED) != 0 };
 }
 
 /* [F2], out of line: go light again.  True when somebody must be woken. */
 __attribute__((visibility("hidden")))
-bool wait_unfence(struct wait_fence *f, _Atomic uint32_t *sleeping);
+bool wait_unfence(struct shmring_inl_fence *f, _Atomic uint32_t *sleeping);
 
 /*
  * The waker's look after its publish ([P3]/[C3]): true when somebody
  * sleeps or polls and must be woken (wait_wake).
  */
-static inline bool wait_look(struct wait_fence *f, _Atomic uint32_t *sleeping)
+static inline bool wait_look(struct shmring_inl_fence *f, _Atomic uint32_t *sleeping)
 {
-	if (f->on)
-		fence_full();
-	else
-		fence_waker(f->light);
+	if (!f->on)   /* light or full fence, then the load: the inline header's */
+		return shmring__look(f, (uint32_t *)(void *)sleeping);
+	fence_full();
 	/* relaxed, after the fence: the load half of the Dekker pair with
 	 * [W1]/[B1] */
 	uint32_t s = atomic_load_explicit(sleeping, memory_order_relaxed);
 	if (__builtin_expect((s & WAIT_WAITERS) != 0, 0))
 		return true;
-	if (__builtin_expect(f->on, 0) && ++f->quiet >= WAIT_QUIET_MAX)
+	if (++f->quiet >= WAIT_QUIET_MAX)
 		return wait_unfence(f, sleeping);
 	return false;
 }
@@ -142,7 +141,7 @@ int wait_change(struct waiter *w, uint64_t seen, uint64_t deadline);
  * WAIT_POLLING.
  */
 static inline uint32_t wait_wake(_Atomic uint32_t *sleeping, _Atomic uint32_t *word,
-				 _Atomic uint64_t *wakes, struct wait_fence *f)
+				 _Atomic uint64_t *wakes, struct shmring_inl_fence *f)
 {
 	uint32_t was = WAIT_SLEEPING;
 	if (sleeping) {

@@ -106,4 +106,21 @@ void t_fake_reboot(const char *path);
 void t_patch(const char *path, off_t off, const void *p, size_t n);
 void t_peek(const char *path, off_t off, void *p, size_t n);
 
+/* ---- the inline row ---------------------------------------------------- */
+
+/* A suite built with -DSHMRING_TEST_INLINE (test_conformance_inline,
+ * test_stream_inline) opens its rings with shmring_inl_open() and makes
+ * its data calls through <shmring/inline.h>: an SPSC ring in a segment
+ * takes the inline fast path, every other backend the library's way. */
+#ifdef SHMRING_TEST_INLINE
+#include "shmring/inline.h"
+#define shmring_open(uri, oflags, opts, out) shmring_inl_open(uri, oflags, opts, out)
+#define shmring_send    shmring_inl_send
+#define shmring_recv    shmring_inl_recv
+#define shmring_reserve shmring_inl_reserve
+#define shmring_commit  shmring_inl_commit
+#define shmring_acquire shmring_inl_acquire
+#define shmring_release shmring_inl_release
+#endif
+
 #endif

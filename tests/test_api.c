@@ -24,6 +24,7 @@
 
 #include "common.h"
 #include "shmring.h"
+#include "shmring/inline.h"
 
 #define MS (1000ll * 1000)
 #define NOBODY 65534
@@ -1998,4 +1999,83 @@ Test(api, wraparound_many_varied_messages, .timeout = 60)
 	shmring_close(q);
 	shmring_close(c);
 	unlink_ok(uri);
+}
+
+/* ======================================================================= */
+/* <shmring/inline.h>: the versioned open                                  */
+/* ======================================================================= */
+
+static uint32_t inline_roles(struct shmring *r)
+{
+	return ((const struct shmring_inl *)(const void *)r)->fast;
+}
+
+Test(api, inline_open_of_another_layout_is_eproto, .timeout = 10)
+{
+	const char *name = t_ring_name("inl-layout");
+	const int flags = SHMRING_CREATE | SHMRING_EXCL | SHMRING_PRODUCER | SHMRING_CONSUMER;
+	struct shmring *r = (struct shmring *)&r;
+	int rc = shmring_open_layout(name, flags, NULL, &r, SHMRING_LAYOUT_VERSION + 1);
+	cr_assert_eq(rc, -EPROTO, "another layout version: %s", shmring_strerror(rc));
+	cr_assert_null(r);
+	rc = shmring_open_layout(name, flags, NULL, &r, 0);
+	cr_assert_eq(rc, -EPROTO, "layout 0: %s", shmring_strerror(rc));
+	/* refused before anything was made */
+	rc = t_try_open(name, 0, NULL);
+	cr_assert_eq(rc, -ENOENT, "a refused open created the ring: %s", shmring_strerror(rc));
+	/* this build's version opens, and the SPSC roles are inline */
+	cr_assert_eq(shmring_inl_open(name, flags, NULL, &r), 0);
+	cr_assert_eq(inline_roles(r), SHMRING_PRODUCER | SHMRING_CONSUMER);
+	cr_assert_eq(((const struct shmring_inl *)(const void *)r)->layout, SHMRING_LAYOUT_VERSION);
+	cr_assert_eq(shmring_inl_send(r, "abc", 3, 0), 0);
+	char buf[8];
+	cr_assert_eq(shmring_inl_recv(r, buf, sizeof(buf), 0), 3);
+	cr_assert_eq(memcmp(buf, "abc", 3), 0);
+	shmring_close(r);
+}
+
+/* Only an SPSC ring in a segment opened with shmring_inl_open() takes the
+ * inline fast path; every other handle gets 0 and the library's way, with
+ * the same results through the inline functions. */
+Test(api, inline_fast_path_only_on_spsc_segments, .timeout = 10)
+{
+	const char *name = t_ring_name("inl-kinds");
+	struct shmring *c = t_create(name, 4096, 256);
+	struct shmring *p = t_open(name, SHMRING_PRODUCER);
+	cr_assert_eq(inline_roles(p), 0, "plain shmring_open()");
+	cr_assert_eq(inline_roles(c), 0);
+	struct shmring *q;
+	cr_assert_eq(shmring_inl_open(name, SHMRING_CONSUMER, NULL, &q), 0);
+	cr_assert_eq(inline_roles(q), SHMRING_CONSUMER);
+	cr_assert_eq(shmring_inl_send(p, "xy", 2, 0), 0, "inline call, library handle");
+	char buf[4];
+	cr_assert_eq(shmring_inl_recv(q, buf, sizeof(buf), 0), 2);
+	cr_assert_eq(shmring_inl_recv(q, buf, sizeof(buf), 0), -EAGAIN);
+	cr_assert_eq(shmring_inl_send(q, "xy", 2, 0), -EPERM, "a consumer's send");
+	cr_assert_eq(shmring_inl_recv(NULL, buf, sizeof(buf), 0), -EINVAL);
+
+	/* MPMC and pipe: 0, and the inline calls work through the library */
+	const char *m = t_ring_name("inl-mpmc");
+	struct shmring_opts o = { .kind = SHMRING_MPMC, .capacity = 4096 };
+	struct shmring *x;
+	cr_assert_eq(shmring_inl_open(m, SHMRING_CREATE | SHMRING_EXCL | SHMRING_PRODUCER |
+				      SHMRING_CONSUMER, &o, &x), 0);
+	cr_assert_eq(inline_roles(x), 0, "MPMC");
+	cr_assert_eq(shmring_inl_send(x, "mp", 2, 0), 0);
+	cr_assert_eq(shmring_inl_recv(x, buf, sizeof(buf), 0), 2);
+	shmring_close(x);
+	shmring_close(p);
+	shmring_close(q);
+	shmring_close(c);
+
+	/* a forked child's inherited handle: no role, no inline path */
+	cr_assert_eq(shmring_inl_open(name, SHMRING_PRODUCER, NULL, &p), 0);
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0)
+		_exit(inline_roles(p) == 0 && shmring_inl_send(p, "k", 1, 0) == -EPERM ? 0 : 1);
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child's handle took the inline way");
+	shmring_close(p);
 }

@@ -86,7 +86,8 @@ static void usage(void)
 	       "  --lat-samples N    round trips per case of 8 or 64 B, over all reps (default\n"
 	       "                     1000000; --quick: time budget); never more than 60 s a case\n"
 	       "  --strace-run N     only stream N 64-byte messages through one shmring-poll pair\n"
-	       "                     (for strace -c -f: no system call per message)\n"
+	       "                     (or the first shmring transport of --transports), for\n"
+	       "                     strace -c -f (no system call per message) or callgrind\n"
 	       "  --help             this text\n"
 	       "\n"
 	       "Exit status: 0 when every case ran (or was refused by the library, shown as\n"
@@ -191,11 +192,17 @@ static void parse_list(const char *arg, bool sizes)
 	}
 }
 
-static int strace_run(uint64_t n)
+static int strace_run(uint64_t n, bool all)
 {
 	static struct case_result cr;
 
 	cr.t = &bench_shmring_transports[0];    /* shmring-poll */
+	/* or the first shmring transport --transports named */
+	for (unsigned i = 0; i < g_nt && !all; i++)
+		if (g_use[i] && (g_t[i]->flags & T_SHMRING)) {
+			cr.t = g_t[i];
+			break;
+		}
 	cr.size = 64;
 	cr.tput_n = n;
 	cfg.msgs = n;
@@ -363,6 +370,9 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < g_nt; i++)
 		g_use[i] = true;
 	uint64_t strace_n = parse_options(argc, argv);
+	bool all = true;         /* no --transports */
+	for (unsigned i = 0; i < g_nt; i++)
+		all &= g_use[i];
 
 	cfg.rep_s = cfg.quick ? 0.04 : 0.25;
 	cfg.lat_s = cfg.quick ? 0.04 : 0.5;
@@ -380,7 +390,7 @@ int main(int argc, char **argv)
 			g_t[i]->setup();
 	}
 	if (strace_n)
-		return strace_run(strace_n);
+		return strace_run(strace_n, all);
 
 	static struct case_result results[MAX_TRANSPORTS * MAX_SIZES];
 	unsigned n_res = plan_cases(results);

@@ -14,6 +14,9 @@
  *   -bcast  opts.kind = SHMRING_BCAST: every subscriber gets every message;
  *           -spsc-xN, the same fan-out through N SPSC rings, one per reader,
  *           the producer sending each message N times
+ *   -inline send/recv (-inline-zc: reserve/commit, acquire/release) through
+ *           <shmring/inline.h>, opened with shmring_inl_open: the same
+ *           calls as -poll (-zc) without the library call per message
  *   file-*, pipe-ring, mq-ring: the same calls on file:, pipe: and mq: URIs
  */
 #include "bench.h"
@@ -22,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+
+#include "shmring/inline.h"
 
 END_PRIV(P, struct sr_priv)
 
@@ -134,7 +139,8 @@ static void ring_destroy(struct chan *ch, struct shmring_stats *st)
 	ch->ring = NULL;
 }
 
-static void ring_attach(struct end *e, struct chan *ch)
+/* inl: open with shmring_inl_open (the inline fast path on) */
+static void ring_open_end(struct end *e, struct chan *ch, bool inl)
 {
 	struct shmring_opts o;
 	int role = e->dir == END_TX ? SHMRING_PRODUCER : SHMRING_CONSUMER;
@@ -148,11 +154,22 @@ static void ring_attach(struct end *e, struct chan *ch)
 	/* opts: the geometry for a fallback, which keeps none; for every ring
 	 * SHMRING_PREFAULT, this process's own choice for its mapping, as the
 	 * peers and the floors map theirs with MAP_POPULATE */
-	rc = shmring_open(ch->name, role, &o, &P(e)->r);
+	rc = inl ? shmring_inl_open(ch->name, role, &o, &P(e)->r)
+		 : shmring_open(ch->name, role, &o, &P(e)->r);
 	if (rc < 0)
 		fail("shmring_open %s as %s: %s", ch->name,
 		     role == SHMRING_PRODUCER ? "producer" : "consumer", shmring_strerror(rc));
 	e->buf = alloc_buf(e->size * e->batch);
+}
+
+static void ring_attach(struct end *e, struct chan *ch)
+{
+	ring_open_end(e, ch, false);
+}
+
+static void ring_attach_inline(struct end *e, struct chan *ch)
+{
+	ring_open_end(e, ch, true);
 }
 
 /* -sleep: no spin before the futex */
@@ -177,7 +194,7 @@ static void ring_detach(struct end *e)
 /* copying API, one message or a batch; timeout 0 spins, FOREVER blocks     */
 
 static inline __attribute__((always_inline))
-void copy_tx(struct end *e, unsigned k, int64_t timeout)
+void copy_tx(struct end *e, unsigned k, int64_t timeout, bool inl)
 {
 	struct shmring *r = P(e)->r;
 	unsigned spins = 0;
@@ -185,7 +202,8 @@ void copy_tx(struct end *e, unsigned k, int64_t timeout)
 
 	if (k == 1) {
 		stamp(e->buf, e->size, next_word(e));
-		while ((rc = shmring_send(r, e->buf, e->size, timeout)) == -EAGAIN) {
+		while ((rc = inl ? shmring_inl_send(r, e->buf, e->size, timeout)
+				 : shmring_send(r, e->buf, e->size, timeout)) == -EAGAIN) {
 			e->full++;
 			relax(&spins);
 		}
@@ -212,12 +230,13 @@ void copy_tx(struct end *e, unsigned k, int64_t timeout)
 }
 
 static inline __attribute__((always_inline))
-unsigned copy_rx(struct end *e, int64_t timeout)
+unsigned copy_rx(struct end *e, int64_t timeout, bool inl)
 {
 	struct shmring *r = P(e)->r;
 
 	if (e->batch == 1) {
-		ssize_t n = shmring_recv(r, e->buf, e->size, timeout);
+		ssize_t n = inl ? shmring_inl_recv(r, e->buf, e->size, timeout)
+			    : shmring_recv(r, e->buf, e->size, timeout);
 		if (n == -EAGAIN)
 			return 0;
 		if (n < 0)
@@ -239,19 +258,24 @@ unsigned copy_rx(struct end *e, int64_t timeout)
 	return (unsigned)n;
 }
 
-static inline void poll_tx(struct end *e, unsigned k) { copy_tx(e, k, 0); }
-static inline unsigned poll_rx(struct end *e) { return copy_rx(e, 0); }
-static inline void block_tx(struct end *e, unsigned k) { copy_tx(e, k, SHMRING_FOREVER); }
-static inline unsigned block_rx(struct end *e) { return copy_rx(e, SHMRING_FOREVER); }
+static inline void poll_tx(struct end *e, unsigned k) { copy_tx(e, k, 0, false); }
+static inline unsigned poll_rx(struct end *e) { return copy_rx(e, 0, false); }
+static inline void block_tx(struct end *e, unsigned k) { copy_tx(e, k, SHMRING_FOREVER, false); }
+static inline unsigned block_rx(struct end *e) { return copy_rx(e, SHMRING_FOREVER, false); }
+
+/* -inline: the same busy-poll through <shmring/inline.h> */
+static inline void inl_tx(struct end *e, unsigned k) { copy_tx(e, k, 0, true); }
+static inline unsigned inl_rx(struct end *e) { return copy_rx(e, 0, true); }
 
 BENCH_LOOPS(poll)
 BENCH_LOOPS(block)
+BENCH_LOOPS(inl)
 
 /* ---------------------------------------------------------------------- */
 /* zero-copy: the frame is written and read in the ring                    */
 
 static inline __attribute__((always_inline))
-void zc_tx_wait(struct end *e, unsigned k, int64_t timeout)
+void zc_tx_wait(struct end *e, unsigned k, int64_t timeout, bool inl)
 {
 	struct shmring *r = P(e)->r;
 
@@ -260,7 +284,8 @@ void zc_tx_wait(struct end *e, unsigned k, int64_t timeout)
 		unsigned spins = 0;
 		int rc;
 
-		while ((rc = shmring_reserve(r, e->size, &m, timeout)) == -EAGAIN) {
+		while ((rc = inl ? shmring_inl_reserve(r, e->size, &m, timeout)
+				 : shmring_reserve(r, e->size, &m, timeout)) == -EAGAIN) {
 			e->full++;
 			relax(&spins);
 		}
@@ -270,38 +295,42 @@ void zc_tx_wait(struct end *e, unsigned k, int64_t timeout)
 			fail("shmring_reserve: asked for %zu bytes, got %zu", e->size, m.len);
 		fill_frame(m.data, e->size, next_word(e));
 		m.len = e->size;
-		rc = shmring_commit(r, &m);
+		rc = inl ? shmring_inl_commit(r, &m) : shmring_commit(r, &m);
 		if (rc < 0)
 			fail_rc("shmring_commit", rc);
 	}
 }
 
 static inline __attribute__((always_inline))
-unsigned zc_rx_wait(struct end *e, int64_t timeout)
+unsigned zc_rx_wait(struct end *e, int64_t timeout, bool inl)
 {
 	struct shmring *r = P(e)->r;
 	struct shmring_msg m;
-	int rc = shmring_acquire(r, &m, timeout);
+	int rc = inl ? shmring_inl_acquire(r, &m, timeout) : shmring_acquire(r, &m, timeout);
 
 	if (rc == -EAGAIN)
 		return 0;
 	if (rc < 0)
 		fail_rc("shmring_acquire", rc);
 	check_msg(e, m.data, m.len);
-	rc = shmring_release(r, &m);
+	rc = inl ? shmring_inl_release(r, &m) : shmring_release(r, &m);
 	if (rc < 0)
 		fail_rc("shmring_release", rc);
 	return 1;
 }
 
-static inline void zc_tx(struct end *e, unsigned k) { zc_tx_wait(e, k, 0); }
-static inline unsigned zc_rx(struct end *e) { return zc_rx_wait(e, 0); }
+static inline void zc_tx(struct end *e, unsigned k) { zc_tx_wait(e, k, 0, false); }
+static inline unsigned zc_rx(struct end *e) { return zc_rx_wait(e, 0, false); }
 /* -zcb: the same, every wait SHMRING_FOREVER (more processes than CPUs) */
-static inline void zcb_tx(struct end *e, unsigned k) { zc_tx_wait(e, k, SHMRING_FOREVER); }
-static inline unsigned zcb_rx(struct end *e) { return zc_rx_wait(e, SHMRING_FOREVER); }
+static inline void zcb_tx(struct end *e, unsigned k) { zc_tx_wait(e, k, SHMRING_FOREVER, false); }
+static inline unsigned zcb_rx(struct end *e) { return zc_rx_wait(e, SHMRING_FOREVER, false); }
+
+static inline void inlzc_tx(struct end *e, unsigned k) { zc_tx_wait(e, k, 0, true); }
+static inline unsigned inlzc_rx(struct end *e) { return zc_rx_wait(e, 0, true); }
 
 BENCH_LOOPS(zc)
 BENCH_LOOPS(zcb)
+BENCH_LOOPS(inlzc)
 
 /* ---------------------------------------------------------------------- */
 /* fan-out through one SPSC ring per reader: "shm:bench-PID-CASE-CHAN-I"    */
@@ -412,9 +441,9 @@ void fan_send(struct end *e, unsigned k, bool frame)
 
 /* -spsc-x8: 64 B messages, read by copying out; -spsc-x3: frames, read in place */
 static inline void fan_tx(struct end *e, unsigned k) { fan_send(e, k, false); }
-static inline unsigned fan_rx(struct end *e) { return copy_rx(e, SHMRING_FOREVER); }
+static inline unsigned fan_rx(struct end *e) { return copy_rx(e, SHMRING_FOREVER, false); }
 static inline void fanzc_tx(struct end *e, unsigned k) { fan_send(e, k, true); }
-static inline unsigned fanzc_rx(struct end *e) { return zc_rx_wait(e, SHMRING_FOREVER); }
+static inline unsigned fanzc_rx(struct end *e) { return zc_rx_wait(e, SHMRING_FOREVER, false); }
 
 BENCH_LOOPS(fan)
 BENCH_LOOPS(fanzc)
@@ -431,6 +460,10 @@ BENCH_LOOPS(fanzc)
 const struct transport bench_shmring_transports[] = {
 	SR("shmring-poll", "shm: SPSC, send/recv, timeout 0, retry (busy-poll)",
 	   1, 1, 1, 0, TL | T_POLLS, create_AT_SHM_SPSC, ring_attach, poll),
+	SR("shmring-inline", "shm: SPSC, send/recv through <shmring/inline.h>, timeout 0",
+	   1, 1, 1, 0, TL | T_POLLS, create_AT_SHM_SPSC, ring_attach_inline, inl),
+	SR("shmring-inline-zc", "shm: SPSC, reserve/commit + acquire/release, <shmring/inline.h>",
+	   1, 1, 1, 0, TL | T_POLLS, create_AT_SHM_SPSC, ring_attach_inline, inlzc),
 	SR("shmring-poll-b32", "shm: SPSC, send_batch/recv_batch of 32, timeout 0",
 	   1, 1, 32, 64 * KIB, T_TPUT | T_POLLS, create_AT_SHM_SPSC, ring_attach, poll),
 	SR("shmring-fixed", "shm: SPSC, SHMRING_FIXED (no header), send/recv, timeout 0",
