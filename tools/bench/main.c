@@ -77,7 +77,7 @@ static void usage(void)
 	       "  --peer-log FILE    the peers' processes (ck, DPDK, iceoryx) write their own\n"
 	       "                     output there, not to the terminal\n"
 	       "  --sizes LIST       message sizes, comma-separated, K/M suffixes, 8 B to 64 MiB\n"
-	       "                     (default 8,64,256,1K,64K,1M,8M)\n"
+	       "                     (default 8,56,64,256,1K,64K,1M,8M)\n"
 	       "  --transports LIST  comma-separated names or families (shmring, dpdk, ck,\n"
 	       "                     iceoryx, kernel, floor); --transports help lists them\n"
 	       "  --msgs N           timed messages per producer per rep, and round trips per\n"
@@ -274,7 +274,8 @@ static uint64_t parse_options(int argc, char **argv)
 		usage_error("unexpected argument '%s'", argv[optind]);
 	if (!sizes_given) {
 		const size_t *s = cfg.quick ? quick_sizes : full_sizes;
-		unsigned n = cfg.quick ? 2 : 7;
+		unsigned n = cfg.quick ? sizeof(quick_sizes) / sizeof(quick_sizes[0])
+				       : sizeof(full_sizes) / sizeof(full_sizes[0]);
 		for (unsigned i = 0; i < n; i++)
 			cfg.sizes[cfg.n_sizes++] = s[i];
 	}
