@@ -800,6 +800,17 @@ static uint64_t start_pos(struct bcast_handle *h, bool oldest, uint64_t *expect)
 	if (!bc_hints(h->sh, &hd, &hs) || (hd & 7u) || hd - t > h->g.cap)
 		return t;
 	if (!oldest || t == hd) {
+		/* The hints are written once per publishing call, after its
+		 * records: walk past the records already published, so that a
+		 * new subscriber gets nothing committed before it joined.  The
+		 * walk counts only if tail did not pass hd meanwhile ([C4]:
+		 * nothing walked was written over, so its end is a record
+		 * boundary). */
+		uint64_t end = hd, last = 0;
+		if (bc_walk(&h->g, hd, &end, &last) == 0 && end != hd && bc_intact(h->sh, hd)) {
+			*expect = last + 1;
+			return end;
+		}
 		*expect = hs;
 		return hd;
 	}
