@@ -802,12 +802,15 @@ static uint64_t start_pos(struct bcast_handle *h, bool oldest, uint64_t *expect)
 	if (!oldest || t == hd) {
 		/* The hints are written once per publishing call, after its
 		 * records: walk past the records already published, so that a
-		 * new subscriber gets nothing committed before it joined.  The
+		 * new subscriber gets nothing committed before it joined (one
+		 * that asked for the oldest, in an empty ring by the hints,
+		 * starts at tail and gets them).  The
 		 * walk counts only if tail did not pass hd meanwhile ([C4]:
 		 * nothing walked was written over, so its end is a record
 		 * boundary). */
 		uint64_t end = hd, last = 0;
-		if (bc_walk(&h->g, hd, &end, &last) == 0 && end != hd && bc_intact(h->sh, hd)) {
+		if (!oldest && bc_walk(&h->g, hd, &end, &last) == 0 && end != hd &&
+		    bc_intact(h->sh, hd)) {
 			*expect = last + 1;
 			return end;
 		}

@@ -289,22 +289,25 @@ Test(bcast, a_joiner_skips_what_was_committed_before_the_hints_moved, .timeout =
 	struct shmring_opts o = bc_opts(1 << 16, 512, 0);
 	struct shmring *p = bc_open(uri, SHMRING_CREATE | SHMRING_PRODUCER, &o);
 	struct bcast_handle *h = (struct bcast_handle *)(void *)p;
-	send_seq(p, 0, 40);
 	uint64_t head, seq;
 	cr_assert(bc_hints(h->sh, &head, &seq));
-	send_seq(p, 1, 40);
-	send_seq(p, 2, 40);
-	bc_set_hints(h->sh, &h->prod.hint_ver, head, seq);   /* 1 and 2 not in them yet */
+	for (uint64_t s = 0; s < 3; s++)
+		send_seq(p, s, 40);
+	bc_set_hints(h->sh, &h->prod.hint_ver, head, seq);   /* 0..2 not in them yet */
 	struct shmring *a = bc_open(uri, SHMRING_CONSUMER, &o);
+	struct shmring *b = bc_open(uri, SHMRING_CONSUMER | SHMRING_OLDEST, &o);
 	uint8_t buf[64];
 	cr_assert_eq(shmring_recv(a, buf, sizeof(buf), 0), -EAGAIN,
 		     "nothing committed before the join is delivered");
 	send_seq(p, 3, 40);
 	recv_seq(a, 3);
+	for (uint64_t s = 0; s < 4; s++)
+		recv_seq(b, s);        /* the oldest: all of it, stale hints or not */
 	struct shmring_stats st;
 	cr_assert_eq(shmring_stats(a, &st), 0);
 	cr_assert_eq(st.msgs_lost, 0, "no gap announced: it joined after 2");
 	shmring_close(a);
+	shmring_close(b);
 	shmring_close(p);
 }
 
