@@ -3,11 +3,14 @@
  * The data path's public functions: check the handle, its role and the
  * arguments, then hand the call to the handle's backend.  An SPSC ring's
  * per-message calls are made here directly, inline (backend/spsc.h): they
- * cost a few nanoseconds, which an indirect call would add to.
+ * cost a few nanoseconds, which an indirect call would add to.  A
+ * broadcast ring's copying send and receive are called directly too
+ * (backend/bcast.h), for the same reason.
  */
 #include <errno.h>
 
 #include "../backend/backend.h"
+#include "../backend/bcast.h"
 #include "../backend/spsc.h"
 
 /* 0 if r may make a call of `role`, -EINVAL or -EPERM. */
@@ -25,6 +28,12 @@ static inline int may(const struct shmring *r, uint32_t role)
 static inline bool spsc_as(const struct shmring *r, uint32_t role)
 {
 	return likely(r != NULL) && likely((r->roles & (HANDLE_SPSC | role)) == (HANDLE_SPSC | role));
+}
+
+/* The same test for a broadcast ring's handle holding `role`. */
+static inline bool bcast_as(const struct shmring *r, uint32_t role)
+{
+	return likely(r != NULL) && likely((r->roles & (HANDLE_BCAST | role)) == (HANDLE_BCAST | role));
 }
 
 /* A call of a backend whose descriptor is re-armed apart from its calls
@@ -75,10 +84,28 @@ BY_OP(int, release, SHMRING_CONSUMER, m, (struct shmring *r, struct shmring_msg 
 BY_OP(int, recv_batch, SHMRING_CONSUMER, v && n, (struct shmring *r, struct iovec *v,
       unsigned n, int64_t t), (r, v, n, t))
 
+/* The SPSC copying calls in functions of their own: their inlined ring
+ * code needs a stack frame and saved registers, which the public function
+ * would otherwise set up for every kind before it tests which one it has
+ * (a tail call each way instead). */
+static __attribute__((noinline)) int spsc_send(struct shmring *r, const void *msg, size_t len,
+					       int64_t timeout_ns)
+{
+	return sph_send(sph_of(r), msg, len, timeout_ns);
+}
+
+static __attribute__((noinline)) ssize_t spsc_recv(struct shmring *r, void *buf, size_t cap,
+						   int64_t timeout_ns)
+{
+	return sph_recv(sph_of(r), buf, cap, timeout_ns);
+}
+
 int shmring_send(struct shmring *r, const void *msg, size_t len, int64_t timeout_ns)
 {
 	if (spsc_as(r, SHMRING_PRODUCER) && likely(msg || !len))
-		return sph_send(sph_of(r), msg, len, timeout_ns);
+		return spsc_send(r, msg, len, timeout_ns);
+	if (bcast_as(r, SHMRING_PRODUCER) && likely(msg || !len))
+		return bch_send(r, msg, len, timeout_ns);
 	return by_op_send(r, msg, len, timeout_ns);
 }
 
@@ -113,7 +140,9 @@ int shmring_shutdown(struct shmring *r)
 ssize_t shmring_recv(struct shmring *r, void *buf, size_t cap, int64_t timeout_ns)
 {
 	if (spsc_as(r, SHMRING_CONSUMER) && likely(buf || !cap))
-		return sph_recv(sph_of(r), buf, cap, timeout_ns);
+		return spsc_recv(r, buf, cap, timeout_ns);
+	if (bcast_as(r, SHMRING_CONSUMER) && likely(buf || !cap))
+		return bch_recv(r, buf, cap, timeout_ns);
 	return by_op_recv(r, buf, cap, timeout_ns);
 }
 

@@ -30,6 +30,9 @@
 /* In a handle's roles beside its role bits while it holds a role of an
  * SPSC ring: api/ops.c's inline way in, one test of one word. */
 #define HANDLE_SPSC 0x100u
+/* The same for a role of a broadcast ring: api/ops.c calls its copying
+ * send and receive directly (backend/bcast.h), not through the ops. */
+#define HANDLE_BCAST 0x200u
 
 struct shmring_backend_ops;
 
@@ -42,7 +45,8 @@ struct shmring {
 	struct shmring_inl inl;
 	const struct shmring_backend_ops *ops;
 	uint32_t roles;            /* SHMRING_PRODUCER/CONSUMER this handle may use
-				      (and HANDLE_SPSC); 0 in a forked child */
+				      (and HANDLE_SPSC or HANDLE_BCAST);
+				      0 in a forked child */
 	uint32_t spin_ns;          /* shmring_set_spin() */
 	bool forked;               /* inherited across fork(): shared state is not ours */
 	struct shmring *next, *prev;   /* api/: every open handle of the process */

@@ -291,7 +291,7 @@ static int prod_open(struct bcast_handle *h, size_t len, void **at, int64_t time
 	return 0;
 }
 
-static int op_send(struct shmring *r, const void *msg, size_t len, int64_t timeout_ns)
+int bch_send(struct shmring *r, const void *msg, size_t len, int64_t timeout_ns)
 {
 	struct bcast_handle *h = bch_of(r);
 	void *at;
@@ -575,7 +575,7 @@ static int op_recv_batch(struct shmring *r, struct iovec *bufs, unsigned n, int6
 	return (int)k;
 }
 
-static ssize_t op_recv(struct shmring *r, void *buf, size_t cap, int64_t timeout_ns)
+ssize_t bch_recv(struct shmring *r, void *buf, size_t cap, int64_t timeout_ns)
 {
 	struct bcast_handle *h = bch_of(r);
 	struct bc_cons *c = &h->cons;
@@ -714,7 +714,7 @@ static int op_flush(struct shmring *r)
 
 const struct shmring_backend_ops bch_ops = {
 	.name = "bcast",
-	.send = op_send, .recv = op_recv,
+	.send = bch_send, .recv = bch_recv,
 	.reserve = op_reserve, .commit = op_commit,
 	.acquire = op_acquire, .release = op_release,
 	.send_batch = op_send_batch, .recv_batch = op_recv_batch,
@@ -974,7 +974,7 @@ static int kind_attach(struct seg_handle *s, uint32_t roles)
 		s->slot = -1;
 	}
 	if (rc == 0)
-		s->head.roles = roles;
+		s->head.roles = roles | HANDLE_BCAST;
 	segh_unlock(s);
 	return rc;
 }

@@ -34,4 +34,10 @@ struct bcast_handle {
 
 BACKEND_HIDDEN extern const struct shmring_backend_ops bch_ops;
 
+/* The copying calls, which api/ops.c makes directly on a handle whose
+ * roles carry HANDLE_BCAST and the role (arguments checked there): the
+ * ops' send and recv. */
+BACKEND_HIDDEN int bch_send(struct shmring *r, const void *msg, size_t len, int64_t timeout_ns);
+BACKEND_HIDDEN ssize_t bch_recv(struct shmring *r, void *buf, size_t cap, int64_t timeout_ns);
+
 #endif
