@@ -68,6 +68,7 @@
 #define BC_MAX_SUBS 64u
 #define BC_HDR      16u             /* header word + sequence word */
 #define BC_NAME_MAX 64u             /* a named subscriber's name, NUL included */
+#define BC_MARKS    64u             /* the producer's known boundaries (bc_mark()) */
 
 /* The copies of payloads.  A subscriber may be lapped while it copies
  * (overwrite rings): the copy is a deliberate race, checked afterwards
@@ -217,7 +218,7 @@ static inline uint64_t bc_skip(uint64_t off, uint64_t len)
  * the group's end; -EAGAIN: nothing published there; -EPROTO: nothing a
  * producer writes.
  */
-static inline int bc_group(const struct spsc_geom *g, uint64_t pos, memory_order first,
+static inline __attribute__((always_inline)) int bc_group(const struct spsc_geom *g, uint64_t pos, memory_order first,
 			   uint64_t *at, uint32_t *len, uint64_t *end)
 {
 	for (int step = 0; step <= SPSC_MAX_PADS; step++) {
@@ -252,7 +253,7 @@ static inline int bc_group(const struct spsc_geom *g, uint64_t pos, memory_order
  * a lapped position anything may be read: the caller checks that its
  * reads were intact (bc_cons_intact()) before it believes an answer.
  */
-static inline int bc_parse(const struct spsc_geom *g, uint64_t pos, const uint8_t **data,
+static inline __attribute__((always_inline)) int bc_parse(const struct spsc_geom *g, uint64_t pos, const uint8_t **data,
 			   uint32_t *len, uint64_t *seq, uint64_t *end)
 {
 	uint64_t at;
@@ -306,6 +307,12 @@ struct bc_prod {
 	bool light;             /* fence_waker() may be the light one */
 	bool overwrite;         /* SHMRING_OVERWRITE: never wait */
 	uint64_t hint_ver;      /* the hints' seqlock version, ours */
+	/* record boundaries the producer made itself, oldest first, at least
+	 * mark_step bytes apart (bc_mark()): where tail may go without a
+	 * walk over the records before a subscriber's position */
+	uint64_t mark[BC_MARKS];
+	uint32_t mark_first, mark_n;
+	uint64_t mark_next, mark_step;
 	uint64_t lb_mask;       /* lines whose lb is known (bc_scan_subs()) */
 	uint64_t lb[BC_MAX_SUBS];       /* a lower bound of each line's position */
 	uint32_t lb_gen[BC_MAX_SUBS];   /* the line's gen when lb was read */
@@ -350,7 +357,8 @@ static inline int bc_prod_init(struct bc_prod *p, struct bcast_shared *sh,
 	/* sequence numbers start at 1: a subscriber's 0 means "none yet" */
 	*p = (struct bc_prod){ .sh = sh, .g = *g, .head = head, .tail = tail,
 			       .seq = head != tail ? last + 1 : (seq ? seq : 1), .light = light,
-			       .overwrite = overwrite };
+			       .overwrite = overwrite, .mark_step = g->cap / BC_MARKS };
+	p->mark_next = head + p->mark_step;
 	/* relaxed: only producers write it, one at a time */
 	p->hint_ver = atomic_load_explicit(&sh->hint_ver, memory_order_relaxed) & ~1ull;
 	bc_set_hints(sh, &p->hint_ver, head, p->seq);
@@ -424,6 +432,51 @@ static inline bool bc_boundary(const struct spsc_geom *g, uint64_t from, uint64_
 		pos = end;
 	}
 	return pos == to;
+}
+
+/*
+ * Remember head, a boundary the producer wrote itself, as a mark: every
+ * mark_step bytes (cap / BC_MARKS) of records, so the marks at or after
+ * tail number at most BC_MARKS + 1.  When the marks are full the oldest
+ * goes (it is below tail by then, or only makes a walk longer).
+ */
+static __attribute__((noinline, cold, unused)) void bc_mark(struct bc_prod *p)
+{
+	if (p->mark_n == BC_MARKS) {
+		p->mark_first = (p->mark_first + 1) % BC_MARKS;
+		p->mark_n--;
+	}
+	p->mark[(p->mark_first + p->mark_n) % BC_MARKS] = p->head;
+	p->mark_n++;
+	p->mark_next = p->head + p->mark_step;
+}
+
+/*
+ * Where tail may go for `need` bytes when the slowest counted subscriber
+ * is at min (floor <= min <= head): to a record boundary at or below min.
+ * Head, and the marks, are boundaries the producer made; the last of them
+ * at or below min is taken when it leaves room, so a subscriber's
+ * position is believed without a walk over the records before it.  Only
+ * when room is short is min itself checked, by a walk from that mark
+ * (at most mark_step bytes and one record).  False: min is inside a
+ * record, nonsense from that subscriber.  Marks below the new tail go.
+ */
+static inline bool bc_tail_to(struct bc_prod *p, uint64_t floor, uint64_t min, uint64_t need,
+			      uint64_t *t)
+{
+	uint64_t best = floor;
+	while (p->mark_n && (int64_t)(min - p->mark[p->mark_first]) >= 0) {
+		if ((int64_t)(p->mark[p->mark_first] - best) > 0)
+			best = p->mark[p->mark_first];
+		p->mark_first = (p->mark_first + 1) % BC_MARKS;
+		p->mark_n--;
+	}
+	if (min == p->head || min == best || p->head + need - best <= p->g.cap) {
+		*t = min == p->head ? min : best;
+		return true;
+	}
+	*t = min;
+	return bc_boundary(&p->g, best, min);
 }
 
 /* What the producer found looking at the subscribers it counts. */
@@ -572,8 +625,7 @@ static inline int bc_make_room(struct bc_prod *p, uint64_t need, struct bc_scan 
 			bc_scan_subs(p, mask, floor, s);
 			if (s->bad)
 				return 1;
-			t = s->min;
-			if (!bc_boundary(&p->g, floor, t)) {
+			if (!bc_tail_to(p, floor, s->min, need, &t)) {
 				s->bad = s->holders;     /* inside a record: nonsense */
 				return 1;
 			}
@@ -629,7 +681,7 @@ static inline void *bc_reserve(struct bc_prod *p, size_t len, uint64_t fill, uin
 }
 
 /* Publish the open reservation with len (<= reserved) payload bytes. */
-static inline void bc_commit(struct bc_prod *p, uint32_t len)
+static inline __attribute__((always_inline)) void bc_commit(struct bc_prod *p, uint32_t len)
 {
 	uint64_t next = p->head + p->resv_fill + p->resv_skip + bc_rec_size(len);
 	/* relaxed: ordered before a subscriber can look here by [P2] */
@@ -640,6 +692,8 @@ static inline void bc_commit(struct bc_prod *p, uint32_t len)
 	p->head = next;
 	p->seq++;
 	p->resv_open = false;
+	if (unlikely((int64_t)(next - p->mark_next) >= 0))
+		bc_mark(p);
 }
 
 /* After commits: the hints, then whether a subscriber sleeps or polls

@@ -283,6 +283,64 @@ Test(bcast, late_join_and_oldest, .timeout = 30)
  * between reads hints from before records already committed.  It must
  * start after them all the same -- here the hints are set back by hand to
  * where a producer between a batch's commits and its hints leaves them. */
+/* The producer moves tail to boundaries it knows (head, or its marks)
+ * when that leaves room, and checks the slowest position itself when
+ * room is short: on a full ring, one message received by every subscriber
+ * is room for one more, and not before the last of them received it.
+ * Records of 64 and 128 bytes tile the ring (no fillers), so "full" and
+ * "room for one" are exact; the marks are 256 bytes apart. */
+Test(bcast, a_full_ring_has_room_as_soon_as_every_subscriber_received_one, .timeout = 60)
+{
+	const size_t lens[] = { 48, 112 };     /* + the 16-byte header: 64, 128 */
+	for (int l = 0; l < 2; l++) {
+		const char *uri = t_ring_uri(l ? "exactroom128" : "exactroom64");
+		struct shmring_opts o = bc_opts(1 << 14, 1024, 0);
+		o.stall_ms = 3600000;
+		struct shmring *p = bc_open(uri, SHMRING_CREATE | SHMRING_PRODUCER, &o);
+		struct shmring *a = bc_open(uri, SHMRING_CONSUMER, &o);
+		struct shmring *b = bc_open(uri, SHMRING_CONSUMER, &o);
+		uint8_t buf[1024] = { 0 };
+		uint64_t sent = 0, got = 0;
+		const size_t len = lens[l];
+		for (int round = 0; round < 300; round++) {
+			int rc;
+			for (;;) {
+				memcpy(buf, &sent, 8);
+				if ((rc = shmring_send(p, buf, len, 0)) == -EAGAIN)
+					break;
+				cr_assert_eq(rc, 0, "send: %s", shmring_strerror(rc));
+				sent++;
+			}
+			/* full: the record, the next header word */
+			cr_assert_eq((sent - got + 1) * (16 + len), 1u << 14, "%llu in the ring",
+				     (unsigned long long)(sent - got));
+			/* take 1 + round % 9 from a first: no room; then from
+			 * b: room for exactly as many */
+			int k = 1 + round % 9;
+			for (int i = 0; i < k; i++)
+				cr_assert_eq(shmring_recv(a, buf, sizeof(buf), 0), (ssize_t)len);
+			cr_assert_eq(shmring_send(p, buf, len, 0), -EAGAIN, "round %d", round);
+			for (int i = 0; i < k; i++) {
+				uint64_t seq;
+				cr_assert_eq(shmring_recv(b, buf, sizeof(buf), 0), (ssize_t)len);
+				memcpy(&seq, buf, 8);
+				cr_assert_eq(seq, got + (uint64_t)i);
+			}
+			got += (uint64_t)k;
+			for (int i = 0; i < k; i++, sent++) {
+				memcpy(buf, &sent, 8);
+				rc = shmring_send(p, buf, len, 0);
+				cr_assert_eq(rc, 0, "round %d, %d of %d: %s", round, i, k,
+					     shmring_strerror(rc));
+			}
+			cr_assert_eq(shmring_send(p, buf, len, 0), -EAGAIN, "round %d: too much room", round);
+		}
+		shmring_close(a);
+		shmring_close(b);
+		shmring_close(p);
+	}
+}
+
 Test(bcast, a_joiner_skips_what_was_committed_before_the_hints_moved, .timeout = 30)
 {
 	const char *uri = t_ring_uri("hints");
@@ -674,15 +732,18 @@ Test(bcast, a_hostile_subscriber_only_fails_itself, .timeout = 60)
 	struct shmring *h = bc_open(uri, SHMRING_CONSUMER, &o);     /* line 1 */
 	struct shmring *b = bc_open(uri, SHMRING_CONSUMER, &o);     /* line 2 */
 	uint64_t s = 0;
-	/* three kinds of garbage in its line: a misaligned position, one
-	 * ahead of the producer, then one inside a record */
-	uint64_t bad[3] = { 0xdeadbeef, 1ull << 40, 0 };
+	/* three kinds of garbage in its line: a position inside a record
+	 * (the rest of the line intact, so only the position can give it
+	 * away), then a misaligned one and one ahead of the producer, with
+	 * the rest of the line garbage too */
+	uint64_t bad[3] = { 0, 0xdeadbeef, 1ull << 40 };
 	for (int round = 0; round < 3; round++) {
-		if (round == 2) {
-			/* the next record starts at tail: 8 bytes into it */
-			uint64_t tail;
-			t_peek(path, SEG_RING_OFF + offsetof(struct bcast_shared, tail), &tail, 8);
-			bad[2] = tail + 8;
+		if (round == 0) {
+			/* h read everything, so the next record starts at its
+			 * position (at or past tail): 8 bytes into it */
+			uint64_t at;
+			t_peek(path, line_off(1), &at, 8);
+			bad[0] = at + 8;
 			send_seq(p, s, 200);
 			recv_seq(a, s);
 			recv_seq(b, s);
@@ -691,13 +752,31 @@ Test(bcast, a_hostile_subscriber_only_fails_itself, .timeout = 60)
 		uint8_t junk[sizeof(struct bc_sub)];
 		memset(junk, 0xa5, sizeof(junk));
 		memcpy(junk, &bad[round], 8);
-		t_patch(path, line_off(1), junk, round == 2 ? 8 : sizeof(junk));
+		t_patch(path, line_off(1), junk, round == 0 ? 8 : sizeof(junk));
 		/* more than the ring holds: the producer must not wait on it */
 		for (int k = 0; k < 100; k++, s++) {
 			send_seq(p, s, 200);
 			recv_seq(a, s);
 			recv_seq(b, s);
 		}
+		if (round == 0)
+			cr_assert_eq(t_stats(p).evictions, 1, "inside a record, not evicted");
+		/* tail stayed a record boundary: a subscriber that starts at
+		 * the oldest message reads whole messages, in sequence */
+		struct shmring *old = bc_open(uri, SHMRING_CONSUMER | SHMRING_OLDEST, &o);
+		uint8_t ob[512];
+		ssize_t on;
+		uint64_t first = UINT64_MAX, k = 0;
+		while ((on = shmring_recv(old, ob, sizeof(ob), 0)) > 0) {
+			cr_assert_eq(on, 200, "round %d: a torn record", round);
+			if (first == UINT64_MAX)
+				first = msg_seq(ob, 200);
+			cr_assert_eq(msg_seq(ob, 200), first + k, "round %d", round);
+			k++;
+		}
+		cr_assert_eq(on, -EAGAIN, "round %d: %s", round, shmring_strerror((int)on));
+		cr_assert_eq(first + k, s, "round %d: the oldest reader ends at the newest", round);
+		shmring_close(old);
 		/* it fails alone, and in no worse way than an error */
 		uint8_t buf[512];
 		ssize_t n = shmring_recv(h, buf, sizeof(buf), 0);
