@@ -109,7 +109,8 @@ static void wake_subs(struct bcast_handle *h)
 				  &sh->prod_bells);
 }
 
-static void published(struct bcast_handle *h, uint64_t msgs, uint64_t bytes)
+static inline __attribute__((always_inline)) void published(struct bcast_handle *h, uint64_t msgs,
+							      uint64_t bytes)
 {
 	count(&h->sh->msgs_sent, msgs);
 	count(&h->sh->bytes_sent, bytes);
@@ -294,24 +295,21 @@ static int prod_open(struct bcast_handle *h, size_t len, void **at, int64_t time
 int bch_send(struct shmring *r, const void *msg, size_t len, int64_t timeout_ns)
 {
 	struct bcast_handle *h = bch_of(r);
-	void *at;
 	uint64_t fill, skip;
+	if (unlikely(h->prod.resv_open))
+		return -EINPROGRESS;
 	/* the common case, in the room already known: no look, no layers;
 	 * relaxed load of the flag: only stops further sends */
-	if (likely(!h->prod.resv_open && len <= h->g.max_msg &&
-		   bc_fits(&h->prod, bc_need(&h->prod, len, &fill, &skip)) &&
-		   !shut(h, memory_order_relaxed))) {
-		h->blocked_since = 0;
-		at = bc_reserve(&h->prod, len, fill, skip);
-	} else {
-		int rc = prod_open(h, len, &at, timeout_ns);
+	if (unlikely(len > h->g.max_msg ||
+		     !bc_fits(&h->prod, bc_need(&h->prod, len, &fill, &skip)) ||
+		     shut(h, memory_order_relaxed))) {
+		int rc = prod_need(h, len, &fill, &skip, timeout_ns);
 		if (rc < 0)
 			return rc;
+	} else {
+		h->blocked_since = 0;
 	}
-	/* bc_copy: a lapped subscriber may be reading these bytes (its copy
-	 * is thrown away, [C4]) */
-	bc_copy(at, msg, len);
-	bc_commit(&h->prod, (uint32_t)len);
+	bc_send(&h->prod, fill, skip, msg, (uint32_t)len);
 	published(h, 1, len);
 	return 0;
 }
@@ -371,8 +369,7 @@ static int op_send_batch(struct shmring *r, const struct iovec *msgs, unsigned n
 				return rc;
 			break;
 		}
-		bc_copy(bc_reserve(&h->prod, len, fill, skip), msgs[k].iov_base, len);
-		bc_commit(&h->prod, (uint32_t)len);
+		bc_send(&h->prod, fill, skip, msgs[k].iov_base, (uint32_t)len);
 		bytes += len;
 	}
 	published(h, k, bytes);
@@ -559,7 +556,7 @@ static int op_recv_batch(struct shmring *r, struct iovec *bufs, unsigned n, int6
 	/* wait only for the first; the rest are those already there, in
 	 * sequence, that fit their buffers */
 	for (;;) {
-		bc_copy(bufs[k].iov_base, data, len);
+		bc_copy_out(bufs[k].iov_base, data, len);
 		bufs[k].iov_len = len;
 		bytes += len;
 		k++;
@@ -587,7 +584,7 @@ ssize_t bch_recv(struct shmring *r, void *buf, size_t cap, int64_t timeout_ns)
 	if (likely(c->read == c->pos && !h->overflow && buf) &&
 	    bc_parse(&c->g, c->read, &data, &len, &seq, &end) == 0 && len <= cap) {
 		const uint64_t at = c->read;
-		bc_copy(buf, data, len);
+		bc_copy_out(buf, data, len);
 		int rc = sub_check(h, at, seq, 1);
 		if (rc < 0)
 			return rc;

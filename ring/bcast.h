@@ -85,8 +85,12 @@ static inline void bc_copy(void *dst, const void *src, size_t n)
 #define bc_fence_acquire() ((void)atomic_fetch_add_explicit(&fence_tsan_word, 0, \
 								  memory_order_seq_cst))
 #define bc_fence_release() bc_fence_acquire()
+#define bc_copy_out(d, s, n) bc_copy((d), (s), (n))
 #else
 #define bc_copy(d, s, n) ring_copy((d), (s), (n))
+/* out of the ring: constant-size copies for lengths that are multiples
+ * of 8 up to 64 (ring/copy.h) */
+#define bc_copy_out(d, s, n) ring_copy_out((d), (s), (n))
 #define bc_fence_acquire() atomic_thread_fence(memory_order_acquire)
 #define bc_fence_release() atomic_thread_fence(memory_order_release)
 #endif
@@ -680,20 +684,41 @@ static inline void *bc_reserve(struct bc_prod *p, size_t len, uint64_t fill, uin
 	return bc_resv_data(p);
 }
 
+/* Publish the group of len payload bytes (already written) at head, with
+ * the fillers bc_need() gave. */
+static inline __attribute__((always_inline)) void bc_publish(struct bc_prod *p, uint64_t fill,
+							     uint64_t skip, uint32_t len)
+{
+	const uint64_t head = p->head, seq = p->seq;
+	const uint64_t next = head + fill + skip + bc_rec_size(len);
+	/* relaxed: ordered before a subscriber can look here by [P2] */
+	atomic_store_explicit(spsc_word(&p->g, next), 0, memory_order_relaxed);
+	uint64_t first = bc_group_words(&p->g, head, fill, skip, len, seq);
+	/* [P2] release: publishes the group, payload included; pairs with [C1] */
+	atomic_store_explicit(spsc_word(&p->g, head), first, memory_order_release);
+	p->head = next;
+	p->seq = seq + 1;
+	if (unlikely((int64_t)(next - p->mark_next) >= 0))
+		bc_mark(p);
+}
+
 /* Publish the open reservation with len (<= reserved) payload bytes. */
 static inline __attribute__((always_inline)) void bc_commit(struct bc_prod *p, uint32_t len)
 {
-	uint64_t next = p->head + p->resv_fill + p->resv_skip + bc_rec_size(len);
-	/* relaxed: ordered before a subscriber can look here by [P2] */
-	atomic_store_explicit(spsc_word(&p->g, next), 0, memory_order_relaxed);
-	uint64_t first = bc_group_words(&p->g, p->head, p->resv_fill, p->resv_skip, len, p->seq);
-	/* [P2] release: publishes the group, payload included; pairs with [C1] */
-	atomic_store_explicit(spsc_word(&p->g, p->head), first, memory_order_release);
-	p->head = next;
-	p->seq++;
 	p->resv_open = false;
-	if (unlikely((int64_t)(next - p->mark_next) >= 0))
-		bc_mark(p);
+	bc_publish(p, p->resv_fill, p->resv_skip, len);
+}
+
+/* Copy a message of len bytes into the room bc_need() found (fill and
+ * skip) and publish it: a reservation and its commit, without the open
+ * reservation's state. */
+static inline __attribute__((always_inline)) void bc_send(struct bc_prod *p, uint64_t fill,
+							  uint64_t skip, const void *msg, uint32_t len)
+{
+	/* bc_copy: a lapped subscriber may be reading these bytes (its copy
+	 * is thrown away, [C4]) */
+	bc_copy(p->g.data + ((p->head + fill + skip) & p->g.mask) + BC_HDR, msg, len);
+	bc_publish(p, fill, skip, len);
 }
 
 /* After commits: the hints, then whether a subscriber sleeps or polls
