@@ -572,30 +572,10 @@ static inline _Atomic uint64_t *spsc_cons_watch(struct spsc_cons *c)
 static inline int spsc_recv_more(struct spsc_cons *c, uint64_t *pos, struct iovec *bufs,
 				 unsigned n, uint64_t *bytes)
 {
-	/* a private copy: the copies below store through pointers the
-	 * compiler cannot tell from the handle, and would make it reload
-	 * the geometry from there for every message */
-	const struct spsc_geom g = c->g;
-	uint64_t at = *pos, sum = 0;
-	unsigned i;
-	for (i = 0; i < n; i++) {
-		void *src;
-		uint32_t len;
-		uint64_t end;
-		/* not yet published, or corrupt: stop here; a corrupt record
-		 * is reported by the next call, which starts at it */
-		if (spsc_parse(&g, at, &src, &len, &end) < 0)
-			break;
-		if (len > bufs[i].iov_len || (!bufs[i].iov_base && len))
-			break;
-		ring_copy_out(bufs[i].iov_base, src, len);
-		bufs[i].iov_len = len;
-		sum += len;
-		at = end;
-	}
-	*pos = at;
+	uint64_t sum = 0;
+	unsigned k = shmring__spsc_recv_many(&c->f.g, *pos, bufs, n, pos, &sum);
 	*bytes += sum;
-	return (int)i;
+	return (int)k;
 }
 
 /* Hand out the peeked message (zero-copy acquire): it is now in our hands. */

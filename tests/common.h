@@ -121,6 +121,8 @@ void t_peek(const char *path, off_t off, void *p, size_t n);
 #define shmring_commit  shmring_inl_commit
 #define shmring_acquire shmring_inl_acquire
 #define shmring_release shmring_inl_release
+#define shmring_send_batch shmring_inl_send_batch
+#define shmring_recv_batch shmring_inl_recv_batch
 #endif
 
 #endif

@@ -8,12 +8,12 @@
  *   int rc = shmring_inl_open("shm:feed", SHMRING_PRODUCER, NULL, &r);
  *   rc = shmring_inl_send(r, msg, len, SHMRING_FOREVER);
  *
- * shmring_inl_send/recv/reserve/commit/acquire/release take the handle of
- * <shmring.h> and behave exactly as shmring_send() and the others (same
- * arguments, same results, same errors).  What they do inline is only the
- * common case of an SPSC ring in a segment: the room is known, or a record
- * is published; nobody sleeps; no reservation or acquisition is in the
- * way.  Everything else -- waits, timeouts, wake-ups, doorbells, shutdown,
+ * shmring_inl_send/recv/reserve/commit/acquire/release/send_batch/recv_batch
+ * take the handle of <shmring.h> and behave exactly as shmring_send() and
+ * the others (same arguments, same results, same errors).  What they do
+ * inline is only the common case of an SPSC ring in a segment: the room is
+ * known, or a record is published; nobody sleeps; no reservation or
+ * acquisition is in the way.  Everything else -- waits, timeouts, wake-ups, doorbells, shutdown,
  * errors, every other ring kind and backend, a handle opened with plain
  * shmring_open() -- is the library's call, which works on the same state.
  *
@@ -412,6 +412,53 @@ static inline SHMRING__ALWAYS_INLINE bool shmring__spsc_send_fast(struct shmring
 }
 
 /*
+ * send_batch()'s fast path: every one of the n messages short, with a
+ * buffer, and all of them fitting before the end of the area in the room
+ * already known.  Then they are written as one group and published at
+ * once, as the library's batch: the headers after the first, the zero word
+ * after the last record, the counts (shmring__spsc_pend), then the first
+ * header with release ([P2], pairs with [C1]).  Returns n, with *bytes
+ * their payload, or 0 having published nothing (the library's call then
+ * sends the batch, so that it still goes as one group).
+ */
+static inline SHMRING__ALWAYS_INLINE unsigned shmring__spsc_send_many(struct shmring_inl_prod *p,
+								      const struct iovec *msgs,
+								      unsigned n, uint64_t *bytes)
+{
+	/* a private copy: the copies store through pointers the compiler
+	 * cannot tell from the handle */
+	const struct shmring_inl_geom g = p->g;
+	const uint64_t start = p->tail;
+	uint64_t tail = start, room = shmring__room(start, p->cons_cache, g.cap), sum = 0, first = 0;
+	for (unsigned i = 0; i < n; i++) {
+		size_t len = msgs[i].iov_len;
+		uint64_t rec = shmring__rec_size(len);
+		/* what was written so far is free room nobody reads: the
+		 * library's call writes over it */
+		if (shmring__unlikely(len >= SHMRING__ALIGN_MIN || len > g.max_msg || rec > room ||
+				      (msgs[i].iov_base == NULL && len)))
+			return 0;
+		shmring__copy(g.data + (tail & g.mask) + SHMRING__HDR, msgs[i].iov_base, len);
+		uint64_t w = shmring__hdr((uint32_t)len, SHMRING__TAG_MSG);
+		if (i == 0)
+			first = w;
+		else    /* relaxed: ordered before the consumer can look by [P2] */
+			__atomic_store_n(shmring__word(&g, tail), w, __ATOMIC_RELAXED);
+		tail += rec;
+		room -= rec;
+		sum += len;
+	}
+	/* relaxed, as above: the word after the last record reads "nothing yet" */
+	__atomic_store_n(shmring__word(&g, tail), 0, __ATOMIC_RELAXED);
+	shmring__spsc_pend(p, tail, n, sum);
+	/* [P2] release: publishes the whole group; pairs with [C1] */
+	__atomic_store_n(shmring__word(&g, start), first, __ATOMIC_RELEASE);
+	p->tail = tail;
+	*bytes = sum;
+	return n;
+}
+
+/*
  * Write the words of a group starting at `tail` (end filler, alignment
  * filler, then the message's header) except its first, and return that
  * first word: the caller release-stores it last ([P2]).
@@ -574,6 +621,38 @@ static inline SHMRING__ALWAYS_INLINE ssize_t shmring__spsc_recv_fast(struct shmr
 }
 
 /*
+ * Copy out the published messages from `at` that fit their buffers, in
+ * order, stopping at the first that is not there, is damaged or does not
+ * fit (for the first of a call, the library's call reports why).  Returns
+ * how many, with *end after the last and *bytes their payload; nothing is
+ * taken or released here.  recv_batch()'s fast path, and the library's.
+ */
+static inline SHMRING__ALWAYS_INLINE unsigned shmring__spsc_recv_many(const struct shmring_inl_geom *cg,
+								      uint64_t at, struct iovec *bufs,
+								      unsigned n, uint64_t *end,
+								      uint64_t *bytes)
+{
+	const struct shmring_inl_geom g = *cg;    /* as in shmring__spsc_send_many */
+	uint64_t sum = 0;
+	unsigned i;
+	for (i = 0; i < n; i++) {
+		void *src;
+		uint32_t len;
+		uint64_t next;
+		if (shmring__spsc_parse(&g, at, &src, &len, &next) < 0 || len > bufs[i].iov_len ||
+		    (bufs[i].iov_base == NULL && len))
+			break;
+		shmring__copy_out(bufs[i].iov_base, src, len);
+		bufs[i].iov_len = len;
+		sum += len;
+		at = next;
+	}
+	*end = at;
+	*bytes = sum;
+	return i;
+}
+
+/*
  * acquire()'s fast path: the next message, with no end filler in front of
  * it (the library hands such a filler back at once).  False, having
  * touched nothing, otherwise.
@@ -646,6 +725,44 @@ SHMRING_INLINE SHMRING_MUST_USE ssize_t shmring_inl_recv(struct shmring *r, void
 		return n;
 	}
 	return shmring_recv(r, buf, cap, timeout_ns);
+}
+
+/* shmring_send_batch(3): inline when every message is short and all fit
+ * the room known; otherwise the whole batch is the library's call. */
+SHMRING_INLINE SHMRING_MUST_USE int shmring_inl_send_batch(struct shmring *r,
+							   const struct iovec *msgs, unsigned n,
+							   int64_t timeout_ns)
+{
+	struct shmring_inl_prod *p = shmring__inl_prod(r);
+	uint64_t bytes = 0;
+	if (shmring__likely(p != NULL) && shmring__likely(msgs != NULL && n > 0 && n <= INT32_MAX) &&
+	    shmring__likely(!p->resv_open && !shmring__spsc_shut(p)) &&
+	    shmring__likely(shmring__spsc_send_many(p, msgs, n, &bytes) == n)) {
+		if (shmring__spsc_published(p))
+			shmring__spsc_wake(r, SHMRING_PRODUCER);
+		return (int)n;
+	}
+	return shmring_send_batch(r, msgs, n, timeout_ns);
+}
+
+/* shmring_recv_batch(3) */
+SHMRING_INLINE SHMRING_MUST_USE int shmring_inl_recv_batch(struct shmring *r, struct iovec *bufs,
+							   unsigned n, int64_t timeout_ns)
+{
+	struct shmring_inl_cons *c = shmring__inl_cons(r);
+	uint64_t end = 0, bytes = 0;
+	unsigned k;
+	if (shmring__likely(c != NULL) && shmring__likely(bufs != NULL && n > 0 && n <= INT32_MAX) &&
+	    shmring__likely(c->read == c->head) &&
+	    shmring__likely((k = shmring__spsc_recv_many(&c->g, c->read, bufs, n, &end, &bytes)) > 0)) {
+		/* taken and released together, after the copies: a consumer
+		 * killed before has handed out nothing */
+		shmring__spsc_take(c, end);
+		if (shmring__spsc_released(c, end, k, bytes))
+			shmring__spsc_wake(r, SHMRING_CONSUMER);
+		return (int)k;
+	}
+	return shmring_recv_batch(r, bufs, n, timeout_ns);
 }
 
 /* shmring_reserve(3) */

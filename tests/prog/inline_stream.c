@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The stream contract through <shmring/inline.h>, built against the
- * installed headers as C11 and as C++17 (tests/sh/inline.sh): a producer
- * and a consumer process, N messages of varying length through send and
- * reserve/commit, received by recv and acquire/release, busy-polling for
- * the first half and blocking for the second.  Every message carries its
+ * installed headers as C11 and as C++17 (tests/sh/install.sh): a producer
+ * and a consumer process, N messages of varying length through send,
+ * reserve/commit and batches, received by recv, acquire/release and
+ * batches, busy-polling for the first half and blocking for the second.  Every message carries its
  * sequence number and bytes derived from it; both sides sum what they
  * moved.  Prints "ok N SUM" and exits 0, or says what went wrong and exits 1.
  * An open with another layout version must fail with -EPROTO.
@@ -68,13 +68,47 @@ static int64_t timeout_for(uint64_t seq)
 	return seq < N / 2 ? 0 : SHMRING_FOREVER;
 }
 
+#define BATCH 4u
+
+/* Messages seq.. as one batch of up to BATCH, sent by a producer (filled
+ * here) or received by a consumer (checked here): how many moved, or
+ * -errno (-EBADMSG: a message received is wrong). */
+static int move_batch(struct shmring *r, uint64_t seq, bool producer, uint64_t *sum)
+{
+	static unsigned char bufs[BATCH][MAX];
+	struct iovec v[BATCH];
+	unsigned k = N - seq < BATCH ? (unsigned)(N - seq) : BATCH;
+	int rc;
+	for (unsigned i = 0; i < k; i++) {
+		if (producer)
+			fill(bufs[i], seq + i, len_of(seq + i));
+		v[i].iov_base = bufs[i];
+		v[i].iov_len = producer ? len_of(seq + i) : MAX;
+	}
+	do
+		rc = producer ? shmring_inl_send_batch(r, v, k, timeout_for(seq))
+			      : shmring_inl_recv_batch(r, v, k, timeout_for(seq));
+	while (rc == -EAGAIN);
+	for (int i = 0; i < rc; i++) {
+		if (!producer && check(bufs[i], v[i].iov_len, seq + (uint64_t)i))
+			return -EBADMSG;
+		*sum += sum_of(bufs[i], v[i].iov_len);
+	}
+	return rc == 0 ? -EPROTO : rc;
+}
+
 static int produce(struct shmring *r, uint64_t *sum)
 {
 	unsigned char buf[MAX];
 	for (uint64_t seq = 0; seq < N; seq++) {
 		size_t len = len_of(seq);
 		int rc;
-		if (seq % 2) {
+		if (seq % 8 == 4) {
+			if ((rc = move_batch(r, seq, true, sum)) > 0) {
+				seq += (uint64_t)rc - 1;
+				continue;
+			}
+		} else if (seq % 2) {
 			struct shmring_msg m;
 			while ((rc = shmring_inl_reserve(r, len, &m, timeout_for(seq))) == -EAGAIN)
 				;
@@ -106,6 +140,20 @@ static int consume(struct shmring *r, uint64_t *sum)
 		size_t len;
 		struct shmring_msg m;
 		int rc;
+		if (seq % 5 == 1) {
+			if ((rc = move_batch(r, seq, false, sum)) > 0) {
+				seq += (uint64_t)rc - 1;
+				continue;
+			}
+			if (rc == -EBADMSG) {
+				printf("consumer: a message from %llu on is wrong\n",
+				       (unsigned long long)seq);
+				return 1;
+			}
+			printf("consumer: batch at %llu: %s\n", (unsigned long long)seq,
+			       shmring_strerror(rc));
+			return 1;
+		}
 		if (seq % 3) {
 			ssize_t n;
 			while ((n = shmring_inl_recv(r, buf, sizeof(buf), timeout_for(seq))) == -EAGAIN)

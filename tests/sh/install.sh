@@ -100,7 +100,7 @@ for t in c11 cxx17; do
 done
 
 # every inline function is also a symbol of the library
-for f in send recv reserve commit acquire release; do
+for f in send recv reserve commit acquire release send_batch recv_batch; do
 	nm -D --defined-only "$p/lib/libshmring.so.0" | grep -Eq " T shmring_inl_$f(@|$)" ||
 		fail "libshmring.so does not export shmring_inl_$f"
 done
