@@ -222,8 +222,9 @@ static inline uint64_t bc_skip(uint64_t off, uint64_t len)
  * the group's end; -EAGAIN: nothing published there; -EPROTO: nothing a
  * producer writes.
  */
-static inline __attribute__((always_inline)) int bc_group(const struct spsc_geom *g, uint64_t pos, memory_order first,
-			   uint64_t *at, uint32_t *len, uint64_t *end)
+static inline __attribute__((always_inline)) int bc_group(const struct spsc_geom *g, uint64_t pos,
+							  memory_order first, uint64_t *at,
+							  uint32_t *len, uint64_t *end)
 {
 	for (int step = 0; step <= SPSC_MAX_PADS; step++) {
 		uint64_t off = pos & g->mask;
@@ -257,8 +258,9 @@ static inline __attribute__((always_inline)) int bc_group(const struct spsc_geom
  * a lapped position anything may be read: the caller checks that its
  * reads were intact (bc_cons_intact()) before it believes an answer.
  */
-static inline __attribute__((always_inline)) int bc_parse(const struct spsc_geom *g, uint64_t pos, const uint8_t **data,
-			   uint32_t *len, uint64_t *seq, uint64_t *end)
+static inline __attribute__((always_inline)) int bc_parse(const struct spsc_geom *g, uint64_t pos,
+							  const uint8_t **data, uint32_t *len,
+							  uint64_t *seq, uint64_t *end)
 {
 	uint64_t at;
 	/* [C1] acquire on the first word: pairs with [P2]; the words and

@@ -13,9 +13,10 @@
  * the others (same arguments, same results, same errors).  What they do
  * inline is only the common case of an SPSC ring in a segment: the room is
  * known, or a record is published; nobody sleeps; no reservation or
- * acquisition is in the way.  Everything else -- waits, timeouts, wake-ups, doorbells, shutdown,
- * errors, every other ring kind and backend, a handle opened with plain
- * shmring_open() -- is the library's call, which works on the same state.
+ * acquisition is in the way.  Everything else -- waits, timeouts,
+ * wake-ups, doorbells, shutdown, errors, every other ring kind and
+ * backend, a handle opened with plain shmring_open() -- is the library's
+ * call, which works on the same state.
  *
  * The inline code reads the handle's private state and the segment, whose
  * layouts are an ABI: SHMRING_LAYOUT_VERSION.  shmring_inl_open() passes
