@@ -9,10 +9,12 @@
 
 PyTypeObject *ring_type;
 
-/* Broadcast rings' flags (SHMRING_OVERWRITE, SHMRING_OLDEST), passed through
- * as numbers: a library without broadcast rings refuses them (ValueError). */
+/* Broadcast rings' flags (SHMRING_OVERWRITE, SHMRING_OLDEST) and fixed-size
+ * rings' (SHMRING_FIXED), passed through as numbers: a library without them
+ * refuses them (ValueError). */
 #define BCAST_OVERWRITE 0x04u
 #define BCAST_OLDEST    0x40
+#define RING_FIXED      0x08u
 
 /* ---- waiting ---- */
 
@@ -131,10 +133,10 @@ static PyObject *ring_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "uri", "create", "exclusive", "producer", "consumer", "kind",
 				  "capacity", "max_msg", "mode", "prefault", "mlock", "stall_ms",
-				  "spin_ns", "oldest", "overwrite", NULL };
+				  "spin_ns", "oldest", "overwrite", "fixed", NULL };
 	PyObject *uri, *kindo = NULL, *spin = Py_None;
 	int create = 0, excl = 0, prod = 0, cons = 0, prefault = 0, mlock = 0, kind;
-	int oldest = 0, overwrite = 0;
+	int oldest = 0, overwrite = 0, fixed = 0;
 	unsigned long long capacity = 0;
 	unsigned long max_msg = 0, mode = 0600, stall_ms = 0;
 	struct shmring_opts o;
@@ -144,10 +146,10 @@ static PyObject *ring_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	struct ring *self;
 	int oflags, rc;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "U|$ppppOKkkppkOpp:Ring", kwlist, &uri,
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "U|$ppppOKkkppkOppp:Ring", kwlist, &uri,
 					 &create, &excl, &prod, &cons, &kindo, &capacity, &max_msg,
 					 &mode, &prefault, &mlock, &stall_ms, &spin, &oldest,
-					 &overwrite))
+					 &overwrite, &fixed))
 		return NULL;
 	if (parse_kind(kindo, &kind) < 0)
 		return NULL;
@@ -162,7 +164,7 @@ static PyObject *ring_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	o.max_msg = (uint32_t)max_msg;
 	o.mode = (uint32_t)mode;
 	o.flags = (prefault ? SHMRING_PREFAULT : 0) | (mlock ? SHMRING_MLOCK : 0) |
-		  (overwrite ? BCAST_OVERWRITE : 0);
+		  (overwrite ? BCAST_OVERWRITE : 0) | (fixed ? RING_FIXED : 0);
 	o.stall_ms = (uint32_t)stall_ms;
 	oflags = (create ? SHMRING_CREATE : 0) | (excl ? SHMRING_EXCL : 0) |
 		 (prod ? SHMRING_PRODUCER : 0) | (cons ? SHMRING_CONSUMER : 0) |
@@ -353,7 +355,7 @@ static PyObject *ring_caps(struct ring *self, PyObject *unused)
 	if (rc < 0)
 		return raise_rc(rc);
 #define CAP(name, bit) name, PyBool_FromLong((c.flags & (bit)) != 0)
-	return Py_BuildValue("{sk sk sk sk sK sN sN sN sN sN sN sN sN}",
+	return Py_BuildValue("{sk sk sk sk sK sN sN sN sN sN sN sN sN sN}",
 			     "flags", (unsigned long)c.flags,
 			     "max_producers", (unsigned long)c.max_producers,
 			     "max_consumers", (unsigned long)c.max_consumers,
@@ -364,7 +366,7 @@ static PyObject *ring_caps(struct ring *self, PyObject *unused)
 			     CAP("durable", SHMRING_CAP_DURABLE),
 			     CAP("recovery", SHMRING_CAP_RECOVERY),
 			     CAP("blocking", SHMRING_CAP_BLOCKING), CAP("poll", SHMRING_CAP_POLL),
-			     CAP("bcast", SHMRING_CAP_BCAST));
+			     CAP("bcast", SHMRING_CAP_BCAST), CAP("fixed", SHMRING_CAP_FIXED));
 #undef CAP
 }
 
@@ -474,13 +476,15 @@ static PyType_Slot ring_slots[] = {
 	{ Py_tp_doc, (void *)
 	  "Ring(uri, *, create=False, exclusive=False, producer=False, consumer=False,\n"
 	  "     kind='spsc', capacity=0, max_msg=0, mode=0o600, prefault=False,\n"
-	  "     mlock=False, stall_ms=0, spin_ns=None, oldest=False, overwrite=False)\n--\n\n"
+	  "     mlock=False, stall_ms=0, spin_ns=None, oldest=False, overwrite=False,\n"
+	  "     fixed=False)\n--\n\n"
 	  "A handle on the ring named by uri: 'shm:NAME' (or NAME), 'file:PATH',\n"
 	  "'pipe:PATH', 'mq:NAME'.  create makes it if missing (exclusive: raise\n"
 	  "FileExistsError if present); capacity, max_msg, kind, mode apply when it\n"
 	  "is created (and to both sides of a pipe:).  Broadcast rings: overwrite\n"
 	  "(create: the producer never waits), oldest (a subscriber starts at the\n"
-	  "oldest message still there).  A context manager: leaving\n"
+	  "oldest message still there).  fixed (create, SPSC): every message is\n"
+	  "exactly max_msg bytes, with no header.  A context manager: leaving\n"
 	  "the block closes it.  Iterating receives until the end of the stream." },
 	{ Py_tp_new, ring_new },
 	{ Py_tp_dealloc, ring_dealloc },

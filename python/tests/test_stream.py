@@ -214,6 +214,26 @@ def test_broadcast_overwrite_tells_a_lapped_subscriber(uri):
             assert s.stats()["msgs_lost"] >= first
 
 
+def test_fixed_size_ring_takes_one_length(make_uri):
+    uri = make_uri("shm")
+    with shmring.Ring(uri, create=True, producer=True, fixed=True, capacity=4096,
+                      max_msg=8) as p:
+        with shmring.Ring(uri, consumer=True) as c:
+            assert p.caps()["fixed"] and c.caps()["fixed"] and c.max_msg == 8
+            for i in range(2000):                 # several laps of the ring
+                p.send(i.to_bytes(8, "little"))
+                assert int.from_bytes(c.recv(0), "little") == i
+            for bad in (b"", b"1234567", b"123456789"):
+                with pytest.raises(shmring.Error) as e:
+                    p.send(bad)
+                assert e.value.errno == errno.EMSGSIZE
+            assert c.stats()["msgs_recv"] == 2000
+    with shmring.Ring(make_uri("shm"), create=True, producer=True, capacity=4096,
+                      max_msg=8) as r:
+        assert not r.caps()["fixed"]              # a variable-length ring, as before
+        r.send(b"abc")
+
+
 def test_stats_caps_and_roles(ring):
     b, uri, o = ring
     with shmring.Ring(uri, producer=True, **o) as r:
