@@ -278,15 +278,10 @@ Test(bcast, late_join_and_oldest, .timeout = 30)
 	shmring_close(p);
 }
 
-/* The producer writes its hints (head, next sequence number) once per
- * publishing call, after the call's records: a subscriber that joins in
- * between reads hints from before records already committed.  It must
- * start after them all the same -- here the hints are set back by hand to
- * where a producer between a batch's commits and its hints leaves them. */
 /* The producer moves tail to boundaries it knows (head, or its marks)
  * when that leaves room, and checks the slowest position itself when
- * room is short: on a full ring, one message received by every subscriber
- * is room for one more, and not before the last of them received it.
+ * room is short: on a full ring, k messages received by every subscriber
+ * are room for exactly k more, and received by one subscriber alone, none.
  * Records of 64 and 128 bytes tile the ring (no fillers), so "full" and
  * "room for one" are exact; the marks are 256 bytes apart. */
 Test(bcast, a_full_ring_has_room_as_soon_as_every_subscriber_received_one, .timeout = 60)
@@ -341,6 +336,11 @@ Test(bcast, a_full_ring_has_room_as_soon_as_every_subscriber_received_one, .time
 	}
 }
 
+/* The producer writes its hints (head, next sequence number) once per
+ * publishing call, after the call's records: a subscriber that joins in
+ * between reads hints from before records already committed.  It must
+ * start after them all the same -- here the hints are set back by hand to
+ * where a producer between a batch's commits and its hints leaves them. */
 Test(bcast, a_joiner_skips_what_was_committed_before_the_hints_moved, .timeout = 30)
 {
 	const char *uri = t_ring_uri("hints");
