@@ -450,7 +450,7 @@ SCRIPT_ENV := SRC=$(CURDIR) BUILD=$(abspath $(BUILD)) CC='$(CC)' CXX='$(CXX)' \
 	PKG_CONFIG='$(PKG_CONFIG)'
 run_scripts = for s in $(RUN_SCRIPTS); do \
 		echo "-- $$s"; $(SCRIPT_ENV) sh $$s; rc=$$?; \
-		if [ $$rc = 77 ]; then echo "   (skipped)"; elif [ $$rc != 0 ]; then fail=1; fi; \
+		if [ $$rc = 77 ]; then echo "   (skipped)"; elif [ $$rc != 0 ]; then fail="$$fail $$s"; fi; \
 	done
 
 # tests/prog/stream_alloc.c twice: loaded by dlopen, and linked with jemalloc
@@ -561,23 +561,32 @@ probe:
 	@echo "  gstreamer: $(if $(HAVE_GST),yes,no) ($(GST_DEB_PKGS); make gst-deps installs them)"
 	@echo "  prometheus: $(if $(HAVE_PROMETHEUS),yes,no) ($(MON_DEB_PKGS); make metrics-deps installs it)"
 
+# Every suite runs even when one fails; each one's output is also kept in
+# $(BUILD)/check-logs, and a failed run ends by naming the failed suites
+# with their failing tests' lines, so that the end of a long log says why.
 check: deps
 	$(Q)$(MAKE) --no-print-directory all
 	@echo "== running tests ($(if $(SAN),SAN=$(SAN),no sanitizer)) =="
 	@$(if $(GST_ON)$(filter thread,$(SAN)),,echo "-- test_gst: SKIPPED: no GStreamer development files (Debian: $(GST_DEB_PKGS))";) \
-	fail=0; for t in $(RUN_TESTS); do \
-		echo "-- $$t"; \
-		$(TEST_ENV) $$t --jobs $(CRITERION_JOBS) --short-filename || fail=1; \
+	fail=; mkdir -p $(BUILD)/check-logs; for t in $(RUN_TESTS); do \
+		echo "-- $$t"; log=$(BUILD)/check-logs/$${t##*/}.log; \
+		{ $(TEST_ENV) $$t --jobs $(CRITERION_JOBS) --short-filename 2>&1; echo $$? >$$log.rc; } | tee $$log; \
+		[ "$$(cat $$log.rc)" = 0 ] || fail="$$fail $$t"; \
 	done; \
 	$(run_scripts); \
 	$(if $(filter y,$(HAVE_NATS)),,echo "test_bridge: SKIPPED: no NATS C client (Debian: $(BRIDGE_DEB_PKGS); make bridge-deps)";) \
 	$(if $(HAVE_PROMETHEUS)$(filter thread,$(SAN)),,echo "test_metrics: promtool and real-Prometheus tests SKIPPED: no prometheus (Debian: $(MON_DEB_PKGS); make metrics-deps)";) \
-	$(if $(filter thread,$(SAN)),echo "python: SKIPPED under SAN=thread (the interpreter cannot load a TSan extension)",$(MAKE) --no-print-directory check-python || fail=1); \
-	if [ $$fail = 0 ]; then echo "check: all test suites passed"; else echo "check: FAILED"; exit 1; fi
+	$(if $(filter thread,$(SAN)),echo "python: SKIPPED under SAN=thread (the interpreter cannot load a TSan extension)",$(MAKE) --no-print-directory check-python || fail="$$fail python"); \
+	if [ -z "$$fail" ]; then echo "check: all test suites passed"; exit 0; fi; \
+	for t in $$fail; do \
+		log=$(BUILD)/check-logs/$${t##*/}.log; echo "check: FAILED: $$t"; \
+		[ -f "$$log" ] && grep -i -E -A4 '^\[FAIL\]|Assertion Failed|^SUMMARY: |Timed out|crashed|^WARNING: ThreadSanitizer' $$log | head -40; \
+	done; \
+	echo "check: FAILED:$$fail"; exit 1
 
 # the script tests alone
 check-sh: tests
-	@fail=0; $(run_scripts); [ $$fail = 0 ]
+	@fail=; $(run_scripts); [ -z "$$fail" ]
 
 # The long crash runs: 5000 SIGKILLs of SPSC producers and consumers and
 # 5000 of MPMC ones (make check runs 200 each), and 50 million messages per
