@@ -135,16 +135,21 @@ static void wake_prod(struct bcast_handle *h, _Atomic uint64_t *wakes, _Atomic u
 
 /* ---- producer: room ------------------------------------------------------ */
 
-/* The holders among `bits` whose participant is dead (or who name none). */
+/* The holders among `bits` whose participant is dead (or who name none):
+ * the holders the last scan saw (p->lb_gen), not newcomers since. */
 static uint64_t dead_of(struct bcast_handle *h, uint64_t bits)
 {
 	uint64_t dead = 0;
-	for (uint32_t i = 0; i < BC_MAX_SUBS; i++) {
-		if (!(bits & (1ull << i)))
+	for (; bits; bits &= bits - 1) {
+		uint32_t i = (uint32_t)__builtin_ctzll(bits);
+		struct bc_sub *u = &h->sh->subs[i];
+		/* acquire: pairs with the release of gen in attach_sub(), so
+		 * the owner loaded below is that holder's (or 0, gone) */
+		if (atomic_load_explicit(&u->gen, memory_order_acquire) != h->prod.lb_gen[i])
 			continue;
-		/* relaxed: set under the control lock before the subscriber's
-		 * [J1]; checked by ctl_owner_alive() */
-		uint32_t owner = atomic_load_explicit(&h->sh->subs[i].owner, memory_order_relaxed);
+		/* relaxed: ordered by the acquire above; checked by
+		 * ctl_owner_alive() */
+		uint32_t owner = atomic_load_explicit(&u->owner, memory_order_relaxed);
 		if (!ctl_owner_alive(h->seg.ctl, h->seg.map->fd, owner))
 			dead |= 1ull << i;
 	}
@@ -170,8 +175,10 @@ static int prod_room(struct bcast_handle *h, uint64_t need, struct bc_scan *s)
 	for (uint32_t lap = 0; lap <= 2 * BC_MAX_SUBS; lap++) {
 		int rc = bc_make_room(&h->prod, need, s);
 		if (rc == 1) {
-			bc_uncount(&h->prod, s->bad, true);
-			count(&h->sh->evictions, (uint64_t)__builtin_popcountll(s->bad));
+			/* (a line whose holder changed meanwhile is left to
+			 * the next look, as are its neighbours here) */
+			uint64_t out = bc_uncount(&h->prod, s->bad, true);
+			count(&h->sh->evictions, (uint64_t)__builtin_popcountll(out));
 			continue;
 		}
 		if (rc == 0) {
@@ -196,8 +203,8 @@ static int prod_room(struct bcast_handle *h, uint64_t need, struct bc_scan *s)
 		if (now - h->blocked_since < h->stall_ns)
 			return -EAGAIN;
 		/* live, and holding us back for longer than stall_ms */
-		bc_uncount(&h->prod, s->holders, true);
-		count(&h->sh->evictions, (uint64_t)__builtin_popcountll(s->holders));
+		uint64_t out = bc_uncount(&h->prod, s->holders, true);
+		count(&h->sh->evictions, (uint64_t)__builtin_popcountll(out));
 		h->blocked_since = now;
 	}
 	return -EAGAIN;
@@ -401,8 +408,10 @@ static int sub_lapped(struct bcast_handle *h)
 {
 	struct bc_cons *c = &h->cons;
 	bool counted = bc_counted(c);
-	/* relaxed: ordered before the producer's [E1], which our seq_cst load
-	 * above read (or a later value) */
+	/* acquire: pairs with [P4]; tail is a record boundary */
+	uint64_t t = atomic_load_explicit(&h->sh->tail, memory_order_acquire);
+	/* relaxed: the producer bumps it before the [P4] that passed us,
+	 * which the acquire load above read (or a later one) */
 	uint32_t ev = atomic_load_explicit(&c->me->evict, memory_order_relaxed);
 	if (ev != c->ack) {
 		c->ack = ev;
@@ -413,8 +422,6 @@ static int sub_lapped(struct bcast_handle *h)
 		h->stale_from = c->pos;
 		h->stale_to = c->read;
 	}
-	/* acquire: pairs with [P4]; tail is a record boundary */
-	uint64_t t = atomic_load_explicit(&h->sh->tail, memory_order_acquire);
 	if (counted) {
 		c->pos = c->read = t;
 		/* [C2] release, as in bc_release_to() */
@@ -888,8 +895,10 @@ static int attach_sub(struct bcast_handle *h, bool light, bool oldest)
 		memcpy(u->name, name, strlen(name));
 	}
 	atomic_store_explicit(&u->owner, (uint32_t)slot + 1, memory_order_relaxed);
+	/* release: pairs with the acquire in dead_of(): the producer that
+	 * sees this gen sees this owner */
 	atomic_store_explicit(&u->gen, atomic_load_explicit(&u->gen, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
+			      memory_order_release);
 	atomic_store_explicit(&u->state, BC_ACTIVE, memory_order_relaxed);
 	h->cons = (struct bc_cons){ .sh = h->sh, .me = u, .g = h->g, .bit = 1ull << idx,
 				    .ack = ev, .idx = (uint32_t)idx, .light = light,

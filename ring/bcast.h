@@ -32,8 +32,9 @@
  *   [P4] producer stores tail (seq_cst), then a release fence, then writes:
  *        pairs with [C4]
  *   [R1]/[R3] producer loads `active` (seq_cst) before and after [P4]
- *   [E1] producer clears a subscriber's bit (seq_cst RMW) to stop counting
- *        it (evicted, dead, nonsense position); evict++ before it; before
+ *   [E1] producer clears a subscriber's bit (seq_cst CAS, only while the
+ *        line's gen is the one it decided about) to stop counting it
+ *        (evicted, dead, nonsense position); evict++ after it; both before
  *        the [P4] that passes it: pairs with [C5]
  *   [C1] subscriber acquire-loads the header at its position <- [P2]
  *   [C2] subscriber release-stores pos                   -> pairs with [P1]
@@ -586,24 +587,81 @@ static inline void bc_scan_subs(struct bc_prod *p, uint64_t mask, uint64_t floor
 	}
 }
 
-/* [E1] Stop counting the subscribers of `bits`; `evicted`: they learn it
- * as an eviction (bumped before the bit goes). */
-static inline void bc_uncount(struct bc_prod *p, uint64_t bits, bool evicted)
+/*
+ * [E1] Stop counting line i's holder of generation `gen` (the one the
+ * producer's decision is about: p->lb_gen[i], read at its scan).  True if
+ * it did.  A decision can be out of date by the time it is carried out:
+ * the holder may have left and a newcomer joined the same line (its
+ * attach bumps gen under the control lock, then its [J1] sets the bit
+ * again), and clearing that bit would stop counting a subscriber nobody
+ * decided about -- the producer would then pass it and it would lose
+ * messages while alive.  So the bit goes by a CAS, only while the line's
+ * gen is still `gen`:
+ *   - the load of `active` that sees the bit reads from the [J1] that set
+ *     it (or later), so the gen loaded after it is at least that holder's;
+ *   - after a successful CAS, gen is loaded again: if the CAS read the
+ *     bit from a newcomer's [J1] (the holder left and the newcomer joined
+ *     between our gen check and the CAS), it synchronized with that [J1]
+ *     and this load sees the newcomer's gen.  The bit is then set back
+ *     before anything else: the producer moves no tail in between, so the
+ *     newcomer, seeing its bit clear meanwhile, finds its bytes intact by
+ *     tail ([C5] falls back to [C4]).
+ * Setting a bit back for a newcomer that has also left meanwhile counts a
+ * line nobody holds: its owner is then 0, so the next liveness look
+ * (bc_uncount_line() again, same gen) stops counting it.
+ */
+static inline bool bc_uncount_line(struct bc_prod *p, uint32_t i, uint32_t gen)
 {
-	for (uint32_t i = 0; evicted && i < BC_MAX_SUBS; i++)
-		if (bits & (1ull << i)) {
-			struct bc_sub *u = &p->sh->subs[i];
-			/* relaxed: ordered before the subscriber's look at its
-			 * bit by the seq_cst RMW below; we are its only writer */
-			atomic_store_explicit(&u->evict, atomic_load_explicit(&u->evict,
-				memory_order_relaxed) + 1, memory_order_relaxed);
-			atomic_store_explicit(&u->evictions, atomic_load_explicit(&u->evictions,
-				memory_order_relaxed) + 1, memory_order_relaxed);
-		}
-	/* [E1] seq_cst: in S with the subscriber's [J1] and its look at its
-	 * bit; before the [P4] that passes it, whose release fence makes a
-	 * subscriber that read our later writes see the bit clear ([C5]) */
-	atomic_fetch_and_explicit(&p->sh->active, ~bits, memory_order_seq_cst);
+	struct bc_sub *u = &p->sh->subs[i];
+	const uint64_t bit = 1ull << i;
+	/* seq_cst: in S with the holder's [J1] and leave */
+	uint64_t cur = atomic_load_explicit(&p->sh->active, memory_order_seq_cst);
+	/* bounded: a failed CAS means some line joined or left meanwhile */
+	for (int tries = 0;; tries++) {
+		/* seq_cst: after the load of active that saw the bit (above) */
+		if (!(cur & bit) || tries == 64 ||
+		    atomic_load_explicit(&u->gen, memory_order_seq_cst) != gen)
+			return false;
+		/* [E1] seq_cst RMW: in S with the subscriber's [J1] and its
+		 * look at its bit; before the [P4] that passes it, whose
+		 * release fence makes a subscriber that read our later writes
+		 * see the bit clear ([C5]) */
+		if (atomic_compare_exchange_weak_explicit(&p->sh->active, &cur, cur & ~bit,
+							  memory_order_seq_cst,
+							  memory_order_seq_cst))
+			break;
+	}
+	/* seq_cst: after the CAS (above) */
+	if (atomic_load_explicit(&u->gen, memory_order_seq_cst) != gen) {
+		/* seq_cst RMW: as [J1], for the newcomer */
+		atomic_fetch_or_explicit(&p->sh->active, bit, memory_order_seq_cst);
+		return false;
+	}
+	return true;
+}
+
+/* Stop counting the holders of `bits` the last scan decided about;
+ * `evicted`: they learn it as an eviction.  Returns the bits it stopped. */
+static inline uint64_t bc_uncount(struct bc_prod *p, uint64_t bits, bool evicted)
+{
+	uint64_t done = 0;
+	for (; bits; bits &= bits - 1) {
+		uint32_t i = (uint32_t)__builtin_ctzll(bits);
+		if (!bc_uncount_line(p, i, p->lb_gen[i]))
+			continue;
+		done |= 1ull << i;
+		if (!evicted)
+			continue;
+		struct bc_sub *u = &p->sh->subs[i];
+		/* relaxed: we are their only writer; display.  Before the
+		 * [P4] that passes the subscriber: it reads them after the
+		 * acquire load of that tail (sub_lapped()) */
+		atomic_store_explicit(&u->evict, atomic_load_explicit(&u->evict,
+			memory_order_relaxed) + 1, memory_order_relaxed);
+		atomic_store_explicit(&u->evictions, atomic_load_explicit(&u->evictions,
+			memory_order_relaxed) + 1, memory_order_relaxed);
+	}
+	return done;
 }
 
 /*

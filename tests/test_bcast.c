@@ -1102,6 +1102,68 @@ Test(bcast, subscribers_join_and_leave_while_the_producer_streams, .timeout = 24
 	t_unshared(x, sizeof(*x));
 }
 
+/* The producer decides to stop counting a subscriber (dead, stalled,
+ * nonsense) from what it saw of its line; if that holder leaves and a
+ * newcomer takes the same line before the decision is carried out, the
+ * newcomer stays counted: the producer waits for it, and it loses nothing.
+ * (The churn test above meets this by chance; here it is made to happen.) */
+Test(bcast, a_decision_about_a_line_spares_its_next_holder, .timeout = 30)
+{
+	const char *uri = t_ring_uri("linegen");
+	struct shmring_opts o = bc_opts(4096, 256, 0);
+	o.stall_ms = 3600000;
+	struct shmring *p = bc_open(uri, SHMRING_CREATE | SHMRING_PRODUCER, &o);
+	struct bcast_handle *ph = (struct bcast_handle *)(void *)p;
+	struct shmring *a = bc_open(uri, SHMRING_CONSUMER, &o);
+	cr_assert_eq(((struct bcast_handle *)(void *)a)->cons.idx, 0);
+	uint64_t s = 0;
+	uint8_t buf[512] = { 0 };
+	for (;; s++) {
+		memcpy(buf, &s, 8);
+		if (shmring_send(p, buf, 200, 0) == -EAGAIN)
+			break;
+	}
+	/* the decision: a holds the producer back */
+	struct bc_scan sc;
+	cr_assert_eq(bc_make_room(&ph->prod, 256, &sc), -EAGAIN);
+	cr_assert_eq(sc.holders, 1u, "a, on line 0, holds it back");
+	/* a leaves, b takes line 0 */
+	shmring_close(a);
+	struct shmring *b = bc_open(uri, SHMRING_CONSUMER, &o);
+	struct bcast_handle *bh = (struct bcast_handle *)(void *)b;
+	cr_assert_eq(bh->cons.idx, 0, "b has a's line");
+	/* the decision carried out now: b is not its subject */
+	cr_assert_eq(bc_uncount(&ph->prod, sc.holders, true), 0);
+	cr_assert(bc_counted(&bh->cons), "b is still counted");
+	/* b holds the producer back as soon as the ring is full again, and
+	 * receives every message sent since it joined */
+	uint64_t first = s, sent = 0;
+	for (;; s++, sent++) {
+		memcpy(buf, &s, 8);
+		int rc = shmring_send(p, buf, 200, 0);
+		if (rc == -EAGAIN)
+			break;
+		cr_assert_eq(rc, 0, "send: %s", shmring_strerror(rc));
+		cr_assert_lt(sent, 4096 / 216, "the producer went past b");
+	}
+	cr_assert_gt(sent, 0);
+	for (uint64_t k = 0; k < sent; k++) {
+		ssize_t n = shmring_recv(b, buf, sizeof(buf), 0);
+		cr_assert_eq(n, 200, "recv %llu: %s", (unsigned long long)k,
+			     shmring_strerror((int)n));
+		uint64_t seq;
+		memcpy(&seq, buf, 8);
+		cr_assert_eq(seq, first + k);
+	}
+	struct shmring_stats st;
+	cr_assert_eq(shmring_stats(b, &st), 0);
+	cr_assert_eq(st.msgs_lost, 0);
+	cr_assert_eq(st.evictions, 0);
+	cr_assert_eq(t_stats(p).evictions, 0);
+	shmring_close(b);
+	shmring_close(p);
+}
+
 /* A reboot, simulated on a closed file: another boot id, the old boot's
  * producer and subscriber still marked, records after the last flush. */
 Test(bcast, a_reboot_keeps_the_flushed_records_and_named_places, .timeout = 30)
