@@ -734,6 +734,7 @@ static int mp_recv_batch(struct shmring *sr, struct iovec *bufs, unsigned n, int
 	uint64_t bytes = 0;
 	unsigned i = 0;
 	ssize_t rc = 0;
+	bool took = false;            /* p.t is the last ticket we took */
 	while (i < n) {
 		unsigned m = bufs_fit(r, bufs + i, n - i);
 		if (unlikely(m == 0)) {
@@ -741,12 +742,18 @@ static int mp_recv_batch(struct shmring *sr, struct iovec *bufs, unsigned n, int
 			break;
 		}
 		struct call *c = i == 0 ? &first : &rest;
-		/* after the first, the very next ticket if it is READY */
-		if ((i == 0 || mpmc_peek_after(&r->mp, &p) < 0) && (rc = consume_begin(r, &p, c)) < 0)
+		/* Right after a ticket we took, the very next one if it is
+		 * READY.  Only then: after a ticket another consumer took,
+		 * the next one may be a READY word of its range, which its
+		 * first word covers (mpmc_run_of()); the scan of
+		 * consume_begin() passes such a range whole. */
+		if ((!took || mpmc_peek_after(&r->mp, &p) < 0) && (rc = consume_begin(r, &p, c)) < 0)
 			break;
+		took = false;
 		rc = m > 1 ? take_range(r, &p, bufs + i, m, &bytes) : 0;
 		if (rc > 0) {
 			i += (unsigned)rc;
+			took = true;
 			continue;
 		}
 		if (rc == 0)
@@ -761,6 +768,7 @@ static int mp_recv_batch(struct shmring *sr, struct iovec *bufs, unsigned n, int
 		bufs[i].iov_len = (size_t)rc;
 		bytes += (uint64_t)rc;
 		i++;
+		took = true;
 	}
 	if (i == 0)
 		return (int)rc;
