@@ -9,6 +9,7 @@
 
 static char want[64];
 static long want_n;
+static int want_stop;           /* ":stop": SIGSTOP at pass n and every later one */
 static _Atomic long passes;
 static _Atomic int parsed;      /* 0 not yet, 1 parsing, 2 done */
 
@@ -20,12 +21,21 @@ static void parse(void)
 			;
 		return;
 	}
-	const char *s = getenv("SHMRING_CRASH_AT");
-	const char *colon = s ? strrchr(s, ':') : NULL;
-	if (colon && (size_t)(colon - s) < sizeof(want)) {
-		memcpy(want, s, (size_t)(colon - s));
-		want[colon - s] = 0;
-		want_n = strtol(colon + 1, NULL, 10);
+	const char *e = getenv("SHMRING_CRASH_AT");
+	char s[sizeof(want) + 32];
+	if (e && strlen(e) < sizeof(s)) {
+		strcpy(s, e);
+		size_t l = strlen(s);
+		if (l > 5 && !strcmp(s + l - 5, ":stop")) {
+			s[l - 5] = 0;
+			want_stop = 1;
+		}
+		char *colon = strrchr(s, ':');
+		if (colon && (size_t)(colon - s) < sizeof(want)) {
+			memcpy(want, s, (size_t)(colon - s));
+			want[colon - s] = 0;
+			want_n = strtol(colon + 1, NULL, 10);
+		}
 	}
 	atomic_store(&parsed, 2);
 }
@@ -34,6 +44,7 @@ void crash_reset(void)
 {
 	want[0] = 0;
 	want_n = 0;
+	want_stop = 0;
 	atomic_store(&passes, 0);
 	atomic_store(&parsed, 0);
 }
@@ -44,8 +55,9 @@ void crash_point(const char *name)
 		parse();
 	if (want_n <= 0 || strcmp(name, want) != 0)
 		return;
-	if (atomic_fetch_add(&passes, 1) + 1 == want_n)
-		raise(SIGKILL);
+	long pass = atomic_fetch_add(&passes, 1) + 1;
+	if (want_stop ? pass >= want_n : pass == want_n)
+		raise(want_stop ? SIGSTOP : SIGKILL);
 }
 #else
 /* ISO C wants at least one declaration in a translation unit */

@@ -4,8 +4,10 @@
  * with -DSHMRING_CRASH_POINTS).  With SHMRING_CRASH_AT=<point>:<n> in the
  * environment, the n-th pass of this process through the named point calls
  * raise(SIGKILL): the crash tests kill a process at exactly the instruction
- * they want, in a loop over every point and n.  In the library that ships
- * the macro is empty.
+ * they want, in a loop over every point and n.  With <point>:<n>:stop it
+ * raises SIGSTOP instead, at the n-th pass and every later one: a test
+ * holds a process there while others move, then sends SIGCONT.  In the
+ * library that ships the macro is empty.
  */
 #ifndef SHMRING_SYNC_CRASH_H
 #define SHMRING_SYNC_CRASH_H

@@ -1338,6 +1338,103 @@ Test(torture, point_ctl_join) { point_loop("ctl.join", K_JOIN); }
 Test(torture, point_ctl_repair) { point_loop("ctl.repair", K_REPAIR); }
 Test(torture, point_ctl_ownerdead) { point_loop("ctl.ownerdead", K_OWNERDEAD); }
 
+/* ---- a ticket lost inside a batch receive ----------------------------------- */
+
+/* What a consumer of the test below received, in memory the test shares. */
+struct lost_got {
+	_Atomic unsigned n;
+	uint64_t v[16];
+};
+
+struct lost_arg {
+	char uri[128];
+	char crash[64];
+	struct lost_got *got;
+};
+
+static int lost_consumer(void *arg)
+{
+	const struct lost_arg *a = arg;
+	arm(a->crash);
+	struct shmring *r = NULL;
+	if (shmring_open(a->uri, SHMRING_CONSUMER, NULL, &r))
+		return 80;
+	uint64_t buf[8];
+	struct iovec v[8];
+	for (int i = 0; i < 8; i++)
+		v[i] = (struct iovec){ &buf[i], sizeof(buf[i]) };
+	int n = shmring_recv_batch(r, v, 8, 10000 * MS);
+	if (n < 0 || n > 8)
+		return 81;
+	for (int i = 0; i < n; i++)
+		a->got->v[i] = buf[i];
+	atomic_store(&a->got->n, (unsigned)n);
+	shmring_close(r);
+	return 0;
+}
+
+/* Wait for pid to stop (true) or exit (false, *code its status). */
+static bool stopped_or_exited(pid_t pid, int *code)
+{
+	int st;
+	while (waitpid(pid, &st, WUNTRACED) < 0)
+		cr_assert_eq(errno, EINTR);
+	if (WIFSTOPPED(st))
+		return true;
+	*code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return false;
+}
+
+/*
+ * A batch receive that loses a ticket to another consumer's range must
+ * not go on at the next ticket: that one still reads READY while the
+ * other consumer's range covers it.  Consumer A takes 0..1 as a range,
+ * then finds 2 READY and stops before its take (mpmc.mid_read, 2nd
+ * pass); B takes 2..4 as a range and stops before freeing it; A goes on,
+ * loses ticket 2 and must end its batch with 0..1, not take 3..4 too.
+ */
+Test(torture, a_batch_that_loses_a_ticket_skips_the_winners_range, .timeout = 60)
+{
+	struct lost_got *got = t_shared(2 * sizeof(*got));
+	struct lost_arg a = { .got = &got[0] }, b = { .got = &got[1] };
+	snprintf(a.uri, sizeof(a.uri), "%s", t_ring_uri("lostticket"));
+	snprintf(b.uri, sizeof(b.uri), "%s", a.uri);
+	snprintf(a.crash, sizeof(a.crash), "mpmc.mid_read:1:stop");
+	snprintf(b.crash, sizeof(b.crash), "mpmc.range_taken:1:stop");
+	struct shmring_opts o = { .kind = SHMRING_MPMC, .capacity = RING_CAP, .max_msg = MSG_MAX,
+				  .stall_ms = 60000 };
+	struct shmring *p = NULL;
+	cr_assert_eq(shmring_open(a.uri, SHMRING_CREATE | SHMRING_PRODUCER, &o, &p), 0);
+	for (uint64_t s = 0; s < 2; s++)
+		cr_assert_eq(shmring_send(p, &s, sizeof(s), 0), 0);
+	int code = -1;
+	pid_t pa = t_spawn(lost_consumer, &a);
+	cr_assert(stopped_or_exited(pa, &code), "A stops before taking 0..1");
+	for (uint64_t s = 2; s < 5; s++)
+		cr_assert_eq(shmring_send(p, &s, sizeof(s), 0), 0);
+	cr_assert_eq(kill(pa, SIGCONT), 0);
+	cr_assert(stopped_or_exited(pa, &code), "A stops before taking 2..4");
+	pid_t pb = t_spawn(lost_consumer, &b);
+	cr_assert(stopped_or_exited(pb, &code), "B stops holding 2..4");
+	/* A loses ticket 2 to B; whatever it tries next, it is let go on */
+	do
+		cr_assert_eq(kill(pa, SIGCONT), 0);
+	while (stopped_or_exited(pa, &code));
+	cr_assert_eq(code, 0);
+	cr_assert_eq(kill(pb, SIGCONT), 0);
+	cr_assert_eq(t_wait(pb), 0);
+	cr_assert_eq(atomic_load(&got[0].n), 2, "A received %u", atomic_load(&got[0].n));
+	cr_assert_eq(atomic_load(&got[1].n), 3, "B received %u", atomic_load(&got[1].n));
+	for (unsigned i = 0; i < 2; i++)
+		cr_assert_eq(got[0].v[i], i);
+	for (unsigned i = 0; i < 3; i++)
+		cr_assert_eq(got[1].v[i], 2 + i);
+	struct shmring_stats st = t_stats(p);
+	cr_assert_eq(st.msgs_recv, 5);
+	shmring_close(p);
+	t_unshared(got, 2 * sizeof(*got));
+}
+
 /* create.before_publish: the n-th of n creations dies before the version
  * is published.  The earlier rings work; opening the half-made one gives
  * -EPROTO (its creator's lock died with it: no wait), CREATE|EXCL -EEXIST;
