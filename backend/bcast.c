@@ -299,6 +299,21 @@ static int prod_open(struct bcast_handle *h, size_t len, void **at, int64_t time
 	return 0;
 }
 
+/* bch_send() when the room known is short (or the message too long, or
+ * the stream shut down): a function of its own, so that the common case
+ * does not set up this one's stack frame. */
+static __attribute__((noinline)) int send_looking(struct bcast_handle *h, const void *msg,
+						  size_t len, int64_t timeout_ns)
+{
+	uint64_t fill, skip;
+	int rc = prod_need(h, len, &fill, &skip, timeout_ns);
+	if (rc < 0)
+		return rc;
+	bc_send(&h->prod, fill, skip, msg, (uint32_t)len);
+	published(h, 1, len);
+	return 0;
+}
+
 int bch_send(struct shmring *r, const void *msg, size_t len, int64_t timeout_ns)
 {
 	struct bcast_handle *h = bch_of(r);
@@ -309,13 +324,9 @@ int bch_send(struct shmring *r, const void *msg, size_t len, int64_t timeout_ns)
 	 * relaxed load of the flag: only stops further sends */
 	if (unlikely(len > h->g.max_msg ||
 		     !bc_fits(&h->prod, bc_need(&h->prod, len, &fill, &skip)) ||
-		     shut(h, memory_order_relaxed))) {
-		int rc = prod_need(h, len, &fill, &skip, timeout_ns);
-		if (rc < 0)
-			return rc;
-	} else {
-		h->blocked_since = 0;
-	}
+		     shut(h, memory_order_relaxed)))
+		return send_looking(h, msg, len, timeout_ns);
+	h->blocked_since = 0;
 	bc_send(&h->prod, fill, skip, msg, (uint32_t)len);
 	published(h, 1, len);
 	return 0;
@@ -462,7 +473,8 @@ static int sub_look(struct bcast_handle *h, const uint8_t **data, uint32_t *len,
 
 /* A copy (or an in-place use) of what starts at pos is done: was it
  * intact, and in sequence?  0, -EOVERFLOW (lapped), -EPROTO. */
-static int sub_check(struct bcast_handle *h, uint64_t pos, uint64_t seq, unsigned msgs)
+static inline __attribute__((always_inline)) int sub_check(struct bcast_handle *h, uint64_t pos,
+							     uint64_t seq, unsigned msgs)
 {
 	struct bc_cons *c = &h->cons;
 	if (!bc_cons_intact(c, pos))
@@ -476,7 +488,8 @@ static int sub_check(struct bcast_handle *h, uint64_t pos, uint64_t seq, unsigne
 	return 0;
 }
 
-static void sub_released(struct bcast_handle *h, uint64_t end, uint64_t msgs, uint64_t bytes)
+static inline __attribute__((always_inline)) void sub_released(struct bcast_handle *h, uint64_t end,
+								  uint64_t msgs, uint64_t bytes)
 {
 	struct bc_sub *me = h->cons.me;
 	count(&me->msgs_recv, msgs);
