@@ -271,8 +271,10 @@ static int run_core(struct in *n)
 			int pm = 0;
 			if (natsSubscription_GetPending(n->sub, &pm, NULL) == NATS_OK)
 				n->st.lag = (uint64_t)pm;
-			br_stats_tick(c, &n->st);
 		}
+		/* after every message: --stats-every is a time, and a steady
+		 * stream has no idle timeouts to print them at */
+		br_stats_tick(c, &n->st);
 		if (br_stop) {
 			/* SIGTERM: what the client already holds goes in (for a
 			 * second at most: a publisher may keep it full), then stop */

@@ -366,8 +366,10 @@ int br_outbound(const struct br_conf *c)
 			struct shmring_stats rs;
 			if (shmring_stats(o->r, &rs) == 0)
 				o->st.lag = rs.used;
-			br_stats_tick(c, &o->st);
 		}
+		/* after every message: --stats-every is a time, and a steady
+		 * stream has no idle timeouts to print them at */
+		br_stats_tick(c, &o->st);
 	}
 	/* SIGTERM: what is batched goes out, then the NATS buffers */
 	rc = flush(o);
