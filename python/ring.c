@@ -9,13 +9,6 @@
 
 PyTypeObject *ring_type;
 
-/* Broadcast rings' flags (SHMRING_OVERWRITE, SHMRING_OLDEST) and fixed-size
- * rings' (SHMRING_FIXED), passed through as numbers: a library without them
- * refuses them (ValueError). */
-#define BCAST_OVERWRITE 0x04u
-#define BCAST_OLDEST    0x40
-#define RING_FIXED      0x08u
-
 /* ---- waiting ---- */
 
 static int64_t now_ns(void)
@@ -164,11 +157,11 @@ static PyObject *ring_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	o.max_msg = (uint32_t)max_msg;
 	o.mode = (uint32_t)mode;
 	o.flags = (prefault ? SHMRING_PREFAULT : 0) | (mlock ? SHMRING_MLOCK : 0) |
-		  (overwrite ? BCAST_OVERWRITE : 0) | (fixed ? RING_FIXED : 0);
+		  (overwrite ? SHMRING_OVERWRITE : 0) | (fixed ? SHMRING_FIXED : 0);
 	o.stall_ms = (uint32_t)stall_ms;
 	oflags = (create ? SHMRING_CREATE : 0) | (excl ? SHMRING_EXCL : 0) |
 		 (prod ? SHMRING_PRODUCER : 0) | (cons ? SHMRING_CONSUMER : 0) |
-		 (oldest ? BCAST_OLDEST : 0);
+		 (oldest ? SHMRING_OLDEST : 0);
 
 	/* opening may wait for a lock a dying peer held: without the GIL */
 	Py_BEGIN_ALLOW_THREADS
