@@ -177,8 +177,7 @@ static int prod_room(struct bcast_handle *h, uint64_t need, struct bc_scan *s)
 		if (rc == 1) {
 			/* (a line whose holder changed meanwhile is left to
 			 * the next look, as are its neighbours here) */
-			uint64_t out = bc_uncount(&h->prod, s->bad, true);
-			count(&h->sh->evictions, (uint64_t)__builtin_popcountll(out));
+			bc_uncount(&h->prod, s->bad, true);
 			continue;
 		}
 		if (rc == 0) {
@@ -203,8 +202,7 @@ static int prod_room(struct bcast_handle *h, uint64_t need, struct bc_scan *s)
 		if (now - h->blocked_since < h->stall_ns)
 			return -EAGAIN;
 		/* live, and holding us back for longer than stall_ms */
-		uint64_t out = bc_uncount(&h->prod, s->holders, true);
-		count(&h->sh->evictions, (uint64_t)__builtin_popcountll(out));
+		bc_uncount(&h->prod, s->holders, true);
 		h->blocked_since = now;
 	}
 	return -EAGAIN;

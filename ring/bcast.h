@@ -641,7 +641,8 @@ static inline bool bc_uncount_line(struct bc_prod *p, uint32_t i, uint32_t gen)
 }
 
 /* Stop counting the holders of `bits` the last scan decided about;
- * `evicted`: they learn it as an eviction.  Returns the bits it stopped. */
+ * `evicted`: they learn it as an eviction, and the ring counts it.
+ * Returns the bits it stopped. */
 static inline uint64_t bc_uncount(struct bc_prod *p, uint64_t bits, bool evicted)
 {
 	uint64_t done = 0;
@@ -661,6 +662,8 @@ static inline uint64_t bc_uncount(struct bc_prod *p, uint64_t bits, bool evicted
 		atomic_store_explicit(&u->evictions, atomic_load_explicit(&u->evictions,
 			memory_order_relaxed) + 1, memory_order_relaxed);
 	}
+	if (evicted && done)
+		spsc_count(&p->sh->evictions, (uint64_t)__builtin_popcountll(done));
 	return done;
 }
 
